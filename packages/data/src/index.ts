@@ -1,0 +1,29 @@
+export { createRng, type Rng, type RngState } from './rng.js';
+export { preprocessLine, preprocessText, splitLines, tokenize, type TokenKind } from './text.js';
+export { Vocab, UNK, countTokens, type VocabOptions, type VocabJSON } from './vocab.js';
+export {
+  TIME_MACHINE_URL,
+  TIME_MACHINE_SHA1,
+  TIME_MACHINE_ENV,
+  fetchTimeMachineText,
+  readTimeMachine,
+  readTextFile,
+  writeFileAtomic,
+  defaultCacheDir,
+  corpusFromLines,
+  loadCorpusTimeMachine,
+  type TimeMachineSource,
+  type TimeMachineText,
+  type Corpus,
+  type CorpusOptions,
+} from './timemachine.js';
+export {
+  seqDataIterRandom,
+  seqDataIterSequential,
+  SeqDataLoader,
+  loadDataTimeMachine,
+  type SeqBatch,
+  type SeqDataLoaderOptions,
+  type LoadDataTimeMachineOptions,
+} from './seqdata.js';
+export { helloToy, noisySine, type HelloToy, type SineSeries, type SineSeriesOptions, type WindowSet } from './datasets.js';

@@ -1,0 +1,152 @@
+import { createRng, type Rng, type RngState } from './rng.js';
+import { loadCorpusTimeMachine, type TimeMachineSource } from './timemachine.js';
+import type { Vocab } from './vocab.js';
+
+/** One minibatch: `X` and `Y` are row-major (batchSize, numSteps) token ids; Y is X shifted by one. */
+export interface SeqBatch {
+  X: Int32Array;
+  Y: Int32Array;
+  batchSize: number;
+  numSteps: number;
+}
+
+function checkSizes(corpusLength: number, batchSize: number, numSteps: number): void {
+  if (!Number.isInteger(batchSize) || batchSize <= 0) {
+    throw new RangeError(`batchSize must be a whole number >= 1, got ${batchSize}.`);
+  }
+  if (!Number.isInteger(numSteps) || numSteps <= 0) {
+    throw new RangeError(`numSteps must be a whole number >= 1, got ${numSteps}.`);
+  }
+  if (numSteps >= corpusLength) {
+    throw new RangeError(
+      `numSteps (${numSteps}) is longer than the corpus (${corpusLength} tokens): use a smaller numSteps or a longer text (maxTokens 0 keeps the whole text).`,
+    );
+  }
+  // The last offset (numSteps - 1) must still leave one full minibatch.
+  const needed = numSteps * (batchSize + 1);
+  if (corpusLength < needed) {
+    throw new RangeError(
+      `A corpus of ${corpusLength} tokens gives no full minibatch of ${batchSize} x ${numSteps}: it needs at least ${needed} tokens. Lower batchSize or numSteps, or use more text.`,
+    );
+  }
+}
+
+function slice(corpus: Int32Array, start: number, length: number, into: Int32Array, at: number): void {
+  into.set(corpus.subarray(start, start + length), at);
+}
+
+/**
+ * d2l `seq_data_iter_random`: a random offset in [0, numSteps-1], then disjoint subsequences of
+ * numSteps tokens whose start positions are shuffled; adjacent minibatches are not adjacent text.
+ */
+export function* seqDataIterRandom(corpus: Int32Array, batchSize: number, numSteps: number, rng: Rng): Generator<SeqBatch> {
+  checkSizes(corpus.length, batchSize, numSteps);
+  const offset = rng.int(0, numSteps - 1);
+  const numSubseqs = Math.floor((corpus.length - offset - 1) / numSteps);
+  const starts = Array.from({ length: numSubseqs }, (_, i) => offset + i * numSteps);
+  rng.shuffle(starts);
+  const numBatches = Math.floor(numSubseqs / batchSize);
+  for (let b = 0; b < numBatches; b++) {
+    const X = new Int32Array(batchSize * numSteps);
+    const Y = new Int32Array(batchSize * numSteps);
+    for (let r = 0; r < batchSize; r++) {
+      const start = starts[b * batchSize + r] as number;
+      slice(corpus, start, numSteps, X, r * numSteps);
+      slice(corpus, start + 1, numSteps, Y, r * numSteps);
+    }
+    yield { X, Y, batchSize, numSteps };
+  }
+}
+
+/**
+ * d2l `seq_data_iter_sequential`: a random offset in [0, numSteps-1], the rest reshaped into
+ * batchSize rows, read numSteps columns at a time, so row i of minibatch k+1 continues row i of k.
+ */
+export function* seqDataIterSequential(corpus: Int32Array, batchSize: number, numSteps: number, rng: Rng): Generator<SeqBatch> {
+  checkSizes(corpus.length, batchSize, numSteps);
+  const offset = rng.int(0, numSteps - 1);
+  const rowLength = Math.floor((corpus.length - offset - 1) / batchSize);
+  const numBatches = Math.floor(rowLength / numSteps);
+  for (let b = 0; b < numBatches; b++) {
+    const X = new Int32Array(batchSize * numSteps);
+    const Y = new Int32Array(batchSize * numSteps);
+    for (let r = 0; r < batchSize; r++) {
+      const start = offset + r * rowLength + b * numSteps;
+      slice(corpus, start, numSteps, X, r * numSteps);
+      slice(corpus, start + 1, numSteps, Y, r * numSteps);
+    }
+    yield { X, Y, batchSize, numSteps };
+  }
+}
+
+export interface SeqDataLoaderOptions {
+  batchSize: number;
+  numSteps: number;
+  /** Random (true) or sequential (false, default) iteration. */
+  useRandomIter?: boolean;
+  /** Seed of the loader's own generator. Default 0. */
+  seed?: number | string;
+}
+
+/**
+ * d2l `SeqDataLoader`: re-iterable; every `for..of` is a fresh epoch with a fresh offset drawn
+ * from the loader's own seeded generator.
+ */
+export class SeqDataLoader implements Iterable<SeqBatch> {
+  readonly batchSize: number;
+  readonly numSteps: number;
+  readonly useRandomIter: boolean;
+  private readonly seed: number | string;
+  private rng: Rng;
+
+  constructor(
+    readonly corpus: Int32Array,
+    options: SeqDataLoaderOptions,
+  ) {
+    this.batchSize = options.batchSize;
+    this.numSteps = options.numSteps;
+    this.useRandomIter = options.useRandomIter ?? false;
+    this.seed = options.seed ?? 0;
+    checkSizes(corpus.length, this.batchSize, this.numSteps);
+    this.rng = createRng(this.seed);
+  }
+
+  [Symbol.iterator](): Iterator<SeqBatch> {
+    const iter = this.useRandomIter ? seqDataIterRandom : seqDataIterSequential;
+    return iter(this.corpus, this.batchSize, this.numSteps, this.rng);
+  }
+
+  /** Minibatches in an epoch whose offset is `offset` (the count can differ by one between epochs). */
+  batchesAtOffset(offset: number): number {
+    if (this.useRandomIter) return Math.floor(Math.floor((this.corpus.length - offset - 1) / this.numSteps) / this.batchSize);
+    return Math.floor(Math.floor((this.corpus.length - offset - 1) / this.batchSize) / this.numSteps);
+  }
+
+  /** The most minibatches an epoch can have (offset 0). */
+  get maxBatchesPerEpoch(): number {
+    return this.batchesAtOffset(0);
+  }
+
+  /** The generator's state, so a resumed run draws the same epochs as an uninterrupted one. */
+  getState(): RngState {
+    return this.rng.state();
+  }
+
+  setState(state: RngState): void {
+    this.rng = createRng(this.seed, state);
+  }
+}
+
+export interface LoadDataTimeMachineOptions extends SeqDataLoaderOptions {
+  /** d2l default 10000; 0 for the whole book. */
+  maxTokens?: number;
+  source?: TimeMachineSource;
+}
+
+/** d2l `load_data_time_machine(batch_size, num_steps, use_random_iter, max_tokens)`. */
+export async function loadDataTimeMachine(
+  options: LoadDataTimeMachineOptions,
+): Promise<{ loader: SeqDataLoader; vocab: Vocab; corpus: Int32Array }> {
+  const { corpus, vocab } = await loadCorpusTimeMachine({ maxTokens: options.maxTokens ?? 10000, source: options.source });
+  return { loader: new SeqDataLoader(corpus, options), vocab, corpus };
+}

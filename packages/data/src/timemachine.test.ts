@@ -1,0 +1,181 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  TIME_MACHINE_ENV,
+  corpusFromLines,
+  fetchTimeMachineText,
+  loadCorpusTimeMachine,
+  readTimeMachine,
+  readTextFile,
+} from './timemachine.js';
+import { SeqDataLoader, loadDataTimeMachine } from './seqdata.js';
+
+const realFile = process.env[TIME_MACHINE_ENV];
+
+describe('The Time Machine (the real file)', () => {
+  it(`is found through ${TIME_MACHINE_ENV}`, () => {
+    expect(realFile, `set ${TIME_MACHINE_ENV} to ../shared/data/timemachine.txt`).toBeTruthy();
+  });
+
+  it('gives d2l\'s known values: 170,580 characters, 28 tokens in d2l\'s order', async () => {
+    const { corpus, vocab } = await loadCorpusTimeMachine();
+    expect(corpus.length).toBe(170580);
+    expect(vocab.size).toBe(28);
+    expect(vocab.idxToToken.join('|')).toBe(['<unk>', ' ', ...'etainoshrdlmucfwgypbvkxzjq'].join('|'));
+    const lines = await readTimeMachine();
+    expect(lines[0]).toBe('the time machine by h g wells');
+  });
+
+  it('keeps the first maxTokens characters with the full book\'s vocabulary', async () => {
+    const { corpus, vocab } = await loadCorpusTimeMachine({ maxTokens: 10000 });
+    expect(corpus.length).toBe(10000);
+    expect(vocab.size).toBe(28);
+    expect(vocab.tokensOf(corpus.subarray(0, 16)).join('')).toBe('the time machine');
+  });
+
+  it('gives 8 minibatches of 32 x 35 per epoch with maxTokens 10000, both iterations', async () => {
+    for (const useRandomIter of [false, true]) {
+      const { loader } = await loadDataTimeMachine({ batchSize: 32, numSteps: 35, useRandomIter, maxTokens: 10000, seed: 1 });
+      for (let epoch = 0; epoch < 5; epoch++) {
+        const batches = [...loader];
+        expect(batches.length).toBe(8);
+        expect(batches[0]?.X.length).toBe(32 * 35);
+      }
+    }
+  });
+
+  it('builds word corpora too', async () => {
+    const lines = await readTimeMachine();
+    const { corpus, vocab } = corpusFromLines(lines, { tokens: 'word' });
+    expect(vocab.idxToToken.slice(1, 4)).toEqual(['the', 'i', 'and']);
+    expect(corpus.length).toBe(32775);
+  });
+});
+
+describe('reading errors', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rnnkit-tm-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('names a missing file and how to pass one', async () => {
+    const missing = join(dir, 'nope.txt');
+    await expect(fetchTimeMachineText({ path: missing })).rejects.toThrow(
+      new RegExp(`${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} does not exist.*${TIME_MACHINE_ENV}`),
+    );
+    await expect(readTextFile(dir)).rejects.toThrow(/is a folder/);
+  });
+
+  it('names an empty file', async () => {
+    const empty = join(dir, 'empty.txt');
+    await writeFile(empty, '  \n');
+    await expect(fetchTimeMachineText({ path: empty })).rejects.toThrow(/empty\.txt is empty/);
+    await expect(loadCorpusTimeMachine({ source: { env: { [TIME_MACHINE_ENV]: empty } } })).rejects.toThrow(/is empty/);
+  });
+
+  it('refuses a text with no letters', () => {
+    expect(() => corpusFromLines(['', ''])).toThrow(/no tokens/);
+  });
+});
+
+describe('download and cache', () => {
+  let server: Server;
+  let base: string;
+  let book: Buffer;
+  let hits = 0;
+  let dir: string;
+
+  beforeAll(async () => {
+    book = await readFile(realFile as string);
+    dir = await mkdtemp(join(tmpdir(), 'rnnkit-cache-'));
+    server = createServer((req, res) => {
+      hits++;
+      if (req.url === '/timemachine.txt') res.end(book);
+      else if (req.url === '/corrupt.txt') res.end(Buffer.concat([book.subarray(0, 1000), Buffer.from('tampered')]));
+      else {
+        res.statusCode = 404;
+        res.end('not found');
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('downloads, checks the SHA-1, caches, then reads the cache without the network', async () => {
+    const cacheDir = join(dir, 'ok');
+    const first = await fetchTimeMachineText({ env: {}, cacheDir, url: `${base}/timemachine.txt` });
+    expect(first.origin).toBe('download');
+    expect(first.text.length).toBe(book.toString('utf8').length);
+    expect(await readdir(cacheDir)).toEqual(['timemachine.txt']);
+    const before = hits;
+    const second = await fetchTimeMachineText({ env: {}, cacheDir, url: `${base}/timemachine.txt` });
+    expect(second.origin).toBe('cache');
+    expect(hits).toBe(before);
+  });
+
+  it('uses XDG_CACHE_HOME for the default cache', async () => {
+    const xdg = join(dir, 'xdg');
+    const got = await fetchTimeMachineText({ env: { XDG_CACHE_HOME: xdg }, url: `${base}/timemachine.txt` });
+    expect(got.file).toBe(join(xdg, 'rnnkit', 'timemachine.txt'));
+  });
+
+  it('rejects a corrupt download and leaves nothing in the cache', async () => {
+    const cacheDir = join(dir, 'corrupt');
+    await expect(fetchTimeMachineText({ env: {}, cacheDir, url: `${base}/corrupt.txt` })).rejects.toThrow(
+      /corrupt\.txt has SHA-1 [0-9a-f]{40}, not the expected 090b5e7e.*nothing was cached/,
+    );
+    await expect(readdir(cacheDir)).rejects.toThrow();
+  });
+
+  it('reports a 404 with the URL and how to pass a local copy', async () => {
+    const cacheDir = join(dir, 'missing');
+    await expect(fetchTimeMachineText({ env: {}, cacheDir, url: `${base}/gone.txt` })).rejects.toThrow(
+      /gone\.txt: HTTP 404.*RNNKIT_TIMEMACHINE/,
+    );
+  });
+
+  it('reports an unreachable server', async () => {
+    await expect(
+      fetchTimeMachineText({ env: {}, cacheDir: join(dir, 'down'), url: 'http://127.0.0.1:9/timemachine.txt' }),
+    ).rejects.toThrow(/Could not download The Time Machine from http:\/\/127\.0\.0\.1:9/);
+  });
+
+  it('replaces a corrupt cache file with a good download', async () => {
+    const cacheDir = join(dir, 'stale');
+    await fetchTimeMachineText({ env: {}, cacheDir, url: `${base}/timemachine.txt` });
+    await writeFile(join(cacheDir, 'timemachine.txt'), 'half a file');
+    const got = await fetchTimeMachineText({ env: {}, cacheDir, url: `${base}/timemachine.txt` });
+    expect(got.origin).toBe('download');
+    expect((await readFile(join(cacheDir, 'timemachine.txt'))).equals(book)).toBe(true);
+  });
+
+  it('fails clearly when downloading is off and nothing is cached', async () => {
+    await expect(fetchTimeMachineText({ env: {}, cacheDir: join(dir, 'none'), download: false })).rejects.toThrow(
+      /not in the cache.*downloading is off/,
+    );
+  });
+
+  it('prefers an explicit path over the environment', async () => {
+    const own = join(dir, 'own.txt');
+    await writeFile(own, 'Hello World\n');
+    const got = await fetchTimeMachineText({ path: own, env: { [TIME_MACHINE_ENV]: realFile } });
+    expect(got.origin).toBe('path');
+    const { loader } = await loadDataTimeMachine({
+      batchSize: 1,
+      numSteps: 2,
+      source: { path: own },
+    });
+    expect(loader).toBeInstanceOf(SeqDataLoader);
+  });
+});

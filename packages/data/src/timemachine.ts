@@ -1,0 +1,179 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { preprocessText, tokenize, type TokenKind } from './text.js';
+import { Vocab } from './vocab.js';
+
+/** d2l's download address and SHA-1 of The Time Machine. */
+export const TIME_MACHINE_URL = 'http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt';
+export const TIME_MACHINE_SHA1 = '090b5e7e70c295757f55df93cb0a180b9691891a';
+/** The environment variable that points rnnkit at a local copy of The Time Machine. */
+export const TIME_MACHINE_ENV = 'RNNKIT_TIMEMACHINE';
+
+const HOW_TO_PASS =
+  `Pass a local copy with { path: "timemachine.txt" } (CLI: --corpus FILE) or set ${TIME_MACHINE_ENV}=/path/to/timemachine.txt.`;
+
+/** Where to find The Time Machine; each field overrides the default of the same step. */
+export interface TimeMachineSource {
+  /** An explicit file: used as is (no hash check, so an edited copy works). */
+  path?: string;
+  /** Environment to read `RNNKIT_TIMEMACHINE` and `XDG_CACHE_HOME` from. Default `process.env`. */
+  env?: Record<string, string | undefined>;
+  /** Cache folder. Default `$XDG_CACHE_HOME/rnnkit` or `~/.cache/rnnkit`. */
+  cacheDir?: string;
+  /** Download address. Default d2l's. */
+  url?: string;
+  /** Expected SHA-1 of the download and cache. Default d2l's. */
+  sha1?: string;
+  /** `false` to fail instead of downloading. */
+  download?: boolean;
+  /** Download timeout in milliseconds. Default 60 s. */
+  timeoutMs?: number;
+}
+
+/** Where the text came from, for logs. */
+export interface TimeMachineText {
+  text: string;
+  origin: 'path' | 'env' | 'cache' | 'download';
+  file: string;
+}
+
+/** Reads a UTF-8 text file, with errors that name the file and the fix. */
+export async function readTextFile(path: string, what = 'corpus'): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : `cannot be read (${code ?? String(err)})`;
+    throw new Error(`The ${what} file ${path} ${why}. ${HOW_TO_PASS}`);
+  }
+  if (text.trim() === '') throw new Error(`The ${what} file ${path} is empty. ${HOW_TO_PASS}`);
+  return text;
+}
+
+export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
+  const base = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
+  return join(base, 'rnnkit');
+}
+
+function sha1(data: Uint8Array | string): string {
+  return createHash('sha1').update(data).digest('hex');
+}
+
+/**
+ * The raw text of The Time Machine, from (in order) an explicit path, `RNNKIT_TIMEMACHINE`, the
+ * cache, or d2l's download (checked against its SHA-1 and cached atomically). d2l `download`.
+ */
+export async function fetchTimeMachineText(source: TimeMachineSource = {}): Promise<TimeMachineText> {
+  if (source.path !== undefined) {
+    return { text: await readTextFile(source.path), origin: 'path', file: source.path };
+  }
+  const env = source.env ?? process.env;
+  const fromEnv = env[TIME_MACHINE_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') {
+    return { text: await readTextFile(fromEnv, `${TIME_MACHINE_ENV}`), origin: 'env', file: fromEnv };
+  }
+  const expected = source.sha1 ?? TIME_MACHINE_SHA1;
+  const cacheFile = join(source.cacheDir ?? defaultCacheDir(env), 'timemachine.txt');
+  try {
+    const cached = await readFile(cacheFile);
+    if (sha1(cached) === expected) return { text: cached.toString('utf8'), origin: 'cache', file: cacheFile };
+  } catch {
+    // No usable cache: download below.
+  }
+  const url = source.url ?? TIME_MACHINE_URL;
+  if (source.download === false) {
+    throw new Error(`The Time Machine is not in the cache (${cacheFile}) and downloading is off. ${HOW_TO_PASS}`);
+  }
+  const body = await download(url, source.timeoutMs ?? 60_000);
+  const got = sha1(body);
+  if (got !== expected) {
+    throw new Error(
+      `The download from ${url} has SHA-1 ${got}, not the expected ${expected}; nothing was cached. ${HOW_TO_PASS}`,
+    );
+  }
+  await writeFileAtomic(cacheFile, body);
+  return { text: Buffer.from(body).toString('utf8'), origin: 'download', file: cacheFile };
+}
+
+async function download(url: string, timeoutMs: number): Promise<Uint8Array> {
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    throw new Error(`Could not download The Time Machine from ${url} (${cause}). ${HOW_TO_PASS}`);
+  }
+  if (!response.ok) {
+    throw new Error(`Could not download The Time Machine from ${url}: HTTP ${response.status}. ${HOW_TO_PASS}`);
+  }
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** Writes a file through a temporary file and a rename, so readers never see half of it. */
+export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** d2l `read_time_machine`: the book's lines, preprocessed. */
+export async function readTimeMachine(source: TimeMachineSource = {}): Promise<string[]> {
+  return preprocessText((await fetchTimeMachineText(source)).text);
+}
+
+/** A corpus of token indices and its vocabulary. */
+export interface Corpus {
+  corpus: Int32Array;
+  vocab: Vocab;
+}
+
+export interface CorpusOptions {
+  /** Keep only the first `maxTokens` tokens; 0 or undefined keeps all. d2l's training default is 10000. */
+  maxTokens?: number;
+  /** Character (d2l's default here) or word tokens. */
+  tokens?: TokenKind;
+  /** Reuse a vocabulary (for example a checkpoint's) instead of building one. */
+  vocab?: Vocab;
+}
+
+/**
+ * Builds a corpus from preprocessed lines: all tokens of all lines joined without separators,
+ * with a vocabulary over all lines (d2l `load_corpus_time_machine`, for any text).
+ */
+export function corpusFromLines(lines: readonly string[], options: CorpusOptions = {}): Corpus {
+  const tokens = tokenize(lines, options.tokens ?? 'char');
+  const vocab = options.vocab ?? new Vocab(tokens);
+  const maxTokens = options.maxTokens ?? 0;
+  if (!Number.isInteger(maxTokens) || maxTokens < 0) {
+    throw new RangeError(`maxTokens must be a whole number >= 0 (0 keeps the whole text), got ${maxTokens}.`);
+  }
+  let total = 0;
+  for (const line of tokens) total += line.length;
+  const n = maxTokens > 0 ? Math.min(maxTokens, total) : total;
+  const corpus = new Int32Array(n);
+  let k = 0;
+  outer: for (const line of tokens) {
+    for (const t of line) {
+      if (k >= n) break outer;
+      corpus[k++] = vocab.indexOf(t);
+    }
+  }
+  if (n === 0) throw new Error('The corpus has no tokens after preprocessing (only non-letters?): use a text with letters.');
+  return { corpus, vocab };
+}
+
+/** d2l `load_corpus_time_machine(max_tokens)`: character indices of The Time Machine and its vocabulary. */
+export async function loadCorpusTimeMachine(
+  options: CorpusOptions & { source?: TimeMachineSource } = {},
+): Promise<Corpus> {
+  return corpusFromLines(await readTimeMachine(options.source), options);
+}
