@@ -1,0 +1,13 @@
+export type { ScratchCell } from './cell.js';
+export { normalVariable, zerosVariable, zeroState, param, type Params, type State } from './params.js';
+export { rnnCell, rnnParams, rnnState, rnnForward } from './rnn.js';
+export { gruCell, gruParams, gruState, gruForward } from './gru.js';
+export { lstmCell, lstmParams, lstmState, lstmForward } from './lstm.js';
+export {
+  RNNModelScratch,
+  assignVariables,
+  type RecurrentLanguageModel,
+  type RNNModelScratchOptions,
+} from './model.js';
+export { oneHotFloat } from './ops.js';
+export { installWasmKernels } from './wasm-kernels.js';

@@ -1,0 +1,32 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Rng } from '@rnnkit/data';
+
+/** Named trainable parameters, in d2l's order. */
+export type Params = Record<string, tf.Variable>;
+
+/** A recurrent state: [H] for RNN and GRU, [H, C] for LSTM (d2l's state tuple). */
+export type State = tf.Tensor2D[];
+
+/** A weight drawn from N(0, std^2) with a seeded generator (d2l `normal`: std 0.01). */
+export function normalVariable(shape: number[], rng: Rng, std = 0.01): tf.Variable {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const values = new Float32Array(size);
+  for (let i = 0; i < size; i++) values[i] = rng.normal(0, std);
+  return tf.variable(tf.tensor(values, shape, 'float32'));
+}
+
+export function zerosVariable(shape: number[]): tf.Variable {
+  return tf.variable(tf.zeros(shape, 'float32'));
+}
+
+/** Reads a named parameter, with an error that names what is missing. */
+export function param(params: Record<string, tf.Tensor>, name: string): tf.Tensor {
+  const p = params[name];
+  if (!p) throw new Error(`Parameter ${name} is missing: expected ${Object.keys(params).join(', ') || 'none'} to include it.`);
+  return p;
+}
+
+/** Zero hidden states of (batch, hidden), `count` of them. */
+export function zeroState(batchSize: number, numHiddens: number, count: number): State {
+  return Array.from({ length: count }, () => tf.zeros([batchSize, numHiddens], 'float32') as tf.Tensor2D);
+}

@@ -1,0 +1,86 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+interface WasmBackendLike {
+  disposeData(dataId: object): void;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+}
+
+const installed = new Set<string>();
+
+/**
+ * Replaces two slow kernels of the wasm backend (tfjs 4.22) with compositions of its fast ones.
+ * Call it once after importing `@tensorflow/tfjs-backend-wasm` (apps do; libraries never pick a
+ * backend). Returns the kernels replaced; a no-op when wasm is not registered or already patched.
+ *
+ * - BatchMatMul: with transposeA or transposeB the stock kernel leaves XNNPACK for a naive loop
+ *   (about 2 GFLOP/s against 17-34 GFLOP/s here). Every matmul gradient is transposed, so this
+ *   transposes the operand explicitly (wasm Transpose) and runs the plain XNNPACK path.
+ * - Tanh: the stock kernel is about 15x slower than Sigmoid; tanh(x) = 2 sigmoid(2x) - 1 is used,
+ *   computed as Sigmoid on 2x with the affine steps done in place on the output.
+ */
+export function installWasmKernels(): string[] {
+  const done: string[] = [];
+  if (!installed.has('BatchMatMul') && patchMatMul()) done.push('BatchMatMul');
+  if (!installed.has('Tanh') && patchTanh()) done.push('Tanh');
+  done.forEach((k) => installed.add(k));
+  return done;
+}
+
+function replace(kernelName: string, make: (stock: tf.KernelConfig) => tf.KernelFunc): boolean {
+  const stock = tf.getKernel(kernelName, 'wasm');
+  if (!stock) return false;
+  tf.unregisterKernel(kernelName, 'wasm');
+  const config: tf.KernelConfig = { kernelName, backendName: 'wasm', kernelFunc: make(stock) };
+  if (stock.setupFunc) config.setupFunc = stock.setupFunc;
+  if (stock.disposeFunc) config.disposeFunc = stock.disposeFunc;
+  tf.registerKernel(config);
+  return true;
+}
+
+function patchMatMul(): boolean {
+  const transpose = tf.getKernel('Transpose', 'wasm');
+  if (!transpose) return false;
+  return replace('BatchMatMul', (stock) => (args: KernelArgs) => {
+    const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+    if (!transposeA && !transposeB) return stock.kernelFunc(args);
+    const backend = args.backend as unknown as WasmBackendLike;
+    const temporaries: tf.TensorInfo[] = [];
+    const swapLastTwo = (x: tf.TensorInfo): tf.TensorInfo => {
+      const rank = x.shape.length;
+      const perm = Array.from({ length: rank }, (_, i) => i);
+      [perm[rank - 2], perm[rank - 1]] = [rank - 1, rank - 2];
+      const y = transpose.kernelFunc({ inputs: { x }, backend: args.backend, attrs: { perm } }) as tf.TensorInfo;
+      temporaries.push(y);
+      return y;
+    };
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const out = stock.kernelFunc({
+      inputs: { a: transposeA ? swapLastTwo(a) : a, b: transposeB ? swapLastTwo(b) : b },
+      backend: args.backend,
+      attrs: { ...args.attrs, transposeA: false, transposeB: false },
+    });
+    for (const t of temporaries) backend.disposeData(t.dataId);
+    return out;
+  });
+}
+
+function patchTanh(): boolean {
+  const sigmoid = tf.getKernel('Sigmoid', 'wasm');
+  const multiply = tf.getKernel('Multiply', 'wasm');
+  if (!sigmoid || !multiply) return false;
+  return replace('Tanh', () => (args: KernelArgs) => {
+    const backend = args.backend as unknown as WasmBackendLike & { makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo };
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    // 2x, through a (x + x) free of scalar tensors: Multiply by itself would square, so copy-add.
+    const doubled = backend.makeOutput(x.shape, 'float32');
+    const src = backend.typedArrayFromHeap(x);
+    const dst = backend.typedArrayFromHeap(doubled);
+    for (let i = 0; i < src.length; i++) dst[i] = 2 * (src[i] as number);
+    const s = sigmoid.kernelFunc({ inputs: { x: doubled }, backend: args.backend, attrs: {} }) as tf.TensorInfo;
+    backend.disposeData(doubled.dataId);
+    const out = backend.typedArrayFromHeap(s);
+    for (let i = 0; i < out.length; i++) out[i] = 2 * (out[i] as number) - 1;
+    return s;
+  });
+}

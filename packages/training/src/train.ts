@@ -1,0 +1,224 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { SeqBatch } from '@rnnkit/data';
+import type { RecurrentLanguageModel, State } from '@rnnkit/cells';
+import { clipGradsByGlobalNorm } from './clip.js';
+import { languageModelLoss } from './loss.js';
+import { makeOptimizer, type OptimizerSpec } from './optim.js';
+
+/** One optimisation step's result. */
+export interface StepResult {
+  /** Mean cross-entropy of the minibatch. */
+  loss: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** The state after the minibatch (kept; the caller disposes it). */
+  state: State;
+}
+
+function disposeState(state: State | null): void {
+  if (state) for (const s of state) s.dispose();
+}
+
+/**
+ * One minibatch: forward, mean loss, gradients of every trainable variable, clipping by global
+ * norm, one optimizer update. The incoming state is a constant here, so no gradient flows into
+ * earlier minibatches (d2l's `state.detach_()`).
+ */
+export function trainStep(
+  model: RecurrentLanguageModel,
+  X: tf.Tensor2D,
+  Y: tf.Tensor2D,
+  state: State,
+  optimizer: tf.Optimizer,
+  theta: number,
+): StepResult {
+  let next: State = [];
+  const { value, grads } = tf.variableGrads(() => {
+    const out = model.call(X, state);
+    next = out.state.map((s) => tf.keep(s));
+    return languageModelLoss(out.logits, Y);
+  }, model.trainableVariables);
+  const clipped = clipGradsByGlobalNorm(grads, theta);
+  optimizer.applyGradients(clipped.grads);
+  const [loss, gradNorm] = [value.dataSync()[0] as number, clipped.norm.dataSync()[0] as number];
+  tf.dispose([value, clipped.norm, grads, clipped.grads]);
+  return { loss, gradNorm, state: next };
+}
+
+export interface EpochResult {
+  /** exp(mean loss over all tokens of the epoch). */
+  perplexity: number;
+  /** Mean loss per token. */
+  loss: number;
+  tokens: number;
+  seconds: number;
+  tokensPerSecond: number;
+  steps: number;
+  /** True when `shouldStop` ended the epoch early. */
+  stopped: boolean;
+}
+
+export interface EpochOptions {
+  /** Clipping threshold (d2l: 1). */
+  theta?: number;
+  /** Random iteration: a fresh state every minibatch. Sequential (default): carry it over. */
+  useRandomIter?: boolean;
+  onStep?: (info: { step: number; loss: number; gradNorm: number; tokens: number }) => void;
+  /** Checked between minibatches; true ends the epoch. */
+  shouldStop?: () => boolean;
+}
+
+function batchTensors(batch: SeqBatch): [tf.Tensor2D, tf.Tensor2D] {
+  const shape: [number, number] = [batch.batchSize, batch.numSteps];
+  return [tf.tensor2d(batch.X, shape, 'int32'), tf.tensor2d(batch.Y, shape, 'int32')];
+}
+
+/**
+ * The body of an epoch as a generator that pauses after every minibatch, so one loop serves the
+ * synchronous `trainEpoch` and the asynchronous `trainLanguageModel` (which yields to the event
+ * loop there). Returns the epoch's figures.
+ */
+function* epochSteps(
+  model: RecurrentLanguageModel,
+  batches: Iterable<SeqBatch>,
+  optimizer: tf.Optimizer,
+  options: EpochOptions,
+): Generator<void, EpochResult, void> {
+  const theta = options.theta ?? 1;
+  const start = performance.now();
+  let state: State | null = null;
+  let lossSum = 0;
+  let tokens = 0;
+  let steps = 0;
+  let stopped = false;
+  try {
+    for (const batch of batches) {
+      if (options.shouldStop?.()) {
+        stopped = true;
+        break;
+      }
+      if (state === null || options.useRandomIter) {
+        disposeState(state);
+        state = model.beginState(batch.batchSize);
+      }
+      const [X, Y] = batchTensors(batch);
+      const result = trainStep(model, X, Y, state, optimizer, theta);
+      tf.dispose([X, Y]);
+      disposeState(state);
+      state = result.state;
+      const n = batch.batchSize * batch.numSteps;
+      lossSum += result.loss * n;
+      tokens += n;
+      steps++;
+      options.onStep?.({ step: steps, loss: result.loss, gradNorm: result.gradNorm, tokens: n });
+      yield;
+    }
+  } finally {
+    disposeState(state);
+  }
+  const seconds = (performance.now() - start) / 1000;
+  const loss = tokens > 0 ? lossSum / tokens : Number.NaN;
+  return { perplexity: Math.exp(loss), loss, tokens, seconds, tokensPerSecond: tokens / seconds, steps, stopped };
+}
+
+/** d2l `train_epoch_ch8`: one pass over the batches; returns perplexity and tokens/s. */
+export function trainEpoch(
+  model: RecurrentLanguageModel,
+  batches: Iterable<SeqBatch>,
+  optimizer: tf.Optimizer,
+  options: EpochOptions = {},
+): EpochResult {
+  const steps = epochSteps(model, batches, optimizer, options);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
+/** `trainEpoch` that yields to the event loop after each minibatch, so signals are handled. */
+export async function trainEpochAsync(
+  model: RecurrentLanguageModel,
+  batches: Iterable<SeqBatch>,
+  optimizer: tf.Optimizer,
+  options: EpochOptions = {},
+): Promise<EpochResult> {
+  const steps = epochSteps(model, batches, optimizer, options);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+export interface EpochInfo extends EpochResult {
+  /** 1-based epoch number. */
+  epoch: number;
+  epochs: number;
+}
+
+export interface TrainOptions {
+  epochs: number;
+  lr: number;
+  /** Default 'sgd' (d2l). */
+  optimizer?: OptimizerSpec;
+  theta?: number;
+  useRandomIter?: boolean;
+  /** Epochs already done (a resumed run starts after them). Default 0. */
+  startEpoch?: number;
+  onEpochEnd?: (info: EpochInfo) => void | Promise<void>;
+  onStep?: EpochOptions['onStep'] & {};
+  /** Aborting stops cleanly after the current minibatch. */
+  signal?: AbortSignal;
+}
+
+export interface TrainResult {
+  history: EpochInfo[];
+  /** Perplexity of the last full epoch. */
+  perplexity: number;
+  /** Mean tokens/s over the run. */
+  tokensPerSecond: number;
+  /** Whether the run ended early through `signal`. */
+  stopped: boolean;
+  epochsDone: number;
+  optimizer: tf.Optimizer;
+}
+
+/**
+ * d2l `train_ch8`: trains for `epochs` epochs with clipping, reporting perplexity and tokens/s
+ * after each. Yields to the event loop between minibatches so signals (Ctrl-C) are seen.
+ */
+export async function trainLanguageModel(
+  model: RecurrentLanguageModel,
+  loader: Iterable<SeqBatch>,
+  options: TrainOptions,
+): Promise<TrainResult> {
+  const { epochs } = options;
+  if (!Number.isInteger(epochs) || epochs < 0) throw new RangeError(`epochs must be a whole number >= 0, got ${epochs}.`);
+  const optimizer = makeOptimizer(options.optimizer ?? 'sgd', options.lr);
+  const history: EpochInfo[] = [];
+  let stopped = false;
+  let epoch = options.startEpoch ?? 0;
+  const shouldStop = (): boolean => options.signal?.aborted === true;
+  while (epoch < epochs && !shouldStop()) {
+    const result = await trainEpochAsync(model, loader, optimizer, { ...options, shouldStop });
+    if (result.stopped) {
+      stopped = true;
+      break;
+    }
+    epoch++;
+    const info: EpochInfo = { ...result, epoch, epochs };
+    history.push(info);
+    await options.onEpochEnd?.(info);
+  }
+  stopped ||= shouldStop() && epoch < epochs;
+  const tokens = history.reduce((a, h) => a + h.tokens, 0);
+  const seconds = history.reduce((a, h) => a + h.seconds, 0);
+  return {
+    history,
+    perplexity: history.at(-1)?.perplexity ?? Number.NaN,
+    tokensPerSecond: seconds > 0 ? tokens / seconds : 0,
+    stopped,
+    epochsDone: epoch,
+    optimizer,
+  };
+}

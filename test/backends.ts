@@ -1,0 +1,94 @@
+// Test-only helpers shared by the packages' tests: backends, fixtures, and close comparisons.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+// Registers the gradient kernels (as @rnnkit/training does).
+import '@tensorflow/tfjs-layers';
+import { expect } from 'vitest';
+import { installWasmKernels } from '../packages/cells/src/wasm-kernels.js';
+
+/** Every test that computes runs on both pure backends. */
+export const TEST_BACKENDS = ['cpu', 'wasm'] as const;
+export type TestBackend = (typeof TEST_BACKENDS)[number];
+
+/** Selects a backend as the apps do: wasm comes with rnnkit's replacement kernels. */
+export async function useBackend(name: string): Promise<void> {
+  if (!(await tf.setBackend(name))) throw new Error(`backend ${name} failed to initialise`);
+  await tf.ready();
+  if (name === 'wasm') installWasmKernels();
+}
+
+const parityDir =
+  process.env.RNNKIT_PARITY_DIR ?? fileURLToPath(new URL('../../shared/parity/', import.meta.url));
+
+export type Nested = number | Nested[];
+
+/** A PyTorch fixture from ../shared/parity (see its README). */
+export interface Fixture {
+  case: string;
+  sizes: Record<string, number>;
+  params: Record<string, Nested>;
+  X: number[][];
+  Y: Nested;
+  state0?: Nested;
+  state?: Nested;
+  logits?: Nested;
+  outputs?: Nested;
+  loss?: number;
+  grads?: Record<string, Nested>;
+  grad_norm?: number;
+  clip_theta?: number;
+  lr?: number;
+  params_after_clipped_sgd?: Record<string, Nested>;
+  [key: string]: unknown;
+}
+
+export function loadFixture(name: string): Fixture {
+  return JSON.parse(readFileSync(`${parityDir}${name}.json`, 'utf8')) as Fixture;
+}
+
+export function flat(x: Nested): number[] {
+  return Array.isArray(x) ? x.flatMap(flat) : [x];
+}
+
+export function shapeOf(x: Nested): number[] {
+  const shape: number[] = [];
+  let cur: Nested = x;
+  while (Array.isArray(cur)) {
+    shape.push(cur.length);
+    cur = cur[0] as Nested;
+  }
+  return shape;
+}
+
+export function tensorOf(x: Nested): tf.Tensor {
+  return tf.tensor(flat(x), shapeOf(x), 'float32');
+}
+
+/**
+ * Float32 against float64: |a - b| <= atol + rtol * |b| elementwise, with the worst offender in
+ * the message. The small atol covers entries that are zero up to rounding.
+ */
+export function expectClose(
+  actual: tf.Tensor | ArrayLike<number> | number,
+  expected: Nested,
+  label: string,
+  { rtol = 1e-4, atol = 1e-6 }: { rtol?: number; atol?: number } = {},
+): void {
+  const a = typeof actual === 'number' ? [actual] : Array.from(actual instanceof tf.Tensor ? actual.dataSync() : actual);
+  const b = flat(expected);
+  expect(a.length, `${label}: size`).toBe(b.length);
+  if (actual instanceof tf.Tensor) expect(actual.shape, `${label}: shape`).toEqual(shapeOf(expected));
+  let worst = -1;
+  let worstExcess = 0;
+  for (let i = 0; i < b.length; i++) {
+    const excess = Math.abs((a[i] as number) - (b[i] as number)) - (atol + rtol * Math.abs(b[i] as number));
+    if (excess > worstExcess) {
+      worstExcess = excess;
+      worst = i;
+    }
+  }
+  expect(worst, worst < 0 ? label : `${label}[${worst}]: got ${a[worst]}, expected ${b[worst]}`).toBe(-1);
+}
