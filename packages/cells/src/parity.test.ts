@@ -34,7 +34,7 @@ for (const backend of TEST_BACKENDS) {
       expect(Object.keys(shapes)).toEqual(Object.keys(fx.params));
       for (const [k, s] of Object.entries(shapes)) expect(s, k).toEqual(k.startsWith('b_') ? [k === 'b_q' ? 28 : 16] : s);
       for (const [k, v] of Object.entries(fresh.params)) {
-        const values = v.dataSync();
+        const values = Array.from(v.dataSync());
         if (k.startsWith('b_')) expect(Math.max(...values.map(Math.abs)), k).toBe(0);
         else {
           const std = Math.sqrt(values.reduce((a, x) => a + x * x, 0) / values.length);
