@@ -1,0 +1,272 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Which recurrence a fused op runs. */
+export type CellKind = 'rnn' | 'gru' | 'lstm';
+
+/** Gates per cell, in PyTorch's order: GRU [r, z, n], LSTM [i, f, g, o]. */
+export const GATES: Record<CellKind, number> = { rnn: 1, gru: 3, lstm: 4 };
+
+export interface RecurrenceOptions {
+  kind: CellKind;
+  /** GRU only: true applies the reset gate after the recurrent matmul (PyTorch `nn.GRU`), false before it (d2l). */
+  resetAfter?: boolean;
+}
+
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/** rows x k (row-major, in JS) times a k x n weight tensor, through the backend's matmul. */
+function matmulRows(a: Float32Array, rows: number, k: number, w: tf.Tensor2D): Float32Array {
+  const at = tf.tensor2d(a, [rows, k]);
+  const y = tf.matMul(at, w);
+  const out = y.dataSync() as Float32Array;
+  tf.dispose([at, y]);
+  return out;
+}
+
+/**
+ * One layer, one direction of a recurrent network over a whole sequence, with hand-written
+ * backpropagation through time (`tf.customGrad`).
+ *
+ * `xProj` (T, B, G*H) holds the input projections of all steps (x W_ih + b_ih, one matmul for the
+ * sequence); `Whh` (H, G*H) and `bhh` (G*H) are the recurrent weights. Returns the hidden states
+ * of all steps (T, B, H); for the LSTM one more row (T+1, B, H) whose last entry is the final cell
+ * state C_T. The element-wise gate work runs in plain loops over typed arrays, the matmuls on the
+ * backend; the backward pass forms dW_hh for all steps as one large matmul.
+ */
+export function fusedRecurrence(
+  xProj: tf.Tensor3D,
+  h0: tf.Tensor2D,
+  c0: tf.Tensor2D | null,
+  Whh: tf.Tensor2D,
+  bhh: tf.Tensor1D,
+  options: RecurrenceOptions,
+): tf.Tensor3D {
+  const { kind } = options;
+  const resetAfter = options.resetAfter ?? true;
+  const [T, B, GH] = xProj.shape;
+  const H = h0.shape[1];
+  const G = GATES[kind];
+  if (GH !== G * H) throw new Error(`fusedRecurrence: xProj has ${GH} features, expected ${G} x ${H} for ${kind}.`);
+  if ((kind === 'lstm') !== (c0 !== null)) throw new Error('fusedRecurrence: the LSTM needs a cell state c0, the others none.');
+
+  const run = tf.customGrad(((...args: tf.Tensor[]) => {
+    const [xp, h, c, W, b] = kind === 'lstm' ? args : [args[0], args[1], null, args[2], args[3]];
+    const xpv = (xp as tf.Tensor).dataSync() as Float32Array;
+    const bv = (b as tf.Tensor).dataSync() as Float32Array;
+    const hs = new Float32Array((T + 1) * B * H); // hs[t] is h_{t-1}; hs[0] = h0
+    hs.set((h as tf.Tensor).dataSync() as Float32Array, 0);
+    // Saved activations for the backward pass.
+    const acts = new Float32Array(T * B * GH);
+    const extra = new Float32Array(kind === 'rnn' ? 0 : T * B * H * (kind === 'lstm' ? 2 : 1));
+    const BH = B * H;
+    const W2 = W as tf.Tensor2D;
+    // d2l's GRU multiplies R into H before the candidate's matmul, so its weights split in two.
+    const [Wrz, Wn] = kind === 'gru' && !resetAfter ? tf.split(W2, [2 * H, H], 1) as [tf.Tensor2D, tf.Tensor2D] : [W2, null];
+    let cs: Float32Array | null = null;
+    if (kind === 'lstm') {
+      cs = new Float32Array((T + 1) * BH);
+      cs.set((c as tf.Tensor).dataSync() as Float32Array, 0);
+    }
+    for (let t = 0; t < T; t++) {
+      const hPrev = hs.subarray(t * BH, (t + 1) * BH);
+      const hNext = hs.subarray((t + 1) * BH, (t + 2) * BH);
+      const gh = matmulRows(hPrev, B, H, Wrz);
+      const ghW = kind === 'gru' && !resetAfter ? 2 * H : GH;
+      const a = acts.subarray(t * B * GH, (t + 1) * B * GH);
+      const x = xpv.subarray(t * B * GH, (t + 1) * B * GH);
+      if (kind === 'rnn') {
+        for (let i = 0; i < BH; i++) {
+          const v = Math.tanh((x[i] as number) + (gh[i] as number) + (bv[i % H] as number));
+          a[i] = v;
+          hNext[i] = v;
+        }
+      } else if (kind === 'gru') {
+        const ex = extra.subarray(t * BH, (t + 1) * BH); // gh_n (reset after) or r*h (reset before)
+        for (let bi = 0; bi < B; bi++) {
+          for (let j = 0; j < H; j++) {
+            const xo = bi * GH;
+            const go = bi * ghW;
+            const r = sigmoid((x[xo + j] as number) + (gh[go + j] as number) + (bv[j] as number));
+            const z = sigmoid((x[xo + H + j] as number) + (gh[go + H + j] as number) + (bv[H + j] as number));
+            a[xo + j] = r;
+            a[xo + H + j] = z;
+            if (resetAfter) ex[bi * H + j] = (gh[go + 2 * H + j] as number) + (bv[2 * H + j] as number);
+            else ex[bi * H + j] = r * (hPrev[bi * H + j] as number);
+          }
+        }
+        let nPre: Float32Array;
+        if (resetAfter) nPre = ex;
+        else {
+          nPre = matmulRows(ex, B, H, Wn as tf.Tensor2D);
+          for (let i = 0; i < BH; i++) nPre[i] = (nPre[i] as number) + (bv[2 * H + (i % H)] as number);
+        }
+        for (let bi = 0; bi < B; bi++) {
+          for (let j = 0; j < H; j++) {
+            const xo = bi * GH;
+            const k = bi * H + j;
+            const r = a[xo + j] as number;
+            const z = a[xo + H + j] as number;
+            const n = Math.tanh((x[xo + 2 * H + j] as number) + (resetAfter ? r * (nPre[k] as number) : (nPre[k] as number)));
+            a[xo + 2 * H + j] = n;
+            hNext[k] = (1 - z) * n + z * (hPrev[k] as number);
+          }
+        }
+      } else {
+        const cPrev = (cs as Float32Array).subarray(t * BH, (t + 1) * BH);
+        const cNext = (cs as Float32Array).subarray((t + 1) * BH, (t + 2) * BH);
+        for (let bi = 0; bi < B; bi++) {
+          for (let j = 0; j < H; j++) {
+            const o = bi * GH;
+            const k = bi * H + j;
+            const ig = sigmoid((x[o + j] as number) + (gh[o + j] as number) + (bv[j] as number));
+            const fg = sigmoid((x[o + H + j] as number) + (gh[o + H + j] as number) + (bv[H + j] as number));
+            const gg = Math.tanh((x[o + 2 * H + j] as number) + (gh[o + 2 * H + j] as number) + (bv[2 * H + j] as number));
+            const og = sigmoid((x[o + 3 * H + j] as number) + (gh[o + 3 * H + j] as number) + (bv[3 * H + j] as number));
+            const cv = fg * (cPrev[k] as number) + ig * gg;
+            const tc = Math.tanh(cv);
+            a[o + j] = ig;
+            a[o + H + j] = fg;
+            a[o + 2 * H + j] = gg;
+            a[o + 3 * H + j] = og;
+            cNext[k] = cv;
+            extra[t * BH + k] = tc;
+            hNext[k] = og * tc;
+          }
+        }
+      }
+    }
+    if (Wn) tf.dispose([Wrz, Wn]);
+    const outRows = kind === 'lstm' ? T + 1 : T;
+    const out = new Float32Array(outRows * BH);
+    out.set(hs.subarray(BH), 0);
+    if (cs) out.set(cs.subarray(T * BH), T * BH);
+    const value = tf.tensor3d(out, [outRows, B, H]);
+
+    const gradFunc = (dy: tf.Tensor): tf.Tensor[] => {
+      const dyv = dy.dataSync() as Float32Array;
+      const WT = tf.transpose(W2) as tf.Tensor2D; // (G*H, H): plain matmuls for dh
+      const [WrzT, WnT] = kind === 'gru' && !resetAfter ? (tf.split(WT, [2 * H, H], 0) as [tf.Tensor2D, tf.Tensor2D]) : [WT, null];
+      const dxp = new Float32Array(T * B * GH); // d(pre-activation) seen by the input projection
+      const dghAll = new Float32Array(T * B * GH); // d(pre-activation) seen by the recurrent matmul
+      const dh = new Float32Array(BH);
+      const dc = new Float32Array(kind === 'lstm' ? BH : 0);
+      if (kind === 'lstm') dc.set(dyv.subarray(T * BH, (T + 1) * BH));
+      const rhAll = kind === 'gru' && !resetAfter ? extra : null;
+      for (let t = T - 1; t >= 0; t--) {
+        for (let i = 0; i < BH; i++) dh[i] = (dh[i] as number) + (dyv[t * BH + i] as number);
+        const a = acts.subarray(t * B * GH, (t + 1) * B * GH);
+        const dx = dxp.subarray(t * B * GH, (t + 1) * B * GH);
+        const dg = dghAll.subarray(t * B * GH, (t + 1) * B * GH);
+        const hPrev = hs.subarray(t * BH, (t + 1) * BH);
+        const dhPrev = new Float32Array(BH);
+        if (kind === 'rnn') {
+          for (let i = 0; i < BH; i++) {
+            const v = a[i] as number;
+            const d = (dh[i] as number) * (1 - v * v);
+            dx[i] = d;
+            dg[i] = d;
+          }
+        } else if (kind === 'gru') {
+          const ex = extra.subarray(t * BH, (t + 1) * BH);
+          const dnPre = new Float32Array(BH);
+          for (let bi = 0; bi < B; bi++) {
+            for (let j = 0; j < H; j++) {
+              const o = bi * GH;
+              const k = bi * H + j;
+              const z = a[o + H + j] as number;
+              const n = a[o + 2 * H + j] as number;
+              const d = dh[k] as number;
+              dhPrev[k] = d * z;
+              const dz = d * ((hPrev[k] as number) - n);
+              const dnp = d * (1 - z) * (1 - n * n);
+              dnPre[k] = dnp;
+              dx[o + H + j] = dz * z * (1 - z);
+              dg[o + H + j] = dx[o + H + j] as number;
+              dx[o + 2 * H + j] = dnp;
+            }
+          }
+          if (resetAfter) {
+            for (let bi = 0; bi < B; bi++) {
+              for (let j = 0; j < H; j++) {
+                const o = bi * GH;
+                const k = bi * H + j;
+                const r = a[o + j] as number;
+                const dr = (dnPre[k] as number) * (ex[k] as number);
+                dg[o + 2 * H + j] = (dnPre[k] as number) * r;
+                dx[o + j] = dr * r * (1 - r);
+                dg[o + j] = dx[o + j] as number;
+              }
+            }
+          } else {
+            const drh = matmulRows(dnPre, B, H, WnT as tf.Tensor2D);
+            for (let bi = 0; bi < B; bi++) {
+              for (let j = 0; j < H; j++) {
+                const o = bi * GH;
+                const k = bi * H + j;
+                const r = a[o + j] as number;
+                const dr = (drh[k] as number) * (hPrev[k] as number);
+                dhPrev[k] = (dhPrev[k] as number) + (drh[k] as number) * r;
+                dg[o + 2 * H + j] = dnPre[k] as number;
+                dx[o + j] = dr * r * (1 - r);
+                dg[o + j] = dx[o + j] as number;
+              }
+            }
+          }
+        } else {
+          const tcs = extra.subarray(t * BH, (t + 1) * BH);
+          const cPrev = (cs as Float32Array).subarray(t * BH, (t + 1) * BH);
+          for (let bi = 0; bi < B; bi++) {
+            for (let j = 0; j < H; j++) {
+              const o = bi * GH;
+              const k = bi * H + j;
+              const ig = a[o + j] as number;
+              const fg = a[o + H + j] as number;
+              const gg = a[o + 2 * H + j] as number;
+              const og = a[o + 3 * H + j] as number;
+              const tc = tcs[k] as number;
+              const d = dh[k] as number;
+              const dcv = (dc[k] as number) + d * og * (1 - tc * tc);
+              dx[o + j] = dcv * gg * ig * (1 - ig);
+              dx[o + H + j] = dcv * (cPrev[k] as number) * fg * (1 - fg);
+              dx[o + 2 * H + j] = dcv * ig * (1 - gg * gg);
+              dx[o + 3 * H + j] = d * tc * og * (1 - og);
+              dc[k] = dcv * fg;
+            }
+          }
+          dg.set(dx);
+        }
+        // dh_{t-1} += dG_h W_hh^T (the reset-before GRU's candidate part was added above).
+        const ghW = kind === 'gru' && !resetAfter ? 2 * H : GH;
+        let dgRows = dg;
+        if (ghW !== GH) {
+          dgRows = new Float32Array(B * ghW);
+          for (let bi = 0; bi < B; bi++) dgRows.set(dg.subarray(bi * GH, bi * GH + ghW), bi * ghW);
+        }
+        const back = matmulRows(dgRows, B, ghW, WrzT);
+        for (let i = 0; i < BH; i++) dh[i] = (dhPrev[i] as number) + (back[i] as number);
+      }
+      // Weight gradients of all steps at once: inputs of the recurrent matmul (T*B, H)^T times dG.
+      const dgT = tf.tensor2d(dghAll, [T * B, GH]);
+      let dW: tf.Tensor;
+      if (kind === 'gru' && !resetAfter) {
+        const hIn = tf.tensor2d(hs.subarray(0, T * BH), [T * B, H]);
+        const rhIn = tf.tensor2d(rhAll as Float32Array, [T * B, H]);
+        const [dgRz, dgN] = tf.split(dgT, [2 * H, H], 1);
+        dW = tf.concat([tf.matMul(hIn, dgRz as tf.Tensor2D, true, false), tf.matMul(rhIn, dgN as tf.Tensor2D, true, false)], 1);
+      } else {
+        const hIn = tf.tensor2d(hs.subarray(0, T * BH), [T * B, H]);
+        dW = tf.matMul(hIn, dgT, true, false);
+      }
+      const db = tf.sum(dgT, 0);
+      const grads: tf.Tensor[] = [tf.tensor3d(dxp, [T, B, GH]), tf.tensor2d(dh, [B, H])];
+      if (kind === 'lstm') grads.push(tf.tensor2d(dc, [B, H]));
+      grads.push(dW, db);
+      if (WnT) tf.dispose([WrzT, WnT]);
+      WT.dispose();
+      return grads;
+    };
+    return { value, gradFunc };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const inputs = kind === 'lstm' ? [xProj, h0, c0 as tf.Tensor2D, Whh, bhh] : [xProj, h0, Whh, bhh];
+  return run(...inputs) as tf.Tensor3D;
+}

@@ -1,0 +1,3 @@
+export { fusedRecurrence, GATES, type CellKind, type RecurrenceOptions } from './fused.js';
+export { RNNModel, layerSuffix, type RNNModelOptions, type Implementation } from './rnn-model.js';
+export { fromTorchNames } from './torch.js';
