@@ -107,7 +107,10 @@ export class RNNModel implements RecurrentLanguageModel {
             : this.cell === 'gru'
               ? tfl.layers.gru({ ...config, recurrentActivation: 'sigmoid' })
               : tfl.layers.lstm({ ...config, recurrentActivation: 'sigmoid', unitForgetBias: false });
-        layer.build([null, null, l === 0 ? this.vocabSize : H]);
+        // Build the weights now (one dummy step), so trainableVariables is complete before the first call.
+        tf.tidy(() => {
+          layer.apply(tf.zeros([1, 1, l === 0 ? this.vocabSize : H]));
+        });
         this.rnnLayers.push(layer);
       }
     }

@@ -1,0 +1,51 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { installWasmKernels } from '@rnnkit/cells';
+
+export type BackendChoice = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+const NATIVE: Record<'tensorflow-gpu' | 'tensorflow', string> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+};
+
+async function loadNative(choice: 'tensorflow-gpu' | 'tensorflow'): Promise<string | null> {
+  try {
+    await import(NATIVE[choice]);
+    return null;
+  } catch (err) {
+    return (err as Error).message.split('\n')[0] ?? String(err);
+  }
+}
+
+/**
+ * Picks the backend (apps do this, never the libraries): `auto` takes tfjs-node-gpu, then
+ * tfjs-node when installed and loadable, else wasm, the fastest pure backend here (wasm with
+ * rnnkit's kernels trains the fused GRU several times faster than cpu). Returns what it chose.
+ */
+export async function selectBackend(choice: BackendChoice): Promise<string> {
+  tf.env().set('PROD', true); // rnnkit prints its own backend line instead of tfjs's hint
+  if (choice === 'auto') {
+    for (const native of ['tensorflow-gpu', 'tensorflow'] as const) {
+      if ((await loadNative(native)) === null && (await tf.setBackend('tensorflow'))) return `tensorflow (${NATIVE[native]})`;
+    }
+    choice = 'wasm';
+  }
+  if (choice === 'tensorflow-gpu' || choice === 'tensorflow') {
+    const why = await loadNative(choice);
+    if (why !== null) {
+      throw new Error(
+        `Backend ${choice} is not available: ${NATIVE[choice]} could not be loaded (${why}). Install it with "npm install ${NATIVE[choice]}"${choice === 'tensorflow-gpu' ? ' on a machine with CUDA 11.2 and cuDNN 8' : ''}, or use --backend wasm.`,
+      );
+    }
+    await tf.setBackend('tensorflow');
+    return `tensorflow (${NATIVE[choice]})`;
+  }
+  if (choice !== 'wasm' && choice !== 'cpu') {
+    throw new Error(`Unknown backend "${String(choice)}": use auto, tensorflow-gpu, tensorflow, wasm or cpu.`);
+  }
+  if (!(await tf.setBackend(choice))) throw new Error(`Backend ${choice} failed to initialise.`);
+  await tf.ready();
+  if (choice === 'wasm') installWasmKernels();
+  return choice;
+}
