@@ -2,7 +2,7 @@
 // the fused, layers and scratch implementations on wasm and cpu. Batch 32, 35 steps, one-hot
 // inputs over The Time Machine's 28 tokens, SGD with clipping at 1. Prints a table and JSON.
 //
-//   pnpm bench [--steps 30] [--warmup 3] [--backends wasm,cpu] [--only fused-gru-256,...] [--json out.json]
+//   pnpm bench [--steps 30] [--warmup 3] [--backends wasm-stock,wasm,cpu] [--only fused-gru-256,...] [--json out.json]
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -51,8 +51,9 @@ const rows: Record<string, unknown>[] = [];
 const steps = Number(args.steps);
 const warmup = Number(args.warmup);
 
+// 'wasm-stock' is wasm without rnnkit's replacement kernels; it must come before 'wasm'.
 for (const backend of args.backends.split(',')) {
-  await tf.setBackend(backend);
+  await tf.setBackend(backend === 'wasm-stock' ? 'wasm' : backend);
   await tf.ready();
   if (backend === 'wasm') installWasmKernels();
   for (const c of selected) {
