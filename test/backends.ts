@@ -8,6 +8,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { expect } from 'vitest';
 import { installWasmKernels } from '../packages/cells/src/wasm-kernels.js';
+import { RNNModelScratch, assignVariables } from '../packages/cells/src/model.js';
+import type { ScratchCell } from '../packages/cells/src/cell.js';
 
 /** Every test that computes runs on both pure backends. */
 export const TEST_BACKENDS = ['cpu', 'wasm'] as const;
@@ -91,4 +93,11 @@ export function expectClose(
     }
   }
   expect(worst, worst < 0 ? label : `${label}[${worst}]: got ${a[worst]}, expected ${b[worst]}`).toBe(-1);
+}
+
+/** A scratch model holding a fixture's parameters (the caller disposes it). */
+export function scratchModelFromFixture(fx: Fixture, cell: ScratchCell): RNNModelScratch {
+  const model = new RNNModelScratch({ vocabSize: fx.sizes.vocab as number, numHiddens: fx.sizes.hidden as number, ...cell });
+  assignVariables(model.params, Object.fromEntries(Object.entries(fx.params).map(([k, v]) => [k, tensorOf(v)])));
+  return model;
 }

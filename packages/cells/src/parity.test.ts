@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_BACKENDS, expectClose, loadFixture, tensorOf, useBackend, type Nested } from '../../../test/backends.js';
+import { TEST_BACKENDS, expectClose, loadFixture, scratchModelFromFixture, tensorOf, useBackend, type Nested } from '../../../test/backends.js';
 import { gruCell, lstmCell, rnnCell, oneHotFloat, RNNModelScratch, assignVariables, type ScratchCell } from './index.js';
 
 // The PyTorch float64 fixtures of ../shared/parity: same weights and inputs, so the same logits,
@@ -14,11 +14,10 @@ const cases: [string, ScratchCell][] = [
 for (const backend of TEST_BACKENDS) {
   describe.each(cases)(`%s on ${backend}`, (name, cell) => {
     const fx = loadFixture(name);
-    let model: RNNModelScratch;
+    let model: ReturnType<typeof scratchModelFromFixture>;
     beforeAll(async () => {
       await useBackend(backend);
-      model = new RNNModelScratch({ vocabSize: fx.sizes.vocab as number, numHiddens: fx.sizes.hidden as number, ...cell });
-      assignVariables(model.params, Object.fromEntries(Object.entries(fx.params).map(([k, v]) => [k, tensorOf(v)])));
+      model = scratchModelFromFixture(fx, cell);
     });
     afterAll(() => model.dispose());
 

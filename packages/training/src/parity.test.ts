@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gruCell, lstmCell, rnnCell, RNNModelScratch, assignVariables, type ScratchCell } from '@rnnkit/cells';
-import { TEST_BACKENDS, expectClose, loadFixture, tensorOf, useBackend, type Nested } from '../../../test/backends.js';
+import { TEST_BACKENDS, expectClose, loadFixture, scratchModelFromFixture, tensorOf, useBackend, type Nested } from '../../../test/backends.js';
 import { languageModelLoss, makeOptimizer, trainStep } from './index.js';
 
 // One clipped SGD step (theta 1, lr 1) on PyTorch's fixtures: loss, gradient norm and every
@@ -15,11 +15,10 @@ const cases: [string, ScratchCell][] = [
 for (const backend of TEST_BACKENDS) {
   describe.each(cases)(`%s, one clipped SGD step on ${backend}`, (name, cell) => {
     const fx = loadFixture(name);
-    let model: RNNModelScratch;
+    let model: ReturnType<typeof scratchModelFromFixture>;
     beforeAll(async () => {
       await useBackend(backend);
-      model = new RNNModelScratch({ vocabSize: fx.sizes.vocab as number, numHiddens: fx.sizes.hidden as number, ...cell });
-      assignVariables(model.params, Object.fromEntries(Object.entries(fx.params).map(([k, v]) => [k, tensorOf(v)])));
+      model = scratchModelFromFixture(fx, cell);
     });
     afterAll(() => model.dispose());
 
