@@ -12,7 +12,7 @@ export const TIME_MACHINE_SHA1 = '090b5e7e70c295757f55df93cb0a180b9691891a';
 export const TIME_MACHINE_ENV = 'RNNKIT_TIMEMACHINE';
 
 const HOW_TO_PASS =
-  `Pass a local copy with { path: "timemachine.txt" } (CLI: --corpus FILE) or set ${TIME_MACHINE_ENV}=/path/to/timemachine.txt.`;
+  `Set ${TIME_MACHINE_ENV}=/path/to/timemachine.txt (or pass { path } in code) to use a local copy.`;
 
 /** Where to find The Time Machine; each field overrides the default of the same step. */
 export interface TimeMachineSource {
