@@ -1,19 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@rnnkit/data';
 import type { ScratchCell } from './cell.js';
-import { normalVariable, param, zeroState, zerosVariable, type Params, type State } from './params.js';
+import { gatedParams, param, zeroState, type Params, type State } from './params.js';
 
 /** d2l `get_params` (9.1): update gate z, reset gate r, candidate h, output q. */
 export function gruParams(vocabSize: number, numHiddens: number, rng: Rng): Params {
-  const params: Params = {};
-  for (const g of ['z', 'r', 'h']) {
-    params[`W_x${g}`] = normalVariable([vocabSize, numHiddens], rng);
-    params[`W_h${g}`] = normalVariable([numHiddens, numHiddens], rng);
-    params[`b_${g}`] = zerosVariable([numHiddens]);
-  }
-  params.W_hq = normalVariable([numHiddens, vocabSize], rng);
-  params.b_q = zerosVariable([vocabSize]);
-  return params;
+  return gatedParams(['z', 'r', 'h'], vocabSize, numHiddens, rng);
 }
 
 /** d2l `init_gru_state`: (H,). */

@@ -1,19 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@rnnkit/data';
 import type { ScratchCell } from './cell.js';
-import { normalVariable, param, zeroState, zerosVariable, type Params, type State } from './params.js';
+import { gatedParams, param, zeroState, type Params, type State } from './params.js';
 
 /** d2l `get_lstm_params` (9.2): input i, forget f, output o gates, candidate c, output q. */
 export function lstmParams(vocabSize: number, numHiddens: number, rng: Rng): Params {
-  const params: Params = {};
-  for (const g of ['i', 'f', 'o', 'c']) {
-    params[`W_x${g}`] = normalVariable([vocabSize, numHiddens], rng);
-    params[`W_h${g}`] = normalVariable([numHiddens, numHiddens], rng);
-    params[`b_${g}`] = zerosVariable([numHiddens]);
-  }
-  params.W_hq = normalVariable([numHiddens, vocabSize], rng);
-  params.b_q = zerosVariable([vocabSize]);
-  return params;
+  return gatedParams(['i', 'f', 'o', 'c'], vocabSize, numHiddens, rng);
 }
 
 /** d2l `init_lstm_state`: (H, C). */

@@ -30,3 +30,19 @@ export function param(params: Record<string, tf.Tensor>, name: string): tf.Tenso
 export function zeroState(batchSize: number, numHiddens: number, count: number): State {
   return Array.from({ length: count }, () => tf.zeros([batchSize, numHiddens], 'float32') as tf.Tensor2D);
 }
+
+/**
+ * d2l's gated parameter set: for each gate g, W_xg (vocab, hidden), W_hg (hidden, hidden), b_g,
+ * drawn in that order, then the output layer W_hq, b_q.
+ */
+export function gatedParams(gates: readonly string[], vocabSize: number, numHiddens: number, rng: Rng): Params {
+  const params: Params = {};
+  for (const g of gates) {
+    params[`W_x${g}`] = normalVariable([vocabSize, numHiddens], rng);
+    params[`W_h${g}`] = normalVariable([numHiddens, numHiddens], rng);
+    params[`b_${g}`] = zerosVariable([numHiddens]);
+  }
+  params.W_hq = normalVariable([numHiddens, vocabSize], rng);
+  params.b_q = zerosVariable([vocabSize]);
+  return params;
+}

@@ -247,14 +247,13 @@ export function fusedRecurrence(
       }
       // Weight gradients of all steps at once: inputs of the recurrent matmul (T*B, H)^T times dG.
       const dgT = tf.tensor2d(dghAll, [T * B, GH]);
+      const hIn = tf.tensor2d(hs.subarray(0, T * BH), [T * B, H]);
       let dW: tf.Tensor;
       if (kind === 'gru' && !resetAfter) {
-        const hIn = tf.tensor2d(hs.subarray(0, T * BH), [T * B, H]);
         const rhIn = tf.tensor2d(rhAll as Float32Array, [T * B, H]);
         const [dgRz, dgN] = tf.split(dgT, [2 * H, H], 1);
         dW = tf.concat([tf.matMul(hIn, dgRz as tf.Tensor2D, true, false), tf.matMul(rhIn, dgN as tf.Tensor2D, true, false)], 1);
       } else {
-        const hIn = tf.tensor2d(hs.subarray(0, T * BH), [T * B, H]);
         dW = tf.matMul(hIn, dgT, true, false);
       }
       const db = tf.sum(dgT, 0);
