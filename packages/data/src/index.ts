@@ -27,3 +27,4 @@ export {
   type LoadDataTimeMachineOptions,
 } from './seqdata.js';
 export { helloToy, noisySine, type HelloToy, type SineSeries, type SineSeriesOptions, type WindowSet } from './datasets.js';
+export { reversePairs, truncatePad, buildArrayNmt, type ReversePairsOptions, type PaddedArray } from './seq2seq.js';

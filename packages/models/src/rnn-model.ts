@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { createRng, type Rng } from '@rnnkit/data';
+import { createRng } from '@rnnkit/data';
 import { oneHotFloat, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
 import { GATES, fusedRecurrence, type CellKind } from './fused.js';
+import { uniformVariable } from './init.js';
 
 /** `fused`: rnnkit's whole-sequence ops with hand-written BPTT. `layers`: TensorFlow.js's `tf.layers`. */
 export type Implementation = 'fused' | 'layers';
@@ -23,13 +24,6 @@ export interface RNNModelOptions {
   resetAfter?: boolean;
   /** Seed of the weight initialisation (PyTorch's uniform(-1/sqrt(H), 1/sqrt(H))). Default 0. */
   seed?: number | string;
-}
-
-function uniformVariable(shape: number[], bound: number, rng: Rng): tf.Variable {
-  const size = shape.reduce((a, b) => a * b, 1);
-  const v = new Float32Array(size);
-  for (let i = 0; i < size; i++) v[i] = (rng.next() * 2 - 1) * bound;
-  return tf.variable(tf.tensor(v, shape, 'float32'));
 }
 
 /** Layer l, direction d: PyTorch's suffixes (`_l0`, `_l0_reverse`). */

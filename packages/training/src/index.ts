@@ -3,8 +3,9 @@
 import '@tensorflow/tfjs-layers';
 
 export { globalNorm, clipGradsByGlobalNorm } from './clip.js';
-export { languageModelLoss } from './loss.js';
+export { languageModelLoss, crossEntropyLoss, mseLoss } from './loss.js';
 export { makeOptimizer, type OptimizerSpec } from './optim.js';
+export { optimizeStep } from './step.js';
 export {
   trainStep,
   trainEpoch,
@@ -18,3 +19,32 @@ export {
   type TrainResult,
 } from './train.js';
 export { predict, argmax, sampleLogits, type PredictOptions, type Prediction } from './predict.js';
+export {
+  trainSeqClassifier,
+  type SeqClassifierLike,
+  type SeqClassifierEpoch,
+  type TrainSeqClassifierOptions,
+} from './classifier.js';
+export { bleu } from './metrics.js';
+export {
+  trainSeq2Seq,
+  evaluateSeq2Seq,
+  teacherForcingInput,
+  sequenceMask,
+  type Seq2SeqModelLike,
+  type Seq2SeqEpoch,
+  type TrainSeq2SeqOptions,
+  type Seq2SeqEvaluation,
+} from './seq2seq.js';
+export {
+  trainRegressor,
+  fitLinearAR,
+  lastValuePredictor,
+  kStepAhead,
+  meanSquaredError,
+  evaluateForecasts,
+  type RegressorLike,
+  type WindowPredictor,
+  type TrainRegressorOptions,
+  type ForecastReport,
+} from './forecast.js';

@@ -1,0 +1,132 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Rng } from '@rnnkit/data';
+import { oneHotFloat } from '@rnnkit/cells';
+import { GATES, fusedRecurrence, type CellKind } from './fused.js';
+import { normalVariable, uniformVariable } from './init.js';
+
+/**
+ * `nn.Embedding`: a (vocab, size) table. The lookup is one-hot times the table rather than a
+ * gather, because the wasm backend has no gradient for gather (`UnsortedSegmentSum`); for the small
+ * vocabularies of these models the matmul is as fast.
+ */
+export class Embedding {
+  readonly weight: tf.Variable;
+  constructor(
+    readonly vocabSize: number,
+    readonly size: number,
+    rng: Rng,
+  ) {
+    this.weight = normalVariable([vocabSize, size], rng);
+  }
+
+  /** ids of any shape (int32) -> [...shape, size]. */
+  apply(ids: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      const flatIds = tf.reshape(ids, [-1]);
+      const rows = tf.matMul(oneHotFloat(flatIds, this.vocabSize) as tf.Tensor2D, this.weight as tf.Tensor2D);
+      return tf.reshape(rows, [...ids.shape, this.size]);
+    });
+  }
+}
+
+/** `nn.Linear` with the weight stored transposed: (in, out). */
+export class Dense {
+  readonly W: tf.Variable;
+  readonly b: tf.Variable;
+  constructor(inputs: number, outputs: number, rng: Rng) {
+    const bound = 1 / Math.sqrt(inputs);
+    this.W = uniformVariable([inputs, outputs], bound, rng);
+    this.b = uniformVariable([outputs], bound, rng);
+  }
+
+  /** (rows, in) -> (rows, out). */
+  apply(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => tf.add(tf.matMul(x, this.W as tf.Tensor2D), this.b) as tf.Tensor2D);
+  }
+}
+
+/**
+ * One unidirectional recurrent layer (PyTorch's `nn.RNN/GRU/LSTM` with one layer) on the fused
+ * whole-sequence op: the input projection of all steps is one matmul, the recurrence one
+ * `fusedRecurrence`. Weights as `RNNModel`'s: W_ih (in, G*H), W_hh (H, G*H), b_ih, b_hh.
+ */
+export class RecurrentLayer {
+  readonly W_ih: tf.Variable;
+  readonly W_hh: tf.Variable;
+  readonly b_ih: tf.Variable;
+  readonly b_hh: tf.Variable;
+  constructor(
+    readonly cell: CellKind,
+    readonly inputSize: number,
+    readonly numHiddens: number,
+    rng: Rng,
+    readonly resetAfter = true,
+  ) {
+    if (!(cell in GATES)) throw new Error(`Unknown cell "${String(cell)}": use rnn, gru or lstm.`);
+    const GH = GATES[cell] * numHiddens;
+    const bound = 1 / Math.sqrt(numHiddens);
+    this.W_ih = uniformVariable([inputSize, GH], bound, rng);
+    this.W_hh = uniformVariable([numHiddens, GH], bound, rng);
+    this.b_ih = uniformVariable([GH], bound, rng);
+    this.b_hh = uniformVariable([GH], bound, rng);
+  }
+
+  /** Hidden state(s) of zeros: [h] or, for the LSTM, [h, c]; each (batch, hidden). */
+  beginState(batchSize: number): tf.Tensor2D[] {
+    const n = this.cell === 'lstm' ? 2 : 1;
+    return Array.from({ length: n }, () => tf.zeros([batchSize, this.numHiddens]) as tf.Tensor2D);
+  }
+
+  /** x: (steps, batch, in), time-major. Returns all steps' outputs (steps, batch, H) and the final state. */
+  apply(x: tf.Tensor3D, state: tf.Tensor2D[]): { outputs: tf.Tensor3D; state: tf.Tensor2D[] } {
+    const [T, B, I] = x.shape;
+    if (I !== this.inputSize) throw new Error(`This ${this.cell} layer takes ${this.inputSize} input features, got ${I}.`);
+    return tf.tidy(() => {
+      const H = this.numHiddens;
+      const GH = GATES[this.cell] * H;
+      const xp = tf.reshape(tf.add(tf.matMul(tf.reshape(x, [T * B, I]), this.W_ih as tf.Tensor2D), this.b_ih), [T, B, GH]) as tf.Tensor3D;
+      const lstm = this.cell === 'lstm';
+      const out = fusedRecurrence(xp, state[0] as tf.Tensor2D, lstm ? (state[1] as tf.Tensor2D) : null, this.W_hh as tf.Tensor2D, this.b_hh as tf.Tensor1D, {
+        kind: this.cell,
+        resetAfter: this.resetAfter,
+      });
+      const outputs = lstm ? (tf.slice(out, [0, 0, 0], [T, B, H]) as tf.Tensor3D) : out;
+      const h = tf.reshape(tf.slice(out, [T - 1, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D;
+      const next = lstm ? [h, tf.reshape(tf.slice(out, [T, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D] : [h];
+      return { outputs, state: next };
+    });
+  }
+
+  namedVariables(suffix = '_l0'): Record<string, tf.Variable> {
+    return { [`W_ih${suffix}`]: this.W_ih, [`W_hh${suffix}`]: this.W_hh, [`b_ih${suffix}`]: this.b_ih, [`b_hh${suffix}`]: this.b_hh };
+  }
+}
+
+/** Stacked `RecurrentLayer`s (PyTorch's `num_layers`). State: one entry per layer ([h] or [h, c]). */
+export class RecurrentStack {
+  readonly layers: RecurrentLayer[];
+  constructor(cell: CellKind, inputSize: number, numHiddens: number, numLayers: number, rng: Rng) {
+    this.layers = Array.from({ length: numLayers }, (_, l) => new RecurrentLayer(cell, l === 0 ? inputSize : numHiddens, numHiddens, rng));
+  }
+
+  beginState(batchSize: number): tf.Tensor2D[][] {
+    return this.layers.map((layer) => layer.beginState(batchSize));
+  }
+
+  /** Intermediate layers' outputs are left to the caller's `tf.tidy` (they may feed a gradient). */
+  apply(x: tf.Tensor3D, state: tf.Tensor2D[][]): { outputs: tf.Tensor3D; state: tf.Tensor2D[][] } {
+    if (state.length !== this.layers.length) throw new Error(`This stack has ${this.layers.length} layers but the state has ${state.length} entries.`);
+    const next: tf.Tensor2D[][] = [];
+    let outputs = x;
+    this.layers.forEach((layer, l) => {
+      const r = layer.apply(outputs, state[l] as tf.Tensor2D[]);
+      outputs = r.outputs;
+      next.push(r.state);
+    });
+    return { outputs, state: next };
+  }
+
+  namedVariables(): Record<string, tf.Variable> {
+    return Object.assign({}, ...this.layers.map((layer, l) => layer.namedVariables(`_l${l}`))) as Record<string, tf.Variable>;
+  }
+}

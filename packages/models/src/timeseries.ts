@@ -1,0 +1,66 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng } from '@rnnkit/data';
+import type { CellKind } from './fused.js';
+import { checkPositiveInts } from './init.js';
+import { Dense, RecurrentLayer } from './layers.js';
+
+export interface TimeSeriesRegressorOptions {
+  /** Features per step. Default 1. */
+  inputSize?: number;
+  numHiddens: number;
+  /** Default 'gru' (the seed's `nn.GRU(input_size, num_hiddens)`). */
+  cell?: CellKind;
+  seed?: number | string;
+}
+
+/**
+ * The seed's time-series `RNNModel`: a recurrent layer over (steps, batch, features) and a
+ * Linear(H, 1) on the last hidden state, predicting the next value.
+ */
+export class TimeSeriesRegressor {
+  readonly rnn: RecurrentLayer;
+  readonly head: Dense;
+  readonly inputSize: number;
+
+  constructor(options: TimeSeriesRegressorOptions) {
+    this.inputSize = options.inputSize ?? 1;
+    checkPositiveInts({ inputSize: this.inputSize, numHiddens: options.numHiddens });
+    const rng = createRng(options.seed ?? 0);
+    this.rnn = new RecurrentLayer(options.cell ?? 'gru', this.inputSize, options.numHiddens, rng);
+    this.head = new Dense(options.numHiddens, 1, rng);
+  }
+
+  /** X: (steps, batch, features). Returns (batch, 1). */
+  call(X: tf.Tensor3D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const { state } = this.rnn.apply(X, this.rnn.beginState(X.shape[1]));
+      return this.head.apply(state[0] as tf.Tensor2D);
+    });
+  }
+
+  /**
+   * Windows (rows of `tau` past values, row-major) -> one prediction per window. Single-feature
+   * series only.
+   */
+  predictWindows(windows: Float32Array, tau: number): Float32Array {
+    if (this.inputSize !== 1) throw new Error('predictWindows takes single-feature series; call() takes (steps, batch, features).');
+    if (windows.length % tau !== 0) throw new RangeError(`windows has ${windows.length} values, not a multiple of tau = ${tau}.`);
+    const n = windows.length / tau;
+    const y = tf.tidy(() => this.call(tf.reshape(tf.transpose(tf.tensor2d(windows, [n, tau])), [tau, n, 1]) as tf.Tensor3D));
+    const out = y.dataSync() as Float32Array;
+    y.dispose();
+    return out;
+  }
+
+  namedVariables(): Record<string, tf.Variable> {
+    return { ...this.rnn.namedVariables(), W_out: this.head.W, b_out: this.head.b };
+  }
+
+  get trainableVariables(): tf.Variable[] {
+    return Object.values(this.namedVariables());
+  }
+
+  dispose(): void {
+    for (const v of this.trainableVariables) v.dispose();
+  }
+}

@@ -1,0 +1,136 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng, type PaddedArray } from '@rnnkit/data';
+import { crossEntropyLoss } from './loss.js';
+import { bleu } from './metrics.js';
+import { makeOptimizer, type OptimizerSpec } from './optim.js';
+import { optimizeStep } from './step.js';
+
+/** What the seq2seq loop needs of a model (`@rnnkit/models`' `EncoderDecoder` has it). */
+export interface Seq2SeqModelLike {
+  /** (batch, srcSteps), (batch, tgtSteps) -> logits (batch*tgtSteps, vocab), batch-major. */
+  call(src: tf.Tensor2D, tgtIn: tf.Tensor2D): tf.Tensor2D;
+  greedyDecode(src: tf.Tensor2D, bos: number, eos: number, maxLength: number): number[][];
+  readonly trainableVariables: tf.Variable[];
+}
+
+/** d2l's decoder input under teacher forcing: `<bos>` then the target without its last token. */
+export function teacherForcingInput(tgt: PaddedArray, bos: number): Int32Array {
+  const { array, rows, numSteps } = tgt;
+  const out = new Int32Array(array.length);
+  for (let r = 0; r < rows; r++) {
+    out[r * numSteps] = bos;
+    out.set(array.subarray(r * numSteps, (r + 1) * numSteps - 1), r * numSteps + 1);
+  }
+  return out;
+}
+
+/** 1 for the first `validLen` steps of each row, 0 for the padding (d2l `sequence_mask`). */
+export function sequenceMask(validLen: Int32Array, numSteps: number): Float32Array {
+  const mask = new Float32Array(validLen.length * numSteps);
+  validLen.forEach((n, r) => mask.fill(1, r * numSteps, r * numSteps + Math.min(n, numSteps)));
+  return mask;
+}
+
+export interface Seq2SeqEpoch {
+  /** 1-based. */
+  epoch: number;
+  /** Mean masked cross-entropy per target token. */
+  loss: number;
+  tokensPerSecond: number;
+  seconds: number;
+}
+
+export interface TrainSeq2SeqOptions {
+  epochs: number;
+  lr: number;
+  batchSize: number;
+  bos: number;
+  /** Default 'adam' (d2l). */
+  optimizer?: OptimizerSpec;
+  /** Clipping threshold. Default 1 (d2l). */
+  theta?: number;
+  /** Shuffles the rows each epoch. */
+  seed?: number | string;
+  onEpochEnd?: (info: Seq2SeqEpoch) => void;
+}
+
+/** d2l `train_seq2seq`: teacher forcing, masked cross-entropy, clipping, shuffled minibatches. */
+export function trainSeq2Seq(model: Seq2SeqModelLike, data: { src: PaddedArray; tgt: PaddedArray }, options: TrainSeq2SeqOptions): Seq2SeqEpoch[] {
+  const { src, tgt, } = data;
+  if (src.rows !== tgt.rows) throw new Error(`${src.rows} source rows but ${tgt.rows} target rows.`);
+  if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new RangeError(`batchSize must be a whole number >= 1, got ${options.batchSize}.`);
+  const optimizer = makeOptimizer(options.optimizer ?? 'adam', options.lr);
+  const decIn = teacherForcingInput(tgt, options.bos);
+  const mask = sequenceMask(tgt.validLen, tgt.numSteps);
+  const rng = createRng(options.seed ?? 0);
+  const order = Array.from({ length: src.rows }, (_, i) => i);
+  const history: Seq2SeqEpoch[] = [];
+  const rowsOf = <A extends Int32Array | Float32Array>(a: A, rows: number[], width: number): A => {
+    const out = new (a.constructor as new (n: number) => A)(rows.length * width);
+    rows.forEach((r, i) => out.set(a.subarray(r * width, (r + 1) * width), i * width));
+    return out;
+  };
+  try {
+    for (let epoch = 1; epoch <= options.epochs; epoch++) {
+      const start = performance.now();
+      rng.shuffle(order);
+      let lossSum = 0;
+      let tokens = 0;
+      for (let i = 0; i < order.length; i += options.batchSize) {
+        const rows = order.slice(i, i + options.batchSize);
+        const B = rows.length;
+        const srcT = tf.tensor2d(rowsOf(src.array, rows, src.numSteps), [B, src.numSteps], 'int32');
+        const inT = tf.tensor2d(rowsOf(decIn, rows, tgt.numSteps), [B, tgt.numSteps], 'int32');
+        const labels = tf.tensor1d(rowsOf(tgt.array, rows, tgt.numSteps), 'int32');
+        const batchMask = rowsOf(mask, rows, tgt.numSteps);
+        const maskT = tf.tensor1d(batchMask, 'float32');
+        const { loss } = optimizeStep(model.trainableVariables, () => crossEntropyLoss(model.call(srcT, inT), labels, maskT), optimizer, options.theta ?? 1);
+        tf.dispose([srcT, inT, labels, maskT]);
+        const n = batchMask.reduce((a, b) => a + b, 0);
+        lossSum += loss * n;
+        tokens += n;
+      }
+      const seconds = (performance.now() - start) / 1000;
+      const info = { epoch, loss: lossSum / Math.max(tokens, 1), tokensPerSecond: tokens / seconds, seconds };
+      history.push(info);
+      options.onEpochEnd?.(info);
+    }
+  } finally {
+    if (typeof options.optimizer !== 'object') optimizer.dispose();
+  }
+  return history;
+}
+
+export interface Seq2SeqEvaluation {
+  /** Share of rows whose greedy output equals the target exactly. */
+  exactMatch: number;
+  /** Mean d2l BLEU (k = 2 unless given). */
+  bleu: number;
+  predictions: number[][];
+}
+
+/** Greedy-decodes every source row (in batches) and scores it against its target ids (no `<eos>`). */
+export function evaluateSeq2Seq(
+  model: Seq2SeqModelLike,
+  src: PaddedArray,
+  targets: readonly (readonly number[])[],
+  options: { bos: number; eos: number; maxLength: number; batchSize?: number; k?: number },
+): Seq2SeqEvaluation {
+  const batchSize = options.batchSize ?? 256;
+  const predictions: number[][] = [];
+  for (let i = 0; i < src.rows; i += batchSize) {
+    const rows = Math.min(batchSize, src.rows - i);
+    const srcT = tf.tensor2d(src.array.subarray(i * src.numSteps, (i + rows) * src.numSteps), [rows, src.numSteps], 'int32');
+    predictions.push(...model.greedyDecode(srcT, options.bos, options.eos, options.maxLength));
+    srcT.dispose();
+  }
+  let exact = 0;
+  let bleuSum = 0;
+  predictions.forEach((p, i) => {
+    const t = targets[i] ?? [];
+    if (p.length === t.length && p.every((id, j) => id === t[j])) exact++;
+    bleuSum += bleu(p.map(String), t.map(String), options.k ?? 2);
+  });
+  const n = Math.max(predictions.length, 1);
+  return { exactMatch: exact / n, bleu: bleuSum / n, predictions };
+}

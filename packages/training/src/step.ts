@@ -1,0 +1,21 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { clipGradsByGlobalNorm, globalNorm } from './clip.js';
+
+/**
+ * One optimisation step on any model: gradients of `loss` with respect to `variables`, optional
+ * clipping by global norm (`theta`), one optimizer update. Returns the loss and the gradient norm
+ * before clipping.
+ */
+export function optimizeStep(
+  variables: tf.Variable[],
+  loss: () => tf.Scalar,
+  optimizer: tf.Optimizer,
+  theta?: number,
+): { loss: number; gradNorm: number } {
+  const { value, grads } = tf.variableGrads(loss, variables);
+  const clipped = theta === undefined ? { grads, norm: globalNorm(Object.values(grads)) } : clipGradsByGlobalNorm(grads, theta);
+  optimizer.applyGradients(clipped.grads);
+  const result = { loss: value.dataSync()[0] as number, gradNorm: clipped.norm.dataSync()[0] as number };
+  tf.dispose([value, clipped.norm, grads, clipped.grads]);
+  return result;
+}
