@@ -7,7 +7,6 @@ import { optimizeStep } from './step.js';
 export interface SeqClassifierLike {
   /** X (batch, steps) -> logits (batch*steps, classes), batch-major. */
   call(X: tf.Tensor2D): tf.Tensor2D;
-  predict(X: tf.Tensor2D): number[][];
   readonly trainableVariables: tf.Variable[];
 }
 
@@ -15,7 +14,7 @@ export interface SeqClassifierEpoch {
   /** 0-based, as the seed prints it. */
   epoch: number;
   loss: number;
-  /** Predicted class ids after the update, (batch, steps). */
+  /** Predicted class ids from the forward pass the loss came from (before the update, as the seed prints them), (batch, steps). */
   prediction: number[][];
 }
 
@@ -47,8 +46,20 @@ export function trainSeqClassifier(
   const history: SeqClassifierEpoch[] = [];
   try {
     for (let epoch = 0; epoch < options.epochs; epoch++) {
-      const { loss } = optimizeStep(model.trainableVariables, () => crossEntropyLoss(model.call(X), labels), optimizer);
-      const info = { epoch, loss, prediction: model.predict(X) };
+      let best: tf.Tensor | null = null;
+      const { loss } = optimizeStep(
+        model.trainableVariables,
+        () => {
+          const logits = model.call(X);
+          best = tf.keep(tf.argMax(logits, 1));
+          return crossEntropyLoss(logits, labels);
+        },
+        optimizer,
+      );
+      const ids = (best as unknown as tf.Tensor).dataSync();
+      (best as unknown as tf.Tensor).dispose();
+      const prediction = Array.from({ length: batchSize }, (_, b) => Array.from(ids.subarray(b * numSteps, (b + 1) * numSteps)));
+      const info = { epoch, loss, prediction };
       history.push(info);
       options.onEpochEnd?.(info);
     }

@@ -1,0 +1,136 @@
+import { writeFile } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { loadDataTimeMachine, type SeqBatch } from '@rnnkit/data';
+import { RNNModelScratch, gruCell, installWasmKernels, type RecurrentLanguageModel } from '@rnnkit/cells';
+import { RNNModel, type CellKind } from '@rnnkit/models';
+import { makeOptimizer, trainStep } from '@rnnkit/training';
+import { UsageError } from '../errors.js';
+
+export interface BenchCase {
+  id: string;
+  impl: 'fused' | 'layers' | 'scratch';
+  cell: CellKind;
+  hidden: number;
+  randomIter: boolean;
+}
+
+export const BENCH_CASES: readonly BenchCase[] = [
+  ...(['fused', 'layers'] as const).flatMap((impl) =>
+    (['gru', 'rnn', 'lstm'] as const).map((cell) => ({ id: `${impl}-${cell}-256`, impl, cell, hidden: 256, randomIter: false })),
+  ),
+  { id: 'scratch-gru-512', impl: 'scratch', cell: 'gru', hidden: 512, randomIter: true },
+];
+
+/** 'wasm-stock' is wasm without rnnkit's replacement kernels (it must run before 'wasm'). */
+export const BENCH_BACKENDS = ['wasm-stock', 'wasm', 'cpu'] as const;
+
+export interface BenchOptions {
+  steps: number;
+  warmup: number;
+  backends: string[];
+  /** Case ids; default all. */
+  only?: string[];
+  /** Also write the rows to this JSON file. */
+  jsonFile?: string;
+  json: boolean;
+}
+
+export interface BenchRow {
+  backend: string;
+  case: string;
+  iteration: 'random' | 'sequential';
+  msPerStep: number;
+  tokensPerSecond: number;
+  /** Peak tensor memory above what was allocated before the case. */
+  peakTensorMB: number;
+  /** Tensors left over after the case was disposed (0 means no leak). */
+  leakedTensors: number;
+  rssMB: number;
+  steps: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+/**
+ * `rnnkit bench` (`pnpm bench`): training throughput (tokens/s from the median step time after
+ * warm-up) and peak tensor memory of the fused, layers and scratch models, batch 32 x 35 one-hot
+ * steps over The Time Machine's 28 tokens, SGD with clipping at 1. It prints figures; it is not a test.
+ */
+export async function runBench(opts: BenchOptions, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<BenchRow[]> {
+  for (const b of opts.backends) {
+    if (!(BENCH_BACKENDS as readonly string[]).includes(b)) throw new UsageError(`Unknown bench backend "${b}": use ${BENCH_BACKENDS.join(', ')}.`);
+  }
+  const unknown = (opts.only ?? []).filter((id) => !BENCH_CASES.some((c) => c.id === id));
+  if (unknown.length) throw new UsageError(`Unknown bench case ${unknown.join(', ')}: use ${BENCH_CASES.map((c) => c.id).join(', ')}.`);
+  const selected = opts.only ? BENCH_CASES.filter((c) => opts.only?.includes(c.id)) : BENCH_CASES;
+  const backends = [...opts.backends].sort((a, b) => BENCH_BACKENDS.indexOf(a as never) - BENCH_BACKENDS.indexOf(b as never));
+  tf.env().set('PROD', true);
+  const { loader, vocab } = await loadDataTimeMachine({ batchSize: 32, numSteps: 35, maxTokens: 10000, seed: 0 });
+  const batches: SeqBatch[] = [...loader];
+  const rows: BenchRow[] = [];
+  if (!opts.json) write(`${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)}`);
+  for (const backend of backends) {
+    if (!(await tf.setBackend(backend === 'wasm-stock' ? 'wasm' : backend))) throw new Error(`Backend ${backend} failed to initialise.`);
+    await tf.ready();
+    if (backend === 'wasm') installWasmKernels();
+    for (const c of selected) {
+      const tensorsBefore = tf.memory().numTensors;
+      const bytesBefore = tf.memory().numBytes;
+      const model: RecurrentLanguageModel =
+        c.impl === 'scratch'
+          ? new RNNModelScratch({ vocabSize: vocab.size, numHiddens: c.hidden, ...gruCell })
+          : new RNNModel({ vocabSize: vocab.size, numHiddens: c.hidden, cell: c.cell, implementation: c.impl, resetAfter: c.impl === 'fused' });
+      const opt = makeOptimizer('sgd', 1);
+      let state = model.beginState(32);
+      const times: number[] = [];
+      let peakBytes = 0;
+      for (let i = 0; i < opts.warmup + opts.steps; i++) {
+        const batch = batches[i % batches.length] as SeqBatch;
+        const X = tf.tensor2d(batch.X, [32, 35], 'int32');
+        const Y = tf.tensor2d(batch.Y, [32, 35], 'int32');
+        if (c.randomIter) {
+          tf.dispose(state);
+          state = model.beginState(32);
+        }
+        const t0 = performance.now();
+        const r = trainStep(model, X, Y, state, opt, 1);
+        const dt = performance.now() - t0;
+        tf.dispose([X, Y, ...state]);
+        state = r.state;
+        if (i >= opts.warmup) times.push(dt);
+        peakBytes = Math.max(peakBytes, tf.memory().numBytes - bytesBefore);
+      }
+      tf.dispose(state);
+      opt.dispose();
+      model.dispose();
+      const ms = median(times);
+      const row: BenchRow = {
+        backend,
+        case: c.id,
+        iteration: c.randomIter ? 'random' : 'sequential',
+        msPerStep: +ms.toFixed(1),
+        tokensPerSecond: Math.round((32 * 35 * 1000) / ms),
+        peakTensorMB: +(peakBytes / 2 ** 20).toFixed(1),
+        leakedTensors: tf.memory().numTensors - tensorsBefore,
+        rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
+        steps: opts.steps,
+      };
+      rows.push(row);
+      if (opts.json) write(JSON.stringify({ event: 'row', ...row }));
+      else {
+        write(
+          `${backend.padEnd(10)} ${c.id.padEnd(16)} ${row.iteration.padEnd(10)} ${row.msPerStep.toFixed(1).padStart(8)} ${String(row.tokensPerSecond).padStart(9)} ${row.peakTensorMB.toFixed(1).padStart(9)} ${String(row.leakedTensors).padStart(6)} ${String(row.rssMB).padStart(6)}`,
+        );
+      }
+    }
+  }
+  if (!opts.json) write(JSON.stringify(rows));
+  if (opts.jsonFile) await writeFile(opts.jsonFile, JSON.stringify(rows, null, 2));
+  return rows;
+}

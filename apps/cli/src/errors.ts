@@ -1,0 +1,15 @@
+/** A problem the user can fix (a bad file, a corrupt checkpoint): printed as one line, exit code 1. */
+export class RnnkitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RnnkitError';
+  }
+}
+
+/** A bad command line: printed as one line, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

@@ -1,0 +1,13 @@
+export { selectBackend, BACKEND_CHOICES, type BackendChoice } from './backend.js';
+export { RnnkitError, UsageError } from './errors.js';
+export { saveCheckpoint, loadCheckpoint, type Checkpoint } from './checkpoint.js';
+export { createLanguageModel, type LMConfig, type LMImplementation } from './lm.js';
+export { renderSvg, perplexitySpec, seriesSpec } from './plot.js';
+export { runTrain, PREFIXES, type TrainCommandOptions, type TrainCheckpointMeta, type TrainSummary, type EpochRecord } from './commands/train.js';
+export { runGenerate, type GenerateCommandOptions, type GenerateResult } from './commands/generate.js';
+export { runToy, type ToyCommandOptions, type ToyRun } from './commands/toy.js';
+export { runSeq2Seq, type Seq2SeqCommandOptions, type Seq2SeqResult } from './commands/seq2seq.js';
+export { runTimeseries, HORIZONS, type TimeseriesCommandOptions, type TimeseriesResult } from './commands/timeseries.js';
+export { runBench, BENCH_CASES, BENCH_BACKENDS, type BenchOptions, type BenchRow, type BenchCase } from './commands/bench.js';
+export { run, buildProgram } from './program.js';
+export { VERSION } from './version.js';

@@ -1,0 +1,192 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { BACKEND_CHOICES, type BackendChoice } from './backend.js';
+import { RnnkitError, UsageError } from './errors.js';
+import { runBench, BENCH_BACKENDS } from './commands/bench.js';
+import { runGenerate } from './commands/generate.js';
+import { runSeq2Seq } from './commands/seq2seq.js';
+import { runTimeseries } from './commands/timeseries.js';
+import { runToy } from './commands/toy.js';
+import { runTrain } from './commands/train.js';
+import { VERSION } from './version.js';
+
+const wholeNumber = (min: number) => (value: string): number => {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be a whole number >= ${min}.`);
+  return n;
+};
+const positiveNumber = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a number > 0.');
+  return n;
+};
+const backendOption = () => new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKEND_CHOICES as string[]).default('auto');
+const jsonOption = () => new Option('--json', 'machine-readable JSON lines on stdout');
+
+/** The `rnnkit` command line. `run` resolves to the exit code. */
+export function buildProgram(): Command {
+  const program = new Command('rnnkit')
+    .description("Recurrent neural networks on TensorFlow.js: d2l chapters 8-9 from the command line.")
+    .version(VERSION)
+    .showSuggestionAfterError(false)
+    .exitOverride();
+
+  program
+    .command('train')
+    .description('Train a character-level language model (d2l train_ch8): progress, metrics.json, a perplexity plot and a checkpoint in --out.')
+    .addOption(new Option('--model <kind>', 'recurrent cell').choices(['rnn', 'gru', 'lstm']).default('gru'))
+    .addOption(new Option('--impl <impl>', 'scratch (d2l from scratch), fused (rnnkit, fastest) or layers (tf.layers)').choices(['scratch', 'fused', 'layers']).default('fused'))
+    .option('--hidden <n>', 'hidden units', wholeNumber(1), 256)
+    .option('--layers <n>', 'stacked layers (fused, layers)', wholeNumber(1), 1)
+    .option('--bidirectional', 'bidirectional layers (fused)', false)
+    .option('--epochs <n>', 'epochs', wholeNumber(0), 500)
+    .option('--lr <x>', 'learning rate', positiveNumber, 1)
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam']).default('sgd'))
+    .option('--batch-size <n>', 'minibatch size', wholeNumber(1), 32)
+    .option('--num-steps <n>', 'time steps per minibatch', wholeNumber(1), 35)
+    .option('--random-iter', 'random instead of sequential minibatches', false)
+    .option('--max-tokens <n>', 'first N characters of the text (0: all)', wholeNumber(0), 10000)
+    .option('--corpus <file>', 'a UTF-8 text file instead of The Time Machine')
+    .option('--seed <n>', 'seed of weights and batches', wholeNumber(0), 0)
+    .option('--out <dir>', 'output folder', 'runs/train')
+    .option('--resume <dir>', 'continue the run whose checkpoint (or run folder) this is')
+    .option('--print-every <n>', 'epochs between sample lines', wholeNumber(1), 10)
+    .option('--checkpoint-every <n>', 'epochs between checkpoints (also at the end and on Ctrl-C)', wholeNumber(1), 50)
+    .option('--predict-length <n>', 'characters generated after each prefix', wholeNumber(1), 50)
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  rnnkit train                                   d2l's GRU run: 500 epochs, hidden 256, lr 1
+  rnnkit train --model lstm --epochs 100 --out runs/lstm
+  rnnkit train --impl scratch --model rnn --hidden 512 --random-iter
+  rnnkit train --corpus my-book.txt --max-tokens 0
+  rnnkit train --resume runs/train --out runs/train   continue after Ctrl-C
+
+The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or downloaded (SHA-1 checked).`,
+    )
+    .action(async (o) => {
+      await runTrain({ ...o, backend: o.backend as BackendChoice, json: Boolean(o.json) });
+    });
+
+  program
+    .command('generate')
+    .description('Continue a prefix with a trained checkpoint (greedy, or sampled with --temperature / --top-k).')
+    .requiredOption('--checkpoint <dir>', 'checkpoint folder (or the run folder holding checkpoint/)')
+    .option('--prefix <text>', 'text to continue', 'time traveller')
+    .option('--length <n>', 'characters to generate', wholeNumber(1), 100)
+    .option('--temperature <x>', 'sample with this temperature', positiveNumber)
+    .option('--top-k <n>', 'sample among the k most likely characters', wholeNumber(1))
+    .option('--seed <n>', 'seed of the sampling', wholeNumber(0), 0)
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .addHelpText('after', `
+Examples:
+  rnnkit generate --checkpoint runs/train --prefix "time traveller" --length 100
+  rnnkit generate --checkpoint runs/train --temperature 0.8 --top-k 5 --seed 1`)
+    .action(async (o) => {
+      const r = await runGenerate({ ...o, backend: o.backend as BackendChoice, json: Boolean(o.json) });
+      process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${r.text}\n`);
+    });
+
+  program
+    .command('toy')
+    .description('The seed\'s toy: learn "hello" -> "ohlol" (Embedding -> RNN -> Linear, Adam).')
+    .option('--epochs <n>', 'epochs', wholeNumber(1), 15)
+    .option('--lr <x>', 'Adam learning rate', positiveNumber, 0.1)
+    .option('--seed <n>', 'first seed', wholeNumber(0), 0)
+    .option('--seeds <n>', 'run this many seeds and report the distribution', wholeNumber(1), 1)
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .addHelpText('after', `
+Examples:
+  rnnkit toy                 prints "0 loss: 1.38 guess: llllh" ... for 15 epochs
+  rnnkit toy --seeds 20      when each of 20 seeds first guesses "ohlol" for good`)
+    .action(async (o) => {
+      await runToy({ ...o, backend: o.backend as BackendChoice, json: Boolean(o.json) });
+    });
+
+  program
+    .command('seq2seq')
+    .description('GRU encoder-decoder (d2l 9.7) on a toy translation: reverse random letter strings; exact match and BLEU on held-out strings.')
+    .option('--train-size <n>', 'training pairs', wholeNumber(1), 20000)
+    .option('--test-size <n>', 'held-out pairs', wholeNumber(1), 500)
+    .option('--min-length <n>', 'shortest string', wholeNumber(1), 3)
+    .option('--max-length <n>', 'longest string', wholeNumber(1), 10)
+    .option('--epochs <n>', 'epochs', wholeNumber(1), 10)
+    .option('--lr <x>', 'Adam learning rate', positiveNumber, 0.005)
+    .option('--batch-size <n>', 'minibatch size', wholeNumber(1), 64)
+    .option('--embed <n>', 'embedding size', wholeNumber(1), 32)
+    .option('--hidden <n>', 'hidden units', wholeNumber(1), 128)
+    .option('--layers <n>', 'GRU layers', wholeNumber(1), 2)
+    .option('--seed <n>', 'seed', wholeNumber(0), 0)
+    .option('--examples <n>', 'examples printed at the end', wholeNumber(0), 8)
+    .option('--out <dir>', 'write metrics.json here')
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .addHelpText('after', `
+Examples:
+  rnnkit seq2seq
+  rnnkit seq2seq --train-size 2000 --epochs 3 --max-length 5   a quick look`)
+    .action(async (o) => {
+      await runSeq2Seq({ ...o, backend: o.backend as BackendChoice, json: Boolean(o.json) });
+    });
+
+  program
+    .command('timeseries')
+    .description("GRU forecasting of d2l's noisy sine: 1-step and k-step-ahead test MSE against linear autoregression and last-value baselines, and a plot.")
+    .option('--epochs <n>', 'epochs', wholeNumber(1), 10)
+    .option('--lr <x>', 'Adam learning rate', positiveNumber, 0.01)
+    .option('--batch-size <n>', 'minibatch size', wholeNumber(1), 16)
+    .option('--hidden <n>', 'GRU hidden units', wholeNumber(1), 32)
+    .option('--tau <n>', 'window length', wholeNumber(1), 4)
+    .option('--seed <n>', 'seed of the noise, weights and batches', wholeNumber(0), 0)
+    .option('--out <dir>', 'output folder (metrics.json, forecast.svg)', 'runs/timeseries')
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .addHelpText('after', `
+Examples:
+  rnnkit timeseries
+  rnnkit timeseries --hidden 64 --epochs 20 --out runs/ts64`)
+    .action(async (o) => {
+      await runTimeseries({ ...o, backend: o.backend as BackendChoice, json: Boolean(o.json) });
+    });
+
+  program
+    .command('bench')
+    .description('Training throughput (tokens/s) and memory of the fused, layers and scratch models on the pure backends. Prints a table and JSON.')
+    .option('--steps <n>', 'timed steps per case (median)', wholeNumber(1), 30)
+    .option('--warmup <n>', 'untimed steps first', wholeNumber(0), 3)
+    .option('--backends <list>', `comma-separated: ${BENCH_BACKENDS.join(', ')}`, 'wasm,cpu')
+    .option('--only <ids>', 'comma-separated case ids (e.g. fused-gru-256,layers-gru-256)')
+    .option('--json-file <file>', 'also write the rows here')
+    .addOption(jsonOption())
+    .addHelpText('after', `
+Examples:
+  rnnkit bench
+  rnnkit bench --backends wasm-stock,wasm --only fused-gru-256,layers-gru-256 --steps 30`)
+    .action(async (o) => {
+      await runBench({ steps: o.steps, warmup: o.warmup, backends: String(o.backends).split(','), only: o.only?.split(','), jsonFile: o.jsonFile, json: Boolean(o.json) });
+    });
+  return program;
+}
+
+/** Runs the command line; returns the exit code (0 ok, 1 a problem with files or data, 2 bad usage). */
+export async function run(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has printed its one-line message (or the help / version).
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`rnnkit: ${message.split('\n')[0]}\n`);
+    if (err instanceof UsageError) return 2;
+    if (!(err instanceof RnnkitError) && process.env.RNNKIT_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,219 @@
+// End-to-end: the built `rnnkit` bin as a child process, as a user runs it.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+let dir: string;
+
+function rnnkit(args: string[], env: Record<string, string | undefined> = {}) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+interface Metrics {
+  epochsDone: number;
+  interrupted: boolean;
+  perplexity: number;
+  history: { epoch: number; perplexity: number }[];
+  config: { model: string; hidden: number };
+  backend: string;
+  versions: { rnnkit: string; tfjs: string };
+}
+const metricsOf = (out: string): Metrics => JSON.parse(readFileSync(join(dir, out, 'metrics.json'), 'utf8')) as Metrics;
+const tiny = ['--hidden', '32', '--batch-size', '8', '--num-steps', '10', '--max-tokens', '2000', '--backend', 'wasm'];
+
+beforeAll(() => {
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run "pnpm build" before the CLI tests.`);
+  dir = mkdtempSync(join(tmpdir(), 'rnnkit-cli-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('rnnkit train / generate', () => {
+  it('trains, writing metrics.json, a perplexity plot and a checkpoint', () => {
+    const r = rnnkit(['train', ...tiny, '--epochs', '3', '--out', 'run', '--print-every', '1']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^backend: wasm/m);
+    expect(r.stdout).toMatch(/epoch 3\/3 +perplexity [\d.]+ +\d+ tokens\/s/);
+    expect(r.stdout).toMatch(/^time traveller/m);
+    expect(r.stdout).toMatch(/^traveller/m);
+    const m = metricsOf('run');
+    expect(m.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+    expect(m.perplexity).toBe(m.history[2]!.perplexity);
+    expect(m.backend).toBe('wasm');
+    expect(m.versions.tfjs).toBe('4.22.0');
+    const svg = readFileSync(join(dir, 'run', 'perplexity.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg/);
+    expect(svg).toContain('perplexity');
+    const model = JSON.parse(readFileSync(join(dir, 'run', 'checkpoint', 'model.json'), 'utf8'));
+    expect(model.weightsManifest[0].paths).toEqual(['weights.bin']);
+    const bytes = (model.weightsManifest[0].weights as { shape: number[] }[]).reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+    expect(readFileSync(join(dir, 'run', 'checkpoint', 'weights.bin')).byteLength).toBe(bytes);
+    expect(model.userDefinedMetadata.rnnkit.vocab).toBeDefined();
+  });
+
+  it('generates from that checkpoint, greedy and sampled, and names unknown characters', () => {
+    const greedy = rnnkit(['generate', '--checkpoint', 'run', '--prefix', 'time traveller', '--length', '20', '--backend', 'wasm']);
+    expect(greedy.code).toBe(0);
+    expect(greedy.stdout.trimEnd()).toMatch(/^time traveller.{20}$/);
+    expect(rnnkit(['generate', '--checkpoint', 'run', '--length', '20', '--backend', 'wasm']).stdout).toBe(greedy.stdout);
+    const a = rnnkit(['generate', '--checkpoint', 'run', '--length', '40', '--temperature', '1', '--seed', '3', '--json']);
+    const b = rnnkit(['generate', '--checkpoint', 'run', '--length', '40', '--temperature', '1', '--seed', '3', '--json']);
+    expect(JSON.parse(a.stdout).mode).toBe('sample');
+    expect(a.stdout).toBe(b.stdout);
+    const odd = rnnkit(['generate', '--checkpoint', 'run', '--prefix', 'Time!', '--length', '5', '--backend', 'wasm']);
+    expect(odd.code).toBe(0);
+    expect(odd.stderr).toMatch(/"T", "!" are not in the vocabulary; fed to the model as <unk>/);
+  });
+
+  it('--json prints one JSON object per line', () => {
+    const r = rnnkit(['train', ...tiny, '--epochs', '2', '--out', 'json-run', '--json']);
+    expect(r.code).toBe(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string });
+    expect(events.map((e) => e.event)).toEqual(['start', 'epoch', 'epoch', 'sample', 'done']);
+  });
+
+  it('--resume after a run killed mid-way ends with the same metrics as an uninterrupted run', async () => {
+    const args = [...tiny, '--epochs', '8', '--checkpoint-every', '2', '--json'];
+    const whole = rnnkit(['train', ...args, '--out', 'whole']);
+    expect(whole.code).toBe(0);
+    // Kill (SIGKILL: no chance to save) once epoch 5 is reported; the epoch-4 checkpoint survives.
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, [bin, 'train', ...args, '--out', 'killed'], { cwd: dir });
+      let buffer = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString();
+        if (/"epoch":5,/.test(buffer)) child.kill('SIGKILL');
+      });
+      child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`exited ${code} before it was killed`))));
+    });
+    expect(existsSync(join(dir, 'killed', 'metrics.json'))).toBe(false);
+    const resumed = rnnkit(['train', ...args, '--resume', 'killed', '--out', 'killed']);
+    expect(resumed.code).toBe(0);
+    const [w, k] = [metricsOf('whole'), metricsOf('killed')];
+    expect(k.history.map((h) => h.epoch)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(k.history.map((h) => h.perplexity)).toEqual(w.history.map((h) => h.perplexity));
+    expect(k.perplexity).toBe(w.perplexity);
+  });
+
+  it('Ctrl-C finishes the epoch, saves a checkpoint and exits cleanly; --resume completes the run identically', async () => {
+    const args = [...tiny, '--epochs', '8', '--checkpoint-every', '100', '--json'];
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, [bin, 'train', ...args, '--out', 'sigint'], { cwd: dir });
+      let sent = false;
+      child.stdout.on('data', (chunk: Buffer) => {
+        if (!sent && /"epoch":3,/.test(chunk.toString())) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      });
+      child.on('exit', (c) => resolve(c));
+    });
+    expect(code).toBe(0);
+    const partial = metricsOf('sigint');
+    expect(partial.interrupted).toBe(true);
+    expect(partial.epochsDone).toBeLessThan(8);
+    expect(rnnkit(['train', ...args, '--resume', 'sigint', '--out', 'sigint']).code).toBe(0);
+    expect(metricsOf('sigint').history.map((h) => h.perplexity)).toEqual(metricsOf('whole').history.map((h) => h.perplexity));
+  });
+});
+
+describe('rnnkit errors', () => {
+  const oneLine = (s: string) => s.trim().split('\n').length === 1;
+
+  it('--help shows every command, and each command has help with examples', () => {
+    const top = rnnkit(['--help']);
+    expect(top.code).toBe(0);
+    for (const c of ['train', 'generate', 'toy', 'seq2seq', 'timeseries', 'bench']) {
+      expect(top.stdout).toContain(c);
+      const help = rnnkit([c, '--help']);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain('Examples:');
+    }
+  });
+
+  it('an unknown option or a bad value is a one-line error with exit code 2', () => {
+    for (const args of [['train', '--bogus'], ['train', '--epochs', 'many'], ['train', '--lr', '-1'], ['train', '--model', 'tcn'], ['frobnicate']]) {
+      const r = rnnkit(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(oneLine(r.stderr), r.stderr).toBe(true);
+    }
+  });
+
+  it('an unknown backend is exit code 2; a backend that is not installed says what to install (exit 1)', () => {
+    const unknown = rnnkit(['train', '--backend', 'webgpu']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/webgpu.*invalid.*auto, tensorflow-gpu, tensorflow, wasm, cpu/);
+    for (const [backend, pkg] of [['tensorflow', '@tensorflow/tfjs-node'], ['tensorflow-gpu', '@tensorflow/tfjs-node-gpu']]) {
+      const r = rnnkit(['train', ...tiny.slice(0, -2), '--epochs', '1', '--backend', backend!, '--out', 'nope']);
+      expect(r.code).toBe(1);
+      expect(oneLine(r.stderr), r.stderr).toBe(true);
+      expect(r.stderr).toContain(`npm install ${pkg}`);
+    }
+  });
+
+  it('a missing corpus file is a clear error (exit 1)', () => {
+    const r = rnnkit(['train', ...tiny, '--corpus', 'no-such-book.txt', '--out', 'nope']);
+    expect(r.code).toBe(1);
+    expect(oneLine(r.stderr), r.stderr).toBe(true);
+    expect(r.stderr).toContain('no-such-book.txt');
+  });
+
+  it('with no copy of The Time Machine and no network, it says how to point at a local file', () => {
+    const r = rnnkit(['train', ...tiny, '--out', 'nope'], { RNNKIT_TIMEMACHINE: '', XDG_CACHE_HOME: join(dir, 'empty-cache'), HOME: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/RNNKIT_TIMEMACHINE=\/path\/to\/timemachine.txt or pass --corpus FILE/);
+  }, 120_000);
+
+  it('a missing or corrupt checkpoint is a clear error (exit 1)', () => {
+    const missing = rnnkit(['generate', '--checkpoint', 'nowhere']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/No checkpoint at nowhere/);
+    expect(rnnkit(['train', ...tiny, '--epochs', '1', '--out', 'corrupt']).code).toBe(0);
+    truncateSync(join(dir, 'corrupt', 'checkpoint', 'weights.bin'), 100);
+    const truncated = rnnkit(['generate', '--checkpoint', 'corrupt']);
+    expect(truncated.code).toBe(1);
+    expect(truncated.stderr).toMatch(/^rnnkit: Corrupt checkpoint: .*weights.bin holds 100 bytes/);
+    writeFileSync(join(dir, 'corrupt', 'checkpoint', 'model.json'), '{"format": "rnnkit-chec');
+    const garbled = rnnkit(['train', '--resume', 'corrupt']);
+    expect(garbled.code).toBe(1);
+    expect(garbled.stderr).toMatch(/Corrupt checkpoint: .*model.json is not valid JSON/);
+  });
+});
+
+describe('rnnkit toy / timeseries / seq2seq / bench', () => {
+  it('toy prints the seed\'s lines and ends with the exact guess ohlol', () => {
+    const r = rnnkit(['toy', '--backend', 'wasm']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').filter((l) => /loss/.test(l));
+    expect(lines).toHaveLength(15);
+    expect(lines[0]).toMatch(/^0 loss: \d\.\d\d guess: [ehlo]{5}$/);
+    expect(lines[14]).toMatch(/^14 loss: \d\.\d\d guess: ohlol$/);
+  });
+
+  it('timeseries prints the three predictors and writes the forecast plot', () => {
+    const r = rnnkit(['timeseries', '--out', 'ts', '--backend', 'wasm']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/gru +[\d.]+/);
+    expect(r.stdout).toMatch(/linear +[\d.]+/);
+    expect(r.stdout).toMatch(/last value +[\d.]+/);
+    expect(readFileSync(join(dir, 'ts', 'forecast.svg'), 'utf8')).toMatch(/^<svg/);
+  });
+
+  it('seq2seq runs a small reverse task and prints BLEU and examples', () => {
+    const r = rnnkit(['seq2seq', '--train-size', '300', '--test-size', '20', '--epochs', '1', '--max-length', '4', '--hidden', '16', '--examples', '2', '--backend', 'wasm']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/epoch 1, loss [\d.]+, held-out exact match [\d.]+%, BLEU [\d.]+/);
+    expect(r.stdout).toMatch(/^[a-z]{3,4} => [a-z]*, bleu [\d.]+/m);
+  });
+
+  it('bench prints a table row per case', () => {
+    const r = rnnkit(['bench', '--backends', 'wasm', '--only', 'fused-rnn-256', '--steps', '2', '--warmup', '1']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^wasm +fused-rnn-256 +sequential +[\d.]+ +\d+/m);
+  });
+});
