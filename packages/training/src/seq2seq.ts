@@ -34,6 +34,8 @@ export function sequenceMask(validLen: Int32Array, numSteps: number): Float32Arr
 export interface Seq2SeqEpoch {
   /** 1-based. */
   epoch: number;
+  /** The learning rate of this epoch. */
+  lr: number;
   /** Mean masked cross-entropy per target token. */
   loss: number;
   tokensPerSecond: number;
@@ -51,6 +53,8 @@ export interface TrainSeq2SeqOptions {
   theta?: number;
   /** Shuffles the rows each epoch. */
   seed?: number | string;
+  /** Multiplies the learning rate by this after every epoch (epoch e runs at lr * lrDecay^(e-1)). Default 1. */
+  lrDecay?: number;
   onEpochEnd?: (info: Seq2SeqEpoch) => void;
 }
 
@@ -73,6 +77,8 @@ export function trainSeq2Seq(model: Seq2SeqModelLike, data: { src: PaddedArray; 
   try {
     for (let epoch = 1; epoch <= options.epochs; epoch++) {
       const start = performance.now();
+      // tf.Optimizer reads learningRate on every update.
+      (optimizer as unknown as { learningRate: number }).learningRate = options.lr * Math.pow(options.lrDecay ?? 1, epoch - 1);
       rng.shuffle(order);
       let lossSum = 0;
       let tokens = 0;
@@ -91,7 +97,7 @@ export function trainSeq2Seq(model: Seq2SeqModelLike, data: { src: PaddedArray; 
         tokens += n;
       }
       const seconds = (performance.now() - start) / 1000;
-      const info = { epoch, loss: lossSum / Math.max(tokens, 1), tokensPerSecond: tokens / seconds, seconds };
+      const info = { epoch, lr: options.lr * Math.pow(options.lrDecay ?? 1, epoch - 1), loss: lossSum / Math.max(tokens, 1), tokensPerSecond: tokens / seconds, seconds };
       history.push(info);
       options.onEpochEnd?.(info);
     }

@@ -12,6 +12,8 @@ export interface Seq2SeqCommandOptions {
   maxLength: number;
   epochs: number;
   lr: number;
+  /** Learning-rate factor per epoch. */
+  lrDecay: number;
   batchSize: number;
   embed: number;
   hidden: number;
@@ -58,13 +60,14 @@ export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: stri
   const model = new EncoderDecoder({ srcVocabSize: vocab.size, tgtVocabSize: vocab.size, embedSize: opts.embed, numHiddens: opts.hidden, numLayers: opts.layers, seed: opts.seed });
   say(
     `reverse task: ${opts.trainSize} training / ${opts.testSize} held-out strings of ${opts.minLength}-${opts.maxLength} letters; ` +
-      `GRU encoder-decoder (embed ${opts.embed}, hidden ${opts.hidden}, ${opts.layers} layers), Adam lr ${opts.lr}, batch ${opts.batchSize}, ${opts.epochs} epochs`,
+      `GRU encoder-decoder (embed ${opts.embed}, hidden ${opts.hidden}, ${opts.layers} layers), Adam lr ${opts.lr}${opts.lrDecay !== 1 ? ` (x${opts.lrDecay} per epoch)` : ''}, batch ${opts.batchSize}, ${opts.epochs} epochs`,
   );
   const history: Seq2SeqResult['history'] = [];
   const evaluate = () => evaluateSeq2Seq(model, testSrc, testTargets, { bos, eos, maxLength: numSteps + 1 });
   trainSeq2Seq(model, trainData, {
     epochs: opts.epochs,
     lr: opts.lr,
+    lrDecay: opts.lrDecay,
     batchSize: opts.batchSize,
     bos,
     seed: opts.seed,

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Consumer test: pack every published package, install the tarballs with plain npm into a fresh
+# project outside the workspace (no workspace links), and use them as a user would: import each
+# package by name, train the toy for a few steps, run `rnnkit --help` and a tiny `rnnkit train`.
+# Needs a build first (pnpm build) and RNNKIT_TIMEMACHINE pointing at timemachine.txt.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/rnnkit-consumer.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+: "${RNNKIT_TIMEMACHINE:?set RNNKIT_TIMEMACHINE to a copy of timemachine.txt}"
+RNNKIT_TIMEMACHINE="$(cd "$(dirname "$RNNKIT_TIMEMACHINE")" && pwd)/$(basename "$RNNKIT_TIMEMACHINE")"
+export RNNKIT_TIMEMACHINE
+
+mkdir -p "$work/tarballs" "$work/app"
+for pkg in packages/data packages/cells packages/models packages/training apps/cli; do
+  # pnpm pack turns workspace:^ into the real version ranges, as a publish would.
+  (cd "$root/$pkg" && pnpm pack --pack-destination "$work/tarballs" >/dev/null)
+done
+echo "packed: $(cd "$work/tarballs" && ls | tr '\n' ' ')"
+
+cd "$work/app"
+node - "$work/tarballs" <<'JS'
+const { readdirSync, writeFileSync } = require('node:fs');
+const dir = process.argv[2];
+const deps = {};
+for (const f of readdirSync(dir)) {
+  const name = `@rnnkit/${f.replace(/^rnnkit-/, '').replace(/-\d+\.\d+\.\d+.*\.tgz$/, '')}`;
+  deps[name] = `file:${dir}/${f}`;
+}
+// What a user installs next to rnnkit: the engine (peer dependencies) and a pure backend.
+Object.assign(deps, { '@tensorflow/tfjs-core': '^4.22.0', '@tensorflow/tfjs-layers': '^4.22.0', '@tensorflow/tfjs-backend-wasm': '^4.22.0' });
+// overrides: the packages' dependencies on each other resolve to these tarballs, not the registry.
+const overrides = Object.fromEntries(Object.entries(deps).filter(([n]) => n.startsWith('@rnnkit/')));
+writeFileSync('package.json', JSON.stringify({ name: 'rnnkit-consumer', private: true, type: 'module', dependencies: deps, overrides }, null, 2));
+JS
+npm install --no-audit --no-fund --loglevel=error >npm-install.log 2>&1 || { cat npm-install.log; exit 1; }
+echo "npm install: ok ($(ls node_modules/@rnnkit | tr '\n' ' '))"
+
+cat > use.mjs <<'JS'
+// A user's script: every package by name, the toy trained for a few steps, a generated line.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { Vocab, helloToy, loadDataTimeMachine } from '@rnnkit/data';
+import { RNNModelScratch, gruCell, installWasmKernels } from '@rnnkit/cells';
+import { RNNModel, SeqClassifier } from '@rnnkit/models';
+import { predict, trainLanguageModel, trainSeqClassifier } from '@rnnkit/training';
+import { VERSION, selectBackend } from '@rnnkit/cli';
+
+await tf.setBackend('wasm');
+installWasmKernels();
+const toy = helloToy();
+const clf = new SeqClassifier({ vocabSize: 4, embeddingSize: 10, numHiddens: 8, numClasses: 4, seed: 0 });
+const history = trainSeqClassifier(clf, { X: toy.input, Y: toy.target, batchSize: 1, numSteps: 5 }, { epochs: 5 });
+console.log(`toy: loss ${history[0].loss.toFixed(2)} -> ${history.at(-1).loss.toFixed(2)}, guess ${toy.decode(history.at(-1).prediction[0])}`);
+if (!(history.at(-1).loss < history[0].loss)) throw new Error('the toy did not learn');
+const { loader, vocab } = await loadDataTimeMachine({ batchSize: 8, numSteps: 10, maxTokens: 2000 });
+if (!(vocab instanceof Vocab)) throw new Error('Vocab is not exported as a class');
+for (const model of [new RNNModel({ vocabSize: vocab.size, cell: 'gru', numHiddens: 16 }), new RNNModelScratch({ vocabSize: vocab.size, numHiddens: 16, ...gruCell })]) {
+  const r = await trainLanguageModel(model, loader, { epochs: 1, lr: 1 });
+  console.log(`${model.constructor.name}: perplexity ${r.perplexity.toFixed(2)}, "${predict(model, vocab, 'time ', 10).text}"`);
+}
+console.log(`@rnnkit/cli ${VERSION}, selectBackend is a ${typeof selectBackend}`);
+JS
+node use.mjs
+
+npx --no-install rnnkit --help | head -5
+npx --no-install rnnkit train --hidden 16 --epochs 2 --max-tokens 2000 --batch-size 8 --num-steps 10 --out run --print-every 1
+for f in run/metrics.json run/perplexity.svg run/checkpoint/model.json run/checkpoint/weights.bin; do
+  test -s "$f" || { echo "missing $f"; exit 1; }
+done
+npx --no-install rnnkit generate --checkpoint run --length 10
+echo "consumer test: ok"
