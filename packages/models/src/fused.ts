@@ -269,3 +269,33 @@ export function fusedRecurrence(
   const inputs = kind === 'lstm' ? [xProj, h0, c0 as tf.Tensor2D, Whh, bhh] : [xProj, h0, Whh, bhh];
   return run(...inputs) as tf.Tensor3D;
 }
+
+/**
+ * Rows `ids` of `W` (V, N): the product of one-hot inputs and W without the one-hot matmul, and
+ * without tf.gather, whose gradient the wasm backend cannot compute (no `UnsortedSegmentSum`).
+ * The backward pass adds each output row's gradient into its token's row of dW, in plain JS.
+ * Ids are plain integers (inputs, not something to differentiate).
+ */
+export function gatherRows(ids: Int32Array, W: tf.Tensor2D): tf.Tensor2D {
+  const [V, N] = W.shape;
+  for (const id of ids) {
+    if (!(id >= 0 && id < V)) throw new RangeError(`Token id ${id} is outside the vocabulary of ${V}.`);
+  }
+  const run = tf.customGrad(((w: tf.Tensor) => {
+    const wv = w.dataSync() as Float32Array;
+    const out = new Float32Array(ids.length * N);
+    ids.forEach((id, i) => out.set(wv.subarray(id * N, (id + 1) * N), i * N));
+    const gradFunc = (dy: tf.Tensor): tf.Tensor => {
+      const dyv = dy.dataSync() as Float32Array;
+      const dW = new Float32Array(V * N);
+      ids.forEach((id, i) => {
+        const src = i * N;
+        const dst = id * N;
+        for (let j = 0; j < N; j++) dW[dst + j] = (dW[dst + j] as number) + (dyv[src + j] as number);
+      });
+      return tf.tensor2d(dW, [V, N]);
+    };
+    return { value: tf.tensor2d(out, [ids.length, N]), gradFunc };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return run(W) as tf.Tensor2D;
+}

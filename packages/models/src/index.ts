@@ -1,4 +1,4 @@
-export { fusedRecurrence, GATES, type CellKind, type RecurrenceOptions } from './fused.js';
+export { fusedRecurrence, gatherRows, GATES, type CellKind, type RecurrenceOptions } from './fused.js';
 export { RNNModel, layerSuffix, type RNNModelOptions, type Implementation } from './rnn-model.js';
 export { Embedding, Dense, RecurrentLayer, RecurrentStack } from './layers.js';
 export { SeqClassifier, type SeqClassifierOptions } from './classifier.js';

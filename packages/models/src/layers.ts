@@ -1,13 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@rnnkit/data';
-import { oneHotFloat } from '@rnnkit/cells';
-import { GATES, fusedRecurrence, type CellKind } from './fused.js';
+import { GATES, fusedRecurrence, gatherRows, type CellKind } from './fused.js';
 import { normalVariable, uniformVariable } from './init.js';
 
 /**
- * `nn.Embedding`: a (vocab, size) table. The lookup is one-hot times the table rather than a
- * gather, because the wasm backend has no gradient for gather (`UnsortedSegmentSum`); for the small
- * vocabularies of these models the matmul is as fast.
+ * `nn.Embedding`: a (vocab, size) table. The lookup is `gatherRows` rather than `tf.gather`,
+ * because the wasm backend has no gradient for gather (`UnsortedSegmentSum`).
  */
 export class Embedding {
   readonly weight: tf.Variable;
@@ -21,11 +19,8 @@ export class Embedding {
 
   /** ids of any shape (int32) -> [...shape, size]. */
   apply(ids: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => {
-      const flatIds = tf.reshape(ids, [-1]);
-      const rows = tf.matMul(oneHotFloat(flatIds, this.vocabSize) as tf.Tensor2D, this.weight as tf.Tensor2D);
-      return tf.reshape(rows, [...ids.shape, this.size]);
-    });
+    const flatIds = Int32Array.from(ids.dataSync());
+    return tf.tidy(() => tf.reshape(gatherRows(flatIds, this.weight as tf.Tensor2D), [...ids.shape, this.size]));
   }
 }
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { createRng } from '@rnnkit/data';
 import { oneHotFloat, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
-import { GATES, fusedRecurrence, type CellKind } from './fused.js';
+import { GATES, fusedRecurrence, gatherRows, type CellKind } from './fused.js';
 import { uniformVariable } from './init.js';
 
 /** `fused`: rnnkit's whole-sequence ops with hand-written BPTT. `layers`: TensorFlow.js's `tf.layers`. */
@@ -128,9 +128,13 @@ export class RNNModel implements RecurrentLanguageModel {
     if (state.length !== units * this.statesPerUnit) {
       throw new Error(`This ${this.cell} model needs a state of ${units * this.statesPerUnit} tensors (beginState), got ${state.length}.`);
     }
+    const [B, T] = X.shape;
+    // Token ids in time-major order (row t*B + b): the fused first layer gathers rows of W_ih.
+    const xv = X.dataSync();
+    const ids = new Int32Array(T * B);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) ids[t * B + b] = xv[b * T + t] as number;
     const result = tf.tidy(() => {
-      const [B, T] = X.shape;
-      let x = tf.reshape(oneHotFloat(tf.transpose(X), this.vocabSize), [T * B, this.vocabSize]) as tf.Tensor2D;
+      let x: tf.Tensor2D | null = this.implementation === 'fused' ? null : (tf.reshape(oneHotFloat(tf.transpose(X), this.vocabSize), [T * B, this.vocabSize]) as tf.Tensor2D);
       const hs: tf.Tensor2D[] = [];
       const cs: tf.Tensor2D[] = [];
       for (let l = 0; l < this.numLayers; l++) {
@@ -139,7 +143,7 @@ export class RNNModel implements RecurrentLanguageModel {
           const u = l * this.numDirections + d;
           const h0 = state[u] as tf.Tensor2D;
           const c0 = this.cell === 'lstm' ? (state[units + u] as tf.Tensor2D) : null;
-          const { seq, h, c } = this.implementation === 'fused' ? this.fusedUnit(x, T, B, l, d, h0, c0) : this.layersUnit(x, T, B, l, h0, c0);
+          const { seq, h, c } = this.implementation === 'fused' ? this.fusedUnit(x ?? ids, T, B, l, d, h0, c0) : this.layersUnit(x as tf.Tensor2D, T, B, l, h0, c0);
           outs.push(seq);
           hs.push(h);
           if (c) cs.push(c);
@@ -147,17 +151,20 @@ export class RNNModel implements RecurrentLanguageModel {
         const seq = outs.length === 1 ? (outs[0] as tf.Tensor3D) : tf.concat(outs, 2);
         x = tf.reshape(seq, [T * B, this.numHiddens * this.numDirections]);
       }
-      const logits = tf.add(tf.matMul(x, this.vars.W_out as tf.Tensor2D), this.vars.b_out as tf.Tensor) as tf.Tensor2D;
+      const logits = tf.add(tf.matMul(x as tf.Tensor2D, this.vars.W_out as tf.Tensor2D), this.vars.b_out as tf.Tensor) as tf.Tensor2D;
       return { logits, state: [...hs, ...cs] };
     });
     return result;
   }
 
-  private fusedUnit(x: tf.Tensor2D, T: number, B: number, l: number, d: number, h0: tf.Tensor2D, c0: tf.Tensor2D | null) {
+  /** x: the previous layer's outputs (T*B, in), or for the first layer the token ids (one-hot inputs). */
+  private fusedUnit(x: tf.Tensor2D | Int32Array, T: number, B: number, l: number, d: number, h0: tf.Tensor2D, c0: tf.Tensor2D | null) {
     const s = layerSuffix(l, d);
     const G = GATES[this.cell];
     const H = this.numHiddens;
-    let xp = tf.reshape(tf.add(tf.matMul(x, this.vars[`W_ih${s}`] as tf.Tensor2D), this.vars[`b_ih${s}`] as tf.Tensor), [T, B, G * H]) as tf.Tensor3D;
+    const W = this.vars[`W_ih${s}`] as tf.Tensor2D;
+    const proj = x instanceof Int32Array ? gatherRows(x, W) : tf.matMul(x, W);
+    let xp = tf.reshape(tf.add(proj, this.vars[`b_ih${s}`] as tf.Tensor), [T, B, G * H]) as tf.Tensor3D;
     if (d === 1) xp = tf.reverse(xp, 0);
     const out = fusedRecurrence(xp, h0, c0, this.vars[`W_hh${s}`] as tf.Tensor2D, this.vars[`b_hh${s}`] as tf.Tensor1D, {
       kind: this.cell,
