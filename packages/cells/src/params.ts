@@ -7,16 +7,23 @@ export type Params = Record<string, tf.Variable>;
 /** A recurrent state: [H] for RNN and GRU, [H, C] for LSTM (d2l's state tuple). */
 export type State = tf.Tensor2D[];
 
+/** A variable holding `t`'s values; `t` itself is disposed (tf.variable would keep it alive as a second tensor). */
+export function variableOf(t: tf.Tensor): tf.Variable {
+  const v = tf.variable(t);
+  t.dispose();
+  return v;
+}
+
 /** A weight drawn from N(0, std^2) with a seeded generator (d2l `normal`: std 0.01). */
 export function normalVariable(shape: number[], rng: Rng, std = 0.01): tf.Variable {
   const size = shape.reduce((a, b) => a * b, 1);
   const values = new Float32Array(size);
   for (let i = 0; i < size; i++) values[i] = rng.normal(0, std);
-  return tf.variable(tf.tensor(values, shape, 'float32'));
+  return variableOf(tf.tensor(values, shape, 'float32'));
 }
 
 export function zerosVariable(shape: number[]): tf.Variable {
-  return tf.variable(tf.zeros(shape, 'float32'));
+  return variableOf(tf.zeros(shape, 'float32'));
 }
 
 /** Reads a named parameter, with an error that names what is missing. */

@@ -51,6 +51,7 @@ describe('hello -> ohlol', () => {
   beforeAll(() => useBackend('wasm'));
   it('learns the toy within 15 epochs and leaks no tensors', () => {
     const toy = helloToy();
+    const start = tf.memory().numTensors;
     const model = new SeqClassifier({ vocabSize: 4, embeddingSize: 10, numHiddens: 8, numClasses: 4, seed: 1 });
     const before = tf.memory().numTensors;
     const history = trainSeqClassifier(model, { X: toy.input, Y: toy.target, batchSize: 1, numSteps: 5 }, { epochs: 15 });
@@ -59,6 +60,7 @@ describe('hello -> ohlol', () => {
     expect(history[14]!.loss).toBeLessThan(history[0]!.loss);
     expect(toy.decode(history[14]!.prediction[0]!)).toBe('ohlol');
     model.dispose();
+    expect(tf.memory().numTensors).toBe(start);
   });
 
   it('rejects bad sizes', () => {

@@ -18,6 +18,7 @@ describe('RNNModel', () => {
   ] as [Implementation, CellKind, number, boolean][])('%s %s (%d layers, bidirectional %s): no tensor leaks over training', (implementation, cell, numLayers, bidirectional) => {
     const corpus = Int32Array.from({ length: 500 }, (_, i) => (i * 5) % 9);
     const loader = new SeqDataLoader(corpus, { batchSize: 3, numSteps: 6, seed: 1 });
+    const start = tf.memory().numTensors;
     const model = new RNNModel({ vocabSize: 9, numHiddens: 5, cell, numLayers, bidirectional, implementation, resetAfter: implementation === 'fused' });
     const opt = makeOptimizer('sgd', 0.5);
     const first = trainEpoch(model, loader, opt);
@@ -28,6 +29,8 @@ describe('RNNModel', () => {
     expect(last.perplexity).toBeLessThan(first.perplexity);
     opt.dispose();
     model.dispose();
+    // Nothing outlives the model: no stray initial values behind the variables.
+    expect(tf.memory().numTensors).toBe(start);
   });
 
   it('has the right state shapes for each kind', () => {
