@@ -9,6 +9,7 @@ export function sharedTestConfig(name: string): UserWorkspaceConfig {
     resolve: {
       alias: [
         { find: /^@rnnkit\/(data|cells|models|training)$/, replacement: `${root}packages/$1/src/index.ts` },
+        { find: /^@rnnkit\/training\/parallel$/, replacement: `${root}packages/training/src/parallel.ts` },
       ],
     },
     test: {

@@ -52,3 +52,20 @@ export async function selectBackend(choice: BackendChoice): Promise<string> {
   if (choice === 'wasm') installWasmKernels();
   return choice;
 }
+
+/**
+ * How a worker thread sets up the same backend as this thread (see `DataParallelTrainer`), from
+ * what `selectBackend` returned.
+ */
+export function workerBackendSetup(selected: string): { imports: string[]; backend: string; afterBackend: { module: string; exportName: string }[] } {
+  const native = /\((@tensorflow\/tfjs-node(?:-gpu)?)\)/.exec(selected)?.[1];
+  if (native) return { imports: [native], backend: 'tensorflow', afterBackend: [] };
+  if (selected === 'wasm') {
+    return {
+      imports: [import.meta.resolve('@tensorflow/tfjs-backend-wasm')],
+      backend: 'wasm',
+      afterBackend: [{ module: import.meta.resolve('@rnnkit/cells'), exportName: 'installWasmKernels' }],
+    };
+  }
+  return { imports: [import.meta.resolve('@tensorflow/tfjs-backend-cpu')], backend: 'cpu', afterBackend: [] };
+}

@@ -28,3 +28,8 @@ export function createLanguageModel(config: LMConfig): RecurrentLanguageModel {
   // tf.layers.gru has only the reset-before GRU (d2l's); the fused GRU defaults to PyTorch's.
   return new RNNModel({ vocabSize, cell: model, numHiddens: hidden, numLayers: layers, bidirectional, implementation: impl, seed, resetAfter: impl === 'layers' ? false : true });
 }
+
+/** Where a worker thread finds `createLanguageModel` (this module, built into the package's dist). */
+export function languageModelFactoryRef(): { module: string; exportName: string; call: true } {
+  return { module: new URL('./index.js', import.meta.url).href, exportName: 'createLanguageModel', call: true };
+}

@@ -52,6 +52,7 @@ export function buildProgram(): Command {
     .option('--print-every <n>', 'epochs between sample lines', wholeNumber(1), 10)
     .option('--checkpoint-every <n>', 'epochs between checkpoints (also at the end and on Ctrl-C)', wholeNumber(1), 50)
     .option('--predict-length <n>', 'characters generated after each prefix', wholeNumber(1), 50)
+    .option('--workers <n>', 'extra worker threads: each minibatch is split across them (data-parallel)', wholeNumber(0), 0)
     .addOption(backendOption())
     .addOption(jsonOption())
     .addHelpText(
@@ -162,13 +163,14 @@ Examples:
     .option('--backends <list>', `comma-separated: ${BENCH_BACKENDS.join(', ')}`, 'wasm,cpu')
     .option('--only <ids>', 'comma-separated case ids (e.g. fused-gru-256,layers-gru-256)')
     .option('--json-file <file>', 'also write the rows here')
+    .option('--workers <n>', 'also time each case data-parallel with this many extra worker threads', wholeNumber(0), 0)
     .addOption(jsonOption())
     .addHelpText('after', `
 Examples:
   rnnkit bench
   rnnkit bench --backends wasm-stock,wasm --only fused-gru-256,layers-gru-256 --steps 30`)
     .action(async (o) => {
-      await runBench({ steps: o.steps, warmup: o.warmup, backends: String(o.backends).split(','), only: o.only?.split(','), jsonFile: o.jsonFile, json: Boolean(o.json) });
+      await runBench({ steps: o.steps, warmup: o.warmup, backends: String(o.backends).split(','), only: o.only?.split(','), jsonFile: o.jsonFile, workers: o.workers, json: Boolean(o.json) });
     });
   return program;
 }

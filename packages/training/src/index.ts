@@ -17,6 +17,7 @@ export {
   type EpochInfo,
   type TrainOptions,
   type TrainResult,
+  type MinibatchStepper,
 } from './train.js';
 export { predict, argmax, sampleLogits, type PredictOptions, type Prediction } from './predict.js';
 export {

@@ -66,6 +66,17 @@ export interface EpochOptions {
   onStep?: (info: { step: number; loss: number; gradNorm: number; tokens: number }) => void;
   /** Checked between minibatches; true ends the epoch. */
   shouldStop?: () => boolean;
+  /**
+   * Runs each minibatch's step elsewhere (e.g. `DataParallelTrainer` of `@rnnkit/training/parallel`,
+   * which splits it across threads). It keeps its own recurrent state: `reset` says when a fresh
+   * one is due. Asynchronous, so only `trainEpochAsync` / `trainLanguageModel` take it.
+   */
+  stepper?: MinibatchStepper;
+}
+
+/** Something that performs one training step on a whole minibatch (forward, backward, clip, update). */
+export interface MinibatchStepper {
+  step(batch: SeqBatch, reset: boolean, optimizer: tf.Optimizer, theta: number): Promise<{ loss: number; gradNorm: number }>;
 }
 
 function batchTensors(batch: SeqBatch): [tf.Tensor2D, tf.Tensor2D] {
@@ -83,7 +94,7 @@ function* epochSteps(
   batches: Iterable<SeqBatch>,
   optimizer: tf.Optimizer,
   options: EpochOptions,
-): Generator<void, EpochResult, void> {
+): Generator<Promise<{ loss: number; gradNorm: number }> | null, EpochResult, { loss: number; gradNorm: number } | undefined> {
   const theta = options.theta ?? 1;
   const start = performance.now();
   let state: State | null = null;
@@ -97,21 +108,27 @@ function* epochSteps(
         stopped = true;
         break;
       }
-      if (state === null || options.useRandomIter) {
+      let result: { loss: number; gradNorm: number };
+      if (options.stepper) {
+        result = (yield options.stepper.step(batch, steps === 0 || options.useRandomIter === true, optimizer, theta)) as { loss: number; gradNorm: number };
+      } else {
+        if (state === null || options.useRandomIter) {
+          disposeState(state);
+          state = model.beginState(batch.batchSize);
+        }
+        const [X, Y] = batchTensors(batch);
+        const full = trainStep(model, X, Y, state, optimizer, theta);
+        tf.dispose([X, Y]);
         disposeState(state);
-        state = model.beginState(batch.batchSize);
+        state = full.state;
+        result = full;
       }
-      const [X, Y] = batchTensors(batch);
-      const result = trainStep(model, X, Y, state, optimizer, theta);
-      tf.dispose([X, Y]);
-      disposeState(state);
-      state = result.state;
       const n = batch.batchSize * batch.numSteps;
       lossSum += result.loss * n;
       tokens += n;
       steps++;
       options.onStep?.({ step: steps, loss: result.loss, gradNorm: result.gradNorm, tokens: n });
-      yield;
+      yield null;
     }
   } finally {
     disposeState(state);
@@ -128,6 +145,7 @@ export function trainEpoch(
   optimizer: tf.Optimizer,
   options: EpochOptions = {},
 ): EpochResult {
+  if (options.stepper) throw new Error('A stepper is asynchronous: use trainEpochAsync or trainLanguageModel.');
   const steps = epochSteps(model, batches, optimizer, options);
   for (;;) {
     const next = steps.next();
@@ -143,10 +161,15 @@ export async function trainEpochAsync(
   options: EpochOptions = {},
 ): Promise<EpochResult> {
   const steps = epochSteps(model, batches, optimizer, options);
+  let next = steps.next();
   for (;;) {
-    const next = steps.next();
     if (next.done) return next.value;
-    await new Promise((resolve) => setImmediate(resolve));
+    if (next.value) {
+      next = steps.next(await next.value); // a stepper's minibatch
+    } else {
+      await new Promise((resolve) => setImmediate(resolve));
+      next = steps.next();
+    }
   }
 }
 
@@ -167,6 +190,8 @@ export interface TrainOptions {
   startEpoch?: number;
   onEpochEnd?: (info: EpochInfo) => void | Promise<void>;
   onStep?: EpochOptions['onStep'] & {};
+  /** Runs the minibatches elsewhere, e.g. across threads (`DataParallelTrainer`). */
+  stepper?: MinibatchStepper;
   /** Aborting stops cleanly after the current minibatch. */
   signal?: AbortSignal;
 }

@@ -3,9 +3,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadDataTimeMachine, type SeqBatch } from '@rnnkit/data';
-import { RNNModelScratch, gruCell, installWasmKernels, type RecurrentLanguageModel } from '@rnnkit/cells';
-import { RNNModel, type CellKind } from '@rnnkit/models';
+import { installWasmKernels, type State } from '@rnnkit/cells';
+import type { CellKind } from '@rnnkit/models';
 import { makeOptimizer, trainStep } from '@rnnkit/training';
+import { DataParallelTrainer } from '@rnnkit/training/parallel';
+import { workerBackendSetup } from '../backend.js';
+import { createLanguageModel, languageModelFactoryRef, type LMConfig } from '../lm.js';
 import { RnnkitError, UsageError } from '../errors.js';
 
 export interface BenchCase {
@@ -34,12 +37,16 @@ export interface BenchOptions {
   only?: string[];
   /** Also write the rows to this JSON file. */
   jsonFile?: string;
+  /** Also time each case data-parallel over this many extra worker threads (0: not). */
+  workers?: number;
   json: boolean;
 }
 
 export interface BenchRow {
   backend: string;
   case: string;
+  /** Threads per step (1 unless data-parallel). */
+  threads: number;
   iteration: 'random' | 'sequential';
   msPerStep: number;
   tokensPerSecond: number;
@@ -49,6 +56,12 @@ export interface BenchRow {
   leakedTensors: number;
   rssMB: number;
   steps: number;
+}
+
+/** The worker's copy of this run's backend; 'wasm-stock' is wasm without rnnkit's kernels. */
+function workerSetup(backend: string) {
+  const setup = workerBackendSetup(backend === 'wasm-stock' ? 'wasm' : backend);
+  return backend === 'wasm-stock' ? { ...setup, afterBackend: [] } : setup;
 }
 
 const median = (xs: number[]): number => {
@@ -76,59 +89,74 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
   });
   const batches: SeqBatch[] = [...loader];
   const rows: BenchRow[] = [];
-  if (!opts.json) write(`${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)}`);
+  if (!opts.json) write(`${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'threads'.padStart(7)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)}`);
   for (const backend of backends) {
     if (!(await tf.setBackend(backend === 'wasm-stock' ? 'wasm' : backend))) throw new Error(`Backend ${backend} failed to initialise.`);
     await tf.ready();
     if (backend === 'wasm') installWasmKernels();
+    const threadCounts = opts.workers ? [1, opts.workers + 1] : [1];
     for (const c of selected) {
-      const tensorsBefore = tf.memory().numTensors;
-      const bytesBefore = tf.memory().numBytes;
-      const model: RecurrentLanguageModel =
-        c.impl === 'scratch'
-          ? new RNNModelScratch({ vocabSize: vocab.size, numHiddens: c.hidden, ...gruCell })
-          : new RNNModel({ vocabSize: vocab.size, numHiddens: c.hidden, cell: c.cell, implementation: c.impl, resetAfter: c.impl === 'fused' });
-      const opt = makeOptimizer('sgd', 1);
-      let state = model.beginState(32);
-      const times: number[] = [];
-      let peakBytes = 0;
-      for (let i = 0; i < opts.warmup + opts.steps; i++) {
-        const batch = batches[i % batches.length] as SeqBatch;
-        const X = tf.tensor2d(batch.X, [32, 35], 'int32');
-        const Y = tf.tensor2d(batch.Y, [32, 35], 'int32');
-        if (c.randomIter) {
-          tf.dispose(state);
-          state = model.beginState(32);
+      for (const threads of threadCounts) {
+        const tensorsBefore = tf.memory().numTensors;
+        const bytesBefore = tf.memory().numBytes;
+        const config: LMConfig = { model: c.cell, impl: c.impl, hidden: c.hidden, layers: 1, bidirectional: false, vocabSize: vocab.size, seed: 0 };
+        // The layers GRU can only be d2l's reset-before GRU; createLanguageModel picks that.
+        const model = createLanguageModel(config);
+        const stepper =
+          threads > 1
+            ? await DataParallelTrainer.create(model, { ...workerSetup(backend), model: { ...languageModelFactoryRef(), options: config } }, { workers: threads - 1 })
+            : null;
+        const opt = makeOptimizer('sgd', 1);
+        let state: State = stepper ? [] : model.beginState(32);
+        const times: number[] = [];
+        let peakBytes = 0;
+        for (let i = 0; i < opts.warmup + opts.steps; i++) {
+          const batch = batches[i % batches.length] as SeqBatch;
+          if (stepper) {
+            const t0 = performance.now();
+            await stepper.step(batch, i === 0 || c.randomIter, opt, 1);
+            if (i >= opts.warmup) times.push(performance.now() - t0);
+            peakBytes = Math.max(peakBytes, tf.memory().numBytes - bytesBefore);
+            continue;
+          }
+          const X = tf.tensor2d(batch.X, [32, 35], 'int32');
+          const Y = tf.tensor2d(batch.Y, [32, 35], 'int32');
+          if (c.randomIter) {
+            tf.dispose(state);
+            state = model.beginState(32);
+          }
+          const t0 = performance.now();
+          const r = trainStep(model, X, Y, state, opt, 1);
+          const dt = performance.now() - t0;
+          tf.dispose([X, Y, ...state]);
+          state = r.state;
+          if (i >= opts.warmup) times.push(dt);
+          peakBytes = Math.max(peakBytes, tf.memory().numBytes - bytesBefore);
         }
-        const t0 = performance.now();
-        const r = trainStep(model, X, Y, state, opt, 1);
-        const dt = performance.now() - t0;
-        tf.dispose([X, Y, ...state]);
-        state = r.state;
-        if (i >= opts.warmup) times.push(dt);
-        peakBytes = Math.max(peakBytes, tf.memory().numBytes - bytesBefore);
-      }
-      tf.dispose(state);
-      opt.dispose();
-      model.dispose();
-      const ms = median(times);
-      const row: BenchRow = {
-        backend,
-        case: c.id,
-        iteration: c.randomIter ? 'random' : 'sequential',
-        msPerStep: +ms.toFixed(1),
-        tokensPerSecond: Math.round((32 * 35 * 1000) / ms),
-        peakTensorMB: +(peakBytes / 2 ** 20).toFixed(1),
-        leakedTensors: tf.memory().numTensors - tensorsBefore,
-        rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
-        steps: opts.steps,
-      };
-      rows.push(row);
-      if (opts.json) write(JSON.stringify({ event: 'row', ...row }));
-      else {
-        write(
-          `${backend.padEnd(10)} ${c.id.padEnd(16)} ${row.iteration.padEnd(10)} ${row.msPerStep.toFixed(1).padStart(8)} ${String(row.tokensPerSecond).padStart(9)} ${row.peakTensorMB.toFixed(1).padStart(9)} ${String(row.leakedTensors).padStart(6)} ${String(row.rssMB).padStart(6)}`,
-        );
+        tf.dispose(state);
+        await stepper?.dispose();
+        opt.dispose();
+        model.dispose();
+        const ms = median(times);
+        const row: BenchRow = {
+          backend,
+          case: c.id,
+          threads,
+          iteration: c.randomIter ? 'random' : 'sequential',
+          msPerStep: +ms.toFixed(1),
+          tokensPerSecond: Math.round((32 * 35 * 1000) / ms),
+          peakTensorMB: +(peakBytes / 2 ** 20).toFixed(1),
+          leakedTensors: tf.memory().numTensors - tensorsBefore,
+          rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
+          steps: opts.steps,
+        };
+        rows.push(row);
+        if (opts.json) write(JSON.stringify({ event: 'row', ...row }));
+        else {
+          write(
+            `${backend.padEnd(10)} ${c.id.padEnd(16)} ${String(threads).padStart(7)} ${row.iteration.padEnd(10)} ${row.msPerStep.toFixed(1).padStart(8)} ${String(row.tokensPerSecond).padStart(9)} ${row.peakTensorMB.toFixed(1).padStart(9)} ${String(row.leakedTensors).padStart(6)} ${String(row.rssMB).padStart(6)}`,
+          );
+        }
       }
     }
   }

@@ -4,11 +4,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Vocab, loadDataTimeMachine, writeFileAtomic, type RngState, type VocabJSON } from '@rnnkit/data';
 import { assignVariables } from '@rnnkit/cells';
 import { makeOptimizer, predict, trainLanguageModel } from '@rnnkit/training';
+import { DataParallelTrainer } from '@rnnkit/training/parallel';
 import type { CellKind } from '@rnnkit/models';
-import { selectBackend, type BackendChoice } from '../backend.js';
+import { selectBackend, workerBackendSetup, type BackendChoice } from '../backend.js';
 import { loadCheckpoint, saveCheckpoint } from '../checkpoint.js';
 import { RnnkitError, UsageError } from '../errors.js';
-import { createLanguageModel, type LMConfig, type LMImplementation } from '../lm.js';
+import { createLanguageModel, languageModelFactoryRef, type LMConfig, type LMImplementation } from '../lm.js';
 import { perplexitySpec, renderSvg } from '../plot.js';
 import { createReporter, outputMode } from '../progress.js';
 import { VERSION } from '../version.js';
@@ -41,6 +42,8 @@ export interface TrainCommandOptions {
   checkpointEvery: number;
   /** Length of the continuations. */
   predictLength: number;
+  /** Extra worker threads for data-parallel steps (0: this thread only). */
+  workers: number;
 }
 
 /** Everything needed to continue a run exactly; stored in the checkpoint. */
@@ -118,6 +121,11 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
   }
   if (startEpoch > training.epochs) throw new UsageError(`The checkpoint is at epoch ${startEpoch}; --epochs ${training.epochs} is fewer.`);
 
+  const stepper =
+    opts.workers > 0
+      ? await DataParallelTrainer.create(model, { ...workerBackendSetup(backend), model: { ...languageModelFactoryRef(), options: config } }, { workers: opts.workers })
+      : undefined;
+  if (stepper) reporter.info(`data-parallel: each minibatch split over ${opts.workers + 1} threads`);
   const describe = `${config.impl} ${config.model.toUpperCase()} ${config.hidden}${config.layers > 1 ? ` x${config.layers}` : ''}${config.bidirectional ? ' bidirectional' : ''}`;
   reporter.info(
     `training ${describe} on ${training.corpus ?? 'The Time Machine'} (${training.maxTokens || 'all'} tokens, vocab ${vocab.size}), ` +
@@ -160,6 +168,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
       theta: 1,
       useRandomIter: training.randomIter,
       startEpoch,
+      stepper,
       signal: controller.signal,
       onEpochEnd: async ({ epoch, perplexity, tokensPerSecond, seconds }) => {
         history.push({ epoch, perplexity, tokensPerSecond, seconds });
@@ -181,6 +190,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
   } finally {
     reporter.stopBar();
     process.off('SIGINT', onSigint);
+    await stepper?.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
   const epochsDone = result.epochsDone;

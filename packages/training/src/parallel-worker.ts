@@ -1,0 +1,76 @@
+// A worker thread of DataParallelTrainer: holds a copy of the model, takes the current weights and
+// its rows of each minibatch, and returns the loss and gradients of those rows.
+import { parentPort } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import type { RecurrentLanguageModel, State } from '@rnnkit/cells';
+import { languageModelLoss } from './loss.js';
+import type { FromWorker, ModuleRef, ToWorker } from './parallel-protocol.js';
+
+if (!parentPort) throw new Error('parallel-worker runs inside a worker thread.');
+const port = parentPort;
+const reply = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+
+async function load(ref: ModuleRef): Promise<unknown> {
+  const mod = (await import(ref.module)) as Record<string, unknown>;
+  if (!(ref.exportName in mod)) throw new Error(`${ref.module} has no export ${ref.exportName}.`);
+  return mod[ref.exportName];
+}
+
+let model: RecurrentLanguageModel | null = null;
+let vars: tf.Variable[] = [];
+let state: State | null = null;
+
+port.on('message', (message: ToWorker) => {
+  void handle(message).catch((err: unknown) => reply({ type: 'error', message: err instanceof Error ? err.message : String(err) }));
+});
+
+async function handle(message: ToWorker): Promise<void> {
+  if (message.type === 'close') {
+    if (state) tf.dispose(state);
+    model?.dispose();
+    port.close();
+    return;
+  }
+  if (message.type === 'init') {
+    const { setup } = message;
+    for (const m of setup.imports) await import(m);
+    if (!(await tf.setBackend(setup.backend))) throw new Error(`Backend ${setup.backend} failed to initialise in the worker.`);
+    await tf.ready();
+    tf.env().set('PROD', true);
+    for (const ref of setup.afterBackend) (await load(ref) as () => unknown)();
+    const make = await load(setup.model);
+    model = setup.model.call
+      ? (make as (options: unknown) => RecurrentLanguageModel)(setup.model.options)
+      : new (make as new (options: unknown) => RecurrentLanguageModel)(setup.model.options);
+    vars = model.trainableVariables;
+    reply({ type: 'ready', names: Object.keys(model.namedVariables()) });
+    return;
+  }
+  if (!model) throw new Error('The worker got a step before init.');
+  const m = model;
+  const { X, Y, batchSize, numSteps } = message;
+  message.weights.forEach((w, i) => {
+    const v = vars[i] as tf.Variable;
+    const t = tf.tensor(w, v.shape, 'float32');
+    v.assign(t);
+    t.dispose();
+  });
+  if (message.reset || !state) {
+    if (state) tf.dispose(state);
+    state = m.beginState(batchSize);
+  }
+  const Xt = tf.tensor2d(X, [batchSize, numSteps], 'int32');
+  const Yt = tf.tensor2d(Y, [batchSize, numSteps], 'int32');
+  const s0 = state;
+  let next: State = [];
+  const { value, grads } = tf.variableGrads(() => {
+    const out = m.call(Xt, s0);
+    next = out.state.map((s) => tf.keep(s));
+    return languageModelLoss(out.logits, Yt);
+  }, vars);
+  const arrays = vars.map((v) => Float32Array.from((grads[v.name] as tf.Tensor).dataSync() as Float32Array));
+  const loss = value.dataSync()[0] as number;
+  tf.dispose([Xt, Yt, value, grads, s0]);
+  state = next;
+  reply({ type: 'grads', loss, grads: arrays }, arrays.map((a) => a.buffer as ArrayBuffer));
+}
