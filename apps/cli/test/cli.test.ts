@@ -70,6 +70,14 @@ describe('rnnkit train / generate', () => {
     expect(odd.stderr).toMatch(/"T", "!" are not in the vocabulary; fed to the model as <unk>/);
   });
 
+  it('--workers 1 trains data-parallel on two threads to the same perplexities, up to rounding', () => {
+    const r = rnnkit(['train', ...tiny, '--epochs', '3', '--out', 'threads', '--workers', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('split over 2 threads');
+    const [one, two] = [metricsOf('run'), metricsOf('threads')];
+    two.history.forEach((h, i) => expect(h.perplexity).toBeCloseTo(one.history[i]!.perplexity, 3));
+  });
+
   it('--json prints one JSON object per line', () => {
     const r = rnnkit(['train', ...tiny, '--epochs', '2', '--out', 'json-run', '--json']);
     expect(r.code).toBe(0);
@@ -214,6 +222,6 @@ describe('rnnkit toy / timeseries / seq2seq / bench', () => {
   it('bench prints a table row per case', () => {
     const r = rnnkit(['bench', '--backends', 'wasm', '--only', 'fused-rnn-256', '--steps', '2', '--warmup', '1']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^wasm +fused-rnn-256 +sequential +[\d.]+ +\d+/m);
+    expect(r.stdout).toMatch(/^wasm +fused-rnn-256 +1 +sequential +[\d.]+ +\d+/m);
   });
 });
