@@ -12,6 +12,8 @@ RNNKIT_TIMEMACHINE="$(cd "$(dirname "$RNNKIT_TIMEMACHINE")" && pwd)/$(basename "
 export RNNKIT_TIMEMACHINE
 
 mkdir -p "$work/tarballs" "$work/app"
+# Run as a plain npm user would: drop the npm_config_* settings that pnpm passes to scripts.
+while IFS= read -r var; do unset "$var"; done < <(env | grep -o '^npm_config_[^=]*' || true)
 for pkg in packages/data packages/cells packages/models packages/training apps/cli; do
   # pnpm pack turns workspace:^ into the real version ranges, as a publish would.
   (cd "$root/$pkg" && pnpm pack --pack-destination "$work/tarballs" >/dev/null)
