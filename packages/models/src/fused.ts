@@ -82,8 +82,27 @@ export function fusedRecurrence(
           a[i] = v;
           hNext[i] = v;
         }
+      } else if (kind === 'gru' && resetAfter) {
+        // PyTorch's GRU in one pass: n = tanh(x_n + r * (h W_n + b_n)).
+        const ex = extra.subarray(t * BH, (t + 1) * BH); // h W_n + b_n, for the backward pass
+        for (let bi = 0; bi < B; bi++) {
+          const xo = bi * GH;
+          const ko = bi * H;
+          for (let j = 0; j < H; j++) {
+            const r = sigmoid((x[xo + j] as number) + (gh[xo + j] as number) + (bv[j] as number));
+            const z = sigmoid((x[xo + H + j] as number) + (gh[xo + H + j] as number) + (bv[H + j] as number));
+            const ghn = (gh[xo + 2 * H + j] as number) + (bv[2 * H + j] as number);
+            const n = tanh((x[xo + 2 * H + j] as number) + r * ghn);
+            a[xo + j] = r;
+            a[xo + H + j] = z;
+            a[xo + 2 * H + j] = n;
+            ex[ko + j] = ghn;
+            hNext[ko + j] = (1 - z) * n + z * (hPrev[ko + j] as number);
+          }
+        }
       } else if (kind === 'gru') {
-        const ex = extra.subarray(t * BH, (t + 1) * BH); // gh_n (reset after) or r*h (reset before)
+        // d2l's GRU: the reset gate multiplies h before the candidate's own matmul.
+        const ex = extra.subarray(t * BH, (t + 1) * BH); // r * h
         for (let bi = 0; bi < B; bi++) {
           for (let j = 0; j < H; j++) {
             const xo = bi * GH;
@@ -92,23 +111,16 @@ export function fusedRecurrence(
             const z = sigmoid((x[xo + H + j] as number) + (gh[go + H + j] as number) + (bv[H + j] as number));
             a[xo + j] = r;
             a[xo + H + j] = z;
-            if (resetAfter) ex[bi * H + j] = (gh[go + 2 * H + j] as number) + (bv[2 * H + j] as number);
-            else ex[bi * H + j] = r * (hPrev[bi * H + j] as number);
+            ex[bi * H + j] = r * (hPrev[bi * H + j] as number);
           }
         }
-        let nPre: Float32Array;
-        if (resetAfter) nPre = ex;
-        else {
-          nPre = matmulRows(ex, B, H, Wn as tf.Tensor2D);
-          for (let i = 0; i < BH; i++) nPre[i] = (nPre[i] as number) + (bv[2 * H + (i % H)] as number);
-        }
+        const nPre = matmulRows(ex, B, H, Wn as tf.Tensor2D);
         for (let bi = 0; bi < B; bi++) {
           for (let j = 0; j < H; j++) {
             const xo = bi * GH;
             const k = bi * H + j;
-            const r = a[xo + j] as number;
             const z = a[xo + H + j] as number;
-            const n = tanh((x[xo + 2 * H + j] as number) + (resetAfter ? r * (nPre[k] as number) : (nPre[k] as number)));
+            const n = tanh((x[xo + 2 * H + j] as number) + (nPre[k] as number) + (bv[2 * H + j] as number));
             a[xo + 2 * H + j] = n;
             hNext[k] = (1 - z) * n + z * (hPrev[k] as number);
           }
@@ -158,8 +170,8 @@ export function fusedRecurrence(
       const dc = new Float32Array(kind === 'lstm' ? BH : 0);
       if (kind === 'lstm') dc.set(dyv.subarray(T * BH, (T + 1) * BH));
       const rhAll = kind === 'gru' && !resetAfter ? extra : null;
+      dh.set(dyv.subarray((T - 1) * BH, T * BH));
       for (let t = T - 1; t >= 0; t--) {
-        for (let i = 0; i < BH; i++) dh[i] = (dh[i] as number) + (dyv[t * BH + i] as number);
         const a = acts.subarray(t * B * GH, (t + 1) * B * GH);
         const dx = dxp.subarray(t * B * GH, (t + 1) * B * GH);
         const dg = dghAll.subarray(t * B * GH, (t + 1) * B * GH);
@@ -172,8 +184,34 @@ export function fusedRecurrence(
             dx[i] = d;
             dg[i] = d;
           }
-        } else if (kind === 'gru') {
+        } else if (kind === 'gru' && resetAfter) {
+          // One pass over the gates; the bias gradient is summed here too.
           const ex = extra.subarray(t * BH, (t + 1) * BH);
+          for (let bi = 0; bi < B; bi++) {
+            const o = bi * GH;
+            const ko = bi * H;
+            for (let j = 0; j < H; j++) {
+              const r = a[o + j] as number;
+              const z = a[o + H + j] as number;
+              const n = a[o + 2 * H + j] as number;
+              const d = dh[ko + j] as number;
+              dhPrev[ko + j] = d * z;
+              const dzp = d * ((hPrev[ko + j] as number) - n) * z * (1 - z);
+              const dnp = d * (1 - z) * (1 - n * n);
+              const drp = dnp * (ex[ko + j] as number) * r * (1 - r);
+              const dgn = dnp * r;
+              dx[o + j] = drp;
+              dx[o + H + j] = dzp;
+              dx[o + 2 * H + j] = dnp;
+              dg[o + j] = drp;
+              dg[o + H + j] = dzp;
+              dg[o + 2 * H + j] = dgn;
+              db[j] = (db[j] as number) + drp;
+              db[H + j] = (db[H + j] as number) + dzp;
+              db[2 * H + j] = (db[2 * H + j] as number) + dgn;
+            }
+          }
+        } else if (kind === 'gru') {
           for (let bi = 0; bi < B; bi++) {
             for (let j = 0; j < H; j++) {
               const o = bi * GH;
@@ -190,31 +228,17 @@ export function fusedRecurrence(
               dx[o + 2 * H + j] = dnp;
             }
           }
-          if (resetAfter) {
-            for (let bi = 0; bi < B; bi++) {
-              for (let j = 0; j < H; j++) {
-                const o = bi * GH;
-                const k = bi * H + j;
-                const r = a[o + j] as number;
-                const dr = (dnPre[k] as number) * (ex[k] as number);
-                dg[o + 2 * H + j] = (dnPre[k] as number) * r;
-                dx[o + j] = dr * r * (1 - r);
-                dg[o + j] = dx[o + j] as number;
-              }
-            }
-          } else {
-            const drh = matmulRows(dnPre, B, H, WnT as tf.Tensor2D);
-            for (let bi = 0; bi < B; bi++) {
-              for (let j = 0; j < H; j++) {
-                const o = bi * GH;
-                const k = bi * H + j;
-                const r = a[o + j] as number;
-                const dr = (drh[k] as number) * (hPrev[k] as number);
-                dhPrev[k] = (dhPrev[k] as number) + (drh[k] as number) * r;
-                dg[o + 2 * H + j] = dnPre[k] as number;
-                dx[o + j] = dr * r * (1 - r);
-                dg[o + j] = dx[o + j] as number;
-              }
+          const drh = matmulRows(dnPre, B, H, WnT as tf.Tensor2D);
+          for (let bi = 0; bi < B; bi++) {
+            for (let j = 0; j < H; j++) {
+              const o = bi * GH;
+              const k = bi * H + j;
+              const r = a[o + j] as number;
+              const dr = (drh[k] as number) * (hPrev[k] as number);
+              dhPrev[k] = (dhPrev[k] as number) + (drh[k] as number) * r;
+              dg[o + 2 * H + j] = dnPre[k] as number;
+              dx[o + j] = dr * r * (1 - r);
+              dg[o + j] = dx[o + j] as number;
             }
           }
         } else {
@@ -241,7 +265,7 @@ export function fusedRecurrence(
           dg.set(dx);
         }
         // db_hh sums dG over all steps and rows (cheaper here than a tf.sum, which transposes first).
-        for (let bi = 0; bi < B; bi++) {
+        for (let bi = 0; bi < (kind === 'gru' && resetAfter ? 0 : B); bi++) {
           const o = bi * GH;
           for (let j = 0; j < GH; j++) db[j] = (db[j] as number) + (dg[o + j] as number);
         }
@@ -253,7 +277,13 @@ export function fusedRecurrence(
           for (let bi = 0; bi < B; bi++) dgRows.set(dg.subarray(bi * GH, bi * GH + ghW), bi * ghW);
         }
         const back = matmulRows(dgRows, B, ghW, WrzT);
-        for (let i = 0; i < BH; i++) dh[i] = (dhPrev[i] as number) + (back[i] as number);
+        // dh_{t-1}: through the gates, through W_hh, and what step t-1's own output received.
+        if (t > 0) {
+          const dyPrev = dyv.subarray((t - 1) * BH, t * BH);
+          for (let i = 0; i < BH; i++) dh[i] = (dhPrev[i] as number) + (back[i] as number) + (dyPrev[i] as number);
+        } else {
+          for (let i = 0; i < BH; i++) dh[i] = (dhPrev[i] as number) + (back[i] as number);
+        }
       }
       // Weight gradients of all steps at once: inputs of the recurrent matmul (T*B, H)^T times dG.
       const dgT = tf.tensor2d(dghAll, [T * B, GH]);
