@@ -10,6 +10,16 @@ import { expect } from 'vitest';
 import { installWasmKernels } from '../packages/cells/src/wasm-kernels.js';
 import { RNNModelScratch, assignVariables } from '../packages/cells/src/model.js';
 import type { ScratchCell } from '../packages/cells/src/cell.js';
+import { rnnCell } from '../packages/cells/src/rnn.js';
+import { gruCell } from '../packages/cells/src/gru.js';
+import { lstmCell } from '../packages/cells/src/lstm.js';
+
+/** The d2l scratch fixtures of ../shared/parity and the cells they test. */
+export const SCRATCH_FIXTURES: [string, ScratchCell][] = [
+  ['scratch_rnn', rnnCell],
+  ['scratch_gru', gruCell],
+  ['scratch_lstm', lstmCell],
+];
 
 /** Every test that computes runs on both pure backends. */
 export const TEST_BACKENDS = ['cpu', 'wasm'] as const;
@@ -69,6 +79,11 @@ export function tensorOf(x: Nested): tf.Tensor {
   return tf.tensor(flat(x), shapeOf(x), 'float32');
 }
 
+/** A fixture's named arrays (params, grads, ...) as tensors. */
+export function tensorsOf(entries: Record<string, Nested>): Record<string, tf.Tensor> {
+  return Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, tensorOf(v)]));
+}
+
 /**
  * Float32 against float64: |a - b| <= atol + rtol * |b| elementwise, with the worst offender in
  * the message. The small atol covers entries that are zero up to rounding.
@@ -98,6 +113,6 @@ export function expectClose(
 /** A scratch model holding a fixture's parameters (the caller disposes it). */
 export function scratchModelFromFixture(fx: Fixture, cell: ScratchCell): RNNModelScratch {
   const model = new RNNModelScratch({ vocabSize: fx.sizes.vocab as number, numHiddens: fx.sizes.hidden as number, ...cell });
-  assignVariables(model.params, Object.fromEntries(Object.entries(fx.params).map(([k, v]) => [k, tensorOf(v)])));
+  assignVariables(model.params, tensorsOf(fx.params));
   return model;
 }

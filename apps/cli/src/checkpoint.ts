@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { assignVariables } from '@rnnkit/cells';
 
 /** `{ name, tensor }` as `tf.Optimizer.getWeights()` returns it. */
 type NamedTensor = { name: string; tensor: tf.Tensor };
@@ -101,4 +102,15 @@ export async function loadCheckpoint<M>(dir: string): Promise<Checkpoint<M> & { 
     weights: model.tensors,
     optimizerWeights: optimizer ? order.map((name) => ({ name, tensor: optimizer.tensors[name] as tf.Tensor })) : [],
   };
+}
+
+/** Loads a checkpoint's weights into a model's variables, then frees the loaded tensors. */
+export function restoreWeights(variables: Record<string, tf.Variable>, checkpoint: Checkpoint<unknown> & { dir: string }): void {
+  try {
+    assignVariables(variables, checkpoint.weights);
+  } catch (err) {
+    throw new RnnkitError(`Corrupt checkpoint: ${checkpoint.dir} does not fit its model (${(err as Error).message})`);
+  } finally {
+    tf.dispose(Object.values(checkpoint.weights));
+  }
 }

@@ -13,3 +13,6 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/** How a user of the command passes a local text, for the data package's error messages. */
+export const LOCAL_COPY_HINT = 'or pass --corpus FILE';

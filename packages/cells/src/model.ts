@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, type Rng } from '@rnnkit/data';
+import { checkPositiveInts, createRng, type Rng } from '@rnnkit/data';
 import type { ScratchCell } from './cell.js';
 import { oneHotFloat } from './ops.js';
 import type { Params, State } from './params.js';
@@ -44,9 +44,7 @@ export class RNNModelScratch implements RecurrentLanguageModel {
 
   constructor(options: RNNModelScratchOptions) {
     const { vocabSize, numHiddens } = options;
-    for (const [name, v] of [['vocabSize', vocabSize], ['numHiddens', numHiddens]] as const) {
-      if (!Number.isInteger(v) || v <= 0) throw new RangeError(`${name} must be a whole number >= 1, got ${v}.`);
-    }
+    checkPositiveInts({ vocabSize, numHiddens });
     this.vocabSize = vocabSize;
     this.numHiddens = numHiddens;
     const rng = typeof options.seed === 'object' ? options.seed : createRng(options.seed ?? 0);

@@ -1,18 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_BACKENDS, expectClose, loadFixture, scratchModelFromFixture, tensorOf, useBackend, type Nested } from '../../../test/backends.js';
-import { gruCell, lstmCell, rnnCell, oneHotFloat, RNNModelScratch, assignVariables, type ScratchCell } from './index.js';
+import { SCRATCH_FIXTURES, TEST_BACKENDS, expectClose, loadFixture, scratchModelFromFixture, tensorOf, useBackend, type Nested } from '../../../test/backends.js';
+import { oneHotFloat, RNNModelScratch } from './index.js';
 
 // The PyTorch float64 fixtures of ../shared/parity: same weights and inputs, so the same logits,
 // state, loss and gradients prove the scratch cells compute d2l's functions.
-const cases: [string, ScratchCell][] = [
-  ['scratch_rnn', rnnCell],
-  ['scratch_gru', gruCell],
-  ['scratch_lstm', lstmCell],
-];
 
 for (const backend of TEST_BACKENDS) {
-  describe.each(cases)(`%s on ${backend}`, (name, cell) => {
+  describe.each(SCRATCH_FIXTURES)(`%s on ${backend}`, (name, cell) => {
     const fx = loadFixture(name);
     let model: ReturnType<typeof scratchModelFromFixture>;
     beforeAll(async () => {

@@ -1,3 +1,4 @@
+import { checkPositiveInts } from './checks.js';
 import { createRng } from './rng.js';
 
 export interface ReversePairsOptions {
@@ -56,7 +57,7 @@ export function buildArrayNmt(
   numSteps: number,
   options: { pad: number; eos?: number; side?: 'right' | 'left' },
 ): PaddedArray {
-  if (!Number.isInteger(numSteps) || numSteps < 1) throw new RangeError(`numSteps must be a whole number >= 1, got ${numSteps}.`);
+  checkPositiveInts({ numSteps });
   const array = new Int32Array(lines.length * numSteps);
   const validLen = new Int32Array(lines.length);
   lines.forEach((line, i) => {

@@ -1,3 +1,4 @@
+import { checkPositiveInts } from './checks.js';
 import { createRng, type Rng, type RngState } from './rng.js';
 import { loadCorpusTimeMachine, type TimeMachineSource } from './timemachine.js';
 import type { Vocab } from './vocab.js';
@@ -11,12 +12,7 @@ export interface SeqBatch {
 }
 
 function checkSizes(corpusLength: number, batchSize: number, numSteps: number): void {
-  if (!Number.isInteger(batchSize) || batchSize <= 0) {
-    throw new RangeError(`batchSize must be a whole number >= 1, got ${batchSize}.`);
-  }
-  if (!Number.isInteger(numSteps) || numSteps <= 0) {
-    throw new RangeError(`numSteps must be a whole number >= 1, got ${numSteps}.`);
-  }
+  checkPositiveInts({ batchSize, numSteps });
   if (numSteps >= corpusLength) {
     throw new RangeError(
       `numSteps (${numSteps}) is longer than the corpus (${corpusLength} tokens): use a smaller numSteps or a longer text (maxTokens 0 keeps the whole text).`,

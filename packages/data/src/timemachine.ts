@@ -11,8 +11,10 @@ export const TIME_MACHINE_SHA1 = '090b5e7e70c295757f55df93cb0a180b9691891a';
 /** The environment variable that points rnnkit at a local copy of The Time Machine. */
 export const TIME_MACHINE_ENV = 'RNNKIT_TIMEMACHINE';
 
-const HOW_TO_PASS =
-  `Set ${TIME_MACHINE_ENV}=/path/to/timemachine.txt (or pass { path } in code) to use a local copy.`;
+/** How to point rnnkit at a local copy; `hint` names the caller's own way to pass a file. */
+function howToPass(hint = '(or pass { path } in code)'): string {
+  return `Set ${TIME_MACHINE_ENV}=/path/to/timemachine.txt ${hint} to use a local copy.`;
+}
 
 /** Where to find The Time Machine; each field overrides the default of the same step. */
 export interface TimeMachineSource {
@@ -30,6 +32,11 @@ export interface TimeMachineSource {
   download?: boolean;
   /** Download timeout in milliseconds. Default 60 s. */
   timeoutMs?: number;
+  /**
+   * How your users pass a local file, for error messages. Default `(or pass { path } in code)`;
+   * a command-line tool says e.g. `or pass --corpus FILE`.
+   */
+  localCopyHint?: string;
 }
 
 /** Where the text came from, for logs. */
@@ -39,17 +46,18 @@ export interface TimeMachineText {
   file: string;
 }
 
-/** Reads a UTF-8 text file, with errors that name the file and the fix. */
-export async function readTextFile(path: string, what = 'corpus'): Promise<string> {
+/** Reads a UTF-8 text file, with errors that name the file and the fix (`localCopyHint` as in `TimeMachineSource`). */
+export async function readTextFile(path: string, what = 'corpus', localCopyHint?: string): Promise<string> {
+  const howTo = howToPass(localCopyHint);
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : `cannot be read (${code ?? String(err)})`;
-    throw new Error(`The ${what} file ${path} ${why}. ${HOW_TO_PASS}`);
+    throw new Error(`The ${what} file ${path} ${why}. ${howTo}`);
   }
-  if (text.trim() === '') throw new Error(`The ${what} file ${path} is empty. ${HOW_TO_PASS}`);
+  if (text.trim() === '') throw new Error(`The ${what} file ${path} is empty. ${howTo}`);
   return text;
 }
 
@@ -67,13 +75,14 @@ function sha1(data: Uint8Array | string): string {
  * cache, or d2l's download (checked against its SHA-1 and cached atomically). d2l `download`.
  */
 export async function fetchTimeMachineText(source: TimeMachineSource = {}): Promise<TimeMachineText> {
+  const hint = source.localCopyHint;
   if (source.path !== undefined) {
-    return { text: await readTextFile(source.path), origin: 'path', file: source.path };
+    return { text: await readTextFile(source.path, 'corpus', hint), origin: 'path', file: source.path };
   }
   const env = source.env ?? process.env;
   const fromEnv = env[TIME_MACHINE_ENV];
   if (fromEnv !== undefined && fromEnv !== '') {
-    return { text: await readTextFile(fromEnv, `${TIME_MACHINE_ENV}`), origin: 'env', file: fromEnv };
+    return { text: await readTextFile(fromEnv, `${TIME_MACHINE_ENV}`, hint), origin: 'env', file: fromEnv };
   }
   const expected = source.sha1 ?? TIME_MACHINE_SHA1;
   const cacheFile = join(source.cacheDir ?? defaultCacheDir(env), 'timemachine.txt');
@@ -85,29 +94,29 @@ export async function fetchTimeMachineText(source: TimeMachineSource = {}): Prom
   }
   const url = source.url ?? TIME_MACHINE_URL;
   if (source.download === false) {
-    throw new Error(`The Time Machine is not in the cache (${cacheFile}) and downloading is off. ${HOW_TO_PASS}`);
+    throw new Error(`The Time Machine is not in the cache (${cacheFile}) and downloading is off. ${howToPass(hint)}`);
   }
-  const body = await download(url, source.timeoutMs ?? 60_000);
+  const body = await download(url, source.timeoutMs ?? 60_000, howToPass(hint));
   const got = sha1(body);
   if (got !== expected) {
     throw new Error(
-      `The download from ${url} has SHA-1 ${got}, not the expected ${expected}; nothing was cached. ${HOW_TO_PASS}`,
+      `The download from ${url} has SHA-1 ${got}, not the expected ${expected}; nothing was cached. ${howToPass(hint)}`,
     );
   }
   await writeFileAtomic(cacheFile, body);
   return { text: Buffer.from(body).toString('utf8'), origin: 'download', file: cacheFile };
 }
 
-async function download(url: string, timeoutMs: number): Promise<Uint8Array> {
+async function download(url: string, timeoutMs: number, howTo: string): Promise<Uint8Array> {
   let response: Response;
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new Error(`Could not download The Time Machine from ${url} (${cause}). ${HOW_TO_PASS}`);
+    throw new Error(`Could not download The Time Machine from ${url} (${cause}). ${howTo}`);
   }
   if (!response.ok) {
-    throw new Error(`Could not download The Time Machine from ${url}: HTTP ${response.status}. ${HOW_TO_PASS}`);
+    throw new Error(`Could not download The Time Machine from ${url}: HTTP ${response.status}. ${howTo}`);
   }
   return new Uint8Array(await response.arrayBuffer());
 }

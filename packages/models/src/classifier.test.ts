@@ -3,11 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assignVariables } from '@rnnkit/cells';
 import { helloToy } from '@rnnkit/data';
 import { crossEntropyLoss, makeOptimizer, optimizeStep, trainSeqClassifier } from '@rnnkit/training';
-import { TEST_BACKENDS, expectClose, loadFixture, tensorOf, useBackend, type Nested } from '../../../test/backends.js';
+import { TEST_BACKENDS, expectClose, loadFixture, tensorsOf, useBackend, type Nested } from '../../../test/backends.js';
 import { SeqClassifier, fromTorchNames } from './index.js';
 
 const fx = loadFixture('toy_embedding_rnn_classifier');
-const torchTensors = (entries: Record<string, Nested>) => fromTorchNames(Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, tensorOf(v)])));
+const torchTensors = (entries: Record<string, Nested>) => fromTorchNames(tensorsOf(entries));
 const sizes = fx.sizes as Record<string, number>;
 const newModel = () =>
   new SeqClassifier({ vocabSize: sizes.vocab!, embeddingSize: sizes.embedding!, numHiddens: sizes.hidden!, numClasses: sizes.vocab! });

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng } from '@rnnkit/data';
+import { checkPositiveInts, createRng } from '@rnnkit/data';
 import type { CellKind } from './fused.js';
-import { checkPositiveInts } from './init.js';
-import { Dense, Embedding, RecurrentLayer } from './layers.js';
+import { Dense, Embedding, RecurrentLayer, VariableOwner } from './layers.js';
 
 export interface SeqClassifierOptions {
   /** Input dictionary size. */
@@ -22,13 +21,14 @@ export interface SeqClassifierOptions {
  * Variables: `embedding` (vocab, E), `W_ih_l0` (E, G*H), `W_hh_l0`, `b_ih_l0`, `b_hh_l0`,
  * `W_out` (H, classes), `b_out`; `fromTorchNames` maps PyTorch's state dict onto them.
  */
-export class SeqClassifier {
+export class SeqClassifier extends VariableOwner {
   readonly embedding: Embedding;
   readonly rnn: RecurrentLayer;
   readonly head: Dense;
   readonly options: Required<Omit<SeqClassifierOptions, 'seed'>> & { seed: number | string };
 
   constructor(options: SeqClassifierOptions) {
+    super();
     const { vocabSize, embeddingSize, numHiddens, numClasses } = options;
     checkPositiveInts({ vocabSize, embeddingSize, numHiddens, numClasses });
     const cell = options.cell ?? 'rnn';
@@ -61,13 +61,5 @@ export class SeqClassifier {
 
   namedVariables(): Record<string, tf.Variable> {
     return { embedding: this.embedding.weight, ...this.rnn.namedVariables(), W_out: this.head.W, b_out: this.head.b };
-  }
-
-  get trainableVariables(): tf.Variable[] {
-    return Object.values(this.namedVariables());
-  }
-
-  dispose(): void {
-    for (const v of this.trainableVariables) v.dispose();
   }
 }

@@ -9,17 +9,3 @@ export function uniformVariable(shape: number[], bound: number, rng: Rng): tf.Va
   for (let i = 0; i < size; i++) v[i] = (rng.next() * 2 - 1) * bound;
   return variableOf(tf.tensor(v, shape, 'float32'));
 }
-
-/** PyTorch's `nn.Embedding` default: N(0, 1). */
-export function normalVariable(shape: number[], rng: Rng): tf.Variable {
-  const size = shape.reduce((a, b) => a * b, 1);
-  const v = new Float32Array(size);
-  for (let i = 0; i < size; i++) v[i] = rng.normal(0, 1);
-  return variableOf(tf.tensor(v, shape, 'float32'));
-}
-
-export function checkPositiveInts(values: Record<string, number>): void {
-  for (const [name, v] of Object.entries(values)) {
-    if (!Number.isInteger(v) || v <= 0) throw new RangeError(`${name} must be a whole number >= 1, got ${v}.`);
-  }
-}

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assignVariables } from '@rnnkit/cells';
-import { TEST_BACKENDS, expectClose, loadFixture, tensorOf, useBackend, type Nested } from '../../../test/backends.js';
+import { TEST_BACKENDS, expectClose, loadFixture, tensorOf, tensorsOf, useBackend, type Nested } from '../../../test/backends.js';
 import { RNNModel, fromTorchNames } from './index.js';
 
 // The layers implementation (tf.layers.simpleRNN/lstm/gru) against PyTorch: RNN and LSTM on the
@@ -22,7 +22,7 @@ for (const backend of TEST_BACKENDS) {
     it.each(['rnn', 'lstm'] as const)('concise_%s: logits, loss and gradients match PyTorch', (cell) => {
       const fx = loadFixture(`concise_${cell}`);
       const V = fx.sizes.vocab as number;
-      const torch = fromTorchNames(Object.fromEntries(Object.entries(fx.params).map(([k, v]) => [k, tensorOf(v)])));
+      const torch = fromTorchNames(tensorsOf(fx.params));
       const model = new RNNModel({ vocabSize: V, numHiddens: fx.sizes.hidden as number, cell, implementation: 'layers' });
       const names = Object.keys(model.namedVariables()).sort();
       expect(names).toEqual(['W_out', 'b_out', 'bias_l0', 'kernel_l0', 'recurrent_kernel_l0']);
@@ -39,7 +39,7 @@ for (const backend of TEST_BACKENDS) {
       expectClose(model.call(X, state0).logits, fx.logits as Nested, 'logits');
       const { value, grads } = lossAndGrads(model, X, Y, state0, V);
       expectClose(value, fx.loss as number, 'loss');
-      const g = fromTorchNames(Object.fromEntries(Object.entries(fx.grads as Record<string, Nested>).map(([k, v]) => [k, tensorOf(v)])));
+      const g = fromTorchNames(tensorsOf(fx.grads as Record<string, Nested>));
       const vars = model.namedVariables();
       expectClose(grads[vars.kernel_l0!.name]!, g.W_ih_l0!.arraySync() as Nested, 'd kernel', { atol: 1e-7 });
       expectClose(grads[vars.recurrent_kernel_l0!.name]!, g.W_hh_l0!.arraySync() as Nested, 'd recurrent kernel', { atol: 1e-7 });
@@ -51,7 +51,7 @@ for (const backend of TEST_BACKENDS) {
     it('scratch_gru: the layers GRU computes d2l\'s GRU (logits, loss, gradients)', () => {
       const fx = loadFixture('scratch_gru');
       const V = fx.sizes.vocab as number;
-      const p = Object.fromEntries(Object.entries(fx.params).map(([k, v]) => [k, tensorOf(v)]));
+      const p = tensorsOf(fx.params);
       const model = new RNNModel({ vocabSize: V, numHiddens: fx.sizes.hidden as number, cell: 'gru', implementation: 'layers' });
       const zrh = ['z', 'r', 'h'];
       assignVariables(model.namedVariables(), {

@@ -1,7 +1,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@rnnkit/data';
 import { GATES, fusedRecurrence, gatherRows, type CellKind } from './fused.js';
-import { normalVariable, uniformVariable } from './init.js';
+import { normalVariable } from '@rnnkit/cells';
+import { uniformVariable } from './init.js';
+
+/** Owns named variables: lists them for training and frees them. */
+export abstract class VariableOwner {
+  abstract namedVariables(): Record<string, tf.Variable>;
+
+  get trainableVariables(): tf.Variable[] {
+    return Object.values(this.namedVariables());
+  }
+
+  dispose(): void {
+    for (const v of this.trainableVariables) v.dispose();
+  }
+}
 
 /**
  * `nn.Embedding`: a (vocab, size) table. The lookup is `gatherRows` rather than `tf.gather`,
@@ -14,7 +28,7 @@ export class Embedding {
     readonly size: number,
     rng: Rng,
   ) {
-    this.weight = normalVariable([vocabSize, size], rng);
+    this.weight = normalVariable([vocabSize, size], rng, 1); // PyTorch's nn.Embedding: N(0, 1)
   }
 
   /** ids of any shape (int32) -> [...shape, size]. */
@@ -45,7 +59,7 @@ export class Dense {
  * whole-sequence op: the input projection of all steps is one matmul, the recurrence one
  * `fusedRecurrence`. Weights as `RNNModel`'s: W_ih (in, G*H), W_hh (H, G*H), b_ih, b_hh.
  */
-export class RecurrentLayer {
+export class RecurrentLayer extends VariableOwner {
   readonly W_ih: tf.Variable;
   readonly W_hh: tf.Variable;
   readonly b_ih: tf.Variable;
@@ -57,6 +71,7 @@ export class RecurrentLayer {
     rng: Rng,
     readonly resetAfter = true,
   ) {
+    super();
     if (!(cell in GATES)) throw new Error(`Unknown cell "${String(cell)}": use rnn, gru or lstm.`);
     const GH = GATES[cell] * numHiddens;
     const bound = 1 / Math.sqrt(numHiddens);
@@ -76,16 +91,29 @@ export class RecurrentLayer {
   apply(x: tf.Tensor3D, state: tf.Tensor2D[]): { outputs: tf.Tensor3D; state: tf.Tensor2D[] } {
     const [T, B, I] = x.shape;
     if (I !== this.inputSize) throw new Error(`This ${this.cell} layer takes ${this.inputSize} input features, got ${I}.`);
+    return tf.tidy(() => this.applyRows(tf.reshape(x, [T * B, I]) as tf.Tensor2D, T, B, state));
+  }
+
+  /**
+   * The same on time-major rows (T*B, in), or on token ids in that order for one-hot inputs (a
+   * row lookup of W_ih, `gatherRows`). `reverse` runs from the last step to the first, as the
+   * backward direction of a bidirectional layer; outputs stay in input order.
+   */
+  applyRows(x: tf.Tensor2D | Int32Array, T: number, B: number, state: tf.Tensor2D[], reverse = false): { outputs: tf.Tensor3D; state: tf.Tensor2D[] } {
     return tf.tidy(() => {
       const H = this.numHiddens;
       const GH = GATES[this.cell] * H;
-      const xp = tf.reshape(tf.add(tf.matMul(tf.reshape(x, [T * B, I]), this.W_ih as tf.Tensor2D), this.b_ih), [T, B, GH]) as tf.Tensor3D;
+      const W = this.W_ih as tf.Tensor2D;
+      const proj = x instanceof Int32Array ? gatherRows(x, W) : tf.matMul(x, W);
+      let xp = tf.reshape(tf.add(proj, this.b_ih), [T, B, GH]) as tf.Tensor3D;
+      if (reverse) xp = tf.reverse(xp, 0);
       const lstm = this.cell === 'lstm';
       const out = fusedRecurrence(xp, state[0] as tf.Tensor2D, lstm ? (state[1] as tf.Tensor2D) : null, this.W_hh as tf.Tensor2D, this.b_hh as tf.Tensor1D, {
         kind: this.cell,
         resetAfter: this.resetAfter,
       });
-      const outputs = lstm ? (tf.slice(out, [0, 0, 0], [T, B, H]) as tf.Tensor3D) : out;
+      let outputs = lstm ? (tf.slice(out, [0, 0, 0], [T, B, H]) as tf.Tensor3D) : out;
+      if (reverse) outputs = tf.reverse(outputs, 0);
       const h = tf.reshape(tf.slice(out, [T - 1, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D;
       const next = lstm ? [h, tf.reshape(tf.slice(out, [T, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D] : [h];
       return { outputs, state: next };
@@ -98,9 +126,10 @@ export class RecurrentLayer {
 }
 
 /** Stacked `RecurrentLayer`s (PyTorch's `num_layers`). State: one entry per layer ([h] or [h, c]). */
-export class RecurrentStack {
+export class RecurrentStack extends VariableOwner {
   readonly layers: RecurrentLayer[];
   constructor(cell: CellKind, inputSize: number, numHiddens: number, numLayers: number, rng: Rng) {
+    super();
     this.layers = Array.from({ length: numLayers }, (_, l) => new RecurrentLayer(cell, l === 0 ? inputSize : numHiddens, numHiddens, rng));
   }
 

@@ -2,10 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assignVariables, gruCell, lstmCell, rnnCell, RNNModelScratch } from '@rnnkit/cells';
 import { makeOptimizer, trainStep } from '@rnnkit/training';
-import { TEST_BACKENDS, expectClose, flat, loadFixture, tensorOf, useBackend, type Nested } from '../../../test/backends.js';
+import { TEST_BACKENDS, expectClose, flat, loadFixture, tensorOf, tensorsOf, useBackend, type Nested } from '../../../test/backends.js';
 import { RNNModel, fromTorchNames, type CellKind } from './index.js';
 
-const torchTensors = (entries: Record<string, Nested>) => fromTorchNames(Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, tensorOf(v)])));
+const torchTensors = (entries: Record<string, Nested>) => fromTorchNames(tensorsOf(entries));
 const stateOf = (fx: Nested) => (fx as Nested[]).flatMap((part) => (part as Nested[]).map((s) => tensorOf(s) as tf.Tensor2D));
 
 // PyTorch nn.RNN/GRU/LSTM + nn.Linear (float64) against the fused implementation (float32):
@@ -75,7 +75,7 @@ for (const backend of TEST_BACKENDS) {
       const V = fx.sizes.vocab as number;
       const H = fx.sizes.hidden as number;
       const scratch = new RNNModelScratch({ vocabSize: V, numHiddens: H, ...scratchCell });
-      const p = Object.fromEntries(Object.entries(fx.params).map(([k, v]) => [k, tensorOf(v)]));
+      const p = tensorsOf(fx.params);
       assignVariables(scratch.params, p);
       const fused = new RNNModel({ vocabSize: V, numHiddens: H, cell, resetAfter: false });
       assignVariables(fused.namedVariables(), {

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { createRng } from '@rnnkit/data';
+import { checkPositiveInts, createRng } from '@rnnkit/data';
 import { oneHotFloat, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
-import { GATES, fusedRecurrence, gatherRows, type CellKind } from './fused.js';
+import { GATES, type CellKind } from './fused.js';
 import { uniformVariable } from './init.js';
+import { RecurrentLayer, VariableOwner } from './layers.js';
 
 /** `fused`: rnnkit's whole-sequence ops with hand-written BPTT. `layers`: TensorFlow.js's `tf.layers`. */
 export type Implementation = 'fused' | 'layers';
@@ -38,7 +39,7 @@ export function layerSuffix(layer: number, direction: number): string {
  * PyTorch's, transposed: `W_ih_l0` (input, gates*hidden), `W_hh_l0`, `b_ih_l0`, `b_hh_l0`, ..., `W_out`
  * (directions*hidden, vocab), `b_out`; gate order GRU [r, z, n], LSTM [i, f, g, o].
  */
-export class RNNModel implements RecurrentLanguageModel {
+export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
   readonly vocabSize: number;
   readonly cell: CellKind;
   readonly numHiddens: number;
@@ -46,10 +47,15 @@ export class RNNModel implements RecurrentLanguageModel {
   readonly numDirections: number;
   readonly implementation: Implementation;
   readonly resetAfter: boolean;
-  private readonly vars: Record<string, tf.Variable> = {};
+  /** Fused: the recurrent layer of each (layer, direction). */
+  private readonly units: RecurrentLayer[][] = [];
+  /** tf.layers: one layer per level. */
   private readonly rnnLayers: tfl.layers.Layer[] = [];
+  private readonly W_out: tf.Variable;
+  private readonly b_out: tf.Variable;
 
   constructor(options: RNNModelOptions) {
+    super();
     this.vocabSize = options.vocabSize;
     this.cell = options.cell;
     this.numHiddens = options.numHiddens;
@@ -57,9 +63,7 @@ export class RNNModel implements RecurrentLanguageModel {
     this.numDirections = options.bidirectional ? 2 : 1;
     this.implementation = options.implementation ?? 'fused';
     this.resetAfter = options.resetAfter ?? true;
-    for (const [name, v] of [['vocabSize', this.vocabSize], ['numHiddens', this.numHiddens], ['numLayers', this.numLayers]] as const) {
-      if (!Number.isInteger(v) || v <= 0) throw new RangeError(`${name} must be a whole number >= 1, got ${v}.`);
-    }
+    checkPositiveInts({ vocabSize: this.vocabSize, numHiddens: this.numHiddens, numLayers: this.numLayers });
     if (!(this.cell in GATES)) throw new Error(`Unknown cell "${String(this.cell)}": use rnn, gru or lstm.`);
     if (this.implementation !== 'fused' && this.implementation !== 'layers') {
       throw new Error(`Unknown implementation "${String(this.implementation)}": use fused or layers.`);
@@ -68,16 +72,9 @@ export class RNNModel implements RecurrentLanguageModel {
     const H = this.numHiddens;
     const bound = 1 / Math.sqrt(H);
     if (this.implementation === 'fused') {
-      const G = GATES[this.cell];
       for (let l = 0; l < this.numLayers; l++) {
         const inputs = l === 0 ? this.vocabSize : H * this.numDirections;
-        for (let d = 0; d < this.numDirections; d++) {
-          const s = layerSuffix(l, d);
-          this.vars[`W_ih${s}`] = uniformVariable([inputs, G * H], bound, rng);
-          this.vars[`W_hh${s}`] = uniformVariable([H, G * H], bound, rng);
-          this.vars[`b_ih${s}`] = uniformVariable([G * H], bound, rng);
-          this.vars[`b_hh${s}`] = uniformVariable([G * H], bound, rng);
-        }
+        this.units.push(Array.from({ length: this.numDirections }, () => new RecurrentLayer(this.cell, inputs, H, rng, this.resetAfter)));
       }
     } else {
       if (this.numDirections === 2) {
@@ -108,8 +105,8 @@ export class RNNModel implements RecurrentLanguageModel {
         this.rnnLayers.push(layer);
       }
     }
-    this.vars.W_out = uniformVariable([H * this.numDirections, this.vocabSize], 1 / Math.sqrt(H * this.numDirections), rng);
-    this.vars.b_out = uniformVariable([this.vocabSize], 1 / Math.sqrt(H * this.numDirections), rng);
+    this.W_out = uniformVariable([H * this.numDirections, this.vocabSize], 1 / Math.sqrt(H * this.numDirections), rng);
+    this.b_out = uniformVariable([this.vocabSize], 1 / Math.sqrt(H * this.numDirections), rng);
   }
 
   private get statesPerUnit(): number {
@@ -129,12 +126,16 @@ export class RNNModel implements RecurrentLanguageModel {
       throw new Error(`This ${this.cell} model needs a state of ${units * this.statesPerUnit} tensors (beginState), got ${state.length}.`);
     }
     const [B, T] = X.shape;
-    // Token ids in time-major order (row t*B + b): the fused first layer gathers rows of W_ih.
-    const xv = X.dataSync();
-    const ids = new Int32Array(T * B);
-    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) ids[t * B + b] = xv[b * T + t] as number;
-    const result = tf.tidy(() => {
-      let x: tf.Tensor2D | null = this.implementation === 'fused' ? null : (tf.reshape(oneHotFloat(tf.transpose(X), this.vocabSize), [T * B, this.vocabSize]) as tf.Tensor2D);
+    const fused = this.implementation === 'fused';
+    // Fused: the first layer looks up rows of W_ih by token id, in time-major order (row t*B + b).
+    let ids: Int32Array | null = null;
+    if (fused) {
+      const xv = X.dataSync();
+      ids = new Int32Array(T * B);
+      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) ids[t * B + b] = xv[b * T + t] as number;
+    }
+    return tf.tidy(() => {
+      let x: tf.Tensor2D | null = fused ? null : (tf.reshape(oneHotFloat(tf.transpose(X), this.vocabSize), [T * B, this.vocabSize]) as tf.Tensor2D);
       const hs: tf.Tensor2D[] = [];
       const cs: tf.Tensor2D[] = [];
       for (let l = 0; l < this.numLayers; l++) {
@@ -143,7 +144,9 @@ export class RNNModel implements RecurrentLanguageModel {
           const u = l * this.numDirections + d;
           const h0 = state[u] as tf.Tensor2D;
           const c0 = this.cell === 'lstm' ? (state[units + u] as tf.Tensor2D) : null;
-          const { seq, h, c } = this.implementation === 'fused' ? this.fusedUnit(x ?? ids, T, B, l, d, h0, c0) : this.layersUnit(x as tf.Tensor2D, T, B, l, h0, c0);
+          const { seq, h, c } = fused
+            ? this.fusedUnit(x ?? (ids as Int32Array), T, B, l, d, h0, c0)
+            : this.layersUnit(x as tf.Tensor2D, T, B, l, h0, c0);
           outs.push(seq);
           hs.push(h);
           if (c) cs.push(c);
@@ -151,30 +154,16 @@ export class RNNModel implements RecurrentLanguageModel {
         const seq = outs.length === 1 ? (outs[0] as tf.Tensor3D) : tf.concat(outs, 2);
         x = tf.reshape(seq, [T * B, this.numHiddens * this.numDirections]);
       }
-      const logits = tf.add(tf.matMul(x as tf.Tensor2D, this.vars.W_out as tf.Tensor2D), this.vars.b_out as tf.Tensor) as tf.Tensor2D;
+      const logits = tf.add(tf.matMul(x as tf.Tensor2D, this.W_out as tf.Tensor2D), this.b_out) as tf.Tensor2D;
       return { logits, state: [...hs, ...cs] };
     });
-    return result;
   }
 
-  /** x: the previous layer's outputs (T*B, in), or for the first layer the token ids (one-hot inputs). */
+  /** x: the previous layer's outputs (T*B, in), or for the first layer the token ids. */
   private fusedUnit(x: tf.Tensor2D | Int32Array, T: number, B: number, l: number, d: number, h0: tf.Tensor2D, c0: tf.Tensor2D | null) {
-    const s = layerSuffix(l, d);
-    const G = GATES[this.cell];
-    const H = this.numHiddens;
-    const W = this.vars[`W_ih${s}`] as tf.Tensor2D;
-    const proj = x instanceof Int32Array ? gatherRows(x, W) : tf.matMul(x, W);
-    let xp = tf.reshape(tf.add(proj, this.vars[`b_ih${s}`] as tf.Tensor), [T, B, G * H]) as tf.Tensor3D;
-    if (d === 1) xp = tf.reverse(xp, 0);
-    const out = fusedRecurrence(xp, h0, c0, this.vars[`W_hh${s}`] as tf.Tensor2D, this.vars[`b_hh${s}`] as tf.Tensor1D, {
-      kind: this.cell,
-      resetAfter: this.resetAfter,
-    });
-    let seq = this.cell === 'lstm' ? (tf.slice(out, [0, 0, 0], [T, B, H]) as tf.Tensor3D) : out;
-    const h = tf.reshape(tf.slice(out, [T - 1, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D;
-    const c = this.cell === 'lstm' ? (tf.reshape(tf.slice(out, [T, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D) : null;
-    if (d === 1) seq = tf.reverse(seq, 0);
-    return { seq, h, c };
+    const unit = (this.units[l] as RecurrentLayer[])[d] as RecurrentLayer;
+    const { outputs, state } = unit.applyRows(x, T, B, c0 ? [h0, c0] : [h0], d === 1);
+    return { seq: outputs, h: state[0] as tf.Tensor2D, c: c0 ? (state[1] as tf.Tensor2D) : null };
   }
 
   private layersUnit(x: tf.Tensor2D, T: number, B: number, l: number, h0: tf.Tensor2D, c0: tf.Tensor2D | null) {
@@ -190,7 +179,10 @@ export class RNNModel implements RecurrentLanguageModel {
   }
 
   namedVariables(): Record<string, tf.Variable> {
-    const named: Record<string, tf.Variable> = { ...this.vars };
+    const named: Record<string, tf.Variable> = {};
+    this.units.forEach((dirs, l) => dirs.forEach((unit, d) => Object.assign(named, unit.namedVariables(layerSuffix(l, d)))));
+    named.W_out = this.W_out;
+    named.b_out = this.b_out;
     this.rnnLayers.forEach((layer, l) => {
       for (const w of layer.trainableWeights) {
         named[`${w.name.split('/').pop()}_l${l}`] = w.read() as tf.Variable;
@@ -199,12 +191,10 @@ export class RNNModel implements RecurrentLanguageModel {
     return named;
   }
 
-  get trainableVariables(): tf.Variable[] {
-    return Object.values(this.namedVariables());
-  }
-
-  dispose(): void {
-    for (const v of Object.values(this.vars)) v.dispose();
+  override dispose(): void {
+    for (const dirs of this.units) for (const unit of dirs) unit.dispose();
+    this.W_out.dispose();
+    this.b_out.dispose();
     for (const layer of this.rnnLayers) layer.dispose();
   }
 }

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng } from '@rnnkit/data';
+import { checkPositiveInts, createRng } from '@rnnkit/data';
 import type { CellKind } from './fused.js';
-import { checkPositiveInts } from './init.js';
-import { Dense, Embedding, RecurrentStack } from './layers.js';
+import { Dense, Embedding, RecurrentStack, VariableOwner } from './layers.js';
 
 export interface EncoderDecoderOptions {
   srcVocabSize: number;
@@ -31,7 +30,7 @@ export interface DecoderState {
  * edition the context is the encoder's last output, kept fixed during greedy decoding. Source
  * sequences are expected left-padded (padding first), so the encoder's last step is a real token.
  */
-export class EncoderDecoder {
+export class EncoderDecoder extends VariableOwner {
   readonly srcEmbedding: Embedding;
   readonly encoder: RecurrentStack;
   readonly tgtEmbedding: Embedding;
@@ -40,6 +39,7 @@ export class EncoderDecoder {
   readonly numHiddens: number;
 
   constructor(options: EncoderDecoderOptions) {
+    super();
     const { srcVocabSize, tgtVocabSize, embedSize, numHiddens } = options;
     const numLayers = options.numLayers ?? 2;
     checkPositiveInts({ srcVocabSize, tgtVocabSize, embedSize, numHiddens, numLayers });
@@ -119,13 +119,5 @@ export class EncoderDecoder {
       'decoder.W_out': this.head.W,
       'decoder.b_out': this.head.b,
     };
-  }
-
-  get trainableVariables(): tf.Variable[] {
-    return Object.values(this.namedVariables());
-  }
-
-  dispose(): void {
-    for (const v of this.trainableVariables) v.dispose();
   }
 }

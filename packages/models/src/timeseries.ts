@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng } from '@rnnkit/data';
+import { checkPositiveInts, createRng } from '@rnnkit/data';
 import type { CellKind } from './fused.js';
-import { checkPositiveInts } from './init.js';
-import { Dense, RecurrentLayer } from './layers.js';
+import { Dense, RecurrentLayer, VariableOwner } from './layers.js';
 
 export interface TimeSeriesRegressorOptions {
   /** Features per step. Default 1. */
@@ -17,12 +16,13 @@ export interface TimeSeriesRegressorOptions {
  * The seed's time-series `RNNModel`: a recurrent layer over (steps, batch, features) and a
  * Linear(H, 1) on the last hidden state, predicting the next value.
  */
-export class TimeSeriesRegressor {
+export class TimeSeriesRegressor extends VariableOwner {
   readonly rnn: RecurrentLayer;
   readonly head: Dense;
   readonly inputSize: number;
 
   constructor(options: TimeSeriesRegressorOptions) {
+    super();
     this.inputSize = options.inputSize ?? 1;
     checkPositiveInts({ inputSize: this.inputSize, numHiddens: options.numHiddens });
     const rng = createRng(options.seed ?? 0);
@@ -54,13 +54,5 @@ export class TimeSeriesRegressor {
 
   namedVariables(): Record<string, tf.Variable> {
     return { ...this.rnn.namedVariables(), W_out: this.head.W, b_out: this.head.b };
-  }
-
-  get trainableVariables(): tf.Variable[] {
-    return Object.values(this.namedVariables());
-  }
-
-  dispose(): void {
-    for (const v of this.trainableVariables) v.dispose();
   }
 }

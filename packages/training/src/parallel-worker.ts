@@ -3,7 +3,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { RecurrentLanguageModel, State } from '@rnnkit/cells';
-import { languageModelLoss } from './loss.js';
+import { languageModelObjective } from './train.js';
 import type { FromWorker, ModuleRef, ToWorker } from './parallel-protocol.js';
 
 if (!parentPort) throw new Error('parallel-worker runs inside a worker thread.');
@@ -63,11 +63,7 @@ async function handle(message: ToWorker): Promise<void> {
   const Yt = tf.tensor2d(Y, [batchSize, numSteps], 'int32');
   const s0 = state;
   let next: State = [];
-  const { value, grads } = tf.variableGrads(() => {
-    const out = m.call(Xt, s0);
-    next = out.state.map((s) => tf.keep(s));
-    return languageModelLoss(out.logits, Yt);
-  }, vars);
+  const { value, grads } = tf.variableGrads(languageModelObjective(m, Xt, Yt, s0, (s) => (next = s)), vars);
   const arrays = vars.map((v) => Float32Array.from((grads[v.name] as tf.Tensor).dataSync() as Float32Array));
   const loss = value.dataSync()[0] as number;
   tf.dispose([Xt, Yt, value, grads, s0]);

@@ -3,12 +3,11 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import type { SeqBatch } from '@rnnkit/data';
+import { checkPositiveInts, type SeqBatch } from '@rnnkit/data';
 import type { RecurrentLanguageModel, State } from '@rnnkit/cells';
 import { clipGradsByGlobalNorm } from './clip.js';
-import { languageModelLoss } from './loss.js';
 import type { FromWorker, ToWorker, WorkerSetup } from './parallel-protocol.js';
-import type { MinibatchStepper } from './train.js';
+import { languageModelObjective, type MinibatchStepper } from './train.js';
 
 export type { WorkerSetup, ModuleRef } from './parallel-protocol.js';
 
@@ -70,7 +69,7 @@ export class DataParallelTrainer implements MinibatchStepper {
 
   static async create(model: RecurrentLanguageModel, setup: WorkerSetup, options: DataParallelOptions = {}): Promise<DataParallelTrainer> {
     const count = options.workers ?? 1;
-    if (!Number.isInteger(count) || count < 1) throw new RangeError(`workers must be a whole number >= 1, got ${count}.`);
+    checkPositiveInts({ workers: count });
     const url = workerUrl();
     const handles = Array.from({ length: count }, () => new WorkerHandle(new Worker(url)));
     const trainer = new DataParallelTrainer(model, handles);
@@ -102,9 +101,10 @@ export class DataParallelTrainer implements MinibatchStepper {
     const vars = this.model.trainableVariables;
     const rows = (a: Int32Array, [s, e]: [number, number]) => a.slice(s * numSteps, e * numSteps);
     // Start the workers first so they compute while this thread does its share.
+    const values = vars.map((v) => v.dataSync() as Float32Array);
     const replies = this.workers.map((h, i) => {
       const part = parts[i + 1] as [number, number];
-      const weights = vars.map((v) => Float32Array.from(v.dataSync() as Float32Array));
+      const weights = values.map((v) => Float32Array.from(v)); // one copy per worker: it is transferred
       const X = rows(batch.X, part);
       const Y = rows(batch.Y, part);
       return h.request(
@@ -122,11 +122,7 @@ export class DataParallelTrainer implements MinibatchStepper {
     const Y = tf.tensor2d(rows(batch.Y, own), [ownRows, numSteps], 'int32');
     const s0 = this.state;
     let next: State = [];
-    const { value, grads } = tf.variableGrads(() => {
-      const out = this.model.call(X, s0);
-      next = out.state.map((s) => tf.keep(s));
-      return languageModelLoss(out.logits, Y);
-    }, vars);
+    const { value, grads } = tf.variableGrads(languageModelObjective(this.model, X, Y, s0, (s) => (next = s)), vars);
     const ownLoss = value.dataSync()[0] as number;
     tf.dispose([X, Y, value, s0]);
     this.state = next;

@@ -1,19 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gruCell, lstmCell, rnnCell, RNNModelScratch, assignVariables, type ScratchCell } from '@rnnkit/cells';
-import { TEST_BACKENDS, expectClose, loadFixture, scratchModelFromFixture, tensorOf, useBackend, type Nested } from '../../../test/backends.js';
+import { assignVariables } from '@rnnkit/cells';
+import { SCRATCH_FIXTURES, TEST_BACKENDS, expectClose, loadFixture, scratchModelFromFixture, tensorOf, tensorsOf, useBackend, type Nested } from '../../../test/backends.js';
 import { languageModelLoss, makeOptimizer, trainStep } from './index.js';
 
 // One clipped SGD step (theta 1, lr 1) on PyTorch's fixtures: loss, gradient norm and every
 // parameter afterwards must match, which proves the loss, clipping and update.
-const cases: [string, ScratchCell][] = [
-  ['scratch_rnn', rnnCell],
-  ['scratch_gru', gruCell],
-  ['scratch_lstm', lstmCell],
-];
 
 for (const backend of TEST_BACKENDS) {
-  describe.each(cases)(`%s, one clipped SGD step on ${backend}`, (name, cell) => {
+  describe.each(SCRATCH_FIXTURES)(`%s, one clipped SGD step on ${backend}`, (name, cell) => {
     const fx = loadFixture(name);
     let model: ReturnType<typeof scratchModelFromFixture>;
     beforeAll(async () => {
@@ -44,7 +39,7 @@ for (const backend of TEST_BACKENDS) {
     it('clips: with theta below the norm, the step is the fixture gradient scaled to norm theta', () => {
       const theta = 0.25;
       const before = Object.fromEntries(Object.entries(model.params).map(([k, v]) => [k, tf.clone(v)]));
-      assignVariables(model.params, Object.fromEntries(Object.entries(fx.params).map(([k, v]) => [k, tensorOf(v)])));
+      assignVariables(model.params, tensorsOf(fx.params));
       const X = tf.tensor2d(fx.X, undefined, 'int32');
       const Y = tf.tensor2d(fx.Y as number[][], undefined, 'int32');
       const state0 = (fx.state0 as Nested[]).map((s) => tensorOf(s) as tf.Tensor2D);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, type PaddedArray } from '@rnnkit/data';
+import { checkPositiveInts, createRng, type PaddedArray } from '@rnnkit/data';
 import { crossEntropyLoss } from './loss.js';
 import { bleu } from './metrics.js';
 import { makeOptimizer, type OptimizerSpec } from './optim.js';
@@ -62,7 +62,7 @@ export interface TrainSeq2SeqOptions {
 export function trainSeq2Seq(model: Seq2SeqModelLike, data: { src: PaddedArray; tgt: PaddedArray }, options: TrainSeq2SeqOptions): Seq2SeqEpoch[] {
   const { src, tgt, } = data;
   if (src.rows !== tgt.rows) throw new Error(`${src.rows} source rows but ${tgt.rows} target rows.`);
-  if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new RangeError(`batchSize must be a whole number >= 1, got ${options.batchSize}.`);
+  checkPositiveInts({ batchSize: options.batchSize });
   const optimizer = makeOptimizer(options.optimizer ?? 'adam', options.lr);
   const decIn = teacherForcingInput(tgt, options.bos);
   const mask = sequenceMask(tgt.validLen, tgt.numSteps);

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { SeqBatch } from '@rnnkit/data';
 import type { RecurrentLanguageModel, State } from '@rnnkit/cells';
-import { clipGradsByGlobalNorm } from './clip.js';
 import { languageModelLoss } from './loss.js';
 import { makeOptimizer, type OptimizerSpec } from './optim.js';
+import { optimizeStep } from './step.js';
 
 /** One optimisation step's result. */
 export interface StepResult {
@@ -20,6 +20,24 @@ function disposeState(state: State | null): void {
 }
 
 /**
+ * The mean loss of one minibatch as a function for `tf.variableGrads`, which also keeps the
+ * model's new state (outside the gradient's tidy) and hands it to `onState`.
+ */
+export function languageModelObjective(
+  model: RecurrentLanguageModel,
+  X: tf.Tensor2D,
+  Y: tf.Tensor2D,
+  state: State,
+  onState: (next: State) => void,
+): () => tf.Scalar {
+  return () => {
+    const out = model.call(X, state);
+    onState(out.state.map((s) => tf.keep(s)));
+    return languageModelLoss(out.logits, Y);
+  };
+}
+
+/**
  * One minibatch: forward, mean loss, gradients of every trainable variable, clipping by global
  * norm, one optimizer update. The incoming state is a constant here, so no gradient flows into
  * earlier minibatches (d2l's `state.detach_()`).
@@ -33,15 +51,8 @@ export function trainStep(
   theta: number,
 ): StepResult {
   let next: State = [];
-  const { value, grads } = tf.variableGrads(() => {
-    const out = model.call(X, state);
-    next = out.state.map((s) => tf.keep(s));
-    return languageModelLoss(out.logits, Y);
-  }, model.trainableVariables);
-  const clipped = clipGradsByGlobalNorm(grads, theta);
-  optimizer.applyGradients(clipped.grads);
-  const [loss, gradNorm] = [value.dataSync()[0] as number, clipped.norm.dataSync()[0] as number];
-  tf.dispose([value, clipped.norm, grads, clipped.grads]);
+  const objective = languageModelObjective(model, X, Y, state, (s) => (next = s));
+  const { loss, gradNorm } = optimizeStep(model.trainableVariables, objective, optimizer, theta);
   return { loss, gradNorm, state: next };
 }
 

@@ -9,7 +9,7 @@ import { makeOptimizer, trainStep } from '@rnnkit/training';
 import { DataParallelTrainer } from '@rnnkit/training/parallel';
 import { workerBackendSetup } from '../backend.js';
 import { createLanguageModel, languageModelFactoryRef, type LMConfig } from '../lm.js';
-import { RnnkitError, UsageError } from '../errors.js';
+import { LOCAL_COPY_HINT, UsageError } from '../errors.js';
 
 export interface BenchCase {
   id: string;
@@ -84,9 +84,7 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
   const selected = opts.only ? BENCH_CASES.filter((c) => opts.only?.includes(c.id)) : BENCH_CASES;
   const backends = [...opts.backends].sort((a, b) => BENCH_BACKENDS.indexOf(a as never) - BENCH_BACKENDS.indexOf(b as never));
   tf.env().set('PROD', true);
-  const { loader, vocab } = await loadDataTimeMachine({ batchSize: 32, numSteps: 35, maxTokens: 10000, seed: 0 }).catch((err: Error) => {
-    throw new RnnkitError(err.message.replace('(or pass { path } in code)', 'or pass --corpus FILE'));
-  });
+  const { loader, vocab } = await loadDataTimeMachine({ batchSize: 32, numSteps: 35, maxTokens: 10000, seed: 0, source: { localCopyHint: LOCAL_COPY_HINT } });
   const batches: SeqBatch[] = [...loader];
   const rows: BenchRow[] = [];
   if (!opts.json) write(`${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'threads'.padStart(7)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)}`);

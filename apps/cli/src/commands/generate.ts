@@ -1,9 +1,8 @@
 import { Vocab, createRng } from '@rnnkit/data';
-import { assignVariables } from '@rnnkit/cells';
 import { predict } from '@rnnkit/training';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend, type BackendChoice } from '../backend.js';
-import { loadCheckpoint } from '../checkpoint.js';
+import { loadCheckpoint, restoreWeights } from '../checkpoint.js';
 import { RnnkitError } from '../errors.js';
 import { createLanguageModel } from '../lm.js';
 import type { TrainCheckpointMeta } from './train.js';
@@ -40,10 +39,7 @@ export async function runGenerate(opts: GenerateCommandOptions, log: (line: stri
   }
   if (!opts.json) log(`backend: ${backend}`);
   const model = createLanguageModel(meta.config);
-  const missing = Object.keys(model.namedVariables()).filter((n) => !(n in ckpt.weights));
-  if (missing.length) throw new RnnkitError(`Corrupt checkpoint: ${ckpt.dir} lacks ${missing.join(', ')}.`);
-  assignVariables(model.namedVariables(), ckpt.weights);
-  tf.dispose(Object.values(ckpt.weights));
+  restoreWeights(model.namedVariables(), ckpt);
   tf.dispose(ckpt.optimizerWeights.map((w) => w.tensor));
   const mode = opts.temperature !== undefined || opts.topK !== undefined ? 'sample' : 'greedy';
   const out = predict(model, vocab, opts.prefix, opts.length, { mode, temperature: opts.temperature, topK: opts.topK, rng: createRng(opts.seed) });

@@ -2,13 +2,12 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Vocab, loadDataTimeMachine, writeFileAtomic, type RngState, type VocabJSON } from '@rnnkit/data';
-import { assignVariables } from '@rnnkit/cells';
 import { makeOptimizer, predict, trainLanguageModel } from '@rnnkit/training';
 import { DataParallelTrainer } from '@rnnkit/training/parallel';
 import type { CellKind } from '@rnnkit/models';
 import { selectBackend, workerBackendSetup, type BackendChoice } from '../backend.js';
-import { loadCheckpoint, saveCheckpoint } from '../checkpoint.js';
-import { RnnkitError, UsageError } from '../errors.js';
+import { loadCheckpoint, restoreWeights, saveCheckpoint } from '../checkpoint.js';
+import { LOCAL_COPY_HINT, RnnkitError, UsageError } from '../errors.js';
 import { createLanguageModel, languageModelFactoryRef, type LMConfig, type LMImplementation } from '../lm.js';
 import { perplexitySpec, renderSvg } from '../plot.js';
 import { createReporter, outputMode } from '../progress.js';
@@ -85,7 +84,9 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
   const resumed = opts.resume ? await loadCheckpoint<TrainCheckpointMeta>(opts.resume) : null;
   if (resumed && resumed.metadata.kind !== 'language-model') throw new RnnkitError(`${resumed.dir} is not a language-model checkpoint.`);
   // A resumed run keeps the checkpoint's model and data settings; --epochs may extend it.
-  const training = resumed ? { ...resumed.metadata.training, epochs: opts.epochs } : opts;
+  const training: TrainCheckpointMeta['training'] = resumed
+    ? { ...resumed.metadata.training, epochs: opts.epochs }
+    : { epochs: opts.epochs, lr: opts.lr, optimizer: opts.optimizer, batchSize: opts.batchSize, numSteps: opts.numSteps, randomIter: opts.randomIter, maxTokens: opts.maxTokens, corpus: opts.corpus };
   reporter.info(`backend: ${backend}`);
   reporter.event('start', { backend, rnnkit: VERSION, tfjs: tf.version_core });
 
@@ -95,9 +96,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
     useRandomIter: training.randomIter,
     maxTokens: training.maxTokens,
     seed: resumed ? resumed.metadata.config.seed : opts.seed,
-    source: training.corpus ? { path: training.corpus } : undefined,
-  }).catch((err: Error) => {
-    throw new RnnkitError(err.message.replace('(or pass { path } in code)', 'or pass --corpus FILE'));
+    source: { path: training.corpus, localCopyHint: LOCAL_COPY_HINT },
   });
   if (resumed && !vocab.equals(Vocab.fromJSON(resumed.metadata.vocab))) {
     throw new RnnkitError('The corpus gives a different vocabulary than the checkpoint: resume with the same text (--corpus) and --max-tokens.');
@@ -110,13 +109,9 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
   const history: EpochRecord[] = resumed ? [...resumed.metadata.history] : [];
   const startEpoch = resumed ? resumed.metadata.epoch : 0;
   if (resumed) {
-    const names = Object.keys(model.namedVariables());
-    const missing = names.filter((n) => !(n in resumed.weights));
-    if (missing.length) throw new RnnkitError(`Corrupt checkpoint: ${resumed.dir} lacks ${missing.join(', ')}.`);
-    assignVariables(model.namedVariables(), resumed.weights);
+    restoreWeights(model.namedVariables(), resumed);
     if (resumed.optimizerWeights.length) await optimizer.setWeights(resumed.optimizerWeights);
     loader.setState(resumed.metadata.loaderState);
-    tf.dispose(Object.values(resumed.weights));
     reporter.info(`resuming ${resumed.dir} at epoch ${startEpoch} of ${training.epochs}`);
   }
   if (startEpoch > training.epochs) throw new UsageError(`The checkpoint is at epoch ${startEpoch}; --epochs ${training.epochs} is fewer.`);
@@ -138,7 +133,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
       kind: 'language-model',
       rnnkit: VERSION,
       config,
-      training: { epochs: training.epochs, lr: training.lr, optimizer: training.optimizer, batchSize: training.batchSize, numSteps: training.numSteps, randomIter: training.randomIter, maxTokens: training.maxTokens, corpus: training.corpus },
+      training,
       vocab: vocab.toJSON(),
       epoch,
       loaderState: loader.getState(),
