@@ -1,4 +1,5 @@
 export { checkPositiveInts } from './checks.js';
+export { selectRows, timeMajor } from './arrays.js';
 export { createRng, type Rng, type RngState } from './rng.js';
 export { preprocessLine, preprocessText, splitLines, tokenize, type TokenKind } from './text.js';
 export { Vocab, UNK, countTokens, type VocabOptions, type VocabJSON } from './vocab.js';

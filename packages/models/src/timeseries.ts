@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkPositiveInts, createRng } from '@rnnkit/data';
+import { checkPositiveInts, createRng, timeMajor } from '@rnnkit/data';
 import type { CellKind } from './fused.js';
 import { Dense, RecurrentLayer, VariableOwner } from './layers.js';
 
@@ -44,9 +44,8 @@ export class TimeSeriesRegressor extends VariableOwner {
    */
   predictWindows(windows: Float32Array, tau: number): Float32Array {
     if (this.inputSize !== 1) throw new Error('predictWindows takes single-feature series; call() takes (steps, batch, features).');
-    if (windows.length % tau !== 0) throw new RangeError(`windows has ${windows.length} values, not a multiple of tau = ${tau}.`);
-    const n = windows.length / tau;
-    const y = tf.tidy(() => this.call(tf.reshape(tf.transpose(tf.tensor2d(windows, [n, tau])), [tau, n, 1]) as tf.Tensor3D));
+    const steps = timeMajor(windows, tau);
+    const y = tf.tidy(() => this.call(tf.tensor3d(steps, [tau, windows.length / tau, 1])));
     const out = y.dataSync() as Float32Array;
     y.dispose();
     return out;

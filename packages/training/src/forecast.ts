@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, type SineSeries, type WindowSet } from '@rnnkit/data';
+import { createRng, selectRows, timeMajor, type SineSeries, type WindowSet } from '@rnnkit/data';
 import { mseLoss } from './loss.js';
 import { makeOptimizer, type OptimizerSpec } from './optim.js';
 import { optimizeStep } from './step.js';
@@ -41,14 +41,8 @@ export function trainRegressor(model: RegressorLike, train: WindowSet, tau: numb
       let sum = 0;
       for (let i = 0; i < order.length; i += batchSize) {
         const rows = order.slice(i, i + batchSize);
-        const xs = new Float32Array(rows.length * tau);
-        const ys = new Float32Array(rows.length);
-        rows.forEach((r, j) => {
-          xs.set(train.features.subarray(r * tau, (r + 1) * tau), j * tau);
-          ys[j] = train.labels[r] as number;
-        });
-        const X = tf.tidy(() => tf.reshape(tf.transpose(tf.tensor2d(xs, [rows.length, tau])), [tau, rows.length, 1]) as tf.Tensor3D);
-        const Y = tf.tensor2d(ys, [rows.length, 1]);
+        const X = tf.tensor3d(timeMajor(selectRows(train.features, rows, tau), tau), [tau, rows.length, 1]);
+        const Y = tf.tensor2d(selectRows(train.labels, rows, 1), [rows.length, 1]);
         sum += optimizeStep(model.trainableVariables, () => mseLoss(model.call(X), Y), optimizer).loss * rows.length;
         tf.dispose([X, Y]);
       }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkPositiveInts, createRng, type PaddedArray } from '@rnnkit/data';
+import { checkPositiveInts, createRng, selectRows, type PaddedArray } from '@rnnkit/data';
 import { crossEntropyLoss } from './loss.js';
 import { bleu } from './metrics.js';
 import { makeOptimizer, type OptimizerSpec } from './optim.js';
@@ -69,26 +69,21 @@ export function trainSeq2Seq(model: Seq2SeqModelLike, data: { src: PaddedArray; 
   const rng = createRng(options.seed ?? 0);
   const order = Array.from({ length: src.rows }, (_, i) => i);
   const history: Seq2SeqEpoch[] = [];
-  const rowsOf = <A extends Int32Array | Float32Array>(a: A, rows: number[], width: number): A => {
-    const out = new (a.constructor as new (n: number) => A)(rows.length * width);
-    rows.forEach((r, i) => out.set(a.subarray(r * width, (r + 1) * width), i * width));
-    return out;
-  };
   try {
     for (let epoch = 1; epoch <= options.epochs; epoch++) {
       const start = performance.now();
-      // tf.Optimizer reads learningRate on every update.
-      (optimizer as unknown as { learningRate: number }).learningRate = options.lr * Math.pow(options.lrDecay ?? 1, epoch - 1);
+      const lr = options.lr * Math.pow(options.lrDecay ?? 1, epoch - 1);
+      (optimizer as unknown as { learningRate: number }).learningRate = lr; // read on every update
       rng.shuffle(order);
       let lossSum = 0;
       let tokens = 0;
       for (let i = 0; i < order.length; i += options.batchSize) {
         const rows = order.slice(i, i + options.batchSize);
         const B = rows.length;
-        const srcT = tf.tensor2d(rowsOf(src.array, rows, src.numSteps), [B, src.numSteps], 'int32');
-        const inT = tf.tensor2d(rowsOf(decIn, rows, tgt.numSteps), [B, tgt.numSteps], 'int32');
-        const labels = tf.tensor1d(rowsOf(tgt.array, rows, tgt.numSteps), 'int32');
-        const batchMask = rowsOf(mask, rows, tgt.numSteps);
+        const srcT = tf.tensor2d(selectRows(src.array, rows, src.numSteps), [B, src.numSteps], 'int32');
+        const inT = tf.tensor2d(selectRows(decIn, rows, tgt.numSteps), [B, tgt.numSteps], 'int32');
+        const labels = tf.tensor1d(selectRows(tgt.array, rows, tgt.numSteps), 'int32');
+        const batchMask = selectRows(mask, rows, tgt.numSteps);
         const maskT = tf.tensor1d(batchMask, 'float32');
         const { loss } = optimizeStep(model.trainableVariables, () => crossEntropyLoss(model.call(srcT, inT), labels, maskT), optimizer, options.theta ?? 1);
         tf.dispose([srcT, inT, labels, maskT]);
@@ -97,7 +92,7 @@ export function trainSeq2Seq(model: Seq2SeqModelLike, data: { src: PaddedArray; 
         tokens += n;
       }
       const seconds = (performance.now() - start) / 1000;
-      const info = { epoch, lr: options.lr * Math.pow(options.lrDecay ?? 1, epoch - 1), loss: lossSum / Math.max(tokens, 1), tokensPerSecond: tokens / seconds, seconds };
+      const info = { epoch, lr, loss: lossSum / Math.max(tokens, 1), tokensPerSecond: tokens / seconds, seconds };
       history.push(info);
       options.onEpochEnd?.(info);
     }
