@@ -20,13 +20,14 @@ export function outputMode(json: boolean, stream: NodeJS.WriteStream = process.s
 
 export function createReporter(mode: OutputMode, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Reporter {
   let bar: cliProgress.SingleBar | null = null;
+  let current = 0;
   return {
     mode,
     info(line) {
       if (mode === 'json') return;
       if (bar) bar.stop();
       write(line);
-      if (bar) bar.start(bar.getTotal(), (bar as unknown as { value: number }).value);
+      if (bar) bar.start(bar.getTotal(), current);
     },
     event(name, fields) {
       if (mode === 'json') write(JSON.stringify({ event: name, ...fields }));
@@ -37,9 +38,11 @@ export function createReporter(mode: OutputMode, write: (line: string) => void =
         { format: 'epoch {value}/{total} {bar} {percentage}% | perplexity {perplexity} | {speed} tokens/s | {eta_formatted} left', hideCursor: true, etaBuffer: 20 },
         cliProgress.Presets.shades_classic,
       );
+      current = start;
       bar.start(total, start, { perplexity: '-', speed: '-' });
     },
     updateBar(value, fields) {
+      current = value;
       bar?.update(value, fields);
     },
     stopBar() {

@@ -10,6 +10,7 @@ import { DataParallelTrainer } from '@rnnkit/training/parallel';
 import { workerBackendSetup } from '../backend.js';
 import { createLanguageModel, languageModelFactoryRef, type LMConfig } from '../lm.js';
 import { LOCAL_COPY_HINT, UsageError } from '../errors.js';
+import { median } from '../median.js';
 
 export interface BenchCase {
   id: string;
@@ -63,12 +64,6 @@ function workerSetup(backend: string) {
   const setup = workerBackendSetup(backend === 'wasm-stock' ? 'wasm' : backend);
   return backend === 'wasm-stock' ? { ...setup, afterBackend: [] } : setup;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 /**
  * `rnnkit bench` (`pnpm bench`): training throughput (tokens/s from the median step time after

@@ -1,6 +1,7 @@
 import { helloToy } from '@rnnkit/data';
 import { SeqClassifier } from '@rnnkit/models';
 import { trainSeqClassifier } from '@rnnkit/training';
+import { median } from '../median.js';
 import { selectBackend, type BackendChoice } from '../backend.js';
 
 export interface ToyCommandOptions {
@@ -20,12 +21,6 @@ export interface ToyRun {
   /** First 0-based epoch from which every guess is "ohlol"; null if it never settles. */
   solvedAt: number | null;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 /** `rnnkit toy`: the seed's "hello" -> "ohlol" (Embedding 4x10 -> RNN 10->8 -> Linear 8->4, Adam lr 0.1). */
 export async function runToy(opts: ToyCommandOptions, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<ToyRun[]> {
