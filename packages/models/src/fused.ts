@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { gateKernels, readInto, tensorOfView, type GateKernels } from './wasm-gates.js';
 
 /** Which recurrence a fused op runs. */
 export type CellKind = 'rnn' | 'gru' | 'lstm';
@@ -10,6 +11,11 @@ export interface RecurrenceOptions {
   kind: CellKind;
   /** GRU only: true applies the reset gate after the recurrent matmul (PyTorch `nn.GRU`), false before it (d2l). */
   resetAfter?: boolean;
+  /**
+   * The input projection's bias b_ih (G*H), when `xProj` leaves it out: added inside, and its
+   * gradient summed with the gate work instead of by a separate broadcast Add and Sum.
+   */
+  inputBias?: tf.Tensor1D;
 }
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
@@ -51,10 +57,22 @@ export function fusedRecurrence(
   if (GH !== G * H) throw new Error(`fusedRecurrence: xProj has ${GH} features, expected ${G} x ${H} for ${kind}.`);
   if ((kind === 'lstm') !== (c0 !== null)) throw new Error('fusedRecurrence: the LSTM needs a cell state c0, the others none.');
 
+  const bih = options.inputBias ?? null;
+  if (bih && bih.size !== GH) throw new Error(`fusedRecurrence: inputBias has ${bih.size} entries, expected ${GH}.`);
+
   const run = tf.customGrad(((...args: tf.Tensor[]) => {
+    // customGrad appends its `save` function to the inputs; b_ih comes last when given.
     const [xp, h, c, W, b] = kind === 'lstm' ? args : [args[0], args[1], null, args[2], args[3]];
-    const xpv = (xp as tf.Tensor).dataSync() as Float32Array;
+    const bx = bih ? (args[kind === 'lstm' ? 5 : 4] as tf.Tensor1D) : null;
     const bv = (b as tf.Tensor).dataSync() as Float32Array;
+    const kernels = kind === 'gru' && resetAfter && H % 4 === 0 ? gateKernels() : null;
+    if (kernels) return gruWasm(kernels, xp as tf.Tensor3D, h as tf.Tensor2D, W as tf.Tensor2D, bv, bx);
+    let xpv = (xp as tf.Tensor).dataSync() as Float32Array;
+    if (bx) {
+      // The JS loops read x + b_ih from one array.
+      const bxv = bx.dataSync() as Float32Array;
+      xpv = xpv.map((v, i) => v + (bxv[i % GH] as number));
+    }
     const hs = new Float32Array((T + 1) * B * H); // hs[t] is h_{t-1}; hs[0] = h0
     hs.set((h as tf.Tensor).dataSync() as Float32Array, 0);
     // Saved activations for the backward pass.
@@ -299,6 +317,11 @@ export function fusedRecurrence(
       const grads: tf.Tensor[] = [tf.tensor3d(dxp, [T, B, GH]), tf.tensor2d(dh, [B, H])];
       if (kind === 'lstm') grads.push(tf.tensor2d(dc, [B, H]));
       grads.push(dW, tf.tensor1d(db));
+      if (bx) {
+        const dbx = new Float32Array(GH);
+        for (let i = 0; i < dxp.length; i += GH) for (let j = 0; j < GH; j++) dbx[j] = (dbx[j] as number) + (dxp[i + j] as number);
+        grads.push(tf.tensor1d(dbx));
+      }
       if (WnT) tf.dispose([WrzT, WnT]);
       WT.dispose();
       return grads;
@@ -306,7 +329,94 @@ export function fusedRecurrence(
     return { value, gradFunc };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   const inputs = kind === 'lstm' ? [xProj, h0, c0 as tf.Tensor2D, Whh, bhh] : [xProj, h0, Whh, bhh];
+  if (bih) inputs.push(bih);
   return run(...inputs) as tf.Tensor3D;
+}
+
+/**
+ * PyTorch's GRU on the WebAssembly gate kernels; the same arithmetic as the JS loops of
+ * `fusedRecurrence`, in float32 lanes. Each pass copies its inputs into the kernels' memory and
+ * what it keeps (states, gates, h W_n + b_n) back out, so the backward pass owns its buffers.
+ */
+function gruWasm(k: GateKernels, xp: tf.Tensor3D, h0: tf.Tensor2D, W: tf.Tensor2D, bv: Float32Array, bx: tf.Tensor1D | null) {
+  const [T, B, GH] = xp.shape;
+  const H = GH / 3;
+  const BH = B * H;
+  const XG = T * B * GH;
+  // Forward layout, in floats: x, states (T+1 rows), gates, h W_n + b_n, this step's h W_hh, b_ih, b_hh.
+  // Offsets start at 4 floats: offset 0 is add3's "no third operand".
+  const X = 4;
+  const HS = X + XG;
+  const ACTS = HS + (T + 1) * BH;
+  const EX = ACTS + XG;
+  const GHS = EX + T * BH;
+  const BX = GHS + B * GH;
+  const BHH = BX + GH;
+  let mem = k.reserve(BHH + GH);
+  mem.set(xp.dataSync() as Float32Array, X);
+  mem.set(h0.dataSync() as Float32Array, HS);
+  if (bx) mem.set(bx.dataSync() as Float32Array, BX);
+  else mem.fill(0, BX, BX + GH);
+  mem.set(bv, BHH);
+  for (let t = 0; t < T; t++) {
+    const hPrev = HS + t * BH;
+    const hT = tensorOfView(mem.subarray(hPrev, hPrev + BH), [B, H]);
+    const gh = tf.matMul(hT, W);
+    readInto(gh, mem, GHS);
+    tf.dispose([hT, gh]);
+    k.fn.gruForward(4 * (X + t * B * GH), 4 * GHS, 4 * BX, 4 * BHH, 4 * hPrev, 4 * (hPrev + BH), 4 * (ACTS + t * B * GH), 4 * (EX + t * BH), B, H);
+  }
+  const hs = mem.slice(HS, HS + (T + 1) * BH);
+  const acts = mem.slice(ACTS, ACTS + XG);
+  const ex = mem.slice(EX, EX + T * BH);
+  const value = tf.tensor3d(hs.subarray(BH), [T, B, H]);
+
+  const gradFunc = (dy: tf.Tensor): tf.Tensor[] => {
+    const WT = tf.transpose(W) as tf.Tensor2D; // (3H, H): plain matmuls for dh
+    // Backward layout: gates, h W_n + b_n, states, dy, dx, dg, dh, its direct part, dg W_hh^T, db_ih, db_hh.
+    const A = 4;
+    const E = A + XG;
+    const S = E + T * BH;
+    const DY = S + T * BH;
+    const DX = DY + T * BH;
+    const DG = DX + XG;
+    const DH = DG + XG;
+    const DHP = DH + BH;
+    const BACK = DHP + BH;
+    const DBX = BACK + BH;
+    const DBH = DBX + GH;
+    mem = k.reserve(DBH + GH);
+    mem.set(acts, A);
+    mem.set(ex, E);
+    mem.set(hs.subarray(0, T * BH), S);
+    mem.set(dy.dataSync() as Float32Array, DY);
+    mem.fill(0, DBX, DBH + GH);
+    mem.copyWithin(DH, DY + (T - 1) * BH, DY + T * BH);
+    for (let t = T - 1; t >= 0; t--) {
+      const dg = DG + t * B * GH;
+      k.fn.gruBackward(4 * (A + t * B * GH), 4 * (E + t * BH), 4 * (S + t * BH), 4 * DH, 4 * (DX + t * B * GH), 4 * dg, 4 * DHP, 4 * DBX, 4 * DBH, B, H);
+      const dgT = tensorOfView(mem.subarray(dg, dg + B * GH), [B, GH]);
+      const back = tf.matMul(dgT, WT);
+      readInto(back, mem, BACK);
+      tf.dispose([dgT, back]);
+      // dh_{t-1}: through the gates, through W_hh, and what step t-1's own output received.
+      k.fn.add3(4 * DH, 4 * DHP, 4 * BACK, t > 0 ? 4 * (DY + (t - 1) * BH) : 0, BH);
+    }
+    // Weight gradients of all steps at once: inputs of the recurrent matmul (T*B, H)^T times dG.
+    const hIn = tf.tensor2d(hs.subarray(0, T * BH), [T * B, H]);
+    const dgAll = tensorOfView(mem.subarray(DG, DG + XG), [T * B, GH]);
+    const dW = tf.matMul(hIn, dgAll, true, false);
+    const grads: tf.Tensor[] = [
+      tf.tensor3d(mem.slice(DX, DX + XG), [T, B, GH]),
+      tf.tensor2d(mem.slice(DH, DH + BH), [B, H]),
+      dW,
+      tf.tensor1d(mem.slice(DBH, DBH + GH)),
+    ];
+    if (bx) grads.push(tf.tensor1d(mem.slice(DBX, DBX + GH)));
+    tf.dispose([WT, hIn, dgAll]);
+    return grads;
+  };
+  return { value, gradFunc };
 }
 
 /**

@@ -105,12 +105,14 @@ export class RecurrentLayer extends VariableOwner {
       const GH = GATES[this.cell] * H;
       const W = this.W_ih as tf.Tensor2D;
       const proj = x instanceof Int32Array ? gatherRows(x, W) : tf.matMul(x, W);
-      let xp = tf.reshape(tf.add(proj, this.b_ih), [T, B, GH]) as tf.Tensor3D;
+      // b_ih is added inside the fused op, which also sums its gradient.
+      let xp = tf.reshape(proj, [T, B, GH]) as tf.Tensor3D;
       if (reverse) xp = tf.reverse(xp, 0);
       const lstm = this.cell === 'lstm';
       const out = fusedRecurrence(xp, state[0] as tf.Tensor2D, lstm ? (state[1] as tf.Tensor2D) : null, this.W_hh as tf.Tensor2D, this.b_hh as tf.Tensor1D, {
         kind: this.cell,
         resetAfter: this.resetAfter,
+        inputBias: this.b_ih as tf.Tensor1D,
       });
       let outputs = lstm ? (tf.slice(out, [0, 0, 0], [T, B, H]) as tf.Tensor3D) : out;
       if (reverse) outputs = tf.reverse(outputs, 0);

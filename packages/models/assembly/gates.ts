@@ -1,0 +1,124 @@
+// Element-wise gate work of the fused recurrences, 4 lanes at a time (wasm SIMD).
+// AssemblyScript, compiled by `pnpm build:wasm` into src/gates-wasm.ts. Arguments are byte
+// offsets into this module's memory; the caller lays the buffers out and needs H % 4 == 0.
+
+// exp(x) for f32 lanes, Cephes' expf: x = n ln2 + r, exp(r) by a degree-6 polynomial, 2^n
+// through the exponent bits. Relative error about 2e-7 on the clamped range.
+// @ts-ignore: decorator
+@inline
+function exp4(x: v128): v128 {
+  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504089)));
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1.0));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, scale);
+}
+
+// @ts-ignore: decorator
+@inline
+function sigmoid4(x: v128): v128 {
+  const one = f32x4.splat(1.0);
+  return f32x4.div(one, f32x4.add(one, exp4(f32x4.neg(x))));
+}
+
+// tanh: Cephes' odd polynomial below |x| 0.625 (where 1 - 2/(e^2x + 1) cancels), that formula above.
+// @ts-ignore: decorator
+@inline
+function tanh4(x: v128): v128 {
+  const one = f32x4.splat(1.0);
+  const big = f32x4.sub(one, f32x4.div(f32x4.splat(2.0), f32x4.add(exp4(f32x4.add(x, x)), one)));
+  const z = f32x4.mul(x, x);
+  let p = f32x4.splat(-5.70498872745e-3);
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(2.06390887954e-2));
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(-5.37397155531e-2));
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(1.33314422036e-1));
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(-3.33332819422e-1));
+  const small = f32x4.add(f32x4.mul(f32x4.mul(p, z), x), x);
+  return v128.bitselect(small, big, f32x4.lt(f32x4.abs(x), f32x4.splat(0.625)));
+}
+
+/**
+ * One forward step of PyTorch's GRU for B rows: r, z = sigmoid(x + bx + gh + bh),
+ * n = tanh(x_n + bx_n + r (gh_n + bh_n)), h' = (1 - z) n + z h. Saves [r, z, n] to acts and
+ * gh_n + bh_n to ex for the backward pass.
+ */
+export function gruForward(x: usize, gh: usize, bx: usize, bh: usize, hPrev: usize, hNext: usize, acts: usize, ex: usize, B: i32, H: i32): void {
+  const H4 = <usize>H << 2;
+  for (let bi = 0; bi < B; bi++) {
+    const row = <usize>bi * 3 * H4;
+    const hrow = <usize>bi * H4;
+    for (let j: usize = 0; j < H4; j += 16) {
+      const r = sigmoid4(f32x4.add(f32x4.add(v128.load(x + row + j), v128.load(bx + j)), f32x4.add(v128.load(gh + row + j), v128.load(bh + j))));
+      const zo: usize = H4 + j;
+      // z and 1 - z = e z from the same e = exp(-a): 1 - z stays accurate where z rounds to near 1.
+      const ez = exp4(f32x4.neg(f32x4.add(f32x4.add(v128.load(x + row + zo), v128.load(bx + zo)), f32x4.add(v128.load(gh + row + zo), v128.load(bh + zo)))));
+      const z = f32x4.div(f32x4.splat(1.0), f32x4.add(f32x4.splat(1.0), ez));
+      const omz = f32x4.mul(ez, z);
+      const no: usize = (H4 << 1) + j;
+      const ghn = f32x4.add(v128.load(gh + row + no), v128.load(bh + no));
+      const n = tanh4(f32x4.add(f32x4.add(v128.load(x + row + no), v128.load(bx + no)), f32x4.mul(r, ghn)));
+      v128.store(acts + row + j, r);
+      v128.store(acts + row + zo, z);
+      v128.store(acts + row + no, n);
+      v128.store(ex + hrow + j, ghn);
+      v128.store(hNext + hrow + j, f32x4.add(f32x4.mul(omz, n), f32x4.mul(z, v128.load(hPrev + hrow + j))));
+    }
+  }
+}
+
+/**
+ * The GRU step backwards from dh (B, H): the pre-activation gradients seen by the input
+ * projection (dx) and by the recurrent matmul (dg; they differ in the candidate, r * dn),
+ * dh_{t-1}'s direct part dh z, and the bias gradients summed into dbx and dbh.
+ */
+export function gruBackward(acts: usize, ex: usize, hPrev: usize, dh: usize, dx: usize, dg: usize, dhPrev: usize, dbx: usize, dbh: usize, B: i32, H: i32): void {
+  const H4 = <usize>H << 2;
+  const one = f32x4.splat(1.0);
+  for (let bi = 0; bi < B; bi++) {
+    const row = <usize>bi * 3 * H4;
+    const hrow = <usize>bi * H4;
+    for (let j: usize = 0; j < H4; j += 16) {
+      const zo: usize = H4 + j;
+      const no: usize = (H4 << 1) + j;
+      const r = v128.load(acts + row + j);
+      const z = v128.load(acts + row + zo);
+      const n = v128.load(acts + row + no);
+      const d = v128.load(dh + hrow + j);
+      v128.store(dhPrev + hrow + j, f32x4.mul(d, z));
+      const dzp = f32x4.mul(f32x4.mul(d, f32x4.sub(v128.load(hPrev + hrow + j), n)), f32x4.mul(z, f32x4.sub(one, z)));
+      const dnp = f32x4.mul(f32x4.mul(d, f32x4.sub(one, z)), f32x4.sub(one, f32x4.mul(n, n)));
+      const drp = f32x4.mul(f32x4.mul(dnp, v128.load(ex + hrow + j)), f32x4.mul(r, f32x4.sub(one, r)));
+      const dgn = f32x4.mul(dnp, r);
+      v128.store(dx + row + j, drp);
+      v128.store(dx + row + zo, dzp);
+      v128.store(dx + row + no, dnp);
+      v128.store(dg + row + j, drp);
+      v128.store(dg + row + zo, dzp);
+      v128.store(dg + row + no, dgn);
+      v128.store(dbx + j, f32x4.add(v128.load(dbx + j), drp));
+      v128.store(dbx + zo, f32x4.add(v128.load(dbx + zo), dzp));
+      v128.store(dbx + no, f32x4.add(v128.load(dbx + no), dnp));
+      v128.store(dbh + j, f32x4.add(v128.load(dbh + j), drp));
+      v128.store(dbh + zo, f32x4.add(v128.load(dbh + zo), dzp));
+      v128.store(dbh + no, f32x4.add(v128.load(dbh + no), dgn));
+    }
+  }
+}
+
+/** out = a + b (+ c when c != 0), n floats, n % 4 == 0. */
+export function add3(out: usize, a: usize, b: usize, c: usize, n: i32): void {
+  const end = <usize>n << 2;
+  for (let i: usize = 0; i < end; i += 16) {
+    let s = f32x4.add(v128.load(a + i), v128.load(b + i));
+    if (c != 0) s = f32x4.add(s, v128.load(c + i));
+    v128.store(out + i, s);
+  }
+}

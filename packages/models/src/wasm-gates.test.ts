@@ -1,0 +1,99 @@
+import { readFile } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_BACKENDS, useBackend } from '../../../test/backends.js';
+import { createRng } from '@rnnkit/data';
+import { fusedRecurrence, GATES, type CellKind } from './fused.js';
+import { gateKernels, useWasmGates } from './wasm-gates.js';
+// @ts-expect-error: a plain .mjs build script without types
+import { compileGates } from '../scripts/build-wasm.mjs';
+
+const T = 6;
+const B = 3;
+const H = 8;
+
+function randomTensor(shape: number[], rng: { next(): number }, scale = 1): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Float32Array.from({ length: n }, () => (2 * rng.next() - 1) * scale), shape);
+}
+
+/** Output and gradients (xProj, h0, [c0], W_hh, b_hh, [b_ih]) of sum(out * R). */
+function run(kind: CellKind, resetAfter: boolean, withInputBias: boolean, seed = 1) {
+  const rng = createRng(seed);
+  const GH = GATES[kind] * H;
+  const xp = randomTensor([T, B, GH], rng, 2) as tf.Tensor3D;
+  const h0 = randomTensor([B, H], rng) as tf.Tensor2D;
+  const c0 = kind === 'lstm' ? (randomTensor([B, H], rng) as tf.Tensor2D) : null;
+  const W = randomTensor([H, GH], rng, 0.5) as tf.Tensor2D;
+  const b = randomTensor([GH], rng, 0.5) as tf.Tensor1D;
+  const bih = randomTensor([GH], rng, 0.5) as tf.Tensor1D;
+  const R = randomTensor([kind === 'lstm' ? T + 1 : T, B, H], rng);
+  const inputs = [xp, h0, ...(c0 ? [c0] : []), W, b, bih];
+  const f = (...args: tf.Tensor[]) => {
+    const [x, h, c, w, bb, bi] = c0 ? args : [args[0], args[1], null, args[2], args[3], args[4]];
+    const opts = { kind, resetAfter, ...(withInputBias ? { inputBias: bi as tf.Tensor1D } : {}) };
+    const xIn = withInputBias ? (x as tf.Tensor3D) : (tf.add(x as tf.Tensor, bi as tf.Tensor) as tf.Tensor3D);
+    return tf.sum(tf.mul(fusedRecurrence(xIn, h as tf.Tensor2D, c as tf.Tensor2D | null, w as tf.Tensor2D, bb as tf.Tensor1D, opts), R));
+  };
+  const { value, grads } = tf.valueAndGrads(f)(inputs);
+  const out = { value: value.dataSync()[0] as number, grads: grads.map((g) => Array.from(g.dataSync())) };
+  tf.dispose([value, ...grads, ...inputs, R]);
+  return out;
+}
+
+function expectAllClose(a: number[], b: number[], tol: number): void {
+  expect(a.length).toBe(b.length);
+  const worst = Math.max(...a.map((v, i) => Math.abs(v - (b[i] as number)) / (1e-3 + Math.abs(b[i] as number))));
+  expect(worst).toBeLessThan(tol);
+}
+
+describe('the WebAssembly gate kernels', () => {
+  it('are the module compiled from assembly/gates.ts', async () => {
+    const committed = await readFile(new URL('./gates-wasm.ts', import.meta.url), 'utf8');
+    expect(committed).toBe(await compileGates());
+  }, 60_000);
+
+  it('load here (Node 20 has WebAssembly SIMD)', () => {
+    expect(gateKernels()).not.toBeNull();
+  });
+});
+
+for (const backend of TEST_BACKENDS) {
+  describe(`fusedRecurrence kernels on ${backend}`, () => {
+    beforeAll(() => useBackend(backend));
+    afterEach(() => useWasmGates(true));
+
+    it('the PyTorch GRU on WebAssembly SIMD equals the JS loops: output and every gradient', () => {
+      const before = tf.memory().numTensors;
+      const wasm = run('gru', true, true);
+      useWasmGates(false);
+      const js = run('gru', true, true);
+      expect(Math.abs(wasm.value - js.value)).toBeLessThan(1e-4 * Math.abs(js.value) + 1e-5);
+      wasm.grads.forEach((g, i) => expectAllClose(g, js.grads[i] as number[], 1e-4));
+      expect(tf.memory().numTensors).toBe(before);
+    });
+
+    it('saturated gates and tiny tanh arguments stay accurate', () => {
+      // Scale 40 pushes pre-activations far into the sigmoid's and tanh's flat ends.
+      const rng = createRng(3);
+      const x = tf.tensor3d(Float32Array.from({ length: 3 * B * 3 * H }, (_, i) => (i % 5 === 0 ? 1e-4 : 40) * (2 * rng.next() - 1)), [3, B, 3 * H]);
+      const h0 = tf.zeros([B, H]) as tf.Tensor2D;
+      const W = tf.zeros([H, 3 * H]) as tf.Tensor2D;
+      const b = tf.zeros([3 * H]) as tf.Tensor1D;
+      const wasm = fusedRecurrence(x, h0, null, W, b, { kind: 'gru' });
+      useWasmGates(false);
+      const js = fusedRecurrence(x, h0, null, W, b, { kind: 'gru' });
+      expectAllClose(Array.from(wasm.dataSync()), Array.from(js.dataSync()), 1e-5);
+      tf.dispose([x, h0, W, b, wasm, js]);
+    });
+
+    for (const [kind, resetAfter] of [['rnn', true], ['gru', true], ['gru', false], ['lstm', true]] as [CellKind, boolean][]) {
+      it(`${kind}${kind === 'gru' ? (resetAfter ? ' (reset after)' : ' (d2l)') : ''}: inputBias inside equals adding b_ih outside, gradients included`, () => {
+        const inside = run(kind, resetAfter, true, 7);
+        const outside = run(kind, resetAfter, false, 7);
+        expect(Math.abs(inside.value - outside.value)).toBeLessThan(1e-4 * Math.abs(outside.value) + 1e-5);
+        inside.grads.forEach((g, i) => expectAllClose(g, outside.grads[i] as number[], 1e-4));
+      });
+    }
+  });
+}
