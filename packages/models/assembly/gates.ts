@@ -122,3 +122,13 @@ export function add3(out: usize, a: usize, b: usize, c: usize, n: i32): void {
     v128.store(out + i, s);
   }
 }
+
+/** Row i of src (n rows of N floats) added into row ids[i] of out: a row gather's gradient. N % 4 == 0. */
+export function addRows(out: usize, src: usize, ids: usize, n: i32, N: i32): void {
+  const N4 = <usize>N << 2;
+  for (let i = 0; i < n; i++) {
+    const dst = out + <usize>load<i32>(ids + (<usize>i << 2)) * N4;
+    const from = src + <usize>i * N4;
+    for (let j: usize = 0; j < N4; j += 16) v128.store(dst + j, f32x4.add(v128.load(dst + j), v128.load(from + j)));
+  }
+}

@@ -16,6 +16,12 @@ export interface RecurrenceOptions {
    * gradient summed with the gate work instead of by a separate broadcast Add and Sum.
    */
   inputBias?: tf.Tensor1D;
+  /**
+   * Token ids of one-hot inputs, time-major (T*B). `xProj` is then W_ih itself (V, G*H) and each
+   * step's input projection is a row of it: the one-hot product without its matmul or a gather
+   * tensor. W_ih's gradient is the input gradients added into the rows of their tokens.
+   */
+  inputIds?: Int32Array;
 }
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
@@ -35,14 +41,16 @@ function matmulRows(a: Float32Array, rows: number, k: number, w: tf.Tensor2D): F
  * One layer, one direction of a recurrent network over a whole sequence, with hand-written
  * backpropagation through time (`tf.customGrad`).
  *
- * `xProj` (T, B, G*H) holds the input projections of all steps (x W_ih + b_ih, one matmul for the
- * sequence); `Whh` (H, G*H) and `bhh` (G*H) are the recurrent weights. Returns the hidden states
- * of all steps (T, B, H); for the LSTM one more row (T+1, B, H) whose last entry is the final cell
- * state C_T. The element-wise gate work runs in plain loops over typed arrays, the matmuls on the
- * backend; the backward pass forms dW_hh for all steps as one large matmul.
+ * `xProj` (T, B, G*H) holds the input projections of all steps (x W_ih, one matmul for the
+ * sequence; b_ih too unless passed as `inputBias`), or is W_ih itself with `inputIds`; `Whh`
+ * (H, G*H) and `bhh` (G*H) are the recurrent weights. Returns the hidden states of all steps
+ * (T, B, H); for the LSTM one more row (T+1, B, H) whose last entry is the final cell state C_T.
+ * The element-wise gate work runs in WebAssembly SIMD kernels (PyTorch's GRU) or plain loops over
+ * typed arrays, the matmuls on the backend; the backward pass forms dW_hh for all steps as one
+ * large matmul.
  */
 export function fusedRecurrence(
-  xProj: tf.Tensor3D,
+  xProj: tf.Tensor3D | tf.Tensor2D,
   h0: tf.Tensor2D,
   c0: tf.Tensor2D | null,
   Whh: tf.Tensor2D,
@@ -51,8 +59,17 @@ export function fusedRecurrence(
 ): tf.Tensor3D {
   const { kind } = options;
   const resetAfter = options.resetAfter ?? true;
-  const [T, B, GH] = xProj.shape;
-  const H = h0.shape[1];
+  const ids = options.inputIds ?? null;
+  const [B, H] = h0.shape;
+  const GH = xProj.shape[xProj.rank - 1] as number;
+  if (ids) {
+    if (xProj.rank !== 2) throw new Error(`fusedRecurrence: with inputIds, xProj is W_ih (vocab, ${GATES[kind]} x H), got shape [${xProj.shape.join(', ')}].`);
+    if (ids.length % B !== 0) throw new Error(`fusedRecurrence: ${ids.length} input ids do not split into steps of batch ${B}.`);
+    checkIds(ids, xProj.shape[0] as number);
+  } else if (xProj.rank !== 3 || xProj.shape[1] !== B) {
+    throw new Error(`fusedRecurrence: xProj must be (steps, ${B}, ${GATES[kind]} x H), got shape [${xProj.shape.join(', ')}].`);
+  }
+  const T = ids ? ids.length / B : (xProj.shape[0] as number);
   const G = GATES[kind];
   if (GH !== G * H) throw new Error(`fusedRecurrence: xProj has ${GH} features, expected ${G} x ${H} for ${kind}.`);
   if ((kind === 'lstm') !== (c0 !== null)) throw new Error('fusedRecurrence: the LSTM needs a cell state c0, the others none.');
@@ -66,8 +83,8 @@ export function fusedRecurrence(
     const bx = bih ? (args[kind === 'lstm' ? 5 : 4] as tf.Tensor1D) : null;
     const bv = (b as tf.Tensor).dataSync() as Float32Array;
     const kernels = kind === 'gru' && resetAfter && H % 4 === 0 ? gateKernels() : null;
-    if (kernels) return gruWasm(kernels, xp as tf.Tensor3D, h as tf.Tensor2D, W as tf.Tensor2D, bv, bx);
-    let xpv = (xp as tf.Tensor).dataSync() as Float32Array;
+    if (kernels) return gruWasm(kernels, xp as tf.Tensor, ids, h as tf.Tensor2D, W as tf.Tensor2D, bv, bx);
+    let xpv = stepInputs(xp as tf.Tensor, ids);
     if (bx) {
       // The JS loops read x + b_ih from one array.
       const bxv = bx.dataSync() as Float32Array;
@@ -314,7 +331,7 @@ export function fusedRecurrence(
       } else {
         dW = tf.matMul(hIn, dgT, true, false);
       }
-      const grads: tf.Tensor[] = [tf.tensor3d(dxp, [T, B, GH]), tf.tensor2d(dh, [B, H])];
+      const grads: tf.Tensor[] = [ids ? addRowsByIds(dxp, ids, (xp as tf.Tensor).shape[0] as number) : tf.tensor3d(dxp, [T, B, GH]), tf.tensor2d(dh, [B, H])];
       if (kind === 'lstm') grads.push(tf.tensor2d(dc, [B, H]));
       grads.push(dW, tf.tensor1d(db));
       if (bx) {
@@ -338,9 +355,10 @@ export function fusedRecurrence(
  * `fusedRecurrence`, in float32 lanes. Each pass copies its inputs into the kernels' memory and
  * what it keeps (states, gates, h W_n + b_n) back out, so the backward pass owns its buffers.
  */
-function gruWasm(k: GateKernels, xp: tf.Tensor3D, h0: tf.Tensor2D, W: tf.Tensor2D, bv: Float32Array, bx: tf.Tensor1D | null) {
-  const [T, B, GH] = xp.shape;
-  const H = GH / 3;
+function gruWasm(k: GateKernels, xp: tf.Tensor, ids: Int32Array | null, h0: tf.Tensor2D, W: tf.Tensor2D, bv: Float32Array, bx: tf.Tensor1D | null) {
+  const [B, H] = h0.shape;
+  const GH = 3 * H;
+  const T = ids ? ids.length / B : (xp.shape[0] as number);
   const BH = B * H;
   const XG = T * B * GH;
   // Forward layout, in floats: x, states (T+1 rows), gates, h W_n + b_n, this step's h W_hh, b_ih, b_hh.
@@ -353,7 +371,8 @@ function gruWasm(k: GateKernels, xp: tf.Tensor3D, h0: tf.Tensor2D, W: tf.Tensor2
   const BX = GHS + B * GH;
   const BHH = BX + GH;
   let mem = k.reserve(BHH + GH);
-  mem.set(xp.dataSync() as Float32Array, X);
+  if (ids) gatherRowsInto(mem, X, xp.dataSync() as Float32Array, ids, GH);
+  else mem.set(xp.dataSync() as Float32Array, X);
   mem.set(h0.dataSync() as Float32Array, HS);
   if (bx) mem.set(bx.dataSync() as Float32Array, BX);
   else mem.fill(0, BX, BX + GH);
@@ -406,8 +425,22 @@ function gruWasm(k: GateKernels, xp: tf.Tensor3D, h0: tf.Tensor2D, W: tf.Tensor2
     const hIn = tf.tensor2d(hs.subarray(0, T * BH), [T * B, H]);
     const dgAll = tensorOfView(mem.subarray(DG, DG + XG), [T * B, GH]);
     const dW = tf.matMul(hIn, dgAll, true, false);
+    let dInput: tf.Tensor;
+    if (ids) {
+      // W_ih's gradient: each step's dx added into its token's row, in the kernels' memory.
+      const V = xp.shape[0] as number;
+      const IDS = DBH + GH;
+      const DWI = IDS + ids.length;
+      mem = k.reserve(DWI + V * GH);
+      new Int32Array(mem.buffer, 4 * IDS, ids.length).set(ids);
+      mem.fill(0, DWI, DWI + V * GH);
+      k.fn.addRows(4 * DWI, 4 * DX, 4 * IDS, ids.length, GH);
+      dInput = tf.tensor2d(mem.slice(DWI, DWI + V * GH), [V, GH]);
+    } else {
+      dInput = tf.tensor3d(mem.slice(DX, DX + XG), [T, B, GH]);
+    }
     const grads: tf.Tensor[] = [
-      tf.tensor3d(mem.slice(DX, DX + XG), [T, B, GH]),
+      dInput,
       tf.tensor2d(mem.slice(DH, DH + BH), [B, H]),
       dW,
       tf.tensor1d(mem.slice(DBH, DBH + GH)),
@@ -419,6 +452,40 @@ function gruWasm(k: GateKernels, xp: tf.Tensor3D, h0: tf.Tensor2D, W: tf.Tensor2
   return { value, gradFunc };
 }
 
+/** Throws where an id is not a row of a (V, ...) table. */
+function checkIds(ids: Int32Array, V: number): void {
+  for (const id of ids) {
+    if (!(id >= 0 && id < V)) throw new RangeError(`Token id ${id} is outside the vocabulary of ${V}.`);
+  }
+}
+
+/** Rows `ids` of a row-major (V, N) table, written one after another into dst from offset. */
+function gatherRowsInto(dst: Float32Array, offset: number, table: Float32Array, ids: Int32Array, N: number): void {
+  ids.forEach((id, i) => dst.set(table.subarray(id * N, (id + 1) * N), offset + i * N));
+}
+
+/** The gradient of a row gather: row i of dy added into row ids[i] of a (V, N) zero table. */
+function addRowsByIds(dy: Float32Array, ids: Int32Array, V: number): tf.Tensor2D {
+  const N = dy.length / ids.length;
+  const dW = new Float32Array(V * N);
+  ids.forEach((id, i) => {
+    const src = i * N;
+    const dst = id * N;
+    for (let j = 0; j < N; j++) dW[dst + j] = (dW[dst + j] as number) + (dy[src + j] as number);
+  });
+  return tf.tensor2d(dW, [V, N]);
+}
+
+/** Every step's input projection as one array: xProj's values, or the rows of W_ih for `ids`. */
+function stepInputs(xp: tf.Tensor, ids: Int32Array | null): Float32Array {
+  const values = xp.dataSync() as Float32Array;
+  if (!ids) return values;
+  const N = xp.shape[1] as number;
+  const out = new Float32Array(ids.length * N);
+  gatherRowsInto(out, 0, values, ids, N);
+  return out;
+}
+
 /**
  * Rows `ids` of `W` (V, N): the product of one-hot inputs and W without the one-hot matmul, and
  * without tf.gather, whose gradient the wasm backend cannot compute (no `UnsortedSegmentSum`).
@@ -427,23 +494,11 @@ function gruWasm(k: GateKernels, xp: tf.Tensor3D, h0: tf.Tensor2D, W: tf.Tensor2
  */
 export function gatherRows(ids: Int32Array, W: tf.Tensor2D): tf.Tensor2D {
   const [V, N] = W.shape;
-  for (const id of ids) {
-    if (!(id >= 0 && id < V)) throw new RangeError(`Token id ${id} is outside the vocabulary of ${V}.`);
-  }
+  checkIds(ids, V);
   const run = tf.customGrad(((w: tf.Tensor) => {
-    const wv = w.dataSync() as Float32Array;
     const out = new Float32Array(ids.length * N);
-    ids.forEach((id, i) => out.set(wv.subarray(id * N, (id + 1) * N), i * N));
-    const gradFunc = (dy: tf.Tensor): tf.Tensor => {
-      const dyv = dy.dataSync() as Float32Array;
-      const dW = new Float32Array(V * N);
-      ids.forEach((id, i) => {
-        const src = i * N;
-        const dst = id * N;
-        for (let j = 0; j < N; j++) dW[dst + j] = (dW[dst + j] as number) + (dyv[src + j] as number);
-      });
-      return tf.tensor2d(dW, [V, N]);
-    };
+    gatherRowsInto(out, 0, w.dataSync() as Float32Array, ids, N);
+    const gradFunc = (dy: tf.Tensor): tf.Tensor => addRowsByIds(dy.dataSync() as Float32Array, ids, V);
     return { value: tf.tensor2d(out, [ids.length, N]), gradFunc };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return run(W) as tf.Tensor2D;

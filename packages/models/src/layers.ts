@@ -96,7 +96,7 @@ export class RecurrentLayer extends VariableOwner {
 
   /**
    * The same on time-major rows (T*B, in), or on token ids in that order for one-hot inputs (a
-   * row lookup of W_ih, `gatherRows`). `reverse` runs from the last step to the first, as the
+   * row lookup of W_ih inside the fused op). `reverse` runs from the last step to the first, as the
    * backward direction of a bidirectional layer; outputs stay in input order.
    */
   applyRows(x: tf.Tensor2D | Int32Array, T: number, B: number, state: tf.Tensor2D[], reverse = false): { outputs: tf.Tensor3D; state: tf.Tensor2D[] } {
@@ -104,15 +104,21 @@ export class RecurrentLayer extends VariableOwner {
       const H = this.numHiddens;
       const GH = GATES[this.cell] * H;
       const W = this.W_ih as tf.Tensor2D;
-      const proj = x instanceof Int32Array ? gatherRows(x, W) : tf.matMul(x, W);
-      // b_ih is added inside the fused op, which also sums its gradient.
-      let xp = tf.reshape(proj, [T, B, GH]) as tf.Tensor3D;
-      if (reverse) xp = tf.reverse(xp, 0);
+      // One-hot inputs index rows of W_ih inside the fused op; b_ih is added there too.
+      let xp: tf.Tensor = W;
+      let inputIds: Int32Array | undefined;
+      if (x instanceof Int32Array) {
+        inputIds = reverse ? reverseSteps(x, B) : x;
+      } else {
+        xp = tf.reshape(tf.matMul(x, W), [T, B, GH]);
+        if (reverse) xp = tf.reverse(xp, 0);
+      }
       const lstm = this.cell === 'lstm';
-      const out = fusedRecurrence(xp, state[0] as tf.Tensor2D, lstm ? (state[1] as tf.Tensor2D) : null, this.W_hh as tf.Tensor2D, this.b_hh as tf.Tensor1D, {
+      const out = fusedRecurrence(xp as tf.Tensor3D | tf.Tensor2D, state[0] as tf.Tensor2D, lstm ? (state[1] as tf.Tensor2D) : null, this.W_hh as tf.Tensor2D, this.b_hh as tf.Tensor1D, {
         kind: this.cell,
         resetAfter: this.resetAfter,
         inputBias: this.b_ih as tf.Tensor1D,
+        ...(inputIds ? { inputIds } : {}),
       });
       let outputs = lstm ? (tf.slice(out, [0, 0, 0], [T, B, H]) as tf.Tensor3D) : out;
       if (reverse) outputs = tf.reverse(outputs, 0);
@@ -125,6 +131,13 @@ export class RecurrentLayer extends VariableOwner {
   namedVariables(suffix = '_l0'): Record<string, tf.Variable> {
     return { [`W_ih${suffix}`]: this.W_ih, [`W_hh${suffix}`]: this.W_hh, [`b_ih${suffix}`]: this.b_ih, [`b_hh${suffix}`]: this.b_hh };
   }
+}
+
+/** Time-major ids (T*B) with the steps in reverse order. */
+function reverseSteps(ids: Int32Array, B: number): Int32Array {
+  const out = new Int32Array(ids.length);
+  for (let t = 0, T = ids.length / B; t < T; t++) out.set(ids.subarray((T - 1 - t) * B, (T - t) * B), t * B);
+  return out;
 }
 
 /** Stacked `RecurrentLayer`s (PyTorch's `num_layers`). State: one entry per layer ([h] or [h, c]). */

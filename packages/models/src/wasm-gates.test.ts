@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, useBackend } from '../../../test/backends.js';
 import { createRng } from '@rnnkit/data';
-import { fusedRecurrence, GATES, type CellKind } from './fused.js';
+import { fusedRecurrence, gatherRows, GATES, type CellKind } from './fused.js';
 import { gateKernels, useWasmGates } from './wasm-gates.js';
 // @ts-expect-error: a plain .mjs build script without types
 import { compileGates } from '../scripts/build-wasm.mjs';
@@ -86,6 +86,32 @@ for (const backend of TEST_BACKENDS) {
       expectAllClose(Array.from(wasm.dataSync()), Array.from(js.dataSync()), 1e-5);
       tf.dispose([x, h0, W, b, wasm, js]);
     });
+
+    for (const kind of ['gru', 'lstm'] as CellKind[]) {
+      it(`${kind}: inputIds (rows of W_ih inside) equals gatherRows outside, W_ih's gradient included`, () => {
+        const rng = createRng(5);
+        const V = 5;
+        const GH = GATES[kind] * H;
+        const ids = Int32Array.from({ length: T * B }, () => rng.int(0, V - 1));
+        const Wih = randomTensor([V, GH], rng);
+        const h0 = randomTensor([B, H], rng) as tf.Tensor2D;
+        const c0 = kind === 'lstm' ? (randomTensor([B, H], rng) as tf.Tensor2D) : null;
+        const W = randomTensor([H, GH], rng, 0.5) as tf.Tensor2D;
+        const b = randomTensor([GH], rng, 0.5) as tf.Tensor1D;
+        const R = randomTensor([kind === 'lstm' ? T + 1 : T, B, H], rng);
+        const loss = (inside: boolean) => (w: tf.Tensor) => {
+          const x = inside ? w : tf.reshape(gatherRows(ids, w as tf.Tensor2D), [T, B, GH]);
+          return tf.sum(tf.mul(fusedRecurrence(x as tf.Tensor3D, h0, c0, W, b, { kind, ...(inside ? { inputIds: ids } : {}) }), R));
+        };
+        const a = tf.valueAndGrad(loss(true))(Wih);
+        const g = tf.valueAndGrad(loss(false))(Wih);
+        expectAllClose(Array.from(a.grad.dataSync()), Array.from(g.grad.dataSync()), 1e-5);
+        expect(Math.abs((a.value.dataSync()[0] as number) - (g.value.dataSync()[0] as number))).toBeLessThan(1e-4);
+        expect(() => fusedRecurrence(Wih as tf.Tensor2D, h0, c0, W, b, { kind, inputIds: Int32Array.from([0, V]) })).toThrow(/ids do not split|outside the vocabulary/);
+        expect(() => fusedRecurrence(Wih as tf.Tensor2D, h0, c0, W, b, { kind, inputIds: Int32Array.from([0, 1, V]) })).toThrow(/Token id 5 is outside the vocabulary of 5/);
+        tf.dispose([Wih, h0, ...(c0 ? [c0] : []), W, b, R, a.value, a.grad, g.value, g.grad]);
+      });
+    }
 
     for (const [kind, resetAfter] of [['rnn', true], ['gru', true], ['gru', false], ['lstm', true]] as [CellKind, boolean][]) {
       it(`${kind}${kind === 'gru' ? (resetAfter ? ' (reset after)' : ' (d2l)') : ''}: inputBias inside equals adding b_ih outside, gradients included`, () => {

@@ -7,6 +7,7 @@ interface GateExports {
   gruForward(x: number, gh: number, bx: number, bh: number, hPrev: number, hNext: number, acts: number, ex: number, B: number, H: number): void;
   gruBackward(acts: number, ex: number, hPrev: number, dh: number, dx: number, dg: number, dhPrev: number, dbx: number, dbh: number, B: number, H: number): void;
   add3(out: number, a: number, b: number, c: number, n: number): void;
+  addRows(out: number, src: number, ids: number, n: number, N: number): void;
 }
 
 /**
