@@ -132,3 +132,28 @@ export function addRows(out: usize, src: usize, ids: usize, n: i32, N: i32): voi
     for (let j: usize = 0; j < N4; j += 16) v128.store(dst + j, f32x4.add(v128.load(dst + j), v128.load(from + j)));
   }
 }
+
+/** out (cols, rows) = src (rows, cols) transposed, in 4 x 4 blocks; rows and cols % 4 == 0. */
+export function transpose(out: usize, src: usize, rows: i32, cols: i32): void {
+  const rowBytes = <usize>cols << 2;
+  const colBytes = <usize>rows << 2;
+  for (let r = 0; r < rows; r += 4) {
+    const s = src + <usize>r * rowBytes;
+    for (let c = 0; c < cols; c += 4) {
+      const p = s + (<usize>c << 2);
+      const a0 = v128.load(p);
+      const a1 = v128.load(p + rowBytes);
+      const a2 = v128.load(p + 2 * rowBytes);
+      const a3 = v128.load(p + 3 * rowBytes);
+      const t0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5);
+      const t1 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
+      const t2 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
+      const t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
+      const q = out + <usize>c * colBytes + (<usize>r << 2);
+      v128.store(q, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+      v128.store(q + colBytes, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
+      v128.store(q + 2 * colBytes, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
+      v128.store(q + 3 * colBytes, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
+    }
+  }
+}

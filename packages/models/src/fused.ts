@@ -392,7 +392,11 @@ function gruWasm(k: GateKernels, xp: tf.Tensor, ids: Int32Array | null, h0: tf.T
 
   const gradFunc = (dy: tf.Tensor): tf.Tensor[] => {
     const WT = tf.transpose(W) as tf.Tensor2D; // (3H, H): plain matmuls for dh
-    // Backward layout: gates, h W_n + b_n, states, dy, dx, dg, dh, its direct part, dg W_hh^T, db_ih, db_hh.
+    // Backward layout: gates, h W_n + b_n, states, dy, dx, dg, dh, its direct part, dg W_hh^T,
+    // db_ih, db_hh, dG transposed, and for token inputs the ids and W_ih's gradient.
+    const TB = T * B;
+    const transposeDG = TB % 4 === 0;
+    const V = ids ? (xp.shape[0] as number) : 0;
     const A = 4;
     const E = A + XG;
     const S = E + T * BH;
@@ -404,7 +408,10 @@ function gruWasm(k: GateKernels, xp: tf.Tensor, ids: Int32Array | null, h0: tf.T
     const BACK = DHP + BH;
     const DBX = BACK + BH;
     const DBH = DBX + GH;
-    mem = k.reserve(DBH + GH);
+    const DGT = DBH + GH;
+    const IDS = DGT + (transposeDG ? XG : 0);
+    const DWI = IDS + (ids ? TB : 0);
+    mem = k.reserve(DWI + V * GH);
     mem.set(acts, A);
     mem.set(ex, E);
     mem.set(hs.subarray(0, T * BH), S);
@@ -421,20 +428,28 @@ function gruWasm(k: GateKernels, xp: tf.Tensor, ids: Int32Array | null, h0: tf.T
       // dh_{t-1}: through the gates, through W_hh, and what step t-1's own output received.
       k.fn.add3(4 * DH, 4 * DHP, 4 * BACK, t > 0 ? 4 * (DY + (t - 1) * BH) : 0, BH);
     }
-    // Weight gradients of all steps at once: inputs of the recurrent matmul (T*B, H)^T times dG.
-    const hIn = tf.tensor2d(hs.subarray(0, T * BH), [T * B, H]);
-    const dgAll = tensorOfView(mem.subarray(DG, DG + XG), [T * B, GH]);
-    const dW = tf.matMul(hIn, dgAll, true, false);
+    // Weight gradients of all steps at once, the inputs of the recurrent matmul (T*B, H) against
+    // dG: as dG^T hIn where dG transposes cheaply here, since the backend's matmul packs its second
+    // operand on every call and hIn is a third of dG's size.
+    const hIn = tf.tensor2d(hs.subarray(0, T * BH), [TB, H]);
+    let dW: tf.Tensor;
+    if (transposeDG) {
+      k.fn.transpose(4 * DGT, 4 * DG, TB, GH);
+      const dgt = tensorOfView(mem.subarray(DGT, DGT + XG), [GH, TB]);
+      const dWT = tf.matMul(dgt, hIn);
+      dW = tf.transpose(dWT);
+      tf.dispose([dgt, dWT]);
+    } else {
+      const dgAll = tensorOfView(mem.subarray(DG, DG + XG), [TB, GH]);
+      dW = tf.matMul(hIn, dgAll, true, false);
+      dgAll.dispose();
+    }
     let dInput: tf.Tensor;
     if (ids) {
       // W_ih's gradient: each step's dx added into its token's row, in the kernels' memory.
-      const V = xp.shape[0] as number;
-      const IDS = DBH + GH;
-      const DWI = IDS + ids.length;
-      mem = k.reserve(DWI + V * GH);
-      new Int32Array(mem.buffer, 4 * IDS, ids.length).set(ids);
+      new Int32Array(mem.buffer, 4 * IDS, TB).set(ids);
       mem.fill(0, DWI, DWI + V * GH);
-      k.fn.addRows(4 * DWI, 4 * DX, 4 * IDS, ids.length, GH);
+      k.fn.addRows(4 * DWI, 4 * DX, 4 * IDS, TB, GH);
       dInput = tf.tensor2d(mem.slice(DWI, DWI + V * GH), [V, GH]);
     } else {
       dInput = tf.tensor3d(mem.slice(DX, DX + XG), [T, B, GH]);
@@ -446,7 +461,7 @@ function gruWasm(k: GateKernels, xp: tf.Tensor, ids: Int32Array | null, h0: tf.T
       tf.tensor1d(mem.slice(DBH, DBH + GH)),
     ];
     if (bx) grads.push(tf.tensor1d(mem.slice(DBX, DBX + GH)));
-    tf.dispose([WT, hIn, dgAll]);
+    tf.dispose([WT, hIn]);
     return grads;
   };
   return { value, gradFunc };

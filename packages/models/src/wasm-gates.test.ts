@@ -8,7 +8,7 @@ import { gateKernels, useWasmGates } from './wasm-gates.js';
 // @ts-expect-error: a plain .mjs build script without types
 import { compileGates } from '../scripts/build-wasm.mjs';
 
-const T = 6;
+const T = 4;
 const B = 3;
 const H = 8;
 

@@ -8,6 +8,7 @@ interface GateExports {
   gruBackward(acts: number, ex: number, hPrev: number, dh: number, dx: number, dg: number, dhPrev: number, dbx: number, dbh: number, B: number, H: number): void;
   add3(out: number, a: number, b: number, c: number, n: number): void;
   addRows(out: number, src: number, ids: number, n: number, N: number): void;
+  transpose(out: number, src: number, rows: number, cols: number): void;
 }
 
 /**
