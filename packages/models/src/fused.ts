@@ -77,13 +77,15 @@ export function fusedRecurrence(
   const bih = options.inputBias ?? null;
   if (bih && bih.size !== GH) throw new Error(`fusedRecurrence: inputBias has ${bih.size} entries, expected ${GH}.`);
 
+  // Inside the op the tape is always off; here it says whether a backward pass can follow.
+  const keepForBackward = tf.engine().isTapeOn();
   const run = tf.customGrad(((...args: tf.Tensor[]) => {
     // customGrad appends its `save` function to the inputs; b_ih comes last when given.
     const [xp, h, c, W, b] = kind === 'lstm' ? args : [args[0], args[1], null, args[2], args[3]];
     const bx = bih ? (args[kind === 'lstm' ? 5 : 4] as tf.Tensor1D) : null;
     const bv = (b as tf.Tensor).dataSync() as Float32Array;
     const kernels = kind === 'gru' && resetAfter && H % 4 === 0 ? gateKernels() : null;
-    if (kernels) return gruWasm(kernels, xp as tf.Tensor, ids, h as tf.Tensor2D, W as tf.Tensor2D, bv, bx);
+    if (kernels) return gruWasm(kernels, keepForBackward, xp as tf.Tensor, ids, h as tf.Tensor2D, W as tf.Tensor2D, bv, bx);
     let xpv = stepInputs(xp as tf.Tensor, ids);
     if (bx) {
       // The JS loops read x + b_ih from one array.
@@ -352,25 +354,30 @@ export function fusedRecurrence(
 
 /**
  * PyTorch's GRU on the WebAssembly gate kernels; the same arithmetic as the JS loops of
- * `fusedRecurrence`, in float32 lanes. Each pass copies its inputs into the kernels' memory and
- * what it keeps (states, gates, h W_n + b_n) back out, so the backward pass owns its buffers.
+ * `fusedRecurrence`, in float32 lanes. What the backward pass needs (states, gates, h W_n + b_n)
+ * stays in the kernels' memory: the backward pass releases it, or, where no gradient will be
+ * taken (`keep` false), the forward pass itself. A region whose backward pass never runs is
+ * released once its gradient function is garbage-collected.
  */
-function gruWasm(k: GateKernels, xp: tf.Tensor, ids: Int32Array | null, h0: tf.Tensor2D, W: tf.Tensor2D, bv: Float32Array, bx: tf.Tensor1D | null) {
+function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array | null, h0: tf.Tensor2D, W: tf.Tensor2D, bv: Float32Array, bx: tf.Tensor1D | null) {
   const [B, H] = h0.shape;
   const GH = 3 * H;
   const T = ids ? ids.length / B : (xp.shape[0] as number);
   const BH = B * H;
   const XG = T * B * GH;
-  // Forward layout, in floats: x, states (T+1 rows), gates, h W_n + b_n, this step's h W_hh, b_ih, b_hh.
-  // Offsets start at 4 floats: offset 0 is add3's "no third operand".
-  const X = 4;
-  const HS = X + XG;
+  const TB = T * B;
+  // Saved for the backward pass: states (T+1 rows), gates, h W_n + b_n.
+  const saved = k.alloc((T + 1) * BH + XG + T * BH);
+  const HS = saved;
   const ACTS = HS + (T + 1) * BH;
   const EX = ACTS + XG;
-  const GHS = EX + T * BH;
+  // Forward scratch: x, this step's h W_hh, b_ih, b_hh.
+  const scratch = k.alloc(XG + B * GH + 2 * GH);
+  const X = scratch;
+  const GHS = X + XG;
   const BX = GHS + B * GH;
   const BHH = BX + GH;
-  let mem = k.reserve(BHH + GH);
+  let mem = k.f32;
   if (ids) gatherRowsInto(mem, X, xp.dataSync() as Float32Array, ids, GH);
   else mem.set(xp.dataSync() as Float32Array, X);
   mem.set(h0.dataSync() as Float32Array, HS);
@@ -385,22 +392,25 @@ function gruWasm(k: GateKernels, xp: tf.Tensor, ids: Int32Array | null, h0: tf.T
     tf.dispose([hT, gh]);
     k.fn.gruForward(4 * (X + t * B * GH), 4 * GHS, 4 * BX, 4 * BHH, 4 * hPrev, 4 * (hPrev + BH), 4 * (ACTS + t * B * GH), 4 * (EX + t * BH), B, H);
   }
-  const hs = mem.slice(HS, HS + (T + 1) * BH);
-  const acts = mem.slice(ACTS, ACTS + XG);
-  const ex = mem.slice(EX, EX + T * BH);
-  const value = tf.tensor3d(hs.subarray(BH), [T, B, H]);
+  k.release(scratch);
+  const value = tf.tensor3d(mem.slice(HS + BH, HS + (T + 1) * BH), [T, B, H]);
+  if (!keep) {
+    k.release(saved);
+    return { value, gradFunc: () => [] as tf.Tensor[] };
+  }
+  const lease: SavedLease = { kernels: k, offset: saved, released: false };
+  const owner = {}; // held only by gradFunc: collected with it when no backward pass comes
 
   const gradFunc = (dy: tf.Tensor): tf.Tensor[] => {
+    if (lease.released) throw new Error('fusedRecurrence: this GRU pass has already been differentiated once.');
+    savedRegions.unregister(owner);
     const WT = tf.transpose(W) as tf.Tensor2D; // (3H, H): plain matmuls for dh
-    // Backward layout: gates, h W_n + b_n, states, dy, dx, dg, dh, its direct part, dg W_hh^T,
-    // db_ih, db_hh, dG transposed, and for token inputs the ids and W_ih's gradient.
-    const TB = T * B;
     const transposeDG = TB % 4 === 0;
     const V = ids ? (xp.shape[0] as number) : 0;
-    const A = 4;
-    const E = A + XG;
-    const S = E + T * BH;
-    const DY = S + T * BH;
+    // Backward scratch: dy, dx, dg, dh, its direct part, dg W_hh^T, db_ih, db_hh, dG transposed,
+    // and for token inputs the ids and W_ih's gradient.
+    const region = k.alloc(T * BH + 2 * XG + 3 * BH + 2 * GH + (transposeDG ? XG : 0) + (ids ? TB + V * GH : 0));
+    const DY = region;
     const DX = DY + T * BH;
     const DG = DX + XG;
     const DH = DG + XG;
@@ -411,16 +421,13 @@ function gruWasm(k: GateKernels, xp: tf.Tensor, ids: Int32Array | null, h0: tf.T
     const DGT = DBH + GH;
     const IDS = DGT + (transposeDG ? XG : 0);
     const DWI = IDS + (ids ? TB : 0);
-    mem = k.reserve(DWI + V * GH);
-    mem.set(acts, A);
-    mem.set(ex, E);
-    mem.set(hs.subarray(0, T * BH), S);
+    mem = k.f32;
     mem.set(dy.dataSync() as Float32Array, DY);
     mem.fill(0, DBX, DBH + GH);
     mem.copyWithin(DH, DY + (T - 1) * BH, DY + T * BH);
     for (let t = T - 1; t >= 0; t--) {
       const dg = DG + t * B * GH;
-      k.fn.gruBackward(4 * (A + t * B * GH), 4 * (E + t * BH), 4 * (S + t * BH), 4 * DH, 4 * (DX + t * B * GH), 4 * dg, 4 * DHP, 4 * DBX, 4 * DBH, B, H);
+      k.fn.gruBackward(4 * (ACTS + t * B * GH), 4 * (EX + t * BH), 4 * (HS + t * BH), 4 * DH, 4 * (DX + t * B * GH), 4 * dg, 4 * DHP, 4 * DBX, 4 * DBH, B, H);
       const dgT = tensorOfView(mem.subarray(dg, dg + B * GH), [B, GH]);
       const back = tf.matMul(dgT, WT);
       readInto(back, mem, BACK);
@@ -431,7 +438,7 @@ function gruWasm(k: GateKernels, xp: tf.Tensor, ids: Int32Array | null, h0: tf.T
     // Weight gradients of all steps at once, the inputs of the recurrent matmul (T*B, H) against
     // dG: as dG^T hIn where dG transposes cheaply here, since the backend's matmul packs its second
     // operand on every call and hIn is a third of dG's size.
-    const hIn = tf.tensor2d(hs.subarray(0, T * BH), [TB, H]);
+    const hIn = tensorOfView(mem.subarray(HS, HS + T * BH), [TB, H]);
     let dW: tf.Tensor;
     if (transposeDG) {
       k.fn.transpose(4 * DGT, 4 * DG, TB, GH);
@@ -454,18 +461,30 @@ function gruWasm(k: GateKernels, xp: tf.Tensor, ids: Int32Array | null, h0: tf.T
     } else {
       dInput = tf.tensor3d(mem.slice(DX, DX + XG), [T, B, GH]);
     }
-    const grads: tf.Tensor[] = [
-      dInput,
-      tf.tensor2d(mem.slice(DH, DH + BH), [B, H]),
-      dW,
-      tf.tensor1d(mem.slice(DBH, DBH + GH)),
-    ];
+    const grads: tf.Tensor[] = [dInput, tf.tensor2d(mem.slice(DH, DH + BH), [B, H]), dW, tf.tensor1d(mem.slice(DBH, DBH + GH))];
     if (bx) grads.push(tf.tensor1d(mem.slice(DBX, DBX + GH)));
     tf.dispose([WT, hIn]);
+    k.release(region);
+    releaseLease(lease);
     return grads;
   };
+  savedRegions.register(owner, lease, owner);
   return { value, gradFunc };
 }
+
+interface SavedLease {
+  kernels: GateKernels;
+  offset: number;
+  released: boolean;
+}
+
+function releaseLease(lease: SavedLease): void {
+  if (!lease.released) lease.kernels.release(lease.offset);
+  lease.released = true;
+}
+
+/** Releases a forward pass's saved region once its gradient function is gone unused. */
+const savedRegions = new FinalizationRegistry<SavedLease>(releaseLease);
 
 /** Throws where an id is not a row of a (V, ...) table. */
 function checkIds(ids: Int32Array, V: number): void {

@@ -4,7 +4,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, useBackend } from '../../../test/backends.js';
 import { createRng } from '@rnnkit/data';
 import { fusedRecurrence, gatherRows, GATES, type CellKind } from './fused.js';
-import { gateKernels, useWasmGates } from './wasm-gates.js';
+import { GateKernels, gateKernels, useWasmGates } from './wasm-gates.js';
 // @ts-expect-error: a plain .mjs build script without types
 import { compileGates } from '../scripts/build-wasm.mjs';
 
@@ -56,6 +56,27 @@ describe('the WebAssembly gate kernels', () => {
   it('load here (Node 20 has WebAssembly SIMD)', () => {
     expect(gateKernels()).not.toBeNull();
   });
+
+  it('hand out 16-byte aligned regions, reuse freed ones and merge neighbours', () => {
+    const k = GateKernels.create();
+    const a = k.alloc(10);
+    const b = k.alloc(100_000); // grows the memory past its first page
+    const c = k.alloc(7);
+    expect([a % 4, b % 4, c % 4]).toEqual([0, 0, 0]);
+    expect(b).toBeGreaterThanOrEqual(a + 10);
+    expect(c).toBeGreaterThanOrEqual(b + 100_000);
+    k.f32.fill(1, b, b + 100_000);
+    k.release(b);
+    expect(k.alloc(50_000)).toBe(b); // first fit, in the freed region
+    k.release(b);
+    k.release(a);
+    expect(k.alloc(100_008)).toBe(a); // a and b merged
+    expect(() => k.release(b)).toThrow(/no region/);
+    k.release(a);
+    k.release(c);
+    expect(k.inUse).toBe(0);
+    expect(k.alloc(4)).toBe(a); // everything returned to the top
+  });
 });
 
 for (const backend of TEST_BACKENDS) {
@@ -71,6 +92,21 @@ for (const backend of TEST_BACKENDS) {
       expect(Math.abs(wasm.value - js.value)).toBeLessThan(1e-4 * Math.abs(js.value) + 1e-5);
       wasm.grads.forEach((g, i) => expectAllClose(g, js.grads[i] as number[], 1e-4));
       expect(tf.memory().numTensors).toBe(before);
+    });
+
+    it('gives back its kernel memory after the backward pass, and at once when no gradient is taped', () => {
+      const k = gateKernels() as GateKernels;
+      const inUse = k.inUse;
+      run('gru', true, true);
+      expect(k.inUse).toBe(inUse);
+      const rng = createRng(2);
+      const x = randomTensor([T, B, 3 * H], rng) as tf.Tensor3D;
+      const h0 = randomTensor([B, H], rng) as tf.Tensor2D;
+      const W = randomTensor([H, 3 * H], rng) as tf.Tensor2D;
+      const b = randomTensor([3 * H], rng) as tf.Tensor1D;
+      tf.dispose(fusedRecurrence(x, h0, null, W, b, { kind: 'gru' }));
+      expect(k.inUse).toBe(inUse);
+      tf.dispose([x, h0, W, b]);
     });
 
     it('saturated gates and tiny tanh arguments stay accurate', () => {

@@ -13,11 +13,21 @@ interface GateExports {
 
 /**
  * The fused ops' element-wise gate work compiled to WebAssembly SIMD (four lanes, no bounds
- * checks; about 5x the plain JS loops). One module and one memory for the process: a fused op
- * copies its inputs in, runs, and copies what it keeps out, so calls never share live buffers.
+ * checks; several times faster than plain JS loops). One module and one memory for the process,
+ * shared by every fused op: each takes regions of it with `alloc` and gives them back with
+ * `release`. What a forward pass saves for its backward pass stays there, uncopied.
  */
 export class GateKernels {
-  private constructor(readonly fn: GateExports) {}
+  /** Free regions (offset and size in floats), sorted by offset; everything from `top` up is free. */
+  private readonly freeList: { offset: number; size: number }[] = [];
+  private readonly sizes = new Map<number, number>();
+  // Offset 0 is add3's "no third operand", so regions start after the first 16 bytes.
+  private top = 4;
+  private view: Float32Array;
+
+  private constructor(readonly fn: GateExports) {
+    this.view = new Float32Array(fn.memory.buffer);
+  }
 
   static create(): GateKernels {
     const bytes = Uint8Array.from(atob(GATES_WASM_BASE64), (c) => c.charCodeAt(0));
@@ -26,12 +36,63 @@ export class GateKernels {
     return new GateKernels(instance.exports as unknown as GateExports);
   }
 
-  /** The memory as floats, grown to hold at least `floats`; views from before a grow are stale. */
-  reserve(floats: number): Float32Array {
-    const { memory } = this.fn;
-    const need = floats * 4 - memory.buffer.byteLength;
-    if (need > 0) memory.grow(Math.ceil(need / 65536));
-    return new Float32Array(memory.buffer);
+  /** The memory as floats; take it again after an `alloc`, which may grow (and detach) it. */
+  get f32(): Float32Array {
+    if (this.view.buffer !== this.fn.memory.buffer) this.view = new Float32Array(this.fn.memory.buffer);
+    return this.view;
+  }
+
+  /** A region of `floats` floats (16-byte aligned, contents undefined); returns its offset in floats. */
+  alloc(floats: number): number {
+    const size = Math.max(4, Math.ceil(floats / 4) * 4);
+    let offset = -1;
+    const i = this.freeList.findIndex((r) => r.size >= size);
+    if (i >= 0) {
+      const r = this.freeList[i] as { offset: number; size: number };
+      offset = r.offset;
+      if (r.size === size) this.freeList.splice(i, 1);
+      else Object.assign(r, { offset: r.offset + size, size: r.size - size });
+    } else {
+      offset = this.top;
+      this.top += size;
+      const need = this.top * 4 - this.fn.memory.buffer.byteLength;
+      if (need > 0) this.fn.memory.grow(Math.ceil(need / 65536));
+    }
+    this.sizes.set(offset, size);
+    return offset;
+  }
+
+  /** Gives a region back; adjacent free regions merge, and the topmost returns to the top. */
+  release(offset: number): void {
+    const size = this.sizes.get(offset);
+    if (size === undefined) throw new Error(`GateKernels.release: no region at ${offset} (released twice?).`);
+    this.sizes.delete(offset);
+    let i = this.freeList.findIndex((r) => r.offset > offset);
+    if (i < 0) i = this.freeList.length;
+    this.freeList.splice(i, 0, { offset, size });
+    const next = this.freeList[i + 1];
+    const cur = this.freeList[i] as { offset: number; size: number };
+    if (next && cur.offset + cur.size === next.offset) {
+      cur.size += next.size;
+      this.freeList.splice(i + 1, 1);
+    }
+    const prev = this.freeList[i - 1];
+    if (prev && prev.offset + prev.size === cur.offset) {
+      prev.size += cur.size;
+      this.freeList.splice(i, 1);
+    }
+    const last = this.freeList[this.freeList.length - 1];
+    if (last && last.offset + last.size === this.top) {
+      this.top = last.offset;
+      this.freeList.pop();
+    }
+  }
+
+  /** Floats in use (for leak tests). */
+  get inUse(): number {
+    let n = 0;
+    for (const size of this.sizes.values()) n += size;
+    return n;
   }
 }
 
