@@ -377,23 +377,22 @@ function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array |
   const GHS = X + XG;
   const BX = GHS + B * GH;
   const BHH = BX + GH;
-  let mem = k.f32;
-  if (ids) gatherRowsInto(mem, X, xp.dataSync() as Float32Array, ids, GH);
-  else mem.set(xp.dataSync() as Float32Array, X);
-  mem.set(h0.dataSync() as Float32Array, HS);
-  if (bx) mem.set(bx.dataSync() as Float32Array, BX);
-  else mem.fill(0, BX, BX + GH);
-  mem.set(bv, BHH);
+  if (ids) gatherRowsInto(k.f32, X, xp.dataSync() as Float32Array, ids, GH);
+  else k.f32.set(xp.dataSync() as Float32Array, X);
+  k.f32.set(h0.dataSync() as Float32Array, HS);
+  if (bx) k.f32.set(bx.dataSync() as Float32Array, BX);
+  else k.f32.fill(0, BX, BX + GH);
+  k.f32.set(bv, BHH);
   for (let t = 0; t < T; t++) {
     const hPrev = HS + t * BH;
-    const hT = tensorOfView(mem.subarray(hPrev, hPrev + BH), [B, H]);
+    const hT = tensorOfView(k.f32.subarray(hPrev, hPrev + BH), [B, H]);
     const gh = tf.matMul(hT, W);
-    readInto(gh, mem, GHS);
+    readInto(gh, k.f32, GHS);
     tf.dispose([hT, gh]);
     k.fn.gruForward(4 * (X + t * B * GH), 4 * GHS, 4 * BX, 4 * BHH, 4 * hPrev, 4 * (hPrev + BH), 4 * (ACTS + t * B * GH), 4 * (EX + t * BH), B, H);
   }
   k.release(scratch);
-  const value = tf.tensor3d(mem.slice(HS + BH, HS + (T + 1) * BH), [T, B, H]);
+  const value = tf.tensor3d(k.f32.slice(HS + BH, HS + (T + 1) * BH), [T, B, H]);
   if (!keep) {
     k.release(saved);
     return { value, gradFunc: () => [] as tf.Tensor[] };
@@ -404,7 +403,7 @@ function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array |
   const gradFunc = (dy: tf.Tensor): tf.Tensor[] => {
     if (lease.released) throw new Error('fusedRecurrence: this GRU pass has already been differentiated once.');
     savedRegions.unregister(owner);
-    const WT = tf.transpose(W) as tf.Tensor2D; // (3H, H): plain matmuls for dh
+    const WT = transposeOn(k, W); // (3H, H): plain matmuls for dh
     const transposeDG = TB % 4 === 0;
     const V = ids ? (xp.shape[0] as number) : 0;
     // Backward scratch: dy, dx, dg, dh, its direct part, dg W_hh^T, db_ih, db_hh, dG transposed,
@@ -421,16 +420,15 @@ function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array |
     const DGT = DBH + GH;
     const IDS = DGT + (transposeDG ? XG : 0);
     const DWI = IDS + (ids ? TB : 0);
-    mem = k.f32;
-    mem.set(dy.dataSync() as Float32Array, DY);
-    mem.fill(0, DBX, DBH + GH);
-    mem.copyWithin(DH, DY + (T - 1) * BH, DY + T * BH);
+    k.f32.set(dy.dataSync() as Float32Array, DY);
+    k.f32.fill(0, DBX, DBH + GH);
+    k.f32.copyWithin(DH, DY + (T - 1) * BH, DY + T * BH);
     for (let t = T - 1; t >= 0; t--) {
       const dg = DG + t * B * GH;
       k.fn.gruBackward(4 * (ACTS + t * B * GH), 4 * (EX + t * BH), 4 * (HS + t * BH), 4 * DH, 4 * (DX + t * B * GH), 4 * dg, 4 * DHP, 4 * DBX, 4 * DBH, B, H);
-      const dgT = tensorOfView(mem.subarray(dg, dg + B * GH), [B, GH]);
+      const dgT = tensorOfView(k.f32.subarray(dg, dg + B * GH), [B, GH]);
       const back = tf.matMul(dgT, WT);
-      readInto(back, mem, BACK);
+      readInto(back, k.f32, BACK);
       tf.dispose([dgT, back]);
       // dh_{t-1}: through the gates, through W_hh, and what step t-1's own output received.
       k.fn.add3(4 * DH, 4 * DHP, 4 * BACK, t > 0 ? 4 * (DY + (t - 1) * BH) : 0, BH);
@@ -438,31 +436,31 @@ function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array |
     // Weight gradients of all steps at once, the inputs of the recurrent matmul (T*B, H) against
     // dG: as dG^T hIn where dG transposes cheaply here, since the backend's matmul packs its second
     // operand on every call and hIn is a third of dG's size.
-    const hIn = tensorOfView(mem.subarray(HS, HS + T * BH), [TB, H]);
+    const hIn = tensorOfView(k.f32.subarray(HS, HS + T * BH), [TB, H]);
     let dW: tf.Tensor;
     if (transposeDG) {
       k.fn.transpose(4 * DGT, 4 * DG, TB, GH);
-      const dgt = tensorOfView(mem.subarray(DGT, DGT + XG), [GH, TB]);
+      const dgt = tensorOfView(k.f32.subarray(DGT, DGT + XG), [GH, TB]);
       const dWT = tf.matMul(dgt, hIn);
-      dW = tf.transpose(dWT);
+      dW = transposeOn(k, dWT as tf.Tensor2D);
       tf.dispose([dgt, dWT]);
     } else {
-      const dgAll = tensorOfView(mem.subarray(DG, DG + XG), [TB, GH]);
+      const dgAll = tensorOfView(k.f32.subarray(DG, DG + XG), [TB, GH]);
       dW = tf.matMul(hIn, dgAll, true, false);
       dgAll.dispose();
     }
     let dInput: tf.Tensor;
     if (ids) {
       // W_ih's gradient: each step's dx added into its token's row, in the kernels' memory.
-      new Int32Array(mem.buffer, 4 * IDS, TB).set(ids);
-      mem.fill(0, DWI, DWI + V * GH);
+      new Int32Array(k.f32.buffer, 4 * IDS, TB).set(ids);
+      k.f32.fill(0, DWI, DWI + V * GH);
       k.fn.addRows(4 * DWI, 4 * DX, 4 * IDS, TB, GH);
-      dInput = tf.tensor2d(mem.slice(DWI, DWI + V * GH), [V, GH]);
+      dInput = tf.tensor2d(k.f32.slice(DWI, DWI + V * GH), [V, GH]);
     } else {
-      dInput = tf.tensor3d(mem.slice(DX, DX + XG), [T, B, GH]);
+      dInput = tf.tensor3d(k.f32.slice(DX, DX + XG), [T, B, GH]);
     }
-    const grads: tf.Tensor[] = [dInput, tf.tensor2d(mem.slice(DH, DH + BH), [B, H]), dW, tf.tensor1d(mem.slice(DBH, DBH + GH))];
-    if (bx) grads.push(tf.tensor1d(mem.slice(DBX, DBX + GH)));
+    const grads: tf.Tensor[] = [dInput, tf.tensor2d(k.f32.slice(DH, DH + BH), [B, H]), dW, tf.tensor1d(k.f32.slice(DBH, DBH + GH))];
+    if (bx) grads.push(tf.tensor1d(k.f32.slice(DBX, DBX + GH)));
     tf.dispose([WT, hIn]);
     k.release(region);
     releaseLease(lease);
@@ -470,6 +468,17 @@ function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array |
   };
   savedRegions.register(owner, lease, owner);
   return { value, gradFunc };
+}
+
+/** x^T by the kernels' SIMD transpose (the wasm backend's own is scalar): (r, c), both % 4 == 0. */
+function transposeOn(k: GateKernels, x: tf.Tensor2D): tf.Tensor2D {
+  const [r, c] = x.shape;
+  const region = k.alloc(2 * r * c);
+  readInto(x, k.f32, region);
+  k.fn.transpose(4 * (region + r * c), 4 * region, r, c);
+  const out = tensorOfView(k.f32.subarray(region + r * c, region + 2 * r * c), [c, r]);
+  k.release(region);
+  return out;
 }
 
 interface SavedLease {

@@ -109,6 +109,29 @@ for (const backend of TEST_BACKENDS) {
       tf.dispose([x, h0, W, b]);
     });
 
+    it('stays right when its memory grows in the middle of a pass', () => {
+      // A fresh module starts with no memory, so the passes below grow it at every new high.
+      useWasmGates(false);
+      useWasmGates(true);
+      const rng = createRng(11);
+      const [t, b, h] = [5, 4, 64];
+      const x = randomTensor([t, b, 3 * h], rng) as tf.Tensor3D;
+      const h0 = randomTensor([b, h], rng) as tf.Tensor2D;
+      const W = randomTensor([h, 3 * h], rng, 0.2) as tf.Tensor2D;
+      const bias = randomTensor([3 * h], rng) as tf.Tensor1D;
+      const grads = () => {
+        const g = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.square(fusedRecurrence(xx as tf.Tensor3D, h0, null, ww as tf.Tensor2D, bias, { kind: 'gru' }))))([x, W]);
+        const out = g.map((v) => Array.from(v.dataSync()));
+        tf.dispose(g);
+        return out;
+      };
+      const wasm = grads();
+      useWasmGates(false);
+      const js = grads();
+      wasm.forEach((g, i) => expectAllClose(g, js[i] as number[], 5e-4));
+      tf.dispose([x, h0, W, bias]);
+    });
+
     it('saturated gates and tiny tanh arguments stay accurate', () => {
       // Scale 40 pushes pre-activations far into the sigmoid's and tanh's flat ends.
       const rng = createRng(3);

@@ -36,7 +36,7 @@ export class GateKernels {
     return new GateKernels(instance.exports as unknown as GateExports);
   }
 
-  /** The memory as floats; take it again after an `alloc`, which may grow (and detach) it. */
+  /** The memory as floats. An `alloc` may grow (and so detach) it: read this again after one. */
   get f32(): Float32Array {
     if (this.view.buffer !== this.fn.memory.buffer) this.view = new Float32Array(this.fn.memory.buffer);
     return this.view;
@@ -112,8 +112,12 @@ export function gateKernels(): GateKernels | null {
   return kernels;
 }
 
-/** Turns the WebAssembly gate kernels off (false) or back on; for tests and A/B benchmarks. */
+/**
+ * Turns the WebAssembly gate kernels off (false) or back on, for tests and A/B benchmarks.
+ * Turning them on again starts a fresh module with an empty memory.
+ */
 export function useWasmGates(on: boolean): void {
+  if (on && !enabled) kernels = undefined;
   enabled = on;
 }
 
