@@ -18,6 +18,18 @@ describe('installWasmKernels', () => {
   let x: tf.Tensor;
   let stockMatMul: Nested[] = [];
   let stockTanh: number[] = [];
+  // Contiguous (a step, a row, everything, an empty part) and strided slices, begin and size.
+  const sliceCases: [number[], number[]][] = [
+    [[1, 0, 0, 0], [1, 3, 4, 5]],
+    [[0, 2, 0, 0], [1, 1, 4, 5]],
+    [[1, 1, 3, 0], [1, 1, 1, 5]],
+    [[0, 0, 0, 0], [-1, -1, -1, -1]],
+    [[1, 0, 0, 0], [0, 3, 4, 5]],
+    [[0, 1, 1, 2], [2, 2, 3, 2]],
+  ];
+  let seq: tf.Tensor;
+  let seqInt: tf.Tensor;
+  let stockSlices: [Nested, Nested][] = [];
 
   beforeAll(async () => {
     await tf.setBackend('wasm');
@@ -26,8 +38,11 @@ describe('installWasmKernels', () => {
     x = tf.tensor1d([-30, -5, -1, -1e-3, 0, 1e-4, 0.5, 2, 9, 40, Number.NaN]);
     stockMatMul = cases.map(([, , ta, tb], i) => tf.matMul(inputs[i]![0], inputs[i]![1], ta, tb).arraySync() as Nested);
     stockTanh = [...x.dataSync()].map(Math.tanh);
+    seq = tf.reshape(tf.range(0, 2 * 3 * 4 * 5), [2, 3, 4, 5]);
+    seqInt = tf.cast(seq, 'int32');
+    stockSlices = sliceCases.map(([b, sz]) => [tf.slice(seq, b, sz).arraySync() as Nested, tf.slice(seqInt, b, sz).arraySync() as Nested]);
     const first = installWasmKernels();
-    expect(first).toEqual(['BatchMatMul', 'Tanh']);
+    expect(first).toEqual(['BatchMatMul', 'Tanh', 'Slice']);
     expect(installWasmKernels()).toEqual([]);
   });
 
@@ -35,6 +50,17 @@ describe('installWasmKernels', () => {
     cases.forEach(([, , ta, tb], i) => {
       const y = tf.matMul(inputs[i]![0], inputs[i]![1], ta, tb);
       expectClose(y, stockMatMul[i] as Nested, `matMul case ${i}`, { rtol: 1e-5, atol: 1e-5 });
+    });
+  });
+
+  it('Slice matches the stock kernel, contiguous or strided, float32 and int32', () => {
+    sliceCases.forEach(([b, sz], i) => {
+      const f = tf.slice(seq, b, sz);
+      const n = tf.slice(seqInt, b, sz);
+      expect(f.arraySync(), `slice case ${i}`).toEqual(stockSlices[i]![0]);
+      expect(n.arraySync(), `int slice case ${i}`).toEqual(stockSlices[i]![1]);
+      expect(n.dtype).toBe('int32');
+      tf.dispose([f, n]);
     });
   });
 

@@ -18,11 +18,15 @@ const installed = new Set<string>();
  *   transposes the operand explicitly (wasm Transpose) and runs the plain XNNPACK path.
  * - Tanh: the stock kernel is about 15x slower than Sigmoid; tanh(x) = 2 sigmoid(2x) - 1 is used,
  *   computed as Sigmoid on 2x with the affine steps done in place on the output.
+ * - Slice: the stock kernel copies the whole input out of the heap before taking its part, so
+ *   slicing one step off a sequence costs the sequence. A contiguous slice is now one copy of its
+ *   own values, heap to heap; other slices still go to the stock kernel.
  */
 export function installWasmKernels(): string[] {
   const done: string[] = [];
   if (!installed.has('BatchMatMul') && patchMatMul()) done.push('BatchMatMul');
   if (!installed.has('Tanh') && patchTanh()) done.push('Tanh');
+  if (!installed.has('Slice') && patchSlice()) done.push('Slice');
   done.forEach((k) => installed.add(k));
   return done;
 }
@@ -82,5 +86,20 @@ function patchTanh(): boolean {
     const out = backend.typedArrayFromHeap(s);
     for (let i = 0; i < out.length; i++) out[i] = 2 * (out[i] as number) - 1;
     return s;
+  });
+}
+
+function patchSlice(): boolean {
+  return replace('Slice', (stock) => (args: KernelArgs) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { begin, size } = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
+    const [begin_, size_] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size) as [number[], number[]];
+    if (x.dtype === 'string' || !tf.slice_util.isSliceContinous(x.shape, begin_, size_)) return stock.kernelFunc(args);
+    const backend = args.backend as unknown as WasmBackendLike & { makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo };
+    const out = backend.makeOutput(size_, x.dtype);
+    const offset = tf.slice_util.computeFlatOffset(begin_, tf.util.computeStrides(x.shape));
+    const n = tf.util.sizeFromShape(size_);
+    backend.typedArrayFromHeap(out).set(backend.typedArrayFromHeap(x).subarray(offset, offset + n));
+    return out;
   });
 }
