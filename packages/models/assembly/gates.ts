@@ -157,3 +157,13 @@ export function transpose(out: usize, src: usize, rows: i32, cols: i32): void {
     }
   }
 }
+
+/** Row ids[i] of table (rows of N floats) to row i of out, for n ids: a row gather. N % 4 == 0. */
+export function gatherRows(out: usize, table: usize, ids: usize, n: i32, N: i32): void {
+  const N4 = <usize>N << 2;
+  for (let i = 0; i < n; i++) {
+    const from = table + <usize>load<i32>(ids + (<usize>i << 2)) * N4;
+    const to = out + <usize>i * N4;
+    for (let j: usize = 0; j < N4; j += 16) v128.store(to + j, v128.load(from + j));
+  }
+}

@@ -366,19 +366,27 @@ function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array |
   const BH = B * H;
   const XG = T * B * GH;
   const TB = T * B;
-  // Saved for the backward pass: states (T+1 rows), gates, h W_n + b_n.
-  const saved = k.alloc((T + 1) * BH + XG + T * BH);
+  const V = ids ? (xp.shape[0] as number) : 0;
+  // Saved for the backward pass: states (T+1 rows), gates, h W_n + b_n, token ids.
+  const saved = k.alloc((T + 1) * BH + XG + T * BH + (ids ? TB : 0));
   const HS = saved;
   const ACTS = HS + (T + 1) * BH;
   const EX = ACTS + XG;
-  // Forward scratch: x, this step's h W_hh, b_ih, b_hh.
-  const scratch = k.alloc(XG + B * GH + 2 * GH);
+  const IDS = EX + T * BH;
+  // Forward scratch: x, this step's h W_hh, b_ih, b_hh, and W_ih for token inputs.
+  const scratch = k.alloc(XG + B * GH + 2 * GH + V * GH);
   const X = scratch;
   const GHS = X + XG;
   const BX = GHS + B * GH;
   const BHH = BX + GH;
-  if (ids) gatherRowsInto(k.f32, X, xp.dataSync() as Float32Array, ids, GH);
-  else k.f32.set(xp.dataSync() as Float32Array, X);
+  const WIH = BHH + GH;
+  if (ids) {
+    new Int32Array(k.f32.buffer, 4 * IDS, TB).set(ids);
+    readInto(xp, k.f32, WIH);
+    k.fn.gatherRows(4 * X, 4 * WIH, 4 * IDS, TB, GH);
+  } else {
+    readInto(xp, k.f32, X);
+  }
   k.f32.set(h0.dataSync() as Float32Array, HS);
   if (bx) k.f32.set(bx.dataSync() as Float32Array, BX);
   else k.f32.fill(0, BX, BX + GH);
@@ -392,7 +400,7 @@ function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array |
     k.fn.gruForward(4 * (X + t * B * GH), 4 * GHS, 4 * BX, 4 * BHH, 4 * hPrev, 4 * (hPrev + BH), 4 * (ACTS + t * B * GH), 4 * (EX + t * BH), B, H);
   }
   k.release(scratch);
-  const value = tf.tensor3d(k.f32.slice(HS + BH, HS + (T + 1) * BH), [T, B, H]);
+  const value = tensorOfView<tf.Rank.R3>(k.f32.subarray(HS + BH, HS + (T + 1) * BH), [T, B, H]);
   if (!keep) {
     k.release(saved);
     return { value, gradFunc: () => [] as tf.Tensor[] };
@@ -405,10 +413,9 @@ function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array |
     savedRegions.unregister(owner);
     const WT = transposeOn(k, W); // (3H, H): plain matmuls for dh
     const transposeDG = TB % 4 === 0;
-    const V = ids ? (xp.shape[0] as number) : 0;
     // Backward scratch: dy, dx, dg, dh, its direct part, dg W_hh^T, db_ih, db_hh, dG transposed,
-    // and for token inputs the ids and W_ih's gradient.
-    const region = k.alloc(T * BH + 2 * XG + 3 * BH + 2 * GH + (transposeDG ? XG : 0) + (ids ? TB + V * GH : 0));
+    // and for token inputs W_ih's gradient.
+    const region = k.alloc(T * BH + 2 * XG + 3 * BH + 2 * GH + (transposeDG ? XG : 0) + V * GH);
     const DY = region;
     const DX = DY + T * BH;
     const DG = DX + XG;
@@ -418,9 +425,8 @@ function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array |
     const DBX = BACK + BH;
     const DBH = DBX + GH;
     const DGT = DBH + GH;
-    const IDS = DGT + (transposeDG ? XG : 0);
-    const DWI = IDS + (ids ? TB : 0);
-    k.f32.set(dy.dataSync() as Float32Array, DY);
+    const DWI = DGT + (transposeDG ? XG : 0);
+    readInto(dy, k.f32, DY);
     k.f32.fill(0, DBX, DBH + GH);
     k.f32.copyWithin(DH, DY + (T - 1) * BH, DY + T * BH);
     for (let t = T - 1; t >= 0; t--) {
@@ -452,7 +458,6 @@ function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array |
     let dInput: tf.Tensor;
     if (ids) {
       // W_ih's gradient: each step's dx added into its token's row, in the kernels' memory.
-      new Int32Array(k.f32.buffer, 4 * IDS, TB).set(ids);
       k.f32.fill(0, DWI, DWI + V * GH);
       k.fn.addRows(4 * DWI, 4 * DX, 4 * IDS, TB, GH);
       dInput = tf.tensor2d(k.f32.slice(DWI, DWI + V * GH), [V, GH]);
@@ -476,7 +481,7 @@ function transposeOn(k: GateKernels, x: tf.Tensor2D): tf.Tensor2D {
   const region = k.alloc(2 * r * c);
   readInto(x, k.f32, region);
   k.fn.transpose(4 * (region + r * c), 4 * region, r, c);
-  const out = tensorOfView(k.f32.subarray(region + r * c, region + 2 * r * c), [c, r]);
+  const out = tensorOfView<tf.Rank.R2>(k.f32.subarray(region + r * c, region + 2 * r * c), [c, r]);
   k.release(region);
   return out;
 }

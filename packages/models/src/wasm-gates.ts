@@ -9,6 +9,7 @@ interface GateExports {
   add3(out: number, a: number, b: number, c: number, n: number): void;
   addRows(out: number, src: number, ids: number, n: number, N: number): void;
   transpose(out: number, src: number, rows: number, cols: number): void;
+  gatherRows(out: number, table: number, ids: number, n: number, N: number): void;
 }
 
 /**
@@ -137,7 +138,7 @@ export function readInto(t: tf.Tensor, dst: Float32Array, offset: number): void 
   dst.set(heap ? heap.typedArrayFromHeap(t) : (t.dataSync() as Float32Array), offset);
 }
 
-/** A 2-D tensor of `view`'s values; copies unless the backend copies on write (cpu keeps the array). */
-export function tensorOfView(view: Float32Array, shape: [number, number]): tf.Tensor2D {
-  return tf.tensor2d(heapBackend() ? view : view.slice(), shape);
+/** A tensor of `view`'s values; copies unless the backend copies on write (cpu keeps the array). */
+export function tensorOfView<R extends tf.Rank>(view: Float32Array, shape: tf.ShapeMap[R]): tf.Tensor<R> {
+  return tf.tensor(heapBackend() ? view : view.slice(), shape) as tf.Tensor<R>;
 }
