@@ -3,12 +3,16 @@
 // offsets into this module's memory; the caller lays the buffers out and needs H % 4 == 0.
 
 // exp(x) for f32 lanes, Cephes' expf: x = n ln2 + r, exp(r) by a degree-6 polynomial, 2^n
-// through the exponent bits. Relative error about 2e-7 on the clamped range.
+// through the exponent bits. Relative error about 2e-7 on the clamped range. n is rounded by
+// adding 1.5 * 2^23 (the sum's low bits are n), which also gives it as an integer; pmin/pmax are
+// single instructions where min/max carry NaN fix-ups.
 // @ts-ignore: decorator
 @inline
 function exp4(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504089)));
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
+  const magic = f32x4.splat(12582912.0);
+  const shifted = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504089)), magic);
+  const n = f32x4.sub(shifted, magic);
   let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
   let p = f32x4.splat(1.9875691500e-4);
@@ -18,7 +22,8 @@ function exp4(x: v128): v128 {
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
   p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1.0));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  // The integer n sits in shifted's low mantissa bits: 2^n = (n + 127) << 23.
+  const scale = i32x4.shl(i32x4.add(i32x4.sub(shifted, magic), i32x4.splat(127)), 23);
   return f32x4.mul(p, scale);
 }
 
