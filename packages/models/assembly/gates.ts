@@ -118,6 +118,98 @@ export function gruBackward(acts: usize, ex: usize, hPrev: usize, dh: usize, dx:
   }
 }
 
+/** One step of the tanh RNN for B rows: h' = tanh(x + bx + gh + bh). */
+export function rnnForward(x: usize, gh: usize, bx: usize, bh: usize, hNext: usize, B: i32, H: i32): void {
+  const end = <usize>(B * H) << 2;
+  const H4 = <usize>H << 2;
+  for (let i: usize = 0; i < end; i += 16) {
+    const j = i % H4;
+    v128.store(hNext + i, tanh4(f32x4.add(f32x4.add(v128.load(x + i), v128.load(bx + j)), f32x4.add(v128.load(gh + i), v128.load(bh + j)))));
+  }
+}
+
+/** The RNN step backwards: dx = dh (1 - h'^2), which is also the recurrent matmul's; db sums it. */
+export function rnnBackward(hOut: usize, dh: usize, dx: usize, db: usize, B: i32, H: i32): void {
+  const end = <usize>(B * H) << 2;
+  const H4 = <usize>H << 2;
+  const one = f32x4.splat(1.0);
+  for (let i: usize = 0; i < end; i += 16) {
+    const j = i % H4;
+    const h = v128.load(hOut + i);
+    const d = f32x4.mul(v128.load(dh + i), f32x4.sub(one, f32x4.mul(h, h)));
+    v128.store(dx + i, d);
+    v128.store(db + j, f32x4.add(v128.load(db + j), d));
+  }
+}
+
+/**
+ * One step of the LSTM for B rows, gates [i, f, g, o]: c' = f c + i g, h' = o tanh(c').
+ * Saves the gates to acts and tanh(c') to tc.
+ */
+export function lstmForward(x: usize, gh: usize, bx: usize, bh: usize, cPrev: usize, cNext: usize, hNext: usize, acts: usize, tc: usize, B: i32, H: i32): void {
+  const H4 = <usize>H << 2;
+  for (let bi = 0; bi < B; bi++) {
+    const row = <usize>bi * 4 * H4;
+    const hrow = <usize>bi * H4;
+    for (let j: usize = 0; j < H4; j += 16) {
+      const fo: usize = H4 + j;
+      const go: usize = (H4 << 1) + j;
+      const oo: usize = H4 * 3 + j;
+      const ig = sigmoid4(f32x4.add(f32x4.add(v128.load(x + row + j), v128.load(bx + j)), f32x4.add(v128.load(gh + row + j), v128.load(bh + j))));
+      const fg = sigmoid4(f32x4.add(f32x4.add(v128.load(x + row + fo), v128.load(bx + fo)), f32x4.add(v128.load(gh + row + fo), v128.load(bh + fo))));
+      const gg = tanh4(f32x4.add(f32x4.add(v128.load(x + row + go), v128.load(bx + go)), f32x4.add(v128.load(gh + row + go), v128.load(bh + go))));
+      const og = sigmoid4(f32x4.add(f32x4.add(v128.load(x + row + oo), v128.load(bx + oo)), f32x4.add(v128.load(gh + row + oo), v128.load(bh + oo))));
+      const c = f32x4.add(f32x4.mul(fg, v128.load(cPrev + hrow + j)), f32x4.mul(ig, gg));
+      const t = tanh4(c);
+      v128.store(acts + row + j, ig);
+      v128.store(acts + row + fo, fg);
+      v128.store(acts + row + go, gg);
+      v128.store(acts + row + oo, og);
+      v128.store(cNext + hrow + j, c);
+      v128.store(tc + hrow + j, t);
+      v128.store(hNext + hrow + j, f32x4.mul(og, t));
+    }
+  }
+}
+
+/**
+ * The LSTM step backwards from dh and the running dc (updated in place to dc_{t-1}): the gate
+ * pre-activation gradients dx (also the recurrent matmul's), summed into db.
+ */
+export function lstmBackward(acts: usize, tc: usize, cPrev: usize, dh: usize, dc: usize, dx: usize, db: usize, B: i32, H: i32): void {
+  const H4 = <usize>H << 2;
+  const one = f32x4.splat(1.0);
+  for (let bi = 0; bi < B; bi++) {
+    const row = <usize>bi * 4 * H4;
+    const hrow = <usize>bi * H4;
+    for (let j: usize = 0; j < H4; j += 16) {
+      const fo: usize = H4 + j;
+      const go: usize = (H4 << 1) + j;
+      const oo: usize = H4 * 3 + j;
+      const ig = v128.load(acts + row + j);
+      const fg = v128.load(acts + row + fo);
+      const gg = v128.load(acts + row + go);
+      const og = v128.load(acts + row + oo);
+      const t = v128.load(tc + hrow + j);
+      const d = v128.load(dh + hrow + j);
+      const dcv = f32x4.add(v128.load(dc + hrow + j), f32x4.mul(f32x4.mul(d, og), f32x4.sub(one, f32x4.mul(t, t))));
+      const di = f32x4.mul(f32x4.mul(dcv, gg), f32x4.mul(ig, f32x4.sub(one, ig)));
+      const df = f32x4.mul(f32x4.mul(dcv, v128.load(cPrev + hrow + j)), f32x4.mul(fg, f32x4.sub(one, fg)));
+      const dgg = f32x4.mul(f32x4.mul(dcv, ig), f32x4.sub(one, f32x4.mul(gg, gg)));
+      const dog = f32x4.mul(f32x4.mul(d, t), f32x4.mul(og, f32x4.sub(one, og)));
+      v128.store(dx + row + j, di);
+      v128.store(dx + row + fo, df);
+      v128.store(dx + row + go, dgg);
+      v128.store(dx + row + oo, dog);
+      v128.store(dc + hrow + j, f32x4.mul(dcv, fg));
+      v128.store(db + j, f32x4.add(v128.load(db + j), di));
+      v128.store(db + fo, f32x4.add(v128.load(db + fo), df));
+      v128.store(db + go, f32x4.add(v128.load(db + go), dgg));
+      v128.store(db + oo, f32x4.add(v128.load(db + oo), dog));
+    }
+  }
+}
+
 /** out = a + b (+ c when c != 0), n floats, n % 4 == 0. */
 export function add3(out: usize, a: usize, b: usize, c: usize, n: i32): void {
   const end = <usize>n << 2;

@@ -84,8 +84,9 @@ export function fusedRecurrence(
     const [xp, h, c, W, b] = kind === 'lstm' ? args : [args[0], args[1], null, args[2], args[3]];
     const bx = bih ? (args[kind === 'lstm' ? 5 : 4] as tf.Tensor1D) : null;
     const bv = (b as tf.Tensor).dataSync() as Float32Array;
-    const kernels = kind === 'gru' && resetAfter && H % 4 === 0 ? gateKernels() : null;
-    if (kernels) return gruWasm(kernels, keepForBackward, xp as tf.Tensor, ids, h as tf.Tensor2D, W as tf.Tensor2D, bv, bx);
+    // The kernels cover all but d2l's reset-before GRU, for hidden sizes in whole SIMD lanes.
+    const kernels = (kind !== 'gru' || resetAfter) && H % 4 === 0 ? gateKernels() : null;
+    if (kernels) return wasmRecurrence(kernels, kind, keepForBackward, xp as tf.Tensor, ids, h as tf.Tensor2D, c as tf.Tensor2D | null, W as tf.Tensor2D, bv, bx);
     let xpv = stepInputs(xp as tf.Tensor, ids);
     if (bx) {
       // The JS loops read x + b_ih from one array.
@@ -353,26 +354,40 @@ export function fusedRecurrence(
 }
 
 /**
- * PyTorch's GRU on the WebAssembly gate kernels; the same arithmetic as the JS loops of
- * `fusedRecurrence`, in float32 lanes. What the backward pass needs (states, gates, h W_n + b_n)
- * stays in the kernels' memory: the backward pass releases it, or, where no gradient will be
- * taken (`keep` false), the forward pass itself. A region whose backward pass never runs is
- * released once its gradient function is garbage-collected.
+ * The RNN, LSTM and PyTorch's GRU on the WebAssembly gate kernels: the same arithmetic as the JS
+ * loops of `fusedRecurrence`, in float32 lanes. What the backward pass needs (states, gates, and
+ * tanh(c) or h W_n + b_n) stays in the kernels' memory: the backward pass releases it, or, where
+ * no gradient will be taken (`keep` false), the forward pass itself. A region whose backward pass
+ * never runs is released once its gradient function is garbage-collected.
  */
-function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array | null, h0: tf.Tensor2D, W: tf.Tensor2D, bv: Float32Array, bx: tf.Tensor1D | null) {
+function wasmRecurrence(
+  k: GateKernels,
+  kind: CellKind,
+  keep: boolean,
+  xp: tf.Tensor,
+  ids: Int32Array | null,
+  h0: tf.Tensor2D,
+  c0: tf.Tensor2D | null,
+  W: tf.Tensor2D,
+  bv: Float32Array,
+  bx: tf.Tensor1D | null,
+) {
   const [B, H] = h0.shape;
-  const GH = 3 * H;
+  const GH = GATES[kind] * H;
   const T = ids ? ids.length / B : (xp.shape[0] as number);
   const BH = B * H;
   const XG = T * B * GH;
   const TB = T * B;
   const V = ids ? (xp.shape[0] as number) : 0;
-  // Saved for the backward pass: states (T+1 rows), gates, h W_n + b_n, token ids.
-  const saved = k.alloc((T + 1) * BH + XG + T * BH + (ids ? TB : 0));
+  const lstm = kind === 'lstm';
+  // Saved for the backward pass: states h (T+1 rows), the LSTM's c (T+1 rows), gates (the RNN's
+  // are its states), the LSTM's tanh(c) or the GRU's h W_n + b_n, token ids.
+  const saved = k.alloc((T + 1) * BH * (lstm ? 2 : 1) + (kind === 'rnn' ? 0 : XG + T * BH) + (ids ? TB : 0));
   const HS = saved;
-  const ACTS = HS + (T + 1) * BH;
-  const EX = ACTS + XG;
-  const IDS = EX + T * BH;
+  const CS = HS + (T + 1) * BH;
+  const ACTS = CS + (lstm ? (T + 1) * BH : 0);
+  const EX = ACTS + (kind === 'rnn' ? 0 : XG);
+  const IDS = EX + (kind === 'rnn' ? 0 : T * BH);
   // Forward scratch: x, this step's h W_hh, b_ih, b_hh, and W_ih for token inputs.
   const scratch = k.alloc(XG + B * GH + 2 * GH + V * GH);
   const X = scratch;
@@ -387,8 +402,9 @@ function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array |
   } else {
     readInto(xp, k.f32, X);
   }
-  k.f32.set(h0.dataSync() as Float32Array, HS);
-  if (bx) k.f32.set(bx.dataSync() as Float32Array, BX);
+  readInto(h0, k.f32, HS);
+  if (c0) readInto(c0, k.f32, CS);
+  if (bx) readInto(bx, k.f32, BX);
   else k.f32.fill(0, BX, BX + GH);
   k.f32.set(bv, BHH);
   for (let t = 0; t < T; t++) {
@@ -397,10 +413,24 @@ function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array |
     const gh = tf.matMul(hT, W);
     readInto(gh, k.f32, GHS);
     tf.dispose([hT, gh]);
-    k.fn.gruForward(4 * (X + t * B * GH), 4 * GHS, 4 * BX, 4 * BHH, 4 * hPrev, 4 * (hPrev + BH), 4 * (ACTS + t * B * GH), 4 * (EX + t * BH), B, H);
+    const x = 4 * (X + t * B * GH);
+    const a = 4 * (ACTS + t * B * GH);
+    const ex = 4 * (EX + t * BH);
+    if (kind === 'gru') k.fn.gruForward(x, 4 * GHS, 4 * BX, 4 * BHH, 4 * hPrev, 4 * (hPrev + BH), a, ex, B, H);
+    else if (kind === 'rnn') k.fn.rnnForward(x, 4 * GHS, 4 * BX, 4 * BHH, 4 * (hPrev + BH), B, H);
+    else k.fn.lstmForward(x, 4 * GHS, 4 * BX, 4 * BHH, 4 * (CS + t * BH), 4 * (CS + (t + 1) * BH), 4 * (hPrev + BH), a, ex, B, H);
   }
   k.release(scratch);
-  const value = tensorOfView<tf.Rank.R3>(k.f32.subarray(HS + BH, HS + (T + 1) * BH), [T, B, H]);
+  let value: tf.Tensor3D;
+  if (lstm) {
+    // h_1..h_T, then c_T as one more row.
+    const out = new Float32Array((T + 1) * BH);
+    out.set(k.f32.subarray(HS + BH, HS + (T + 1) * BH));
+    out.set(k.f32.subarray(CS + T * BH, CS + (T + 1) * BH), T * BH);
+    value = tf.tensor3d(out, [T + 1, B, H]);
+  } else {
+    value = tensorOfView<tf.Rank.R3>(k.f32.subarray(HS + BH, HS + (T + 1) * BH), [T, B, H]);
+  }
   if (!keep) {
     k.release(saved);
     return { value, gradFunc: () => [] as tf.Tensor[] };
@@ -409,39 +439,50 @@ function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array |
   const owner = {}; // held only by gradFunc: collected with it when no backward pass comes
 
   const gradFunc = (dy: tf.Tensor): tf.Tensor[] => {
-    if (lease.released) throw new Error('fusedRecurrence: this GRU pass has already been differentiated once.');
+    if (lease.released) throw new Error('fusedRecurrence: this pass has already been differentiated once.');
     savedRegions.unregister(owner);
-    const WT = transposeOn(k, W); // (3H, H): plain matmuls for dh
+    const WT = transposeOn(k, W); // (G*H, H): plain matmuls for dh
     const transposeDG = TB % 4 === 0;
-    // Backward scratch: dy, dx, dg, dh, its direct part, dg W_hh^T, db_ih, db_hh, dG transposed,
-    // and for token inputs W_ih's gradient.
-    const region = k.alloc(T * BH + 2 * XG + 3 * BH + 2 * GH + (transposeDG ? XG : 0) + V * GH);
+    const gru = kind === 'gru';
+    // Backward scratch: dy (for the LSTM with dc_T as a last row), dx, the GRU's own dg (the
+    // others' is dx), dh, the GRU's direct part of dh_{t-1}, dg W_hh^T, the LSTM's running dc,
+    // db_ih, the GRU's own db_hh, dG transposed, and for token inputs W_ih's gradient.
+    const region = k.alloc((T + (lstm ? 1 : 0)) * BH + XG * (gru ? 2 : 1) + 4 * BH + 2 * GH + (transposeDG ? XG : 0) + V * GH);
     const DY = region;
-    const DX = DY + T * BH;
-    const DG = DX + XG;
-    const DH = DG + XG;
+    const DX = DY + (T + (lstm ? 1 : 0)) * BH;
+    const DG = gru ? DX + XG : DX;
+    const DH = DX + XG * (gru ? 2 : 1);
     const DHP = DH + BH;
     const BACK = DHP + BH;
-    const DBX = BACK + BH;
-    const DBH = DBX + GH;
-    const DGT = DBH + GH;
+    const DC = BACK + BH;
+    const DBX = DC + BH;
+    const DBH = gru ? DBX + GH : DBX;
+    const DGT = DBX + 2 * GH;
     const DWI = DGT + (transposeDG ? XG : 0);
     readInto(dy, k.f32, DY);
-    k.f32.fill(0, DBX, DBH + GH);
+    k.f32.fill(0, DBX, DBX + 2 * GH);
     k.f32.copyWithin(DH, DY + (T - 1) * BH, DY + T * BH);
+    if (lstm) k.f32.copyWithin(DC, DY + T * BH, DY + (T + 1) * BH);
     for (let t = T - 1; t >= 0; t--) {
       const dg = DG + t * B * GH;
-      k.fn.gruBackward(4 * (ACTS + t * B * GH), 4 * (EX + t * BH), 4 * (HS + t * BH), 4 * DH, 4 * (DX + t * B * GH), 4 * dg, 4 * DHP, 4 * DBX, 4 * DBH, B, H);
+      const dx = 4 * (DX + t * B * GH);
+      const a = 4 * (ACTS + t * B * GH);
+      if (gru) k.fn.gruBackward(a, 4 * (EX + t * BH), 4 * (HS + t * BH), 4 * DH, dx, 4 * dg, 4 * DHP, 4 * DBX, 4 * DBH, B, H);
+      else if (kind === 'rnn') k.fn.rnnBackward(4 * (HS + (t + 1) * BH), 4 * DH, dx, 4 * DBX, B, H);
+      else k.fn.lstmBackward(a, 4 * (EX + t * BH), 4 * (CS + t * BH), 4 * DH, 4 * DC, dx, 4 * DBX, B, H);
       const dgT = tensorOfView(k.f32.subarray(dg, dg + B * GH), [B, GH]);
       const back = tf.matMul(dgT, WT);
       readInto(back, k.f32, BACK);
       tf.dispose([dgT, back]);
-      // dh_{t-1}: through the gates, through W_hh, and what step t-1's own output received.
-      k.fn.add3(4 * DH, 4 * DHP, 4 * BACK, t > 0 ? 4 * (DY + (t - 1) * BH) : 0, BH);
+      // dh_{t-1}: through W_hh, what step t-1's own output received, and the GRU's direct part.
+      const dyPrev = t > 0 ? 4 * (DY + (t - 1) * BH) : 0;
+      if (gru) k.fn.add3(4 * DH, 4 * DHP, 4 * BACK, dyPrev, BH);
+      else if (dyPrev) k.fn.add3(4 * DH, 4 * BACK, dyPrev, 0, BH);
+      else k.f32.copyWithin(DH, BACK, BACK + BH);
     }
     // Weight gradients of all steps at once, the inputs of the recurrent matmul (T*B, H) against
     // dG: as dG^T hIn where dG transposes cheaply here, since the backend's matmul packs its second
-    // operand on every call and hIn is a third of dG's size.
+    // operand on every call and hIn is at most a third of dG's size.
     const hIn = tensorOfView(k.f32.subarray(HS, HS + T * BH), [TB, H]);
     let dW: tf.Tensor;
     if (transposeDG) {
@@ -464,7 +505,9 @@ function gruWasm(k: GateKernels, keep: boolean, xp: tf.Tensor, ids: Int32Array |
     } else {
       dInput = tf.tensor3d(k.f32.slice(DX, DX + XG), [T, B, GH]);
     }
-    const grads: tf.Tensor[] = [dInput, tf.tensor2d(k.f32.slice(DH, DH + BH), [B, H]), dW, tf.tensor1d(k.f32.slice(DBH, DBH + GH))];
+    const grads: tf.Tensor[] = [dInput, tf.tensor2d(k.f32.slice(DH, DH + BH), [B, H])];
+    if (lstm) grads.push(tf.tensor2d(k.f32.slice(DC, DC + BH), [B, H]));
+    grads.push(dW, tf.tensor1d(k.f32.slice(DBH, DBH + GH)));
     if (bx) grads.push(tf.tensor1d(k.f32.slice(DBX, DBX + GH)));
     tf.dispose([WT, hIn]);
     k.release(region);

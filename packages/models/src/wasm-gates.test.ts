@@ -84,15 +84,18 @@ for (const backend of TEST_BACKENDS) {
     beforeAll(() => useBackend(backend));
     afterEach(() => useWasmGates(true));
 
-    it('the PyTorch GRU on WebAssembly SIMD equals the JS loops: output and every gradient', () => {
-      const before = tf.memory().numTensors;
-      const wasm = run('gru', true, true);
-      useWasmGates(false);
-      const js = run('gru', true, true);
-      expect(Math.abs(wasm.value - js.value)).toBeLessThan(1e-4 * Math.abs(js.value) + 1e-5);
-      wasm.grads.forEach((g, i) => expectAllClose(g, js.grads[i] as number[], 1e-4));
-      expect(tf.memory().numTensors).toBe(before);
-    });
+    for (const kind of ['rnn', 'gru', 'lstm'] as CellKind[]) {
+      it(`${kind} on WebAssembly SIMD equals the JS loops: output and every gradient`, () => {
+        const before = tf.memory().numTensors;
+        const wasm = run(kind, true, true);
+        useWasmGates(false);
+        const js = run(kind, true, true);
+        expect(Math.abs(wasm.value - js.value)).toBeLessThan(1e-4 * Math.abs(js.value) + 1e-5);
+        expect(wasm.grads).toHaveLength(kind === 'lstm' ? 6 : 5);
+        wasm.grads.forEach((g, i) => expectAllClose(g, js.grads[i] as number[], 1e-4));
+        expect(tf.memory().numTensors).toBe(before);
+      });
+    }
 
     it('gives back its kernel memory after the backward pass, and at once when no gradient is taped', () => {
       const k = gateKernels() as GateKernels;

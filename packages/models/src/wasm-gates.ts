@@ -6,6 +6,10 @@ interface GateExports {
   memory: WebAssembly.Memory;
   gruForward(x: number, gh: number, bx: number, bh: number, hPrev: number, hNext: number, acts: number, ex: number, B: number, H: number): void;
   gruBackward(acts: number, ex: number, hPrev: number, dh: number, dx: number, dg: number, dhPrev: number, dbx: number, dbh: number, B: number, H: number): void;
+  rnnForward(x: number, gh: number, bx: number, bh: number, hNext: number, B: number, H: number): void;
+  rnnBackward(hOut: number, dh: number, dx: number, db: number, B: number, H: number): void;
+  lstmForward(x: number, gh: number, bx: number, bh: number, cPrev: number, cNext: number, hNext: number, acts: number, tc: number, B: number, H: number): void;
+  lstmBackward(acts: number, tc: number, cPrev: number, dh: number, dc: number, dx: number, db: number, B: number, H: number): void;
   add3(out: number, a: number, b: number, c: number, n: number): void;
   addRows(out: number, src: number, ids: number, n: number, N: number): void;
   transpose(out: number, src: number, rows: number, cols: number): void;
@@ -30,10 +34,14 @@ export class GateKernels {
     this.view = new Float32Array(fn.memory.buffer);
   }
 
+  /** Compiles the module synchronously (Node; browsers refuse this on their main thread). */
   static create(): GateKernels {
-    const bytes = Uint8Array.from(atob(GATES_WASM_BASE64), (c) => c.charCodeAt(0));
-    // Synchronous compile is fine for a module this small (browsers allow it under 4 KB).
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes()), {});
+    return new GateKernels(instance.exports as unknown as GateExports);
+  }
+
+  static async createAsync(): Promise<GateKernels> {
+    const { instance } = await WebAssembly.instantiate(moduleBytes(), {});
     return new GateKernels(instance.exports as unknown as GateExports);
   }
 
@@ -97,10 +105,18 @@ export class GateKernels {
   }
 }
 
+function moduleBytes(): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(atob(GATES_WASM_BASE64), (c) => c.charCodeAt(0));
+}
+
 let kernels: GateKernels | null | undefined;
 let enabled = true;
 
-/** The shared kernels, or null where WebAssembly SIMD is missing (the JS loops run instead). */
+/**
+ * The shared kernels, or null while they are unavailable and the JS loops run instead: where
+ * WebAssembly SIMD is missing, and in a browser's main thread until the asynchronous compile
+ * this starts has finished (main threads refuse to compile modules over 4 KB synchronously).
+ */
 export function gateKernels(): GateKernels | null {
   if (!enabled) return null;
   if (kernels === undefined) {
@@ -108,6 +124,12 @@ export function gateKernels(): GateKernels | null {
       kernels = GateKernels.create();
     } catch {
       kernels = null;
+      GateKernels.createAsync().then(
+        (k) => {
+          if (kernels === null) kernels = k;
+        },
+        () => undefined, // no WebAssembly SIMD: stay on the JS loops
+      );
     }
   }
   return kernels;
