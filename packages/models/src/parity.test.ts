@@ -4,6 +4,7 @@ import { assignVariables, gruCell, lstmCell, rnnCell, RNNModelScratch } from '@r
 import { makeOptimizer, trainStep } from '@rnnkit/training';
 import { TEST_BACKENDS, expectClose, flat, loadFixture, tensorOf, tensorsOf, useBackend, type Nested } from '../../../test/backends.js';
 import { RNNModel, fromTorchNames, type CellKind } from './index.js';
+import { useWasmGates } from './wasm-gates.js';
 
 const torchTensors = (entries: Record<string, Nested>) => fromTorchNames(tensorsOf(entries));
 const stateOf = (fx: Nested) => (fx as Nested[]).flatMap((part) => (part as Nested[]).map((s) => tensorOf(s) as tf.Tensor2D));
@@ -18,16 +19,22 @@ const cases: [string, CellKind, number, boolean][] = [
   ['concise_lstm_bidirectional', 'lstm', 1, true],
 ];
 
-for (const backend of TEST_BACKENDS) {
-  describe.each(cases)(`%s, fused, on ${backend}`, (name, cell, numLayers, bidirectional) => {
+// The fused gate work runs on the WebAssembly SIMD kernels by default (the fixtures' hidden size 4
+// is a whole number of lanes) and on the JS loops where those are unavailable: both are checked.
+for (const [backend, gates] of TEST_BACKENDS.flatMap((b) => [[b, 'wasm gates'], [b, 'JS gates']] as const)) {
+  describe.each(cases)(`%s, fused, on ${backend} with ${gates}`, (name, cell, numLayers, bidirectional) => {
     const fx = loadFixture(name);
     let model: RNNModel;
     beforeAll(async () => {
       await useBackend(backend);
+      useWasmGates(gates === 'wasm gates');
       model = new RNNModel({ vocabSize: fx.sizes.vocab as number, numHiddens: fx.sizes.hidden as number, cell, numLayers, bidirectional });
       assignVariables(model.namedVariables(), torchTensors(fx.params));
     });
-    afterAll(() => model.dispose());
+    afterAll(() => {
+      model.dispose();
+      useWasmGates(true);
+    });
 
     it('matches logits, state, loss, gradients and one clipped SGD step', () => {
       const X = tf.tensor2d(fx.X, undefined, 'int32');
