@@ -50,6 +50,13 @@ function tanh4(x: v128): v128 {
   return v128.bitselect(small, big, f32x4.lt(f32x4.abs(x), f32x4.splat(0.625)));
 }
 
+/** A gate's pre-activation: x + b_ih + h W_hh + b_hh, at byte `o` of a row starting at `row`. */
+// @ts-ignore: decorator
+@inline
+function preact(x: usize, gh: usize, bx: usize, bh: usize, row: usize, o: usize): v128 {
+  return f32x4.add(f32x4.add(v128.load(x + row + o), v128.load(bx + o)), f32x4.add(v128.load(gh + row + o), v128.load(bh + o)));
+}
+
 /**
  * One forward step of PyTorch's GRU for B rows: r, z = sigmoid(x + bx + gh + bh),
  * n = tanh(x_n + bx_n + r (gh_n + bh_n)), h' = (1 - z) n + z h. Saves [r, z, n] to acts and
@@ -61,10 +68,10 @@ export function gruForward(x: usize, gh: usize, bx: usize, bh: usize, hPrev: usi
     const row = <usize>bi * 3 * H4;
     const hrow = <usize>bi * H4;
     for (let j: usize = 0; j < H4; j += 16) {
-      const r = sigmoid4(f32x4.add(f32x4.add(v128.load(x + row + j), v128.load(bx + j)), f32x4.add(v128.load(gh + row + j), v128.load(bh + j))));
+      const r = sigmoid4(preact(x, gh, bx, bh, row, j));
       const zo: usize = H4 + j;
       // z and 1 - z = e z from the same e = exp(-a): 1 - z stays accurate where z rounds to near 1.
-      const ez = exp4(f32x4.neg(f32x4.add(f32x4.add(v128.load(x + row + zo), v128.load(bx + zo)), f32x4.add(v128.load(gh + row + zo), v128.load(bh + zo)))));
+      const ez = exp4(f32x4.neg(preact(x, gh, bx, bh, row, zo)));
       const z = f32x4.div(f32x4.splat(1.0), f32x4.add(f32x4.splat(1.0), ez));
       const omz = f32x4.mul(ez, z);
       const no: usize = (H4 << 1) + j;
@@ -155,10 +162,10 @@ export function lstmForward(x: usize, gh: usize, bx: usize, bh: usize, cPrev: us
       const fo: usize = H4 + j;
       const go: usize = (H4 << 1) + j;
       const oo: usize = H4 * 3 + j;
-      const ig = sigmoid4(f32x4.add(f32x4.add(v128.load(x + row + j), v128.load(bx + j)), f32x4.add(v128.load(gh + row + j), v128.load(bh + j))));
-      const fg = sigmoid4(f32x4.add(f32x4.add(v128.load(x + row + fo), v128.load(bx + fo)), f32x4.add(v128.load(gh + row + fo), v128.load(bh + fo))));
-      const gg = tanh4(f32x4.add(f32x4.add(v128.load(x + row + go), v128.load(bx + go)), f32x4.add(v128.load(gh + row + go), v128.load(bh + go))));
-      const og = sigmoid4(f32x4.add(f32x4.add(v128.load(x + row + oo), v128.load(bx + oo)), f32x4.add(v128.load(gh + row + oo), v128.load(bh + oo))));
+      const ig = sigmoid4(preact(x, gh, bx, bh, row, j));
+      const fg = sigmoid4(preact(x, gh, bx, bh, row, fo));
+      const gg = tanh4(preact(x, gh, bx, bh, row, go));
+      const og = sigmoid4(preact(x, gh, bx, bh, row, oo));
       const c = f32x4.add(f32x4.mul(fg, v128.load(cPrev + hrow + j)), f32x4.mul(ig, gg));
       const t = tanh4(c);
       v128.store(acts + row + j, ig);
