@@ -45,9 +45,9 @@ function matmulRows(a: Float32Array, rows: number, k: number, w: tf.Tensor2D): F
  * sequence; b_ih too unless passed as `inputBias`), or is W_ih itself with `inputIds`; `Whh`
  * (H, G*H) and `bhh` (G*H) are the recurrent weights. Returns the hidden states of all steps
  * (T, B, H); for the LSTM one more row (T+1, B, H) whose last entry is the final cell state C_T.
- * The element-wise gate work runs in WebAssembly SIMD kernels (PyTorch's GRU) or plain loops over
- * typed arrays, the matmuls on the backend; the backward pass forms dW_hh for all steps as one
- * large matmul.
+ * The element-wise gate work runs in WebAssembly SIMD kernels (RNN, LSTM, PyTorch's GRU; see
+ * `useWasmGates`) or plain loops over typed arrays, the matmuls on the backend; the backward pass
+ * forms dW_hh for all steps as one large matmul.
  */
 export function fusedRecurrence(
   xProj: tf.Tensor3D | tf.Tensor2D,

@@ -1,4 +1,5 @@
 export { fusedRecurrence, gatherRows, GATES, type CellKind, type RecurrenceOptions } from './fused.js';
+export { useWasmGates } from './wasm-gates.js';
 export { RNNModel, layerSuffix, type RNNModelOptions, type Implementation } from './rnn-model.js';
 export { Embedding, Dense, RecurrentLayer, RecurrentStack, VariableOwner } from './layers.js';
 export { SeqClassifier, type SeqClassifierOptions } from './classifier.js';
