@@ -50,6 +50,14 @@ function tanh4(x: v128): v128 {
   return v128.bitselect(small, big, f32x4.lt(f32x4.abs(x), f32x4.splat(0.625)));
 }
 
+/** a b + c, fused into one rounding where the module is built with relaxed SIMD (RELAXED = 1). */
+// @ts-ignore: decorator
+@inline
+function madd(a: v128, b: v128, c: v128): v128 {
+  // @ts-ignore: RELAXED is a compile-time constant (asc --use RELAXED=0|1)
+  return RELAXED ? f32x4.relaxed_madd(a, b, c) : f32x4.add(f32x4.mul(a, b), c);
+}
+
 /** A gate's pre-activation: x + b_ih + h W_hh + b_hh, at byte `o` of a row starting at `row`. */
 // @ts-ignore: decorator
 @inline
@@ -269,5 +277,112 @@ export function gatherRows(out: usize, table: usize, ids: usize, n: i32, N: i32)
     const from = table + <usize>load<i32>(ids + (<usize>i << 2)) * N4;
     const to = out + <usize>i * N4;
     for (let j: usize = 0; j < N4; j += 16) v128.store(to + j, v128.load(from + j));
+  }
+}
+
+/**
+ * B (K, N) row-major into column panels for `gemm`: each 8 columns as K rows of 8 contiguous
+ * floats, then (N % 8 == 4) the last 4 columns as K rows of 4. N % 4 == 0.
+ */
+export function packPanels(out: usize, B: usize, K: i32, N: i32): void {
+  const N4 = <usize>N << 2;
+  let o = out;
+  let j: usize = 0;
+  for (; j + 32 <= N4; j += 32) {
+    let b = B + j;
+    for (let k = 0; k < K; k++) {
+      v128.store(o, v128.load(b));
+      v128.store(o, v128.load(b, 16), 16);
+      o += 32;
+      b += N4;
+    }
+  }
+  if (j < N4) {
+    let b = B + j;
+    for (let k = 0; k < K; k++) {
+      v128.store(o, v128.load(b));
+      o += 16;
+      b += N4;
+    }
+  }
+}
+
+/**
+ * C (M, N) = A (M, K) B (K, N), A and C row-major, B as `packPanels` lays it out; N % 4 == 0.
+ * Register tiles of 4 rows x 8 columns (8 accumulators; a panel is read once per 4 rows of A,
+ * front to back), with 1-row and 4-column edges. For the per-step products of a recurrence,
+ * which on the backend's matmul would cost a tensor, a copy in and a copy out per step.
+ */
+export function gemm(C: usize, A: usize, Bp: usize, M: i32, K: i32, N: i32): void {
+  const N4 = <usize>N << 2;
+  const K4 = <usize>K << 2;
+  const M4 = M & ~3;
+  let j: usize = 0;
+  let panel = Bp;
+  for (; j + 32 <= N4; j += 32) {
+    let i = 0;
+    for (; i < M4; i += 4) {
+      const a0 = A + <usize>i * K4;
+      const a1 = a0 + K4;
+      const a2 = a1 + K4;
+      const a3 = a2 + K4;
+      let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+      let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+      let b = panel;
+      for (let k: usize = 0; k < K4; k += 4) {
+        const b0 = v128.load(b);
+        const b1 = v128.load(b, 16);
+        b += 32;
+        let a = v128.load32_splat(a0 + k);
+        c00 = madd(a, b0, c00);
+        c01 = madd(a, b1, c01);
+        a = v128.load32_splat(a1 + k);
+        c10 = madd(a, b0, c10);
+        c11 = madd(a, b1, c11);
+        a = v128.load32_splat(a2 + k);
+        c20 = madd(a, b0, c20);
+        c21 = madd(a, b1, c21);
+        a = v128.load32_splat(a3 + k);
+        c30 = madd(a, b0, c30);
+        c31 = madd(a, b1, c31);
+      }
+      const c = C + <usize>i * N4 + j;
+      v128.store(c, c00);
+      v128.store(c, c01, 16);
+      v128.store(c + N4, c10);
+      v128.store(c + N4, c11, 16);
+      v128.store(c + 2 * N4, c20);
+      v128.store(c + 2 * N4, c21, 16);
+      v128.store(c + 3 * N4, c30);
+      v128.store(c + 3 * N4, c31, 16);
+    }
+    for (; i < M; i++) {
+      const a0 = A + <usize>i * K4;
+      let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+      let b = panel;
+      for (let k: usize = 0; k < K4; k += 4) {
+        const a = v128.load32_splat(a0 + k);
+        c00 = madd(a, v128.load(b), c00);
+        c01 = madd(a, v128.load(b, 16), c01);
+        b += 32;
+      }
+      const c = C + <usize>i * N4 + j;
+      v128.store(c, c00);
+      v128.store(c, c01, 16);
+    }
+    panel += <usize>K * 32;
+  }
+  if (j < N4) {
+    // The last 4 columns, one row at a time.
+    for (let i = 0; i < M; i++) {
+      const a0 = A + <usize>i * K4;
+      let c00 = f32x4.splat(0);
+      let b = panel;
+      for (let k: usize = 0; k < K4; k += 4) {
+        c00 = madd(v128.load32_splat(a0 + k), v128.load(b), c00);
+        b += 16;
+      }
+      v128.store(C + <usize>i * N4 + j, c00);
+    }
   }
 }

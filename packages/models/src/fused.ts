@@ -388,13 +388,16 @@ function wasmRecurrence(
   const ACTS = CS + (lstm ? (T + 1) * BH : 0);
   const EX = ACTS + (kind === 'rnn' ? 0 : XG);
   const IDS = EX + (kind === 'rnn' ? 0 : T * BH);
-  // Forward scratch: x, this step's h W_hh, b_ih, b_hh, and W_ih for token inputs.
-  const scratch = k.alloc(XG + B * GH + 2 * GH + V * GH);
+  // Forward scratch: x, this step's h W_hh, b_ih, b_hh, W_hh as it is and in gemm's panels,
+  // and W_ih for token inputs.
+  const scratch = k.alloc(XG + B * GH + 2 * GH + 2 * H * GH + V * GH);
   const X = scratch;
   const GHS = X + XG;
   const BX = GHS + B * GH;
   const BHH = BX + GH;
-  const WIH = BHH + GH;
+  const WHH = BHH + GH;
+  const WHHP = WHH + H * GH;
+  const WIH = WHHP + H * GH;
   if (ids) {
     new Int32Array(k.f32.buffer, 4 * IDS, TB).set(ids);
     readInto(xp, k.f32, WIH);
@@ -407,12 +410,11 @@ function wasmRecurrence(
   if (bx) readInto(bx, k.f32, BX);
   else k.f32.fill(0, BX, BX + GH);
   k.f32.set(bv, BHH);
+  readInto(W, k.f32, WHH);
+  k.fn.packPanels(4 * WHHP, 4 * WHH, H, GH);
   for (let t = 0; t < T; t++) {
     const hPrev = HS + t * BH;
-    const hT = tensorOfView(k.f32.subarray(hPrev, hPrev + BH), [B, H]);
-    const gh = tf.matMul(hT, W);
-    readInto(gh, k.f32, GHS);
-    tf.dispose([hT, gh]);
+    k.fn.gemm(4 * GHS, 4 * hPrev, 4 * WHHP, B, H, GH);
     const x = 4 * (X + t * B * GH);
     const a = 4 * (ACTS + t * B * GH);
     const ex = 4 * (EX + t * BH);
@@ -441,13 +443,14 @@ function wasmRecurrence(
   const gradFunc = (dy: tf.Tensor): tf.Tensor[] => {
     if (lease.released) throw new Error('fusedRecurrence: this pass has already been differentiated once.');
     savedRegions.unregister(owner);
-    const WT = transposeOn(k, W); // (G*H, H): plain matmuls for dh
     const transposeDG = TB % 4 === 0;
     const gru = kind === 'gru';
     // Backward scratch: dy (for the LSTM with dc_T as a last row), dx, the GRU's own dg (the
     // others' is dx), dh, the GRU's direct part of dh_{t-1}, dg W_hh^T, the LSTM's running dc,
-    // db_ih, the GRU's own db_hh, dG transposed, and for token inputs W_ih's gradient.
-    const region = k.alloc((T + (lstm ? 1 : 0)) * BH + XG * (gru ? 2 : 1) + 4 * BH + 2 * GH + (transposeDG ? XG : 0) + V * GH);
+    // db_ih, the GRU's own db_hh, dG transposed, W_hh, its transpose and that in gemm's panels,
+    // and for token inputs W_ih's gradient.
+    const ownGemm = transposeDG && k.weightGradientGemm;
+    const region = k.alloc((T + (lstm ? 1 : 0)) * BH + XG * (gru ? 2 : 1) + 4 * BH + 2 * GH + (transposeDG ? XG + 2 * H * GH : 0) + (ownGemm ? TB * H : 0) + 3 * H * GH + V * GH);
     const DY = region;
     const DX = DY + (T + (lstm ? 1 : 0)) * BH;
     const DG = gru ? DX + XG : DX;
@@ -458,8 +461,17 @@ function wasmRecurrence(
     const DBX = DC + BH;
     const DBH = gru ? DBX + GH : DBX;
     const DGT = DBX + 2 * GH;
-    const DWI = DGT + (transposeDG ? XG : 0);
+    const WHH = DGT + (transposeDG ? XG : 0);
+    const WHHT = WHH + H * GH;
+    const WHHTP = WHHT + H * GH;
+    const DWT = WHHTP + H * GH; // with transposeDG: dW^T, dW, and for ownGemm hIn in panels
+    const DW = DWT + (transposeDG ? H * GH : 0);
+    const HINP = DW + (transposeDG ? H * GH : 0);
+    const DWI = HINP + (ownGemm ? TB * H : 0);
     readInto(dy, k.f32, DY);
+    readInto(W, k.f32, WHH);
+    k.fn.transpose(4 * WHHT, 4 * WHH, H, GH); // (G*H, H): dh_{t-1} = dg W_hh^T
+    k.fn.packPanels(4 * WHHTP, 4 * WHHT, GH, H);
     k.f32.fill(0, DBX, DBX + 2 * GH);
     k.f32.copyWithin(DH, DY + (T - 1) * BH, DY + T * BH);
     if (lstm) k.f32.copyWithin(DC, DY + T * BH, DY + (T + 1) * BH);
@@ -470,31 +482,40 @@ function wasmRecurrence(
       if (gru) k.fn.gruBackward(a, 4 * (EX + t * BH), 4 * (HS + t * BH), 4 * DH, dx, 4 * dg, 4 * DHP, 4 * DBX, 4 * DBH, B, H);
       else if (kind === 'rnn') k.fn.rnnBackward(4 * (HS + (t + 1) * BH), 4 * DH, dx, 4 * DBX, B, H);
       else k.fn.lstmBackward(a, 4 * (EX + t * BH), 4 * (CS + t * BH), 4 * DH, 4 * DC, dx, 4 * DBX, B, H);
-      const dgT = tensorOfView(k.f32.subarray(dg, dg + B * GH), [B, GH]);
-      const back = tf.matMul(dgT, WT);
-      readInto(back, k.f32, BACK);
-      tf.dispose([dgT, back]);
+      k.fn.gemm(4 * BACK, 4 * dg, 4 * WHHTP, B, GH, H);
       // dh_{t-1}: through W_hh, what step t-1's own output received, and the GRU's direct part.
       const dyPrev = t > 0 ? 4 * (DY + (t - 1) * BH) : 0;
       if (gru) k.fn.add3(4 * DH, 4 * DHP, 4 * BACK, dyPrev, BH);
       else if (dyPrev) k.fn.add3(4 * DH, 4 * BACK, dyPrev, 0, BH);
       else k.f32.copyWithin(DH, BACK, BACK + BH);
     }
-    // Weight gradients of all steps at once, the inputs of the recurrent matmul (T*B, H) against
-    // dG: as dG^T hIn where dG transposes cheaply here, since the backend's matmul packs its second
-    // operand on every call and hIn is at most a third of dG's size.
-    const hIn = tensorOfView(k.f32.subarray(HS, HS + T * BH), [TB, H]);
+    // Weight gradients of all steps at once, the inputs of the recurrent matmul hIn (T*B, H)
+    // against dG (T*B, G*H): dW = (dG^T hIn)^T with dG transposed, so that the long T*B axis is
+    // the product's inner one and hIn (a third of dG's size at most) is the panelled operand.
     let dW: tf.Tensor;
-    if (transposeDG) {
+    if (ownGemm) {
       k.fn.transpose(4 * DGT, 4 * DG, TB, GH);
-      const dgt = tensorOfView(k.f32.subarray(DGT, DGT + XG), [GH, TB]);
-      const dWT = tf.matMul(dgt, hIn);
-      dW = transposeOn(k, dWT as tf.Tensor2D);
-      tf.dispose([dgt, dWT]);
+      k.fn.packPanels(4 * HINP, 4 * HS, TB, H);
+      k.fn.gemm(4 * DWT, 4 * DGT, 4 * HINP, GH, TB, H);
+      k.fn.transpose(4 * DW, 4 * DWT, GH, H);
+      dW = tf.tensor2d(k.f32.slice(DW, DW + H * GH), [H, GH]);
     } else {
-      const dgAll = tensorOfView(k.f32.subarray(DG, DG + XG), [TB, GH]);
-      dW = tf.matMul(hIn, dgAll, true, false);
-      dgAll.dispose();
+      // The same product on the backend, which packs its second operand (here hIn) on every call.
+      const hIn = tensorOfView(k.f32.subarray(HS, HS + T * BH), [TB, H]);
+      if (transposeDG) {
+        k.fn.transpose(4 * DGT, 4 * DG, TB, GH);
+        const dgt = tensorOfView(k.f32.subarray(DGT, DGT + XG), [GH, TB]);
+        const dWT = tf.matMul(dgt, hIn);
+        readInto(dWT, k.f32, DWT);
+        k.fn.transpose(4 * DW, 4 * DWT, GH, H); // the backend's Transpose is scalar
+        dW = tf.tensor2d(k.f32.slice(DW, DW + H * GH), [H, GH]);
+        tf.dispose([dgt, dWT]);
+      } else {
+        const dgAll = tensorOfView(k.f32.subarray(DG, DG + XG), [TB, GH]);
+        dW = tf.matMul(hIn, dgAll, true, false);
+        dgAll.dispose();
+      }
+      hIn.dispose();
     }
     let dInput: tf.Tensor;
     if (ids) {
@@ -509,24 +530,12 @@ function wasmRecurrence(
     if (lstm) grads.push(tf.tensor2d(k.f32.slice(DC, DC + BH), [B, H]));
     grads.push(dW, tf.tensor1d(k.f32.slice(DBH, DBH + GH)));
     if (bx) grads.push(tf.tensor1d(k.f32.slice(DBX, DBX + GH)));
-    tf.dispose([WT, hIn]);
     k.release(region);
     releaseLease(lease);
     return grads;
   };
   savedRegions.register(owner, lease, owner);
   return { value, gradFunc };
-}
-
-/** x^T by the kernels' SIMD transpose (the wasm backend's own is scalar): (r, c), both % 4 == 0. */
-function transposeOn(k: GateKernels, x: tf.Tensor2D): tf.Tensor2D {
-  const [r, c] = x.shape;
-  const region = k.alloc(2 * r * c);
-  readInto(x, k.f32, region);
-  k.fn.transpose(4 * (region + r * c), 4 * region, r, c);
-  const out = tensorOfView<tf.Rank.R2>(k.f32.subarray(region + r * c, region + 2 * r * c), [c, r]);
-  k.release(region);
-  return out;
 }
 
 interface SavedLease {

@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, useBackend } from '../../../test/backends.js';
@@ -53,6 +55,39 @@ describe('the WebAssembly gate kernels', () => {
     expect(committed).toBe(await compileGates());
   }, 60_000);
 
+  it('the relaxed-SIMD build (fused multiply-add) computes the same matmuls, in an engine that has it', () => {
+    // Node 20 has relaxed SIMD behind a flag only: check the build in a child process that sets it.
+    const script = `
+      import { readFileSync } from 'node:fs';
+      const text = readFileSync(${JSON.stringify(fileURLToPath(new URL('./gates-wasm.ts', import.meta.url)))}, 'utf8');
+      const [plain, relaxed] = [...text.matchAll(/'([A-Za-z0-9+/=]+)'/g)].map((m) => Buffer.from(m[1], 'base64'));
+      if (!WebAssembly.validate(relaxed) || !WebAssembly.validate(plain)) throw new Error('does not validate');
+      const make = (bytes) => new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports;
+      let worst = 0;
+      for (const [M, K, N] of [[32, 256, 768], [3, 20, 12], [7, 64, 4]]) {
+        const outs = [plain, relaxed].map((bytes) => {
+          const k = make(bytes);
+          k.memory.grow(64);
+          const f = new Float32Array(k.memory.buffer);
+          const [A, B, P, C] = [16, 16 + M * K, 16 + M * K + K * N, 16 + M * K + 2 * K * N];
+          for (let i = 0; i < M * K; i++) f[A + i] = Math.sin(i);
+          for (let i = 0; i < K * N; i++) f[B + i] = Math.cos(3 * i);
+          k.packPanels(4 * P, 4 * B, K, N);
+          k.gemm(4 * C, 4 * A, 4 * P, M, K, N);
+          return f.slice(C, C + M * N);
+        });
+        for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+          let ref = 0;
+          for (let q = 0; q < K; q++) ref += Math.sin(i * K + q) * Math.cos(3 * (q * N + j));
+          for (const out of outs) worst = Math.max(worst, Math.abs(out[i * N + j] - ref) / (1 + Math.abs(ref)));
+        }
+      }
+      console.log(JSON.stringify({ worst }));
+    `;
+    const out = execFileSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(JSON.parse(out).worst).toBeLessThan(1e-5);
+  });
+
   it('load here (Node 20 has WebAssembly SIMD)', () => {
     expect(gateKernels()).not.toBeNull();
   });
@@ -84,10 +119,14 @@ for (const backend of TEST_BACKENDS) {
     beforeAll(() => useBackend(backend));
     afterEach(() => useWasmGates(true));
 
-    for (const kind of ['rnn', 'gru', 'lstm'] as CellKind[]) {
-      it(`${kind} on WebAssembly SIMD equals the JS loops: output and every gradient`, () => {
+    for (const [kind, weightGemm] of [['rnn', false], ['gru', false], ['lstm', false], ['rnn', true], ['gru', true], ['lstm', true]] as [CellKind, boolean][]) {
+      it(`${kind} on WebAssembly SIMD equals the JS loops: output and every gradient (dW_hh by ${weightGemm ? 'the kernels' : 'the backend'})`, () => {
         const before = tf.memory().numTensors;
+        const k = gateKernels() as GateKernels;
+        const preferred = k.weightGradientGemm;
+        k.weightGradientGemm = weightGemm;
         const wasm = run(kind, true, true);
+        k.weightGradientGemm = preferred;
         useWasmGates(false);
         const js = run(kind, true, true);
         expect(Math.abs(wasm.value - js.value)).toBeLessThan(1e-4 * Math.abs(js.value) + 1e-5);

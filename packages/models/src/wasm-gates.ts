@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { GATES_WASM_BASE64 } from './gates-wasm.js';
+import { GATES_RELAXED_WASM_BASE64, GATES_WASM_BASE64 } from './gates-wasm.js';
 
 /** The exports of assembly/gates.ts; every pointer is a byte offset into `memory`. */
 interface GateExports {
@@ -11,6 +11,8 @@ interface GateExports {
   lstmForward(x: number, gh: number, bx: number, bh: number, cPrev: number, cNext: number, hNext: number, acts: number, tc: number, B: number, H: number): void;
   lstmBackward(acts: number, tc: number, cPrev: number, dh: number, dc: number, dx: number, db: number, B: number, H: number): void;
   add3(out: number, a: number, b: number, c: number, n: number): void;
+  packPanels(out: number, B: number, K: number, N: number): void;
+  gemm(C: number, A: number, Bp: number, M: number, K: number, N: number): void;
   addRows(out: number, src: number, ids: number, n: number, N: number): void;
   transpose(out: number, src: number, rows: number, cols: number): void;
   gatherRows(out: number, table: number, ids: number, n: number, N: number): void;
@@ -30,19 +32,33 @@ export class GateKernels {
   private top = 4;
   private view: Float32Array;
 
-  private constructor(readonly fn: GateExports) {
+  /**
+   * Whether `gemm` should also form the weight gradient of a whole sequence. True where the module
+   * has relaxed SIMD's fused multiply-add (there it beats the backend's matmul by a third); with
+   * plain SIMD the backend's XNNPACK is a little faster on that large product. Tests flip it.
+   */
+  weightGradientGemm: boolean;
+
+  private constructor(
+    readonly fn: GateExports,
+    /** Built with relaxed SIMD (fused multiply-add in `gemm`). */
+    readonly relaxed: boolean,
+  ) {
     this.view = new Float32Array(fn.memory.buffer);
+    this.weightGradientGemm = relaxed;
   }
 
   /** Compiles the module synchronously (Node; browsers refuse this on their main thread). */
   static create(): GateKernels {
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes()), {});
-    return new GateKernels(instance.exports as unknown as GateExports);
+    const { bytes, relaxed } = moduleBytes();
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+    return new GateKernels(instance.exports as unknown as GateExports, relaxed);
   }
 
   static async createAsync(): Promise<GateKernels> {
-    const { instance } = await WebAssembly.instantiate(moduleBytes(), {});
-    return new GateKernels(instance.exports as unknown as GateExports);
+    const { bytes, relaxed } = moduleBytes();
+    const { instance } = await WebAssembly.instantiate(bytes, {});
+    return new GateKernels(instance.exports as unknown as GateExports, relaxed);
   }
 
   /** The memory as floats. An `alloc` may grow (and so detach) it: read this again after one. */
@@ -105,8 +121,12 @@ export class GateKernels {
   }
 }
 
-function moduleBytes(): Uint8Array<ArrayBuffer> {
-  return Uint8Array.from(atob(GATES_WASM_BASE64), (c) => c.charCodeAt(0));
+const decode = (base64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+
+/** The relaxed-SIMD build where the engine validates it (fused multiply-add), else the plain one. */
+function moduleBytes(): { bytes: Uint8Array<ArrayBuffer>; relaxed: boolean } {
+  const relaxed = decode(GATES_RELAXED_WASM_BASE64);
+  return WebAssembly.validate(relaxed) ? { bytes: relaxed, relaxed: true } : { bytes: decode(GATES_WASM_BASE64), relaxed: false };
 }
 
 let kernels: GateKernels | null | undefined;
