@@ -102,6 +102,7 @@ export function fusedRecurrence(
     const W2 = W as tf.Tensor2D;
     // d2l's GRU multiplies R into H before the candidate's matmul, so its weights split in two.
     const [Wrz, Wn] = kind === 'gru' && !resetAfter ? tf.split(W2, [2 * H, H], 1) as [tf.Tensor2D, tf.Tensor2D] : [W2, null];
+    const ghW = Wn ? 2 * H : GH; // columns of the per-step recurrent product h Wrz
     let cs: Float32Array | null = null;
     if (kind === 'lstm') {
       cs = new Float32Array((T + 1) * BH);
@@ -111,7 +112,6 @@ export function fusedRecurrence(
       const hPrev = hs.subarray(t * BH, (t + 1) * BH);
       const hNext = hs.subarray((t + 1) * BH, (t + 2) * BH);
       const gh = matmulRows(hPrev, B, H, Wrz);
-      const ghW = kind === 'gru' && !resetAfter ? 2 * H : GH;
       const a = acts.subarray(t * B * GH, (t + 1) * B * GH);
       const x = xpv.subarray(t * B * GH, (t + 1) * B * GH);
       if (kind === 'rnn') {
@@ -308,7 +308,6 @@ export function fusedRecurrence(
           for (let j = 0; j < GH; j++) db[j] = (db[j] as number) + (dg[o + j] as number);
         }
         // dh_{t-1} += dG_h W_hh^T (the reset-before GRU's candidate part was added above).
-        const ghW = kind === 'gru' && !resetAfter ? 2 * H : GH;
         let dgRows = dg;
         if (ghW !== GH) {
           dgRows = new Float32Array(B * ghW);
@@ -380,49 +379,44 @@ function wasmRecurrence(
   const TB = T * B;
   const V = ids ? (xp.shape[0] as number) : 0;
   const lstm = kind === 'lstm';
+  const gru = kind === 'gru';
   // Saved for the backward pass: states h (T+1 rows), the LSTM's c (T+1 rows), gates (the RNN's
   // are its states), the LSTM's tanh(c) or the GRU's h W_n + b_n, token ids.
-  const saved = k.alloc((T + 1) * BH * (lstm ? 2 : 1) + (kind === 'rnn' ? 0 : XG + T * BH) + (ids ? TB : 0));
-  const HS = saved;
-  const CS = HS + (T + 1) * BH;
-  const ACTS = CS + (lstm ? (T + 1) * BH : 0);
-  const EX = ACTS + (kind === 'rnn' ? 0 : XG);
-  const IDS = EX + (kind === 'rnn' ? 0 : T * BH);
-  // Forward scratch: x, this step's h W_hh, b_ih, b_hh, W_hh as it is and in gemm's panels,
-  // and W_ih for token inputs.
-  const scratch = k.alloc(XG + B * GH + 2 * GH + 2 * H * GH + V * GH);
-  const X = scratch;
-  const GHS = X + XG;
-  const BX = GHS + B * GH;
-  const BHH = BX + GH;
-  const WHH = BHH + GH;
-  const WHHP = WHH + H * GH;
-  const WIH = WHHP + H * GH;
+  const saved = k.allocLayout({
+    HS: (T + 1) * BH,
+    CS: lstm ? (T + 1) * BH : 0,
+    ACTS: kind === 'rnn' ? 0 : XG,
+    EX: kind === 'rnn' ? 0 : T * BH,
+    IDS: ids ? TB : 0,
+  });
+  const { HS, CS, ACTS, EX, IDS } = saved;
+  // Forward scratch: x, this step's h W_hh, b_ih, b_hh, W_hh as it is and in gemm's panels, W_ih.
+  const f = k.allocLayout({ X: XG, GHS: B * GH, BX: GH, BHH: GH, WHH: H * GH, WHHP: H * GH, WIH: V * GH });
   if (ids) {
     new Int32Array(k.f32.buffer, 4 * IDS, TB).set(ids);
-    readInto(xp, k.f32, WIH);
-    k.fn.gatherRows(4 * X, 4 * WIH, 4 * IDS, TB, GH);
+    readInto(xp, k.f32, f.WIH);
+    k.fn.gatherRows(4 * f.X, 4 * f.WIH, 4 * IDS, TB, GH);
   } else {
-    readInto(xp, k.f32, X);
+    readInto(xp, k.f32, f.X);
   }
   readInto(h0, k.f32, HS);
   if (c0) readInto(c0, k.f32, CS);
-  if (bx) readInto(bx, k.f32, BX);
-  else k.f32.fill(0, BX, BX + GH);
-  k.f32.set(bv, BHH);
-  readInto(W, k.f32, WHH);
-  k.fn.packPanels(4 * WHHP, 4 * WHH, H, GH);
+  if (bx) readInto(bx, k.f32, f.BX);
+  else k.f32.fill(0, f.BX, f.BX + GH);
+  k.f32.set(bv, f.BHH);
+  readInto(W, k.f32, f.WHH);
+  k.fn.packPanels(4 * f.WHHP, 4 * f.WHH, H, GH);
   for (let t = 0; t < T; t++) {
     const hPrev = HS + t * BH;
-    k.fn.gemm(4 * GHS, 4 * hPrev, 4 * WHHP, B, H, GH);
-    const x = 4 * (X + t * B * GH);
+    k.fn.gemm(4 * f.GHS, 4 * hPrev, 4 * f.WHHP, B, H, GH);
+    const x = 4 * (f.X + t * B * GH);
     const a = 4 * (ACTS + t * B * GH);
     const ex = 4 * (EX + t * BH);
-    if (kind === 'gru') k.fn.gruForward(x, 4 * GHS, 4 * BX, 4 * BHH, 4 * hPrev, 4 * (hPrev + BH), a, ex, B, H);
-    else if (kind === 'rnn') k.fn.rnnForward(x, 4 * GHS, 4 * BX, 4 * BHH, 4 * (hPrev + BH), B, H);
-    else k.fn.lstmForward(x, 4 * GHS, 4 * BX, 4 * BHH, 4 * (CS + t * BH), 4 * (CS + (t + 1) * BH), 4 * (hPrev + BH), a, ex, B, H);
+    if (gru) k.fn.gruForward(x, 4 * f.GHS, 4 * f.BX, 4 * f.BHH, 4 * hPrev, 4 * (hPrev + BH), a, ex, B, H);
+    else if (kind === 'rnn') k.fn.rnnForward(x, 4 * f.GHS, 4 * f.BX, 4 * f.BHH, 4 * (hPrev + BH), B, H);
+    else k.fn.lstmForward(x, 4 * f.GHS, 4 * f.BX, 4 * f.BHH, 4 * (CS + t * BH), 4 * (CS + (t + 1) * BH), 4 * (hPrev + BH), a, ex, B, H);
   }
-  k.release(scratch);
+  k.release(f.region);
   let value: tf.Tensor3D;
   if (lstm) {
     // h_1..h_T, then c_T as one more row.
@@ -434,103 +428,104 @@ function wasmRecurrence(
     value = tensorOfView<tf.Rank.R3>(k.f32.subarray(HS + BH, HS + (T + 1) * BH), [T, B, H]);
   }
   if (!keep) {
-    k.release(saved);
+    k.release(saved.region);
     return { value, gradFunc: () => [] as tf.Tensor[] };
   }
-  const lease: SavedLease = { kernels: k, offset: saved, released: false };
+  const lease: SavedLease = { kernels: k, offset: saved.region, released: false };
   const owner = {}; // held only by gradFunc: collected with it when no backward pass comes
 
   const gradFunc = (dy: tf.Tensor): tf.Tensor[] => {
     if (lease.released) throw new Error('fusedRecurrence: this pass has already been differentiated once.');
     savedRegions.unregister(owner);
+    // dW_hh as (dG^T hIn)^T needs dG transposed, in whole 4 x 4 blocks.
     const transposeDG = TB % 4 === 0;
-    const gru = kind === 'gru';
+    const ownGemm = transposeDG && k.weightGradientGemm;
     // Backward scratch: dy (for the LSTM with dc_T as a last row), dx, the GRU's own dg (the
     // others' is dx), dh, the GRU's direct part of dh_{t-1}, dg W_hh^T, the LSTM's running dc,
-    // db_ih, the GRU's own db_hh, dG transposed, W_hh, its transpose and that in gemm's panels,
-    // and for token inputs W_ih's gradient.
-    const ownGemm = transposeDG && k.weightGradientGemm;
-    const region = k.alloc((T + (lstm ? 1 : 0)) * BH + XG * (gru ? 2 : 1) + 4 * BH + 2 * GH + (transposeDG ? XG + 2 * H * GH : 0) + (ownGemm ? TB * H : 0) + 3 * H * GH + V * GH);
-    const DY = region;
-    const DX = DY + (T + (lstm ? 1 : 0)) * BH;
-    const DG = gru ? DX + XG : DX;
-    const DH = DX + XG * (gru ? 2 : 1);
-    const DHP = DH + BH;
-    const BACK = DHP + BH;
-    const DC = BACK + BH;
-    const DBX = DC + BH;
-    const DBH = gru ? DBX + GH : DBX;
-    const DGT = DBX + 2 * GH;
-    const WHH = DGT + (transposeDG ? XG : 0);
-    const WHHT = WHH + H * GH;
-    const WHHTP = WHHT + H * GH;
-    const DWT = WHHTP + H * GH; // with transposeDG: dW^T, dW, and for ownGemm hIn in panels
-    const DW = DWT + (transposeDG ? H * GH : 0);
-    const HINP = DW + (transposeDG ? H * GH : 0);
-    const DWI = HINP + (ownGemm ? TB * H : 0);
-    readInto(dy, k.f32, DY);
-    readInto(W, k.f32, WHH);
-    k.fn.transpose(4 * WHHT, 4 * WHH, H, GH); // (G*H, H): dh_{t-1} = dg W_hh^T
-    k.fn.packPanels(4 * WHHTP, 4 * WHHT, GH, H);
-    k.f32.fill(0, DBX, DBX + 2 * GH);
-    k.f32.copyWithin(DH, DY + (T - 1) * BH, DY + T * BH);
-    if (lstm) k.f32.copyWithin(DC, DY + T * BH, DY + (T + 1) * BH);
+    // db_ih, the GRU's own db_hh, W_hh, its transpose and that in gemm's panels, dG transposed,
+    // dW_hh^T and dW_hh, hIn in panels, and W_ih's gradient.
+    const r = k.allocLayout({
+      DY: (T + (lstm ? 1 : 0)) * BH,
+      DX: XG,
+      DG: gru ? XG : 0,
+      DH: BH,
+      DHP: BH,
+      BACK: BH,
+      DC: BH,
+      DBX: GH,
+      DBH: gru ? GH : 0,
+      WHH: H * GH,
+      WHHT: H * GH,
+      WHHTP: H * GH,
+      DGT: transposeDG ? XG : 0,
+      DWT: transposeDG ? H * GH : 0,
+      DW: transposeDG ? H * GH : 0,
+      HINP: ownGemm ? TB * H : 0,
+      DWI: V * GH,
+    });
+    const DG = gru ? r.DG : r.DX;
+    const DBH = gru ? r.DBH : r.DBX;
+    readInto(dy, k.f32, r.DY);
+    readInto(W, k.f32, r.WHH);
+    k.fn.transpose(4 * r.WHHT, 4 * r.WHH, H, GH); // (G*H, H): dh_{t-1} = dg W_hh^T
+    k.fn.packPanels(4 * r.WHHTP, 4 * r.WHHT, GH, H);
+    k.f32.fill(0, r.DBX, r.DBX + GH);
+    k.f32.fill(0, DBH, DBH + GH);
+    k.f32.copyWithin(r.DH, r.DY + (T - 1) * BH, r.DY + T * BH);
+    if (lstm) k.f32.copyWithin(r.DC, r.DY + T * BH, r.DY + (T + 1) * BH);
     for (let t = T - 1; t >= 0; t--) {
       const dg = DG + t * B * GH;
-      const dx = 4 * (DX + t * B * GH);
+      const dx = 4 * (r.DX + t * B * GH);
       const a = 4 * (ACTS + t * B * GH);
-      if (gru) k.fn.gruBackward(a, 4 * (EX + t * BH), 4 * (HS + t * BH), 4 * DH, dx, 4 * dg, 4 * DHP, 4 * DBX, 4 * DBH, B, H);
-      else if (kind === 'rnn') k.fn.rnnBackward(4 * (HS + (t + 1) * BH), 4 * DH, dx, 4 * DBX, B, H);
-      else k.fn.lstmBackward(a, 4 * (EX + t * BH), 4 * (CS + t * BH), 4 * DH, 4 * DC, dx, 4 * DBX, B, H);
-      k.fn.gemm(4 * BACK, 4 * dg, 4 * WHHTP, B, GH, H);
+      if (gru) k.fn.gruBackward(a, 4 * (EX + t * BH), 4 * (HS + t * BH), 4 * r.DH, dx, 4 * dg, 4 * r.DHP, 4 * r.DBX, 4 * DBH, B, H);
+      else if (kind === 'rnn') k.fn.rnnBackward(4 * (HS + (t + 1) * BH), 4 * r.DH, dx, 4 * r.DBX, B, H);
+      else k.fn.lstmBackward(a, 4 * (EX + t * BH), 4 * (CS + t * BH), 4 * r.DH, 4 * r.DC, dx, 4 * r.DBX, B, H);
+      k.fn.gemm(4 * r.BACK, 4 * dg, 4 * r.WHHTP, B, GH, H);
       // dh_{t-1}: through W_hh, what step t-1's own output received, and the GRU's direct part.
-      const dyPrev = t > 0 ? 4 * (DY + (t - 1) * BH) : 0;
-      if (gru) k.fn.add3(4 * DH, 4 * DHP, 4 * BACK, dyPrev, BH);
-      else if (dyPrev) k.fn.add3(4 * DH, 4 * BACK, dyPrev, 0, BH);
-      else k.f32.copyWithin(DH, BACK, BACK + BH);
+      const dyPrev = t > 0 ? 4 * (r.DY + (t - 1) * BH) : 0;
+      if (gru) k.fn.add3(4 * r.DH, 4 * r.DHP, 4 * r.BACK, dyPrev, BH);
+      else if (dyPrev) k.fn.add3(4 * r.DH, 4 * r.BACK, dyPrev, 0, BH);
+      else k.f32.copyWithin(r.DH, r.BACK, r.BACK + BH);
     }
     // Weight gradients of all steps at once, the inputs of the recurrent matmul hIn (T*B, H)
     // against dG (T*B, G*H): dW = (dG^T hIn)^T with dG transposed, so that the long T*B axis is
-    // the product's inner one and hIn (a third of dG's size at most) is the panelled operand.
+    // the product's inner one and hIn (a third of dG's size at most) is the second operand, the
+    // one a matmul packs.
     let dW: tf.Tensor;
-    if (ownGemm) {
-      k.fn.transpose(4 * DGT, 4 * DG, TB, GH);
-      k.fn.packPanels(4 * HINP, 4 * HS, TB, H);
-      k.fn.gemm(4 * DWT, 4 * DGT, 4 * HINP, GH, TB, H);
-      k.fn.transpose(4 * DW, 4 * DWT, GH, H);
-      dW = tf.tensor2d(k.f32.slice(DW, DW + H * GH), [H, GH]);
-    } else {
-      // The same product on the backend, which packs its second operand (here hIn) on every call.
-      const hIn = tensorOfView(k.f32.subarray(HS, HS + T * BH), [TB, H]);
-      if (transposeDG) {
-        k.fn.transpose(4 * DGT, 4 * DG, TB, GH);
-        const dgt = tensorOfView(k.f32.subarray(DGT, DGT + XG), [GH, TB]);
-        const dWT = tf.matMul(dgt, hIn);
-        readInto(dWT, k.f32, DWT);
-        k.fn.transpose(4 * DW, 4 * DWT, GH, H); // the backend's Transpose is scalar
-        dW = tf.tensor2d(k.f32.slice(DW, DW + H * GH), [H, GH]);
-        tf.dispose([dgt, dWT]);
+    if (transposeDG) {
+      k.fn.transpose(4 * r.DGT, 4 * DG, TB, GH);
+      if (ownGemm) {
+        k.fn.packPanels(4 * r.HINP, 4 * HS, TB, H);
+        k.fn.gemm(4 * r.DWT, 4 * r.DGT, 4 * r.HINP, GH, TB, H);
       } else {
-        const dgAll = tensorOfView(k.f32.subarray(DG, DG + XG), [TB, GH]);
-        dW = tf.matMul(hIn, dgAll, true, false);
-        dgAll.dispose();
+        const dgt = tensorOfView(k.f32.subarray(r.DGT, r.DGT + XG), [GH, TB]);
+        const hIn = tensorOfView(k.f32.subarray(HS, HS + T * BH), [TB, H]);
+        const dWT = tf.matMul(dgt, hIn);
+        readInto(dWT, k.f32, r.DWT);
+        tf.dispose([dgt, hIn, dWT]);
       }
-      hIn.dispose();
+      k.fn.transpose(4 * r.DW, 4 * r.DWT, GH, H); // the backend's Transpose is scalar
+      dW = tf.tensor2d(k.f32.slice(r.DW, r.DW + H * GH), [H, GH]);
+    } else {
+      const hIn = tensorOfView(k.f32.subarray(HS, HS + T * BH), [TB, H]);
+      const dgAll = tensorOfView(k.f32.subarray(DG, DG + XG), [TB, GH]);
+      dW = tf.matMul(hIn, dgAll, true, false);
+      tf.dispose([hIn, dgAll]);
     }
     let dInput: tf.Tensor;
     if (ids) {
       // W_ih's gradient: each step's dx added into its token's row, in the kernels' memory.
-      k.f32.fill(0, DWI, DWI + V * GH);
-      k.fn.addRows(4 * DWI, 4 * DX, 4 * IDS, TB, GH);
-      dInput = tf.tensor2d(k.f32.slice(DWI, DWI + V * GH), [V, GH]);
+      k.f32.fill(0, r.DWI, r.DWI + V * GH);
+      k.fn.addRows(4 * r.DWI, 4 * r.DX, 4 * IDS, TB, GH);
+      dInput = tf.tensor2d(k.f32.slice(r.DWI, r.DWI + V * GH), [V, GH]);
     } else {
-      dInput = tf.tensor3d(k.f32.slice(DX, DX + XG), [T, B, GH]);
+      dInput = tf.tensor3d(k.f32.slice(r.DX, r.DX + XG), [T, B, GH]);
     }
-    const grads: tf.Tensor[] = [dInput, tf.tensor2d(k.f32.slice(DH, DH + BH), [B, H])];
-    if (lstm) grads.push(tf.tensor2d(k.f32.slice(DC, DC + BH), [B, H]));
+    const grads: tf.Tensor[] = [dInput, tf.tensor2d(k.f32.slice(r.DH, r.DH + BH), [B, H])];
+    if (lstm) grads.push(tf.tensor2d(k.f32.slice(r.DC, r.DC + BH), [B, H]));
     grads.push(dW, tf.tensor1d(k.f32.slice(DBH, DBH + GH)));
-    if (bx) grads.push(tf.tensor1d(k.f32.slice(DBX, DBX + GH)));
-    k.release(region);
+    if (bx) grads.push(tf.tensor1d(k.f32.slice(r.DBX, r.DBX + GH)));
+    k.release(r.region);
     releaseLease(lease);
     return grads;
   };

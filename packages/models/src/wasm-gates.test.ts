@@ -112,6 +112,15 @@ describe('the WebAssembly gate kernels', () => {
     expect(k.inUse).toBe(0);
     expect(k.alloc(4)).toBe(a); // everything returned to the top
   });
+
+  it('lay named buffers out in one region, in order and in whole lanes', () => {
+    const k = GateKernels.create();
+    const l = k.allocLayout({ A: 5, B: 0, C: 8 });
+    expect([l.A, l.B, l.C]).toEqual([l.region, l.region + 8, l.region + 8]);
+    expect(k.inUse).toBe(16);
+    k.release(l.region);
+    expect(k.inUse).toBe(0);
+  });
 });
 
 for (const backend of TEST_BACKENDS) {

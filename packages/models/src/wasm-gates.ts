@@ -87,6 +87,23 @@ export class GateKernels {
     return offset;
   }
 
+  /**
+   * One region holding the named buffers back to back (sizes in floats, each rounded up to whole
+   * 16-byte lanes): their offsets, and the region's for `release`.
+   */
+  allocLayout<K extends string>(sizes: Record<K, number>): Record<K, number> & { region: number } {
+    const lanes = (n: number) => Math.ceil(n / 4) * 4;
+    const entries = Object.entries(sizes) as [K, number][];
+    const region = this.alloc(entries.reduce((total, [, n]) => total + lanes(n), 0));
+    const offsets = { region } as Record<K, number> & { region: number };
+    let at = region;
+    for (const [name, n] of entries) {
+      (offsets as Record<string, number>)[name] = at;
+      at += lanes(n);
+    }
+    return offsets;
+  }
+
   /** Gives a region back; adjacent free regions merge, and the topmost returns to the top. */
   release(offset: number): void {
     const size = this.sizes.get(offset);
