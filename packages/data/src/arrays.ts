@@ -5,11 +5,14 @@ export function selectRows<A extends Int32Array | Float32Array>(array: A, rows: 
   return out;
 }
 
-/** Row-major (n, steps) windows rearranged time-major, (steps, n): the layout of a (steps, n, 1) input. */
-export function timeMajor(windows: Float32Array, steps: number): Float32Array {
-  if (windows.length % steps !== 0) throw new RangeError(`windows has ${windows.length} values, not a multiple of tau = ${steps}.`);
-  const n = windows.length / steps;
-  const out = new Float32Array(windows.length);
-  for (let i = 0; i < n; i++) for (let t = 0; t < steps; t++) out[t * n + i] = windows[i * steps + t] as number;
+/**
+ * Row-major (n, steps) rows rearranged time-major, (steps, n): windows as a (steps, n, 1) input,
+ * or a (batch, steps) block of token ids in step order.
+ */
+export function timeMajor<A extends Int32Array | Float32Array>(rows: A, steps: number): A {
+  if (rows.length % steps !== 0) throw new RangeError(`rows has ${rows.length} values, not a multiple of tau = ${steps} (steps).`);
+  const n = rows.length / steps;
+  const out = new (rows.constructor as new (n: number) => A)(rows.length);
+  for (let i = 0; i < n; i++) for (let t = 0; t < steps; t++) out[t * n + i] = rows[i * steps + t] as number;
   return out;
 }

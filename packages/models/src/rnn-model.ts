@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { checkPositiveInts, createRng } from '@rnnkit/data';
+import { checkPositiveInts, createRng, timeMajor } from '@rnnkit/data';
 import { oneHotFloat, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
 import { GATES, type CellKind } from './fused.js';
 import { uniformVariable } from './init.js';
@@ -128,12 +128,7 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     const [B, T] = X.shape;
     const fused = this.implementation === 'fused';
     // Fused: the first layer looks up rows of W_ih by token id, in time-major order (row t*B + b).
-    let ids: Int32Array | null = null;
-    if (fused) {
-      const xv = X.dataSync();
-      ids = new Int32Array(T * B);
-      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) ids[t * B + b] = xv[b * T + t] as number;
-    }
+    const ids = fused ? timeMajor(Int32Array.from(X.dataSync()), T) : null;
     return tf.tidy(() => {
       let x: tf.Tensor2D | null = fused ? null : (tf.reshape(oneHotFloat(tf.transpose(X), this.vocabSize), [T * B, this.vocabSize]) as tf.Tensor2D);
       const hs: tf.Tensor2D[] = [];
