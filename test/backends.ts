@@ -6,7 +6,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // Registers the gradient kernels (as @rnnkit/training does).
 import '@tensorflow/tfjs-layers';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { installWasmKernels } from '../packages/cells/src/wasm-kernels.js';
 import { RNNModelScratch, assignVariables } from '../packages/cells/src/model.js';
 import type { ScratchCell } from '../packages/cells/src/cell.js';
@@ -115,4 +115,33 @@ export function scratchModelFromFixture(fx: Fixture, cell: ScratchCell): RNNMode
   const model = new RNNModelScratch({ vocabSize: fx.sizes.vocab as number, numHiddens: fx.sizes.hidden as number, ...cell });
   assignVariables(model.params, tensorsOf(fx.params));
   return model;
+}
+
+/** A fixture's inputs: ids X and targets Y, (batch, steps) int32, and the initial state, one (batch, hidden) tensor per part. */
+export function fixtureInputs(fx: Fixture): { X: tf.Tensor2D; Y: tf.Tensor2D; state0: tf.Tensor2D[] } {
+  return {
+    X: tf.tensor2d(fx.X, undefined, 'int32'),
+    Y: tf.tensor2d(fx.Y as number[][], undefined, 'int32'),
+    state0: (fx.state0 as Nested[]).map((s) => tensorOf(s) as tf.Tensor2D),
+  };
+}
+
+/**
+ * A describe block per backend and scratch fixture, named `<fixture><title> on <backend>`; `body`
+ * gets the fixture, its cell and the scratch model holding its weights, built on that backend
+ * before the tests and disposed after them.
+ */
+export function describeScratchFixtures(title: string, body: (fx: Fixture, cell: ScratchCell, model: () => RNNModelScratch) => void): void {
+  for (const backend of TEST_BACKENDS) {
+    describe.each(SCRATCH_FIXTURES)(`%s${title} on ${backend}`, (name, cell) => {
+      const fx = loadFixture(name);
+      let model: RNNModelScratch;
+      beforeAll(async () => {
+        await useBackend(backend);
+        model = scratchModelFromFixture(fx, cell);
+      });
+      afterAll(() => model.dispose());
+      body(fx, cell, () => model);
+    });
+  }
 }

@@ -21,6 +21,8 @@ const positiveNumber = (value: string): number => {
 };
 const backendOption = () => new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKEND_CHOICES as string[]).default('auto');
 const jsonOption = () => new Option('--json', 'machine-readable JSON lines on stdout');
+/** A command's parsed options with --backend and --json typed, as the run functions take them. */
+const withBackendAndJson = <O extends { backend?: unknown; json?: unknown }>(o: O) => ({ ...o, backend: o.backend as BackendChoice, json: Boolean(o.json) });
 
 /** The `rnnkit` command line. `run` resolves to the exit code. */
 export function buildProgram(): Command {
@@ -68,7 +70,7 @@ Examples:
 The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or downloaded (SHA-1 checked).`,
     )
     .action(async (o) => {
-      await runTrain({ ...o, backend: o.backend as BackendChoice, json: Boolean(o.json) });
+      await runTrain(withBackendAndJson(o));
     });
 
   program
@@ -87,7 +89,7 @@ Examples:
   rnnkit generate --checkpoint runs/train --prefix "time traveller" --length 100
   rnnkit generate --checkpoint runs/train --temperature 0.8 --top-k 5 --seed 1`)
     .action(async (o) => {
-      const r = await runGenerate({ ...o, backend: o.backend as BackendChoice, json: Boolean(o.json) });
+      const r = await runGenerate(withBackendAndJson(o));
       process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${r.text}\n`);
     });
 
@@ -105,7 +107,7 @@ Examples:
   rnnkit toy                 prints "0 loss: 1.38 guess: llllh" ... for 15 epochs
   rnnkit toy --seeds 20      when each of 20 seeds first guesses "ohlol" for good`)
     .action(async (o) => {
-      await runToy({ ...o, backend: o.backend as BackendChoice, json: Boolean(o.json) });
+      await runToy(withBackendAndJson(o));
     });
 
   program
@@ -132,7 +134,7 @@ Examples:
   rnnkit seq2seq
   rnnkit seq2seq --train-size 2000 --epochs 3 --max-length 5   a quick look`)
     .action(async (o) => {
-      await runSeq2Seq({ ...o, backend: o.backend as BackendChoice, json: Boolean(o.json) });
+      await runSeq2Seq(withBackendAndJson(o));
     });
 
   program
@@ -152,7 +154,7 @@ Examples:
   rnnkit timeseries
   rnnkit timeseries --hidden 64 --epochs 20 --out runs/ts64`)
     .action(async (o) => {
-      await runTimeseries({ ...o, backend: o.backend as BackendChoice, json: Boolean(o.json) });
+      await runTimeseries(withBackendAndJson(o));
     });
 
   program

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assignVariables } from '@rnnkit/cells';
-import { TEST_BACKENDS, expectClose, loadFixture, tensorOf, tensorsOf, useBackend, type Nested } from '../../../test/backends.js';
+import { TEST_BACKENDS, expectClose, fixtureInputs, loadFixture, tensorOf, tensorsOf, useBackend, type Nested } from '../../../test/backends.js';
 import { RNNModel, fromTorchNames } from './index.js';
 
 // The layers implementation (tf.layers.simpleRNN/lstm/gru) against PyTorch: RNN and LSTM on the
@@ -61,9 +61,7 @@ for (const backend of TEST_BACKENDS) {
         W_out: p.W_hq!,
         b_out: p.b_q!,
       });
-      const X = tf.tensor2d(fx.X, undefined, 'int32');
-      const Y = tf.tensor2d(fx.Y as number[][], undefined, 'int32');
-      const state0 = (fx.state0 as Nested[]).map((s) => tensorOf(s) as tf.Tensor2D);
+      const { X, Y, state0 } = fixtureInputs(fx);
       expectClose(model.call(X, state0).logits, fx.logits as Nested, 'logits');
       const { value, grads } = lossAndGrads(model, X, Y, state0, V);
       expectClose(value, fx.loss as number, 'loss');

@@ -60,7 +60,7 @@ export interface TrainSeq2SeqOptions {
 
 /** d2l `train_seq2seq`: teacher forcing, masked cross-entropy, clipping, shuffled minibatches. */
 export function trainSeq2Seq(model: Seq2SeqModelLike, data: { src: PaddedArray; tgt: PaddedArray }, options: TrainSeq2SeqOptions): Seq2SeqEpoch[] {
-  const { src, tgt, } = data;
+  const { src, tgt } = data;
   if (src.rows !== tgt.rows) throw new Error(`${src.rows} source rows but ${tgt.rows} target rows.`);
   checkPositiveInts({ batchSize: options.batchSize });
   const optimizer = makeOptimizer(options.optimizer ?? 'adam', options.lr);
