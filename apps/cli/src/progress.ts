@@ -14,11 +14,16 @@ export interface Reporter {
   stopBar(): void;
 }
 
+/** The commands' default output: one line to stdout. */
+export const writeLine = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
 export function outputMode(json: boolean, stream: NodeJS.WriteStream = process.stdout): OutputMode {
   return json ? 'json' : stream.isTTY ? 'bar' : 'lines';
 }
 
-export function createReporter(mode: OutputMode, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Reporter {
+export function createReporter(mode: OutputMode, write: (line: string) => void = writeLine): Reporter {
   let bar: cliProgress.SingleBar | null = null;
   let current = 0;
   return {

@@ -1,5 +1,5 @@
 export type { ScratchCell } from './cell.js';
-export { normalVariable, zerosVariable, variableOf, zeroState, gatedParams, param, type Params, type State } from './params.js';
+export { VariableOwner, normalVariable, zerosVariable, variableOf, zeroState, gatedParams, param, type Params, type State } from './params.js';
 export { rnnCell, rnnParams, rnnState, rnnForward } from './rnn.js';
 export { gruCell, gruParams, gruState, gruForward } from './gru.js';
 export { lstmCell, lstmParams, lstmState, lstmForward } from './lstm.js';

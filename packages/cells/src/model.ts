@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { checkPositiveInts, createRng, type Rng } from '@rnnkit/data';
 import type { ScratchCell } from './cell.js';
 import { oneHotFloat } from './ops.js';
-import type { Params, State } from './params.js';
+import { VariableOwner, type Params, type State } from './params.js';
 
 /**
  * What the training loop trains: token ids in, logits of every step out, plus a state. Both the
@@ -35,7 +35,7 @@ export interface RNNModelScratchOptions extends Pick<ScratchCell, 'initParams' |
  * d2l `RNNModelScratch`: a language model from any scratch cell's (init params, init state,
  * forward). Inputs are one-hot encoded time-major, as in d2l.
  */
-export class RNNModelScratch implements RecurrentLanguageModel {
+export class RNNModelScratch extends VariableOwner implements RecurrentLanguageModel {
   readonly vocabSize: number;
   readonly numHiddens: number;
   readonly params: Params;
@@ -44,6 +44,7 @@ export class RNNModelScratch implements RecurrentLanguageModel {
 
   constructor(options: RNNModelScratchOptions) {
     const { vocabSize, numHiddens } = options;
+    super();
     checkPositiveInts({ vocabSize, numHiddens });
     this.vocabSize = vocabSize;
     this.numHiddens = numHiddens;
@@ -63,16 +64,8 @@ export class RNNModelScratch implements RecurrentLanguageModel {
     return this.initStateFn(batchSize, this.numHiddens);
   }
 
-  get trainableVariables(): tf.Variable[] {
-    return Object.values(this.params);
-  }
-
   namedVariables(): Record<string, tf.Variable> {
     return { ...this.params };
-  }
-
-  dispose(): void {
-    for (const v of Object.values(this.params)) v.dispose();
   }
 }
 

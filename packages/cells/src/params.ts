@@ -7,6 +7,19 @@ export type Params = Record<string, tf.Variable>;
 /** A recurrent state: [H] for RNN and GRU, [H, C] for LSTM (d2l's state tuple). */
 export type State = tf.Tensor2D[];
 
+/** Owns named variables: lists them for training and frees them. */
+export abstract class VariableOwner {
+  abstract namedVariables(): Record<string, tf.Variable>;
+
+  get trainableVariables(): tf.Variable[] {
+    return Object.values(this.namedVariables());
+  }
+
+  dispose(): void {
+    for (const v of this.trainableVariables) v.dispose();
+  }
+}
+
 /** A variable holding `t`'s values; `t` itself is disposed (tf.variable would keep it alive as a second tensor). */
 export function variableOf(t: tf.Tensor): tf.Variable {
   const v = tf.variable(t);

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkPositiveInts, createRng } from '@rnnkit/data';
 import type { CellKind } from './fused.js';
-import { Dense, Embedding, RecurrentLayer, VariableOwner } from './layers.js';
+import { Dense, Embedding, RecurrentLayer } from './layers.js';
+import { VariableOwner } from '@rnnkit/cells';
 
 export interface SeqClassifierOptions {
   /** Input dictionary size. */

@@ -1,21 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@rnnkit/data';
 import { GATES, fusedRecurrence, gatherRows, type CellKind } from './fused.js';
-import { normalVariable } from '@rnnkit/cells';
+import { normalVariable, VariableOwner } from '@rnnkit/cells';
 import { uniformVariable } from './init.js';
-
-/** Owns named variables: lists them for training and frees them. */
-export abstract class VariableOwner {
-  abstract namedVariables(): Record<string, tf.Variable>;
-
-  get trainableVariables(): tf.Variable[] {
-    return Object.values(this.namedVariables());
-  }
-
-  dispose(): void {
-    for (const v of this.trainableVariables) v.dispose();
-  }
-}
 
 /**
  * `nn.Embedding`: a (vocab, size) table. The lookup is `gatherRows` rather than `tf.gather`,

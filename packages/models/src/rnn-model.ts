@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { checkPositiveInts, createRng, timeMajor } from '@rnnkit/data';
-import { oneHotFloat, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
+import { oneHotFloat, VariableOwner, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
 import { GATES, type CellKind } from './fused.js';
 import { uniformVariable } from './init.js';
-import { RecurrentLayer, VariableOwner } from './layers.js';
+import { RecurrentLayer } from './layers.js';
 
 /** `fused`: rnnkit's whole-sequence ops with hand-written BPTT. `layers`: TensorFlow.js's `tf.layers`. */
 export type Implementation = 'fused' | 'layers';

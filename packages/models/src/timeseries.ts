@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkPositiveInts, createRng, timeMajor } from '@rnnkit/data';
 import type { CellKind } from './fused.js';
-import { Dense, RecurrentLayer, VariableOwner } from './layers.js';
+import { Dense, RecurrentLayer } from './layers.js';
+import { VariableOwner } from '@rnnkit/cells';
 
 export interface TimeSeriesRegressorOptions {
   /** Features per step. Default 1. */

@@ -11,6 +11,7 @@ import { workerBackendSetup } from '../backend.js';
 import { createLanguageModel, languageModelFactoryRef, type LMConfig } from '../lm.js';
 import { LOCAL_COPY_HINT, UsageError } from '../errors.js';
 import { median } from '../median.js';
+import { writeLine } from '../progress.js';
 
 export interface BenchCase {
   id: string;
@@ -70,7 +71,7 @@ function workerSetup(backend: string) {
  * warm-up) and peak tensor memory of the fused, layers and scratch models, batch 32 x 35 one-hot
  * steps over The Time Machine's 28 tokens, SGD with clipping at 1. It prints figures; it is not a test.
  */
-export async function runBench(opts: BenchOptions, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<BenchRow[]> {
+export async function runBench(opts: BenchOptions, write: (line: string) => void = writeLine): Promise<BenchRow[]> {
   for (const b of opts.backends) {
     if (!(BENCH_BACKENDS as readonly string[]).includes(b)) throw new UsageError(`Unknown bench backend "${b}": use ${BENCH_BACKENDS.join(', ')}.`);
   }

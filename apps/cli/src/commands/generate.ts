@@ -45,7 +45,7 @@ export async function runGenerate(opts: GenerateCommandOptions, log: (line: stri
   const out = predict(model, vocab, opts.prefix, opts.length, { mode, temperature: opts.temperature, topK: opts.topK, rng: createRng(opts.seed) });
   model.dispose();
   if (out.unknownTokens.length && !opts.json) {
-    log(`note: ${[...new Set(out.unknownTokens)].map((t) => JSON.stringify(t)).join(', ')} ${out.unknownTokens.length === 1 ? 'is' : 'are'} not in the vocabulary; fed to the model as <unk>.`);
+    log(`note: ${out.unknownTokens.map((t) => JSON.stringify(t)).join(', ')} ${out.unknownTokens.length === 1 ? 'is' : 'are'} not in the vocabulary; fed to the model as <unk>.`);
   }
   return { text: out.text, unknownTokens: out.unknownTokens, mode };
 }

@@ -4,6 +4,7 @@ import { Vocab, buildArrayNmt, reversePairs, writeFileAtomic } from '@rnnkit/dat
 import { EncoderDecoder } from '@rnnkit/models';
 import { bleu, evaluateSeq2Seq, trainSeq2Seq } from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
+import { writeLine } from '../progress.js';
 
 export interface Seq2SeqCommandOptions {
   trainSize: number;
@@ -37,7 +38,7 @@ export interface Seq2SeqResult {
  * `rnnkit seq2seq`: d2l's GRU encoder-decoder on a toy translation task, reversing random letter
  * strings; held-out strings (a different seed) measure exact match and d2l's BLEU after each epoch.
  */
-export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<Seq2SeqResult> {
+export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: string) => void = writeLine): Promise<Seq2SeqResult> {
   const backend = await selectBackend(opts.backend);
   const say = (line: string) => {
     if (!opts.json) write(line);

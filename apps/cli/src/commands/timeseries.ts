@@ -5,6 +5,7 @@ import { TimeSeriesRegressor } from '@rnnkit/models';
 import { evaluateForecasts, fitLinearAR, lastValuePredictor, trainRegressor, type ForecastReport } from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { renderSvg, seriesSpec } from '../plot.js';
+import { writeLine } from '../progress.js';
 
 export interface TimeseriesCommandOptions {
   epochs: number;
@@ -31,7 +32,7 @@ export const HORIZONS = [1, 4, 16, 64] as const;
  * against a least-squares linear autoregression and predicting the last value, on the same test
  * windows; k-step-ahead forecasts feed predictions back as inputs. Writes metrics and a plot.
  */
-export async function runTimeseries(opts: TimeseriesCommandOptions, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<TimeseriesResult> {
+export async function runTimeseries(opts: TimeseriesCommandOptions, write: (line: string) => void = writeLine): Promise<TimeseriesResult> {
   const backend = await selectBackend(opts.backend);
   const say = (line: string) => {
     if (!opts.json) write(line);

@@ -3,6 +3,7 @@ import { SeqClassifier } from '@rnnkit/models';
 import { trainSeqClassifier } from '@rnnkit/training';
 import { median } from '../median.js';
 import { selectBackend, type BackendChoice } from '../backend.js';
+import { writeLine } from '../progress.js';
 
 export interface ToyCommandOptions {
   epochs: number;
@@ -23,7 +24,7 @@ export interface ToyRun {
 }
 
 /** `rnnkit toy`: the seed's "hello" -> "ohlol" (Embedding 4x10 -> RNN 10->8 -> Linear 8->4, Adam lr 0.1). */
-export async function runToy(opts: ToyCommandOptions, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<ToyRun[]> {
+export async function runToy(opts: ToyCommandOptions, write: (line: string) => void = writeLine): Promise<ToyRun[]> {
   const backend = await selectBackend(opts.backend);
   if (!opts.json) write(`backend: ${backend}`);
   const toy = helloToy();
