@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@rnnkit/data';
 import type { ScratchCell } from './cell.js';
+import { affine } from './ops.js';
 import { gatedParams, param, zeroState, type Params, type State } from './params.js';
 
 /** d2l `get_params` (9.1): update gate z, reset gate r, candidate h, output q. */
@@ -22,8 +23,6 @@ export function gruForward(inputs: tf.Tensor3D, state: State, params: Record<str
   const [W_xz, W_hz, b_z, W_xr, W_hr, b_r, W_xh, W_hh, b_h, W_hq, b_q] = names.map((n) => param(params, n)) as tf.Tensor2D[];
   let H = state[0] as tf.Tensor2D;
   const outputs: tf.Tensor2D[] = [];
-  const affine = (X: tf.Tensor2D, Wx: tf.Tensor2D, h: tf.Tensor2D, Wh: tf.Tensor2D, b: tf.Tensor): tf.Tensor2D =>
-    tf.add(tf.add(tf.matMul(X, Wx), tf.matMul(h, Wh)), b);
   for (const X of tf.unstack(inputs) as tf.Tensor2D[]) {
     const Z = tf.sigmoid(affine(X, W_xz!, H, W_hz!, b_z!));
     const R = tf.sigmoid(affine(X, W_xr!, H, W_hr!, b_r!));

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@rnnkit/data';
 import type { ScratchCell } from './cell.js';
+import { affine } from './ops.js';
 import { gatedParams, param, zeroState, type Params, type State } from './params.js';
 
 /** d2l `get_lstm_params` (9.2): input i, forget f, output o gates, candidate c, output q. */
@@ -22,13 +23,11 @@ export function lstmForward(inputs: tf.Tensor3D, state: State, params: Record<st
   let H = state[0] as tf.Tensor2D;
   let C = state[1] as tf.Tensor2D;
   const outputs: tf.Tensor2D[] = [];
-  const affine = (X: tf.Tensor2D, Wx: tf.Tensor2D, Wh: tf.Tensor2D, b: tf.Tensor): tf.Tensor2D =>
-    tf.add(tf.add(tf.matMul(X, Wx), tf.matMul(H, Wh)), b);
   for (const X of tf.unstack(inputs) as tf.Tensor2D[]) {
-    const I = tf.sigmoid(affine(X, W_xi!, W_hi!, b_i!));
-    const F = tf.sigmoid(affine(X, W_xf!, W_hf!, b_f!));
-    const O = tf.sigmoid(affine(X, W_xo!, W_ho!, b_o!));
-    const Ctilde = tf.tanh(affine(X, W_xc!, W_hc!, b_c!));
+    const I = tf.sigmoid(affine(X, W_xi!, H, W_hi!, b_i!));
+    const F = tf.sigmoid(affine(X, W_xf!, H, W_hf!, b_f!));
+    const O = tf.sigmoid(affine(X, W_xo!, H, W_ho!, b_o!));
+    const Ctilde = tf.tanh(affine(X, W_xc!, H, W_hc!, b_c!));
     C = tf.add(tf.mul(F, C), tf.mul(I, Ctilde));
     H = tf.mul(O, tf.tanh(C));
     outputs.push(tf.add(tf.matMul(H, W_hq!), b_q!));

@@ -7,3 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 export function oneHotFloat(indices: tf.Tensor, depth: number): tf.Tensor {
   return tf.tidy(() => tf.cast(tf.oneHot(indices as tf.Tensor1D, depth), 'float32'));
 }
+
+/** X W_x + H W_h + b: a gate's (or the candidate's) pre-activation in d2l's scratch cells. */
+export function affine(X: tf.Tensor2D, Wx: tf.Tensor2D, H: tf.Tensor2D, Wh: tf.Tensor2D, b: tf.Tensor): tf.Tensor2D {
+  return tf.add(tf.add(tf.matMul(X, Wx), tf.matMul(H, Wh)), b);
+}

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@rnnkit/data';
 import type { ScratchCell } from './cell.js';
+import { affine } from './ops.js';
 import { normalVariable, param, zeroState, zerosVariable, type Params, type State } from './params.js';
 
 /** d2l `get_params` (8.5): W_xh, W_hh, b_h, W_hq, b_q. */
@@ -25,7 +26,7 @@ export function rnnForward(inputs: tf.Tensor3D, state: State, params: Record<str
   let H = state[0] as tf.Tensor2D;
   const outputs: tf.Tensor2D[] = [];
   for (const X of tf.unstack(inputs) as tf.Tensor2D[]) {
-    H = tf.tanh(tf.add(tf.add(tf.matMul(X, W_xh!), tf.matMul(H, W_hh!)), b_h!) as tf.Tensor2D);
+    H = tf.tanh(affine(X, W_xh!, H, W_hh!, b_h!));
     outputs.push(tf.add(tf.matMul(H, W_hq!), b_q!));
   }
   return { outputs: tf.concat(outputs, 0), state: [H] };
