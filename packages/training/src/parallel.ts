@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkPositiveInts, type SeqBatch } from '@rnnkit/data';
 import type { RecurrentLanguageModel, State } from '@rnnkit/cells';
-import { clipGradsByGlobalNorm } from './clip.js';
+import { applyClippedGradients } from './step.js';
 import type { FromWorker, ToWorker, WorkerSetup } from './parallel-protocol.js';
 import { languageModelObjective, type MinibatchStepper } from './train.js';
 
@@ -127,31 +127,24 @@ export class DataParallelTrainer implements MinibatchStepper {
     tf.dispose([X, Y, value, s0]);
     this.state = next;
     const results = await Promise.all(replies);
-    // Mean over all rows: each part's mean gradient weighted by its share of the rows.
-    let loss = (ownLoss * ownRows) / batchSize;
+    // Mean over all rows: each part's mean loss and gradient weighted by its share of the rows.
+    const workerParts = results.map((r, i) => {
+      if (r.type !== 'grads') throw new Error('unexpected worker reply');
+      const [s, e] = parts[i + 1] as [number, number];
+      return { grads: r.grads, share: (e - s) / batchSize, loss: r.loss };
+    });
+    const loss = workerParts.reduce((sum, p) => sum + p.loss * p.share, (ownLoss * ownRows) / batchSize);
     const combined = tf.tidy(() => {
       const out: tf.NamedTensorMap = {};
       vars.forEach((v, k) => {
         let g = tf.mul(grads[v.name] as tf.Tensor, ownRows / batchSize);
-        results.forEach((r, i) => {
-          if (r.type !== 'grads') throw new Error('unexpected worker reply');
-          const [s, e] = parts[i + 1] as [number, number];
-          g = tf.add(g, tf.mul(tf.tensor(r.grads[k] as Float32Array, v.shape, 'float32'), (e - s) / batchSize));
-        });
+        for (const p of workerParts) g = tf.add(g, tf.mul(tf.tensor(p.grads[k] as Float32Array, v.shape, 'float32'), p.share));
         out[v.name] = g;
       });
       return out;
     });
-    results.forEach((r, i) => {
-      const [s, e] = parts[i + 1] as [number, number];
-      if (r.type === 'grads') loss += (r.loss * (e - s)) / batchSize;
-    });
     tf.dispose(grads);
-    const clipped = clipGradsByGlobalNorm(combined, theta);
-    optimizer.applyGradients(clipped.grads);
-    const gradNorm = clipped.norm.dataSync()[0] as number;
-    tf.dispose([combined, clipped.grads, clipped.norm]);
-    return { loss, gradNorm };
+    return { loss, gradNorm: applyClippedGradients(combined, optimizer, theta) };
   }
 
   /** Stops the workers and frees this thread's state. */

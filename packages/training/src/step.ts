@@ -2,6 +2,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import { clipGradsByGlobalNorm, globalNorm } from './clip.js';
 
 /**
+ * Clips `grads` by global norm (`theta`; no clipping when undefined), applies one optimizer
+ * update and frees them. Returns the gradient norm before clipping.
+ */
+export function applyClippedGradients(grads: tf.NamedTensorMap, optimizer: tf.Optimizer, theta?: number): number {
+  const clipped = theta === undefined ? { grads, norm: globalNorm(Object.values(grads)) } : clipGradsByGlobalNorm(grads, theta);
+  optimizer.applyGradients(clipped.grads);
+  const gradNorm = clipped.norm.dataSync()[0] as number;
+  tf.dispose([clipped.norm, grads, clipped.grads]);
+  return gradNorm;
+}
+
+/**
  * One optimisation step on any model: gradients of `loss` with respect to `variables`, optional
  * clipping by global norm (`theta`), one optimizer update. Returns the loss and the gradient norm
  * before clipping.
@@ -13,9 +25,8 @@ export function optimizeStep(
   theta?: number,
 ): { loss: number; gradNorm: number } {
   const { value, grads } = tf.variableGrads(loss, variables);
-  const clipped = theta === undefined ? { grads, norm: globalNorm(Object.values(grads)) } : clipGradsByGlobalNorm(grads, theta);
-  optimizer.applyGradients(clipped.grads);
-  const result = { loss: value.dataSync()[0] as number, gradNorm: clipped.norm.dataSync()[0] as number };
-  tf.dispose([value, clipped.norm, grads, clipped.grads]);
+  const gradNorm = applyClippedGradients(grads, optimizer, theta);
+  const result = { loss: value.dataSync()[0] as number, gradNorm };
+  value.dispose();
   return result;
 }
