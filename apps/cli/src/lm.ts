@@ -26,7 +26,7 @@ export function createLanguageModel(config: LMConfig): RecurrentLanguageModel {
   }
   if (impl === 'layers' && bidirectional) throw new UsageError('--impl layers is unidirectional here: use --impl fused with --bidirectional.');
   // tf.layers.gru has only the reset-before GRU (d2l's); the fused GRU defaults to PyTorch's.
-  return new RNNModel({ vocabSize, cell: model, numHiddens: hidden, numLayers: layers, bidirectional, implementation: impl, seed, resetAfter: impl === 'layers' ? false : true });
+  return new RNNModel({ vocabSize, cell: model, numHiddens: hidden, numLayers: layers, bidirectional, implementation: impl, seed, resetAfter: impl !== 'layers' });
 }
 
 /** Where a worker thread finds `createLanguageModel` (this module, built into the package's dist). */
