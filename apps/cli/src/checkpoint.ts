@@ -3,10 +3,10 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { assignVariables } from '@rnnkit/cells';
+import { RnnkitError } from './errors.js';
 
 /** `{ name, tensor }` as `tf.Optimizer.getWeights()` returns it. */
 type NamedTensor = { name: string; tensor: tf.Tensor };
-import { RnnkitError } from './errors.js';
 
 /**
  * A checkpoint is a folder in TensorFlow.js's own file format: `model.json` (a `weightsManifest`
