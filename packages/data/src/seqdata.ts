@@ -27,8 +27,16 @@ function checkSizes(corpusLength: number, batchSize: number, numSteps: number): 
   }
 }
 
-function slice(corpus: Int32Array, start: number, length: number, into: Int32Array, at: number): void {
-  into.set(corpus.subarray(start, start + length), at);
+/** A minibatch whose row r starts at corpus position `start(r)`; Y is X shifted by one token. */
+function batchOf(corpus: Int32Array, batchSize: number, numSteps: number, start: (row: number) => number): SeqBatch {
+  const X = new Int32Array(batchSize * numSteps);
+  const Y = new Int32Array(batchSize * numSteps);
+  for (let r = 0; r < batchSize; r++) {
+    const s = start(r);
+    X.set(corpus.subarray(s, s + numSteps), r * numSteps);
+    Y.set(corpus.subarray(s + 1, s + 1 + numSteps), r * numSteps);
+  }
+  return { X, Y, batchSize, numSteps };
 }
 
 /**
@@ -42,16 +50,7 @@ export function* seqDataIterRandom(corpus: Int32Array, batchSize: number, numSte
   const starts = Array.from({ length: numSubseqs }, (_, i) => offset + i * numSteps);
   rng.shuffle(starts);
   const numBatches = Math.floor(numSubseqs / batchSize);
-  for (let b = 0; b < numBatches; b++) {
-    const X = new Int32Array(batchSize * numSteps);
-    const Y = new Int32Array(batchSize * numSteps);
-    for (let r = 0; r < batchSize; r++) {
-      const start = starts[b * batchSize + r] as number;
-      slice(corpus, start, numSteps, X, r * numSteps);
-      slice(corpus, start + 1, numSteps, Y, r * numSteps);
-    }
-    yield { X, Y, batchSize, numSteps };
-  }
+  for (let b = 0; b < numBatches; b++) yield batchOf(corpus, batchSize, numSteps, (r) => starts[b * batchSize + r] as number);
 }
 
 /**
@@ -63,16 +62,7 @@ export function* seqDataIterSequential(corpus: Int32Array, batchSize: number, nu
   const offset = rng.int(0, numSteps - 1);
   const rowLength = Math.floor((corpus.length - offset - 1) / batchSize);
   const numBatches = Math.floor(rowLength / numSteps);
-  for (let b = 0; b < numBatches; b++) {
-    const X = new Int32Array(batchSize * numSteps);
-    const Y = new Int32Array(batchSize * numSteps);
-    for (let r = 0; r < batchSize; r++) {
-      const start = offset + r * rowLength + b * numSteps;
-      slice(corpus, start, numSteps, X, r * numSteps);
-      slice(corpus, start + 1, numSteps, Y, r * numSteps);
-    }
-    yield { X, Y, batchSize, numSteps };
-  }
+  for (let b = 0; b < numBatches; b++) yield batchOf(corpus, batchSize, numSteps, (r) => offset + r * rowLength + b * numSteps);
 }
 
 export interface SeqDataLoaderOptions {
