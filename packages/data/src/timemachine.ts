@@ -82,7 +82,7 @@ export async function fetchTimeMachineText(source: TimeMachineSource = {}): Prom
   const env = source.env ?? process.env;
   const fromEnv = env[TIME_MACHINE_ENV];
   if (fromEnv !== undefined && fromEnv !== '') {
-    return { text: await readTextFile(fromEnv, `${TIME_MACHINE_ENV}`, hint), origin: 'env', file: fromEnv };
+    return { text: await readTextFile(fromEnv, TIME_MACHINE_ENV, hint), origin: 'env', file: fromEnv };
   }
   const expected = source.sha1 ?? TIME_MACHINE_SHA1;
   const cacheFile = join(source.cacheDir ?? defaultCacheDir(env), 'timemachine.txt');
