@@ -4,7 +4,7 @@ import { Vocab, buildArrayNmt, reversePairs, writeFileAtomic } from '@rnnkit/dat
 import { EncoderDecoder } from '@rnnkit/models';
 import { bleu, evaluateSeq2Seq, trainSeq2Seq } from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
-import { writeLine } from '../progress.js';
+import { createReporter, writeLine } from '../progress.js';
 
 export interface Seq2SeqCommandOptions {
   trainSize: number;
@@ -40,10 +40,8 @@ export interface Seq2SeqResult {
  */
 export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: string) => void = writeLine): Promise<Seq2SeqResult> {
   const backend = await selectBackend(opts.backend);
-  const say = (line: string) => {
-    if (!opts.json) write(line);
-  };
-  say(`backend: ${backend}`);
+  const reporter = createReporter(opts.json ? 'json' : 'lines', write);
+  reporter.info(`backend: ${backend}`);
   const vocab = new Vocab([...'abcdefghijklmnopqrstuvwxyz'], { reservedTokens: ['<pad>', '<bos>', '<eos>'] });
   const [pad, bos, eos] = ['<pad>', '<bos>', '<eos>'].map((t) => vocab.indexOf(t)) as [number, number, number];
   const lengths = { minLength: opts.minLength, maxLength: opts.maxLength };
@@ -59,7 +57,7 @@ export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: stri
   const testSrc = encode(test).src;
   const testTargets = test.map((p) => vocab.indicesOf([...p.target]));
   const model = new EncoderDecoder({ srcVocabSize: vocab.size, tgtVocabSize: vocab.size, embedSize: opts.embed, numHiddens: opts.hidden, numLayers: opts.layers, seed: opts.seed });
-  say(
+  reporter.info(
     `reverse task: ${opts.trainSize} training / ${opts.testSize} held-out strings of ${opts.minLength}-${opts.maxLength} letters; ` +
       `GRU encoder-decoder (embed ${opts.embed}, hidden ${opts.hidden}, ${opts.layers} layers), Adam lr ${opts.lr}${opts.lrDecay !== 1 ? ` (x${opts.lrDecay} per epoch)` : ''}, batch ${opts.batchSize}, ${opts.epochs} epochs`,
   );
@@ -75,8 +73,8 @@ export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: stri
     onEpochEnd: ({ epoch, loss, seconds, tokensPerSecond }) => {
       const ev = evaluate();
       history.push({ epoch, loss, exactMatch: ev.exactMatch, bleu: ev.bleu, seconds });
-      say(`epoch ${epoch}, loss ${loss.toFixed(3)}, held-out exact match ${(100 * ev.exactMatch).toFixed(1)}%, BLEU ${ev.bleu.toFixed(3)}, ${Math.round(tokensPerSecond)} tokens/s`);
-      if (opts.json) write(JSON.stringify({ event: 'epoch', epoch, loss, exactMatch: ev.exactMatch, bleu: ev.bleu, seconds }));
+      reporter.info(`epoch ${epoch}, loss ${loss.toFixed(3)}, held-out exact match ${(100 * ev.exactMatch).toFixed(1)}%, BLEU ${ev.bleu.toFixed(3)}, ${Math.round(tokensPerSecond)} tokens/s`);
+      reporter.event('epoch', { epoch, loss, exactMatch: ev.exactMatch, bleu: ev.bleu, seconds });
     },
   });
   const final = evaluate();
@@ -84,14 +82,14 @@ export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: stri
     const prediction = vocab.tokensOf(final.predictions[i] ?? []).join('');
     return { ...p, prediction, bleu: bleu([...prediction], [...p.target]) };
   });
-  for (const e of examples) say(`${e.source} => ${e.prediction}, bleu ${e.bleu.toFixed(3)}${e.prediction === e.target ? '' : ` (target ${e.target})`}`);
-  say(`held-out exact match ${(100 * final.exactMatch).toFixed(1)}% (${Math.round(final.exactMatch * opts.testSize)}/${opts.testSize}), mean BLEU ${final.bleu.toFixed(3)}`);
+  for (const e of examples) reporter.info(`${e.source} => ${e.prediction}, bleu ${e.bleu.toFixed(3)}${e.prediction === e.target ? '' : ` (target ${e.target})`}`);
+  reporter.info(`held-out exact match ${(100 * final.exactMatch).toFixed(1)}% (${Math.round(final.exactMatch * opts.testSize)}/${opts.testSize}), mean BLEU ${final.bleu.toFixed(3)}`);
   model.dispose();
   const result = { exactMatch: final.exactMatch, bleu: final.bleu, history, examples };
   if (opts.out) {
     await mkdir(opts.out, { recursive: true });
     await writeFileAtomic(join(opts.out, 'metrics.json'), `${JSON.stringify({ backend, options: opts, ...result }, null, 2)}\n`);
   }
-  if (opts.json) write(JSON.stringify({ event: 'done', exactMatch: final.exactMatch, bleu: final.bleu, examples }));
+  reporter.event('done', { exactMatch: final.exactMatch, bleu: final.bleu, examples });
   return result;
 }

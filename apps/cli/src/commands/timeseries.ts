@@ -5,7 +5,7 @@ import { TimeSeriesRegressor } from '@rnnkit/models';
 import { evaluateForecasts, fitLinearAR, lastValuePredictor, trainRegressor, type ForecastReport } from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { renderSvg, seriesSpec } from '../plot.js';
-import { writeLine } from '../progress.js';
+import { createReporter, writeLine } from '../progress.js';
 
 export interface TimeseriesCommandOptions {
   epochs: number;
@@ -34,22 +34,20 @@ export const HORIZONS = [1, 4, 16, 64] as const;
  */
 export async function runTimeseries(opts: TimeseriesCommandOptions, write: (line: string) => void = writeLine): Promise<TimeseriesResult> {
   const backend = await selectBackend(opts.backend);
-  const say = (line: string) => {
-    if (!opts.json) write(line);
-  };
-  say(`backend: ${backend}`);
+  const reporter = createReporter(opts.json ? 'json' : 'lines', write);
+  reporter.info(`backend: ${backend}`);
   const series = noisySine({ tau: opts.tau, seed: opts.seed });
   const { train } = series.split();
   const model = new TimeSeriesRegressor({ numHiddens: opts.hidden, cell: 'gru', seed: opts.seed });
-  say(`GRU ${opts.hidden} on the noisy sine (tau ${opts.tau}, ${train.size} training windows), Adam lr ${opts.lr}, batch ${opts.batchSize}, ${opts.epochs} epochs`);
+  reporter.info(`GRU ${opts.hidden} on the noisy sine (tau ${opts.tau}, ${train.size} training windows), Adam lr ${opts.lr}, batch ${opts.batchSize}, ${opts.epochs} epochs`);
   const losses = trainRegressor(model, train, opts.tau, {
     epochs: opts.epochs,
     lr: opts.lr,
     batchSize: opts.batchSize,
     seed: opts.seed,
     onEpochEnd: ({ epoch, loss }) => {
-      say(`epoch ${epoch}, loss ${loss.toFixed(4)}`);
-      if (opts.json) write(JSON.stringify({ event: 'epoch', epoch, loss }));
+      reporter.info(`epoch ${epoch}, loss ${loss.toFixed(4)}`);
+      reporter.event('epoch', { epoch, loss });
     },
   });
   const report = evaluateForecasts(series, {
@@ -57,8 +55,8 @@ export async function runTimeseries(opts: TimeseriesCommandOptions, write: (line
     linear: fitLinearAR(train, opts.tau),
     'last value': lastValuePredictor(opts.tau),
   }, HORIZONS);
-  say('test MSE (noise floor 0.04)   ' + HORIZONS.map((k) => `${k}-step`.padStart(9)).join(''));
-  for (const [name, byK] of Object.entries(report.mse)) say(`  ${name.padEnd(28)}${HORIZONS.map((k) => (byK[k] as number).toFixed(4).padStart(9)).join('')}`);
+  reporter.info('test MSE (noise floor 0.04)   ' + HORIZONS.map((k) => `${k}-step`.padStart(9)).join(''));
+  for (const [name, byK] of Object.entries(report.mse)) reporter.info(`  ${name.padEnd(28)}${HORIZONS.map((k) => (byK[k] as number).toFixed(4).padStart(9)).join('')}`);
 
   await mkdir(opts.out, { recursive: true });
   const points: { x: number; y: number; series: string }[] = [];
@@ -73,7 +71,7 @@ export async function runTimeseries(opts: TimeseriesCommandOptions, write: (line
   await writeFileAtomic(plot, await renderSvg(seriesSpec(points, 'Noisy sine: GRU 1-, 4-, 16- and 64-step-ahead forecasts (test windows)')));
   await writeFileAtomic(metrics, `${JSON.stringify({ backend, options: opts, losses, mse: report.mse }, null, 2)}\n`);
   model.dispose();
-  say(`files: ${metrics}, ${plot}`);
-  if (opts.json) write(JSON.stringify({ event: 'done', mse: report.mse, files: { metrics, plot } }));
+  reporter.info(`files: ${metrics}, ${plot}`);
+  reporter.event('done', { mse: report.mse, files: { metrics, plot } });
   return { mse: report.mse, losses, files: { metrics, plot } };
 }

@@ -3,7 +3,7 @@ import { SeqClassifier } from '@rnnkit/models';
 import { trainSeqClassifier } from '@rnnkit/training';
 import { median } from '../median.js';
 import { selectBackend, type BackendChoice } from '../backend.js';
-import { writeLine } from '../progress.js';
+import { createReporter, writeLine } from '../progress.js';
 
 export interface ToyCommandOptions {
   epochs: number;
@@ -26,7 +26,8 @@ export interface ToyRun {
 /** `rnnkit toy`: the seed's "hello" -> "ohlol" (Embedding 4x10 -> RNN 10->8 -> Linear 8->4, Adam lr 0.1). */
 export async function runToy(opts: ToyCommandOptions, write: (line: string) => void = writeLine): Promise<ToyRun[]> {
   const backend = await selectBackend(opts.backend);
-  if (!opts.json) write(`backend: ${backend}`);
+  const reporter = createReporter(opts.json ? 'json' : 'lines', write);
+  reporter.info(`backend: ${backend}`);
   const toy = helloToy();
   const runs: ToyRun[] = [];
   for (let i = 0; i < opts.seeds; i++) {
@@ -37,8 +38,8 @@ export async function runToy(opts: ToyCommandOptions, write: (line: string) => v
       lr: opts.lr,
       onEpochEnd: ({ epoch, loss, prediction }) => {
         const guess = toy.decode(prediction[0] ?? []);
-        if (opts.json) write(JSON.stringify({ event: 'epoch', seed, epoch, loss, guess }));
-        else if (opts.seeds === 1) write(`${epoch} loss: ${loss.toFixed(2)} guess: ${guess}`);
+        reporter.event('epoch', { seed, epoch, loss, guess });
+        if (opts.seeds === 1) reporter.info(`${epoch} loss: ${loss.toFixed(2)} guess: ${guess}`);
       },
     });
     model.dispose();
@@ -55,14 +56,12 @@ export async function runToy(opts: ToyCommandOptions, write: (line: string) => v
       firstEpoch: solved.length ? { min: Math.min(...solved), median: median(solved), max: Math.max(...solved) } : null,
       perSeed: runs.map((r) => ({ seed: r.seed, solvedAt: r.solvedAt, final: r.guesses.at(-1) })),
     };
-    if (opts.json) write(JSON.stringify({ event: 'summary', ...summary }));
-    else {
-      for (const r of runs) write(`seed ${r.seed}: ${r.solvedAt === null ? `not solved (last guess ${r.guesses.at(-1)})` : `ohlol from epoch ${r.solvedAt}`}`);
-      write(
-        `${solved.length}/${opts.seeds} seeds end at exactly "ohlol" and stay there` +
-          (summary.firstEpoch ? `, first from epoch ${summary.firstEpoch.min}-${summary.firstEpoch.max} (median ${summary.firstEpoch.median})` : ''),
-      );
-    }
+    reporter.event('summary', summary);
+    for (const r of runs) reporter.info(`seed ${r.seed}: ${r.solvedAt === null ? `not solved (last guess ${r.guesses.at(-1)})` : `ohlol from epoch ${r.solvedAt}`}`);
+    reporter.info(
+      `${solved.length}/${opts.seeds} seeds end at exactly "ohlol" and stay there` +
+        (summary.firstEpoch ? `, first from epoch ${summary.firstEpoch.min}-${summary.firstEpoch.max} (median ${summary.firstEpoch.median})` : ''),
+    );
   }
   return runs;
 }
