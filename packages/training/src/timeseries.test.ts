@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { noisySine } from '@rnnkit/data';
-import { evaluateForecasts, fitLinearAR, lastValuePredictor, trainRegressor } from '@rnnkit/training';
+import { TimeSeriesRegressor } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
-import { TimeSeriesRegressor } from './index.js';
+import { evaluateForecasts, fitLinearAR, lastValuePredictor, trainRegressor } from './index.js';
 
 describe('GRU time-series regressor (the seed: hidden 32, Adam lr 0.01, batch 16, 10 epochs)', () => {
   beforeAll(() => useBackend('wasm'));

@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SeqDataLoader } from '@rnnkit/data';
-import { makeOptimizer, trainEpoch } from '@rnnkit/training';
+import { RNNModel, type Implementation, type CellKind } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
-import { RNNModel, type Implementation } from './index.js';
-import type { CellKind } from './fused.js';
+import { makeOptimizer, trainEpoch } from './index.js';
 
 describe('RNNModel', () => {
   beforeAll(() => useBackend('wasm'));

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Vocab, buildArrayNmt, reversePairs } from '@rnnkit/data';
-import { evaluateSeq2Seq, trainSeq2Seq } from '@rnnkit/training';
+import { EncoderDecoder } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
-import { EncoderDecoder } from './index.js';
+import { evaluateSeq2Seq, trainSeq2Seq } from './index.js';
 
 describe('EncoderDecoder (d2l Seq2SeqEncoder/Decoder)', () => {
   beforeAll(() => useBackend('wasm'));

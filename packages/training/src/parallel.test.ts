@@ -1,16 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { makeOptimizer, trainStep } from '@rnnkit/training';
-import { DataParallelTrainer } from '@rnnkit/training/parallel';
+import { RNNModel, type RNNModelOptions } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
-import { RNNModel, type RNNModelOptions } from './index.js';
+import { makeOptimizer, trainStep } from './index.js';
+import { DataParallelTrainer } from './parallel.js';
 
 // The worker threads load the built packages (pnpm build runs before the tests in CI).
 const setup = (options: RNNModelOptions) => ({
   imports: ['@tensorflow/tfjs-backend-wasm'],
   backend: 'wasm',
   afterBackend: [{ module: '@rnnkit/cells', exportName: 'installWasmKernels' }],
-  model: { module: new URL('../dist/index.js', import.meta.url).href, exportName: 'RNNModel', options },
+  model: { module: '@rnnkit/models', exportName: 'RNNModel', options },
 });
 
 describe('DataParallelTrainer (two threads)', () => {

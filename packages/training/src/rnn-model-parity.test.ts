@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assignVariables, gruCell, lstmCell, rnnCell, RNNModelScratch } from '@rnnkit/cells';
-import { makeOptimizer, trainStep } from '@rnnkit/training';
+import { RNNModel, fromTorchNames, type CellKind, useWasmGates } from '@rnnkit/models';
 import { TEST_BACKENDS, expectClose, flat, loadFixture, tensorOf, tensorsOf, useBackend, type Nested } from '../../../test/backends.js';
-import { RNNModel, fromTorchNames, type CellKind } from './index.js';
-import { useWasmGates } from './wasm-gates.js';
+import { makeOptimizer, trainStep } from './index.js';
 
 const torchTensors = (entries: Record<string, Nested>) => fromTorchNames(tensorsOf(entries));
 const stateOf = (fx: Nested) => (fx as Nested[]).flatMap((part) => (part as Nested[]).map((s) => tensorOf(s) as tf.Tensor2D));

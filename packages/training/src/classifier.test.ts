@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assignVariables } from '@rnnkit/cells';
 import { helloToy } from '@rnnkit/data';
-import { crossEntropyLoss, makeOptimizer, optimizeStep, trainSeqClassifier } from '@rnnkit/training';
+import { SeqClassifier, fromTorchNames } from '@rnnkit/models';
 import { TEST_BACKENDS, expectClose, loadFixture, tensorsOf, useBackend, type Nested } from '../../../test/backends.js';
-import { SeqClassifier, fromTorchNames } from './index.js';
+import { crossEntropyLoss, makeOptimizer, optimizeStep, trainSeqClassifier } from './index.js';
 
 const fx = loadFixture('toy_embedding_rnn_classifier');
 const torchTensors = (entries: Record<string, Nested>) => fromTorchNames(tensorsOf(entries));
