@@ -42,7 +42,7 @@ describe('installWasmKernels', () => {
     seqInt = tf.cast(seq, 'int32');
     stockSlices = sliceCases.map(([b, sz]) => [tf.slice(seq, b, sz).arraySync() as Nested, tf.slice(seqInt, b, sz).arraySync() as Nested]);
     const first = installWasmKernels();
-    expect(first).toEqual(['BatchMatMul', 'Tanh', 'Slice']);
+    expect(first).toEqual(['BatchMatMul', 'Tanh', 'Slice', 'Identity']);
     expect(installWasmKernels()).toEqual([]);
   });
 
@@ -82,6 +82,22 @@ describe('installWasmKernels', () => {
     const bt = [[1.5, 0.25], [-0.5, 2]];
     const expectedA = d.map((r) => [0, 1].map((j) => r[0]! * bt[0]![j]! + r[1]! * bt[1]![j]!));
     expectClose(g[0]!, expectedA, 'dA', { rtol: 1e-5 });
+  });
+
+  it('Identity shares the data: a clone outlives its source, and both free their memory', () => {
+    const before = tf.memory();
+    const a = tf.tensor2d([[1, -2], [3, 4.5]]);
+    const buffers = tf.memory().numDataBuffers;
+    const b = tf.clone(a);
+    expect(tf.memory().numDataBuffers).toBe(buffers);
+    a.dispose();
+    expect(b.arraySync()).toEqual([[1, -2], [3, 4.5]]);
+    const ints = tf.clone(tf.tensor1d([7, 8], 'int32'));
+    expect(ints.dtype).toBe('int32');
+    expect([...ints.dataSync()]).toEqual([7, 8]);
+    tf.dispose([b, ints]);
+    expect(tf.memory().numTensors).toBe(before.numTensors + 1); // the int32 source above, not disposed
+    expect(tf.memory().numDataBuffers).toBe(before.numDataBuffers + 1);
   });
 
   it('does nothing on other backends', async () => {
