@@ -7,3 +7,9 @@ export { SeqClassifier, type SeqClassifierOptions } from './classifier.js';
 export { TimeSeriesRegressor, type TimeSeriesRegressorOptions } from './timeseries.js';
 export { EncoderDecoder, type EncoderDecoderOptions, type DecoderState } from './seq2seq.js';
 export { fromTorchNames } from './torch.js';
+export {
+  createLanguageModel,
+  checkLanguageModelConfig,
+  type LanguageModelConfig,
+  type LanguageModelImplementation,
+} from './language-model.js';
