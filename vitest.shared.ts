@@ -10,6 +10,7 @@ export function sharedTestConfig(name: string): UserWorkspaceConfig {
       alias: [
         { find: /^@rnnkit\/(data|cells|models|training)$/, replacement: `${root}packages/$1/src/index.ts` },
         { find: /^@rnnkit\/training\/parallel$/, replacement: `${root}packages/training/src/parallel.ts` },
+        { find: /^@rnnkit\/training\/node$/, replacement: `${root}packages/training/src/node.ts` },
       ],
     },
     test: {

@@ -49,3 +49,20 @@ export {
   type TrainRegressorOptions,
   type ForecastReport,
 } from './forecast.js';
+export {
+  saveLanguageModel,
+  loadLanguageModel,
+  checkpointFiles,
+  setCheckpointFileSystem,
+  CheckpointError,
+  CHECKPOINT_FORMAT,
+  type CheckpointDestination,
+  type CheckpointSource,
+  type CheckpointFile,
+  type CheckpointFileReader,
+  type CheckpointFileSystem,
+  type LanguageModelCheckpoint,
+  type LoadedLanguageModel,
+  type SaveLanguageModelOptions,
+  type LoadLanguageModelOptions,
+} from './checkpoint.js';

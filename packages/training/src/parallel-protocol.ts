@@ -1,4 +1,5 @@
 /** Messages between `DataParallelTrainer` and its worker threads. */
+import type { LanguageModelConfig } from '@rnnkit/models';
 
 /** A module the worker imports, and optionally a named export it calls or constructs. */
 export interface ModuleRef {
@@ -15,10 +16,11 @@ export interface WorkerSetup {
   /** Functions called once the backend is ready (e.g. `installWasmKernels` of @rnnkit/cells). */
   afterBackend: ModuleRef[];
   /**
-   * The model class and its constructor options (or, with `call: true`, a factory function); it
-   * must build the same variables, in the same order, as the main thread's model.
+   * The model: a `LanguageModelConfig` (built with `createLanguageModel` of @rnnkit/models), or a
+   * model class and its constructor options. It must build the same variables, in the same
+   * order, as the main thread's model.
    */
-  model: ModuleRef & { options: unknown; call?: boolean };
+  model: { config: LanguageModelConfig } | (ModuleRef & { options: unknown });
 }
 
 export type ToWorker =

@@ -3,6 +3,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { RecurrentLanguageModel, State } from '@rnnkit/cells';
+import { createLanguageModel } from '@rnnkit/models';
 import { languageModelObjective } from './train.js';
 import type { FromWorker, ModuleRef, ToWorker } from './parallel-protocol.js';
 
@@ -38,12 +39,15 @@ async function handle(message: ToWorker): Promise<void> {
     await tf.ready();
     tf.env().set('PROD', true);
     for (const ref of setup.afterBackend) (await load(ref) as () => unknown)();
-    const make = await load(setup.model);
-    model = setup.model.call
-      ? (make as (options: unknown) => RecurrentLanguageModel)(setup.model.options)
-      : new (make as new (options: unknown) => RecurrentLanguageModel)(setup.model.options);
-    vars = model.trainableVariables;
-    reply({ type: 'ready', names: Object.keys(model.namedVariables()) });
+    let built: RecurrentLanguageModel;
+    if ('config' in setup.model) built = createLanguageModel(setup.model.config);
+    else {
+      const Model = (await load(setup.model)) as new (options: unknown) => RecurrentLanguageModel;
+      built = new Model(setup.model.options);
+    }
+    model = built;
+    vars = built.trainableVariables;
+    reply({ type: 'ready', names: Object.keys(built.namedVariables()) });
     return;
   }
   if (!model) throw new Error('The worker got a step before init.');
