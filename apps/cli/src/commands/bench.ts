@@ -8,7 +8,7 @@ import type { CellKind } from '@rnnkit/models';
 import { makeOptimizer, trainStep } from '@rnnkit/training';
 import { DataParallelTrainer } from '@rnnkit/training/parallel';
 import { workerBackendSetup } from '../backend.js';
-import { createLanguageModel, languageModelFactoryRef, type LMConfig } from '../lm.js';
+import { createModelFromFlags, type LanguageModelConfig } from '../lm.js';
 import { LOCAL_COPY_HINT, UsageError } from '../errors.js';
 import { median } from '../median.js';
 import { writeLine } from '../progress.js';
@@ -93,12 +93,12 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
       for (const threads of threadCounts) {
         const tensorsBefore = tf.memory().numTensors;
         const bytesBefore = tf.memory().numBytes;
-        const config: LMConfig = { model: c.cell, impl: c.impl, hidden: c.hidden, layers: 1, bidirectional: false, vocabSize: vocab.size, seed: 0 };
+        const config: LanguageModelConfig = { cell: c.cell, implementation: c.impl, numHiddens: c.hidden, numLayers: 1, bidirectional: false, vocabSize: vocab.size, seed: 0 };
         // The layers GRU can only be d2l's reset-before GRU; createLanguageModel picks that.
-        const model = createLanguageModel(config);
+        const model = createModelFromFlags(config);
         const stepper =
           threads > 1
-            ? await DataParallelTrainer.create(model, { ...workerSetup(backend), model: { ...languageModelFactoryRef(), options: config } }, { workers: threads - 1 })
+            ? await DataParallelTrainer.create(model, { ...workerSetup(backend), model: { config } }, { workers: threads - 1 })
             : null;
         const opt = makeOptimizer('sgd', 1);
         let state: State = stepper ? [] : model.beginState(32);

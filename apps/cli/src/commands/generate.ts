@@ -1,11 +1,7 @@
-import { Vocab, createRng } from '@rnnkit/data';
+import { createRng } from '@rnnkit/data';
 import { predict } from '@rnnkit/training';
-import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend, type BackendChoice } from '../backend.js';
-import { loadCheckpoint, restoreWeights } from '../checkpoint.js';
-import { RnnkitError } from '../errors.js';
-import { createLanguageModel } from '../lm.js';
-import type { TrainCheckpointMeta } from './train.js';
+import { loadRunCheckpoint } from '../checkpoint.js';
 
 export interface GenerateCommandOptions {
   checkpoint: string;
@@ -28,19 +24,9 @@ export interface GenerateResult {
 /** `rnnkit generate`: loads a checkpoint and continues a prefix (d2l `predict_ch8`, or sampling). */
 export async function runGenerate(opts: GenerateCommandOptions, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<GenerateResult> {
   const backend = await selectBackend(opts.backend); // before any tensor exists
-  const ckpt = await loadCheckpoint<TrainCheckpointMeta>(opts.checkpoint);
-  const meta = ckpt.metadata;
-  if (meta.kind !== 'language-model' || !meta.config || !meta.vocab) throw new RnnkitError(`Corrupt checkpoint: ${ckpt.dir} does not describe a language model.`);
-  let vocab: Vocab;
-  try {
-    vocab = Vocab.fromJSON(meta.vocab);
-  } catch (err) {
-    throw new RnnkitError(`Corrupt checkpoint: its vocabulary does not load (${(err as Error).message}).`);
-  }
+  // The model, its vocabulary and config, checked (the optimizer files are not read).
+  const { model, vocab } = await loadRunCheckpoint(opts.checkpoint);
   if (!opts.json) log(`backend: ${backend}`);
-  const model = createLanguageModel(meta.config);
-  restoreWeights(model.namedVariables(), ckpt);
-  tf.dispose(ckpt.optimizerWeights.map((w) => w.tensor));
   const mode = opts.temperature !== undefined || opts.topK !== undefined ? 'sample' : 'greedy';
   const out = predict(model, vocab, opts.prefix, opts.length, { mode, temperature: opts.temperature, topK: opts.topK, rng: createRng(opts.seed) });
   model.dispose();

@@ -1,14 +1,14 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { Vocab, loadDataTimeMachine, writeFileAtomic, type RngState, type VocabJSON } from '@rnnkit/data';
+import { loadDataTimeMachine, writeFileAtomic, type RngState } from '@rnnkit/data';
 import { makeOptimizer, predict, trainLanguageModel } from '@rnnkit/training';
 import { DataParallelTrainer } from '@rnnkit/training/parallel';
 import type { CellKind } from '@rnnkit/models';
 import { selectBackend, workerBackendSetup, type BackendChoice } from '../backend.js';
-import { loadCheckpoint, restoreWeights, saveCheckpoint } from '../checkpoint.js';
+import { loadRunCheckpoint, saveRunCheckpoint } from '../checkpoint.js';
 import { LOCAL_COPY_HINT, RnnkitError, UsageError } from '../errors.js';
-import { createLanguageModel, languageModelFactoryRef, type LMConfig, type LMImplementation } from '../lm.js';
+import { createModelFromFlags, type LanguageModelConfig, type LMImplementation } from '../lm.js';
 import { perplexitySpec, renderSvg } from '../plot.js';
 import { createReporter, outputMode } from '../progress.js';
 import { VERSION } from '../version.js';
@@ -45,13 +45,13 @@ export interface TrainCommandOptions {
   workers: number;
 }
 
-/** Everything needed to continue a run exactly; stored in the checkpoint. */
+/**
+ * Everything besides the model, its config and vocabulary (which @rnnkit/training stores) needed
+ * to continue a run exactly: the checkpoint's training record.
+ */
 export interface TrainCheckpointMeta {
-  kind: 'language-model';
   rnnkit: string;
-  config: LMConfig;
   training: Pick<TrainCommandOptions, 'epochs' | 'lr' | 'optimizer' | 'batchSize' | 'numSteps' | 'randomIter' | 'maxTokens' | 'corpus'>;
-  vocab: VocabJSON;
   epoch: number;
   loaderState: RngState;
   history: EpochRecord[];
@@ -77,12 +77,28 @@ export interface TrainSummary {
 
 export const PREFIXES = ['time traveller', 'traveller'];
 
+/** The training record of a checkpoint `rnnkit train` wrote; a clear error for one it did not (a page's download). */
+function trainingRecord(record: unknown, source: string): TrainCheckpointMeta {
+  const r = record as Partial<TrainCheckpointMeta> | undefined;
+  if (!r || typeof r.epoch !== 'number' || typeof r.training !== 'object' || !r.loaderState || !Array.isArray(r.history)) {
+    throw new RnnkitError(`${source} holds no rnnkit train state, so it cannot be resumed (rnnkit generate reads it).`);
+  }
+  return r as TrainCheckpointMeta;
+}
+
 /** `rnnkit train`: d2l `train_ch8` with progress, files, checkpoints and resume. */
 export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary> {
   const reporter = createReporter(outputMode(opts.json));
   const backend = await selectBackend(opts.backend); // before any tensor exists
-  const resumed = opts.resume ? await loadCheckpoint<TrainCheckpointMeta>(opts.resume) : null;
-  if (resumed && resumed.metadata.kind !== 'language-model') throw new RnnkitError(`${resumed.dir} is not a language-model checkpoint.`);
+  const loaded = opts.resume
+    ? await loadRunCheckpoint(opts.resume, {
+        optimizer: (record) => {
+          const { training: saved } = trainingRecord(record, opts.resume as string);
+          return makeOptimizer(saved.optimizer, saved.lr);
+        },
+      })
+    : null;
+  const resumed = loaded ? { ...loaded, metadata: trainingRecord(loaded.training, loaded.source) } : null;
   // A resumed run keeps the checkpoint's model and data settings; --epochs may extend it.
   const training: TrainCheckpointMeta['training'] = resumed
     ? { ...resumed.metadata.training, epochs: opts.epochs }
@@ -95,33 +111,31 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
     numSteps: training.numSteps,
     useRandomIter: training.randomIter,
     maxTokens: training.maxTokens,
-    seed: resumed ? resumed.metadata.config.seed : opts.seed,
+    seed: resumed ? resumed.config.seed : opts.seed,
     source: { path: training.corpus, localCopyHint: LOCAL_COPY_HINT },
   });
-  if (resumed && !vocab.equals(Vocab.fromJSON(resumed.metadata.vocab))) {
+  if (resumed && !vocab.equals(resumed.vocab)) {
     throw new RnnkitError('The corpus gives a different vocabulary than the checkpoint: resume with the same text (--corpus) and --max-tokens.');
   }
-  const config: LMConfig = resumed
-    ? resumed.metadata.config
-    : { model: opts.model, impl: opts.impl, hidden: opts.hidden, layers: opts.layers, bidirectional: opts.bidirectional, vocabSize: vocab.size, seed: opts.seed };
-  const model = createLanguageModel(config);
-  const optimizer = makeOptimizer(training.optimizer, training.lr);
+  const config: LanguageModelConfig = resumed
+    ? resumed.config
+    : { cell: opts.model, implementation: opts.impl, numHiddens: opts.hidden, numLayers: opts.layers, bidirectional: opts.bidirectional, vocabSize: vocab.size, seed: opts.seed };
+  const model = resumed ? resumed.model : createModelFromFlags(config);
+  const optimizer = resumed?.optimizer ?? makeOptimizer(training.optimizer, training.lr);
   const history: EpochRecord[] = resumed ? [...resumed.metadata.history] : [];
   const startEpoch = resumed ? resumed.metadata.epoch : 0;
   if (resumed) {
-    restoreWeights(model.namedVariables(), resumed);
-    if (resumed.optimizerWeights.length) await optimizer.setWeights(resumed.optimizerWeights);
     loader.setState(resumed.metadata.loaderState);
-    reporter.info(`resuming ${resumed.dir} at epoch ${startEpoch} of ${training.epochs}`);
+    reporter.info(`resuming ${resumed.source} at epoch ${startEpoch} of ${training.epochs}`);
   }
   if (startEpoch > training.epochs) throw new UsageError(`The checkpoint is at epoch ${startEpoch}; --epochs ${training.epochs} is fewer.`);
 
   const stepper =
     opts.workers > 0
-      ? await DataParallelTrainer.create(model, { ...workerBackendSetup(backend), model: { ...languageModelFactoryRef(), options: config } }, { workers: opts.workers })
+      ? await DataParallelTrainer.create(model, { ...workerBackendSetup(backend), model: { config } }, { workers: opts.workers })
       : undefined;
   if (stepper) reporter.info(`data-parallel: each minibatch split over ${opts.workers + 1} threads`);
-  const describe = `${config.impl} ${config.model.toUpperCase()} ${config.hidden}${config.layers > 1 ? ` x${config.layers}` : ''}${config.bidirectional ? ' bidirectional' : ''}`;
+  const describe = `${config.implementation} ${config.cell.toUpperCase()} ${config.numHiddens}${config.numLayers > 1 ? ` x${config.numLayers}` : ''}${config.bidirectional ? ' bidirectional' : ''}`;
   reporter.info(
     `training ${describe} on ${training.corpus ?? 'The Time Machine'} (${training.maxTokens || 'all'} tokens, vocab ${vocab.size}), ` +
       `batch ${training.batchSize} x ${training.numSteps}, ${training.optimizer} lr ${training.lr}, ${training.epochs} epochs${training.randomIter ? ', random iteration' : ''}`,
@@ -129,18 +143,8 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
   await mkdir(opts.out, { recursive: true });
   const checkpointDir = join(opts.out, 'checkpoint');
   const save = async (epoch: number) => {
-    const metadata: TrainCheckpointMeta = {
-      kind: 'language-model',
-      rnnkit: VERSION,
-      config,
-      training,
-      vocab: vocab.toJSON(),
-      epoch,
-      loaderState: loader.getState(),
-      history,
-    };
-    const weights = model.namedVariables();
-    await saveCheckpoint(checkpointDir, { metadata, weights, optimizerWeights: await optimizer.getWeights() });
+    const record: TrainCheckpointMeta = { rnnkit: VERSION, training, epoch, loaderState: loader.getState(), history };
+    await saveRunCheckpoint(checkpointDir, { model, vocab, config, optimizer, training: record });
   };
 
   // First Ctrl-C: finish the epoch, save, stop. Second: quit at once without saving.
