@@ -76,7 +76,7 @@ The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or downloaded (SHA
   program
     .command('generate')
     .description('Continue a prefix with a trained checkpoint (greedy, or sampled with --temperature / --top-k).')
-    .requiredOption('--checkpoint <dir>', 'checkpoint folder (or the run folder holding checkpoint/)')
+    .requiredOption('--checkpoint <path>', 'checkpoint folder, the run folder holding checkpoint/, or a model .json (a page download name.json)')
     .option('--prefix <text>', 'text to continue', 'time traveller')
     .option('--length <n>', 'characters to generate', wholeNumber(1), 100)
     .option('--temperature <x>', 'sample with this temperature', positiveNumber)
