@@ -3,6 +3,9 @@
 // sequential minibatches) on the fused implementation. Any `rnnkit train` option overrides them,
 // e.g. `--epochs 50` or `--backend cpu`. Writes metrics.json, perplexity.svg and a checkpoint to
 // runs/char-lm.
-import { run } from '@rnnkit/cli';
+// Relaxed SIMD first, then the CLI (imported after, so no WebAssembly compiles before the flag).
+import '@rnnkit/cells/relaxed-simd';
+
+const { run } = await import('@rnnkit/cli');
 
 process.exitCode = await run(['train', '--model', 'gru', '--impl', 'fused', '--hidden', '256', '--epochs', '500', '--lr', '1', '--out', 'runs/char-lm', ...process.argv.slice(2)]);

@@ -1,9 +1,6 @@
 #!/usr/bin/env node
-import { run } from './program.js';
+// The `rnnkit` bin: relaxed SIMD on first (V8's flag must be set before any WebAssembly module
+// compiles), then the command line itself, imported only now so that none of it runs before.
+import '@rnnkit/cells/relaxed-simd';
 
-// `rnnkit bench | head` closes the pipe early: that is not an error.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
-});
-process.exitCode = await run(process.argv.slice(2));
+await import('./main.js');

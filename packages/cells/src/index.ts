@@ -11,3 +11,4 @@ export {
 } from './model.js';
 export { oneHotFloat } from './ops.js';
 export { installWasmKernels } from './wasm-kernels.js';
+export { enableRelaxedSimd, hasRelaxedSimd } from './simd-support.js';
