@@ -1,0 +1,354 @@
+import embed from 'vega-embed';
+import { perplexitySpec } from '@rnnkit/cli/plot';
+import type { BackendInfo, CheckpointFile, CheckpointSource, CorpusChoice, EpochPoint, FromWorker, ModelSummary, Request, TrainSettings, WorkerEvent } from './protocol.js';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`#${id} is missing from the page`);
+  return el as T;
+};
+const input = (id: string) => $<HTMLInputElement>(id);
+const button = (id: string) => $<HTMLButtonElement>(id);
+
+const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+let nextId = 1;
+const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+
+worker.onmessage = (e: MessageEvent<FromWorker>) => {
+  const m = e.data;
+  if (m.kind === 'event') return onEvent(m);
+  const p = pending.get(m.id);
+  pending.delete(m.id);
+  if (m.ok) p?.resolve(m.result);
+  else p?.reject(new Error(m.error));
+};
+worker.onerror = (e) => showError(`The training worker failed: ${e.message || 'see the console'}. Reload the page.`);
+
+function call<T>(req: Request): Promise<T> {
+  const id = nextId++;
+  return new Promise<T>((resolve, reject) => {
+    pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+    worker.postMessage({ ...req, id });
+  });
+}
+
+// --- messages -------------------------------------------------------------------------------
+
+function showMessage(text: string, kind: 'error' | 'info'): void {
+  const box = $('message');
+  box.textContent = text;
+  box.className = kind;
+  box.hidden = false;
+}
+const showError = (text: string) => showMessage(text, 'error');
+const showInfo = (text: string) => showMessage(text, 'info');
+const clearMessage = () => ($('message').hidden = true);
+
+// --- state ----------------------------------------------------------------------------------
+
+let busy: 'training' | 'loading' | null = null;
+let model: ModelSummary | null = null;
+let history: EpochPoint[] = [];
+let corpusFile: File | null = null;
+
+function refreshButtons(): void {
+  const ready = backend !== null;
+  button('train').disabled = !ready || busy !== null;
+  button('stop').disabled = busy !== 'training';
+  button('continue').disabled = !ready || busy !== null || !model?.canContinue;
+  button('generate').disabled = !model || busy === 'loading';
+  button('save-idb').disabled = !model || busy !== null;
+  button('download').disabled = !model || busy !== null;
+  button('load-idb').disabled = !ready || busy !== null || !savedInfo;
+  button('load-url').disabled = !ready || busy !== null;
+  input('checkpoint-files').disabled = !ready || busy !== null;
+  document.body.dataset.state = busy ?? (model ? 'ready' : 'empty');
+}
+
+function showModel(m: ModelSummary): void {
+  model = m;
+  history = [...m.history];
+  $('model-info').textContent = `${m.describe}, vocab ${m.vocabSize}, ${m.corpus}${m.canContinue ? '' : ' (generate only: its corpus is not here)'}`;
+  $('epoch').textContent = `${m.epoch} / ${m.epochs}`;
+  const last = history.at(-1);
+  $('perplexity').textContent = last ? last.perplexity.toFixed(2) : '–';
+  $('speed').textContent = last ? Math.round(last.tokensPerSecond).toLocaleString('en-US') : '–';
+  fillHistoryTable();
+  drawChart();
+}
+
+// --- chart: the CLI's perplexity spec, redrawn at most every 250 ms ---------------------------
+
+function fillHistoryTable(): void {
+  const body = $('history').querySelector('tbody')!;
+  body.replaceChildren(
+    ...history.map((h) => {
+      const tr = document.createElement('tr');
+      for (const v of [String(h.epoch), h.perplexity.toFixed(3), String(Math.round(h.tokensPerSecond)), h.seconds.toFixed(2)]) tr.append(Object.assign(document.createElement('td'), { textContent: v }));
+      return tr;
+    }),
+  );
+}
+
+let chartQueued = false;
+let chartRunning: Promise<unknown> = Promise.resolve();
+let chartView: { finalize(): void } | null = null;
+function drawChart(): void {
+  if (chartQueued) return;
+  chartQueued = true;
+  chartRunning = chartRunning.then(async () => {
+    chartQueued = false;
+    chartView?.finalize();
+    chartView = null;
+    if (history.length === 0) {
+      $('chart').replaceChildren();
+      return;
+    }
+    const title = `${model?.describe ?? describeSettings()}: perplexity`;
+    chartView = (await embed('#chart', perplexitySpec(history, title), { actions: { export: true, source: false, compiled: false, editor: false }, renderer: 'svg' })).view;
+    await new Promise((r) => setTimeout(r, 250));
+  });
+}
+
+// --- worker events --------------------------------------------------------------------------
+
+function onEvent(e: WorkerEvent): void {
+  if (e.type === 'epoch') {
+    history.push(e.point);
+    $('epoch').textContent = `${e.point.epoch} / ${e.epochs}`;
+    $('perplexity').textContent = e.point.perplexity.toFixed(2);
+    $('speed').textContent = Math.round(e.point.tokensPerSecond).toLocaleString('en-US');
+    fillHistoryTable();
+    drawChart();
+  } else if (e.type === 'sample') {
+    const li = document.createElement('li');
+    li.value = e.epoch;
+    li.innerHTML = `<span class="muted">epoch ${e.epoch}</span> `;
+    li.append(document.createTextNode(e.text));
+    $('samples').prepend(li);
+    while ($('samples').children.length > 12) $('samples').lastElementChild?.remove();
+  } else if (e.type === 'corpus') {
+    $('corpus-info').textContent = `${e.name}: ${e.tokens.toLocaleString('en-US')} characters used, vocabulary of ${e.vocabSize}.`;
+  }
+}
+
+// --- backend --------------------------------------------------------------------------------
+
+let backend: BackendInfo | null = null;
+let savedInfo: { savedAt: string; bytes: number } | null = null;
+
+async function refreshSaved(): Promise<void> {
+  savedInfo = await call<{ savedAt: string; bytes: number } | null>({ type: 'saved-info' });
+  $('saved-info').textContent = savedInfo ? `Saved in this browser: ${new Date(savedInfo.savedAt).toLocaleString()} (${(savedInfo.bytes / 1024).toFixed(0)} KiB of weights).` : 'Nothing saved in this browser yet.';
+  refreshButtons();
+}
+
+async function start(): Promise<void> {
+  try {
+    backend = await call<BackendInfo>({ type: 'init' });
+    const parts = [
+      `backend ${backend.backend}`,
+      backend.simd ? 'SIMD' : 'no SIMD',
+      backend.relaxedSimd ? 'relaxed SIMD' : 'no relaxed SIMD',
+      backend.threads > 1 ? `${backend.threads} threads` : '1 thread',
+      `${backend.cores} cores`,
+      backend.crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated',
+    ];
+    $('backend-info').textContent = parts.join(' · ');
+    await refreshSaved();
+  } catch (err) {
+    showError((err as Error).message);
+  }
+  refreshButtons();
+}
+
+// --- corpus ---------------------------------------------------------------------------------
+
+function pickCorpus(file: File | undefined): void {
+  if (!file) return;
+  corpusFile = file;
+  document.querySelector<HTMLInputElement>('input[name=corpus][value=file]')!.checked = true;
+  $('corpus-info').textContent = `${file.name} (${file.size.toLocaleString('en-US')} bytes) will be used when you press Train.`;
+}
+input('corpus-file').addEventListener('change', () => pickCorpus(input('corpus-file').files?.[0]));
+const drop = $('drop-zone');
+drop.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  drop.classList.add('over');
+});
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  pickCorpus(e.dataTransfer?.files[0]);
+});
+
+async function corpusChoice(): Promise<CorpusChoice> {
+  const useFile = document.querySelector<HTMLInputElement>('input[name=corpus][value=file]')!.checked;
+  if (!useFile) return { kind: 'timemachine' };
+  if (!corpusFile) throw new Error('Pick or drop a .txt file first, or choose The Time Machine.');
+  return { kind: 'file', name: corpusFile.name, bytes: await corpusFile.arrayBuffer() };
+}
+
+// --- training -------------------------------------------------------------------------------
+
+function numberField(id: string, label: string): number {
+  const raw = input(id).value.trim();
+  const n = Number(raw);
+  if (raw === '' || !Number.isFinite(n)) throw new Error(`${label} must be a number.`);
+  return n;
+}
+
+/** The chart's title while the first epochs come in (the worker's own description comes at the end). */
+function describeSettings(): string {
+  return `fused ${$<HTMLSelectElement>('cell').value.toUpperCase()} ${input('hidden').value}`;
+}
+
+function trainSettings(): TrainSettings {
+  return {
+    cell: $<HTMLSelectElement>('cell').value as TrainSettings['cell'],
+    hidden: numberField('hidden', 'Hidden size'),
+    epochs: numberField('epochs', 'Epochs'),
+    lr: numberField('lr', 'Learning rate'),
+    maxTokens: numberField('max-tokens', 'Max tokens'),
+    sampleEvery: numberField('sample-every', 'Sample every'),
+    seed: 0,
+  };
+}
+
+async function runTraining(req: () => Promise<Request>, fresh: boolean): Promise<void> {
+  clearMessage();
+  let request: Request;
+  try {
+    request = await req();
+  } catch (err) {
+    return showError((err as Error).message);
+  }
+  busy = 'training';
+  if (fresh) {
+    history = [];
+    $('samples').replaceChildren();
+    $('epoch').textContent = '–';
+    $('perplexity').textContent = '–';
+    $('speed').textContent = '–';
+    $('chart').replaceChildren();
+    fillHistoryTable();
+  }
+  refreshButtons();
+  try {
+    const m = await call<ModelSummary>(request);
+    showModel(m);
+    if (m.epoch < m.epochs) showInfo(`Stopped at epoch ${m.epoch} of ${m.epochs}: Continue goes on from there.`);
+  } catch (err) {
+    showError((err as Error).message);
+  } finally {
+    busy = null;
+    refreshButtons();
+  }
+}
+
+button('train').addEventListener('click', () => {
+  void runTraining(async () => ({ type: 'train', corpus: await corpusChoice(), settings: trainSettings() }), true);
+});
+button('stop').addEventListener('click', () => {
+  void call({ type: 'stop' });
+});
+button('continue').addEventListener('click', () => {
+  void runTraining(async () => {
+    const asked = numberField('epochs', 'Epochs');
+    const done = model?.epoch ?? 0;
+    const target = model && model.epoch < model.epochs ? Math.max(model.epochs, asked) : asked > done ? asked : done + asked;
+    return { type: 'continue', epochs: target };
+  }, false);
+});
+
+// --- generation -----------------------------------------------------------------------------
+
+button('generate').addEventListener('click', async () => {
+  clearMessage();
+  const optional = (id: string, label: string) => (input(id).value.trim() === '' ? undefined : numberField(id, label));
+  try {
+    const r = await call<{ text: string; unknownTokens: string[] }>({
+      type: 'generate',
+      settings: {
+        prefix: input('prefix').value,
+        length: numberField('length', 'Length'),
+        temperature: optional('temperature', 'Temperature'),
+        topK: optional('top-k', 'Top-k'),
+        seed: numberField('seed', 'Seed'),
+      },
+    });
+    $('generated').textContent = r.text;
+    const note = $('unknown-note');
+    note.hidden = r.unknownTokens.length === 0;
+    note.textContent = r.unknownTokens.length
+      ? `Not in the vocabulary, fed to the model as <unk>: ${r.unknownTokens.map((t) => JSON.stringify(t)).join(', ')}. (d2l's preprocessing keeps lower-case letters and spaces.)`
+      : '';
+  } catch (err) {
+    showError((err as Error).message);
+  }
+});
+
+// --- checkpoints ----------------------------------------------------------------------------
+
+async function loadCheckpoint(source: CheckpointSource, what: string): Promise<void> {
+  clearMessage();
+  busy = 'loading';
+  refreshButtons();
+  try {
+    const m = await call<ModelSummary>({ type: 'load', source });
+    $('samples').replaceChildren();
+    $('generated').textContent = '';
+    showModel(m);
+    showInfo(`Loaded ${what}: ${m.describe}, epoch ${m.epoch}.`);
+  } catch (err) {
+    showError(`Could not load ${what}: ${(err as Error).message}`);
+  } finally {
+    busy = null;
+    refreshButtons();
+  }
+}
+
+button('save-idb').addEventListener('click', async () => {
+  clearMessage();
+  try {
+    await call({ type: 'save' });
+    await refreshSaved();
+    showInfo('Saved in this browser (IndexedDB): it is still here after a reload.');
+  } catch (err) {
+    showError(`Could not save: ${(err as Error).message}`);
+  }
+});
+button('load-idb').addEventListener('click', () => void loadCheckpoint({ kind: 'indexeddb' }, 'the checkpoint saved in this browser'));
+input('checkpoint-files').addEventListener('change', () => {
+  const files = [...(input('checkpoint-files').files ?? [])];
+  input('checkpoint-files').value = '';
+  if (files.length) void loadCheckpoint({ kind: 'files', files }, files.map((f) => f.name).join(' + '));
+});
+button('load-url').addEventListener('click', () => {
+  const url = input('checkpoint-url').value.trim();
+  if (!url) return showError('Type the URL of a checkpoint\'s model.json (or of its folder, ending in /).');
+  void loadCheckpoint({ kind: 'url', url }, url);
+});
+button('download').addEventListener('click', async () => {
+  clearMessage();
+  try {
+    const files = await call<CheckpointFile[]>({ type: 'export' });
+    const links = $('download-links');
+    links.replaceChildren(document.createTextNode('Downloaded: '));
+    for (const f of files) {
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(new Blob([f.data], { type: f.type }));
+      a.download = f.name;
+      a.textContent = f.name;
+      links.append(a, document.createTextNode(' '));
+      a.click();
+    }
+    links.append(document.createTextNode('(put both in one folder for rnnkit generate --checkpoint)'));
+  } catch (err) {
+    showError(`Could not download: ${(err as Error).message}`);
+  }
+});
+
+refreshButtons();
+void start();

@@ -1,0 +1,86 @@
+/** Messages between the page (main.ts) and the training worker (worker.ts). */
+
+export type Cell = 'rnn' | 'gru' | 'lstm';
+
+export interface TrainSettings {
+  cell: Cell;
+  hidden: number;
+  epochs: number;
+  lr: number;
+  /** d2l's `max_tokens`: the first N characters of the corpus (0: all). */
+  maxTokens: number;
+  /** Epochs between greedy samples of "time traveller". */
+  sampleEvery: number;
+  seed: number;
+}
+
+export type CorpusChoice = { kind: 'timemachine' } | { kind: 'file'; name: string; bytes: ArrayBuffer };
+
+export type CheckpointSource = { kind: 'indexeddb' } | { kind: 'files'; files: File[] } | { kind: 'url'; url: string };
+
+export interface GenerateSettings {
+  prefix: string;
+  length: number;
+  /** Unset with topK unset: greedy (d2l `predict_ch8`). */
+  temperature?: number;
+  topK?: number;
+  seed: number;
+}
+
+export type Request =
+  | { type: 'init' }
+  | { type: 'train'; corpus: CorpusChoice; settings: TrainSettings }
+  | { type: 'continue'; epochs: number }
+  | { type: 'stop' }
+  | { type: 'generate'; settings: GenerateSettings }
+  | { type: 'save' }
+  | { type: 'export' }
+  | { type: 'load'; source: CheckpointSource }
+  | { type: 'saved-info' };
+
+export interface BackendInfo {
+  backend: string;
+  simd: boolean;
+  relaxedSimd: boolean;
+  /** Threads of tfjs-wasm's threaded build (1: the single-threaded build). */
+  threads: number;
+  cores: number;
+  crossOriginIsolated: boolean;
+}
+
+export interface ModelSummary {
+  describe: string;
+  cell: Cell;
+  hidden: number;
+  vocabSize: number;
+  epoch: number;
+  /** Total epochs asked for; `epoch < epochs` means Continue has work to do. */
+  epochs: number;
+  corpus: string;
+  history: EpochPoint[];
+  /** Whether this model can go on training here (its corpus is loaded). */
+  canContinue: boolean;
+}
+
+export interface EpochPoint {
+  epoch: number;
+  perplexity: number;
+  tokensPerSecond: number;
+  seconds: number;
+}
+
+/** A checkpoint as files, for the page to download (a worker has no `document`). */
+export interface CheckpointFile {
+  name: string;
+  data: ArrayBuffer | string;
+  type: string;
+}
+
+export type WorkerEvent =
+  | { type: 'epoch'; point: EpochPoint; epochs: number }
+  | { type: 'sample'; epoch: number; text: string }
+  | { type: 'corpus'; name: string; tokens: number; vocabSize: number };
+
+export type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
+
+export type FromWorker = ({ kind: 'event' } & WorkerEvent) | ({ kind: 'reply' } & Reply);

@@ -1,0 +1,298 @@
+// The training worker: owns the backend, the model and its data, so the page never blocks.
+import './shims.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { SeqDataLoader, Vocab, corpusFromLines, createRng, preprocessText } from '@rnnkit/data';
+import { makeOptimizer, predict, trainLanguageModel } from '@rnnkit/training';
+import type { RecurrentLanguageModel } from '@rnnkit/cells';
+import timeMachineText from '../../../../shared/data/timemachine.txt?raw';
+import { setupWasmBackend } from './backend.js';
+import { artifactsFromFiles, artifactsFromUrl, artifactsToFiles, createLanguageModel, fromArtifacts, toArtifacts, type LMConfig, type TrainCheckpointMeta } from './lm-io.js';
+import type { CorpusChoice, EpochPoint, FromWorker, GenerateSettings, ModelSummary, Request, TrainSettings, WorkerEvent } from './protocol.js';
+
+const BATCH_SIZE = 32;
+const NUM_STEPS = 35;
+const SAMPLE_PREFIX = 'time traveller';
+const SAMPLE_LENGTH = 50;
+const INDEXEDDB_URL = 'indexeddb://rnnkit-web-char-lm';
+const TIME_MACHINE = 'The Time Machine';
+
+interface Session {
+  model: RecurrentLanguageModel;
+  vocab: Vocab;
+  config: LMConfig;
+  training: TrainCheckpointMeta['training'];
+  /** Null for a loaded checkpoint whose corpus is not here (it can generate, not train). */
+  loader: SeqDataLoader | null;
+  optimizer: tf.Optimizer;
+  history: EpochPoint[];
+  epoch: number;
+  corpusName: string;
+  /** A loaded checkpoint's loader state, kept as is when its corpus is not here. */
+  loaderState?: TrainCheckpointMeta['loaderState'];
+}
+
+let session: Session | null = null;
+let abort: AbortController | null = null;
+
+const post = (message: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(message, transfer);
+const emit = (event: WorkerEvent) => post({ kind: 'event', ...event });
+
+/** The text of the chosen corpus, with clear errors for files that are empty or not text. */
+function corpusText(choice: CorpusChoice): { name: string; text: string } {
+  if (choice.kind === 'timemachine') return { name: TIME_MACHINE, text: timeMachineText };
+  const bytes = new Uint8Array(choice.bytes);
+  if (bytes.length === 0) throw new Error(`${choice.name} is empty: pick a .txt file with some text in it.`);
+  let text: string;
+  try {
+    if (bytes.subarray(0, 8192).includes(0)) throw new Error('NUL byte');
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error(`${choice.name} is not a UTF-8 text file (it looks binary): pick a plain .txt file.`);
+  }
+  if (text.trim() === '') throw new Error(`${choice.name} holds only white space: pick a .txt file with some text in it.`);
+  return { name: choice.name, text };
+}
+
+/** d2l `load_data_time_machine` on any text, with the page's own message for a corpus too short. */
+function loadData(name: string, text: string, maxTokens: number, seed: number, vocab?: Vocab): { loader: SeqDataLoader; vocab: Vocab } {
+  let corpus;
+  try {
+    corpus = corpusFromLines(preprocessText(text), { maxTokens, vocab });
+  } catch (err) {
+    throw new Error(`${name}: ${(err as Error).message}`);
+  }
+  const needed = NUM_STEPS * (BATCH_SIZE + 1);
+  if (corpus.corpus.length < needed) {
+    throw new Error(
+      `${name} is too short to train on: it gives ${corpus.corpus.length} characters after preprocessing (letters and spaces${maxTokens ? `, max tokens ${maxTokens}` : ''}), ` +
+        `and one minibatch of ${BATCH_SIZE} x ${NUM_STEPS} needs at least ${needed}. Use a longer text${maxTokens && maxTokens < needed ? ' or raise max tokens' : ''}.`,
+    );
+  }
+  return { loader: new SeqDataLoader(corpus.corpus, { batchSize: BATCH_SIZE, numSteps: NUM_STEPS, seed }), vocab: corpus.vocab };
+}
+
+function disposeSession(): void {
+  session?.model.dispose();
+  session?.optimizer.dispose();
+  session = null;
+}
+
+function summary(s: Session): ModelSummary {
+  const { config } = s;
+  return {
+    describe: `${config.impl} ${config.model.toUpperCase()} ${config.hidden}${config.layers > 1 ? ` x${config.layers}` : ''}${config.bidirectional ? ' bidirectional' : ''}`,
+    cell: config.model,
+    hidden: config.hidden,
+    vocabSize: s.vocab.size,
+    epoch: s.epoch,
+    epochs: s.training.epochs,
+    corpus: s.corpusName,
+    history: s.history,
+    canContinue: s.loader !== null,
+  };
+}
+
+function checkSettings(t: TrainSettings): void {
+  const whole = (name: string, v: number, min: number) => {
+    if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be a whole number >= ${min}, got ${String(v)}.`);
+  };
+  whole('Hidden size', t.hidden, 1);
+  whole('Epochs', t.epochs, 1);
+  whole('Max tokens', t.maxTokens, 0);
+  whole('Sample every', t.sampleEvery, 1);
+  if (!(t.lr > 0) || !Number.isFinite(t.lr)) throw new Error(`The learning rate must be a number > 0, got ${String(t.lr)}.`);
+}
+
+async function train(choice: CorpusChoice, t: TrainSettings): Promise<ModelSummary> {
+  checkSettings(t);
+  const { name, text } = corpusText(choice);
+  const { loader, vocab } = loadData(name, text, t.maxTokens, t.seed);
+  emit({ type: 'corpus', name, tokens: loader.corpus.length, vocabSize: vocab.size });
+  disposeSession();
+  const config: LMConfig = { model: t.cell, impl: 'fused', hidden: t.hidden, layers: 1, bidirectional: false, vocabSize: vocab.size, seed: t.seed };
+  session = {
+    model: createLanguageModel(config),
+    vocab,
+    config,
+    training: { epochs: t.epochs, lr: t.lr, optimizer: 'sgd', batchSize: BATCH_SIZE, numSteps: NUM_STEPS, randomIter: false, maxTokens: t.maxTokens, ...(choice.kind === 'file' ? { corpus: name } : {}) },
+    loader,
+    optimizer: makeOptimizer('sgd', t.lr),
+    history: [],
+    epoch: 0,
+    corpusName: name,
+  };
+  sampleEvery = t.sampleEvery;
+  return run(session);
+}
+
+let sampleEvery = 10;
+
+/** Trains the session up to its `training.epochs`; Stop aborts after the current minibatch. */
+async function run(s: Session): Promise<ModelSummary> {
+  if (!s.loader) throw new Error(`This model's corpus (${s.corpusName}) is not loaded here, so it can generate but not train further.`);
+  abort = new AbortController();
+  try {
+    await trainLanguageModel(s.model, s.loader, {
+      epochs: s.training.epochs,
+      lr: s.training.lr,
+      optimizer: s.optimizer,
+      theta: 1,
+      startEpoch: s.epoch,
+      signal: abort.signal,
+      onEpochEnd: ({ epoch, epochs, perplexity, tokensPerSecond, seconds }) => {
+        const point = { epoch, perplexity, tokensPerSecond, seconds };
+        s.history.push(point);
+        s.epoch = epoch;
+        emit({ type: 'epoch', point, epochs });
+        if (epoch % sampleEvery === 0 || epoch === epochs) emit({ type: 'sample', epoch, text: predict(s.model, s.vocab, SAMPLE_PREFIX, SAMPLE_LENGTH).text });
+      },
+    });
+  } finally {
+    abort = null;
+  }
+  return summary(s);
+}
+
+function generate(g: GenerateSettings): { text: string; unknownTokens: string[] } {
+  if (!session) throw new Error('No model yet: train one or load a checkpoint first.');
+  if (g.prefix.length === 0) throw new Error('The prefix is empty: type at least one character to start from.');
+  if (!Number.isInteger(g.length) || g.length < 1 || g.length > 10000) throw new Error(`The length must be a whole number from 1 to 10000, got ${String(g.length)}.`);
+  if (g.temperature !== undefined && !(g.temperature > 0)) throw new Error(`The temperature must be a number > 0, got ${String(g.temperature)}.`);
+  if (g.topK !== undefined && (!Number.isInteger(g.topK) || g.topK < 1)) throw new Error(`Top-k must be a whole number >= 1, got ${String(g.topK)}.`);
+  const mode = g.temperature !== undefined || g.topK !== undefined ? 'sample' : 'greedy';
+  const out = predict(session.model, session.vocab, g.prefix, g.length, { mode, temperature: g.temperature, topK: g.topK, rng: createRng(g.seed) });
+  return { text: out.text, unknownTokens: out.unknownTokens };
+}
+
+async function artifacts(): Promise<tf.io.ModelArtifacts> {
+  if (!session) throw new Error('No model yet: train one or load a checkpoint first.');
+  const s = session;
+  const meta: TrainCheckpointMeta = {
+    kind: 'language-model',
+    rnnkit: 'web',
+    config: s.config,
+    training: s.training,
+    vocab: s.vocab.toJSON(),
+    epoch: s.epoch,
+    loaderState: s.loader ? s.loader.getState() : s.loaderState!,
+    history: s.history,
+  };
+  return toArtifacts(meta, s.model.namedVariables());
+}
+
+async function load(source: Request & { type: 'load' }): Promise<ModelSummary> {
+  let a: tf.io.ModelArtifacts;
+  let where: string;
+  if (source.source.kind === 'indexeddb') {
+    where = 'The checkpoint saved in this browser';
+    const models = await tf.io.listModels();
+    if (!(INDEXEDDB_URL in models)) throw new Error('No checkpoint is saved in this browser yet: train a model and press "Save in browser".');
+    a = await tf.io.getLoadHandlers(INDEXEDDB_URL)[0]!.load!();
+  } else if (source.source.kind === 'files') {
+    where = source.source.files.map((f) => f.name).join(' + ');
+    a = await artifactsFromFiles(source.source.files);
+  } else {
+    where = source.source.url;
+    a = await artifactsFromUrl(source.source.url);
+  }
+  const { meta, weights } = fromArtifacts(a, where);
+  let vocab: Vocab;
+  try {
+    vocab = Vocab.fromJSON(meta.vocab);
+  } catch (err) {
+    tf.dispose(Object.values(weights));
+    throw new Error(`Corrupt checkpoint: its vocabulary does not load (${(err as Error).message}).`);
+  }
+  let model: RecurrentLanguageModel;
+  try {
+    model = createLanguageModel(meta.config);
+  } catch (err) {
+    tf.dispose(Object.values(weights));
+    throw new Error(`Corrupt checkpoint: its model config does not build (${(err as Error).message}).`);
+  }
+  try {
+    const vars = model.namedVariables();
+    const names = Object.keys(vars);
+    for (const n of names) {
+      const w = weights[n];
+      if (!w) throw new Error(`the weight ${n} is missing`);
+      if (!tf.util.arraysEqual(w.shape, vars[n]!.shape)) throw new Error(`${n} has shape [${w.shape.join(', ')}], the model needs [${vars[n]!.shape.join(', ')}]`);
+    }
+    for (const n of names) vars[n]!.assign(weights[n]!);
+  } catch (err) {
+    model.dispose();
+    throw new Error(`Corrupt checkpoint: ${where} does not fit its model (${(err as Error).message}).`);
+  } finally {
+    tf.dispose(Object.values(weights));
+  }
+  // The Time Machine is here, so its checkpoints can go on training.
+  let loader: SeqDataLoader | null = null;
+  if (meta.training.corpus === undefined && meta.training.batchSize === BATCH_SIZE && meta.training.numSteps === NUM_STEPS && !meta.training.randomIter) {
+    try {
+      const data = loadData(TIME_MACHINE, timeMachineText, meta.training.maxTokens, meta.config.seed);
+      if (data.vocab.equals(vocab)) {
+        loader = data.loader;
+        if (meta.loaderState?.alea) loader.setState(meta.loaderState);
+      }
+    } catch {
+      loader = null;
+    }
+  }
+  disposeSession();
+  session = {
+    model,
+    vocab,
+    config: meta.config,
+    training: { ...meta.training },
+    loader,
+    optimizer: makeOptimizer(meta.training.optimizer ?? 'sgd', meta.training.lr),
+    history: [...(meta.history ?? [])],
+    epoch: meta.epoch,
+    corpusName: meta.training.corpus ?? TIME_MACHINE,
+    loaderState: meta.loaderState,
+  };
+  return summary(session);
+}
+
+async function handle(req: Request): Promise<unknown> {
+  switch (req.type) {
+    case 'init':
+      return setupWasmBackend();
+    case 'train':
+      return train(req.corpus, req.settings);
+    case 'continue': {
+      if (!session) throw new Error('No model yet: train one or load a checkpoint first.');
+      if (!Number.isInteger(req.epochs) || req.epochs < 1) throw new Error(`Epochs must be a whole number >= 1, got ${String(req.epochs)}.`);
+      session.training.epochs = Math.max(req.epochs, session.epoch + 1);
+      return run(session);
+    }
+    case 'stop':
+      abort?.abort();
+      return null;
+    case 'generate':
+      return generate(req.settings);
+    case 'save': {
+      const result = await tf.io.getSaveHandlers(INDEXEDDB_URL)[0]!.save!(await artifacts());
+      return { url: INDEXEDDB_URL, bytes: result.modelArtifactsInfo.weightDataBytes };
+    }
+    case 'export': {
+      const files = artifactsToFiles(await artifacts());
+      return files;
+    }
+    case 'load':
+      return load(req);
+    case 'saved-info': {
+      const models = await tf.io.listModels();
+      const info = models[INDEXEDDB_URL];
+      return info ? { savedAt: info.dateSaved.toISOString(), bytes: info.weightDataBytes } : null;
+    }
+  }
+}
+
+self.onmessage = (e: MessageEvent<Request & { id: number }>) => {
+  const { id, ...req } = e.data;
+  handle(req as Request).then(
+    (result) => post({ kind: 'reply', id, ok: true, result }),
+    (err: unknown) => post({ kind: 'reply', id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+  );
+};
