@@ -2,12 +2,13 @@
 import './shims.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { SeqDataLoader, Vocab, corpusFromLines, createRng, preprocessText } from '@rnnkit/data';
-import { makeOptimizer, predict, trainLanguageModel } from '@rnnkit/training';
+import { checkpointFiles, loadLanguageModel, makeOptimizer, predict, saveLanguageModel, trainLanguageModel, type CheckpointSource } from '@rnnkit/training';
 import type { RecurrentLanguageModel } from '@rnnkit/cells';
+import { createLanguageModel, type LanguageModelConfig } from '@rnnkit/models';
+import type { TrainCheckpointMeta } from '@rnnkit/cli';
 import timeMachineText from '../../../../shared/data/timemachine.txt?raw';
 import { setupWasmBackend } from './backend.js';
-import { artifactsFromFiles, artifactsFromUrl, artifactsToFiles, createLanguageModel, fromArtifacts, toArtifacts, type LMConfig, type TrainCheckpointMeta } from './lm-io.js';
-import type { CorpusChoice, EpochPoint, FromWorker, GenerateSettings, ModelSummary, Request, TrainSettings, WorkerEvent } from './protocol.js';
+import type { CheckpointFile, CorpusChoice, EpochPoint, FromWorker, GenerateSettings, ModelSummary, Request, TrainSettings, WorkerEvent } from './protocol.js';
 
 const BATCH_SIZE = 32;
 const NUM_STEPS = 35;
@@ -19,7 +20,7 @@ const TIME_MACHINE = 'The Time Machine';
 interface Session {
   model: RecurrentLanguageModel;
   vocab: Vocab;
-  config: LMConfig;
+  config: LanguageModelConfig;
   training: TrainCheckpointMeta['training'];
   /** Null for a loaded checkpoint whose corpus is not here (it can generate, not train). */
   loader: SeqDataLoader | null;
@@ -80,9 +81,9 @@ function disposeSession(): void {
 function summary(s: Session): ModelSummary {
   const { config } = s;
   return {
-    describe: `${config.impl} ${config.model.toUpperCase()} ${config.hidden}${config.layers > 1 ? ` x${config.layers}` : ''}${config.bidirectional ? ' bidirectional' : ''}`,
-    cell: config.model,
-    hidden: config.hidden,
+    describe: `${config.implementation} ${config.cell.toUpperCase()} ${config.numHiddens}${config.numLayers > 1 ? ` x${config.numLayers}` : ''}${config.bidirectional ? ' bidirectional' : ''}`,
+    cell: config.cell,
+    hidden: config.numHiddens,
     vocabSize: s.vocab.size,
     epoch: s.epoch,
     epochs: s.training.epochs,
@@ -109,7 +110,7 @@ async function train(choice: CorpusChoice, t: TrainSettings): Promise<ModelSumma
   const { loader, vocab } = loadData(name, text, t.maxTokens, t.seed);
   emit({ type: 'corpus', name, tokens: loader.corpus.length, vocabSize: vocab.size });
   disposeSession();
-  const config: LMConfig = { model: t.cell, impl: 'fused', hidden: t.hidden, layers: 1, bidirectional: false, vocabSize: vocab.size, seed: t.seed };
+  const config: LanguageModelConfig = { cell: t.cell, implementation: 'fused', numHiddens: t.hidden, numLayers: 1, bidirectional: false, vocabSize: vocab.size, seed: t.seed };
   session = {
     model: createLanguageModel(config),
     vocab,
@@ -154,85 +155,82 @@ async function run(s: Session): Promise<ModelSummary> {
 }
 
 function generate(g: GenerateSettings): { text: string; unknownTokens: string[] } {
-  if (!session) throw new Error('No model yet: train one or load a checkpoint first.');
+  current();
   if (g.prefix.length === 0) throw new Error('The prefix is empty: type at least one character to start from.');
   if (!Number.isInteger(g.length) || g.length < 1 || g.length > 10000) throw new Error(`The length must be a whole number from 1 to 10000, got ${String(g.length)}.`);
   if (g.temperature !== undefined && !(g.temperature > 0)) throw new Error(`The temperature must be a number > 0, got ${String(g.temperature)}.`);
   if (g.topK !== undefined && (!Number.isInteger(g.topK) || g.topK < 1)) throw new Error(`Top-k must be a whole number >= 1, got ${String(g.topK)}.`);
   const mode = g.temperature !== undefined || g.topK !== undefined ? 'sample' : 'greedy';
-  const out = predict(session.model, session.vocab, g.prefix, g.length, { mode, temperature: g.temperature, topK: g.topK, rng: createRng(g.seed) });
+  const out = predict(session!.model, session!.vocab, g.prefix, g.length, { mode, temperature: g.temperature, topK: g.topK, rng: createRng(g.seed) });
   return { text: out.text, unknownTokens: out.unknownTokens };
 }
 
-async function artifacts(): Promise<tf.io.ModelArtifacts> {
+/** What `rnnkit train` stores beside the model, so `rnnkit train --resume` can go on from a page's checkpoint. */
+function trainingRecord(s: Session): TrainCheckpointMeta {
+  return { rnnkit: 'web', training: s.training, epoch: s.epoch, loaderState: s.loader ? s.loader.getState() : s.loaderState!, history: s.history };
+}
+
+function current(): Session {
   if (!session) throw new Error('No model yet: train one or load a checkpoint first.');
-  const s = session;
-  const meta: TrainCheckpointMeta = {
-    kind: 'language-model',
-    rnnkit: 'web',
-    config: s.config,
-    training: s.training,
-    vocab: s.vocab.toJSON(),
-    epoch: s.epoch,
-    loaderState: s.loader ? s.loader.getState() : s.loaderState!,
-    history: s.history,
-  };
-  return toArtifacts(meta, s.model.namedVariables());
+  return session;
+}
+
+async function save(destination: string | tf.io.IOHandler, optimizerDestination?: tf.io.IOHandler): Promise<void> {
+  const s = current();
+  await saveLanguageModel(destination, { model: s.model, vocab: s.vocab, config: s.config, optimizer: s.optimizer, training: trainingRecord(s) }, { optimizerDestination });
+}
+
+/** The checkpoint as the files of `rnnkit train`'s folder (a worker has no `document` to download with). */
+async function exportFiles(): Promise<CheckpointFile[]> {
+  const captured: Partial<Record<'model' | 'optimizer', tf.io.ModelArtifacts>> = {};
+  const capture = (stem: 'model' | 'optimizer') =>
+    tf.io.withSaveHandler(async (artifacts) => {
+      captured[stem] = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    });
+  await save(capture('model'), capture('optimizer'));
+  const files = [...checkpointFiles(captured.model!, 'model'), ...(captured.optimizer ? checkpointFiles(captured.optimizer, 'optimizer') : [])];
+  const order = ['model.json', 'weights.bin', 'optimizer.json', 'optimizer.bin'];
+  files.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+  return files.map((f) => ({ name: f.name, data: f.bytes.buffer.slice(f.bytes.byteOffset, f.bytes.byteOffset + f.bytes.byteLength) as ArrayBuffer, type: f.name.endsWith('.json') ? 'application/json' : 'application/octet-stream' }));
+}
+
+/** The training record of a checkpoint from `rnnkit train` or this page (undefined for others). */
+function recordOf(training: unknown): TrainCheckpointMeta | undefined {
+  const r = training as Partial<TrainCheckpointMeta> | undefined;
+  return r && typeof r.epoch === 'number' && typeof r.training === 'object' && r.training !== null && Array.isArray(r.history) ? (r as TrainCheckpointMeta) : undefined;
 }
 
 async function load(source: Request & { type: 'load' }): Promise<ModelSummary> {
-  let a: tf.io.ModelArtifacts;
-  let where: string;
+  let from: CheckpointSource;
   if (source.source.kind === 'indexeddb') {
-    where = 'The checkpoint saved in this browser';
-    const models = await tf.io.listModels();
-    if (!(INDEXEDDB_URL in models)) throw new Error('No checkpoint is saved in this browser yet: train a model and press "Save in browser".');
-    a = await tf.io.getLoadHandlers(INDEXEDDB_URL)[0]!.load!();
+    if (!(INDEXEDDB_URL in (await tf.io.listModels()))) throw new Error('No checkpoint is saved in this browser yet: train a model and press "Save in browser".');
+    from = INDEXEDDB_URL;
   } else if (source.source.kind === 'files') {
-    where = source.source.files.map((f) => f.name).join(' + ');
-    a = await artifactsFromFiles(source.source.files);
+    from = source.source.files;
   } else {
-    where = source.source.url;
-    a = await artifactsFromUrl(source.source.url);
+    const url = source.source.url;
+    if (!/^https?:\/\//i.test(url)) throw new Error(`${url} is not an http(s):// URL: give the address of a checkpoint's model.json or of its folder.`);
+    from = url;
   }
-  const { meta, weights } = fromArtifacts(a, where);
-  let vocab: Vocab;
-  try {
-    vocab = Vocab.fromJSON(meta.vocab);
-  } catch (err) {
-    tf.dispose(Object.values(weights));
-    throw new Error(`Corrupt checkpoint: its vocabulary does not load (${(err as Error).message}).`);
-  }
-  let model: RecurrentLanguageModel;
-  try {
-    model = createLanguageModel(meta.config);
-  } catch (err) {
-    tf.dispose(Object.values(weights));
-    throw new Error(`Corrupt checkpoint: its model config does not build (${(err as Error).message}).`);
-  }
-  try {
-    const vars = model.namedVariables();
-    const names = Object.keys(vars);
-    for (const n of names) {
-      const w = weights[n];
-      if (!w) throw new Error(`the weight ${n} is missing`);
-      if (!tf.util.arraysEqual(w.shape, vars[n]!.shape)) throw new Error(`${n} has shape [${w.shape.join(', ')}], the model needs [${vars[n]!.shape.join(', ')}]`);
-    }
-    for (const n of names) vars[n]!.assign(weights[n]!);
-  } catch (err) {
-    model.dispose();
-    throw new Error(`Corrupt checkpoint: ${where} does not fit its model (${(err as Error).message}).`);
-  } finally {
-    tf.dispose(Object.values(weights));
-  }
-  // The Time Machine is here, so its checkpoints can go on training.
+  const loaded = await loadLanguageModel(from, {
+    optimizer: (training) => {
+      const t = recordOf(training)?.training;
+      return makeOptimizer(t?.optimizer ?? 'sgd', t?.lr ?? 1);
+    },
+  });
+  const record = recordOf(loaded.training);
+  const training: TrainCheckpointMeta['training'] = record
+    ? { ...record.training }
+    : { epochs: 0, lr: 1, optimizer: 'sgd', batchSize: BATCH_SIZE, numSteps: NUM_STEPS, randomIter: false, maxTokens: 10000 };
+  // The Time Machine is here, so its checkpoints can go on training (with their optimizer state).
   let loader: SeqDataLoader | null = null;
-  if (meta.training.corpus === undefined && meta.training.batchSize === BATCH_SIZE && meta.training.numSteps === NUM_STEPS && !meta.training.randomIter) {
+  if (record && training.corpus === undefined && training.batchSize === BATCH_SIZE && training.numSteps === NUM_STEPS && !training.randomIter) {
     try {
-      const data = loadData(TIME_MACHINE, timeMachineText, meta.training.maxTokens, meta.config.seed);
-      if (data.vocab.equals(vocab)) {
+      const data = loadData(TIME_MACHINE, timeMachineText, training.maxTokens, loaded.config.seed);
+      if (data.vocab.equals(loaded.vocab)) {
         loader = data.loader;
-        if (meta.loaderState?.alea) loader.setState(meta.loaderState);
+        loader.setState(record.loaderState);
       }
     } catch {
       loader = null;
@@ -240,16 +238,16 @@ async function load(source: Request & { type: 'load' }): Promise<ModelSummary> {
   }
   disposeSession();
   session = {
-    model,
-    vocab,
-    config: meta.config,
-    training: { ...meta.training },
+    model: loaded.model,
+    vocab: loaded.vocab,
+    config: loaded.config,
+    training,
     loader,
-    optimizer: makeOptimizer(meta.training.optimizer ?? 'sgd', meta.training.lr),
-    history: [...(meta.history ?? [])],
-    epoch: meta.epoch,
-    corpusName: meta.training.corpus ?? TIME_MACHINE,
-    loaderState: meta.loaderState,
+    optimizer: loaded.optimizer ?? makeOptimizer('sgd', training.lr),
+    history: [...(record?.history ?? [])],
+    epoch: record?.epoch ?? 0,
+    corpusName: training.corpus ?? TIME_MACHINE,
+    loaderState: record?.loaderState,
   };
   return summary(session);
 }
@@ -271,14 +269,11 @@ async function handle(req: Request): Promise<unknown> {
       return null;
     case 'generate':
       return generate(req.settings);
-    case 'save': {
-      const result = await tf.io.getSaveHandlers(INDEXEDDB_URL)[0]!.save!(await artifacts());
-      return { url: INDEXEDDB_URL, bytes: result.modelArtifactsInfo.weightDataBytes };
-    }
-    case 'export': {
-      const files = artifactsToFiles(await artifacts());
-      return files;
-    }
+    case 'save':
+      await save(INDEXEDDB_URL);
+      return null;
+    case 'export':
+      return exportFiles();
     case 'load':
       return load(req);
     case 'saved-info': {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,12 +150,13 @@ describe('the char-LM page in Chromium', () => {
     const seen = new Promise<void>((resolve) => {
       page.on('download', (d) => {
         downloads.push(d.saveAs(join(dir, d.suggestedFilename())));
-        if (downloads.length === 2) resolve();
+        if (downloads.length === 4) resolve();
       });
     });
     await page.click('#download');
     await seen;
     await Promise.all(downloads);
+    expect((await readdir(dir)).sort()).toEqual(['model.json', 'optimizer.bin', 'optimizer.json', 'weights.bin']);
     const cli = await cliGenerate(dir);
     console.log(`page -> rnnkit generate:\n  page: ${JSON.stringify(expected)}\n  cli:  ${JSON.stringify(cli)}`);
     expect(cli).toBe(expected);
@@ -234,7 +235,10 @@ describe('the char-LM page in Chromium', () => {
     other.userDefinedMetadata.rnnkit.kind = 'seq2seq';
     await writeFile(join(bad, 'model.json'), JSON.stringify(other));
     await writeFile(join(bad, 'weights.bin'), await readFile(join(dir, 'weights.bin')));
-    expect(await tryLoad([join(bad, 'model.json'), join(bad, 'weights.bin')])).toEqual({ kind: 'error', text: expect.stringMatching(/not a language-model checkpoint/) });
+    expect(await tryLoad([join(bad, 'model.json'), join(bad, 'weights.bin')])).toEqual({ kind: 'error', text: expect.stringMatching(/holds "seq2seq", not a language model/) });
+    // Another TensorFlow.js model.
+    await writeFile(join(bad, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: {}, weightsManifest: [{ paths: ['weights.bin'], weights: [] }] }));
+    expect(await tryLoad([join(bad, 'model.json'), join(bad, 'weights.bin')])).toEqual({ kind: 'error', text: expect.stringMatching(/is not an rnnkit checkpoint/) });
     // Still the model from before.
     expect(await pageGenerate()).toBe(good);
 
