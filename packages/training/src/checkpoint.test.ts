@@ -361,3 +361,51 @@ describe('resume is bit-exact (issue 14 item 5)', () => {
     [opt, resumed.optimizer!, control].forEach((o) => o.dispose());
   });
 });
+
+describe('kill -9 in the middle of a save (issue 14 item 1)', () => {
+  // A child process saves twice; the second save is held between its two renames (no folder at
+  // the checkpoint's path), and the child is killed there with SIGKILL. Needs the build (dist).
+  const dist = new URL('../dist/node.js', import.meta.url);
+  it.skipIf(!existsSync(dist))('leaves a checkpoint that loads: the new one', async () => {
+    const { spawn } = await import('node:child_process');
+    const run = join(dir, 'killed');
+    const script = `
+      import * as tf from '@tensorflow/tfjs-core';
+      import '@tensorflow/tfjs-backend-cpu';
+      import { Vocab } from '@rnnkit/data';
+      import { createLanguageModel } from '@rnnkit/models';
+      import { saveLanguageModel, createNodeCheckpointFileSystem, setCheckpointFileSystem } from ${JSON.stringify(dist.href)};
+      await tf.setBackend('cpu');
+      const vocab = new Vocab(Array.from(${JSON.stringify(TEXT)}));
+      const config = ${JSON.stringify(config)};
+      const model = createLanguageModel(config);
+      const path = ${JSON.stringify(join(run, 'checkpoint'))};
+      await saveLanguageModel(path, { model, vocab, config, training: { epoch: 1 } });
+      setCheckpointFileSystem(createNodeCheckpointFileSystem({ afterStep: (step) => {
+        if (step !== 'moved-aside') return;
+        process.stdout.write('in the gap\\n');
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);
+      } }));
+      await saveLanguageModel(path, { model, vocab, config, training: { epoch: 2 } });
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: new URL('..', import.meta.url), stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        if (d.toString().includes('in the gap')) {
+          child.kill('SIGKILL');
+          resolve();
+        }
+      });
+      child.on('exit', (code) => reject(new Error(`the child exited (${code}) before the gap`)));
+    });
+    await new Promise((resolve) => child.on('close', resolve));
+    expect(existsSync(join(run, 'checkpoint'))).toBe(false);
+    const loaded = await loadLanguageModel(run);
+    expect(loaded.training).toEqual({ epoch: 2 });
+    loaded.model.dispose();
+    const model = makeModel();
+    await saveLanguageModel(join(run, 'checkpoint'), { model, vocab, config, training: { epoch: 3 } });
+    expect(readdirSync(run)).toEqual(['checkpoint']);
+    model.dispose();
+  });
+});

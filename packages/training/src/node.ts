@@ -7,6 +7,7 @@ import { CheckpointError, setCheckpointFileSystem, type CheckpointFile, type Che
 
 export {
   saveLanguageModel,
+  setCheckpointFileSystem,
   loadLanguageModel,
   CheckpointError,
   CHECKPOINT_FORMAT,

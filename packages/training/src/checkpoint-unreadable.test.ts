@@ -1,0 +1,58 @@
+// Unreadable files are reported as unreadable (issue 14 item 7), not as missing or invalid JSON.
+// Tests run as root here, where chmod does not stop reads, so readFile is made to fail as it does
+// for a user without permission; the chmod variant runs where it can.
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Vocab } from '@rnnkit/data';
+import { createLanguageModel, type LanguageModelConfig } from '@rnnkit/models';
+import { useBackend } from '../../../test/backends.js';
+import { loadLanguageModel, saveLanguageModel } from './node.js';
+
+const denied = vi.hoisted(() => ({ suffix: '' }));
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs/promises')>();
+  const readFile = (async (path: Parameters<typeof fs.readFile>[0], ...rest: unknown[]) => {
+    if (denied.suffix && String(path).endsWith(denied.suffix)) {
+      throw Object.assign(new Error(`EACCES: permission denied, open '${String(path)}'`), { code: 'EACCES', errno: -13, path: String(path) });
+    }
+    return (fs.readFile as (...a: unknown[]) => unknown)(path, ...rest);
+  }) as typeof fs.readFile;
+  return { ...fs, readFile, default: { ...fs, readFile } };
+});
+
+const vocab = new Vocab(Array.from('the time traveller'));
+const config: LanguageModelConfig = { cell: 'rnn', implementation: 'scratch', numHiddens: 4, numLayers: 1, bidirectional: false, vocabSize: vocab.size, seed: 0 };
+let dir: string;
+beforeAll(async () => {
+  await useBackend('cpu');
+  dir = mkdtempSync(join(tmpdir(), 'rnnkit-unreadable-'));
+  const model = createLanguageModel(config);
+  await saveLanguageModel(join(dir, 'checkpoint'), { model, vocab, config });
+  model.dispose();
+});
+afterAll(() => {
+  denied.suffix = '';
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('unreadable checkpoint files', () => {
+  it.each(['model.json', 'weights.bin'])('%s without read permission is "cannot be read (permission denied, EACCES)"', async (file) => {
+    denied.suffix = file;
+    try {
+      await expect(loadLanguageModel(join(dir, 'checkpoint'))).rejects.toThrow(`Unreadable checkpoint: ${join(dir, 'checkpoint', file)} cannot be read (permission denied, EACCES).`);
+    } finally {
+      denied.suffix = '';
+    }
+  });
+
+  it.skipIf(process.getuid?.() === 0)('the same with a real chmod 000 (not as root)', async () => {
+    chmodSync(join(dir, 'checkpoint', 'weights.bin'), 0o000);
+    try {
+      await expect(loadLanguageModel(join(dir, 'checkpoint'))).rejects.toThrow(/weights\.bin cannot be read \(permission denied, EACCES\)/);
+    } finally {
+      chmodSync(join(dir, 'checkpoint', 'weights.bin'), 0o644);
+    }
+  });
+});
