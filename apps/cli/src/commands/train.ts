@@ -99,6 +99,11 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
       })
     : null;
   const resumed = loaded ? { ...loaded, metadata: trainingRecord(loaded.training, loaded.source) } : null;
+  if (loaded && !loaded.optimizerRestored) {
+    loaded.model.dispose();
+    loaded.optimizer?.dispose();
+    throw new RnnkitError(`${loaded.source} has no optimizer state beside it (optimizer.json), so the run cannot continue exactly; rnnkit generate reads it.`);
+  }
   // A resumed run keeps the checkpoint's model and data settings; --epochs may extend it.
   const training: TrainCheckpointMeta['training'] = resumed
     ? { ...resumed.metadata.training, epochs: opts.epochs }
