@@ -75,7 +75,7 @@ describe('rnnkit train / generate', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('split over 2 threads');
     const [one, two] = [metricsOf('run'), metricsOf('threads')];
-    two.history.forEach((h, i) => expect(h.perplexity).toBeCloseTo(one.history[i]!.perplexity, 3));
+    two.history.forEach((h, i) => { expect(h.perplexity).toBeCloseTo(one.history[i]!.perplexity, 3); });
   });
 
   it('--json prints one JSON object per line', () => {

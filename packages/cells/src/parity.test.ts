@@ -29,7 +29,7 @@ describeScratchFixtures('', (fx, cell, getModel) => {
     const { logits, state } = getModel().call(X, state0);
     expectClose(logits, fx.logits as Nested, 'logits');
     expect(state.length).toBe((fx.state as Nested[]).length);
-    state.forEach((s, i) => expectClose(s, (fx.state as Nested[])[i] as Nested, `state[${i}]`));
+    state.forEach((s, i) => { expectClose(s, (fx.state as Nested[])[i] as Nested, `state[${i}]`); });
     const targets = oneHotFloat(tf.reshape(tf.transpose(Y), [-1]) as tf.Tensor1D, fx.sizes.vocab as number);
     const loss = tf.losses.softmaxCrossEntropy(targets, logits, undefined, 0, tf.Reduction.MEAN);
     expectClose(loss.dataSync()[0] as number, fx.loss as number, 'loss');

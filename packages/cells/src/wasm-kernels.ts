@@ -28,7 +28,7 @@ export function installWasmKernels(): string[] {
   if (!installed.has('Tanh') && patchTanh()) done.push('Tanh');
   if (!installed.has('Slice') && patchSlice()) done.push('Slice');
   if (!installed.has('Identity') && patchIdentity()) done.push('Identity');
-  done.forEach((k) => installed.add(k));
+  done.forEach((k) => { installed.add(k); });
   return done;
 }
 

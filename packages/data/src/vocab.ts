@@ -102,8 +102,7 @@ export class Vocab {
   static fromJSON(json: unknown): Vocab {
     const data = json as Partial<VocabJSON> | null;
     if (
-      !data ||
-      data.format !== 'rnnkit-vocab' ||
+      data?.format !== 'rnnkit-vocab' ||
       !Array.isArray(data.idxToToken) ||
       data.idxToToken[0] !== UNK ||
       !Array.isArray(data.tokenFreqs)

@@ -175,7 +175,11 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
 
   namedVariables(): Record<string, tf.Variable> {
     const named: Record<string, tf.Variable> = {};
-    this.units.forEach((dirs, l) => dirs.forEach((unit, d) => Object.assign(named, unit.namedVariables(layerSuffix(l, d)))));
+    this.units.forEach((dirs, l) => {
+      dirs.forEach((unit, d) => {
+        Object.assign(named, unit.namedVariables(layerSuffix(l, d)));
+      });
+    });
     named.W_out = this.W_out;
     named.b_out = this.b_out;
     this.rnnLayers.forEach((layer, l) => {

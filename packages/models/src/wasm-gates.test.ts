@@ -140,7 +140,7 @@ for (const backend of TEST_BACKENDS) {
         const js = run(kind, true, true);
         expect(Math.abs(wasm.value - js.value)).toBeLessThan(1e-4 * Math.abs(js.value) + 1e-5);
         expect(wasm.grads).toHaveLength(kind === 'lstm' ? 6 : 5);
-        wasm.grads.forEach((g, i) => expectAllClose(g, js.grads[i] as number[], 1e-4));
+        wasm.grads.forEach((g, i) => { expectAllClose(g, js.grads[i] as number[], 1e-4); });
         expect(tf.memory().numTensors).toBe(before);
       });
     }
@@ -179,7 +179,7 @@ for (const backend of TEST_BACKENDS) {
       const wasm = grads();
       useWasmGates(false);
       const js = grads();
-      wasm.forEach((g, i) => expectAllClose(g, js[i] as number[], 5e-4));
+      wasm.forEach((g, i) => { expectAllClose(g, js[i] as number[], 5e-4); });
       tf.dispose([x, h0, W, bias]);
     });
 
@@ -228,7 +228,7 @@ for (const backend of TEST_BACKENDS) {
         const inside = run(kind, resetAfter, true, 7);
         const outside = run(kind, resetAfter, false, 7);
         expect(Math.abs(inside.value - outside.value)).toBeLessThan(1e-4 * Math.abs(outside.value) + 1e-5);
-        inside.grads.forEach((g, i) => expectAllClose(g, outside.grads[i] as number[], 1e-4));
+        inside.grads.forEach((g, i) => { expectAllClose(g, outside.grads[i] as number[], 1e-4); });
       });
     }
   });

@@ -108,7 +108,7 @@ export function fitLinearAR(train: WindowSet, tau: number): WindowPredictor & { 
 export function kStepAhead(predict: WindowPredictor, x: Float32Array, tau: number, k: number, starts: readonly number[]): Float32Array {
   const n = starts.length;
   let windows: Float32Array = new Float32Array(n * tau);
-  starts.forEach((s, i) => windows.set(x.subarray(s, s + tau), i * tau));
+  starts.forEach((s, i) => { windows.set(x.subarray(s, s + tau), i * tau); });
   let pred: Float32Array = new Float32Array(n);
   for (let step = 0; step < k; step++) {
     pred = predict(windows);

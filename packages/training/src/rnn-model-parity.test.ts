@@ -42,7 +42,7 @@ for (const [backend, gates] of TEST_BACKENDS.flatMap((b) => [[b, 'wasm gates'], 
       const { logits, state } = model.call(X, state0);
       expectClose(logits, fx.logits as Nested, 'logits');
       expect(state.length).toBe(flat(fx.state as Nested).length / (X.shape[0] * (fx.sizes.hidden as number)));
-      state.forEach((s, i) => expectClose(s, stateOf(fx.state as Nested)[i]!.arraySync() as Nested, `state[${i}]`));
+      state.forEach((s, i) => { expectClose(s, stateOf(fx.state as Nested)[i]!.arraySync() as Nested, `state[${i}]`); });
 
       const grads = tf.variableGrads(() => {
         const out = model.call(X, state0);
@@ -98,7 +98,7 @@ for (const backend of TEST_BACKENDS) {
       const a = scratch.call(X, state0);
       const b = fused.call(X, state0);
       expectClose(b.logits, a.logits.arraySync() as Nested, 'logits');
-      b.state.forEach((s, i) => expectClose(s, a.state[i]!.arraySync() as Nested, `state[${i}]`));
+      b.state.forEach((s, i) => { expectClose(s, a.state[i]!.arraySync() as Nested, `state[${i}]`); });
       const ga = tf.variableGrads(loss(scratch), scratch.trainableVariables).grads;
       const gb = tf.variableGrads(loss(fused), fused.trainableVariables).grads;
       const fv = fused.namedVariables();

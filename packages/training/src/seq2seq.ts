@@ -27,7 +27,7 @@ export function teacherForcingInput(tgt: PaddedArray, bos: number): Int32Array {
 /** 1 for the first `validLen` steps of each row, 0 for the padding (d2l `sequence_mask`). */
 export function sequenceMask(validLen: Int32Array, numSteps: number): Float32Array {
   const mask = new Float32Array(validLen.length * numSteps);
-  validLen.forEach((n, r) => mask.fill(1, r * numSteps, r * numSteps + Math.min(n, numSteps)));
+  validLen.forEach((n, r) => { mask.fill(1, r * numSteps, r * numSteps + Math.min(n, numSteps)); });
   return mask;
 }
 

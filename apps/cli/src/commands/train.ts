@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadDataTimeMachine, writeFileAtomic, type RngState } from '@rnnkit/data';
-import { makeOptimizer, predict, trainLanguageModel } from '@rnnkit/training';
+import { makeOptimizer, predict, trainLanguageModel, type TrainResult } from '@rnnkit/training';
 import { DataParallelTrainer } from '@rnnkit/training/parallel';
 import type { CellKind } from '@rnnkit/models';
 import { selectBackend, workerBackendSetup, type BackendChoice } from '../backend.js';
@@ -163,7 +163,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
   process.on('SIGINT', onSigint);
   const started = performance.now();
   reporter.startBar(training.epochs, startEpoch);
-  let result;
+  let result: TrainResult;
   try {
     result = await trainLanguageModel(model, loader, {
       epochs: training.epochs,
