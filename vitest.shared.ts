@@ -3,7 +3,11 @@ import type { UserWorkspaceConfig } from 'vitest/config';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 
-/** Tests import sibling packages from source, so they run without a build. */
+/**
+ * Tests import sibling packages from source, so most run without a build. Two kinds need `pnpm build`
+ * first: the data-parallel tests (their worker threads import the built packages) and the CLI's
+ * tests (they run the built `rnnkit` bin). `pnpm test` does not build; `.ci/run` builds first.
+ */
 export function sharedTestConfig(name: string): UserWorkspaceConfig {
   return {
     resolve: {
