@@ -83,7 +83,10 @@ describe('saveLanguageModel / loadLanguageModel', () => {
     const model = makeModel();
     let saved: tf.io.ModelArtifacts | undefined;
     let savedOptimizer: tf.io.ModelArtifacts | undefined;
-    const keep = (to: (a: tf.io.ModelArtifacts) => void) => tf.io.withSaveHandler(async (a) => (to(a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }));
+    const keep = (to: (a: tf.io.ModelArtifacts) => void) => tf.io.withSaveHandler(async (a) => {
+      to(a);
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    });
     const sgd = tf.train.sgd(0.1);
     await saveLanguageModel(keep((a) => (saved = a)), { model, vocab, config, optimizer: sgd }, { optimizerDestination: keep((a) => (savedOptimizer = a)) });
     const loaded = await loadLanguageModel(tf.io.fromMemory(saved!), { optimizer: tf.train.sgd(0.1), optimizerSource: tf.io.fromMemory(savedOptimizer!) });
@@ -96,7 +99,10 @@ describe('saveLanguageModel / loadLanguageModel', () => {
   it("reads what a page's downloads://name gives (name.json + name.weights.bin), and browser File objects", async () => {
     const model = makeModel();
     let art: tf.io.ModelArtifacts | undefined;
-    await saveLanguageModel(tf.io.withSaveHandler(async (a) => ((art = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } })), { model, vocab, config });
+    await saveLanguageModel(tf.io.withSaveHandler(async (a) => {
+      art = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }), { model, vocab, config });
     // As tf.io.browserDownloads writes them.
     const json = { modelTopology: art!.modelTopology, format: art!.format, generatedBy: art!.generatedBy, convertedBy: art!.convertedBy, weightsManifest: [{ paths: ['./page.weights.bin'], weights: art!.weightSpecs }], userDefinedMetadata: art!.userDefinedMetadata };
     const bin = new Uint8Array(art!.weightData as ArrayBuffer);
@@ -108,7 +114,7 @@ describe('saveLanguageModel / loadLanguageModel', () => {
     const files = [new File([JSON.stringify(json)], 'page.json'), new File([bin], 'page.weights.bin')];
     const fromFiles = await loadLanguageModel(files);
     expect(sample(fromFiles.model)).toBe(sample(model));
-    [fromDisk.model, fromFiles.model, model].forEach((m) => m.dispose());
+    for (const m of [fromDisk.model, fromFiles.model, model]) m.dispose();
   });
 
   it('reads the CLI checkpoints of the first layout (config model/impl/hidden/layers, no checksums)', async () => {
@@ -169,10 +175,10 @@ describe('the loader refuses bad checkpoints, naming the file and the problem (i
   });
 
   it('manifest paths outside the checkpoint folder', async () => {
-    for (const escape of ['../../../../../etc/hostname', '/etc/hostname', 'sub/weights.bin', 'https://example.com/w.bin', '..']) {
-      const path = await savedFolder(`escape-${escape.length}`);
+    for (const outside of ['../../../../../etc/hostname', '/etc/hostname', 'sub/weights.bin', 'https://example.com/w.bin', '..']) {
+      const path = await savedFolder(`escape-${outside.length}`);
       const json = readJson(join(path, 'model.json'));
-      json.weightsManifest[0].paths = [escape];
+      json.weightsManifest[0].paths = [outside];
       writeFileSync(join(path, 'model.json'), JSON.stringify(json));
       await refuses(path, /model\.json names the weight file .*, which is not a file beside it/);
     }
@@ -289,7 +295,10 @@ describe('checkpointFiles', () => {
   it('writes model.json last-readable files a browser decodes with tf.io alone', async () => {
     const model = makeModel();
     let art: tf.io.ModelArtifacts | undefined;
-    await saveLanguageModel(tf.io.withSaveHandler(async (a) => ((art = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } })), { model, vocab, config });
+    await saveLanguageModel(tf.io.withSaveHandler(async (a) => {
+      art = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }), { model, vocab, config });
     const [bin, json] = checkpointFiles(art!, 'model');
     const manifest = JSON.parse(new TextDecoder().decode(json!.bytes));
     const decoded = tf.io.decodeWeights(bin!.bytes.slice().buffer, manifest.weightsManifest[0].weights);
@@ -357,8 +366,8 @@ describe('resume is bit-exact (issue 14 item 5)', () => {
       expect(weightsOf(viaSetWeights.model)).not.toEqual(weightsOf(straight));
       viaSetWeights.model.dispose();
     }
-    [straight, resumed.model].forEach((m) => m.dispose());
-    [opt, resumed.optimizer!, control].forEach((o) => o.dispose());
+    for (const m of [straight, resumed.model]) m.dispose();
+    for (const o of [opt, resumed.optimizer!, control]) o.dispose();
   });
 });
 

@@ -416,7 +416,7 @@ async function checkIntegrity(art: tf.io.ModelArtifacts, meta: Meta, data: Array
     if (meta.kind === 'optimizer' || meta.integrity !== undefined || !config || !('model' in config)) throw corrupt(files.json, 'has no layout version in its rnnkit metadata.');
     return;
   }
-  if (!integrity || integrity.algorithm !== 'SHA-256' || typeof integrity.weights !== 'string' || typeof integrity.manifest !== 'string') {
+  if (integrity?.algorithm !== 'SHA-256' || typeof integrity.weights !== 'string' || typeof integrity.manifest !== 'string') {
     throw corrupt(files.json, 'has no SHA-256 checksums (userDefinedMetadata.rnnkit.integrity).');
   }
   if ((await manifestDigest(meta, art.weightSpecs ?? [])) !== integrity.manifest) {
