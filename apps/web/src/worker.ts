@@ -1,7 +1,7 @@
 // The training worker: owns the backend, the model and its data, so the page never blocks.
 import './shims.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { SeqDataLoader, Vocab, corpusFromLines, createRng, preprocessText } from '@rnnkit/data';
+import { SeqDataLoader, type Vocab, corpusFromLines, createRng, preprocessText } from '@rnnkit/data';
 import { checkpointFiles, loadLanguageModel, makeOptimizer, predict, saveLanguageModel, trainLanguageModel, type CheckpointSource } from '@rnnkit/training';
 import type { RecurrentLanguageModel } from '@rnnkit/cells';
 import { createLanguageModel, type LanguageModelConfig } from '@rnnkit/models';
@@ -56,7 +56,7 @@ function corpusText(choice: CorpusChoice): { name: string; text: string } {
 
 /** d2l `load_data_time_machine` on any text, with the page's own message for a corpus too short. */
 function loadData(name: string, text: string, maxTokens: number, seed: number, vocab?: Vocab): { loader: SeqDataLoader; vocab: Vocab } {
-  let corpus;
+  let corpus: ReturnType<typeof corpusFromLines>;
   try {
     corpus = corpusFromLines(preprocessText(text), { maxTokens, vocab });
   } catch (err) {

@@ -62,8 +62,17 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
 /** Every (container, key) pair of a JSON tree. */
 function slots(node: Json, out: [Json[] | { [k: string]: Json }, string | number][] = []) {
-  if (Array.isArray(node)) node.forEach((v, i) => (out.push([node, i]), slots(v, out)));
-  else if (node && typeof node === 'object') for (const [k, v] of Object.entries(node)) (out.push([node, k]), slots(v, out));
+  if (Array.isArray(node)) {
+    node.forEach((v, i) => {
+      out.push([node, i]);
+      slots(v, out);
+    });
+  } else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) {
+      out.push([node, k]);
+      slots(v, out);
+    }
+  }
   return out;
 }
 
@@ -79,10 +88,22 @@ function editJson(json: Json, rng: Rng): string {
       else delete c[key];
       return `delete ${key}`;
     },
-    () => ((c[key] = typeof value === 'number' ? value + 1 : typeof value === 'string' ? `${value}x` : typeof value === 'boolean' ? !value : 0), `nudge ${key}`),
-    () => ((c[key] = typeof value === 'number' ? -value : null), `negate/null ${key}`),
-    () => ((c[key] = typeof value === 'string' ? value.slice(0, -1) : typeof value === 'number' ? value * 2 : 'x'), `shorten/double ${key}`),
-    () => ((c[key] = Array.isArray(value) ? [...value].reverse() : [value]), `reverse/wrap ${key}`),
+    () => {
+      c[key] = typeof value === 'number' ? value + 1 : typeof value === 'string' ? `${value}x` : typeof value === 'boolean' ? !value : 0;
+      return `nudge ${key}`;
+    },
+    () => {
+      c[key] = typeof value === 'number' ? -value : null;
+      return `negate/null ${key}`;
+    },
+    () => {
+      c[key] = typeof value === 'string' ? value.slice(0, -1) : typeof value === 'number' ? value * 2 : 'x';
+      return `shorten/double ${key}`;
+    },
+    () => {
+      c[key] = Array.isArray(value) ? [...value].reverse() : [value];
+      return `reverse/wrap ${key}`;
+    },
   ];
   return edits[rng.int(0, edits.length - 1)]!();
 }
