@@ -123,8 +123,7 @@ function onEvent(e: WorkerEvent): void {
   } else if (e.type === 'sample') {
     const li = document.createElement('li');
     li.value = e.epoch;
-    li.innerHTML = `<span class="muted">epoch ${e.epoch}</span> `;
-    li.append(document.createTextNode(e.text));
+    li.append(Object.assign(document.createElement('span'), { className: 'muted', textContent: `epoch ${e.epoch}` }), Object.assign(document.createElement('span'), { textContent: e.text }));
     $('samples').prepend(li);
     while ($('samples').children.length > 12) $('samples').lastElementChild?.remove();
   } else if (e.type === 'corpus') {

@@ -69,6 +69,7 @@ async function perplexities(): Promise<number[]> {
 
 beforeAll(async () => {
   if (!existsSync(cliBin)) throw new Error(`${cliBin} is missing: run pnpm build first.`);
+  if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: apt-get install -y chromium (or set RNNKIT_CHROMIUM).`);
   work = await mkdtemp(join(tmpdir(), 'rnnkit-web-e2e-'));
   await mkdir(outputDir, { recursive: true });
   // Small and quick (about 10 s), yet trained enough that its continuation is not all spaces;
@@ -161,6 +162,9 @@ describe('the char-LM page in Chromium', () => {
     console.log(`page -> rnnkit generate:\n  page: ${JSON.stringify(expected)}\n  cli:  ${JSON.stringify(cli)}`);
     expect(cli).toBe(expected);
     expect(cli.slice(PREFIX.length).trim()).not.toBe('');
+    // With the optimizer files and the training record, rnnkit train goes on from the page's run.
+    const resumed = JSON.parse((await rnnkit('train', '--resume', dir, '--epochs', '10', '--out', join(work, 'resumed'), '--backend', 'wasm', '--json')).trim().split('\n').at(-1)!);
+    expect(resumed).toMatchObject({ event: 'done', epochsDone: 10, interrupted: false });
   });
 
   it('saves to IndexedDB, and after a reload loads it back and generates the same text', async () => {
