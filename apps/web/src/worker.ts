@@ -1,12 +1,12 @@
 // The training worker: owns the backend, the model and its data, so the page never blocks.
 import './shims.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { SeqDataLoader, type Vocab, corpusFromLines, createRng, preprocessText } from '@rnnkit/data';
+import { SeqDataLoader, corpusFromLines, createRng, preprocessText, type Corpus, type Vocab } from '@rnnkit/data';
 import { checkpointFiles, loadLanguageModel, makeOptimizer, predict, saveLanguageModel, trainLanguageModel, type CheckpointSource } from '@rnnkit/training';
 import type { RecurrentLanguageModel } from '@rnnkit/cells';
 import { createLanguageModel, type LanguageModelConfig } from '@rnnkit/models';
 import type { TrainCheckpointMeta } from '@rnnkit/cli';
-import timeMachineText from '../../../../shared/data/timemachine.txt?raw';
+import TIME_MACHINE_TEXT from '../../../../shared/data/timemachine.txt?raw';
 import { setupWasmBackend } from './backend.js';
 import type { CheckpointFile, CorpusChoice, EpochPoint, FromWorker, GenerateSettings, ModelSummary, Request, TrainSettings, WorkerEvent } from './protocol.js';
 
@@ -40,7 +40,7 @@ const emit = (event: WorkerEvent) => post({ kind: 'event', ...event });
 
 /** The text of the chosen corpus, with clear errors for files that are empty or not text. */
 function corpusText(choice: CorpusChoice): { name: string; text: string } {
-  if (choice.kind === 'timemachine') return { name: TIME_MACHINE, text: timeMachineText };
+  if (choice.kind === 'timemachine') return { name: TIME_MACHINE, text: TIME_MACHINE_TEXT };
   const bytes = new Uint8Array(choice.bytes);
   if (bytes.length === 0) throw new Error(`${choice.name} is empty: pick a .txt file with some text in it.`);
   let text: string;
@@ -56,7 +56,7 @@ function corpusText(choice: CorpusChoice): { name: string; text: string } {
 
 /** d2l `load_data_time_machine` on any text, with the page's own message for a corpus too short. */
 function loadData(name: string, text: string, maxTokens: number, seed: number, vocab?: Vocab): { loader: SeqDataLoader; vocab: Vocab } {
-  let corpus: ReturnType<typeof corpusFromLines>;
+  let corpus: Corpus;
   try {
     corpus = corpusFromLines(preprocessText(text), { maxTokens, vocab });
   } catch (err) {
@@ -227,7 +227,7 @@ async function load(source: Request & { type: 'load' }): Promise<ModelSummary> {
   let loader: SeqDataLoader | null = null;
   if (record && training.corpus === undefined && training.batchSize === BATCH_SIZE && training.numSteps === NUM_STEPS && !training.randomIter) {
     try {
-      const data = loadData(TIME_MACHINE, timeMachineText, training.maxTokens, loaded.config.seed);
+      const data = loadData(TIME_MACHINE, TIME_MACHINE_TEXT, training.maxTokens, loaded.config.seed);
       if (data.vocab.equals(loaded.vocab)) {
         loader = data.loader;
         loader.setState(record.loaderState);
