@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-backend-wasm';
 // Registers the gradient kernels (as @rnnkit/training does).
 import '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { installWasmKernels } from '../packages/cells/src/wasm-kernels.js';
+import { installWasmKernels } from '../packages/cells/src/kernels/backend.js';
 import { RNNModelScratch, assignVariables } from '../packages/cells/src/model.js';
 import type { ScratchCell } from '../packages/cells/src/cell.js';
 import { rnnCell } from '../packages/cells/src/rnn.js';

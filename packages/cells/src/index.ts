@@ -10,5 +10,7 @@ export {
   type RNNModelScratchOptions,
 } from './model.js';
 export { oneHotFloat } from './ops.js';
-export { installWasmKernels } from './wasm-kernels.js';
+export { installWasmKernels } from './kernels/backend.js';
+export { SimdKernels, simdKernels, useWasmGates, readInto, tensorOfView } from './kernels/simd.js';
+export type { KernelExports } from './kernels/simd-module.generated.js';
 export { enableRelaxedSimd, hasRelaxedSimd } from './simd-support.js';

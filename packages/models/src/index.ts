@@ -1,6 +1,11 @@
-export { fusedRecurrence, gatherRows, GATES, type CellKind, type RecurrenceOptions } from './fused.js';
-export { useWasmGates } from './wasm-gates.js';
-export { RNNModel, layerSuffix, type RNNModelOptions, type Implementation } from './rnn-model.js';
+export { fusedRecurrence, type RecurrenceOptions, type RecurrenceResult } from './fused/recurrence.js';
+export { gatherRows } from './fused/gather.js';
+export { GATES, RECURRENCES, type CellKind, type Recurrence, type RecurrenceSpec } from './fused/kinds.js';
+export { useWasmGates } from '@rnnkit/cells';
+export { RNNModel, type RNNModelOptions } from './rnn-model.js';
+export { type Implementation, type RecurrentCore } from './rnn-core.js';
+export { FusedCore, layerSuffix } from './fused-core.js';
+export { LayersCore } from './layers-core.js';
 export { Embedding, Dense, RecurrentLayer, RecurrentStack } from './layers.js';
 export { VariableOwner } from '@rnnkit/cells';
 export { SeqClassifier, type SeqClassifierOptions } from './classifier.js';

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@rnnkit/data';
-import { GATES, fusedRecurrence, gatherRows, type CellKind } from './fused.js';
+import { fusedRecurrence } from './fused/recurrence.js';
+import { gatherRows } from './fused/gather.js';
+import { GATES, RECURRENCES, isCellKind, type CellKind } from './fused/kinds.js';
 import { normalVariable, VariableOwner } from '@rnnkit/cells';
 import { uniformVariable } from './init.js';
 
@@ -59,7 +61,7 @@ export class RecurrentLayer extends VariableOwner {
     readonly resetAfter = true,
   ) {
     super();
-    if (!(cell in GATES)) throw new Error(`Unknown cell "${String(cell)}": use rnn, gru or lstm.`);
+    if (!isCellKind(cell)) throw new Error(`Unknown cell "${String(cell)}": use rnn, gru or lstm.`);
     const GH = GATES[cell] * numHiddens;
     const bound = 1 / Math.sqrt(numHiddens);
     this.W_ih = uniformVariable([inputSize, GH], bound, rng);
@@ -70,8 +72,7 @@ export class RecurrentLayer extends VariableOwner {
 
   /** Hidden state(s) of zeros: [h] or, for the LSTM, [h, c]; each (batch, hidden). */
   beginState(batchSize: number): tf.Tensor2D[] {
-    const n = this.cell === 'lstm' ? 2 : 1;
-    return Array.from({ length: n }, () => tf.zeros([batchSize, this.numHiddens]) as tf.Tensor2D);
+    return Array.from({ length: RECURRENCES[this.cell].states }, () => tf.zeros([batchSize, this.numHiddens]) as tf.Tensor2D);
   }
 
   /** x: (steps, batch, in), time-major. Returns all steps' outputs (steps, batch, H) and the final state. */
@@ -100,18 +101,13 @@ export class RecurrentLayer extends VariableOwner {
         xp = tf.reshape(tf.matMul(x, W), [T, B, GH]);
         if (reverse) xp = tf.reverse(xp, 0);
       }
-      const lstm = this.cell === 'lstm';
-      const out = fusedRecurrence(xp as tf.Tensor3D | tf.Tensor2D, state[0] as tf.Tensor2D, lstm ? (state[1] as tf.Tensor2D) : null, this.W_hh as tf.Tensor2D, this.b_hh as tf.Tensor1D, {
+      const r = fusedRecurrence(xp as tf.Tensor3D | tf.Tensor2D, state, this.W_hh as tf.Tensor2D, this.b_hh as tf.Tensor1D, {
         kind: this.cell,
         resetAfter: this.resetAfter,
         inputBias: this.b_ih as tf.Tensor1D,
         ...(inputIds ? { inputIds } : {}),
       });
-      let outputs = lstm ? (tf.slice(out, [0, 0, 0], [T, B, H]) as tf.Tensor3D) : out;
-      if (reverse) outputs = tf.reverse(outputs, 0);
-      const h = tf.reshape(tf.slice(out, [T - 1, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D;
-      const next = lstm ? [h, tf.reshape(tf.slice(out, [T, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D] : [h];
-      return { outputs, state: next };
+      return { outputs: reverse ? tf.reverse(r.outputs, 0) : r.outputs, state: r.state };
     });
   }
 

@@ -1,13 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
-import { checkPositiveInts, createRng, timeMajor } from '@rnnkit/data';
-import { oneHotFloat, VariableOwner, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
-import { GATES, type CellKind } from './fused.js';
+import { checkPositiveInts, createRng } from '@rnnkit/data';
+import { VariableOwner, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
+import { RECURRENCES, isCellKind, type CellKind } from './fused/kinds.js';
+import { FusedCore } from './fused-core.js';
 import { uniformVariable } from './init.js';
-import { RecurrentLayer } from './layers.js';
-
-/** `fused`: rnnkit's whole-sequence ops with hand-written BPTT. `layers`: TensorFlow.js's `tf.layers`. */
-export type Implementation = 'fused' | 'layers';
+import { LayersCore } from './layers-core.js';
+import type { Implementation, RecurrentCore } from './rnn-core.js';
 
 export interface RNNModelOptions {
   /** Vocabulary size: one-hot input width and output width. */
@@ -27,16 +25,12 @@ export interface RNNModelOptions {
   seed?: number | string;
 }
 
-/** Layer l, direction d: PyTorch's suffixes (`_l0`, `_l0_reverse`). */
-export function layerSuffix(layer: number, direction: number): string {
-  return `_l${layer}${direction === 1 ? '_reverse' : ''}`;
-}
-
 /**
  * d2l `RNNModel`: a recurrent core (RNN, GRU or LSTM; stacked; optionally bidirectional) over
  * one-hot inputs and a dense head over every step's output. Same call shape as the scratch model,
- * so `@rnnkit/training` trains both. Variables of the fused implementation are named as
- * PyTorch's, transposed: `W_ih_l0` (input, gates*hidden), `W_hh_l0`, `b_ih_l0`, `b_hh_l0`, ..., `W_out`
+ * so `@rnnkit/training` trains both. The core is `FusedCore` or `LayersCore`, picked by
+ * `implementation`. Variables of the fused implementation are named as PyTorch's, transposed:
+ * `W_ih_l0` (input, gates*hidden), `W_hh_l0`, `b_ih_l0`, `b_hh_l0`, ..., `W_out`
  * (directions*hidden, vocab), `b_out`; gate order GRU [r, z, n], LSTM [i, f, g, o].
  */
 export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
@@ -47,10 +41,7 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
   readonly numDirections: number;
   readonly implementation: Implementation;
   readonly resetAfter: boolean;
-  /** Fused: the recurrent layer of each (layer, direction). */
-  private readonly units: RecurrentLayer[][] = [];
-  /** tf.layers: one layer per level. */
-  private readonly rnnLayers: tfl.layers.Layer[] = [];
+  private readonly core: RecurrentCore;
   private readonly W_out: tf.Variable;
   private readonly b_out: tf.Variable;
 
@@ -64,53 +55,25 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     this.implementation = options.implementation ?? 'fused';
     this.resetAfter = options.resetAfter ?? true;
     checkPositiveInts({ vocabSize: this.vocabSize, numHiddens: this.numHiddens, numLayers: this.numLayers });
-    if (!(this.cell in GATES)) throw new Error(`Unknown cell "${String(this.cell)}": use rnn, gru or lstm.`);
-    if (this.implementation !== 'fused' && this.implementation !== 'layers') {
+    if (!isCellKind(this.cell)) throw new Error(`Unknown cell "${String(this.cell)}": use rnn, gru or lstm.`);
+    const rng = createRng(options.seed ?? 0);
+    const config = { vocabSize: this.vocabSize, numHiddens: this.numHiddens, numLayers: this.numLayers, numDirections: this.numDirections, resetAfter: this.resetAfter };
+    // The core draws its weights first, then the head (the order fixes what a seed gives).
+    const cores = {
+      fused: () => new FusedCore(this.cell, config, rng),
+      layers: () => new LayersCore(this.cell, config, rng, options.resetAfter === true),
+    } satisfies Record<Implementation, () => RecurrentCore>;
+    if (!Object.hasOwn(cores, this.implementation)) {
       throw new Error(`Unknown implementation "${String(this.implementation)}": use fused or layers.`);
     }
-    const rng = createRng(options.seed ?? 0);
-    const H = this.numHiddens;
-    const bound = 1 / Math.sqrt(H);
-    if (this.implementation === 'fused') {
-      for (let l = 0; l < this.numLayers; l++) {
-        const inputs = l === 0 ? this.vocabSize : H * this.numDirections;
-        this.units.push(Array.from({ length: this.numDirections }, () => new RecurrentLayer(this.cell, inputs, H, rng, this.resetAfter)));
-      }
-    } else {
-      if (this.numDirections === 2) {
-        throw new Error('The layers implementation is unidirectional here: use implementation "fused" for bidirectional models.');
-      }
-      if (this.cell === 'gru' && options.resetAfter === true) {
-        throw new Error("tf.layers.gru has no reset-after GRU: use implementation 'fused' for PyTorch's nn.GRU formulation.");
-      }
-      for (let l = 0; l < this.numLayers; l++) {
-        const config = {
-          units: H,
-          returnSequences: true,
-          returnState: true,
-          kernelInitializer: tfl.initializers.randomUniform({ minval: -bound, maxval: bound, seed: rng.int(0, 2 ** 30) }),
-          recurrentInitializer: tfl.initializers.randomUniform({ minval: -bound, maxval: bound, seed: rng.int(0, 2 ** 30) }),
-          biasInitializer: tfl.initializers.randomUniform({ minval: -bound, maxval: bound, seed: rng.int(0, 2 ** 30) }),
-        };
-        const layer =
-          this.cell === 'rnn'
-            ? tfl.layers.simpleRNN({ ...config, activation: 'tanh' })
-            : this.cell === 'gru'
-              ? tfl.layers.gru({ ...config, recurrentActivation: 'sigmoid' })
-              : tfl.layers.lstm({ ...config, recurrentActivation: 'sigmoid', unitForgetBias: false });
-        // Build the weights now (one dummy step), so trainableVariables is complete before the first call.
-        tf.tidy(() => {
-          layer.apply(tf.zeros([1, 1, l === 0 ? this.vocabSize : H]));
-        });
-        this.rnnLayers.push(layer);
-      }
-    }
-    this.W_out = uniformVariable([H * this.numDirections, this.vocabSize], 1 / Math.sqrt(H * this.numDirections), rng);
-    this.b_out = uniformVariable([this.vocabSize], 1 / Math.sqrt(H * this.numDirections), rng);
+    this.core = cores[this.implementation]();
+    const outputs = this.numHiddens * this.numDirections;
+    this.W_out = uniformVariable([outputs, this.vocabSize], 1 / Math.sqrt(outputs), rng);
+    this.b_out = uniformVariable([this.vocabSize], 1 / Math.sqrt(outputs), rng);
   }
 
   private get statesPerUnit(): number {
-    return this.cell === 'lstm' ? 2 : 1;
+    return RECURRENCES[this.cell].states;
   }
 
   /** [h of each (layer, direction)..., then c of each for the LSTM], each (batch, hidden). */
@@ -125,75 +88,20 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     if (state.length !== units * this.statesPerUnit) {
       throw new Error(`This ${this.cell} model needs a state of ${units * this.statesPerUnit} tensors (beginState), got ${state.length}.`);
     }
-    const [B, T] = X.shape;
-    const fused = this.implementation === 'fused';
-    // Fused: the first layer looks up rows of W_ih by token id, in time-major order (row t*B + b).
-    const ids = fused ? timeMajor(Int32Array.from(X.dataSync()), T) : null;
     return tf.tidy(() => {
-      let x: tf.Tensor2D | null = fused ? null : (tf.reshape(oneHotFloat(tf.transpose(X), this.vocabSize), [T * B, this.vocabSize]) as tf.Tensor2D);
-      const hs: tf.Tensor2D[] = [];
-      const cs: tf.Tensor2D[] = [];
-      for (let l = 0; l < this.numLayers; l++) {
-        const outs: tf.Tensor3D[] = [];
-        for (let d = 0; d < this.numDirections; d++) {
-          const u = l * this.numDirections + d;
-          const h0 = state[u] as tf.Tensor2D;
-          const c0 = this.cell === 'lstm' ? (state[units + u] as tf.Tensor2D) : null;
-          const { seq, h, c } = fused
-            ? this.fusedUnit(x ?? (ids as Int32Array), T, B, l, d, h0, c0)
-            : this.layersUnit(x as tf.Tensor2D, T, B, l, h0, c0);
-          outs.push(seq);
-          hs.push(h);
-          if (c) cs.push(c);
-        }
-        const seq = outs.length === 1 ? (outs[0] as tf.Tensor3D) : tf.concat(outs, 2);
-        x = tf.reshape(seq, [T * B, this.numHiddens * this.numDirections]);
-      }
-      const logits = tf.add(tf.matMul(x as tf.Tensor2D, this.W_out as tf.Tensor2D), this.b_out) as tf.Tensor2D;
-      return { logits, state: [...hs, ...cs] };
+      const { outputs, state: next } = this.core.run(X, state);
+      const logits = tf.add(tf.matMul(outputs, this.W_out as tf.Tensor2D), this.b_out) as tf.Tensor2D;
+      return { logits, state: next };
     });
-  }
-
-  /** x: the previous layer's outputs (T*B, in), or for the first layer the token ids. */
-  private fusedUnit(x: tf.Tensor2D | Int32Array, T: number, B: number, l: number, d: number, h0: tf.Tensor2D, c0: tf.Tensor2D | null) {
-    const unit = (this.units[l] as RecurrentLayer[])[d] as RecurrentLayer;
-    const { outputs, state } = unit.applyRows(x, T, B, c0 ? [h0, c0] : [h0], d === 1);
-    return { seq: outputs, h: state[0] as tf.Tensor2D, c: c0 ? (state[1] as tf.Tensor2D) : null };
-  }
-
-  private layersUnit(x: tf.Tensor2D, T: number, B: number, l: number, h0: tf.Tensor2D, c0: tf.Tensor2D | null) {
-    const layer = this.rnnLayers[l] as tfl.layers.Layer;
-    const inputs = tf.transpose(tf.reshape(x, [T, B, x.shape[1]]), [1, 0, 2]); // batch-first
-    const initialState = c0 ? [h0, c0] : [h0];
-    const [seqBT, h, c] = layer.apply(inputs, { initialState }) as tf.Tensor[];
-    return {
-      seq: tf.transpose(seqBT as tf.Tensor, [1, 0, 2]) as tf.Tensor3D,
-      h: h as tf.Tensor2D,
-      c: c0 ? (c as tf.Tensor2D) : null,
-    };
   }
 
   namedVariables(): Record<string, tf.Variable> {
-    const named: Record<string, tf.Variable> = {};
-    this.units.forEach((dirs, l) => {
-      dirs.forEach((unit, d) => {
-        Object.assign(named, unit.namedVariables(layerSuffix(l, d)));
-      });
-    });
-    named.W_out = this.W_out;
-    named.b_out = this.b_out;
-    this.rnnLayers.forEach((layer, l) => {
-      for (const w of layer.trainableWeights) {
-        named[`${w.name.split('/').pop()}_l${l}`] = w.read() as tf.Variable;
-      }
-    });
-    return named;
+    return { ...this.core.namedVariables(), W_out: this.W_out, b_out: this.b_out };
   }
 
   override dispose(): void {
-    for (const dirs of this.units) for (const unit of dirs) unit.dispose();
+    this.core.dispose();
     this.W_out.dispose();
     this.b_out.dispose();
-    for (const layer of this.rnnLayers) layer.dispose();
   }
 }

@@ -1,30 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { GATES_RELAXED_WASM_BASE64, GATES_WASM_BASE64 } from './gates-wasm.js';
-
-/** The exports of assembly/gates.ts; every pointer is a byte offset into `memory`. */
-interface GateExports {
-  memory: WebAssembly.Memory;
-  gruForward(x: number, gh: number, bx: number, bh: number, hPrev: number, hNext: number, acts: number, ex: number, B: number, H: number): void;
-  gruBackward(acts: number, ex: number, hPrev: number, dh: number, dx: number, dg: number, dhPrev: number, dbx: number, dbh: number, B: number, H: number): void;
-  rnnForward(x: number, gh: number, bx: number, bh: number, hNext: number, B: number, H: number): void;
-  rnnBackward(hOut: number, dh: number, dx: number, db: number, B: number, H: number): void;
-  lstmForward(x: number, gh: number, bx: number, bh: number, cPrev: number, cNext: number, hNext: number, acts: number, tc: number, B: number, H: number): void;
-  lstmBackward(acts: number, tc: number, cPrev: number, dh: number, dc: number, dx: number, db: number, B: number, H: number): void;
-  add3(out: number, a: number, b: number, c: number, n: number): void;
-  packPanels(out: number, B: number, K: number, N: number): void;
-  gemm(C: number, A: number, Bp: number, M: number, K: number, N: number): void;
-  addRows(out: number, src: number, ids: number, n: number, N: number): void;
-  transpose(out: number, src: number, rows: number, cols: number): void;
-  gatherRows(out: number, table: number, ids: number, n: number, N: number): void;
-}
+import { KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64, type KernelExports } from './simd-module.generated.js';
 
 /**
- * The fused ops' element-wise gate work compiled to WebAssembly SIMD (four lanes, no bounds
- * checks; several times faster than plain JS loops). One module and one memory for the process,
- * shared by every fused op: each takes regions of it with `alloc` and gives them back with
- * `release`. What a forward pass saves for its backward pass stays there, uncopied.
+ * rnnkit's WebAssembly SIMD kernels (assembly/kernels.ts: the fused ops' gate work and a packed
+ * matmul; four lanes, no bounds checks; several times faster than plain JS loops), loaded once,
+ * and a region allocator over their memory. One module and one memory for the process, shared by
+ * every user: each takes regions of it with `alloc` and gives them back with `release`. What a
+ * forward pass saves for its backward pass stays there, uncopied.
  */
-export class GateKernels {
+export class SimdKernels {
   /** Free regions (offset and size in floats), sorted by offset; everything from `top` up is free. */
   private readonly freeList: { offset: number; size: number }[] = [];
   private readonly sizes = new Map<number, number>();
@@ -40,7 +24,7 @@ export class GateKernels {
   weightGradientGemm: boolean;
 
   private constructor(
-    readonly fn: GateExports,
+    readonly fn: KernelExports,
     /** Built with relaxed SIMD (fused multiply-add in `gemm`). */
     readonly relaxed: boolean,
   ) {
@@ -49,16 +33,16 @@ export class GateKernels {
   }
 
   /** Compiles the module synchronously (Node; browsers refuse this on their main thread). */
-  static create(): GateKernels {
+  static create(): SimdKernels {
     const { bytes, relaxed } = moduleBytes();
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-    return new GateKernels(instance.exports as unknown as GateExports, relaxed);
+    return new SimdKernels(instance.exports as unknown as KernelExports, relaxed);
   }
 
-  static async createAsync(): Promise<GateKernels> {
+  static async createAsync(): Promise<SimdKernels> {
     const { bytes, relaxed } = moduleBytes();
     const { instance } = await WebAssembly.instantiate(bytes, {});
-    return new GateKernels(instance.exports as unknown as GateExports, relaxed);
+    return new SimdKernels(instance.exports as unknown as KernelExports, relaxed);
   }
 
   /** The memory as floats. An `alloc` may grow (and so detach) it: read this again after one. */
@@ -107,7 +91,7 @@ export class GateKernels {
   /** Gives a region back; adjacent free regions merge, and the topmost returns to the top. */
   release(offset: number): void {
     const size = this.sizes.get(offset);
-    if (size === undefined) throw new Error(`GateKernels.release: no region at ${offset} (released twice?).`);
+    if (size === undefined) throw new Error(`SimdKernels.release: no region at ${offset} (released twice?).`);
     this.sizes.delete(offset);
     let i = this.freeList.findIndex((r) => r.offset > offset);
     if (i < 0) i = this.freeList.length;
@@ -142,11 +126,11 @@ const decode = (base64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob
 
 /** The relaxed-SIMD build where the engine validates it (fused multiply-add), else the plain one. */
 function moduleBytes(): { bytes: Uint8Array<ArrayBuffer>; relaxed: boolean } {
-  const relaxed = decode(GATES_RELAXED_WASM_BASE64);
-  return WebAssembly.validate(relaxed) ? { bytes: relaxed, relaxed: true } : { bytes: decode(GATES_WASM_BASE64), relaxed: false };
+  const relaxed = decode(KERNELS_RELAXED_WASM_BASE64);
+  return WebAssembly.validate(relaxed) ? { bytes: relaxed, relaxed: true } : { bytes: decode(KERNELS_WASM_BASE64), relaxed: false };
 }
 
-let kernels: GateKernels | null | undefined;
+let kernels: SimdKernels | null | undefined;
 let enabled = true;
 
 /**
@@ -154,14 +138,14 @@ let enabled = true;
  * WebAssembly SIMD is missing, and in a browser's main thread until the asynchronous compile
  * this starts has finished (main threads refuse to compile modules over 4 KB synchronously).
  */
-export function gateKernels(): GateKernels | null {
+export function simdKernels(): SimdKernels | null {
   if (!enabled) return null;
   if (kernels === undefined) {
     try {
-      kernels = GateKernels.create();
+      kernels = SimdKernels.create();
     } catch {
       kernels = null;
-      GateKernels.createAsync().then(
+      SimdKernels.createAsync().then(
         (k) => {
           if (kernels === null) kernels = k;
         },
@@ -173,7 +157,8 @@ export function gateKernels(): GateKernels | null {
 }
 
 /**
- * Turns the WebAssembly gate kernels off (false) or back on, for tests and A/B benchmarks.
+ * Turns the WebAssembly SIMD kernels off (false: the fused ops run their JS loops) or back on,
+ * for tests and A/B benchmarks.
  * Turning them on again starts a fresh module with an empty memory.
  */
 export function useWasmGates(on: boolean): void {

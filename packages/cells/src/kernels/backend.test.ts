@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, useBackend, type Nested } from '../../../test/backends.js';
-import { installWasmKernels } from './wasm-kernels.js';
+import { expectClose, useBackend, type Nested } from '../../../../test/backends.js';
+import { installWasmKernels } from './backend.js';
 
 // The replacement kernels must give what the stock wasm kernels gave, for every transpose
 // combination, batched inputs and the values where tanh saturates.

@@ -1,6 +1,8 @@
-// Element-wise gate work of the fused recurrences, 4 lanes at a time (wasm SIMD).
-// AssemblyScript, compiled by `pnpm build:wasm` into src/gates-wasm.ts. Arguments are byte
-// offsets into this module's memory; the caller lays the buffers out and needs H % 4 == 0.
+// rnnkit's WebAssembly SIMD kernels, 4 lanes at a time: the element-wise gate work of the fused
+// recurrences (one forward/backward pair per cell kind), a matmul on packed panels, and the row
+// gather, scatter-add and transpose around them. AssemblyScript, compiled by
+// `pnpm --filter @rnnkit/cells build:wasm` into src/kernels/simd-module.generated.ts. Arguments
+// are byte offsets into this module's memory; the caller lays the buffers out and needs H % 4 == 0.
 
 // exp(x) for f32 lanes, Cephes' expf: x = n ln2 + r, exp(r) by a degree-6 polynomial, 2^n
 // through the exponent bits. Relative error about 2e-7 on the clamped range. n is rounded by

@@ -9,7 +9,7 @@ interface WasmBackendLike {
 const installed = new Set<string>();
 
 /**
- * Replaces two slow kernels of the wasm backend (tfjs 4.22) with compositions of its fast ones.
+ * Replaces three slow kernels of the wasm backend (tfjs 4.22) with compositions of its fast ones.
  * Call it once after importing `@tensorflow/tfjs-backend-wasm` (apps do; libraries never pick a
  * backend). Returns the kernels replaced; a no-op when wasm is not registered or already patched.
  *

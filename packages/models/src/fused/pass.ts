@@ -1,0 +1,40 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { RecurrenceSpec } from './kinds.js';
+
+/** One pass of a fused recurrence, as both implementations (JS loops, wasm kernels) take it. */
+export interface Pass {
+  spec: RecurrenceSpec;
+  T: number;
+  B: number;
+  H: number;
+  /** The input projections (T, B, G*H), or W_ih (V, G*H) with `ids`. */
+  xp: tf.Tensor;
+  /** Token ids (T*B, time-major) of one-hot inputs, or null. */
+  ids: Int32Array | null;
+  /** [h0] or [h0, c0]. */
+  state: tf.Tensor2D[];
+  /** W_hh (H, G*H), b_hh, and b_ih when added inside. */
+  W: tf.Tensor2D;
+  b: tf.Tensor1D;
+  bx: tf.Tensor1D | null;
+  /** Whether a backward pass can follow (else what it would need is released at once). */
+  keep: boolean;
+}
+
+/** The gradients of one pass, one per input. */
+export interface PassGrads {
+  dxp: tf.Tensor;
+  dState: tf.Tensor2D[];
+  dW: tf.Tensor;
+  db: tf.Tensor1D;
+  dbx: tf.Tensor1D | null;
+}
+
+/**
+ * A pass's result: every step's h (T, B, H) and then, for the LSTM, c_T as one more row (one
+ * tensor, because `tf.customGrad` takes one; `fusedRecurrence` splits it), and its backward pass.
+ */
+export interface PassResult {
+  packed: tf.Tensor3D;
+  gradFunc: (dy: tf.Tensor) => PassGrads;
+}

@@ -1,0 +1,104 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { simdKernels } from '@rnnkit/cells';
+import { checkIds } from './gather.js';
+import { jsRecurrence } from './js-loops.js';
+import { GATES, RECURRENCES, recurrenceOf, type CellKind } from './kinds.js';
+import type { Pass, PassResult } from './pass.js';
+import { wasmRecurrence } from './wasm-recurrence.js';
+
+export interface RecurrenceOptions {
+  kind: CellKind;
+  /** GRU only: true applies the reset gate after the recurrent matmul (PyTorch `nn.GRU`), false before it (d2l). */
+  resetAfter?: boolean;
+  /**
+   * The input projection's bias b_ih (G*H), when `xProj` leaves it out: added inside, and its
+   * gradient summed with the gate work instead of by a separate broadcast Add and Sum.
+   */
+  inputBias?: tf.Tensor1D;
+  /**
+   * Token ids of one-hot inputs, time-major (T*B). `xProj` is then W_ih itself (V, G*H) and each
+   * step's input projection is a row of it: the one-hot product without its matmul or a gather
+   * tensor. W_ih's gradient is the input gradients added into the rows of their tokens.
+   */
+  inputIds?: Int32Array;
+}
+
+/** What `fusedRecurrence` returns: every step's hidden state and the final state (a type, so `tf.dispose` takes it). */
+export type RecurrenceResult = {
+  /** h_1..h_T (T, B, H). */
+  outputs: tf.Tensor3D;
+  /** [h_T], or [h_T, c_T] for the LSTM; each (B, H). */
+  state: tf.Tensor2D[];
+};
+
+/**
+ * One layer, one direction of a recurrent network over a whole sequence, with hand-written
+ * backpropagation through time (`tf.customGrad`).
+ *
+ * `xProj` (T, B, G*H) holds the input projections of all steps (x W_ih, one matmul for the
+ * sequence; b_ih too unless passed as `inputBias`), or is W_ih itself with `inputIds`; `state` is
+ * [h0] or, for the LSTM, [h0, c0] (each (B, H)); `Whh` (H, G*H) and `bhh` (G*H) are the recurrent
+ * weights. The element-wise gate work runs in the WebAssembly SIMD kernels of `@rnnkit/cells`
+ * where the kind's record has them (see `RECURRENCES`, `useWasmGates`) or in plain loops over
+ * typed arrays; the backward pass forms dW_hh for all steps as one large matmul.
+ */
+export function fusedRecurrence(xProj: tf.Tensor3D | tf.Tensor2D, state: tf.Tensor2D[], Whh: tf.Tensor2D, bhh: tf.Tensor1D, options: RecurrenceOptions): RecurrenceResult {
+  const { kind } = options;
+  if (!Object.hasOwn(GATES, kind)) throw new Error(`fusedRecurrence: unknown cell kind "${String(kind)}": use rnn, gru or lstm.`);
+  const spec = RECURRENCES[recurrenceOf(kind, options.resetAfter ?? true)];
+  const ids = options.inputIds ?? null;
+  const h0 = state[0];
+  if (!h0 || state.length !== spec.states) {
+    throw new Error(`fusedRecurrence: the ${kind} needs a state of ${spec.states === 2 ? '[h0, c0]' : '[h0]'}, got ${state.length} tensors.`);
+  }
+  const [B, H] = h0.shape;
+  const G = spec.gates;
+  const GH = xProj.shape[xProj.rank - 1]!;
+  if (ids) {
+    if (xProj.rank !== 2) throw new Error(`fusedRecurrence: with inputIds, xProj is W_ih (vocab, ${G} x H), got shape [${xProj.shape.join(', ')}].`);
+    if (ids.length % B !== 0) throw new Error(`fusedRecurrence: ${ids.length} input ids do not split into steps of batch ${B}.`);
+    checkIds(ids, xProj.shape[0]!);
+  } else if (xProj.rank !== 3 || xProj.shape[1] !== B) {
+    throw new Error(`fusedRecurrence: xProj must be (steps, ${B}, ${G} x H), got shape [${xProj.shape.join(', ')}].`);
+  }
+  const T = ids ? ids.length / B : xProj.shape[0]!;
+  if (GH !== G * H) throw new Error(`fusedRecurrence: xProj has ${GH} features, expected ${G} x ${H} for ${kind}.`);
+  const bih = options.inputBias ?? null;
+  if (bih && bih.size !== GH) throw new Error(`fusedRecurrence: inputBias has ${bih.size} entries, expected ${GH}.`);
+
+  // Inside the op the tape is always off; here it says whether a backward pass can follow.
+  const keep = tf.engine().isTapeOn();
+  const S = spec.states;
+  // Inputs in a fixed order: xProj, W_hh, b_hh, the states, then b_ih when given.
+  const inputs: tf.Tensor[] = [xProj, Whh, bhh, ...state, ...(bih ? [bih] : [])];
+  const run = tf.customGrad(((...args: tf.Tensor[]) => {
+    const pass: Pass = {
+      spec,
+      T,
+      B,
+      H,
+      xp: args[0]!,
+      ids,
+      W: args[1] as tf.Tensor2D,
+      b: args[2] as tf.Tensor1D,
+      state: args.slice(3, 3 + S) as tf.Tensor2D[],
+      bx: bih ? (args[3 + S] as tf.Tensor1D) : null,
+      keep,
+    };
+    // The kernels cover the kinds whose record has them, for hidden sizes in whole SIMD lanes.
+    const kernels = spec.wasm && spec.recurrentGates === spec.gates && H % 4 === 0 ? simdKernels() : null;
+    const { packed, gradFunc }: PassResult = kernels ? wasmRecurrence(kernels, pass) : jsRecurrence(pass);
+    const grads = (dy: tf.Tensor): tf.Tensor[] => {
+      const g = gradFunc(dy);
+      return [g.dxp, g.dW, g.db, ...g.dState, ...(g.dbx ? [g.dbx] : [])];
+    };
+    return { value: packed, gradFunc: grads };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  // One tensor out of customGrad: h_1..h_T and, for the LSTM, c_T as a last row; split here.
+  const packed = run(...inputs) as tf.Tensor3D;
+  const outputs = S === 2 ? (tf.slice(packed, [0, 0, 0], [T, B, H]) as tf.Tensor3D) : packed;
+  const finalState = [tf.reshape(tf.slice(packed, [T - 1, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D];
+  if (S === 2) finalState.push(tf.reshape(tf.slice(packed, [T, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D);
+  if (S === 2) packed.dispose();
+  return { outputs, state: finalState };
+}

@@ -1,0 +1,213 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { readInto, tensorOfView, type SimdKernels } from '@rnnkit/cells';
+import type { Pass, PassGrads, PassResult } from './pass.js';
+
+/**
+ * A fused recurrence on the WebAssembly SIMD kernels: the same arithmetic as `jsRecurrence`, in
+ * float32 lanes, each step one packed-panel gemm (h W_hh) and its record's kernel. What the
+ * backward pass needs (states, gates, what the record saves) stays in the kernels' memory: the
+ * backward pass releases it, or, where no gradient will be taken (`keep` false), the forward pass
+ * itself. A region whose backward pass never runs is released once its gradient function is
+ * garbage-collected. Needs `spec.wasm`, all gate blocks recurrent, and H % 4 == 0.
+ */
+export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
+  const { spec, T, B, H, ids } = p;
+  const wasm = spec.wasm!;
+  const GH = spec.gates * H;
+  const BH = B * H;
+  const XG = T * B * GH;
+  const TB = T * B;
+  const V = ids ? p.xp.shape[0]! : 0;
+  const two = spec.states === 2;
+  // Saved for the backward pass: states h (T+1 rows), the LSTM's c (T+1 rows), gates, what the
+  // record saves, token ids.
+  const saved = k.allocLayout({
+    HS: (T + 1) * BH,
+    CS: two ? (T + 1) * BH : 0,
+    ACTS: XG,
+    SAVED: spec.saved ? T * BH : 0,
+    IDS: ids ? TB : 0,
+  });
+  const { HS, CS, ACTS, SAVED, IDS } = saved;
+  // Forward scratch: x, this step's h W_hh, b_ih, b_hh, W_hh as it is and in gemm's panels, W_ih.
+  const f = k.allocLayout({ X: XG, GHS: B * GH, BX: GH, BHH: GH, WHH: H * GH, WHHP: H * GH, WIH: V * GH });
+  if (ids) {
+    new Int32Array(k.f32.buffer, 4 * IDS, TB).set(ids);
+    readInto(p.xp, k.f32, f.WIH);
+    k.fn.gatherRows(4 * f.X, 4 * f.WIH, 4 * IDS, TB, GH);
+  } else {
+    readInto(p.xp, k.f32, f.X);
+  }
+  readInto(p.state[0]!, k.f32, HS);
+  if (two) readInto(p.state[1]!, k.f32, CS);
+  if (p.bx) readInto(p.bx, k.f32, f.BX);
+  else k.f32.fill(0, f.BX, f.BX + GH);
+  readInto(p.b, k.f32, f.BHH);
+  readInto(p.W, k.f32, f.WHH);
+  k.fn.packPanels(4 * f.WHHP, 4 * f.WHH, H, GH);
+  // Byte offset of row t of a buffer of n floats per step.
+  const at = (base: number, t: number, n: number) => 4 * (base + t * n);
+  for (let t = 0; t < T; t++) {
+    k.fn.gemm(4 * f.GHS, at(HS, t, BH), 4 * f.WHHP, B, H, GH);
+    wasm.forward(k.fn, {
+      B,
+      H,
+      x: at(f.X, t, B * GH),
+      gh: 4 * f.GHS,
+      bx: 4 * f.BX,
+      bh: 4 * f.BHH,
+      hPrev: at(HS, t, BH),
+      hNext: at(HS, t + 1, BH),
+      cPrev: at(CS, t, BH),
+      cNext: at(CS, t + 1, BH),
+      acts: at(ACTS, t, B * GH),
+      saved: at(SAVED, t, BH),
+    });
+  }
+  k.release(f.region);
+  let packed: tf.Tensor3D;
+  if (two) {
+    // h_1..h_T, then c_T as one more row.
+    const out = new Float32Array((T + 1) * BH);
+    out.set(k.f32.subarray(HS + BH, HS + (T + 1) * BH));
+    out.set(k.f32.subarray(CS + T * BH, CS + (T + 1) * BH), T * BH);
+    packed = tf.tensor3d(out, [T + 1, B, H]);
+  } else {
+    packed = tensorOfView<tf.Rank.R3>(k.f32.subarray(HS + BH, HS + (T + 1) * BH), [T, B, H]);
+  }
+  if (!p.keep) {
+    k.release(saved.region);
+    return { packed, gradFunc: () => { throw new Error('fusedRecurrence: this pass ran without a gradient tape.'); } };
+  }
+  const lease: SavedLease = { kernels: k, offset: saved.region, released: false };
+  const owner = {}; // held only by gradFunc: collected with it when no backward pass comes
+
+  const gradFunc = (dy: tf.Tensor): PassGrads => {
+    if (lease.released) throw new Error('fusedRecurrence: this pass has already been differentiated once.');
+    savedRegions.unregister(owner);
+    const own = wasm.ownRecurrentGrad;
+    // dW_hh as (dG^T hIn)^T needs dG transposed, in whole 4 x 4 blocks.
+    const transposeDG = TB % 4 === 0;
+    const ownGemm = transposeDG && k.weightGradientGemm;
+    // Backward scratch: dy (with the final states' gradients as its last rows), dx, dg (when the
+    // record has its own), dh, the direct part of dh_{t-1}, dg W_hh^T, the running dc, db_ih,
+    // db_hh (when its own), W_hh, its transpose and that in gemm's panels, dG transposed, dW_hh^T
+    // and dW_hh, hIn in panels, and W_ih's gradient.
+    const r = k.allocLayout({
+      DY: (T + spec.states - 1) * BH,
+      DX: XG,
+      DG: own ? XG : 0,
+      DH: BH,
+      DHP: BH,
+      BACK: BH,
+      DC: BH,
+      DBX: GH,
+      DBH: own ? GH : 0,
+      WHH: H * GH,
+      WHHT: H * GH,
+      WHHTP: H * GH,
+      DGT: transposeDG ? XG : 0,
+      DWT: transposeDG ? H * GH : 0,
+      DW: transposeDG ? H * GH : 0,
+      HINP: ownGemm ? TB * H : 0,
+      DWI: V * GH,
+    });
+    const DG = own ? r.DG : r.DX;
+    const DBH = own ? r.DBH : r.DBX;
+    readInto(dy, k.f32, r.DY);
+    readInto(p.W, k.f32, r.WHH);
+    k.fn.transpose(4 * r.WHHT, 4 * r.WHH, H, GH); // (G*H, H): dh_{t-1} = dg W_hh^T
+    k.fn.packPanels(4 * r.WHHTP, 4 * r.WHHT, GH, H);
+    k.f32.fill(0, r.DBX, r.DBX + GH);
+    k.f32.fill(0, DBH, DBH + GH);
+    k.f32.copyWithin(r.DH, r.DY + (T - 1) * BH, r.DY + T * BH);
+    if (two) k.f32.copyWithin(r.DC, r.DY + T * BH, r.DY + (T + 1) * BH);
+    for (let t = T - 1; t >= 0; t--) {
+      const dg = at(DG, t, B * GH);
+      wasm.backward(k.fn, {
+        B,
+        H,
+        acts: at(ACTS, t, B * GH),
+        saved: at(SAVED, t, BH),
+        hPrev: at(HS, t, BH),
+        hOut: at(HS, t + 1, BH),
+        cPrev: at(CS, t, BH),
+        dh: 4 * r.DH,
+        dc: 4 * r.DC,
+        dx: at(r.DX, t, B * GH),
+        dg,
+        dhPrev: 4 * r.DHP,
+        dbx: 4 * r.DBX,
+        dbh: 4 * DBH,
+      });
+      k.fn.gemm(4 * r.BACK, dg, 4 * r.WHHTP, B, GH, H);
+      // dh_{t-1}: through W_hh, what step t-1's own output received, and the step's direct part.
+      const dyPrev = t > 0 ? at(r.DY, t - 1, BH) : 0;
+      if (own) k.fn.add3(4 * r.DH, 4 * r.DHP, 4 * r.BACK, dyPrev, BH);
+      else if (dyPrev) k.fn.add3(4 * r.DH, 4 * r.BACK, dyPrev, 0, BH);
+      else k.f32.copyWithin(r.DH, r.BACK, r.BACK + BH);
+    }
+    // Weight gradients of all steps at once, the inputs of the recurrent product hIn (T*B, H)
+    // against dG (T*B, G*H): dW = (dG^T hIn)^T with dG transposed, so that the long T*B axis is
+    // the product's inner one and hIn (a third of dG's size at most) is the second operand, the
+    // one a matmul packs.
+    let dW: tf.Tensor;
+    if (transposeDG) {
+      k.fn.transpose(4 * r.DGT, 4 * DG, TB, GH);
+      if (ownGemm) {
+        k.fn.packPanels(4 * r.HINP, 4 * HS, TB, H);
+        k.fn.gemm(4 * r.DWT, 4 * r.DGT, 4 * r.HINP, GH, TB, H);
+      } else {
+        const dgt = tensorOfView(k.f32.subarray(r.DGT, r.DGT + XG), [GH, TB]);
+        const hIn = tensorOfView(k.f32.subarray(HS, HS + T * BH), [TB, H]);
+        const dWT = tf.matMul(dgt, hIn);
+        readInto(dWT, k.f32, r.DWT);
+        tf.dispose([dgt, hIn, dWT]);
+      }
+      k.fn.transpose(4 * r.DW, 4 * r.DWT, GH, H); // the backend's Transpose is scalar
+      dW = tf.tensor2d(k.f32.slice(r.DW, r.DW + H * GH), [H, GH]);
+    } else {
+      const hIn = tensorOfView(k.f32.subarray(HS, HS + T * BH), [TB, H]);
+      const dgAll = tensorOfView(k.f32.subarray(DG, DG + XG), [TB, GH]);
+      dW = tf.matMul(hIn, dgAll, true, false);
+      tf.dispose([hIn, dgAll]);
+    }
+    let dxp: tf.Tensor;
+    if (ids) {
+      // W_ih's gradient: each step's dx added into its token's row, in the kernels' memory.
+      k.f32.fill(0, r.DWI, r.DWI + V * GH);
+      k.fn.addRows(4 * r.DWI, 4 * r.DX, 4 * IDS, TB, GH);
+      dxp = tf.tensor2d(k.f32.slice(r.DWI, r.DWI + V * GH), [V, GH]);
+    } else {
+      dxp = tf.tensor3d(k.f32.slice(r.DX, r.DX + XG), [T, B, GH]);
+    }
+    const dState = [tf.tensor2d(k.f32.slice(r.DH, r.DH + BH), [B, H])];
+    if (two) dState.push(tf.tensor2d(k.f32.slice(r.DC, r.DC + BH), [B, H]));
+    const grads: PassGrads = {
+      dxp,
+      dState,
+      dW,
+      db: tf.tensor1d(k.f32.slice(DBH, DBH + GH)),
+      dbx: p.bx ? tf.tensor1d(k.f32.slice(r.DBX, r.DBX + GH)) : null,
+    };
+    k.release(r.region);
+    releaseLease(lease);
+    return grads;
+  };
+  savedRegions.register(owner, lease, owner);
+  return { packed, gradFunc };
+}
+
+interface SavedLease {
+  kernels: SimdKernels;
+  offset: number;
+  released: boolean;
+}
+
+function releaseLease(lease: SavedLease): void {
+  if (!lease.released) lease.kernels.release(lease.offset);
+  lease.released = true;
+}
+
+/** Releases a forward pass's saved region once its gradient function is gone unused. */
+const savedRegions = new FinalizationRegistry<SavedLease>(releaseLease);
