@@ -1,6 +1,6 @@
 import { RNNModelScratch, gruCell, lstmCell, rnnCell, type RecurrentLanguageModel } from '@rnnkit/cells';
 import { RNNModel } from './rnn-model.js';
-import type { CellKind } from './fused.js';
+import type { CellKind } from './fused/kinds.js';
 
 /** d2l's from-scratch model, or `RNNModel`'s fused or tf.layers implementation. */
 export type LanguageModelImplementation = 'scratch' | 'fused' | 'layers';
