@@ -59,7 +59,9 @@ export class FusedCore implements RecurrentCore {
 
   namedVariables(): Record<string, tf.Variable> {
     const named: Record<string, tf.Variable> = {};
-    this.units.forEach((dirs, l) => dirs.forEach((unit, d) => Object.assign(named, unit.namedVariables(layerSuffix(l, d)))));
+    for (const [l, dirs] of this.units.entries()) {
+      for (const [d, unit] of dirs.entries()) Object.assign(named, unit.namedVariables(layerSuffix(l, d)));
+    }
     return named;
   }
 

@@ -9,7 +9,9 @@ export function checkIds(ids: Int32Array, V: number): void {
 
 /** Rows `ids` of a row-major (V, N) table, written one after another into dst from offset. */
 function gatherRowsInto(dst: Float32Array, offset: number, table: Float32Array, ids: Int32Array, N: number): void {
-  ids.forEach((id, i) => dst.set(table.subarray(id * N, (id + 1) * N), offset + i * N));
+  ids.forEach((id, i) => {
+    dst.set(table.subarray(id * N, (id + 1) * N), offset + i * N);
+  });
 }
 
 /** The gradient of a row gather: row i of dy added into row ids[i] of a (V, N) zero table. */
