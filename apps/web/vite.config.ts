@@ -13,5 +13,5 @@ export default defineConfig({
   worker: { format: 'es', rolldownOptions: { output: { minify: false } } },
   build: { target: 'es2022', chunkSizeWarningLimit: 4096 },
   // INTERIM until the packages are browser-clean.
-  resolve: { alias: [{ find: /^node:(crypto|fs\/promises|os|path|fs|url|worker_threads)$/, replacement: shim }] },
+  resolve: { alias: [{ find: /^(?:node:)?(crypto|fs\/promises|os|path|fs|url|worker_threads)$/, replacement: shim }] },
 });
