@@ -1,6 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 
-/** An optimizer by name, or one the caller built. */
+/**
+ * An optimizer by name, or one the caller built. Who owns it: a loop disposes an optimizer it
+ * built from a name before it returns; an optimizer passed in stays the caller's (pass one to
+ * keep its state, e.g. to save it in a checkpoint or to continue training).
+ */
 export type OptimizerSpec = 'sgd' | 'adam' | tf.Optimizer;
 
 /**

@@ -86,7 +86,6 @@ describe('trainLanguageModel', () => {
     expect(result.stopped).toBe(true);
     expect(result.epochsDone).toBe(3);
     expect(steps).toBeGreaterThan(30);
-    result.optimizer.dispose();
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();
   });

@@ -193,7 +193,7 @@ export interface EpochInfo extends EpochResult {
 export interface TrainOptions {
   epochs: number;
   lr: number;
-  /** Default 'sgd' (d2l). */
+  /** Default 'sgd' (d2l). One built from a name is disposed when the run ends; pass one to keep it. */
   optimizer?: OptimizerSpec;
   theta?: number;
   useRandomIter?: boolean;
@@ -216,7 +216,6 @@ export interface TrainResult {
   /** Whether the run ended early through `signal`. */
   stopped: boolean;
   epochsDone: number;
-  optimizer: tf.Optimizer;
 }
 
 /**
@@ -235,16 +234,20 @@ export async function trainLanguageModel(
   let stopped = false;
   let epoch = options.startEpoch ?? 0;
   const shouldStop = (): boolean => options.signal?.aborted === true;
-  while (epoch < epochs && !shouldStop()) {
-    const result = await trainEpochAsync(model, loader, optimizer, { ...options, shouldStop });
-    if (result.stopped) {
-      stopped = true;
-      break;
+  try {
+    while (epoch < epochs && !shouldStop()) {
+      const result = await trainEpochAsync(model, loader, optimizer, { ...options, shouldStop });
+      if (result.stopped) {
+        stopped = true;
+        break;
+      }
+      epoch++;
+      const info: EpochInfo = { ...result, epoch, epochs };
+      history.push(info);
+      await options.onEpochEnd?.(info);
     }
-    epoch++;
-    const info: EpochInfo = { ...result, epoch, epochs };
-    history.push(info);
-    await options.onEpochEnd?.(info);
+  } finally {
+    if (optimizer !== options.optimizer) optimizer.dispose();
   }
   stopped ||= shouldStop() && epoch < epochs;
   const tokens = history.reduce((a, h) => a + h.tokens, 0);
@@ -255,6 +258,5 @@ export async function trainLanguageModel(
     tokensPerSecond: seconds > 0 ? tokens / seconds : 0,
     stopped,
     epochsDone: epoch,
-    optimizer,
   };
 }
