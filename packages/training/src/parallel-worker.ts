@@ -2,9 +2,9 @@
 // its rows of each minibatch, and returns the loss and gradients of those rows.
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import type { RecurrentLanguageModel, State } from '@rnnkit/cells';
+import type { RecurrentLanguageModel } from '@rnnkit/cells';
 import { createLanguageModel } from '@rnnkit/models';
-import { languageModelObjective } from './train.js';
+import { PartStep } from './parallel-part.js';
 import type { FromWorker, ModuleRef, ToWorker } from './parallel-protocol.js';
 
 if (!parentPort) throw new Error('parallel-worker runs inside a worker thread.');
@@ -19,7 +19,7 @@ async function load(ref: ModuleRef): Promise<unknown> {
 
 let model: RecurrentLanguageModel | null = null;
 let vars: tf.Variable[] = [];
-let state: State | null = null;
+let part: PartStep | null = null;
 
 port.on('message', (message: ToWorker) => {
   void handle(message).catch((err: unknown) => reply({ type: 'error', message: err instanceof Error ? err.message : String(err) }));
@@ -27,7 +27,7 @@ port.on('message', (message: ToWorker) => {
 
 async function handle(message: ToWorker): Promise<void> {
   if (message.type === 'close') {
-    if (state) tf.dispose(state);
+    part?.dispose();
     model?.dispose();
     port.close();
     return;
@@ -47,11 +47,11 @@ async function handle(message: ToWorker): Promise<void> {
     }
     model = built;
     vars = built.trainableVariables;
+    part = new PartStep(built);
     reply({ type: 'ready', names: Object.keys(built.namedVariables()) });
     return;
   }
-  if (!model) throw new Error('The worker got a step before init.');
-  const m = model;
+  if (!part) throw new Error('The worker got a step before init.');
   const { X, Y, batchSize, numSteps } = message;
   message.weights.forEach((w, i) => {
     const v = vars[i] as tf.Variable;
@@ -59,18 +59,8 @@ async function handle(message: ToWorker): Promise<void> {
     v.assign(t);
     t.dispose();
   });
-  if (message.reset || !state) {
-    if (state) tf.dispose(state);
-    state = m.beginState(batchSize);
-  }
-  const Xt = tf.tensor2d(X, [batchSize, numSteps], 'int32');
-  const Yt = tf.tensor2d(Y, [batchSize, numSteps], 'int32');
-  const s0 = state;
-  let next: State = [];
-  const { value, grads } = tf.variableGrads(languageModelObjective(m, Xt, Yt, s0, (s) => (next = s)), vars);
+  const { loss, grads } = part.run(X, Y, batchSize, numSteps, message.reset);
   const arrays = vars.map((v) => Float32Array.from((grads[v.name] as tf.Tensor).dataSync() as Float32Array));
-  const loss = value.dataSync()[0] as number;
-  tf.dispose([Xt, Yt, value, grads, s0]);
-  state = next;
+  tf.dispose(grads);
   reply({ type: 'grads', loss, grads: arrays }, arrays.map((a) => a.buffer as ArrayBuffer));
 }

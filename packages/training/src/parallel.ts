@@ -4,10 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkPositiveInts, type SeqBatch } from '@rnnkit/data';
-import type { RecurrentLanguageModel, State } from '@rnnkit/cells';
+import type { RecurrentLanguageModel } from '@rnnkit/cells';
+import { PartStep } from './parallel-part.js';
 import { applyClippedGradients } from './step.js';
 import type { FromWorker, ToWorker, WorkerSetup } from './parallel-protocol.js';
-import { languageModelObjective, type MinibatchStepper } from './train.js';
+import type { MinibatchStepper } from './train.js';
 
 export type { WorkerSetup, ModuleRef } from './parallel-protocol.js';
 
@@ -60,12 +61,14 @@ export interface DataParallelOptions {
  * same way as here (`WorkerSetup`).
  */
 export class DataParallelTrainer implements MinibatchStepper {
-  private state: State | null = null;
+  private readonly own: PartStep;
 
   private constructor(
     private readonly model: RecurrentLanguageModel,
     private readonly workers: WorkerHandle[],
-  ) {}
+  ) {
+    this.own = new PartStep(model);
+  }
 
   static async create(model: RecurrentLanguageModel, setup: WorkerSetup, options: DataParallelOptions = {}): Promise<DataParallelTrainer> {
     const count = options.workers ?? 1;
@@ -114,18 +117,7 @@ export class DataParallelTrainer implements MinibatchStepper {
     });
     const own = parts[0] as [number, number];
     const ownRows = own[1] - own[0];
-    if (reset || !this.state) {
-      if (this.state) tf.dispose(this.state);
-      this.state = this.model.beginState(ownRows);
-    }
-    const X = tf.tensor2d(rows(batch.X, own), [ownRows, numSteps], 'int32');
-    const Y = tf.tensor2d(rows(batch.Y, own), [ownRows, numSteps], 'int32');
-    const s0 = this.state;
-    let next: State = [];
-    const { value, grads } = tf.variableGrads(languageModelObjective(this.model, X, Y, s0, (s) => (next = s)), vars);
-    const ownLoss = value.dataSync()[0] as number;
-    tf.dispose([X, Y, value, s0]);
-    this.state = next;
+    const { loss: ownLoss, grads } = this.own.run(rows(batch.X, own), rows(batch.Y, own), ownRows, numSteps, reset);
     const results = await Promise.all(replies);
     // Mean over all rows: each part's mean loss and gradient weighted by its share of the rows.
     const workerParts = results.map((r, i) => {
@@ -149,8 +141,7 @@ export class DataParallelTrainer implements MinibatchStepper {
 
   /** Stops the workers and frees this thread's state. */
   async dispose(): Promise<void> {
-    if (this.state) tf.dispose(this.state);
-    this.state = null;
+    this.own.dispose();
     await Promise.all(
       this.workers.map(async (h) => {
         h.worker.postMessage({ type: 'close' } satisfies ToWorker);
