@@ -30,3 +30,16 @@ export {
 } from './seqdata.js';
 export { helloToy, noisySine, type HelloToy, type SineSeries, type SineSeriesOptions, type WindowSet } from './datasets.js';
 export { reversePairs, truncatePad, buildArrayNmt, type ReversePairsOptions, type PaddedArray } from './seq2seq.js';
+export { FRA_ENG_HEAD } from './fra-eng-head.js';
+export {
+  NMT_RESERVED_TOKENS,
+  preprocessNmt,
+  tokenizeNmt,
+  nmtVocab,
+  nmtSpecialIds,
+  buildArrayNmtTokens,
+  loadDataNmt,
+  type LoadDataNmtOptions,
+  type NmtData,
+} from './nmt.js';
+export { FRA_ENG_URL, FRA_ENG_SHA1, FRA_ENG_ENV, fetchFraEngText, readDataNmt, type FraEngSource, type FraEngText } from './fra-eng.js';

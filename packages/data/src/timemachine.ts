@@ -66,7 +66,8 @@ export function defaultCacheDir(env: Record<string, string | undefined> = proces
   return join(base, 'rnnkit');
 }
 
-function sha1(data: Uint8Array | string): string {
+/** Hex SHA-1 of bytes or text (d2l checks its downloads with it). */
+export function sha1(data: Uint8Array | string): string {
   return createHash('sha1').update(data).digest('hex');
 }
 
@@ -96,7 +97,7 @@ export async function fetchTimeMachineText(source: TimeMachineSource = {}): Prom
   if (source.download === false) {
     throw new Error(`The Time Machine is not in the cache (${cacheFile}) and downloading is off. ${howToPass(hint)}`);
   }
-  const body = await download(url, source.timeoutMs ?? 60_000, howToPass(hint));
+  const body = await download(url, source.timeoutMs ?? 60_000, howToPass(hint), 'The Time Machine');
   const got = sha1(body);
   if (got !== expected) {
     throw new Error(
@@ -107,16 +108,17 @@ export async function fetchTimeMachineText(source: TimeMachineSource = {}): Prom
   return { text: Buffer.from(body).toString('utf8'), origin: 'download', file: cacheFile };
 }
 
-async function download(url: string, timeoutMs: number, howTo: string): Promise<Uint8Array> {
+/** Fetches `url` as bytes; errors name `what`, the cause and `howTo` (the way to use a local copy). */
+export async function download(url: string, timeoutMs: number, howTo: string, what: string): Promise<Uint8Array> {
   let response: Response;
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new Error(`Could not download The Time Machine from ${url} (${cause}). ${howTo}`);
+    throw new Error(`Could not download ${what} from ${url} (${cause}). ${howTo}`);
   }
   if (!response.ok) {
-    throw new Error(`Could not download The Time Machine from ${url}: HTTP ${response.status}. ${howTo}`);
+    throw new Error(`Could not download ${what} from ${url}: HTTP ${response.status}. ${howTo}`);
   }
   return new Uint8Array(await response.arrayBuffer());
 }
