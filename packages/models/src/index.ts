@@ -10,7 +10,7 @@ export { Embedding, Dense, RecurrentLayer, RecurrentStack } from './layers.js';
 export { VariableOwner } from '@rnnkit/cells';
 export { SeqClassifier, type SeqClassifierOptions } from './classifier.js';
 export { TimeSeriesRegressor, type TimeSeriesRegressorOptions } from './timeseries.js';
-export { EncoderDecoder, type EncoderDecoderOptions, type DecoderState } from './seq2seq.js';
+export { EncoderDecoder, type EncoderDecoderOptions, type DecoderState, type BeamSearchOptions, type BeamHypothesis } from './seq2seq.js';
 export { fromTorchNames } from './torch.js';
 export {
   createLanguageModel,

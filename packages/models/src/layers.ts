@@ -123,11 +123,15 @@ function reverseSteps(ids: Int32Array, B: number): Int32Array {
   return out;
 }
 
-/** Stacked `RecurrentLayer`s (PyTorch's `num_layers`). State: one entry per layer ([h] or [h, c]). */
+/**
+ * Stacked `RecurrentLayer`s (PyTorch's `num_layers`). State: one entry per layer ([h] or [h, c]).
+ * `dropout` is PyTorch's: applied to the outputs of every layer but the last, in training only.
+ */
 export class RecurrentStack extends VariableOwner {
   readonly layers: RecurrentLayer[];
-  constructor(cell: CellKind, inputSize: number, numHiddens: number, numLayers: number, rng: Rng) {
+  constructor(cell: CellKind, inputSize: number, numHiddens: number, numLayers: number, rng: Rng, readonly dropout = 0) {
     super();
+    if (!(dropout >= 0 && dropout < 1)) throw new RangeError(`dropout must be in [0, 1), got ${dropout}.`);
     this.layers = Array.from({ length: numLayers }, (_, l) => new RecurrentLayer(cell, l === 0 ? inputSize : numHiddens, numHiddens, rng));
   }
 
@@ -135,14 +139,17 @@ export class RecurrentStack extends VariableOwner {
     return this.layers.map((layer) => layer.beginState(batchSize));
   }
 
-  /** Intermediate layers' outputs are left to the caller's `tf.tidy` (they may feed a gradient). */
-  apply(x: tf.Tensor3D, state: tf.Tensor2D[][]): { outputs: tf.Tensor3D; state: tf.Tensor2D[][] } {
+  /**
+   * Intermediate layers' outputs are left to the caller's `tf.tidy` (they may feed a gradient).
+   * `training.rng` turns dropout on and draws its masks, so a seeded generator repeats them.
+   */
+  apply(x: tf.Tensor3D, state: tf.Tensor2D[][], training?: { rng: Rng }): { outputs: tf.Tensor3D; state: tf.Tensor2D[][] } {
     if (state.length !== this.layers.length) throw new Error(`This stack has ${this.layers.length} layers but the state has ${state.length} entries.`);
     const next: tf.Tensor2D[][] = [];
     let outputs = x;
     this.layers.forEach((layer, l) => {
       const r = layer.apply(outputs, state[l] as tf.Tensor2D[]);
-      outputs = r.outputs;
+      outputs = training && this.dropout > 0 && l < this.layers.length - 1 ? tf.mul(r.outputs, dropoutMask(r.outputs.shape, this.dropout, training.rng)) : r.outputs;
       next.push(r.state);
     });
     return { outputs, state: next };
@@ -151,4 +158,12 @@ export class RecurrentStack extends VariableOwner {
   namedVariables(): Record<string, tf.Variable> {
     return Object.assign({}, ...this.layers.map((layer, l) => layer.namedVariables(`_l${l}`))) as Record<string, tf.Variable>;
   }
+}
+
+/** Inverted dropout: each entry 0 with probability `rate`, else 1 / (1 - rate) (PyTorch's scaling). */
+function dropoutMask(shape: number[], rate: number, rng: Rng): tf.Tensor {
+  const keep = 1 - rate;
+  const mask = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < keep ? 1 / keep : 0;
+  return tf.tensor(mask, shape, 'float32');
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkPositiveInts, createRng } from '@rnnkit/data';
+import { checkPositiveInts, createRng, type Rng } from '@rnnkit/data';
 import type { CellKind } from './fused/kinds.js';
 import { Dense, Embedding, RecurrentStack } from './layers.js';
 import { VariableOwner } from '@rnnkit/cells';
@@ -13,7 +13,33 @@ export interface EncoderDecoderOptions {
   numLayers?: number;
   /** Default 'gru' (d2l). */
   cell?: CellKind;
+  /** Dropout between stacked recurrent layers, in encoder and decoder (d2l: 0.1). Training only. Default 0. */
+  dropout?: number;
+  /**
+   * 'pytorch' (default): PyTorch's layer defaults. 'xavier': d2l `train_seq2seq`'s
+   * `xavier_init_weights`, Xavier-uniform recurrent and output weights (embeddings and biases keep the default).
+   */
+  init?: 'pytorch' | 'xavier';
+  /** Seeds the weights and the dropout masks. */
   seed?: number | string;
+}
+
+/** Beam search settings (d2l 9.8). */
+export interface BeamSearchOptions {
+  /** Hypotheses kept per step, k. 1 is greedy search. */
+  beamSize: number;
+  /** Length penalty exponent: candidates are ranked by logProb / L^alpha. Default 0.75 (d2l). */
+  alpha?: number;
+}
+
+/** One finished beam-search candidate. */
+export interface BeamHypothesis {
+  /** Output ids without `<eos>`. */
+  tokens: number[];
+  /** Sum of the log-probabilities of every emitted token, `<eos>` included. */
+  logProb: number;
+  /** logProb / L^alpha, L the number of emitted tokens (with `<eos>` when it ended with one). */
+  score: number;
 }
 
 /** What the encoder hands the decoder: the context vector and the recurrent state of every layer. */
@@ -28,8 +54,8 @@ export interface DecoderState {
  * d2l's `Seq2SeqEncoder` + `Seq2SeqDecoder` (+ `EncoderDecoder`): embedding -> stacked GRU encoder;
  * the decoder embeds its input, appends the encoder's context to every step, runs its own stacked
  * GRU from the encoder's final state and projects to the target vocabulary. As in d2l's current
- * edition the context is the encoder's last output, kept fixed during greedy decoding. Source
- * sequences are expected left-padded (padding first), so the encoder's last step is a real token.
+ * edition the context is the encoder's last output, kept fixed during decoding. d2l pads sources
+ * on the right, so its encoder also reads the padding; left padding (the toy's) ends on a real token.
  */
 export class EncoderDecoder extends VariableOwner {
   readonly srcEmbedding: Embedding;
@@ -38,6 +64,7 @@ export class EncoderDecoder extends VariableOwner {
   readonly decoder: RecurrentStack;
   readonly head: Dense;
   readonly numHiddens: number;
+  private readonly dropoutRng: Rng;
 
   constructor(options: EncoderDecoderOptions) {
     super();
@@ -46,19 +73,30 @@ export class EncoderDecoder extends VariableOwner {
     checkPositiveInts({ srcVocabSize, tgtVocabSize, embedSize, numHiddens, numLayers });
     const cell = options.cell ?? 'gru';
     const rng = createRng(options.seed ?? 0);
+    this.dropoutRng = createRng(`${options.seed ?? 0}-dropout`);
     this.numHiddens = numHiddens;
     this.srcEmbedding = new Embedding(srcVocabSize, embedSize, rng);
-    this.encoder = new RecurrentStack(cell, embedSize, numHiddens, numLayers, rng);
+    this.encoder = new RecurrentStack(cell, embedSize, numHiddens, numLayers, rng, options.dropout ?? 0);
     this.tgtEmbedding = new Embedding(tgtVocabSize, embedSize, rng);
-    this.decoder = new RecurrentStack(cell, embedSize + numHiddens, numHiddens, numLayers, rng);
+    this.decoder = new RecurrentStack(cell, embedSize + numHiddens, numHiddens, numLayers, rng, options.dropout ?? 0);
     this.head = new Dense(numHiddens, tgtVocabSize, rng);
+    if (options.init === 'xavier') {
+      const weights = [...[...this.encoder.layers, ...this.decoder.layers].flatMap((l) => [l.W_ih, l.W_hh]), this.head.W];
+      for (const w of weights) {
+        const value = xavierUniform(w.shape as [number, number], rng);
+        w.assign(value);
+        value.dispose();
+      }
+    } else if (options.init !== undefined && options.init !== 'pytorch') {
+      throw new Error(`Unknown init "${String(options.init)}": use 'pytorch' or 'xavier'.`);
+    }
   }
 
-  /** src: (batch, steps) int32. */
-  encode(src: tf.Tensor2D): DecoderState {
+  /** src: (batch, steps) int32. `training` turns dropout on. */
+  encode(src: tf.Tensor2D, training = false): DecoderState {
     return tf.tidy(() => {
       const emb = this.srcEmbedding.apply(tf.transpose(src)) as tf.Tensor3D;
-      const { outputs, state } = this.encoder.apply(emb, this.encoder.beginState(src.shape[0]));
+      const { outputs, state } = this.encoder.apply(emb, this.encoder.beginState(src.shape[0]), this.mode(training));
       const T = outputs.shape[0];
       const context = tf.reshape(tf.slice(outputs, [T - 1, 0, 0], [1, -1, -1]), [src.shape[0], this.numHiddens]) as tf.Tensor2D;
       return { context, hidden: state };
@@ -66,20 +104,25 @@ export class EncoderDecoder extends VariableOwner {
   }
 
   /** tgtIn: (batch, steps) int32 (teacher forcing: <bos> then the target shifted right). Logits (batch*steps, vocab), row b*steps + t. */
-  decode(tgtIn: tf.Tensor2D, state: DecoderState): { logits: tf.Tensor2D; state: DecoderState } {
+  decode(tgtIn: tf.Tensor2D, state: DecoderState, training = false): { logits: tf.Tensor2D; state: DecoderState } {
     return tf.tidy(() => {
       const [B, T] = tgtIn.shape;
       const emb = this.tgtEmbedding.apply(tf.transpose(tgtIn)) as tf.Tensor3D; // (T, B, E)
       const context = tf.broadcastTo(tf.expandDims(state.context, 0), [T, B, this.numHiddens]);
-      const { outputs, state: hidden } = this.decoder.apply(tf.concat([emb, context], 2) as tf.Tensor3D, state.hidden);
+      const { outputs, state: hidden } = this.decoder.apply(tf.concat([emb, context], 2) as tf.Tensor3D, state.hidden, this.mode(training));
       const batchFirst = tf.reshape(tf.transpose(outputs, [1, 0, 2]), [B * T, this.numHiddens]) as tf.Tensor2D;
       return { logits: this.head.apply(batchFirst), state: { context: state.context, hidden } };
     });
   }
 
-  /** Training forward pass: logits (batch*tgtSteps, vocab). */
-  call(src: tf.Tensor2D, tgtIn: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => this.decode(tgtIn, this.encode(src)).logits);
+  private mode(training: boolean): { rng: Rng } | undefined {
+    return training ? { rng: this.dropoutRng } : undefined;
+  }
+
+  /** Teacher-forced forward pass: logits (batch*tgtSteps, vocab). `training` turns dropout on. */
+  call(src: tf.Tensor2D, tgtIn: tf.Tensor2D, options: { training?: boolean } = {}): tf.Tensor2D {
+    const training = options.training ?? false;
+    return tf.tidy(() => this.decode(tgtIn, this.encode(src, training), training).logits);
   }
 
   /**
@@ -110,6 +153,71 @@ export class EncoderDecoder extends VariableOwner {
     return out;
   }
 
+  /**
+   * d2l 9.8 beam search for each source row: from `<bos>`, every step extends each live
+   * hypothesis by every token and keeps the `beamSize` best by summed log-probability; those
+   * ending in `<eos>` (or reaching `maxLength` tokens) are finished. The finished candidate with the
+   * best logProb / L^alpha wins. Beam size 1 is greedy search (`greedyDecode`).
+   */
+  beamSearch(src: tf.Tensor2D, bos: number, eos: number, maxLength: number, options: BeamSearchOptions): BeamHypothesis[] {
+    const { beamSize } = options;
+    const alpha = options.alpha ?? 0.75;
+    checkPositiveInts({ beamSize, maxLength });
+    const [B, S] = src.shape;
+    const best: BeamHypothesis[] = [];
+    for (let b = 0; b < B; b++) {
+      const row = tf.slice(src, [b, 0], [1, S]);
+      const encoded = this.encode(row);
+      row.dispose();
+      const finished: BeamHypothesis[] = [];
+      const finish = (tokens: number[], logProb: number, length: number) => finished.push({ tokens, logProb, score: logProb / Math.pow(length, alpha) });
+      let live = [{ tokens: [] as number[], logProb: 0 }];
+      let last = [bos];
+      let hidden = encoded.hidden;
+      for (let t = 0; t < maxLength && live.length > 0; t++) {
+        const n = live.length;
+        const input = tf.tensor2d(last, [n, 1], 'int32');
+        const context = tf.tile(encoded.context, [n, 1]) as tf.Tensor2D;
+        const step = this.decode(input, { context, hidden });
+        const logProbs = tf.tidy(() => tf.logSoftmax(step.logits));
+        const lp = logProbs.dataSync();
+        tf.dispose([input, context, step.logits, logProbs]);
+        const V = lp.length / n;
+        // The beamSize best extensions; ties keep the lower (hypothesis, token) index, as argMax does.
+        const order = Array.from({ length: n * V }, (_, i) => i);
+        const scoreOf = (i: number) => live[Math.floor(i / V)]!.logProb + lp[i]!;
+        order.sort((i, j) => scoreOf(j) - scoreOf(i) || i - j);
+        const kept: { tokens: number[]; logProb: number }[] = [];
+        const parents: number[] = [];
+        for (const i of order.slice(0, beamSize)) {
+          const parent = Math.floor(i / V);
+          const token = i % V;
+          const logProb = scoreOf(i);
+          const tokens = live[parent]!.tokens;
+          if (token === eos) finish(tokens, logProb, tokens.length + 1);
+          else if (t === maxLength - 1) finish([...tokens, token], logProb, tokens.length + 1);
+          else {
+            kept.push({ tokens: [...tokens, token], logProb });
+            parents.push(parent);
+          }
+        }
+        const next = parents.length > 0 ? tf.tidy(() => step.state.hidden.map((layer) => layer.map((h) => tf.gather(h, parents) as tf.Tensor2D))) : [];
+        tf.dispose([hidden, step.state.hidden]);
+        hidden = next;
+        live = kept;
+        last = kept.map((h) => h.tokens[h.tokens.length - 1]!);
+      }
+      tf.dispose([hidden, encoded.context]);
+      best.push(finished.reduce((a, h) => (h.score > a.score ? h : a)));
+    }
+    return best;
+  }
+
+  /** `beamSearch`'s tokens for each source row. */
+  beamDecode(src: tf.Tensor2D, bos: number, eos: number, maxLength: number, options: BeamSearchOptions): number[][] {
+    return this.beamSearch(src, bos, eos, maxLength, options).map((h) => h.tokens);
+  }
+
   namedVariables(): Record<string, tf.Variable> {
     const prefixed = (prefix: string, vars: Record<string, tf.Variable>) => Object.fromEntries(Object.entries(vars).map(([k, v]) => [`${prefix}.${k}`, v]));
     return {
@@ -121,4 +229,12 @@ export class EncoderDecoder extends VariableOwner {
       'decoder.b_out': this.head.b,
     };
   }
+}
+
+/** Xavier (Glorot) uniform weights, as PyTorch's `xavier_uniform_`: bound sqrt(6 / (fan_in + fan_out)). */
+function xavierUniform([fanIn, fanOut]: [number, number], rng: Rng): tf.Tensor {
+  const bound = Math.sqrt(6 / (fanIn + fanOut));
+  const values = new Float32Array(fanIn * fanOut);
+  for (let i = 0; i < values.length; i++) values[i] = (rng.next() * 2 - 1) * bound;
+  return tf.tensor(values, [fanIn, fanOut], 'float32');
 }

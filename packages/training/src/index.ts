@@ -3,7 +3,7 @@
 import '@tensorflow/tfjs-layers';
 
 export { globalNorm, clipGradsByGlobalNorm } from './clip.js';
-export { languageModelLoss, crossEntropyLoss, mseLoss } from './loss.js';
+export { languageModelLoss, crossEntropyLoss, maskedSoftmaxCELoss, mseLoss } from './loss.js';
 export { makeOptimizer, type OptimizerSpec } from './optim.js';
 export { optimizeStep } from './step.js';
 export {
@@ -30,12 +30,14 @@ export { bleu } from './metrics.js';
 export {
   trainSeq2Seq,
   evaluateSeq2Seq,
+  predictSeq2Seq,
   teacherForcingInput,
   sequenceMask,
   type Seq2SeqModelLike,
   type Seq2SeqEpoch,
   type TrainSeq2SeqOptions,
   type Seq2SeqEvaluation,
+  type Seq2SeqTranslation,
 } from './seq2seq.js';
 export {
   trainRegressor,

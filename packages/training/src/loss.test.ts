@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test/backends.js';
-import { crossEntropyLoss, mseLoss } from './loss.js';
+import { crossEntropyLoss, maskedSoftmaxCELoss, mseLoss } from './loss.js';
 import { sequenceMask, teacherForcingInput } from './seq2seq.js';
 
 describe('losses', () => {
@@ -15,6 +15,18 @@ describe('losses', () => {
     expect(masked).toBeCloseTo(kept, 6);
     expect(crossEntropyLoss(logits, labels).dataSync()[0]).toBeGreaterThan(masked);
     expect(() => crossEntropyLoss(logits, tf.tensor1d([0], 'int32'))).toThrow(/4 rows of logits but 1 labels/);
+  });
+
+  it("maskedSoftmaxCELoss is d2l's: each row's unmasked token losses summed, over num_steps", () => {
+    const logits = tf.tensor2d([[2, 0, 0], [0, 3, 0], [0, 0, 9], [1, 1, 1], [0, 1, 0], [5, 0, 0]]);
+    const labels = tf.tensor1d([0, 1, 0, 2, 1, 0], 'int32');
+    const perToken = (row: number[], label: number) => Math.log(row.reduce((a, x) => a + Math.exp(x), 0)) - row[label]!;
+    const rows = maskedSoftmaxCELoss(logits, labels, tf.tensor1d([1, 1, 0, 1, 0, 0]), 3);
+    expect(rows.shape).toEqual([2]);
+    const got = Array.from(rows.dataSync());
+    expect(got[0]).toBeCloseTo((perToken([2, 0, 0], 0) + perToken([0, 3, 0], 1)) / 3, 6);
+    expect(got[1]).toBeCloseTo(perToken([1, 1, 1], 2) / 3, 6);
+    expect(() => maskedSoftmaxCELoss(logits, labels, tf.tensor1d([1, 1, 1, 1, 1, 1]), 4)).toThrow(/whole rows of 4 steps/);
   });
 
   it('mseLoss is the mean squared difference', () => {

@@ -20,6 +20,22 @@ export function crossEntropyLoss(logits: tf.Tensor2D, labels: tf.Tensor1D, mask?
 }
 
 /**
+ * d2l `MaskedSoftmaxCELoss`: per row, the softmax cross-entropy of its `numSteps` tokens with the
+ * padding masked out, summed and divided by `numSteps` (PyTorch's `.mean(dim=1)` over the
+ * weighted losses). `logits` (rows*numSteps, vocab) batch-major, `labels` and `mask` (rows*numSteps).
+ * Returns (rows); d2l backpropagates its sum.
+ */
+export function maskedSoftmaxCELoss(logits: tf.Tensor2D, labels: tf.Tensor1D, mask: tf.Tensor1D, numSteps: number): tf.Tensor1D {
+  if (labels.shape[0] !== logits.shape[0] || mask.shape[0] !== logits.shape[0] || logits.shape[0] % numSteps !== 0) {
+    throw new Error(`maskedSoftmaxCELoss: ${logits.shape[0]} rows of logits, ${labels.shape[0]} labels and ${mask.shape[0]} mask entries do not make whole rows of ${numSteps} steps.`);
+  }
+  return tf.tidy(() => {
+    const perToken = tf.losses.softmaxCrossEntropy(oneHotFloat(labels, logits.shape[1]), logits, undefined, 0, tf.Reduction.NONE);
+    return tf.div(tf.sum(tf.reshape(tf.mul(perToken, mask), [-1, numSteps]), 1), numSteps) as tf.Tensor1D;
+  });
+}
+
+/**
  * Mean softmax cross-entropy over all tokens (d2l `nn.CrossEntropyLoss` then `.mean()`).
  * `logits` is (steps*batch, vocab) time-major; `Y` is (batch, steps), so targets are Y.T flattened.
  */

@@ -1,15 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkPositiveInts, createRng, selectRows, type PaddedArray } from '@rnnkit/data';
-import { crossEntropyLoss } from './loss.js';
+import { buildArrayNmt, checkPositiveInts, createRng, nmtSpecialIds, preprocessNmt, selectRows, type PaddedArray, type Vocab } from '@rnnkit/data';
+import { crossEntropyLoss, maskedSoftmaxCELoss } from './loss.js';
 import { bleu } from './metrics.js';
 import { makeOptimizer, type OptimizerSpec } from './optim.js';
 import { optimizeStep } from './step.js';
 
 /** What the seq2seq loop needs of a model (`@rnnkit/models`' `EncoderDecoder` has it). */
 export interface Seq2SeqModelLike {
-  /** (batch, srcSteps), (batch, tgtSteps) -> logits (batch*tgtSteps, vocab), batch-major. */
-  call(src: tf.Tensor2D, tgtIn: tf.Tensor2D): tf.Tensor2D;
+  /** (batch, srcSteps), (batch, tgtSteps) -> logits (batch*tgtSteps, vocab), batch-major; `training` turns dropout on. */
+  call(src: tf.Tensor2D, tgtIn: tf.Tensor2D, options?: { training?: boolean }): tf.Tensor2D;
   greedyDecode(src: tf.Tensor2D, bos: number, eos: number, maxLength: number): number[][];
+  /** d2l 9.8 beam search (needed for `beamSize` > 1). */
+  beamDecode?(src: tf.Tensor2D, bos: number, eos: number, maxLength: number, options: { beamSize: number; alpha?: number }): number[][];
   readonly trainableVariables: tf.Variable[];
 }
 
@@ -55,10 +57,16 @@ export interface TrainSeq2SeqOptions {
   seed?: number | string;
   /** Multiplies the learning rate by this after every epoch (epoch e runs at lr * lrDecay^(e-1)). Default 1. */
   lrDecay?: number;
+  /**
+   * What is differentiated (and clipped): 'mean' (default), the mean masked cross-entropy per
+   * target token; 'd2l', `MaskedSoftmaxCELoss(...).sum()` as d2l's `train_seq2seq` (each row's
+   * masked token losses over its `num_steps`, summed over the batch). The reported loss is per token either way.
+   */
+  loss?: 'mean' | 'd2l';
   onEpochEnd?: (info: Seq2SeqEpoch) => void;
 }
 
-/** d2l `train_seq2seq`: teacher forcing, masked cross-entropy, clipping, shuffled minibatches. */
+/** d2l `train_seq2seq`: teacher forcing with `<bos>`, masked cross-entropy, clipping, shuffled minibatches; dropout on. */
 export function trainSeq2Seq(model: Seq2SeqModelLike, data: { src: PaddedArray; tgt: PaddedArray }, options: TrainSeq2SeqOptions): Seq2SeqEpoch[] {
   const { src, tgt } = data;
   if (src.rows !== tgt.rows) throw new Error(`${src.rows} source rows but ${tgt.rows} target rows.`);
@@ -69,6 +77,8 @@ export function trainSeq2Seq(model: Seq2SeqModelLike, data: { src: PaddedArray; 
   const rng = createRng(options.seed ?? 0);
   const order = Array.from({ length: src.rows }, (_, i) => i);
   const history: Seq2SeqEpoch[] = [];
+  if (options.loss !== undefined && options.loss !== 'mean' && options.loss !== 'd2l') throw new Error(`Unknown loss "${String(options.loss)}": use 'mean' or 'd2l'.`);
+  const d2lLoss = options.loss === 'd2l';
   try {
     for (let epoch = 1; epoch <= options.epochs; epoch++) {
       const start = performance.now();
@@ -85,10 +95,13 @@ export function trainSeq2Seq(model: Seq2SeqModelLike, data: { src: PaddedArray; 
         const labels = tf.tensor1d(selectRows(tgt.array, rows, tgt.numSteps), 'int32');
         const batchMask = selectRows(mask, rows, tgt.numSteps);
         const maskT = tf.tensor1d(batchMask, 'float32');
-        const { loss } = optimizeStep(model.trainableVariables, () => crossEntropyLoss(model.call(srcT, inT), labels, maskT), optimizer, options.theta ?? 1);
-        tf.dispose([srcT, inT, labels, maskT]);
         const n = batchMask.reduce((a, b) => a + b, 0);
-        lossSum += loss * n;
+        const lossOf = d2lLoss
+          ? () => tf.sum(maskedSoftmaxCELoss(model.call(srcT, inT, { training: true }), labels, maskT, tgt.numSteps)) as tf.Scalar
+          : () => crossEntropyLoss(model.call(srcT, inT, { training: true }), labels, maskT);
+        const { loss } = optimizeStep(model.trainableVariables, lossOf, optimizer, options.theta ?? 1);
+        tf.dispose([srcT, inT, labels, maskT]);
+        lossSum += d2lLoss ? loss * tgt.numSteps : loss * n;
         tokens += n;
       }
       const seconds = (performance.now() - start) / 1000;
@@ -110,19 +123,22 @@ export interface Seq2SeqEvaluation {
   predictions: number[][];
 }
 
-/** Greedy-decodes every source row (in batches) and scores it against its target ids (no `<eos>`). */
+/**
+ * Decodes every source row (in batches; greedy, or beam search with `beamSize` > 1) and scores
+ * it against its target ids (no `<eos>`).
+ */
 export function evaluateSeq2Seq(
   model: Seq2SeqModelLike,
   src: PaddedArray,
   targets: readonly (readonly number[])[],
-  options: { bos: number; eos: number; maxLength: number; batchSize?: number; k?: number },
+  options: { bos: number; eos: number; maxLength: number; batchSize?: number; k?: number; beamSize?: number; alpha?: number },
 ): Seq2SeqEvaluation {
   const batchSize = options.batchSize ?? 256;
   const predictions: number[][] = [];
   for (let i = 0; i < src.rows; i += batchSize) {
     const rows = Math.min(batchSize, src.rows - i);
     const srcT = tf.tensor2d(src.array.subarray(i * src.numSteps, (i + rows) * src.numSteps), [rows, src.numSteps], 'int32');
-    predictions.push(...model.greedyDecode(srcT, options.bos, options.eos, options.maxLength));
+    predictions.push(...decodeRows(model, srcT, options));
     srcT.dispose();
   }
   let exact = 0;
@@ -134,4 +150,55 @@ export function evaluateSeq2Seq(
   });
   const n = Math.max(predictions.length, 1);
   return { exactMatch: exact / n, bleu: bleuSum / n, predictions };
+}
+
+/** Greedy decoding, or beam search when `beamSize` > 1. */
+function decodeRows(model: Seq2SeqModelLike, src: tf.Tensor2D, options: { bos: number; eos: number; maxLength: number; beamSize?: number; alpha?: number }): number[][] {
+  const beamSize = options.beamSize ?? 1;
+  checkPositiveInts({ beamSize });
+  if (beamSize === 1) return model.greedyDecode(src, options.bos, options.eos, options.maxLength);
+  if (!model.beamDecode) throw new Error('This model has no beamDecode: use beamSize 1 (greedy) or an EncoderDecoder.');
+  return model.beamDecode(src, options.bos, options.eos, options.maxLength, { beamSize, ...(options.alpha !== undefined ? { alpha: options.alpha } : {}) });
+}
+
+export interface Seq2SeqTranslation {
+  /** The source words as the model saw them, unknown ones as `<unk>`. */
+  source: string[];
+  /** Source words outside the vocabulary. */
+  unknown: string[];
+  /** The output words, without `<eos>`. */
+  tokens: string[];
+  /** `tokens` joined with spaces. */
+  text: string;
+}
+
+/**
+ * d2l `predict_seq2seq(net, src_sentence, src_vocab, tgt_vocab, num_steps)`: the sentence,
+ * preprocessed as the data (`preprocessNmt`), split at spaces, ends with `<eos>` and is padded to
+ * `numSteps`; the decoder emits up to `numSteps` tokens from `<bos>` until `<eos>`. Greedy unless
+ * `beamSize` > 1 (d2l 9.8's beam search, length penalty `alpha`).
+ */
+export function predictSeq2Seq(
+  model: Seq2SeqModelLike,
+  sentence: string,
+  srcVocab: Vocab,
+  tgtVocab: Vocab,
+  numSteps: number,
+  options: { beamSize?: number; alpha?: number } = {},
+): Seq2SeqTranslation {
+  checkPositiveInts({ numSteps });
+  const words = preprocessNmt(sentence).split(/\s+/).filter((w) => w !== '');
+  const { pad, eos } = nmtSpecialIds(srcVocab);
+  const tgt = nmtSpecialIds(tgtVocab);
+  const ids = srcVocab.indicesOf(words);
+  const padded = buildArrayNmt([ids], numSteps, { pad, eos });
+  const src = tf.tensor2d(padded.array, [1, numSteps], 'int32');
+  let out: number[];
+  try {
+    out = decodeRows(model, src, { bos: tgt.bos, eos: tgt.eos, maxLength: numSteps, ...options })[0] ?? [];
+  } finally {
+    src.dispose();
+  }
+  const tokens = tgtVocab.tokensOf(out);
+  return { source: srcVocab.tokensOf(ids), unknown: words.filter((w) => !srcVocab.has(w)), tokens, text: tokens.join(' ') };
 }
