@@ -19,6 +19,22 @@ export function perplexitySpec(history: readonly { epoch: number; perplexity: nu
   };
 }
 
+/** A training loss against epoch. */
+export function lossSpec(history: readonly { epoch: number; loss: number }[], title: string): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    width: 480,
+    height: 300,
+    data: { values: history.map((h) => ({ epoch: h.epoch, loss: h.loss })) },
+    mark: { type: 'line', point: history.length <= 30 },
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative', title: 'epoch' },
+      y: { field: 'loss', type: 'quantitative', title: 'loss', scale: { zero: false } },
+    },
+  };
+}
+
 /** Lines of (x, y) per series name, as d2l's time-series plots. */
 export function seriesSpec(points: readonly { x: number; y: number; series: string }[], title: string, xTitle = 'time', yTitle = 'x'): TopLevelSpec {
   return {

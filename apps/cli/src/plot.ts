@@ -1,7 +1,7 @@
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 
-export { perplexitySpec, seriesSpec } from './plot-spec.js';
+export { lossSpec, perplexitySpec, seriesSpec } from './plot-spec.js';
 
 /** Renders a Vega-Lite spec to SVG markup (no canvas or browser needed). */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {

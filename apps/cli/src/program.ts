@@ -7,6 +7,7 @@ import { runSeq2Seq } from './commands/seq2seq.js';
 import { runTimeseries } from './commands/timeseries.js';
 import { runToy } from './commands/toy.js';
 import { runTrain } from './commands/train.js';
+import { runTranslate } from './commands/translate.js';
 import { VERSION } from './version.js';
 
 const wholeNumber = (min: number) => (value: string): number => {
@@ -135,6 +136,49 @@ Examples:
   rnnkit seq2seq --train-size 2000 --epochs 3 --max-length 5   a quick look`)
     .action(async (o) => {
       await runSeq2Seq(withBackendAndJson(o));
+    });
+
+  program
+    .command('translate')
+    .description("English-French translation, d2l 9.5-9.8: the GRU encoder-decoder with the book's settings; d2l's four examples with BLEU, mean BLEU on training and held-out pairs, your own --sentence; greedy or --beam k.")
+    .option('--epochs <n>', 'epochs', wholeNumber(1), 300)
+    .option('--lr <x>', 'Adam learning rate', positiveNumber, 0.005)
+    .option('--batch-size <n>', 'minibatch size', wholeNumber(1), 64)
+    .option('--num-steps <n>', 'tokens per sentence (with <eos>), and the longest translation', wholeNumber(1), 10)
+    .option('--num-examples <n>', "d2l's num_examples (600 keeps 601 pairs, as d2l's code)", wholeNumber(1), 600)
+    .option('--embed <n>', 'embedding size', wholeNumber(1), 32)
+    .option('--hidden <n>', 'GRU hidden units', wholeNumber(1), 32)
+    .option('--layers <n>', 'GRU layers', wholeNumber(1), 2)
+    .option('--dropout <x>', 'dropout between GRU layers', (v: string) => {
+      const x = Number(v);
+      if (!(x >= 0 && x < 1)) throw new InvalidArgumentError('must be a number in [0, 1).');
+      return x;
+    }, 0.1)
+    .option('--seed <n>', 'seed of weights, dropout and batches', wholeNumber(0), 0)
+    .option('--beam <k>', 'beam size (1: greedy search)', wholeNumber(1), 1)
+    .option('--alpha <x>', 'length penalty of the beam search: score / length^alpha', (v: string) => {
+      const x = Number(v);
+      if (!Number.isFinite(x) || x < 0) throw new InvalidArgumentError('must be a number >= 0.');
+      return x;
+    }, 0.75)
+    .option('--sentence <text>', 'an English sentence to translate (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--held-out <n>', 'held-out pairs: the lines after the training lines', wholeNumber(0), 400)
+    .option('--data <file>', "a local fra.txt or d2l's fra-eng.zip instead of the shipped first 1,000 lines")
+    .option('--download', "download d2l's fra-eng.zip (SHA-1 checked, cached) instead of the shipped first 1,000 lines", false)
+    .option('--checkpoint <dir>', 'translate with this checkpoint (or run folder) instead of training')
+    .option('--out <dir>', 'output folder (metrics.json, loss.svg, checkpoint/)', 'runs/translate')
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .addHelpText('after', `
+Examples:
+  rnnkit translate                                      d2l's run: 300 epochs, then go . => va !, ...
+  rnnkit translate --checkpoint runs/translate --beam 3 --sentence "I'm cold."
+  rnnkit translate --download --num-examples 5000       more of Tatoeba's pairs
+
+The sentence pairs are from the Tatoeba Project (tatoeba.org), CC-BY 2.0 FR, as packaged by
+manythings.org/anki and d2l; the first 1,000 lines of fra.txt ship with @rnnkit/data.`)
+    .action(async (o) => {
+      await runTranslate(withBackendAndJson(o));
     });
 
   program

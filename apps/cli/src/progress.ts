@@ -9,7 +9,8 @@ export interface Reporter {
   info(line: string): void;
   /** A machine-readable event (only in JSON mode). */
   event(name: string, fields: Record<string, unknown>): void;
-  startBar(total: number, start: number): void;
+  /** `metric` names the value shown (the `perplexity` field of `updateBar`). Default 'perplexity'. */
+  startBar(total: number, start: number, metric?: string): void;
   updateBar(value: number, fields: Record<string, string>): void;
   stopBar(): void;
 }
@@ -37,10 +38,10 @@ export function createReporter(mode: OutputMode, write: (line: string) => void =
     event(name, fields) {
       if (mode === 'json') write(JSON.stringify({ event: name, ...fields }));
     },
-    startBar(total, start) {
+    startBar(total, start, metric = 'perplexity') {
       if (mode !== 'bar') return;
       bar = new cliProgress.SingleBar(
-        { format: 'epoch {value}/{total} {bar} {percentage}% | perplexity {perplexity} | {speed} tokens/s | {eta_formatted} left', hideCursor: true, etaBuffer: 20 },
+        { format: `epoch {value}/{total} {bar} {percentage}% | ${metric} {perplexity} | {speed} tokens/s | {eta_formatted} left`, hideCursor: true, etaBuffer: 20 },
         cliProgress.Presets.shades_classic,
       );
       current = start;

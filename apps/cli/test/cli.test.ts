@@ -225,3 +225,47 @@ describe('rnnkit toy / timeseries / seq2seq / bench', () => {
     expect(r.stdout).toMatch(/^wasm +fused-rnn-256 +1 +sequential +[\d.]+ +\d+/m);
   });
 });
+
+describe('rnnkit translate', () => {
+  const quick = ['--epochs', '3', '--num-examples', '100', '--held-out', '20', '--backend', 'wasm'];
+
+  it("trains, writes metrics.json, loss.svg and a checkpoint, prints d2l's four examples with BLEU and the user's sentence with <unk>", () => {
+    const r = rnnkit(['translate', ...quick, '--out', 'tr', '--sentence', 'Go zorglub!']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    for (const en of ['go .', 'i lost .', "he's calm .", "i'm home ."]) expect(r.stdout).toMatch(new RegExp(`^${en.replace('.', '\\.')} => .*, bleu [01]\\.\\d{3}$`, 'm'));
+    expect(r.stdout).toMatch(/mean BLEU: [\d.]+ on the 101 training pairs, [\d.]+ on 20 held-out pairs \(lines 102-121\)/);
+    expect(r.stdout).toMatch(/^Go zorglub! => /m);
+    expect(r.stdout).toContain('read as <unk>: "zorglub"');
+    const m = JSON.parse(readFileSync(join(dir, 'tr', 'metrics.json'), 'utf8'));
+    expect(m.history.map((h: { epoch: number }) => h.epoch)).toEqual([1, 2, 3]);
+    expect(m.examples).toHaveLength(4);
+    expect(m.config).toMatchObject({ embedSize: 32, numHiddens: 32, numLayers: 2, dropout: 0.1, init: 'xavier' });
+    expect(readFileSync(join(dir, 'tr', 'loss.svg'), 'utf8')).toMatch(/^<svg/);
+    expect(JSON.parse(readFileSync(join(dir, 'tr', 'checkpoint', 'model.json'), 'utf8')).userDefinedMetadata.rnnkit.kind).toBe('translation');
+  });
+
+  it('translates with the checkpoint, greedy as beam 1, with start/done JSON events', () => {
+    const greedy = rnnkit(['translate', '--checkpoint', 'tr', '--out', 'tr', '--json', '--held-out', '20', '--sentence', "I'm home."]);
+    expect(greedy.code, greedy.stderr).toBe(0);
+    const events = greedy.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.map((e) => e.event)).toEqual(['start', 'done']);
+    const done = events[1];
+    expect(done.trained).toBe(false);
+    const trained = JSON.parse(readFileSync(join(dir, 'tr', 'metrics.json'), 'utf8'));
+    expect(done.examples).toEqual(trained.examples); // the checkpoint holds the trained weights and vocabularies
+    expect(done.sentences[0].unknown).toEqual([]);
+    const beam = JSON.parse(rnnkit(['translate', '--checkpoint', 'tr', '--out', 'tr', '--json', '--held-out', '20', '--beam', '3']).stdout.trim().split('\n').at(-1)!);
+    expect(beam.beam).toBe(3);
+    expect(readFileSync(join(dir, 'tr', 'eval-beam3.json'), 'utf8')).toContain('"beam": 3');
+  });
+
+  it('refuses a language-model checkpoint and a missing data file in one line', () => {
+    const wrong = rnnkit(['translate', '--checkpoint', 'run', '--backend', 'wasm']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/^rnnkit: .* is not a translation checkpoint/);
+    const missing = rnnkit(['translate', '--data', 'nope.txt', '--backend', 'wasm']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^rnnkit: The translation file nope\.txt does not exist\. .*--data FILE/);
+  });
+});

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { strFromU8, unzipSync } from 'fflate';
-import { defaultCacheDir, download, readTextFile, sha1, writeFileAtomic } from './timemachine.js';
+import { defaultCacheDir, download, sha1, writeFileAtomic } from './timemachine.js';
 
 /** d2l's download address and SHA-1 of the English-French pairs (`fra-eng.zip`, holding `fra-eng/fra.txt`). */
 export const FRA_ENG_URL = 'http://d2l-data.s3-accelerate.amazonaws.com/fra-eng.zip';
@@ -52,15 +52,18 @@ function fraTxtOf(zip: Uint8Array, file: string, howTo: string): string {
   return strFromU8(entry);
 }
 
-async function readLocal(file: string, what: string, howTo: string, hint?: string): Promise<string> {
-  if (!file.endsWith('.zip')) return readTextFile(file, what, hint);
-  let zip: Uint8Array;
+async function readLocal(file: string, what: string, howTo: string): Promise<string> {
+  let bytes: Uint8Array;
   try {
-    zip = await readFile(file);
+    bytes = await readFile(file);
   } catch (err) {
-    throw new Error(`The ${what} file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}). ${howTo}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : `cannot be read (${code ?? String(err)})`;
+    throw new Error(`The ${what} file ${file} ${why}. ${howTo}`);
   }
-  return fraTxtOf(zip, file, howTo);
+  const text = file.endsWith('.zip') ? fraTxtOf(bytes, file, howTo) : strFromU8(bytes);
+  if (text.trim() === '') throw new Error(`The ${what} file ${file} is empty. ${howTo}`);
+  return text;
 }
 
 /**
@@ -70,10 +73,10 @@ async function readLocal(file: string, what: string, howTo: string, hint?: strin
 export async function fetchFraEngText(source: FraEngSource = {}): Promise<FraEngText> {
   const hint = source.localCopyHint;
   const howTo = howToPass(hint);
-  if (source.path !== undefined) return { text: await readLocal(source.path, 'translation', howTo, hint), origin: 'path', file: source.path };
+  if (source.path !== undefined) return { text: await readLocal(source.path, 'translation', howTo), origin: 'path', file: source.path };
   const env = source.env ?? process.env;
   const fromEnv = env[FRA_ENG_ENV];
-  if (fromEnv !== undefined && fromEnv !== '') return { text: await readLocal(fromEnv, FRA_ENG_ENV, howTo, hint), origin: 'env', file: fromEnv };
+  if (fromEnv !== undefined && fromEnv !== '') return { text: await readLocal(fromEnv, FRA_ENG_ENV, howTo), origin: 'env', file: fromEnv };
   const expected = source.sha1 ?? FRA_ENG_SHA1;
   const cacheFile = join(source.cacheDir ?? defaultCacheDir(env), 'fra-eng.zip');
   try {

@@ -1,0 +1,226 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  FRA_ENG_HEAD,
+  Vocab,
+  buildArrayNmtTokens,
+  loadDataNmt,
+  nmtSpecialIds,
+  preprocessNmt,
+  readDataNmt,
+  tokenizeNmt,
+  writeFileAtomic,
+  type VocabJSON,
+} from '@rnnkit/data';
+import { EncoderDecoder, type EncoderDecoderOptions } from '@rnnkit/models';
+import { bleu, evaluateSeq2Seq, makeOptimizer, predictSeq2Seq, trainSeq2Seq } from '@rnnkit/training';
+import { selectBackend, type BackendChoice } from '../backend.js';
+import { loadCheckpoint, restoreWeights, saveCheckpoint } from '../checkpoint.js';
+import { RnnkitError } from '../errors.js';
+import { lossSpec, renderSvg } from '../plot.js';
+import { createReporter, outputMode } from '../progress.js';
+import { VERSION } from '../version.js';
+
+export interface TranslateCommandOptions {
+  epochs: number;
+  lr: number;
+  batchSize: number;
+  numSteps: number;
+  numExamples: number;
+  embed: number;
+  hidden: number;
+  layers: number;
+  dropout: number;
+  seed: number;
+  /** Beam size k; 1 is greedy. */
+  beam: number;
+  /** Length penalty exponent of the beam search. */
+  alpha: number;
+  /** Sentences to translate after training. */
+  sentence: string[];
+  /** Held-out pairs: the lines right after the training lines. */
+  heldOut: number;
+  /** A local fra.txt or fra-eng.zip. */
+  data?: string;
+  /** Download d2l's fra-eng.zip (SHA-1 checked, cached) instead of the shipped first 1,000 lines. */
+  download: boolean;
+  /** Translate with this checkpoint instead of training. */
+  checkpoint?: string;
+  out: string;
+  backend: BackendChoice;
+  json: boolean;
+}
+
+/** What a translation checkpoint stores besides the weights. */
+export interface TranslateCheckpointMeta {
+  kind: 'translation';
+  rnnkit: string;
+  model: EncoderDecoderOptions;
+  numSteps: number;
+  numExamples: number;
+  srcVocab: VocabJSON;
+  tgtVocab: VocabJSON;
+  epoch: number;
+}
+
+/** d2l 9.7's four test sentences and their references. */
+export const D2L_EXAMPLES: readonly [string, string][] = [
+  ['go .', 'va !'],
+  ['i lost .', "j'ai perdu ."],
+  ["he's calm .", 'il est calme .'],
+  ["i'm home .", 'je suis chez moi .'],
+];
+
+export interface TranslationLine {
+  source: string;
+  prediction: string;
+  reference?: string;
+  bleu?: number;
+  unknown: string[];
+}
+
+export interface TranslateSummary {
+  backend: string;
+  trained: boolean;
+  epochs: number;
+  loss: number;
+  tokensPerSecond: number;
+  trainSeconds: number;
+  beam: number;
+  trainBleu: number;
+  heldOutBleu: number;
+  heldOutPairs: number;
+  examples: TranslationLine[];
+  sentences: TranslationLine[];
+  files: { metrics: string; plot?: string; checkpoint?: string };
+}
+
+/**
+ * `rnnkit translate`: d2l 9.7's GRU encoder-decoder on English-French pairs with the book's
+ * settings, then d2l's four examples with BLEU, mean BLEU on the training pairs and on the
+ * following held-out lines, and the user's own sentences (greedy or `--beam k`).
+ */
+export async function runTranslate(opts: TranslateCommandOptions): Promise<TranslateSummary> {
+  const reporter = createReporter(outputMode(opts.json));
+  const backend = await selectBackend(opts.backend);
+  reporter.info(`backend: ${backend}`);
+  reporter.event('start', { command: 'translate', backend, rnnkit: VERSION, tfjs: tf.version_core });
+  const resumed = opts.checkpoint ? await loadCheckpoint<TranslateCheckpointMeta>(opts.checkpoint) : null;
+  if (resumed && resumed.metadata.kind !== 'translation') throw new RnnkitError(`${resumed.dir} is not a translation checkpoint (rnnkit translate writes those).`);
+  const numSteps = resumed ? resumed.metadata.numSteps : opts.numSteps;
+  const numExamples = resumed ? resumed.metadata.numExamples : opts.numExamples;
+
+  const text = opts.data || opts.download ? await readDataNmt({ ...(opts.data ? { path: opts.data } : {}), localCopyHint: 'or pass --data FILE' }) : FRA_ENG_HEAD;
+  const data = loadDataNmt({ numSteps, numExamples, text });
+  const srcVocab = resumed ? Vocab.fromJSON(resumed.metadata.srcVocab) : data.srcVocab;
+  const tgtVocab = resumed ? Vocab.fromJSON(resumed.metadata.tgtVocab) : data.tgtVocab;
+  if (resumed && !(srcVocab.equals(data.srcVocab) && tgtVocab.equals(data.tgtVocab))) {
+    reporter.info('note: this text gives other vocabularies than the checkpoint; the checkpoint\'s are used.');
+  }
+  const { bos, eos } = nmtSpecialIds(tgtVocab);
+  const config: EncoderDecoderOptions = resumed
+    ? resumed.metadata.model
+    : { srcVocabSize: srcVocab.size, tgtVocabSize: tgtVocab.size, embedSize: opts.embed, numHiddens: opts.hidden, numLayers: opts.layers, dropout: opts.dropout, init: 'xavier', seed: opts.seed };
+  const model = new EncoderDecoder(config);
+  await mkdir(opts.out, { recursive: true });
+  // An evaluation of a checkpoint keeps the training run's metrics.json.
+  const files: TranslateSummary['files'] = { metrics: join(opts.out, resumed ? `eval-beam${opts.beam}.json` : 'metrics.json') };
+
+  const history: { epoch: number; loss: number; tokensPerSecond: number; seconds: number }[] = [];
+  let trainSeconds = 0;
+  if (resumed) {
+    restoreWeights(model.namedVariables(), resumed);
+    reporter.info(`translating with ${resumed.dir} (trained ${resumed.metadata.epoch} epochs)`);
+  } else {
+    reporter.info(
+      `training a GRU encoder-decoder (embed ${opts.embed}, hidden ${opts.hidden}, ${opts.layers} layers, dropout ${opts.dropout}) on ${data.src.rows} English-French pairs ` +
+        `(vocab ${srcVocab.size} / ${tgtVocab.size}), num_steps ${numSteps}, batch ${opts.batchSize}, Adam lr ${opts.lr}, clip 1, ${opts.epochs} epochs`,
+    );
+    const optimizer = makeOptimizer('adam', opts.lr);
+    const started = performance.now();
+    reporter.startBar(opts.epochs, 0, 'loss');
+    try {
+      trainSeq2Seq(model, data, {
+        epochs: opts.epochs,
+        lr: opts.lr,
+        batchSize: opts.batchSize,
+        bos,
+        optimizer,
+        theta: 1,
+        loss: 'd2l',
+        seed: opts.seed,
+        onEpochEnd: ({ epoch, loss, tokensPerSecond, seconds }) => {
+          history.push({ epoch, loss, tokensPerSecond, seconds });
+          reporter.updateBar(epoch, { perplexity: loss.toFixed(3), speed: String(Math.round(tokensPerSecond)) });
+          reporter.event('progress', { epoch, epochs: opts.epochs, loss, tokensPerSecond, seconds });
+          if (reporter.mode === 'lines' && (epoch % 10 === 0 || epoch === opts.epochs)) {
+            reporter.info(`epoch ${epoch}/${opts.epochs}  loss ${loss.toFixed(3)}  ${Math.round(tokensPerSecond)} tokens/s`);
+          }
+        },
+      });
+    } finally {
+      reporter.stopBar();
+    }
+    trainSeconds = (performance.now() - started) / 1000;
+    const metadata: TranslateCheckpointMeta = { kind: 'translation', rnnkit: VERSION, model: config, numSteps, numExamples, srcVocab: srcVocab.toJSON(), tgtVocab: tgtVocab.toJSON(), epoch: opts.epochs };
+    files.checkpoint = join(opts.out, 'checkpoint');
+    await saveCheckpoint(files.checkpoint, { metadata, weights: model.namedVariables(), optimizerWeights: await optimizer.getWeights() });
+    optimizer.dispose();
+    files.plot = join(opts.out, 'loss.svg');
+    await writeFileAtomic(files.plot, await renderSvg(lossSpec(history, 'GRU encoder-decoder, English-French: loss per token')));
+  }
+
+  const search = { beamSize: opts.beam, alpha: opts.alpha };
+  const translate = (source: string, reference?: string): TranslationLine => {
+    const t = predictSeq2Seq(model, source, srcVocab, tgtVocab, numSteps, search);
+    const line: TranslationLine = { source, prediction: t.text, unknown: t.unknown };
+    if (reference !== undefined) line.bleu = bleu(t.tokens, preprocessNmt(reference).split(' '), 2);
+    if (reference !== undefined) line.reference = reference;
+    return line;
+  };
+  const show = (l: TranslationLine) => `${l.source} => ${l.prediction}${l.bleu !== undefined ? `, bleu ${l.bleu.toFixed(3)}` : ''}`;
+  const examples = D2L_EXAMPLES.map(([en, fr]) => translate(en, fr));
+  reporter.info(`d2l's examples (${opts.beam === 1 ? 'greedy' : `beam ${opts.beam}, alpha ${opts.alpha}`}):`);
+  for (const e of examples) reporter.info(show(e));
+
+  // Mean BLEU on the training pairs and on the lines right after them.
+  const ids = (lines: string[][]) => lines.map((l) => tgtVocab.indicesOf(l));
+  const evalOptions = { bos, eos, maxLength: numSteps, ...search };
+  const trainBleu = evaluateSeq2Seq(model, data.src, ids(data.target), evalOptions).bleu;
+  const all = tokenizeNmt(preprocessNmt(text));
+  const from = data.src.rows;
+  const heldSource = all.source.slice(from, from + opts.heldOut);
+  const heldTarget = all.target.slice(from, from + opts.heldOut);
+  const heldOutBleu = heldSource.length > 0 ? evaluateSeq2Seq(model, buildArrayNmtTokens(heldSource, srcVocab, numSteps), ids(heldTarget), evalOptions).bleu : Number.NaN;
+  reporter.info(`mean BLEU: ${trainBleu.toFixed(3)} on the ${data.src.rows} training pairs, ${heldSource.length > 0 ? heldOutBleu.toFixed(3) : '-'} on ${heldSource.length} held-out pairs (lines ${from + 1}-${from + heldSource.length})`);
+
+  const sentences = opts.sentence.map((s) => translate(s));
+  for (const s of sentences) {
+    reporter.info(show(s));
+    if (s.unknown.length > 0) reporter.info(`  (not in the vocabulary, read as <unk>: ${s.unknown.map((w) => `"${w}"`).join(', ')})`);
+  }
+
+  const seconds = history.reduce((a, h) => a + h.seconds, 0);
+  const tokens = history.reduce((a, h) => a + h.tokensPerSecond * h.seconds, 0);
+  const summary: TranslateSummary = {
+    backend,
+    trained: !resumed,
+    epochs: resumed ? resumed.metadata.epoch : opts.epochs,
+    loss: history.at(-1)?.loss ?? Number.NaN,
+    tokensPerSecond: seconds > 0 ? tokens / seconds : 0,
+    trainSeconds,
+    beam: opts.beam,
+    trainBleu,
+    heldOutBleu,
+    heldOutPairs: heldSource.length,
+    examples,
+    sentences,
+    files,
+  };
+  if (!resumed) reporter.info(`trained ${opts.epochs} epochs in ${trainSeconds.toFixed(1)} s, ${Math.round(summary.tokensPerSecond)} tokens/s on ${backend}; files: ${files.metrics}, ${files.plot}, ${files.checkpoint}/`);
+  await writeFileAtomic(files.metrics, `${JSON.stringify({ ...summary, config, numSteps, numExamples, versions: { rnnkit: VERSION, tfjs: tf.version_core, node: process.version }, history }, null, 2)}\n`);
+  model.dispose();
+  reporter.event('done', { ...summary });
+  return summary;
+}

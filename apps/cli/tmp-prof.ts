@@ -1,0 +1,28 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs-layers';
+import { installWasmKernels } from '../../packages/cells/src/wasm-kernels.ts';
+import { loadDataNmt, nmtSpecialIds, selectRows } from '../../packages/data/src/index.ts';
+import { EncoderDecoder } from '../../packages/models/src/index.ts';
+import { maskedSoftmaxCELoss, sequenceMask, teacherForcingInput, makeOptimizer, optimizeStep } from '../../packages/training/src/index.ts';
+await tf.setBackend('wasm'); await tf.ready(); installWasmKernels();
+const data = loadDataNmt({ numSteps: 10 });
+const { bos } = nmtSpecialIds(data.tgtVocab);
+const model = new EncoderDecoder({ srcVocabSize: data.srcVocab.size, tgtVocabSize: data.tgtVocab.size, embedSize: 32, numHiddens: 32, dropout: 0.1, init: 'xavier', seed: 0 });
+const rows = Array.from({ length: 64 }, (_, i) => i);
+const src = tf.tensor2d(selectRows(data.src.array, rows, 10), [64, 10], 'int32');
+const inp = tf.tensor2d(selectRows(teacherForcingInput(data.tgt, bos), rows, 10), [64, 10], 'int32');
+const labels = tf.tensor1d(selectRows(data.tgt.array, rows, 10), 'int32');
+const mask = tf.tensor1d(selectRows(sequenceMask(data.tgt.validLen, 10), rows, 10));
+const opt = makeOptimizer('adam', 0.005);
+const step = () => optimizeStep(model.trainableVariables, () => tf.sum(maskedSoftmaxCELoss(model.call(src, inp, { training: true }), labels, mask, 10)) as tf.Scalar, opt, 1);
+for (let i = 0; i < 5; i++) step();
+const prof = await tf.profile(() => { step(); });
+const counts: Record<string, number> = {};
+const times: Record<string, number> = {};
+for (const k of prof.kernels) { counts[k.name] = (counts[k.name] ?? 0) + 1; times[k.name] = (times[k.name] ?? 0) + (typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0); }
+console.log('kernels', prof.kernels.length);
+console.log(Object.entries(counts).sort((a, b) => times[b[0]]! - times[a[0]]!).slice(0, 25).map(([k, n]) => `${k} x${n} ${times[k]!.toFixed(1)}ms`).join('\n'));
+let t0 = performance.now(); for (let i = 0; i < 20; i++) step(); console.log('step ms', ((performance.now() - t0) / 20).toFixed(1));
+t0 = performance.now(); for (let i = 0; i < 20; i++) tf.tidy(() => model.call(src, inp, { training: true })); console.log('fwd ms', ((performance.now() - t0) / 20).toFixed(1));
+t0 = performance.now(); for (let i = 0; i < 20; i++) tf.tidy(() => model.call(src, inp, { training: false })); console.log('fwd nodrop ms', ((performance.now() - t0) / 20).toFixed(1));
