@@ -1,6 +1,6 @@
 // End-to-end: the built `rnnkit` bin as a child process, as a user runs it.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -246,7 +246,7 @@ describe('rnnkit translate', () => {
   });
 
   it('translates with the checkpoint, greedy as beam 1, with start/done JSON events', () => {
-    const greedy = rnnkit(['translate', '--checkpoint', 'tr', '--out', 'tr', '--json', '--held-out', '20', '--sentence', "I'm home."]);
+    const greedy = rnnkit(['translate', '--checkpoint', 'tr', '--out', 'tr', '--json', '--held-out', '20', '--sentence', 'Go!']);
     expect(greedy.code, greedy.stderr).toBe(0);
     const events = greedy.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(events.map((e) => e.event)).toEqual(['start', 'done']);
@@ -258,14 +258,19 @@ describe('rnnkit translate', () => {
     const beam = JSON.parse(rnnkit(['translate', '--checkpoint', 'tr', '--out', 'tr', '--json', '--held-out', '20', '--beam', '3']).stdout.trim().split('\n').at(-1)!);
     expect(beam.beam).toBe(3);
     expect(readFileSync(join(dir, 'tr', 'eval-beam3.json'), 'utf8')).toContain('"beam": 3');
-  });
+  }, 240_000);
 
   it('refuses a language-model checkpoint and a missing data file in one line', () => {
-    const wrong = rnnkit(['translate', '--checkpoint', 'run', '--backend', 'wasm']);
+    const model = JSON.parse(readFileSync(join(dir, 'tr', 'checkpoint', 'model.json'), 'utf8'));
+    model.userDefinedMetadata.rnnkit.kind = 'language-model';
+    mkdirSync(join(dir, 'lm-ckpt'));
+    writeFileSync(join(dir, 'lm-ckpt', 'model.json'), JSON.stringify(model));
+    copyFileSync(join(dir, 'tr', 'checkpoint', 'weights.bin'), join(dir, 'lm-ckpt', 'weights.bin'));
+    const wrong = rnnkit(['translate', '--checkpoint', 'lm-ckpt', '--backend', 'wasm']);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/^rnnkit: .* is not a translation checkpoint/);
     const missing = rnnkit(['translate', '--data', 'nope.txt', '--backend', 'wasm']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^rnnkit: The translation file nope\.txt does not exist\. .*--data FILE/);
-  });
+  }, 180_000);
 });
