@@ -16,8 +16,7 @@ import {
 import { EncoderDecoder, type EncoderDecoderOptions } from '@rnnkit/models';
 import { bleu, evaluateSeq2Seq, makeOptimizer, predictSeq2Seq, trainSeq2Seq } from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
-import { loadCheckpoint, restoreWeights, saveCheckpoint } from '../checkpoint.js';
-import { RnnkitError } from '../errors.js';
+import { loadTranslationCheckpoint, restoreTranslationWeights, saveTranslationCheckpoint } from '../translation-checkpoint.js';
 import { lossSpec, renderSvg } from '../plot.js';
 import { createReporter, outputMode } from '../progress.js';
 import { VERSION } from '../version.js';
@@ -106,8 +105,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   const backend = await selectBackend(opts.backend);
   reporter.info(`backend: ${backend}`);
   reporter.event('start', { command: 'translate', backend, rnnkit: VERSION, tfjs: tf.version_core });
-  const resumed = opts.checkpoint ? await loadCheckpoint<TranslateCheckpointMeta>(opts.checkpoint) : null;
-  if (resumed && resumed.metadata.kind !== 'translation') throw new RnnkitError(`${resumed.dir} is not a translation checkpoint (rnnkit translate writes those).`);
+  const resumed = opts.checkpoint ? await loadTranslationCheckpoint<TranslateCheckpointMeta>(opts.checkpoint, 'translation') : null;
   const numSteps = resumed ? resumed.metadata.numSteps : opts.numSteps;
   const numExamples = resumed ? resumed.metadata.numExamples : opts.numExamples;
 
@@ -130,7 +128,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   const history: { epoch: number; loss: number; tokensPerSecond: number; seconds: number }[] = [];
   let trainSeconds = 0;
   if (resumed) {
-    restoreWeights(model.namedVariables(), resumed);
+    restoreTranslationWeights(model.namedVariables(), resumed);
     reporter.info(`translating with ${resumed.dir} (trained ${resumed.metadata.epoch} epochs)`);
   } else {
     reporter.info(
@@ -165,7 +163,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
     trainSeconds = (performance.now() - started) / 1000;
     const metadata: TranslateCheckpointMeta = { kind: 'translation', rnnkit: VERSION, model: config, numSteps, numExamples, srcVocab: srcVocab.toJSON(), tgtVocab: tgtVocab.toJSON(), epoch: opts.epochs };
     files.checkpoint = join(opts.out, 'checkpoint');
-    await saveCheckpoint(files.checkpoint, { metadata, weights: model.namedVariables(), optimizerWeights: await optimizer.getWeights() });
+    await saveTranslationCheckpoint(files.checkpoint, model.namedVariables(), { ...metadata });
     optimizer.dispose();
     files.plot = join(opts.out, 'loss.svg');
     await writeFileAtomic(files.plot, await renderSvg(lossSpec(history, 'GRU encoder-decoder, English-French: loss per token')));
