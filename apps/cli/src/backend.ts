@@ -24,9 +24,10 @@ export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow-gp
  * Picks the backend (apps do this, never the libraries): `auto` takes tfjs-node-gpu, then
  * tfjs-node when installed and loadable, else wasm: measured with `rnnkit bench`, wasm with
  * rnnkit's kernels trains every model here 13-24x faster than cpu (fused GRU-256: 20,354 vs
- * 1,561 tokens/s). Returns a description of what it chose.
+ * 1,561 tokens/s). Returns a description of what it chose. `replacementKernels: false` keeps the
+ * stock wasm kernels (`rnnkit bench`'s wasm-stock; rnnkit's, once installed, stay installed).
  */
-export async function selectBackend(choice: BackendChoice): Promise<string> {
+export async function selectBackend(choice: BackendChoice, options: { replacementKernels?: boolean } = {}): Promise<string> {
   tf.env().set('PROD', true); // rnnkit prints its own backend line instead of tfjs's hint
   if (choice === 'auto') {
     for (const native of ['tensorflow-gpu', 'tensorflow'] as const) {
@@ -49,7 +50,7 @@ export async function selectBackend(choice: BackendChoice): Promise<string> {
   }
   if (!(await tf.setBackend(choice))) throw new Error(`Backend ${choice} failed to initialise.`);
   await tf.ready();
-  if (choice === 'wasm') installWasmKernels();
+  if (choice === 'wasm' && options.replacementKernels !== false) installWasmKernels();
   return choice;
 }
 

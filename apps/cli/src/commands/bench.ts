@@ -1,13 +1,11 @@
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-wasm';
 import { loadDataTimeMachine, type SeqBatch } from '@rnnkit/data';
-import { installWasmKernels, type State } from '@rnnkit/cells';
+import { hasRelaxedSimd, type RecurrentLanguageModel } from '@rnnkit/cells';
 import type { CellKind } from '@rnnkit/models';
-import { makeOptimizer, trainStep } from '@rnnkit/training';
+import { makeOptimizer, trainEpoch, trainEpochAsync, type EpochOptions, type MinibatchStepper } from '@rnnkit/training';
 import { DataParallelTrainer } from '@rnnkit/training/parallel';
-import { workerBackendSetup } from '../backend.js';
+import { selectBackend, workerBackendSetup, type BackendChoice } from '../backend.js';
 import { createModelFromFlags, type LanguageModelConfig } from '../lm.js';
 import { LOCAL_COPY_HINT, UsageError } from '../errors.js';
 import { median } from '../median.js';
@@ -49,6 +47,8 @@ export interface BenchRow {
   case: string;
   /** Threads per step (1 unless data-parallel). */
   threads: number;
+  /** The SIMD kernels' WebAssembly build: relaxed SIMD (fused multiply-add) or plain SIMD. */
+  simd: 'relaxed' | 'plain';
   iteration: 'random' | 'sequential';
   msPerStep: number;
   tokensPerSecond: number;
@@ -67,9 +67,45 @@ function workerSetup(backend: string) {
 }
 
 /**
+ * Times one case through the library's epoch loop (`trainEpoch`, or `trainEpochAsync` with a
+ * data-parallel stepper): each step's time is the time between two `onStep` calls, so it is a
+ * whole minibatch of training as `rnnkit train` runs it. Returns the times after warm-up and the
+ * peak tensor memory above `bytesBefore`.
+ */
+async function timeSteps(
+  model: RecurrentLanguageModel,
+  batches: SeqBatch[],
+  stepper: MinibatchStepper | undefined,
+  c: BenchCase,
+  warmup: number,
+  bytesBefore: number,
+): Promise<{ times: number[]; peakBytes: number }> {
+  const times: number[] = [];
+  let peakBytes = 0;
+  let last = performance.now();
+  const onStep = ({ step }: { step: number }): void => {
+    const now = performance.now();
+    if (step > warmup) times.push(now - last);
+    last = now;
+    peakBytes = Math.max(peakBytes, tf.memory().numBytes - bytesBefore);
+  };
+  const optimizer = makeOptimizer('sgd', 1);
+  try {
+    const options: EpochOptions = { theta: 1, useRandomIter: c.randomIter, onStep };
+    if (stepper) await trainEpochAsync(model, batches, optimizer, { ...options, stepper });
+    else trainEpoch(model, batches, optimizer, options);
+  } finally {
+    optimizer.dispose();
+  }
+  return { times, peakBytes };
+}
+
+/**
  * `rnnkit bench` (`pnpm bench`): training throughput (tokens/s from the median step time after
  * warm-up) and peak tensor memory of the fused, layers and scratch models, batch 32 x 35 one-hot
- * steps over The Time Machine's 28 tokens, SGD with clipping at 1. It prints figures; it is not a test.
+ * steps over The Time Machine's 28 tokens, SGD with clipping at 1, through the same backend
+ * selection and epoch loop as `rnnkit train`. Every row says the backend, the threads and the
+ * kernels' SIMD build. It prints figures; it is not a test.
  */
 export async function runBench(opts: BenchOptions, write: (line: string) => void = writeLine): Promise<BenchRow[]> {
   for (const b of opts.backends) {
@@ -79,15 +115,14 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
   if (unknown.length) throw new UsageError(`Unknown bench case ${unknown.join(', ')}: use ${BENCH_CASES.map((c) => c.id).join(', ')}.`);
   const selected = opts.only ? BENCH_CASES.filter((c) => opts.only?.includes(c.id)) : BENCH_CASES;
   const backends = [...opts.backends].sort((a, b) => BENCH_BACKENDS.indexOf(a as never) - BENCH_BACKENDS.indexOf(b as never));
-  tf.env().set('PROD', true);
   const { loader, vocab } = await loadDataTimeMachine({ batchSize: 32, numSteps: 35, maxTokens: 10000, seed: 0, source: { localCopyHint: LOCAL_COPY_HINT } });
-  const batches: SeqBatch[] = [...loader];
+  const corpus: SeqBatch[] = [...loader];
+  const batches = Array.from({ length: opts.warmup + opts.steps }, (_, i) => corpus[i % corpus.length] as SeqBatch);
   const rows: BenchRow[] = [];
-  if (!opts.json) write(`${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'threads'.padStart(7)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)}`);
+  if (!opts.json) write(`${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'threads'.padStart(7)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)} simd`);
   for (const backend of backends) {
-    if (!(await tf.setBackend(backend === 'wasm-stock' ? 'wasm' : backend))) throw new Error(`Backend ${backend} failed to initialise.`);
-    await tf.ready();
-    if (backend === 'wasm') installWasmKernels();
+    // wasm-stock runs first: rnnkit's kernels, once installed, stay installed.
+    await selectBackend(backend === 'wasm-stock' ? 'wasm' : (backend as BackendChoice), { replacementKernels: backend !== 'wasm-stock' });
     const threadCounts = opts.workers ? [1, opts.workers + 1] : [1];
     for (const c of selected) {
       for (const threads of threadCounts) {
@@ -99,47 +134,25 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
         const stepper =
           threads > 1
             ? await DataParallelTrainer.create(model, { ...workerSetup(backend), model: { config } }, { workers: threads - 1 })
-            : null;
-        const opt = makeOptimizer('sgd', 1);
-        let state: State = stepper ? [] : model.beginState(32);
-        const times: number[] = [];
-        let peakBytes = 0;
-        for (let i = 0; i < opts.warmup + opts.steps; i++) {
-          const batch = batches[i % batches.length] as SeqBatch;
-          if (stepper) {
-            const t0 = performance.now();
-            await stepper.step(batch, i === 0 || c.randomIter, opt, 1);
-            if (i >= opts.warmup) times.push(performance.now() - t0);
-            peakBytes = Math.max(peakBytes, tf.memory().numBytes - bytesBefore);
-            continue;
-          }
-          const X = tf.tensor2d(batch.X, [32, 35], 'int32');
-          const Y = tf.tensor2d(batch.Y, [32, 35], 'int32');
-          if (c.randomIter) {
-            tf.dispose(state);
-            state = model.beginState(32);
-          }
-          const t0 = performance.now();
-          const r = trainStep(model, X, Y, state, opt, 1);
-          const dt = performance.now() - t0;
-          tf.dispose([X, Y, ...state]);
-          state = r.state;
-          if (i >= opts.warmup) times.push(dt);
-          peakBytes = Math.max(peakBytes, tf.memory().numBytes - bytesBefore);
+            : undefined;
+        let timed: { times: number[]; peakBytes: number };
+        try {
+          timed = await timeSteps(model, batches, stepper, c, opts.warmup, bytesBefore);
+        } finally {
+          await stepper?.dispose();
+          model.dispose();
         }
-        tf.dispose(state);
-        await stepper?.dispose();
-        opt.dispose();
-        model.dispose();
-        const ms = median(times);
+        const ms = median(timed.times);
         const row: BenchRow = {
           backend,
           case: c.id,
           threads,
+          // The kernels pick their relaxed build exactly where the engine validates relaxed SIMD.
+          simd: hasRelaxedSimd() ? 'relaxed' : 'plain',
           iteration: c.randomIter ? 'random' : 'sequential',
           msPerStep: +ms.toFixed(1),
           tokensPerSecond: Math.round((32 * 35 * 1000) / ms),
-          peakTensorMB: +(peakBytes / 2 ** 20).toFixed(1),
+          peakTensorMB: +(timed.peakBytes / 2 ** 20).toFixed(1),
           leakedTensors: tf.memory().numTensors - tensorsBefore,
           rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
           steps: opts.steps,
@@ -148,7 +161,7 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
         if (opts.json) write(JSON.stringify({ event: 'row', ...row }));
         else {
           write(
-            `${backend.padEnd(10)} ${c.id.padEnd(16)} ${String(threads).padStart(7)} ${row.iteration.padEnd(10)} ${row.msPerStep.toFixed(1).padStart(8)} ${String(row.tokensPerSecond).padStart(9)} ${row.peakTensorMB.toFixed(1).padStart(9)} ${String(row.leakedTensors).padStart(6)} ${String(row.rssMB).padStart(6)}`,
+            `${backend.padEnd(10)} ${c.id.padEnd(16)} ${String(threads).padStart(7)} ${row.iteration.padEnd(10)} ${row.msPerStep.toFixed(1).padStart(8)} ${String(row.tokensPerSecond).padStart(9)} ${row.peakTensorMB.toFixed(1).padStart(9)} ${String(row.leakedTensors).padStart(6)} ${String(row.rssMB).padStart(6)} ${row.simd}`,
           );
         }
       }
