@@ -166,7 +166,7 @@ export function createNodeCheckpointFileSystem(options: NodeCheckpointFileSystem
       }
       const [recovered] = await completeLeftovers(target);
       if (recovered) return { reader: folderReader(recovered), modelJson: 'model.json' };
-      throw new CheckpointError(target, `No checkpoint at ${path}: the folder does not exist.`);
+      throw new CheckpointError(target, `No checkpoint at ${path}: the ${/\.json$/i.test(target) ? 'file' : 'folder'} does not exist.`);
     },
   };
 }
