@@ -17,10 +17,11 @@ beforeAll(async () => {
   await useBackend('cpu');
   const model = createLanguageModel(config);
   text = predict(model, vocab, 'time ', 20).text;
-  await saveLanguageModel(
-    tf.io.withSaveHandler(async (a) => ((artifacts = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } })),
-    { model, vocab, config },
-  );
+  const keep = tf.io.withSaveHandler(async (a) => {
+    artifacts = a;
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  });
+  await saveLanguageModel(keep, { model, vocab, config });
   model.dispose();
 });
 
@@ -71,8 +72,8 @@ describe('loading from File objects and IO handlers: the same rules as from a fo
       v.tokenFreqs.push(['#', 1]);
     }, true);
     expect(await refused(vocabSize)).toMatch(/^Corrupt checkpoint: model\.json has a vocabulary of \d+ tokens but config\.vocabSize \d+/);
-    const escape = await files((j) => (j.weightsManifest[0]!.paths = ['../../../../../etc/hostname']));
-    expect(await refused(escape)).toMatch(/^Corrupt checkpoint: model\.json names the weight file "\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/hostname", which is not a file beside it/);
+    const outside = await files((j) => (j.weightsManifest[0]!.paths = ['../../../../../etc/hostname']));
+    expect(await refused(outside)).toMatch(/^Corrupt checkpoint: model\.json names the weight file "\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/hostname", which is not a file beside it/);
     const flipped = await files((_, bin) => (bin[bin.length - 2]! ^= 4));
     expect(await refused(flipped)).toMatch(/^Corrupt checkpoint: weights\.bin does not match the SHA-256 checksum/);
     const edited = await files((j) => ((j.userDefinedMetadata.rnnkit.config as { seed: number }).seed = 3));
