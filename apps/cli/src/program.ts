@@ -96,7 +96,7 @@ Examples:
 
   program
     .command('toy')
-    .description('The seed\'s toy: learn "hello" -> "ohlol" (Embedding -> RNN -> Linear, Adam).')
+    .description('The hello -> ohlol toy: learn "hello" -> "ohlol" (Embedding -> RNN -> Linear, Adam).')
     .option('--epochs <n>', 'epochs', wholeNumber(1), 15)
     .option('--lr <x>', 'Adam learning rate', positiveNumber, 0.1)
     .option('--seed <n>', 'first seed', wholeNumber(0), 0)

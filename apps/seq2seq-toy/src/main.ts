@@ -1,4 +1,4 @@
-// The seed's toys. With no arguments: "hello" -> "ohlol" (15 epochs of Adam, printing
+// The toys. With no arguments: "hello" -> "ohlol" (15 epochs of Adam, printing
 // "0 loss: 1.38 guess: llllh" lines), then the encoder-decoder on the reverse task. With
 // `toy ...` or `seq2seq ...` it runs just that `rnnkit` command with the given options,
 // e.g. `toy --seeds 20` for the distribution over seeds.

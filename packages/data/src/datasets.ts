@@ -1,6 +1,6 @@
 import { createRng } from './rng.js';
 
-/** The seed's toy: learn to map "hello" to "ohlol" over the dictionary e, h, l, o. */
+/** The hello -> ohlol toy: learn to map "hello" to "ohlol" over the dictionary e, h, l, o. */
 export interface HelloToy {
   idxToChar: readonly string[];
   /** Input ids of "hello". */

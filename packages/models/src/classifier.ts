@@ -11,13 +11,13 @@ export interface SeqClassifierOptions {
   numHiddens: number;
   /** Classes predicted at every step. */
   numClasses: number;
-  /** Default 'rnn' (the seed's toy). */
+  /** Default 'rnn' (the hello -> ohlol toy). */
   cell?: CellKind;
   seed?: number | string;
 }
 
 /**
- * The seed's toy model: Embedding(vocab, E) -> RNN/GRU/LSTM(E, H) on batch-first input ->
+ * The hello -> ohlol toy's model (PyTorch): Embedding(vocab, E) -> RNN/GRU/LSTM(E, H) on batch-first input ->
  * Linear(H, classes) on every step (PyTorch `Embedding -> nn.RNN(batch_first=True) -> Linear`).
  * Variables: `embedding` (vocab, E), `W_ih_l0` (E, G*H), `W_hh_l0`, `b_ih_l0`, `b_hh_l0`,
  * `W_out` (H, classes), `b_out`; `fromTorchNames` maps PyTorch's state dict onto them.

@@ -8,13 +8,13 @@ export interface TimeSeriesRegressorOptions {
   /** Features per step. Default 1. */
   inputSize?: number;
   numHiddens: number;
-  /** Default 'gru' (the seed's `nn.GRU(input_size, num_hiddens)`). */
+  /** Default 'gru' (the PyTorch forecaster's `nn.GRU(input_size, num_hiddens)`). */
   cell?: CellKind;
   seed?: number | string;
 }
 
 /**
- * The seed's time-series `RNNModel`: a recurrent layer over (steps, batch, features) and a
+ * The PyTorch GRU forecaster on d2l's noisy sine (its `RNNModel`): a recurrent layer over (steps, batch, features) and a
  * Linear(H, 1) on the last hidden state, predicting the next value.
  */
 export class TimeSeriesRegressor extends VariableOwner {

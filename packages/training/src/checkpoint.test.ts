@@ -25,7 +25,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const sample = (model: LanguageModelCheckpoint['model']) => predict(model, vocab, 'time ', 30).text;
 
-/** A trained-looking model: the seed's weights nudged so that outputs differ from a fresh model's. */
+/** A trained-looking model: the seeded initial weights nudged so that outputs differ from a fresh model's. */
 function makeModel(seed = 5) {
   const model = createLanguageModel({ ...config, seed });
   return model;

@@ -11,24 +11,24 @@ export interface SeqClassifierLike {
 }
 
 export interface SeqClassifierEpoch {
-  /** 0-based, as the seed prints it. */
+  /** 0-based, as the PyTorch hello -> ohlol toy prints it. */
   epoch: number;
   loss: number;
-  /** Predicted class ids from the forward pass the loss came from (before the update, as the seed prints them), (batch, steps). */
+  /** Predicted class ids from the forward pass the loss came from (before the update, as the PyTorch hello -> ohlol toy prints them), (batch, steps). */
   prediction: number[][];
 }
 
 export interface TrainSeqClassifierOptions {
   epochs: number;
-  /** Default 0.1 (the seed). */
+  /** Default 0.1 (the hello -> ohlol toy). */
   lr?: number;
-  /** Default 'adam' (the seed). */
+  /** Default 'adam' (the hello -> ohlol toy). */
   optimizer?: OptimizerSpec;
   onEpochEnd?: (info: SeqClassifierEpoch) => void;
 }
 
 /**
- * The seed's toy loop: one full-batch step per epoch on (batch, steps) inputs and per-step
+ * The hello -> ohlol toy's loop (PyTorch, Adam lr 0.1): one full-batch step per epoch on (batch, steps) inputs and per-step
  * labels, then the current guess.
  */
 export function trainSeqClassifier(

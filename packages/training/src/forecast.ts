@@ -17,18 +17,18 @@ export type WindowPredictor = (windows: Float32Array) => Float32Array;
 
 export interface TrainRegressorOptions {
   epochs: number;
-  /** Default 0.01 (the seed). */
+  /** Default 0.01 (the PyTorch GRU forecaster this mirrors). */
   lr?: number;
-  /** Default 16 (the seed). */
+  /** Default 16 (the PyTorch GRU forecaster this mirrors). */
   batchSize?: number;
-  /** Default 'adam' (the seed). */
+  /** Default 'adam' (the PyTorch GRU forecaster this mirrors). */
   optimizer?: OptimizerSpec;
   /** Shuffles the windows each epoch. */
   seed?: number | string;
   onEpochEnd?: (info: { epoch: number; loss: number }) => void;
 }
 
-/** The seed's time-series loop: MSE on shuffled minibatches of windows; returns each epoch's mean loss. */
+/** The time-series loop of the PyTorch GRU forecaster on d2l's noisy sine: MSE on shuffled minibatches of windows; returns each epoch's mean loss. */
 export function trainRegressor(model: RegressorLike, train: WindowSet, tau: number, options: TrainRegressorOptions): number[] {
   const batchSize = options.batchSize ?? 16;
   const optimizer = makeOptimizer(options.optimizer ?? 'adam', options.lr ?? 0.01);

@@ -28,7 +28,7 @@ export interface TimeseriesResult {
 export const HORIZONS = [1, 4, 16, 64] as const;
 
 /**
- * `rnnkit timeseries`: the seed's GRU forecaster on d2l's noisy sine (first 600 windows train),
+ * `rnnkit timeseries`: a GRU forecaster (hidden 32, Adam lr 0.01, batch 16) on d2l's noisy sine (first 600 windows train),
  * against a least-squares linear autoregression and predicting the last value, on the same test
  * windows; k-step-ahead forecasts feed predictions back as inputs. Writes metrics and a plot.
  */

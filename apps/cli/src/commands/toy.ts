@@ -23,7 +23,7 @@ export interface ToyRun {
   solvedAt: number | null;
 }
 
-/** `rnnkit toy`: the seed's "hello" -> "ohlol" (Embedding 4x10 -> RNN 10->8 -> Linear 8->4, Adam lr 0.1). */
+/** `rnnkit toy`: the "hello" -> "ohlol" toy (Embedding 4x10 -> RNN 10->8 -> Linear 8->4, Adam lr 0.1). */
 export async function runToy(opts: ToyCommandOptions, write: (line: string) => void = writeLine): Promise<ToyRun[]> {
   const backend = await selectBackend(opts.backend);
   const reporter = createReporter(opts.json ? 'json' : 'lines', write);
