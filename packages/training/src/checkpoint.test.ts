@@ -25,6 +25,13 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const sample = (model: LanguageModelCheckpoint['model']) => predict(model, vocab, 'time ', 30).text;
 
+/** A save handler that hands the artifacts to `to` (an in-memory save). */
+const keep = (to: (a: tf.io.ModelArtifacts) => void) =>
+  tf.io.withSaveHandler(async (a) => {
+    to(a);
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  });
+
 /** A trained-looking model: the seeded initial weights nudged so that outputs differ from a fresh model's. */
 function makeModel(seed = 5) {
   const model = createLanguageModel({ ...config, seed });
@@ -83,10 +90,6 @@ describe('saveLanguageModel / loadLanguageModel', () => {
     const model = makeModel();
     let saved: tf.io.ModelArtifacts | undefined;
     let savedOptimizer: tf.io.ModelArtifacts | undefined;
-    const keep = (to: (a: tf.io.ModelArtifacts) => void) => tf.io.withSaveHandler(async (a) => {
-      to(a);
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    });
     const sgd = tf.train.sgd(0.1);
     await saveLanguageModel(keep((a) => (saved = a)), { model, vocab, config, optimizer: sgd }, { optimizerDestination: keep((a) => (savedOptimizer = a)) });
     const loaded = await loadLanguageModel(tf.io.fromMemory(saved!), { optimizer: tf.train.sgd(0.1), optimizerSource: tf.io.fromMemory(savedOptimizer!) });
@@ -99,9 +102,8 @@ describe('saveLanguageModel / loadLanguageModel', () => {
   it("reads what a page's downloads://name gives (name.json + name.weights.bin), and browser File objects", async () => {
     const model = makeModel();
     let art: tf.io.ModelArtifacts | undefined;
-    await saveLanguageModel(tf.io.withSaveHandler(async (a) => {
+    await saveLanguageModel(keep((a) => {
       art = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }), { model, vocab, config });
     // As tf.io.browserDownloads writes them.
     const json = { modelTopology: art!.modelTopology, format: art!.format, generatedBy: art!.generatedBy, convertedBy: art!.convertedBy, weightsManifest: [{ paths: ['./page.weights.bin'], weights: art!.weightSpecs }], userDefinedMetadata: art!.userDefinedMetadata };
@@ -295,9 +297,8 @@ describe('checkpointFiles', () => {
   it('writes model.json last-readable files a browser decodes with tf.io alone', async () => {
     const model = makeModel();
     let art: tf.io.ModelArtifacts | undefined;
-    await saveLanguageModel(tf.io.withSaveHandler(async (a) => {
+    await saveLanguageModel(keep((a) => {
       art = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }), { model, vocab, config });
     const [bin, json] = checkpointFiles(art!, 'model');
     const manifest = JSON.parse(new TextDecoder().decode(json!.bytes));
