@@ -135,6 +135,105 @@ export function gruBackward(acts: usize, ex: usize, hPrev: usize, dh: usize, dx:
   }
 }
 
+/**
+ * d2l's GRU, whose reset gate multiplies h before the candidate's own product, first half of a
+ * forward step for B rows: r, z = sigmoid(x + bx + gh + bh), gh (B, 2H) = h W_hh's r and z
+ * blocks. Saves r and z to acts and r h to rh, the input of the candidate's product (r h) W_n.
+ */
+export function gruResetBeforeGates(x: usize, gh: usize, bx: usize, bh: usize, hPrev: usize, acts: usize, rh: usize, B: i32, H: i32): void {
+  const H4 = <usize>H << 2;
+  for (let bi = 0; bi < B; bi++) {
+    const row = <usize>bi * 3 * H4;
+    const grow = <usize>bi * 2 * H4;
+    const hrow = <usize>bi * H4;
+    for (let j: usize = 0; j < H4; j += 16) {
+      const zo: usize = H4 + j;
+      const r = sigmoid4(f32x4.add(f32x4.add(v128.load(x + row + j), v128.load(bx + j)), f32x4.add(v128.load(gh + grow + j), v128.load(bh + j))));
+      const z = sigmoid4(f32x4.add(f32x4.add(v128.load(x + row + zo), v128.load(bx + zo)), f32x4.add(v128.load(gh + grow + zo), v128.load(bh + zo))));
+      v128.store(acts + row + j, r);
+      v128.store(acts + row + zo, z);
+      v128.store(rh + hrow + j, f32x4.mul(r, v128.load(hPrev + hrow + j)));
+    }
+  }
+}
+
+/**
+ * The second half: n = tanh(x_n + bx_n + nPre + bh_n) with nPre (B, H) = (r h) W_n, and
+ * h' = (1 - z) n + z h. Saves n to acts.
+ */
+export function gruResetBeforeCandidate(x: usize, nPre: usize, bx: usize, bh: usize, hPrev: usize, hNext: usize, acts: usize, B: i32, H: i32): void {
+  const H4 = <usize>H << 2;
+  const one = f32x4.splat(1.0);
+  for (let bi = 0; bi < B; bi++) {
+    const row = <usize>bi * 3 * H4;
+    const hrow = <usize>bi * H4;
+    for (let j: usize = 0; j < H4; j += 16) {
+      const no: usize = (H4 << 1) + j;
+      const n = tanh4(f32x4.add(f32x4.add(v128.load(x + row + no), v128.load(bx + no)), f32x4.add(v128.load(nPre + hrow + j), v128.load(bh + no))));
+      const z = v128.load(acts + row + H4 + j);
+      v128.store(acts + row + no, n);
+      v128.store(hNext + hrow + j, f32x4.add(f32x4.mul(f32x4.sub(one, z), n), f32x4.mul(z, v128.load(hPrev + hrow + j))));
+    }
+  }
+}
+
+/**
+ * d2l's GRU backwards, first half, from dh: the z and n pre-activation gradients to dx (they are
+ * also the recurrent product's), dn (B, H) a copy of the n block for the product dn W_n^T, and
+ * dh_{t-1}'s direct part dh z.
+ */
+export function gruResetBeforeBackwardCandidate(acts: usize, hPrev: usize, dh: usize, dx: usize, dn: usize, dhPrev: usize, B: i32, H: i32): void {
+  const H4 = <usize>H << 2;
+  const one = f32x4.splat(1.0);
+  for (let bi = 0; bi < B; bi++) {
+    const row = <usize>bi * 3 * H4;
+    const hrow = <usize>bi * H4;
+    for (let j: usize = 0; j < H4; j += 16) {
+      const zo: usize = H4 + j;
+      const no: usize = (H4 << 1) + j;
+      const z = v128.load(acts + row + zo);
+      const n = v128.load(acts + row + no);
+      const d = v128.load(dh + hrow + j);
+      v128.store(dhPrev + hrow + j, f32x4.mul(d, z));
+      const dzp = f32x4.mul(f32x4.mul(f32x4.mul(d, f32x4.sub(v128.load(hPrev + hrow + j), n)), z), f32x4.sub(one, z));
+      const dnp = f32x4.mul(f32x4.mul(d, f32x4.sub(one, z)), f32x4.sub(one, f32x4.mul(n, n)));
+      v128.store(dx + row + zo, dzp);
+      v128.store(dx + row + no, dnp);
+      v128.store(dn + hrow + j, dnp);
+    }
+  }
+}
+
+/**
+ * The second half, from drh (B, H) = dn W_n^T, the gradient of r h: dh_{t-1} += drh r, the r
+ * pre-activation gradient to dx, the r and z blocks copied to drz (B, 2H) for the product
+ * drz W_rz^T, and every block of dx summed into db.
+ */
+export function gruResetBeforeBackwardGates(acts: usize, hPrev: usize, drh: usize, dx: usize, drz: usize, dhPrev: usize, db: usize, B: i32, H: i32): void {
+  const H4 = <usize>H << 2;
+  const one = f32x4.splat(1.0);
+  for (let bi = 0; bi < B; bi++) {
+    const row = <usize>bi * 3 * H4;
+    const grow = <usize>bi * 2 * H4;
+    const hrow = <usize>bi * H4;
+    for (let j: usize = 0; j < H4; j += 16) {
+      const zo: usize = H4 + j;
+      const no: usize = (H4 << 1) + j;
+      const r = v128.load(acts + row + j);
+      const g = v128.load(drh + hrow + j);
+      v128.store(dhPrev + hrow + j, f32x4.add(v128.load(dhPrev + hrow + j), f32x4.mul(g, r)));
+      const drp = f32x4.mul(f32x4.mul(f32x4.mul(g, v128.load(hPrev + hrow + j)), r), f32x4.sub(one, r));
+      const dzp = v128.load(dx + row + zo);
+      v128.store(dx + row + j, drp);
+      v128.store(drz + grow + j, drp);
+      v128.store(drz + grow + zo, dzp);
+      v128.store(db + j, f32x4.add(v128.load(db + j), drp));
+      v128.store(db + zo, f32x4.add(v128.load(db + zo), dzp));
+      v128.store(db + no, f32x4.add(v128.load(db + no), v128.load(dx + row + no)));
+    }
+  }
+}
+
 /** One step of the tanh RNN for B rows: h' = tanh(x + bx + gh + bh). */
 export function rnnForward(x: usize, gh: usize, bx: usize, bh: usize, hNext: usize, B: i32, H: i32): void {
   const end = <usize>(B * H) << 2;

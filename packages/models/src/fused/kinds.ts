@@ -63,7 +63,10 @@ export interface JsBackwardStep {
   restProductT(rows: Float32Array): Float32Array;
 }
 
-/** A wasm forward step: byte offsets into the kernels' memory, as `JsForwardStep` (gh is h_{t-1} W_hh). */
+/**
+ * A wasm forward step: byte offsets into the kernels' memory, as `JsForwardStep` (gh is h_{t-1}
+ * times W_hh's first recurrentGates blocks).
+ */
 export interface WasmForwardStep {
   B: number;
   H: number;
@@ -78,6 +81,9 @@ export interface WasmForwardStep {
   cNext: number;
   acts: number;
   saved: number;
+  /** W_hh's blocks after the first recurrentGates, in gemm's panels, and a (B, H) scratch for their product. */
+  restPanels: number;
+  restOut: number;
 }
 
 /** A wasm backward step, as `JsBackwardStep`; the bias gradients are summed into dbx (b_ih) and dbh (b_hh). */
@@ -98,6 +104,15 @@ export interface WasmBackwardStep {
   dbx: number;
   /** dbx's own buffer unless `ownRecurrentGrad`. */
   dbh: number;
+  /**
+   * Where the step leaves dG's first recurrentGates blocks as (B, recurrentGates*H) rows for the
+   * product dG W_hh^T: dg itself when every block is recurrent.
+   */
+  dgh: number;
+  /** W_hh's rest blocks transposed, in gemm's panels, and two (B, H) scratch buffers. */
+  restPanelsT: number;
+  scratch: number;
+  scratch2: number;
 }
 
 /**
@@ -125,11 +140,10 @@ export interface RecurrenceSpec {
   wasm: {
     forward(fn: KernelExports, s: WasmForwardStep): void;
     backward(fn: KernelExports, s: WasmBackwardStep): void;
-    /**
-     * Whether the backward step writes dg and db_hh apart from dx and db_ih, and a direct part
-     * of dh_{t-1} to dhPrev (the GRU's); else dg is dx and db_hh is db_ih.
-     */
+    /** Whether the backward step writes dg and db_hh apart from dx and db_ih (else they are the same). */
     ownRecurrentGrad: boolean;
+    /** Whether it writes a direct part of dh_{t-1} (the GRUs' z dh) to dhPrev. */
+    directPath: boolean;
   } | null;
 }
 
@@ -164,6 +178,7 @@ const rnn: RecurrenceSpec = {
     forward: (fn, s) => fn.rnnForward(s.x, s.gh, s.bx, s.bh, s.hNext, s.B, s.H),
     backward: (fn, s) => fn.rnnBackward(s.hOut, s.dh, s.dx, s.dbx, s.B, s.H),
     ownRecurrentGrad: false,
+    directPath: false,
   },
 };
 
@@ -218,6 +233,7 @@ const gru: RecurrenceSpec = {
     forward: (fn, s) => fn.gruForward(s.x, s.gh, s.bx, s.bh, s.hPrev, s.hNext, s.acts, s.saved, s.B, s.H),
     backward: (fn, s) => fn.gruBackward(s.acts, s.saved, s.hPrev, s.dh, s.dx, s.dg, s.dhPrev, s.dbx, s.dbh, s.B, s.H),
     ownRecurrentGrad: true,
+    directPath: true,
   },
 };
 
@@ -284,7 +300,20 @@ const gruResetBefore: RecurrenceSpec = {
       }
     },
   },
-  wasm: null,
+  wasm: {
+    forward(fn, s) {
+      fn.gruResetBeforeGates(s.x, s.gh, s.bx, s.bh, s.hPrev, s.acts, s.saved, s.B, s.H);
+      fn.gemm(s.restOut, s.saved, s.restPanels, s.B, s.H, s.H); // (r h) W_n
+      fn.gruResetBeforeCandidate(s.x, s.restOut, s.bx, s.bh, s.hPrev, s.hNext, s.acts, s.B, s.H);
+    },
+    backward(fn, s) {
+      fn.gruResetBeforeBackwardCandidate(s.acts, s.hPrev, s.dh, s.dx, s.scratch, s.dhPrev, s.B, s.H);
+      fn.gemm(s.scratch2, s.scratch, s.restPanelsT, s.B, s.H, s.H); // d(r h) = dn W_n^T
+      fn.gruResetBeforeBackwardGates(s.acts, s.hPrev, s.scratch2, s.dx, s.dgh, s.dhPrev, s.dbx, s.B, s.H);
+    },
+    ownRecurrentGrad: false,
+    directPath: true,
+  },
 };
 
 /** d2l `lstm`, gates [i, f, g, o]: c' = f c + i g, h' = o tanh(c'). */
@@ -342,6 +371,7 @@ const lstm: RecurrenceSpec = {
     forward: (fn, s) => fn.lstmForward(s.x, s.gh, s.bx, s.bh, s.cPrev, s.cNext, s.hNext, s.acts, s.saved, s.B, s.H),
     backward: (fn, s) => fn.lstmBackward(s.acts, s.saved, s.cPrev, s.dh, s.dc, s.dx, s.dbx, s.B, s.H),
     ownRecurrentGrad: false,
+    directPath: false,
   },
 };
 

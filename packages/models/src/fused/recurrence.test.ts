@@ -17,7 +17,8 @@ function randomTensor(shape: number[], rng: { next(): number }, scale = 1): tf.T
 }
 
 /** Output and gradients (xProj, h0, [c0], W_hh, b_hh, [b_ih]) of sum(out * R). */
-function run(kind: CellKind, resetAfter: boolean, withInputBias: boolean, seed = 1) {
+function run(kind: CellKind, resetAfter: boolean, withInputBias: boolean, seed = 1, dims = { T, B, H }) {
+  const { T, B, H } = dims;
   const rng = createRng(seed);
   const GH = GATES[kind] * H;
   const xp = randomTensor([T, B, GH], rng, 2) as tf.Tensor3D;
@@ -70,6 +71,35 @@ for (const backend of TEST_BACKENDS) {
         expect(Math.abs(wasm.value - js.value)).toBeLessThan(1e-4 * Math.abs(js.value) + 1e-5);
         expect(wasm.grads).toHaveLength(kind === 'lstm' ? 6 : 5);
         wasm.grads.forEach((g, i) => { expectAllClose(g, js.grads[i] as number[], 1e-4); });
+        expect(tf.memory().numTensors).toBe(before);
+      });
+    }
+
+    // d2l's reset-before GRU: the candidate's own product inside the step. H 12 puts a 4-column
+    // tail panel in W_n; T*B 15 is not a whole number of 4 x 4 blocks (dW_hh by the backend).
+    for (const [weightGemm, dims] of [
+      [false, { T, B, H }],
+      [true, { T, B, H }],
+      [true, { T: 3, B: 4, H: 12 }],
+      [false, { T: 5, B: 3, H: 12 }],
+    ] as [boolean, { T: number; B: number; H: number }][]) {
+      it(`gru (d2l, reset before; T ${dims.T}, B ${dims.B}, H ${dims.H}) on WebAssembly SIMD equals the JS loops: output and every gradient (dW_hh by ${weightGemm ? 'the kernels' : 'the backend'})`, () => {
+        const before = tf.memory().numTensors;
+        const k = simdKernels() as SimdKernels;
+        const inUse = k.inUse;
+        const preferred = k.weightGradientGemm;
+        k.weightGradientGemm = weightGemm;
+        const wasm = run('gru', false, true, 1, dims);
+        k.weightGradientGemm = preferred;
+        expect(k.inUse).toBe(inUse);
+        useWasmGates(false);
+        const js = run('gru', false, true, 1, dims);
+        expect(wasm.value).not.toBe(js.value); // the kernels ran: float32 lanes round unlike the JS loops' doubles
+        expect(Math.abs(wasm.value - js.value)).toBeLessThan(1e-4 * Math.abs(js.value) + 1e-5);
+        expect(wasm.grads).toHaveLength(5);
+        wasm.grads.forEach((g, i) => {
+          expectAllClose(g, js.grads[i] as number[], 1e-4);
+        });
         expect(tf.memory().numTensors).toBe(before);
       });
     }

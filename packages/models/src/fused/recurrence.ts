@@ -86,7 +86,7 @@ export function fusedRecurrence(xProj: tf.Tensor3D | tf.Tensor2D, state: tf.Tens
       keep,
     };
     // The kernels cover the kinds whose record has them, for hidden sizes in whole SIMD lanes.
-    const kernels = spec.wasm && spec.recurrentGates === spec.gates && H % 4 === 0 ? simdKernels() : null;
+    const kernels = spec.wasm && H % 4 === 0 ? simdKernels() : null;
     const { packed, gradFunc }: PassResult = kernels ? wasmRecurrence(kernels, pass) : jsRecurrence(pass);
     const grads = (dy: tf.Tensor): tf.Tensor[] => {
       const g = gradFunc(dy);

@@ -8,12 +8,13 @@ import type { Pass, PassGrads, PassResult } from './pass.js';
  * backward pass needs (states, gates, what the record saves) stays in the kernels' memory: the
  * backward pass releases it, or, where no gradient will be taken (`keep` false), the forward pass
  * itself. A region whose backward pass never runs is released once its gradient function is
- * garbage-collected. Needs `spec.wasm`, all gate blocks recurrent, and H % 4 == 0.
+ * garbage-collected. Needs `spec.wasm` and H % 4 == 0 (so that a block boundary is a panel's).
  */
 export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
   const { spec, T, B, H, ids } = p;
   const wasm = spec.wasm!;
   const GH = spec.gates * H;
+  const cols = spec.recurrentGates * H; // columns of the per-step product h W_hh
   const BH = B * H;
   const XG = T * B * GH;
   const TB = T * B;
@@ -30,7 +31,8 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
   });
   const { HS, CS, ACTS, SAVED, IDS } = saved;
   // Forward scratch: x, this step's h W_hh, b_ih, b_hh, W_hh as it is and in gemm's panels, W_ih.
-  const f = k.allocLayout({ X: XG, GHS: B * GH, BX: GH, BHH: GH, WHH: H * GH, WHHP: H * GH, WIH: V * GH });
+  // The rest blocks' panels follow the first cols columns' in WHHP (cols is a multiple of 8).
+  const f = k.allocLayout({ X: XG, GHS: B * cols, REST: BH, BX: GH, BHH: GH, WHH: H * GH, WHHP: H * GH, WIH: V * GH });
   if (ids) {
     new Int32Array(k.f32.buffer, 4 * IDS, TB).set(ids);
     readInto(p.xp, k.f32, f.WIH);
@@ -48,7 +50,7 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
   // Byte offset of row t of a buffer of n floats per step.
   const at = (base: number, t: number, n: number) => 4 * (base + t * n);
   for (let t = 0; t < T; t++) {
-    k.fn.gemm(4 * f.GHS, at(HS, t, BH), 4 * f.WHHP, B, H, GH);
+    k.fn.gemm(4 * f.GHS, at(HS, t, BH), 4 * f.WHHP, B, H, cols);
     wasm.forward(k.fn, {
       B,
       H,
@@ -62,6 +64,8 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
       cNext: at(CS, t + 1, BH),
       acts: at(ACTS, t, B * GH),
       saved: at(SAVED, t, BH),
+      restPanels: 4 * (f.WHHP + cols * H),
+      restOut: 4 * f.REST,
     });
   }
   k.release(f.region);
@@ -86,6 +90,7 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     if (lease.released) throw new Error('fusedRecurrence: this pass has already been differentiated once.');
     savedRegions.unregister(owner);
     const own = wasm.ownRecurrentGrad;
+    const rest = cols < GH;
     // dW_hh as (dG^T hIn)^T needs dG transposed, in whole 4 x 4 blocks.
     const transposeDG = TB % 4 === 0;
     const ownGemm = transposeDG && k.weightGradientGemm;
@@ -106,6 +111,9 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
       WHH: H * GH,
       WHHT: H * GH,
       WHHTP: H * GH,
+      DGH: rest ? B * cols : 0,
+      S1: BH,
+      S2: BH,
       DGT: transposeDG ? XG : 0,
       DWT: transposeDG ? H * GH : 0,
       DW: transposeDG ? H * GH : 0,
@@ -117,7 +125,9 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     readInto(dy, k.f32, r.DY);
     readInto(p.W, k.f32, r.WHH);
     k.fn.transpose(4 * r.WHHT, 4 * r.WHH, H, GH); // (G*H, H): dh_{t-1} = dg W_hh^T
-    k.fn.packPanels(4 * r.WHHTP, 4 * r.WHHT, GH, H);
+    // Panels of W_hh^T's first cols rows, then of its rest rows.
+    k.fn.packPanels(4 * r.WHHTP, 4 * r.WHHT, cols, H);
+    if (rest) k.fn.packPanels(4 * (r.WHHTP + cols * H), 4 * (r.WHHT + cols * H), GH - cols, H);
     k.f32.fill(0, r.DBX, r.DBX + GH);
     k.f32.fill(0, DBH, DBH + GH);
     k.f32.copyWithin(r.DH, r.DY + (T - 1) * BH, r.DY + T * BH);
@@ -139,11 +149,15 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
         dhPrev: 4 * r.DHP,
         dbx: 4 * r.DBX,
         dbh: 4 * DBH,
+        dgh: rest ? 4 * r.DGH : dg,
+        restPanelsT: 4 * (r.WHHTP + cols * H),
+        scratch: 4 * r.S1,
+        scratch2: 4 * r.S2,
       });
-      k.fn.gemm(4 * r.BACK, dg, 4 * r.WHHTP, B, GH, H);
+      k.fn.gemm(4 * r.BACK, rest ? 4 * r.DGH : dg, 4 * r.WHHTP, B, cols, H);
       // dh_{t-1}: through W_hh, what step t-1's own output received, and the step's direct part.
       const dyPrev = t > 0 ? at(r.DY, t - 1, BH) : 0;
-      if (own) k.fn.add3(4 * r.DH, 4 * r.DHP, 4 * r.BACK, dyPrev, BH);
+      if (wasm.directPath) k.fn.add3(4 * r.DH, 4 * r.DHP, 4 * r.BACK, dyPrev, BH);
       else if (dyPrev) k.fn.add3(4 * r.DH, 4 * r.BACK, dyPrev, 0, BH);
       else k.f32.copyWithin(r.DH, r.BACK, r.BACK + BH);
     }
@@ -151,26 +165,38 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     // against dG (T*B, G*H): dW = (dG^T hIn)^T with dG transposed, so that the long T*B axis is
     // the product's inner one and hIn (a third of dG's size at most) is the second operand, the
     // one a matmul packs.
+    // The first cols columns of dW take hIn (the states); the rest blocks' take what the step
+    // saved as their product's input (d2l's GRU: r h).
+    const parts: [number, number, number][] = rest ? [[0, cols, HS], [cols, GH, SAVED]] : [[0, GH, HS]];
     let dW: tf.Tensor;
     if (transposeDG) {
       k.fn.transpose(4 * r.DGT, 4 * DG, TB, GH);
-      if (ownGemm) {
-        k.fn.packPanels(4 * r.HINP, 4 * HS, TB, H);
-        k.fn.gemm(4 * r.DWT, 4 * r.DGT, 4 * r.HINP, GH, TB, H);
-      } else {
-        const dgt = tensorOfView(k.f32.subarray(r.DGT, r.DGT + XG), [GH, TB]);
-        const hIn = tensorOfView(k.f32.subarray(HS, HS + T * BH), [TB, H]);
-        const dWT = tf.matMul(dgt, hIn);
-        readInto(dWT, k.f32, r.DWT);
-        tf.dispose([dgt, hIn, dWT]);
+      for (const [g0, g1, IN] of parts) {
+        if (ownGemm) {
+          k.fn.packPanels(4 * r.HINP, 4 * IN, TB, H);
+          k.fn.gemm(4 * (r.DWT + g0 * H), 4 * (r.DGT + g0 * TB), 4 * r.HINP, g1 - g0, TB, H);
+        } else {
+          const dgt = tensorOfView(k.f32.subarray(r.DGT + g0 * TB, r.DGT + g1 * TB), [g1 - g0, TB]);
+          const hIn = tensorOfView(k.f32.subarray(IN, IN + T * BH), [TB, H]);
+          const dWT = tf.matMul(dgt, hIn);
+          readInto(dWT, k.f32, r.DWT + g0 * H);
+          tf.dispose([dgt, hIn, dWT]);
+        }
       }
       k.fn.transpose(4 * r.DW, 4 * r.DWT, GH, H); // the backend's Transpose is scalar
       dW = tf.tensor2d(k.f32.slice(r.DW, r.DW + H * GH), [H, GH]);
     } else {
-      const hIn = tensorOfView(k.f32.subarray(HS, HS + T * BH), [TB, H]);
       const dgAll = tensorOfView(k.f32.subarray(DG, DG + XG), [TB, GH]);
-      dW = tf.matMul(hIn, dgAll, true, false);
-      tf.dispose([hIn, dgAll]);
+      const blocks = parts.map(([g0, g1, IN]) => {
+        const input = tensorOfView(k.f32.subarray(IN, IN + T * BH), [TB, H]);
+        const block = tf.slice(dgAll, [0, g0], [TB, g1 - g0]);
+        const product = tf.matMul(input, block, true, false);
+        tf.dispose([input, block]);
+        return product;
+      });
+      dW = blocks.length === 1 ? blocks[0]! : tf.concat(blocks, 1);
+      if (blocks.length > 1) tf.dispose(blocks);
+      dgAll.dispose();
     }
     let dxp: tf.Tensor;
     if (ids) {
