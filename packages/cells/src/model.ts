@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkPositiveInts, createRng, type Rng } from '@rnnkit/data';
+import { checkOptions, checkPositiveInts, createRng, type Rng } from '@rnnkit/data';
 import type { ScratchCell } from './cell.js';
 import { oneHotFloat } from './ops.js';
 import { VariableOwner, type Params, type State } from './params.js';
@@ -43,6 +43,7 @@ export class RNNModelScratch extends VariableOwner implements RecurrentLanguageM
   private readonly forwardFn: ScratchCell['forward'];
 
   constructor(options: RNNModelScratchOptions) {
+    checkOptions(options, 'new RNNModelScratch({ vocabSize: 28, numHiddens: 512, ...gruCell })');
     const { vocabSize, numHiddens } = options;
     super();
     checkPositiveInts({ vocabSize, numHiddens });

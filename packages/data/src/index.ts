@@ -1,7 +1,7 @@
-export { checkPositiveInts } from './checks.js';
+export { checkPositiveInts, checkOptions, checkSeed } from './checks.js';
 export { selectRows, timeMajor } from './arrays.js';
 export { createRng, type Rng, type RngState } from './rng.js';
-export { preprocessLine, preprocessText, splitLines, tokenize, type TokenKind } from './text.js';
+export { preprocessLine, preprocessPrefix, preprocessText, keptFraction, splitLines, tokenize, PREPROCESSINGS, type Preprocessing, type TokenKind } from './text.js';
 export { Vocab, UNK, countTokens, type VocabOptions, type VocabJSON } from './vocab.js';
 export {
   TIME_MACHINE_URL,
@@ -10,6 +10,7 @@ export {
   fetchTimeMachineText,
   readTimeMachine,
   readTextFile,
+  decodeText,
   writeFileAtomic,
   defaultCacheDir,
   corpusFromLines,

@@ -1,4 +1,5 @@
 import seedrandom from 'seedrandom';
+import { checkSeed } from './checks.js';
 
 /**
  * A seeded random generator. Every random choice in rnnkit (batch offsets, shuffles, weight
@@ -23,6 +24,7 @@ export type RngState = { alea: object; spare: number | null };
 
 /** Creates a seeded generator; `restore` continues from a saved `state()`. */
 export function createRng(seed: number | string = 0, restore?: RngState): Rng {
+  checkSeed(seed);
   const alea = seedrandom.alea(String(seed), { state: restore ? (restore.alea as seedrandom.State.Alea) : true });
   let spare: number | null = restore ? restore.spare : null;
   const rng: Rng = {

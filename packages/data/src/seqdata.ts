@@ -1,6 +1,7 @@
-import { checkPositiveInts } from './checks.js';
+import { checkOptions, checkPositiveInts } from './checks.js';
 import { createRng, type Rng, type RngState } from './rng.js';
 import { loadCorpusTimeMachine, type TimeMachineSource } from './timemachine.js';
+import type { Preprocessing } from './text.js';
 import type { Vocab } from './vocab.js';
 
 /** One minibatch: `X` and `Y` are row-major (batchSize, numSteps) token ids; Y is X shifted by one. */
@@ -89,6 +90,7 @@ export class SeqDataLoader implements Iterable<SeqBatch> {
     readonly corpus: Int32Array,
     options: SeqDataLoaderOptions,
   ) {
+    checkOptions(options, 'new SeqDataLoader(corpus, { batchSize: 32, numSteps: 35 })');
     this.batchSize = options.batchSize;
     this.numSteps = options.numSteps;
     this.useRandomIter = options.useRandomIter ?? false;
@@ -127,12 +129,16 @@ export interface LoadDataTimeMachineOptions extends SeqDataLoaderOptions {
   /** d2l default 10000; 0 for the whole book. */
   maxTokens?: number;
   source?: TimeMachineSource;
+  /** What preprocessing keeps of the text (see {@link Preprocessing}); default `'d2l'`, d2l's a-z lower-cased. */
+  preprocess?: Preprocessing;
 }
 
 /** d2l `load_data_time_machine(batch_size, num_steps, use_random_iter, max_tokens)`. */
 export async function loadDataTimeMachine(
   options: LoadDataTimeMachineOptions,
-): Promise<{ loader: SeqDataLoader; vocab: Vocab; corpus: Int32Array }> {
-  const { corpus, vocab } = await loadCorpusTimeMachine({ maxTokens: options.maxTokens ?? 10000, source: options.source });
-  return { loader: new SeqDataLoader(corpus, options), vocab, corpus };
+): Promise<{ loader: SeqDataLoader; vocab: Vocab; corpus: Int32Array; keptFraction: number }> {
+  checkOptions(options, 'loadDataTimeMachine({ batchSize: 32, numSteps: 35 })');
+  checkPositiveInts({ batchSize: options.batchSize, numSteps: options.numSteps });
+  const { corpus, vocab, keptFraction } = await loadCorpusTimeMachine({ maxTokens: options.maxTokens ?? 10000, source: options.source, preprocess: options.preprocess });
+  return { loader: new SeqDataLoader(corpus, options), vocab, corpus, keptFraction: keptFraction ?? 1 };
 }

@@ -27,6 +27,9 @@ export class Vocab {
   private readonly tokenToIdx: Map<string, number>;
 
   constructor(tokens: readonly string[] | readonly (readonly string[])[] = [], options: VocabOptions = {}) {
+    if (tokens === null || typeof tokens !== 'object' || typeof (tokens as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      throw new TypeError(`Vocab needs an array of tokens (or of token lists), e.g. new Vocab(['a', 'b']); got ${tokens === null ? 'null' : typeof tokens}.`);
+    }
     const minFreq = options.minFreq ?? 0;
     const reserved = options.reservedTokens ?? [];
     if (!Number.isFinite(minFreq)) throw new RangeError(`Vocab minFreq must be a number, got ${minFreq}`);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkPositiveInts, createRng } from '@rnnkit/data';
+import { checkOptions, checkPositiveInts, createRng } from '@rnnkit/data';
 import type { CellKind } from './fused/kinds.js';
 import { Dense, Embedding, RecurrentLayer } from './layers.js';
 import { VariableOwner } from '@rnnkit/cells';
@@ -30,6 +30,7 @@ export class SeqClassifier extends VariableOwner {
 
   constructor(options: SeqClassifierOptions) {
     super();
+    checkOptions(options, 'new SeqClassifier({ vocabSize: 4, embeddingSize: 10, numHiddens: 8, numClasses: 4 })');
     const { vocabSize, embeddingSize, numHiddens, numClasses } = options;
     checkPositiveInts({ vocabSize, embeddingSize, numHiddens, numClasses });
     const cell = options.cell ?? 'rnn';

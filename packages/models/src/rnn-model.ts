@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkPositiveInts, createRng } from '@rnnkit/data';
+import { checkOptions, checkPositiveInts, createRng } from '@rnnkit/data';
 import { VariableOwner, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
 import { RECURRENCES, isCellKind, type CellKind } from './fused/kinds.js';
 import { FusedCore } from './fused-core.js';
@@ -47,6 +47,7 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
 
   constructor(options: RNNModelOptions) {
     super();
+    checkOptions(options, "new RNNModel({ vocabSize: 28, cell: 'gru', numHiddens: 256 })");
     this.vocabSize = options.vocabSize;
     this.cell = options.cell;
     this.numHiddens = options.numHiddens;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkPositiveInts, createRng, type Rng } from '@rnnkit/data';
+import { checkOptions, checkPositiveInts, createRng, type Rng } from '@rnnkit/data';
 import type { CellKind } from './fused/kinds.js';
 import { Dense, Embedding, RecurrentStack } from './layers.js';
 import { VariableOwner } from '@rnnkit/cells';
@@ -68,6 +68,7 @@ export class EncoderDecoder extends VariableOwner {
 
   constructor(options: EncoderDecoderOptions) {
     super();
+    checkOptions(options, 'new EncoderDecoder({ srcVocabSize, tgtVocabSize, embedSize, numHiddens })');
     const { srcVocabSize, tgtVocabSize, embedSize, numHiddens } = options;
     const numLayers = options.numLayers ?? 2;
     checkPositiveInts({ srcVocabSize, tgtVocabSize, embedSize, numHiddens, numLayers });

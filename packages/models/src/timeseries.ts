@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkPositiveInts, createRng, timeMajor } from '@rnnkit/data';
+import { checkOptions, checkPositiveInts, createRng, timeMajor } from '@rnnkit/data';
 import type { CellKind } from './fused/kinds.js';
 import { Dense, RecurrentLayer } from './layers.js';
 import { VariableOwner } from '@rnnkit/cells';
@@ -24,6 +24,7 @@ export class TimeSeriesRegressor extends VariableOwner {
 
   constructor(options: TimeSeriesRegressorOptions) {
     super();
+    checkOptions(options, 'new TimeSeriesRegressor({ numHiddens: 32 })');
     this.inputSize = options.inputSize ?? 1;
     checkPositiveInts({ inputSize: this.inputSize, numHiddens: options.numHiddens });
     const rng = createRng(options.seed ?? 0);

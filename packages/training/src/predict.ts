@@ -35,10 +35,15 @@ export function predict(
   numPreds: number,
   options: PredictOptions = {},
 ): Prediction {
+  if (typeof prefix !== 'string') throw new TypeError(`predict: prefix must be a string, got ${prefix === null ? 'null' : typeof prefix}.`);
+  if (model.vocabSize !== vocab.size) {
+    throw new RangeError(`predict: the model's vocabSize (${model.vocabSize}) differs from the vocabulary's size (${vocab.size}): use the vocabulary the model was trained with.`);
+  }
   const tokens = (options.tokenize ?? ((s: string) => Array.from(s)))(prefix);
   if (tokens.length === 0) throw new Error('The prefix is empty: give at least one token to start from.');
   if (!Number.isInteger(numPreds) || numPreds < 0) throw new RangeError(`numPreds must be a whole number >= 0, got ${numPreds}.`);
   const mode = options.mode ?? 'greedy';
+  if (mode !== 'greedy' && mode !== 'sample') throw new RangeError(`predict: unknown mode ${JSON.stringify(mode)}: use "greedy" or "sample".`);
   if (mode === 'sample' && !options.rng) throw new Error('Sampling needs a seeded generator: pass { rng: createRng(seed) }.');
   const unknownTokens = [...new Set(tokens.filter((t) => !vocab.has(t)))];
   const outputs = vocab.indicesOf(tokens);
