@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES, type BackendChoice } from './backend.js';
+import { PREPROCESSINGS } from '@rnnkit/data';
 import { RnnkitError, UsageError } from './errors.js';
 import { runBench, BENCH_BACKENDS } from './commands/bench.js';
 import { runGenerate } from './commands/generate.js';
@@ -8,11 +9,23 @@ import { runTimeseries } from './commands/timeseries.js';
 import { runToy } from './commands/toy.js';
 import { runTrain } from './commands/train.js';
 import { runTranslate } from './commands/translate.js';
+import { jsonEvent } from './progress.js';
 import { VERSION } from './version.js';
 
 const wholeNumber = (min: number) => (value: string): number => {
   const n = Number(value);
   if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be a whole number >= ${min}.`);
+  return n;
+};
+const nonEmpty = (what: string) => (value: string): string => {
+  if (value.trim() === '') throw new InvalidArgumentError(`must be ${what}, not empty.`);
+  return value;
+};
+/** --length and --predict-length: generation runs one model step per character, so cap it. */
+export const MAX_GENERATE_LENGTH = 100_000;
+const generateLength = (value: string): number => {
+  const n = wholeNumber(1)(value);
+  if (n > MAX_GENERATE_LENGTH) throw new InvalidArgumentError(`must be at most ${MAX_GENERATE_LENGTH} characters (one model step each).`);
   return n;
 };
 const positiveNumber = (value: string): number => {
@@ -26,7 +39,9 @@ const jsonOption = () => new Option('--json', 'machine-readable JSON lines on st
 const withBackendAndJson = <O extends { backend?: unknown; json?: unknown }>(o: O) => ({ ...o, backend: o.backend as BackendChoice, json: Boolean(o.json) });
 
 /** The `rnnkit` command line. `run` resolves to the exit code. */
-export function buildProgram(): Command {
+export function buildProgram(setExitCode: (code: number) => void = (code) => {
+  process.exitCode = code;
+}): Command {
   const program = new Command('rnnkit')
     .description("Recurrent neural networks on TensorFlow.js: d2l chapters 8-9 from the command line.")
     .version(VERSION)
@@ -48,13 +63,15 @@ export function buildProgram(): Command {
     .option('--num-steps <n>', 'time steps per minibatch', wholeNumber(1), 35)
     .option('--random-iter', 'random instead of sequential minibatches', false)
     .option('--max-tokens <n>', 'first N characters of the text (0: all)', wholeNumber(0), 10000)
-    .option('--corpus <file>', 'a UTF-8 text file instead of The Time Machine')
+    .option('--corpus <file>', 'a UTF-8 text file instead of The Time Machine', nonEmpty('a file'))
+    .addOption(new Option('--preprocess <kind>', "what the text keeps: d2l (a-z, lower case; all else becomes a space), letters (every Unicode letter, lower case), raw (every character)").choices(PREPROCESSINGS as string[]).default('d2l'))
     .option('--seed <n>', 'seed of weights and batches', wholeNumber(0), 0)
-    .option('--out <dir>', 'output folder', 'runs/train')
-    .option('--resume <dir>', 'continue the run whose checkpoint (or run folder) this is')
+    .option('--out <dir>', 'output folder (default: runs/train, or runs/train-2, -3... when that holds a run; with --resume, the resumed run\'s folder)', nonEmpty('a folder'))
+    .option('--force', 'replace the run already in --out', false)
+    .option('--resume <dir>', 'continue the run whose checkpoint (or run folder) this is, with its settings and target --epochs', nonEmpty('a folder'))
     .option('--print-every <n>', 'epochs between sample lines', wholeNumber(1), 10)
     .option('--checkpoint-every <n>', 'epochs between checkpoints (also at the end and on Ctrl-C)', wholeNumber(1), 50)
-    .option('--predict-length <n>', 'characters generated after each prefix', wholeNumber(1), 50)
+    .option('--predict-length <n>', 'characters generated after each prefix', generateLength, 50)
     .option('--workers <n>', 'extra worker threads: each minibatch is split across them (data-parallel)', wholeNumber(0), 0)
     .addOption(backendOption())
     .addOption(jsonOption())
@@ -66,20 +83,23 @@ Examples:
   rnnkit train --model lstm --epochs 100 --out runs/lstm
   rnnkit train --impl scratch --model rnn --hidden 512 --random-iter
   rnnkit train --corpus my-book.txt --max-tokens 0
-  rnnkit train --resume runs/train --out runs/train   continue after Ctrl-C
+  rnnkit train --corpus roman.txt --preprocess letters   keep é, ß, Cyrillic... (d2l keeps a-z)
+  rnnkit train --resume runs/train               continue after Ctrl-C (same settings and --epochs)
 
 The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or downloaded (SHA-1 checked).`,
     )
-    .action(async (o) => {
-      await runTrain(withBackendAndJson(o));
+    .action(async (o, cmd: Command) => {
+      const given = Object.keys(o).filter((key) => cmd.getOptionValueSource(key) === 'cli');
+      const summary = await runTrain({ ...withBackendAndJson(o), given });
+      if (summary.signal) setExitCode(summary.signal === 'SIGTERM' ? 143 : 130);
     });
 
   program
     .command('generate')
     .description('Continue a prefix with a trained checkpoint (greedy, or sampled with --temperature / --top-k).')
-    .requiredOption('--checkpoint <path>', 'checkpoint folder, the run folder holding checkpoint/, or a model .json (a page download name.json)')
-    .option('--prefix <text>', 'text to continue', 'time traveller')
-    .option('--length <n>', 'characters to generate', wholeNumber(1), 100)
+    .requiredOption('--checkpoint <path>', 'checkpoint folder, the run folder holding checkpoint/, or a model .json (a page download name.json)', nonEmpty('a path'))
+    .option('--prefix <text>', 'text to continue, preprocessed as the training text was (d2l: "Time Traveller!" becomes "time traveller ")', nonEmpty('some text'), 'time traveller')
+    .option('--length <n>', `characters to generate (at most ${MAX_GENERATE_LENGTH})`, generateLength, 100)
     .option('--temperature <x>', 'sample with this temperature', positiveNumber)
     .option('--top-k <n>', 'sample among the k most likely characters', wholeNumber(1))
     .option('--seed <n>', 'seed of the sampling', wholeNumber(0), 0)
@@ -91,7 +111,7 @@ Examples:
   rnnkit generate --checkpoint runs/train --temperature 0.8 --top-k 5 --seed 1`)
     .action(async (o) => {
       const r = await runGenerate(withBackendAndJson(o));
-      process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${r.text}\n`);
+      if (!o.json) process.stdout.write(`${r.text}\n`);
     });
 
   program
@@ -203,7 +223,7 @@ Examples:
 
   program
     .command('bench')
-    .description('Training throughput (tokens/s) and memory of the fused, layers and scratch models on the pure backends. Prints a table and JSON.')
+    .description('Training throughput (tokens/s) and memory of the fused, layers and scratch models on the pure backends. Prints a table, or JSON lines with --json.')
     .option('--steps <n>', 'timed steps per case (median)', wholeNumber(1), 30)
     .option('--warmup <n>', 'untimed steps first', wholeNumber(0), 3)
     .option('--backends <list>', `comma-separated: ${BENCH_BACKENDS.join(', ')}`, 'wasm,cpu')
@@ -221,21 +241,48 @@ Examples:
   return program;
 }
 
-/** Runs the command line; returns the exit code (0 ok, 1 a problem with files or data, 2 bad usage). */
+/** The library's option names that the command line spells as flags, for error messages. */
+const FLAG_NAMES: Record<string, string> = {
+  numSteps: '--num-steps',
+  batchSize: '--batch-size',
+  maxTokens: '--max-tokens',
+  numHiddens: '--hidden',
+  numLayers: '--layers',
+  numPreds: '--length',
+  topK: '--top-k',
+  useRandomIter: '--random-iter',
+  preprocess: '--preprocess',
+};
+/** An error from the libraries, with their option names replaced by the flags that set them. */
+export const cliNames = (message: string): string => message.replace(/\b(numSteps|batchSize|maxTokens|numHiddens|numLayers|numPreds|topK|useRandomIter|preprocess)\b/g, (name) => FLAG_NAMES[name] ?? name);
+
+/** Runs the command line; returns the exit code (0 ok, 1 a problem with files or data, 2 bad usage, 130/143 stopped by SIGINT/SIGTERM after saving). */
 export async function run(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  let exitCode = 0;
+  const program = buildProgram((code) => {
+    exitCode = code;
+  });
+  if (argv.length === 0) {
+    // A bare `rnnkit` is a usage mistake: the help, on stderr, and exit code 2.
+    process.stderr.write(program.helpInformation());
+    return 2;
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Commander has printed its one-line message (or the help / version).
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      if (argv.includes('--json')) process.stdout.write(`${jsonEvent('error', { message: err.message.replace(/^error: /, ''), exitCode: 2 })}\n`);
+      return 2;
     }
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`rnnkit: ${message.split('\n')[0]}\n`);
-    if (err instanceof UsageError) return 2;
-    if (!(err instanceof RnnkitError) && process.env.RNNKIT_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-    return 1;
+    const message = cliNames((err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '');
+    const code = err instanceof UsageError ? 2 : 1;
+    process.stderr.write(`rnnkit: ${message}\n`);
+    // --json's contract: the last line on stdout is an event, here an error.
+    if (argv.includes('--json')) process.stdout.write(`${jsonEvent('error', { message, exitCode: code })}\n`);
+    if (code === 1 && !(err instanceof RnnkitError) && process.env.RNNKIT_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return code;
   }
 }

@@ -2,11 +2,24 @@
 export type TokenKind = 'char' | 'word';
 
 /**
- * d2l's preprocessing of one line (`read_time_machine`): runs of non-letters become one space,
- * then the line is trimmed and lower-cased.
+ * What preprocessing keeps of a text:
+ * - `'d2l'` (d2l's `read_time_machine`): the letters a-z; each run of anything else (digits,
+ *   punctuation, accented letters, other alphabets, emoji) becomes one space; lower case.
+ * - `'letters'`: the same with every Unicode letter (`\p{L}`: é, ß, Cyrillic, Greek, CJK...).
+ * - `'raw'`: every character of each line as it is, case kept (only the line breaks go).
  */
-export function preprocessLine(line: string): string {
-  return line.replace(/[^A-Za-z]+/g, ' ').trim().toLowerCase();
+export type Preprocessing = 'd2l' | 'letters' | 'raw';
+export const PREPROCESSINGS: readonly Preprocessing[] = ['d2l', 'letters', 'raw'];
+
+/**
+ * d2l's preprocessing of one line (`read_time_machine`): runs of non-letters become one space,
+ * then the line is trimmed and lower-cased. `mode` widens what counts as a letter (see {@link Preprocessing}).
+ */
+export function preprocessLine(line: string, mode: Preprocessing = 'd2l'): string {
+  if (mode === 'd2l') return line.replace(/[^A-Za-z]+/g, ' ').trim().toLowerCase();
+  if (mode === 'letters') return line.replace(/\P{L}+/gu, ' ').trim().toLowerCase();
+  if (mode === 'raw') return line;
+  throw new RangeError(`Unknown preprocessing ${JSON.stringify(mode)}: use ${PREPROCESSINGS.map((m) => `"${m}"`).join(', ')}.`);
 }
 
 /** Splits text into lines as Python's `readlines` does (no empty line after a final newline). */
@@ -16,9 +29,30 @@ export function splitLines(text: string): string[] {
   return lines;
 }
 
+/**
+ * A generation prefix preprocessed as the training text was (`preprocessLine`), except that a
+ * trailing space (or trailing dropped characters) stays one space, where the text continues:
+ * "Time Traveller!" becomes "time traveller " under `'d2l'`.
+ */
+export function preprocessPrefix(prefix: string, mode: Preprocessing = 'd2l'): string {
+  if (mode === 'raw') return prefix;
+  const core = preprocessLine(prefix, mode);
+  return core !== '' && preprocessLine(`${prefix}a`, mode).endsWith(' a') ? `${core} ` : core;
+}
+
 /** Splits raw text into lines and preprocesses each (d2l `read_time_machine`). */
-export function preprocessText(text: string): string[] {
-  return splitLines(text).map(preprocessLine);
+export function preprocessText(text: string, mode: Preprocessing = 'd2l'): string[] {
+  return splitLines(text).map((line) => preprocessLine(line, mode));
+}
+
+/**
+ * The share of a text's visible characters (not white space) that preprocessing kept, from 0 to
+ * 1: near 1 for English under `'d2l'`, near 0 for a Cyrillic text, which `'letters'` keeps.
+ */
+export function keptFraction(text: string, lines: readonly string[]): number {
+  const visible = (s: string) => s.replace(/\s+/gu, '').length;
+  const before = visible(text);
+  return before === 0 ? 1 : Math.min(1, lines.reduce((n, l) => n + visible(l), 0) / before);
 }
 
 /** d2l `tokenize`: each line becomes a list of characters or of space-separated words. */

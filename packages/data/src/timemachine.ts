@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { preprocessText, tokenize, type TokenKind } from './text.js';
+import { keptFraction, preprocessText, tokenize, type Preprocessing, type TokenKind } from './text.js';
 import { Vocab } from './vocab.js';
 
 /** d2l's download address and SHA-1 of The Time Machine. */
@@ -49,16 +49,28 @@ export interface TimeMachineText {
 /** Reads a UTF-8 text file, with errors that name the file and the fix (`localCopyHint` as in `TimeMachineSource`). */
 export async function readTextFile(path: string, what = 'corpus', localCopyHint?: string): Promise<string> {
   const howTo = howToPass(localCopyHint);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : `cannot be read (${code ?? String(err)})`;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read (${code ?? String(err)})`;
     throw new Error(`The ${what} file ${path} ${why}. ${howTo}`);
   }
+  const text = decodeText(bytes);
+  if (text === null) throw new Error(`The ${what} file ${path} is not a text file (it has NUL bytes or is not valid UTF-8): use a UTF-8 text file.`);
   if (text.trim() === '') throw new Error(`The ${what} file ${path} is empty. ${howTo}`);
   return text;
+}
+
+/** The UTF-8 text of `bytes` (a BOM dropped), or null when they look binary: NUL bytes or invalid UTF-8. */
+export function decodeText(bytes: Uint8Array): string | null {
+  if (bytes.includes(0)) return null;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return null;
+  }
 }
 
 export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
@@ -137,19 +149,23 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string): 
 }
 
 /** d2l `read_time_machine`: the book's lines, preprocessed. */
-export async function readTimeMachine(source: TimeMachineSource = {}): Promise<string[]> {
-  return preprocessText((await fetchTimeMachineText(source)).text);
+export async function readTimeMachine(source: TimeMachineSource = {}, preprocess: Preprocessing = 'd2l'): Promise<string[]> {
+  return preprocessText((await fetchTimeMachineText(source)).text, preprocess);
 }
 
 /** A corpus of token indices and its vocabulary. */
 export interface Corpus {
   corpus: Int32Array;
   vocab: Vocab;
+  /** From `loadCorpusTimeMachine`: the share of the text's visible characters that preprocessing kept (see `keptFraction`). */
+  keptFraction?: number;
 }
 
 export interface CorpusOptions {
   /** Keep only the first `maxTokens` tokens; 0 or undefined keeps all. d2l's training default is 10000. */
   maxTokens?: number;
+  /** What `loadCorpusTimeMachine` keeps of the text (see {@link Preprocessing}). Default `'d2l'`: a-z, lower case. */
+  preprocess?: Preprocessing;
   /** Character (d2l's default here) or word tokens. */
   tokens?: TokenKind;
   /** Reuse a vocabulary (for example a checkpoint's) instead of building one. */
@@ -178,7 +194,9 @@ export function corpusFromLines(lines: readonly string[], options: CorpusOptions
       corpus[k++] = vocab.indexOf(t);
     }
   }
-  if (n === 0) throw new Error('The corpus has no tokens after preprocessing (only non-letters?): use a text with letters.');
+  if (n === 0) {
+    throw new Error("The corpus has no tokens after preprocessing: d2l's preprocessing keeps only the letters a-z; for other alphabets use preprocess 'letters' (every Unicode letter) or 'raw' (every character).");
+  }
   return { corpus, vocab };
 }
 
@@ -186,5 +204,7 @@ export function corpusFromLines(lines: readonly string[], options: CorpusOptions
 export async function loadCorpusTimeMachine(
   options: CorpusOptions & { source?: TimeMachineSource } = {},
 ): Promise<Corpus> {
-  return corpusFromLines(await readTimeMachine(options.source), options);
+  const text = (await fetchTimeMachineText(options.source)).text;
+  const lines = preprocessText(text, options.preprocess ?? 'd2l');
+  return { ...corpusFromLines(lines, options), keptFraction: keptFraction(text, lines) };
 }

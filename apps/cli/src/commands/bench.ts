@@ -7,9 +7,9 @@ import { makeOptimizer, trainEpoch, trainEpochAsync, type EpochOptions, type Min
 import { DataParallelTrainer } from '@rnnkit/training/parallel';
 import { selectBackend, workerBackendSetup, type BackendChoice } from '../backend.js';
 import { createModelFromFlags, type LanguageModelConfig } from '../lm.js';
-import { LOCAL_COPY_HINT, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { median } from '../median.js';
-import { writeLine } from '../progress.js';
+import { jsonEvent, startEvent, writeLine } from '../progress.js';
 
 export interface BenchCase {
   id: string;
@@ -115,10 +115,11 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
   if (unknown.length) throw new UsageError(`Unknown bench case ${unknown.join(', ')}: use ${BENCH_CASES.map((c) => c.id).join(', ')}.`);
   const selected = opts.only ? BENCH_CASES.filter((c) => opts.only?.includes(c.id)) : BENCH_CASES;
   const backends = [...opts.backends].sort((a, b) => BENCH_BACKENDS.indexOf(a as never) - BENCH_BACKENDS.indexOf(b as never));
-  const { loader, vocab } = await loadDataTimeMachine({ batchSize: 32, numSteps: 35, maxTokens: 10000, seed: 0, source: { localCopyHint: LOCAL_COPY_HINT } });
+  const { loader, vocab } = await loadDataTimeMachine({ batchSize: 32, numSteps: 35, maxTokens: 10000, seed: 0, source: { localCopyHint: 'for rnnkit bench' } });
   const corpus: SeqBatch[] = [...loader];
   const batches = Array.from({ length: opts.warmup + opts.steps }, (_, i) => corpus[i % corpus.length] as SeqBatch);
   const rows: BenchRow[] = [];
+  if (opts.json) write(startEvent('bench', null, { backends, cases: selected.map((c) => c.id), steps: opts.steps, warmup: opts.warmup }));
   if (!opts.json) write(`${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'threads'.padStart(7)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)} simd`);
   for (const backend of backends) {
     // wasm-stock runs first: rnnkit's kernels, once installed, stay installed.
@@ -158,7 +159,7 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
           steps: opts.steps,
         };
         rows.push(row);
-        if (opts.json) write(JSON.stringify({ event: 'row', ...row }));
+        if (opts.json) write(jsonEvent('row', { ...row }));
         else {
           write(
             `${backend.padEnd(10)} ${c.id.padEnd(16)} ${String(threads).padStart(7)} ${row.iteration.padEnd(10)} ${row.msPerStep.toFixed(1).padStart(8)} ${String(row.tokensPerSecond).padStart(9)} ${row.peakTensorMB.toFixed(1).padStart(9)} ${String(row.leakedTensors).padStart(6)} ${String(row.rssMB).padStart(6)} ${row.simd}`,
@@ -167,7 +168,7 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
       }
     }
   }
-  if (!opts.json) write(JSON.stringify(rows));
   if (opts.jsonFile) await writeFile(opts.jsonFile, JSON.stringify(rows, null, 2));
+  if (opts.json) write(jsonEvent('done', { rows: rows.length, ...(opts.jsonFile ? { jsonFile: opts.jsonFile } : {}) }));
   return rows;
 }

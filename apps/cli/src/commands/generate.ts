@@ -1,7 +1,9 @@
-import { createRng } from '@rnnkit/data';
+import { createRng, preprocessPrefix, type Preprocessing } from '@rnnkit/data';
 import { predict } from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { loadRunCheckpoint } from '../checkpoint.js';
+import { UsageError } from '../errors.js';
+import { createReporter, versions, type Reporter } from '../progress.js';
 
 export interface GenerateCommandOptions {
   checkpoint: string;
@@ -22,16 +24,31 @@ export interface GenerateResult {
 }
 
 /** `rnnkit generate`: loads a checkpoint and continues a prefix (d2l `predict_ch8`, or sampling). */
-export async function runGenerate(opts: GenerateCommandOptions, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<GenerateResult> {
+export async function runGenerate(opts: GenerateCommandOptions, reporter: Reporter = createReporter(opts.json ? 'json' : 'lines')): Promise<GenerateResult> {
   const backend = await selectBackend(opts.backend); // before any tensor exists
+  reporter.event('start', { command: 'generate', backend, versions: versions() });
   // The model, its vocabulary and config, checked (the optimizer files are not read).
-  const { model, vocab } = await loadRunCheckpoint(opts.checkpoint);
-  if (!opts.json) log(`backend: ${backend}`);
-  const mode = opts.temperature !== undefined || opts.topK !== undefined ? 'sample' : 'greedy';
-  const out = predict(model, vocab, opts.prefix, opts.length, { mode, temperature: opts.temperature, topK: opts.topK, rng: createRng(opts.seed) });
-  model.dispose();
-  if (out.unknownTokens.length && !opts.json) {
-    log(`note: ${out.unknownTokens.map((t) => JSON.stringify(t)).join(', ')} ${out.unknownTokens.length === 1 ? 'is' : 'are'} not in the vocabulary; fed to the model as <unk>.`);
+  const { model, vocab, training } = await loadRunCheckpoint(opts.checkpoint);
+  reporter.note(`backend: ${backend}`, { json: false });
+  // The prefix is preprocessed as the training text was (a page's checkpoint has no record: d2l's).
+  const preprocess = (training as { training?: { preprocess?: Preprocessing } } | undefined)?.training?.preprocess ?? 'd2l';
+  const prefix = preprocessPrefix(opts.prefix, preprocess);
+  if (prefix === '') {
+    model.dispose();
+    throw new UsageError(`--prefix ${JSON.stringify(opts.prefix)} has nothing left after preprocessing (--preprocess ${preprocess}${preprocess === 'd2l' ? ' keeps only a-z' : ' keeps only letters'}): give a prefix with letters.`);
   }
-  return { text: out.text, unknownTokens: out.unknownTokens, mode };
+  if (prefix !== opts.prefix) reporter.note(`note: the prefix is preprocessed as the training text was (--preprocess ${preprocess}): ${JSON.stringify(prefix)}`, { json: false });
+  const mode = opts.temperature !== undefined || opts.topK !== undefined ? 'sample' : 'greedy';
+  let out;
+  try {
+    out = predict(model, vocab, prefix, opts.length, { mode, temperature: opts.temperature, topK: opts.topK, rng: createRng(opts.seed) });
+  } finally {
+    model.dispose();
+  }
+  if (out.unknownTokens.length) {
+    reporter.note(`note: ${out.unknownTokens.map((t) => JSON.stringify(t)).join(', ')} ${out.unknownTokens.length === 1 ? 'is' : 'are'} not in the vocabulary; fed to the model as <unk>.`, { json: false });
+  }
+  const result: GenerateResult = { text: out.text, unknownTokens: out.unknownTokens, mode };
+  reporter.event('done', { ...result });
+  return result;
 }

@@ -3,7 +3,7 @@ import { SeqClassifier } from '@rnnkit/models';
 import { trainSeqClassifier } from '@rnnkit/training';
 import { median } from '../median.js';
 import { selectBackend, type BackendChoice } from '../backend.js';
-import { createReporter, writeLine } from '../progress.js';
+import { createReporter, versions, writeLine } from '../progress.js';
 
 export interface ToyCommandOptions {
   epochs: number;
@@ -27,7 +27,8 @@ export interface ToyRun {
 export async function runToy(opts: ToyCommandOptions, write: (line: string) => void = writeLine): Promise<ToyRun[]> {
   const backend = await selectBackend(opts.backend);
   const reporter = createReporter(opts.json ? 'json' : 'lines', write);
-  reporter.info(`backend: ${backend}`);
+  reporter.note(`backend: ${backend}`, { json: false });
+  reporter.event('start', { command: 'toy', backend, versions: versions() });
   const toy = helloToy();
   const runs: ToyRun[] = [];
   for (let i = 0; i < opts.seeds; i++) {
@@ -48,15 +49,15 @@ export async function runToy(opts: ToyCommandOptions, write: (line: string) => v
     for (let e = guesses.length - 1; e >= 0 && guesses[e] === 'ohlol'; e--) solvedAt = e;
     runs.push({ seed, guesses, losses: history.map((h) => h.loss), solvedAt });
   }
+  const solved = runs.filter((r) => r.solvedAt !== null).map((r) => r.solvedAt as number);
+  const summary = {
+    seeds: opts.seeds,
+    solved: solved.length,
+    firstEpoch: solved.length ? { min: Math.min(...solved), median: median(solved), max: Math.max(...solved) } : null,
+    perSeed: runs.map((r) => ({ seed: r.seed, solvedAt: r.solvedAt, final: r.guesses.at(-1) })),
+  };
+  reporter.event('done', summary);
   if (opts.seeds > 1) {
-    const solved = runs.filter((r) => r.solvedAt !== null).map((r) => r.solvedAt as number);
-    const summary = {
-      seeds: opts.seeds,
-      solved: solved.length,
-      firstEpoch: solved.length ? { min: Math.min(...solved), median: median(solved), max: Math.max(...solved) } : null,
-      perSeed: runs.map((r) => ({ seed: r.seed, solvedAt: r.solvedAt, final: r.guesses.at(-1) })),
-    };
-    reporter.event('summary', summary);
     for (const r of runs) reporter.info(`seed ${r.seed}: ${r.solvedAt === null ? `not solved (last guess ${r.guesses.at(-1)})` : `ohlol from epoch ${r.solvedAt}`}`);
     reporter.info(
       `${solved.length}/${opts.seeds} seeds end at exactly "ohlol" and stay there` +

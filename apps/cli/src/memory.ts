@@ -1,0 +1,44 @@
+import type { LanguageModelConfig } from './lm.js';
+
+type Shape = Pick<LanguageModelConfig, 'cell' | 'numHiddens' | 'numLayers' | 'bidirectional' | 'vocabSize'>;
+
+const GATES = { rnn: 1, gru: 3, lstm: 4 } as const;
+
+/** Weights of a language model as `createLanguageModel` builds it (each gate's W, U and biases, and the output layer). */
+export function parameterCount(config: Shape): number {
+  const g = GATES[config.cell];
+  const dirs = config.bidirectional ? 2 : 1;
+  const h = config.numHiddens;
+  let n = 0;
+  for (let layer = 0; layer < config.numLayers; layer++) {
+    const inputs = layer === 0 ? config.vocabSize : h * dirs;
+    n += dirs * g * (inputs * h + h * h + 2 * h);
+  }
+  return n + h * dirs * config.vocabSize + config.vocabSize;
+}
+
+/**
+ * A rough upper estimate of the bytes training needs: weights, their gradients and two optimizer
+ * slots (Adam), plus the activations kept for backpropagation through time.
+ */
+export function trainingBytes(config: Shape, batchSize: number, numSteps: number): number {
+  const dirs = config.bidirectional ? 2 : 1;
+  const g = GATES[config.cell];
+  const activations = batchSize * numSteps * (config.numLayers * dirs * config.numHiddens * (g + 3) + 3 * config.vocabSize);
+  return 4 * (4 * parameterCount(config) + activations);
+}
+
+export const formatBytes = (bytes: number): string =>
+  bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : bytes >= 2 ** 20 ? `${Math.round(bytes / 2 ** 20)} MiB` : `${Math.max(1, Math.round(bytes / 2 ** 10))} KiB`;
+
+/** The largest --hidden whose estimate fits in `limit` bytes (other settings fixed). */
+export function largestHidden(config: Omit<Shape, 'numHiddens'>, batchSize: number, numSteps: number, limit: number): number {
+  let lo = 0;
+  let hi = 1 << 20;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (trainingBytes({ ...config, numHiddens: mid }, batchSize, numSteps) <= limit) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
