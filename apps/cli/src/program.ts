@@ -125,7 +125,7 @@ Examples:
     .addOption(jsonOption())
     .addHelpText('after', `
 Examples:
-  rnnkit toy                 prints "0 loss: 1.38 guess: llllh" ... for 15 epochs
+  rnnkit toy                 prints "0 loss: 1.36 guess: hhllh" ... for 15 epochs
   rnnkit toy --seeds 20      when each of 20 seeds first guesses "ohlol" for good`)
     .action(async (o) => {
       await runToy(withBackendAndJson(o));

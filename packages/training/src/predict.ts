@@ -36,7 +36,8 @@ export function predict(
   options: PredictOptions = {},
 ): Prediction {
   if (typeof prefix !== 'string') throw new TypeError(`predict: prefix must be a string, got ${prefix === null ? 'null' : typeof prefix}.`);
-  if (model.vocabSize !== vocab.size) {
+  // (A duck-typed vocabulary without `size` skips the check.)
+  if (typeof vocab.size === 'number' && model.vocabSize !== vocab.size) {
     throw new RangeError(`predict: the model's vocabSize (${model.vocabSize}) differs from the vocabulary's size (${vocab.size}): use the vocabulary the model was trained with.`);
   }
   const tokens = (options.tokenize ?? ((s: string) => Array.from(s)))(prefix);
