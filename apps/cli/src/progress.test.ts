@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { barLine, createReporter, formatDuration, outputMode } from './progress.js';
 
-/** A fake terminal: records what was written, and what is on screen (\r, \x1b[K, \n). */
+const ERASE_LINE_END = '\u001b[K';
+
+/** A fake terminal: records what was written, and what stays on screen (\r, \n and erase-to-end-of-line). */
 function terminal(columns: number) {
   let raw = '';
   return {
@@ -13,22 +15,28 @@ function terminal(columns: number) {
     get raw() {
       return raw;
     },
-    /** The screen's lines after carriage returns and erase-to-end-of-line. */
     screen(): string[] {
-      const lines: string[] = [''];
-      for (const part of raw.split(/(\r|\n|\x1b\[K)/)) {
-        if (part === '\r') lines.push('\u0000'); // marks "cursor at column 0 of the last line"
-        else if (part === '\n') lines.push('');
-        else if (part === '\x1b[K') lines[lines.length - 1] = lines.at(-1)!.replace(/^\u0000/, '\u0000');
-        else if (part) {
-          const last = lines.pop()!;
-          if (last.startsWith('\u0000')) {
-            lines.pop(); // \r then text overwrites the line (every write here ends with \x1b[K)
-            lines.push(part);
-          } else lines.push(last + part);
+      const lines = [''];
+      let col = 0;
+      for (let i = 0; i < raw.length; ) {
+        const last = lines.length - 1;
+        if (raw.startsWith(ERASE_LINE_END, i)) {
+          lines[last] = lines[last]!.slice(0, col);
+          i += ERASE_LINE_END.length;
+          continue;
+        }
+        const c = raw[i++]!;
+        if (c === '\r') col = 0;
+        else if (c === '\n') {
+          lines.push('');
+          col = 0;
+        } else {
+          lines[last] = lines[last]!.slice(0, col) + c + lines[last]!.slice(col + 1);
+          col++;
         }
       }
-      return lines.map((l) => l.replace(/\u0000/g, '')).filter((l, i, a) => !(l === '' && i === a.length - 1));
+      if (lines.at(-1) === '') lines.pop();
+      return lines;
     },
   };
 }
@@ -41,7 +49,7 @@ describe('progress bar', () => {
       expect(line).toMatch(/tokens\/s \| 1h02m left$/);
       expect(line).toContain('perplexity 1234.56');
     }
-    expect(barLine(5, 10, { perplexity: '9.1', speed: '100', left: '3s' }, 120)).toMatch(/^epoch 5\/10 \u2588{20}\u2591{20}  50% \|/);
+    expect(barLine(5, 10, { perplexity: '9.1', speed: '100', left: '3s' }, 120)).toMatch(/^epoch 5\/10 \u2588{20}\u2591{20} {2}50% \|/);
   });
 
   it('never shows template placeholders, and sample lines leave no frozen copy of the bar', () => {
@@ -61,7 +69,7 @@ describe('progress bar', () => {
     // What stays on screen: the sample lines and the summary, no bar line.
     expect(out.screen()).toEqual(['epoch 1: time traveller the', 'epoch 2: time traveller the', 'epoch 3: time traveller the', 'perplexity 17.00, 15000 tokens/s on wasm, 3.0 s']);
     // Every bar drawn fits in 79 columns and shows tokens/s and time left.
-    const bars = out.raw.split(/\r/).map((s) => s.replace(/\x1b\[K.*$/s, '')).filter((s) => s.startsWith('epoch ') && s.includes('%'));
+    const bars = out.raw.split('\r').map((s) => s.split(ERASE_LINE_END)[0]!).filter((s) => s.startsWith('epoch ') && s.includes('%'));
     expect(bars.length).toBeGreaterThan(3);
     for (const b of bars) {
       expect(b.length).toBeLessThan(80);

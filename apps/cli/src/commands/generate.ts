@@ -39,7 +39,7 @@ export async function runGenerate(opts: GenerateCommandOptions, reporter: Report
   }
   if (prefix !== opts.prefix) reporter.note(`note: the prefix is preprocessed as the training text was (--preprocess ${preprocess}): ${JSON.stringify(prefix)}`, { json: false });
   const mode = opts.temperature !== undefined || opts.topK !== undefined ? 'sample' : 'greedy';
-  let out;
+  let out: ReturnType<typeof predict>;
   try {
     out = predict(model, vocab, prefix, opts.length, { mode, temperature: opts.temperature, topK: opts.topK, rng: createRng(opts.seed) });
   } finally {
