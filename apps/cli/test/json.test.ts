@@ -44,7 +44,7 @@ function parseLines(stdout: string): Event[] {
     const e = JSON.parse(l) as Event;
     expect(typeof e.event, l).toBe('string');
     return e;
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 }
 
 function checkContract(command: string, stdout: string): Event[] {
@@ -78,7 +78,7 @@ describe('--json: every line is an event with its documented fields', () => {
     const g = rnnkit(['generate', '--checkpoint', 'run', '--length', '5', '--backend', 'wasm', '--json']);
     expect(g.code, g.stderr).toBe(0);
     expect(checkContract('generate', g.stdout).map((e) => e.event)).toEqual(['start', 'done']);
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('toy, seq2seq and timeseries', () => {
     for (const [command, args] of [
@@ -90,7 +90,7 @@ describe('--json: every line is an event with its documented fields', () => {
       expect(r.code, r.stderr).toBe(0);
       checkContract(command, r.stdout);
     }
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('bench: JSON rows with case and tokensPerSecond (what ../shared/pytorch/side_by_side.py reads), no table', () => {
     const r = rnnkit(['bench', '--backends', 'wasm', '--only', 'fused-rnn-256', '--steps', '1', '--warmup', '0', '--json']);
@@ -98,14 +98,14 @@ describe('--json: every line is an event with its documented fields', () => {
     const rows = checkContract('bench', r.stdout).filter((e) => e.event === 'row');
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ case: 'fused-rnn-256', tokensPerSecond: expect.any(Number) });
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('bench without --json prints the table only, not a JSON array after it', () => {
     const r = rnnkit(['bench', '--backends', 'wasm', '--only', 'fused-rnn-256', '--steps', '1', '--warmup', '0']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).not.toMatch(/^\[/m);
     expect(r.stdout.trim().split('\n')).toHaveLength(2);
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('a failure ends with an error event (message, exitCode) on stdout', () => {
     for (const [args, exitCode] of [
@@ -117,7 +117,7 @@ describe('--json: every line is an event with its documented fields', () => {
       const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Event;
       expect(last).toMatchObject({ event: 'error', message: expect.any(String), exitCode });
     }
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('the README documents every event of every command with its fields', () => {
     const section = readme.slice(readme.indexOf('## JSON output'));
@@ -129,5 +129,5 @@ describe('--json: every line is an event with its documented fields', () => {
         for (const f of fields) expect(row, `${command} ${event}.${f}`).toContain(`\`${f}\``);
       }
     }
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 });

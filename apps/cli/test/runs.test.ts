@@ -59,7 +59,7 @@ describe('signals and resume (items 2, 4)', () => {
     // The "Continue with" line is complete: it names the target epochs and the non-default run options.
     const line = /Continue with: (rnnkit train .*)$/m.exec(r.stdout)?.[1];
     expect(line).toBe('rnnkit train --resume term --epochs 40 --print-every 1 --checkpoint-every 100 --backend wasm');
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('--resume without --epochs trains to the checkpoint\'s target (40), not the default 500', () => {
     const r = rnnkit(['train', '--resume', 'term', '--backend', 'wasm', '--print-every', '100']);
@@ -69,7 +69,7 @@ describe('signals and resume (items 2, 4)', () => {
     expect(m.epochsDone).toBe(40);
     expect(m.history.map((h) => h.epoch)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     expect(m.interrupted).toBe(false);
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('options that conflict with the checkpoint are an error naming them, and nothing "resuming" is printed first', () => {
     writeFileSync(join(dir, 'other.txt'), 'another book entirely '.repeat(200));
@@ -85,7 +85,7 @@ describe('signals and resume (items 2, 4)', () => {
     expect(fewer.code).toBe(2);
     expect(fewer.stderr).toMatch(/at epoch 40; --epochs 5 is fewer/);
     expect(fewer.stdout).not.toMatch(/resuming/);
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 });
 
 describe('--out (items 3, 6, 8)', () => {
@@ -105,7 +105,7 @@ describe('--out (items 3, 6, 8)', () => {
       expect(r.stdout).toContain(`files: ${expected}/metrics.json`);
     }
     expect(metricsOf('runs/train').epochsDone).toBe(1);
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('an --out that cannot be written fails before training, naming the flag', () => {
     writeFileSync(join(dir, 'a-file'), 'not a folder');
@@ -116,7 +116,7 @@ describe('--out (items 3, 6, 8)', () => {
       expect(r.stdout).not.toMatch(/training|epoch/);
     }
     expect(statSync(join(dir, 'a-file')).isFile()).toBe(true);
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 });
 
 describe('values that break later (item 8)', () => {
@@ -125,7 +125,7 @@ describe('values that break later (item 8)', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^rnnkit: --hidden 100000 needs about [\d.]+ GiB to train .*: use --hidden \d+ or less\.$/m);
     expect(existsSync(join(dir, 'huge', 'metrics.json'))).toBe(false);
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('a diverging run stops with a clear message, keeps the last good checkpoint and writes no null', () => {
     // lr 450 gives a finite (huge) perplexity at epoch 1 and Infinity at epoch 2 on this seed.
@@ -146,14 +146,14 @@ describe('values that break later (item 8)', () => {
     expect(atOnce.code).toBe(1);
     expect(atOnce.stderr).toMatch(/diverged: .* at epoch 1 .*no checkpoint was written yet/);
     expect(metricsText('diverged-now')).not.toContain('null');
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('--max-tokens beyond the text prints the real token count', () => {
     const r = rnnkit(['train', '--hidden', '8', '--max-tokens', '999999999', '--epochs', '0', '--out', 'all', '--backend', 'wasm']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/on The Time Machine \(170580 tokens, vocab 28\)/);
     expect(r.stdout).not.toContain('999999999');
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('errors name CLI flags, not API fields; empty paths and huge lengths are refused', () => {
     const steps = rnnkit(['train', ...tiny, '--num-steps', '5000', '--out', 'steps']);
@@ -166,5 +166,5 @@ describe('values that break later (item 8)', () => {
       expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
     }
     expect(rnnkit(['generate', '--checkpoint', 'x', '--length', '1000000000']).stderr).toMatch(/at most 100000 characters/);
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 });

@@ -35,13 +35,13 @@ describe('corpora outside a-z', () => {
     const g = rnnkit(['generate', '--checkpoint', 'ru', '--prefix', 'Путь!', '--length', '3', '--backend', 'wasm']);
     expect(g.code, g.stderr).toBe(0);
     expect(g.stdout).toMatch(/^путь .{3}\n$/);
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('warns when preprocessing dropped most of the text', () => {
     const r = rnnkit(['train', ...tiny, '--corpus', 'mostly-ru.txt', '--out', 'mostly']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^warning: preprocessing \(d2l's a-z, lower-cased\) kept only \d+% of the text's characters; for other alphabets use --preprocess letters \(or raw\)\.$/m);
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('--preprocess raw keeps case and punctuation; characters outside the vocabulary are named', () => {
     writeFileSync(join(dir, 'raw.txt'), 'The Time Traveller, for so it will be convenient to speak of him.\n'.repeat(20));
@@ -50,11 +50,11 @@ describe('corpora outside a-z', () => {
     expect(g.code).toBe(0);
     expect(g.stdout).toMatch(/^The Time <unk>.{2}\n$/);
     expect(g.stderr).toMatch(/"Z" is not in the vocabulary; fed to the model as <unk>/);
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('a binary file is refused', () => {
     const r = rnnkit(['train', ...tiny, '--corpus', process.execPath, '--out', 'bin']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`The corpus file ${process.execPath} is not a text file`);
-  });
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
 });
