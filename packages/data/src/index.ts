@@ -1,3 +1,5 @@
+// The default entry, safe in browsers and workers; Node gets index.node.ts through the `node`
+// export condition (the same API plus files, the environment and the download cache).
 export { checkPositiveInts } from './checks.js';
 export { selectRows, timeMajor } from './arrays.js';
 export { createRng, type Rng, type RngState } from './rng.js';
@@ -7,23 +9,19 @@ export {
   TIME_MACHINE_URL,
   TIME_MACHINE_SHA1,
   TIME_MACHINE_ENV,
-  fetchTimeMachineText,
-  readTimeMachine,
-  readTextFile,
-  writeFileAtomic,
-  defaultCacheDir,
+  TIME_MACHINE_MODULE,
   corpusFromLines,
-  loadCorpusTimeMachine,
+  sha1Hex,
   type TimeMachineSource,
   type TimeMachineText,
   type Corpus,
   type CorpusOptions,
 } from './timemachine.js';
+export { fetchTimeMachineText, readTimeMachine, loadCorpusTimeMachine, loadDataTimeMachine } from './timemachine-browser.js';
 export {
   seqDataIterRandom,
   seqDataIterSequential,
   SeqDataLoader,
-  loadDataTimeMachine,
   type SeqBatch,
   type SeqDataLoaderOptions,
   type LoadDataTimeMachineOptions,

@@ -1,7 +1,6 @@
 import { checkPositiveInts } from './checks.js';
 import { createRng, type Rng, type RngState } from './rng.js';
-import { loadCorpusTimeMachine, type TimeMachineSource } from './timemachine.js';
-import type { Vocab } from './vocab.js';
+import type { TimeMachineSource } from './timemachine.js';
 
 /** One minibatch: `X` and `Y` are row-major (batchSize, numSteps) token ids; Y is X shifted by one. */
 export interface SeqBatch {
@@ -127,12 +126,4 @@ export interface LoadDataTimeMachineOptions extends SeqDataLoaderOptions {
   /** d2l default 10000; 0 for the whole book. */
   maxTokens?: number;
   source?: TimeMachineSource;
-}
-
-/** d2l `load_data_time_machine(batch_size, num_steps, use_random_iter, max_tokens)`. */
-export async function loadDataTimeMachine(
-  options: LoadDataTimeMachineOptions,
-): Promise<{ loader: SeqDataLoader; vocab: Vocab; corpus: Int32Array }> {
-  const { corpus, vocab } = await loadCorpusTimeMachine({ maxTokens: options.maxTokens ?? 10000, source: options.source });
-  return { loader: new SeqDataLoader(corpus, options), vocab, corpus };
 }
