@@ -68,7 +68,7 @@ Examples:
   rnnkit train --corpus my-book.txt --max-tokens 0
   rnnkit train --resume runs/train --out runs/train   continue after Ctrl-C
 
-The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or downloaded (SHA-1 checked).`,
+The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or the copy shipped with @rnnkit/data.`,
     )
     .action(async (o) => {
       await runTrain(withBackendAndJson(o));
