@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import type { UserWorkspaceConfig } from 'vitest/config';
+import { configDefaults, type UserWorkspaceConfig } from 'vitest/config';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 
@@ -23,6 +23,8 @@ export function sharedTestConfig(name: string): UserWorkspaceConfig {
     test: {
       name,
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+      // *.browser.test.ts run in Chromium only (vitest.browser.config.ts).
+      exclude: [...configDefaults.exclude, '**/*.browser.test.ts'],
       testTimeout: 60_000,
       hookTimeout: 60_000,
     },
