@@ -57,6 +57,8 @@ export default defineProject({
       provider: playwright({ launchOptions: CHROMIUM_LAUNCH }),
       instances: [{ browser: 'chromium' }],
       screenshotFailures: false,
+      // Vite's first dependency scan and prebundle of tfjs can take minutes on a loaded machine.
+      connectTimeout: 600_000,
     },
   },
 });
