@@ -27,26 +27,19 @@ export default defineProject({
   },
   optimizeDeps: {
     include: [
-      '@tensorflow/tfjs-core',
-      '@tensorflow/tfjs-backend-cpu',
-      '@tensorflow/tfjs-backend-wasm',
-      '@tensorflow/tfjs-layers',
-    ],
-  },
-  test: {
-    name: 'chromium',
-    include: [
       'packages/data/src/*.test.ts',
       'packages/cells/src/*.test.ts',
       'packages/models/src/*.test.ts',
-      'packages/training/src/{parity,train,clip,loss}.test.ts',
     ],
     exclude: [
       ...configDefaults.exclude,
-      // Node only: a local HTTP server and the file cache; worker_threads; a child process and the AssemblyScript compiler.
+      // Node only: a local HTTP server and the file cache; child processes (Node's flags, the
+      // AssemblyScript compiler); worker_threads; checkpoint folders.
       'packages/data/src/timemachine.test.ts',
-      'packages/models/src/parallel.test.ts',
+      'packages/cells/src/relaxed-simd.test.ts',
       'packages/models/src/wasm-gates.test.ts',
+      'packages/training/src/parallel.test.ts',
+      'packages/training/src/checkpoint.test.ts',
     ],
     setupFiles: ['test/browser-setup.ts'],
     testTimeout: 120_000,
