@@ -6,7 +6,7 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 
 /** Debian's Chromium (Playwright's own download cannot work here), headless, no background traffic. */
 export const CHROMIUM_LAUNCH = {
-  executablePath: process.env.RNNKIT_CHROMIUM ?? '/usr/bin/chromium',
+  executablePath: '/usr/bin/chromium',
   args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
 };
 
@@ -26,10 +26,16 @@ export default defineProject({
     ],
   },
   optimizeDeps: {
+    include: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-layers'],
+  },
+  test: {
+    name: 'chromium',
     include: [
       'packages/data/src/*.test.ts',
       'packages/cells/src/*.test.ts',
       'packages/models/src/*.test.ts',
+      // Parity with PyTorch through the training step, clipping, the loss.
+      'packages/training/src/{parity,clip,loss}.test.ts',
     ],
     exclude: [
       ...configDefaults.exclude,

@@ -1,3 +1,4 @@
+/// <reference types="vite/client" />
 // Setup for the chromium project: the wasm backend's binaries are served by Vite as assets
 // (the backend would otherwise look for them next to its prebundled script, where they are not).
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';

@@ -1,4 +1,4 @@
-import { preprocessText, tokenize, type TokenKind } from './text.js';
+import { tokenize, type TokenKind } from './text.js';
 import { Vocab } from './vocab.js';
 
 // The parts of The Time Machine loading that run anywhere (Node, browsers, workers). The
