@@ -32,8 +32,8 @@ export default defineProject({
     name: 'chromium',
     include: [
       'packages/data/src/*.test.ts',
-      'packages/cells/src/*.test.ts',
-      'packages/models/src/*.test.ts',
+      'packages/cells/src/**/*.test.ts',
+      'packages/models/src/**/*.test.ts',
       // Parity with PyTorch through the training step, clipping, the loss.
       'packages/training/src/{parity,clip,loss}.test.ts',
     ],
@@ -43,7 +43,7 @@ export default defineProject({
       // AssemblyScript compiler); worker_threads; checkpoint folders.
       'packages/data/src/timemachine.test.ts',
       'packages/cells/src/relaxed-simd.test.ts',
-      'packages/models/src/wasm-gates.test.ts',
+      'packages/cells/src/kernels/simd.test.ts',
       'packages/training/src/parallel.test.ts',
       'packages/training/src/checkpoint.test.ts',
     ],
