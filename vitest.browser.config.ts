@@ -42,6 +42,7 @@ export default defineProject({
       // Node only: a local HTTP server and the file cache; child processes (Node's flags, the
       // AssemblyScript compiler); worker_threads; checkpoint folders.
       'packages/data/src/timemachine.test.ts',
+      'packages/data/src/nmt.test.ts',
       'packages/cells/src/relaxed-simd.test.ts',
       'packages/cells/src/kernels/simd.test.ts',
       'packages/training/src/parallel.test.ts',

@@ -40,4 +40,3 @@ export {
   type LoadDataNmtOptions,
   type NmtData,
 } from './nmt.js';
-export { FRA_ENG_URL, FRA_ENG_SHA1, FRA_ENG_ENV, fetchFraEngText, readDataNmt, type FraEngSource, type FraEngText } from './fra-eng.js';
