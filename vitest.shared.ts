@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import type { UserWorkspaceConfig } from 'vitest/config';
+import { configDefaults, type UserWorkspaceConfig } from 'vitest/config';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 
@@ -12,7 +12,10 @@ export function sharedTestConfig(name: string): UserWorkspaceConfig {
   return {
     resolve: {
       alias: [
-        { find: /^@rnnkit\/(data|cells|models|training)$/, replacement: `${root}packages/$1/src/index.ts` },
+        // Node gets @rnnkit/data's `node` entry, as the package's export conditions do.
+        { find: /^@rnnkit\/data$/, replacement: `${root}packages/data/src/index.node.ts` },
+        { find: /^@rnnkit\/data\/timemachine$/, replacement: `${root}packages/data/src/timemachine-text.ts` },
+        { find: /^@rnnkit\/(cells|models|training)$/, replacement: `${root}packages/$1/src/index.ts` },
         { find: /^@rnnkit\/training\/parallel$/, replacement: `${root}packages/training/src/parallel.ts` },
         { find: /^@rnnkit\/training\/node$/, replacement: `${root}packages/training/src/node.ts` },
       ],
@@ -20,11 +23,10 @@ export function sharedTestConfig(name: string): UserWorkspaceConfig {
     test: {
       name,
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+      // *.browser.test.ts run in Chromium only (vitest.browser.config.ts).
+      exclude: [...configDefaults.exclude, '**/*.browser.test.ts'],
       testTimeout: 60_000,
       hookTimeout: 60_000,
-      env: {
-        RNNKIT_TIMEMACHINE: process.env.RNNKIT_TIMEMACHINE ?? `${root}../shared/data/timemachine.txt`,
-      },
     },
   };
 }

@@ -2,14 +2,14 @@
 # Consumer test: pack every published package, install the tarballs with plain npm into a fresh
 # project outside the workspace (no workspace links), and use them as a user would: import each
 # package by name, train the toy for a few steps, run `rnnkit --help` and a tiny `rnnkit train`.
-# Needs a build first (pnpm build) and RNNKIT_TIMEMACHINE pointing at timemachine.txt.
+# Needs a build first (pnpm build); The Time Machine is the copy shipped in @rnnkit/data's tarball.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/rnnkit-consumer.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-: "${RNNKIT_TIMEMACHINE:?set RNNKIT_TIMEMACHINE to a copy of timemachine.txt}"
-RNNKIT_TIMEMACHINE="$(cd "$(dirname "$RNNKIT_TIMEMACHINE")" && pwd)/$(basename "$RNNKIT_TIMEMACHINE")"
-export RNNKIT_TIMEMACHINE
+# No local copy, no cache: the corpus must come from the tarball, offline.
+unset RNNKIT_TIMEMACHINE
+export XDG_CACHE_HOME="$work/cache"
 
 mkdir -p "$work/tarballs" "$work/app"
 # Run as a plain npm user would: drop the npm_config_* settings that pnpm passes to scripts.
@@ -42,7 +42,8 @@ cat > use.mjs <<'JS'
 // A user's script: every package by name, the toy trained for a few steps, a generated line.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { Vocab, helloToy, loadDataTimeMachine } from '@rnnkit/data';
+import { Vocab, fetchTimeMachineText, helloToy, loadDataTimeMachine } from '@rnnkit/data';
+import { TIME_MACHINE_TEXT } from '@rnnkit/data/timemachine';
 import { RNNModelScratch, gruCell, installWasmKernels } from '@rnnkit/cells';
 import { RNNModel, SeqClassifier } from '@rnnkit/models';
 import { predict, trainLanguageModel, trainSeqClassifier } from '@rnnkit/training';
@@ -50,6 +51,8 @@ import { VERSION, selectBackend } from '@rnnkit/cli';
 
 await tf.setBackend('wasm');
 installWasmKernels();
+const book = await fetchTimeMachineText();
+if (book.origin !== 'shipped' || book.text !== TIME_MACHINE_TEXT) throw new Error(`The Time Machine came from ${book.origin}, not the shipped copy`);
 const toy = helloToy();
 const clf = new SeqClassifier({ vocabSize: 4, embeddingSize: 10, numHiddens: 8, numClasses: 4, seed: 0 });
 const history = trainSeqClassifier(clf, { X: toy.input, Y: toy.target, batchSize: 1, numSteps: 5 }, { epochs: 5 });

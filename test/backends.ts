@@ -1,6 +1,6 @@
-// Test-only helpers shared by the packages' tests: backends, fixtures, and close comparisons.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+/// <reference types="vite/client" />
+// Test-only helpers shared by the packages' tests (in Node and in Chromium): backends, fixtures,
+// and close comparisons. Nothing here may import a Node built-in statically.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
@@ -14,7 +14,7 @@ import { rnnCell } from '../packages/cells/src/rnn.js';
 import { gruCell } from '../packages/cells/src/gru.js';
 import { lstmCell } from '../packages/cells/src/lstm.js';
 
-/** The d2l scratch fixtures of ../shared/parity and the cells they test. */
+/** The d2l scratch fixtures of test/fixtures/parity and the cells they test. */
 export const SCRATCH_FIXTURES: [string, ScratchCell][] = [
   ['scratch_rnn', rnnCell],
   ['scratch_gru', gruCell],
@@ -32,12 +32,20 @@ export async function useBackend(name: string): Promise<void> {
   if (name === 'wasm') installWasmKernels();
 }
 
-const parityDir =
-  process.env.RNNKIT_PARITY_DIR ?? fileURLToPath(new URL('../../shared/parity/', import.meta.url));
+/** The fixtures in the repo, bundled by Vite in Node and in the browser alike. */
+const shippedFixtures = import.meta.glob<Fixture>('./fixtures/parity/*.json', { eager: true, import: 'default' });
+
+/** In Node, `RNNKIT_PARITY_DIR` points the tests at another folder of fixtures (e.g. freshly generated ones). */
+const parityDirOverride = globalThis.process?.versions?.node ? globalThis.process.env.RNNKIT_PARITY_DIR : undefined;
+// A computed specifier, so browser bundles never see the Node module.
+const nodeFs = 'node:fs';
+const readFileSync: ((path: string, encoding: 'utf8') => string) | undefined = parityDirOverride
+  ? (await import(/* @vite-ignore */ nodeFs)).readFileSync
+  : undefined;
 
 export type Nested = number | Nested[];
 
-/** A PyTorch fixture from ../shared/parity (see its README). */
+/** A PyTorch fixture from test/fixtures/parity (see its README). */
 export interface Fixture {
   case: string;
   sizes: Record<string, number>;
@@ -57,8 +65,16 @@ export interface Fixture {
   [key: string]: unknown;
 }
 
+/** A fixture by name: from `RNNKIT_PARITY_DIR` when set (Node), else test/fixtures/parity. */
 export function loadFixture(name: string): Fixture {
-  return JSON.parse(readFileSync(`${parityDir}${name}.json`, 'utf8')) as Fixture;
+  if (parityDirOverride && readFileSync) {
+    const dir = parityDirOverride.endsWith('/') ? parityDirOverride : `${parityDirOverride}/`;
+    return JSON.parse(readFileSync(`${dir}${name}.json`, 'utf8')) as Fixture;
+  }
+  const fx = shippedFixtures[`./fixtures/parity/${name}.json`];
+  if (!fx) throw new Error(`No parity fixture ${name}.json in test/fixtures/parity (have: ${Object.keys(shippedFixtures).join(', ')}).`);
+  // A deep copy, so a test that edits its fixture cannot change another's.
+  return structuredClone(fx);
 }
 
 export function flat(x: Nested): number[] {

@@ -1,17 +1,13 @@
-import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
 // Cross-origin isolation (SharedArrayBuffer) lets tfjs-wasm run its threaded build.
 const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
-const shim = fileURLToPath(new URL('./src/node-shim.ts', import.meta.url));
 
 export default defineConfig({
-  server: { headers: isolation, fs: { allow: ['../../..'] } },
+  server: { headers: isolation, fs: { allow: ['../..'] } },
   preview: { headers: isolation },
   // Unminified: tfjs-wasm starts its threads from the source text of a function that reads a
   // variable of the enclosing scope, which a minifier renames ("e is not defined" in the threads).
   worker: { format: 'es', rolldownOptions: { output: { minify: false } } },
   build: { target: 'es2022', chunkSizeWarningLimit: 4096 },
-  // INTERIM until the packages are browser-clean.
-  resolve: { alias: [{ find: /^(?:node:)?(crypto|fs\/promises|os|path|fs|url|worker_threads)$/, replacement: shim }] },
 });

@@ -86,7 +86,7 @@ Examples:
   rnnkit train --corpus roman.txt --preprocess letters   keep é, ß, Cyrillic... (d2l keeps a-z)
   rnnkit train --resume runs/train               continue after Ctrl-C (same settings and --epochs)
 
-The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or downloaded (SHA-1 checked).`,
+The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or the copy shipped with @rnnkit/data.`,
     )
     .action(async (o, cmd: Command) => {
       const given = Object.keys(o).filter((key) => cmd.getOptionValueSource(key) === 'cli');

@@ -174,10 +174,11 @@ describe('rnnkit errors', () => {
     expect(r.stderr).toContain('no-such-book.txt');
   });
 
-  it('with no copy of The Time Machine and no network, it says how to point at a local file', () => {
-    const r = rnnkit(['train', ...tiny, '--out', 'nope'], { RNNKIT_TIMEMACHINE: '', XDG_CACHE_HOME: join(dir, 'empty-cache'), HOME: dir });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/RNNKIT_TIMEMACHINE=\/path\/to\/timemachine.txt or pass --corpus FILE/);
+  it('with no copy of The Time Machine, no cache and no network, it trains on the copy shipped with @rnnkit/data', () => {
+    const r = rnnkit(['train', ...tiny, '--epochs', '1', '--out', 'shipped'], { RNNKIT_TIMEMACHINE: '', XDG_CACHE_HOME: join(dir, 'empty-cache'), HOME: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(dir, 'shipped', 'metrics.json'))).toBe(true);
+    expect(existsSync(join(dir, 'empty-cache'))).toBe(false); // nothing downloaded, nothing cached
   }, 120_000);
 
   it('a missing or corrupt checkpoint is a clear error (exit 1)', () => {

@@ -1,12 +1,11 @@
 // The training worker: owns the backend, the model and its data, so the page never blocks.
-import './shims.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { SeqDataLoader, corpusFromLines, createRng, preprocessText, type Corpus, type Vocab } from '@rnnkit/data';
 import { checkpointFiles, loadLanguageModel, makeOptimizer, predict, saveLanguageModel, trainLanguageModel, type CheckpointSource } from '@rnnkit/training';
 import type { RecurrentLanguageModel } from '@rnnkit/cells';
 import { createLanguageModel, type LanguageModelConfig } from '@rnnkit/models';
 import type { TrainCheckpointMeta } from '@rnnkit/cli';
-import TIME_MACHINE_TEXT from '../../../../shared/data/timemachine.txt?raw';
+import { TIME_MACHINE_TEXT } from '@rnnkit/data/timemachine';
 import { setupWasmBackend } from './backend.js';
 import type { CheckpointFile, CorpusChoice, EpochPoint, FromWorker, GenerateSettings, ModelSummary, Request, TrainSettings, WorkerEvent } from './protocol.js';
 

@@ -121,19 +121,20 @@ describe('the char-LM page in Chromium', () => {
     expect(await page.$$eval('#samples li', (l) => l.length)).toBe(3);
     expect(await page.$$('#chart svg')).not.toHaveLength(0);
 
-    // Continue to 9 epochs, Stop during it: the run ends early and says so; Continue finishes it.
-    await page.fill('#epochs', '9');
+    // Continue towards 30 epochs (more than a quiet machine finishes before the click), Stop
+    // during it: the run ends early and says so; Continue finishes it.
+    await page.fill('#epochs', '30');
     await page.click('#continue');
     await page.waitForFunction(() => document.body.dataset.state === 'training');
     await page.click('#stop');
     await idle();
     const stopped = (await perplexities()).length;
-    expect(stopped).toBeLessThan(9);
-    expect((await message()).text).toMatch(/Stopped at epoch \d+ of 9/);
+    expect(stopped).toBeLessThan(30);
+    expect((await message()).text).toMatch(/Stopped at epoch \d+ of 30/);
     await page.click('#continue');
     await page.waitForFunction(() => document.body.dataset.state === 'training');
     await idle();
-    expect(await perplexities()).toHaveLength(9);
+    expect(await perplexities()).toHaveLength(30);
 
     await page.fill('#prefix', 'time traveller!');
     await page.click('#generate');
@@ -163,8 +164,8 @@ describe('the char-LM page in Chromium', () => {
     expect(cli).toBe(expected);
     expect(cli.slice(PREFIX.length).trim()).not.toBe('');
     // With the optimizer files and the training record, rnnkit train goes on from the page's run.
-    const resumed = JSON.parse((await rnnkit('train', '--resume', dir, '--epochs', '10', '--out', join(work, 'resumed'), '--backend', 'wasm', '--json')).trim().split('\n').at(-1)!);
-    expect(resumed).toMatchObject({ event: 'done', epochsDone: 10, interrupted: false });
+    const resumed = JSON.parse((await rnnkit('train', '--resume', dir, '--epochs', '31', '--out', join(work, 'resumed'), '--backend', 'wasm', '--json')).trim().split('\n').at(-1)!);
+    expect(resumed).toMatchObject({ event: 'done', epochsDone: 31, interrupted: false });
   });
 
   it('saves to IndexedDB, and after a reload loads it back and generates the same text', async () => {
@@ -178,7 +179,7 @@ describe('the char-LM page in Chromium', () => {
     await idle();
     expect((await message()).kind).toBe('info');
     expect(await pageGenerate()).toBe(before);
-    expect(await perplexities()).toHaveLength(9);
+    expect(await perplexities()).toHaveLength(30);
   });
 
   it('loads a checkpoint written by rnnkit train and continues "time traveller" exactly as rnnkit generate does', async () => {

@@ -487,3 +487,36 @@ export function gemm(C: usize, A: usize, Bp: usize, M: i32, K: i32, N: i32): voi
     }
   }
 }
+
+/**
+ * B (K, N) into `gemm`'s panels from any layout: element (k, j) is the float at byte
+ * B + 4 (k rs + j cs). N need not be a multiple of 4: the panels are those of N rounded up to
+ * one, the extra columns zero. With rs = 1, cs = K it packs the transpose of a row-major (N, K)
+ * matrix without forming it (a matmul's transposed operand).
+ */
+export function packPanelsStrided(out: usize, B: usize, K: i32, N: i32, rs: i32, cs: i32): void {
+  const Np = (N + 3) & ~3;
+  const rowStep = <usize>rs << 2;
+  const colStep = <usize>cs << 2;
+  let o = out;
+  for (let j0 = 0; j0 < Np; ) {
+    const w = j0 + 8 <= Np ? 8 : 4;
+    const real = min(w, N - j0); // columns of B in this panel; the rest are padding
+    let row = B + <usize>j0 * colStep;
+    for (let k = 0; k < K; k++) {
+      let b = row;
+      let jj = 0;
+      for (; jj < real; jj++) {
+        store<f32>(o, load<f32>(b));
+        o += 4;
+        b += colStep;
+      }
+      for (; jj < w; jj++) {
+        store<f32>(o, 0);
+        o += 4;
+      }
+      row += rowStep;
+    }
+    j0 += w;
+  }
+}

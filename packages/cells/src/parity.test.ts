@@ -3,7 +3,7 @@ import { expect, it } from 'vitest';
 import { describeScratchFixtures, expectClose, fixtureInputs, type Nested } from '../../../test/backends.js';
 import { oneHotFloat, RNNModelScratch } from './index.js';
 
-// The PyTorch float64 fixtures of ../shared/parity: same weights and inputs, so the same logits,
+// The PyTorch float64 fixtures of test/fixtures/parity: same weights and inputs, so the same logits,
 // state, loss and gradients prove the scratch cells compute d2l's functions.
 
 describeScratchFixtures('', (fx, cell, getModel) => {

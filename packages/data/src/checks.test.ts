@@ -1,7 +1,8 @@
 // Issue 14 item 10: bad arguments fail early with a message naming the argument, not deep inside.
 import { describe, expect, it } from 'vitest';
 import { createRng } from './rng.js';
-import { SeqDataLoader, loadDataTimeMachine } from './seqdata.js';
+import { SeqDataLoader } from './seqdata.js';
+import { loadDataTimeMachine } from './timemachine-node.js';
 import { Vocab } from './vocab.js';
 
 describe('argument checks', () => {

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { strFromU8, unzipSync } from 'fflate';
-import { defaultCacheDir, download, sha1, writeFileAtomic } from './timemachine.js';
+import { download } from './timemachine.js';
+import { defaultCacheDir, sha1, writeFileAtomic } from './timemachine-node.js';
 
 /** d2l's download address and SHA-1 of the English-French pairs (`fra-eng.zip`, holding `fra-eng/fra.txt`). */
 export const FRA_ENG_URL = 'http://d2l-data.s3-accelerate.amazonaws.com/fra-eng.zip';

@@ -1,3 +1,5 @@
+// The default entry, safe in browsers and workers; Node gets index.node.ts through the `node`
+// export condition (the same API plus files, the environment and the download cache).
 export { checkPositiveInts, checkOptions, checkSeed } from './checks.js';
 export { selectRows, timeMajor } from './arrays.js';
 export { createRng, type Rng, type RngState } from './rng.js';
@@ -7,24 +9,20 @@ export {
   TIME_MACHINE_URL,
   TIME_MACHINE_SHA1,
   TIME_MACHINE_ENV,
-  fetchTimeMachineText,
-  readTimeMachine,
-  readTextFile,
+  TIME_MACHINE_MODULE,
   decodeText,
-  writeFileAtomic,
-  defaultCacheDir,
   corpusFromLines,
-  loadCorpusTimeMachine,
+  sha1Hex,
   type TimeMachineSource,
   type TimeMachineText,
   type Corpus,
   type CorpusOptions,
 } from './timemachine.js';
+export { fetchTimeMachineText, readTimeMachine, loadCorpusTimeMachine, loadDataTimeMachine } from './timemachine-browser.js';
 export {
   seqDataIterRandom,
   seqDataIterSequential,
   SeqDataLoader,
-  loadDataTimeMachine,
   type SeqBatch,
   type SeqDataLoaderOptions,
   type LoadDataTimeMachineOptions,
@@ -43,4 +41,3 @@ export {
   type LoadDataNmtOptions,
   type NmtData,
 } from './nmt.js';
-export { FRA_ENG_URL, FRA_ENG_SHA1, FRA_ENG_ENV, fetchFraEngText, readDataNmt, type FraEngSource, type FraEngText } from './fra-eng.js';

@@ -18,8 +18,8 @@ import {
   readDataNmt,
   tokenizeNmt,
   Vocab,
-} from './index.js';
-import { sha1 } from './timemachine.js';
+} from './index.node.js';
+import { sha1 } from './timemachine-node.js';
 
 // What d2l's own code gives on the same lines: test/fixtures/parity/encoder_decoder.py.
 const d2l = JSON.parse(readFileSync(new URL('../../../test/fixtures/parity/nmt_pipeline.json', import.meta.url), 'utf8')) as {

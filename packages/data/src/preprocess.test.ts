@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { keptFraction, preprocessLine, preprocessPrefix, preprocessText } from './text.js';
-import { decodeText, loadCorpusTimeMachine, readTextFile } from './timemachine.js';
+import { decodeText } from './timemachine.js';
+import { loadCorpusTimeMachine, readTextFile } from './timemachine-node.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rnnkit-text-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

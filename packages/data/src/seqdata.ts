@@ -1,8 +1,7 @@
 import { checkOptions, checkPositiveInts } from './checks.js';
 import { createRng, type Rng, type RngState } from './rng.js';
-import { loadCorpusTimeMachine, type TimeMachineSource } from './timemachine.js';
 import type { Preprocessing } from './text.js';
-import type { Vocab } from './vocab.js';
+import type { TimeMachineSource } from './timemachine.js';
 
 /** One minibatch: `X` and `Y` are row-major (batchSize, numSteps) token ids; Y is X shifted by one. */
 export interface SeqBatch {
@@ -131,14 +130,4 @@ export interface LoadDataTimeMachineOptions extends SeqDataLoaderOptions {
   source?: TimeMachineSource;
   /** What preprocessing keeps of the text (see {@link Preprocessing}); default `'d2l'`, d2l's a-z lower-cased. */
   preprocess?: Preprocessing;
-}
-
-/** d2l `load_data_time_machine(batch_size, num_steps, use_random_iter, max_tokens)`. */
-export async function loadDataTimeMachine(
-  options: LoadDataTimeMachineOptions,
-): Promise<{ loader: SeqDataLoader; vocab: Vocab; corpus: Int32Array; keptFraction: number }> {
-  checkOptions(options, 'loadDataTimeMachine({ batchSize: 32, numSteps: 35 })');
-  checkPositiveInts({ batchSize: options.batchSize, numSteps: options.numSteps });
-  const { corpus, vocab, keptFraction } = await loadCorpusTimeMachine({ maxTokens: options.maxTokens ?? 10000, source: options.source, preprocess: options.preprocess });
-  return { loader: new SeqDataLoader(corpus, options), vocab, corpus, keptFraction: keptFraction ?? 1 };
 }

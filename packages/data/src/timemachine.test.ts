@@ -4,21 +4,24 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TIME_MACHINE_ENV, TIME_MACHINE_MODULE, corpusFromLines } from './timemachine.js';
 import {
-  TIME_MACHINE_ENV,
-  corpusFromLines,
   fetchTimeMachineText,
   loadCorpusTimeMachine,
+  loadDataTimeMachine,
   readTimeMachine,
   readTextFile,
-} from './timemachine.js';
-import { SeqDataLoader, loadDataTimeMachine } from './seqdata.js';
-
-const realFile = process.env[TIME_MACHINE_ENV];
+} from './timemachine-node.js';
+import * as browser from './timemachine-browser.js';
+import { SeqDataLoader } from './seqdata.js';
+import { TIME_MACHINE_TEXT } from './timemachine-text.js';
 
 describe('The Time Machine (the real file)', () => {
-  it(`is found through ${TIME_MACHINE_ENV}`, () => {
-    expect(realFile, `set ${TIME_MACHINE_ENV} to ../shared/data/timemachine.txt`).toBeTruthy();
+  it('is the copy shipped with the package when no file, variable or cache says otherwise', async () => {
+    const got = await fetchTimeMachineText({ env: {}, cacheDir: join(tmpdir(), 'rnnkit-no-cache-here') });
+    expect(got.origin).toBe('shipped');
+    expect(got.file).toBe(TIME_MACHINE_MODULE);
+    expect(got.text).toBe(TIME_MACHINE_TEXT);
   });
 
   it('gives d2l\'s known values: 170,580 characters, 28 tokens in d2l\'s order', async () => {
@@ -91,10 +94,13 @@ describe('download and cache', () => {
   let book: Buffer;
   let hits = 0;
   let dir: string;
+  let realFile: string;
 
   beforeAll(async () => {
-    book = await readFile(realFile as string);
+    book = Buffer.from(TIME_MACHINE_TEXT, 'utf8');
     dir = await mkdtemp(join(tmpdir(), 'rnnkit-cache-'));
+    realFile = join(dir, 'timemachine.txt');
+    await writeFile(realFile, book);
     server = createServer((req, res) => {
       hits++;
       if (req.url === '/timemachine.txt') res.end(book);
@@ -161,7 +167,7 @@ describe('download and cache', () => {
   });
 
   it('fails clearly when downloading is off and nothing is cached', async () => {
-    await expect(fetchTimeMachineText({ env: {}, cacheDir: join(dir, 'none'), download: false })).rejects.toThrow(
+    await expect(fetchTimeMachineText({ env: {}, cacheDir: join(dir, 'none'), download: false, shipped: false })).rejects.toThrow(
       /not in the cache.*downloading is off/,
     );
   });
@@ -177,5 +183,31 @@ describe('download and cache', () => {
       source: { path: own },
     });
     expect(loader).toBeInstanceOf(SeqDataLoader);
+  });
+
+  it('reads RNNKIT_TIMEMACHINE before the shipped copy', async () => {
+    const own = join(dir, 'env.txt');
+    await writeFile(own, 'Hello World\n');
+    const got = await fetchTimeMachineText({ env: { [TIME_MACHINE_ENV]: own } });
+    expect(got).toEqual({ text: 'Hello World\n', origin: 'env', file: own });
+  });
+
+  it('downloads d2l\'s address only when asked for (download: true), else never touches the network', async () => {
+    const before = hits;
+    const got = await fetchTimeMachineText({ env: {}, cacheDir: join(dir, 'offline'), url: undefined });
+    expect(got.origin).toBe('shipped');
+    expect(hits).toBe(before);
+  });
+
+  it('in browsers (Web Crypto): downloads a URL with the SHA-1 check, else the shipped copy', async () => {
+    const got = await browser.fetchTimeMachineText({ url: `${base}/timemachine.txt` });
+    expect(got.origin).toBe('download');
+    expect(got.text).toBe(TIME_MACHINE_TEXT);
+    await expect(browser.fetchTimeMachineText({ url: `${base}/corrupt.txt` })).rejects.toThrow(
+      /corrupt\.txt has SHA-1 [0-9a-f]{40}, not the expected 090b5e7e/,
+    );
+    await expect(browser.fetchTimeMachineText({ path: realFile })).rejects.toThrow(/needs Node.*\{ url \}/);
+    await expect(browser.fetchTimeMachineText({ shipped: false })).rejects.toThrow(/shipped copy .* is off/);
+    expect((await browser.fetchTimeMachineText()).origin).toBe('shipped');
   });
 });

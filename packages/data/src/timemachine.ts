@@ -1,35 +1,45 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { keptFraction, preprocessText, tokenize, type Preprocessing, type TokenKind } from './text.js';
+import { keptFraction, preprocessText, tokenize, type TokenKind } from './text.js';
 import { Vocab } from './vocab.js';
+
+// The parts of The Time Machine loading that run anywhere (Node, browsers, workers). The
+// platform parts (files, cache, environment) are in timemachine-node.ts and timemachine-browser.ts;
+// each package entry (index.node.ts, index.ts) exports its platform's `fetchTimeMachineText`.
 
 /** d2l's download address and SHA-1 of The Time Machine. */
 export const TIME_MACHINE_URL = 'http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt';
 export const TIME_MACHINE_SHA1 = '090b5e7e70c295757f55df93cb0a180b9691891a';
 /** The environment variable that points rnnkit at a local copy of The Time Machine. */
 export const TIME_MACHINE_ENV = 'RNNKIT_TIMEMACHINE';
+/** The module that holds the copy shipped with the package (`origin: 'shipped'`). */
+export const TIME_MACHINE_MODULE = '@rnnkit/data/timemachine';
 
 /** How to point rnnkit at a local copy; `hint` names the caller's own way to pass a file. */
-function howToPass(hint = '(or pass { path } in code)'): string {
+export function howToPass(hint = '(or pass { path } in code)'): string {
   return `Set ${TIME_MACHINE_ENV}=/path/to/timemachine.txt ${hint} to use a local copy.`;
 }
 
-/** Where to find The Time Machine; each field overrides the default of the same step. */
+/**
+ * Where to find The Time Machine; each field overrides the default of the same step. With no
+ * field set the text is the copy shipped with the package (no file, cache or network needed).
+ */
 export interface TimeMachineSource {
-  /** An explicit file: used as is (no hash check, so an edited copy works). */
+  /** An explicit file (Node only): used as is (no hash check, so an edited copy works). */
   path?: string;
-  /** Environment to read `RNNKIT_TIMEMACHINE` and `XDG_CACHE_HOME` from. Default `process.env`. */
+  /** Environment to read `RNNKIT_TIMEMACHINE` and `XDG_CACHE_HOME` from (Node only). Default `process.env`. */
   env?: Record<string, string | undefined>;
-  /** Cache folder. Default `$XDG_CACHE_HOME/rnnkit` or `~/.cache/rnnkit`. */
+  /** Cache folder (Node only). Default `$XDG_CACHE_HOME/rnnkit` or `~/.cache/rnnkit`. */
   cacheDir?: string;
-  /** Download address. Default d2l's. */
+  /** Download from this address (SHA-1 checked; cached in Node) instead of using the shipped copy. */
   url?: string;
   /** Expected SHA-1 of the download and cache. Default d2l's. */
   sha1?: string;
-  /** `false` to fail instead of downloading. */
+  /**
+   * `true` downloads from d2l's address (or `url`) when no file or cache has the text; `false`
+   * never downloads, even with `url`. Default: download only when `url` is given.
+   */
   download?: boolean;
+  /** `false` to fail instead of falling back to the copy shipped with the package. Default `true`. */
+  shipped?: boolean;
   /** Download timeout in milliseconds. Default 60 s. */
   timeoutMs?: number;
   /**
@@ -39,85 +49,29 @@ export interface TimeMachineSource {
   localCopyHint?: string;
 }
 
-/** Where the text came from, for logs. */
+/** Where the text came from, for logs: `file` is the path, URL or shipped module. */
 export interface TimeMachineText {
   text: string;
-  origin: 'path' | 'env' | 'cache' | 'download';
+  origin: 'path' | 'env' | 'cache' | 'download' | 'shipped';
   file: string;
 }
 
-/** Reads a UTF-8 text file, with errors that name the file and the fix (`localCopyHint` as in `TimeMachineSource`). */
-export async function readTextFile(path: string, what = 'corpus', localCopyHint?: string): Promise<string> {
-  const howTo = howToPass(localCopyHint);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read (${code ?? String(err)})`;
-    throw new Error(`The ${what} file ${path} ${why}. ${howTo}`);
-  }
-  const text = decodeText(bytes);
-  if (text === null) throw new Error(`The ${what} file ${path} is not a text file (it has NUL bytes or is not valid UTF-8): use a UTF-8 text file.`);
-  if (text.trim() === '') throw new Error(`The ${what} file ${path} is empty. ${howTo}`);
-  return text;
+/** SHA-1 as hex, through Web Crypto (Node 20+ and browsers alike). */
+export async function sha1Hex(data: Uint8Array | string): Promise<string> {
+  const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+  const digest = await globalThis.crypto.subtle.digest('SHA-1', bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** The UTF-8 text of `bytes` (a BOM dropped), or null when they look binary: NUL bytes or invalid UTF-8. */
-export function decodeText(bytes: Uint8Array): string | null {
-  if (bytes.includes(0)) return null;
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return null;
-  }
+/** The copy shipped with the package, loaded on first use so bundles that never need it stay small. */
+export async function shippedTimeMachine(): Promise<TimeMachineText> {
+  const { TIME_MACHINE_TEXT } = await import('./timemachine-text.js');
+  return { text: TIME_MACHINE_TEXT, origin: 'shipped', file: TIME_MACHINE_MODULE };
 }
 
-export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
-  const base = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
-  return join(base, 'rnnkit');
-}
-
-/** Hex SHA-1 of bytes or text (d2l checks its downloads with it). */
-export function sha1(data: Uint8Array | string): string {
-  return createHash('sha1').update(data).digest('hex');
-}
-
-/**
- * The raw text of The Time Machine, from (in order) an explicit path, `RNNKIT_TIMEMACHINE`, the
- * cache, or d2l's download (checked against its SHA-1 and cached atomically). d2l `download`.
- */
-export async function fetchTimeMachineText(source: TimeMachineSource = {}): Promise<TimeMachineText> {
-  const hint = source.localCopyHint;
-  if (source.path !== undefined) {
-    return { text: await readTextFile(source.path, 'corpus', hint), origin: 'path', file: source.path };
-  }
-  const env = source.env ?? process.env;
-  const fromEnv = env[TIME_MACHINE_ENV];
-  if (fromEnv !== undefined && fromEnv !== '') {
-    return { text: await readTextFile(fromEnv, TIME_MACHINE_ENV, hint), origin: 'env', file: fromEnv };
-  }
-  const expected = source.sha1 ?? TIME_MACHINE_SHA1;
-  const cacheFile = join(source.cacheDir ?? defaultCacheDir(env), 'timemachine.txt');
-  try {
-    const cached = await readFile(cacheFile);
-    if (sha1(cached) === expected) return { text: cached.toString('utf8'), origin: 'cache', file: cacheFile };
-  } catch {
-    // No usable cache: download below.
-  }
-  const url = source.url ?? TIME_MACHINE_URL;
-  if (source.download === false) {
-    throw new Error(`The Time Machine is not in the cache (${cacheFile}) and downloading is off. ${howToPass(hint)}`);
-  }
-  const body = await download(url, source.timeoutMs ?? 60_000, howToPass(hint), 'The Time Machine');
-  const got = sha1(body);
-  if (got !== expected) {
-    throw new Error(
-      `The download from ${url} has SHA-1 ${got}, not the expected ${expected}; nothing was cached. ${howToPass(hint)}`,
-    );
-  }
-  await writeFileAtomic(cacheFile, body);
-  return { text: Buffer.from(body).toString('utf8'), origin: 'download', file: cacheFile };
+/** Whether a source asks for a download: `download: true`, or a `url` unless `download: false`. */
+export function wantsDownload(source: TimeMachineSource): boolean {
+  return source.download === true || (source.url !== undefined && source.download !== false);
 }
 
 /** Fetches `url` as bytes; errors name `what`, the cause and `howTo` (the way to use a local copy). */
@@ -135,37 +89,37 @@ export async function download(url: string, timeoutMs: number, howTo: string, wh
   return new Uint8Array(await response.arrayBuffer());
 }
 
-/** Writes a file through a temporary file and a rename, so readers never see half of it. */
-export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
+/**
+ * Downloads `url` and checks its SHA-1 against `expected`; the bytes only when they match.
+ * d2l `download` (without the cache, which is the platform's).
+ */
+export async function downloadChecked(
+  url: string,
+  expected: string,
+  timeoutMs: number,
+  howTo: string,
+): Promise<Uint8Array> {
+  const body = await download(url, timeoutMs, howTo, 'The Time Machine');
+  const got = await sha1Hex(body);
+  if (got !== expected) {
+    throw new Error(`The download from ${url} has SHA-1 ${got}, not the expected ${expected}; nothing was cached. ${howTo}`);
   }
-}
-
-/** d2l `read_time_machine`: the book's lines, preprocessed. */
-export async function readTimeMachine(source: TimeMachineSource = {}, preprocess: Preprocessing = 'd2l'): Promise<string[]> {
-  return preprocessText((await fetchTimeMachineText(source)).text, preprocess);
+  return body;
 }
 
 /** A corpus of token indices and its vocabulary. */
 export interface Corpus {
-  corpus: Int32Array;
-  vocab: Vocab;
   /** From `loadCorpusTimeMachine`: the share of the text's visible characters that preprocessing kept (see `keptFraction`). */
   keptFraction?: number;
+  corpus: Int32Array;
+  vocab: Vocab;
 }
 
 export interface CorpusOptions {
+  /** What `loadCorpusTimeMachine` keeps of the text (see {@link Preprocessing}). Default `'d2l'`: a-z, lower case. */
+  preprocess?: import('./text.js').Preprocessing;
   /** Keep only the first `maxTokens` tokens; 0 or undefined keeps all. d2l's training default is 10000. */
   maxTokens?: number;
-  /** What `loadCorpusTimeMachine` keeps of the text (see {@link Preprocessing}). Default `'d2l'`: a-z, lower case. */
-  preprocess?: Preprocessing;
   /** Character (d2l's default here) or word tokens. */
   tokens?: TokenKind;
   /** Reuse a vocabulary (for example a checkpoint's) instead of building one. */
@@ -200,11 +154,18 @@ export function corpusFromLines(lines: readonly string[], options: CorpusOptions
   return { corpus, vocab };
 }
 
-/** d2l `load_corpus_time_machine(max_tokens)`: character indices of The Time Machine and its vocabulary. */
-export async function loadCorpusTimeMachine(
-  options: CorpusOptions & { source?: TimeMachineSource } = {},
-): Promise<Corpus> {
-  const text = (await fetchTimeMachineText(options.source)).text;
+/** The UTF-8 text of `bytes` (a BOM dropped), or null when they look binary: NUL bytes or invalid UTF-8. */
+export function decodeText(bytes: Uint8Array): string | null {
+  if (bytes.includes(0)) return null;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/** d2l `load_corpus_time_machine` on a text already read: preprocessed (`options.preprocess`), indexed, and the share of it kept. */
+export function corpusFromText(text: string, options: CorpusOptions = {}): Corpus {
   const lines = preprocessText(text, options.preprocess ?? 'd2l');
   return { ...corpusFromLines(lines, options), keptFraction: keptFraction(text, lines) };
 }

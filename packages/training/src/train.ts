@@ -4,6 +4,7 @@ import type { RecurrentLanguageModel, State } from '@rnnkit/cells';
 import { languageModelLoss } from './loss.js';
 import { makeOptimizer, type OptimizerSpec } from './optim.js';
 import { optimizeStep } from './step.js';
+import { yieldToEventLoop } from './yield.js';
 
 /** One optimisation step's result. */
 export interface StepResult {
@@ -178,7 +179,7 @@ export async function trainEpochAsync(
     if (next.value) {
       next = steps.next(await next.value); // a stepper's minibatch
     } else {
-      await new Promise((resolve) => setImmediate(resolve));
+      await yieldToEventLoop();
       next = steps.next();
     }
   }

@@ -30,6 +30,12 @@ describe('installWasmKernels', () => {
   let seq: tf.Tensor;
   let seqInt: tf.Tensor;
   let stockSlices: [Nested, Nested][] = [];
+  // Unstack on every axis, and splits into equal and unequal parts on the first and a later axis.
+  const unstackAxes = [0, 1, 2, -1];
+  const splitCases: [number | number[], number][] = [[2, 0], [[1, 2], 1], [[2, -1, 1], 3], [4, 2]];
+  const parts = (ts: tf.Tensor[]): Nested[] => ts.map((t) => t.arraySync() as Nested);
+  let stockUnstacks: Nested[][] = [];
+  let stockSplits: Nested[][] = [];
 
   beforeAll(async () => {
     await tf.setBackend('wasm');
@@ -41,8 +47,10 @@ describe('installWasmKernels', () => {
     seq = tf.reshape(tf.range(0, 2 * 3 * 4 * 5), [2, 3, 4, 5]);
     seqInt = tf.cast(seq, 'int32');
     stockSlices = sliceCases.map(([b, sz]) => [tf.slice(seq, b, sz).arraySync() as Nested, tf.slice(seqInt, b, sz).arraySync() as Nested]);
+    stockUnstacks = unstackAxes.flatMap((axis) => [parts(tf.unstack(seq, axis)), parts(tf.unstack(seqInt, axis))]);
+    stockSplits = splitCases.flatMap(([how, axis]) => [parts(tf.split(seq, how, axis)), parts(tf.split(seqInt, how, axis))]);
     const first = installWasmKernels();
-    expect(first).toEqual(['BatchMatMul', 'Tanh', 'Slice', 'Identity']);
+    expect(first).toEqual(['BatchMatMul', 'Tanh', 'Slice', 'Identity', 'Unpack', 'SplitV']);
     expect(installWasmKernels()).toEqual([]);
   });
 
@@ -51,6 +59,22 @@ describe('installWasmKernels', () => {
       const y = tf.matMul(inputs[i]![0], inputs[i]![1], ta, tb);
       expectClose(y, stockMatMul[i] as Nested, `matMul case ${i}`, { rtol: 1e-5, atol: 1e-5 });
     });
+  });
+
+  it('Unpack and SplitV match the stock kernels on every axis, float32 and int32', () => {
+    const before = tf.memory().numTensors;
+    const unstacks = unstackAxes.flatMap((axis) => [tf.unstack(seq, axis), tf.unstack(seqInt, axis)]);
+    const splits = splitCases.flatMap(([how, axis]) => [tf.split(seq, how, axis), tf.split(seqInt, how, axis)]);
+    unstacks.forEach((ts, i) => {
+      expect(parts(ts), `unstack case ${i}`).toEqual(stockUnstacks[i]);
+    });
+    splits.forEach((ts, i) => {
+      expect(parts(ts), `split case ${i}`).toEqual(stockSplits[i]);
+    });
+    expect(unstacks[1]![0]!.dtype).toBe('int32');
+    expect(splits[1]!.map((t) => t.shape)).toEqual([[1, 3, 4, 5], [1, 3, 4, 5]]);
+    tf.dispose([...unstacks.flat(), ...splits.flat()]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('Slice matches the stock kernel, contiguous or strided, float32 and int32', () => {

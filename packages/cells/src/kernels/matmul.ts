@@ -1,0 +1,209 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { SimdKernels } from './simd.js';
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+/** What the wasm backend offers a kernel: its tensors live in its heap. */
+interface WasmHeapBackend {
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  refCount(dataId: object): number;
+}
+
+interface Packed {
+  offset: number;
+  floats: number;
+}
+
+/**
+ * B operands already in gemm's panels, kept while their tensor lives. A weight is multiplied many
+ * times per training step (the scratch GRU-512 multiplies each W_h* by 35 hidden states forward,
+ * and by 35 gate gradients transposed backward), and a tensor's values never change, so its
+ * panels are packed once and reused. Only what is seen a second time is kept (a gradient used
+ * once is not), entries go when their tensor is freed, and the oldest go past `maxFloats`.
+ */
+class PackedOperands {
+  /** By dataId, [plain, transposed]. Map order is use order: the first entry is the oldest. */
+  private readonly entries = [new Map<object, Packed>(), new Map<object, Packed>()];
+  private readonly seen = [new WeakSet<object>(), new WeakSet<object>()];
+  private floats = 0;
+
+  constructor(
+    private readonly k: SimdKernels,
+    private readonly maxFloats: number,
+  ) {}
+
+  get keptFloats(): number {
+    return this.floats;
+  }
+
+  get(dataId: object, transposed: boolean): Packed | undefined {
+    const map = this.entries[+transposed] as Map<object, Packed>;
+    const p = map.get(dataId);
+    if (p) {
+      map.delete(dataId);
+      map.set(dataId, p);
+    }
+    return p;
+  }
+
+  /** Whether to keep B's panels: from the second time it is seen. */
+  worthKeeping(dataId: object, transposed: boolean): boolean {
+    const seen = this.seen[+transposed] as WeakSet<object>;
+    if (seen.has(dataId)) return true;
+    seen.add(dataId);
+    return false;
+  }
+
+  add(dataId: object, transposed: boolean, p: Packed, backend: WasmHeapBackend): void {
+    this.sweep((id) => backend.refCount(id) === 0);
+    for (const map of this.entries) {
+      for (const id of map.keys()) {
+        if (this.floats + p.floats <= this.maxFloats) break;
+        this.drop(map, id);
+      }
+    }
+    (this.entries[+transposed] as Map<object, Packed>).set(dataId, p);
+    this.floats += p.floats;
+  }
+
+  /** Gives back the panels of every tensor `gone` says was freed. */
+  sweep(gone: (dataId: object) => boolean): void {
+    for (const map of this.entries) for (const id of map.keys()) if (gone(id)) this.drop(map, id);
+  }
+
+  private drop(map: Map<object, Packed>, id: object): void {
+    const p = map.get(id) as Packed;
+    map.delete(id);
+    this.k.release(p.offset);
+    this.floats -= p.floats;
+  }
+}
+
+/** For each index of the broadcast batch shape `out`, the flat index into batch shape `dims`. */
+function batchIndices(out: number[], dims: number[]): Int32Array {
+  const n = tf.util.sizeFromShape(out);
+  const idx = new Int32Array(n);
+  if (tf.util.sizeFromShape(dims) === 1) return idx;
+  const shift = out.length - dims.length;
+  const strides = tf.util.computeStrides(dims);
+  for (let i = 0; i < n; i++) {
+    let rest = i;
+    let flat = 0;
+    for (let d = out.length - 1; d >= 0; d--) {
+      const size = out[d] as number;
+      const coord = rest % size;
+      rest = (rest - coord) / size;
+      const dd = d - shift;
+      if (dd >= 0 && (dims[dd] as number) > 1) flat += coord * (dd === dims.length - 1 ? 1 : (strides[dd] as number));
+    }
+    idx[i] = flat;
+  }
+  return idx;
+}
+
+/**
+ * The wasm backend's BatchMatMul on the kernels' SIMD gemm: both operands copied into the
+ * kernels' memory (B packed into panels, straight from its transposed layout when transposeB, and
+ * kept for reuse while its tensor lives), one gemm per batch, the product copied out. Batch
+ * dimensions broadcast as in NumPy. Returns null for what it does not take (non-float32, rank < 2,
+ * mismatched inner sizes: the stock kernel then runs or reports the error).
+ */
+export class GemmMatMul {
+  private readonly packed: PackedOperands;
+
+  constructor(
+    readonly k: SimdKernels,
+    /** Most floats of packed operands kept (default 16M, 64 MB). */
+    maxKeptFloats = 16 * 2 ** 20,
+  ) {
+    this.packed = new PackedOperands(k, maxKeptFloats);
+  }
+
+  /** Gives back every kept operand whose tensor was freed (also done whenever one is added). */
+  sweep(backend: WasmHeapBackend): void {
+    this.packed.sweep((id) => backend.refCount(id) === 0);
+  }
+
+  run(args: KernelArgs): tf.TensorInfo | null {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return null;
+    const ra = a.shape.length;
+    const rb = b.shape.length;
+    const M = a.shape[transposeA ? ra - 1 : ra - 2] as number;
+    const K = a.shape[transposeA ? ra - 2 : ra - 1] as number;
+    const N = b.shape[transposeB ? rb - 2 : rb - 1] as number;
+    if ((b.shape[transposeB ? rb - 1 : rb - 2] as number) !== K) return null;
+    const batchA = a.shape.slice(0, -2);
+    const batchB = b.shape.slice(0, -2);
+    const outBatch = tf.broadcast_util.assertAndGetBroadcastShape(batchA, batchB);
+    const backend = args.backend as unknown as WasmHeapBackend;
+    const out = backend.makeOutput([...outBatch, M, N], 'float32');
+    const batches = tf.util.sizeFromShape(outBatch);
+    if (batches * M * N === 0) return out;
+    if (K === 0) {
+      backend.typedArrayFromHeap(out).fill(0);
+      return out;
+    }
+    const k = this.k;
+    const Np = (N + 3) & ~3;
+    const nA = tf.util.sizeFromShape(batchA);
+    const nB = tf.util.sizeFromShape(batchB);
+    const panelFloats = K * Np;
+
+    const kept = this.packed.get(b.dataId, transposeB);
+    const keep = !kept && this.packed.worthKeeping(b.dataId, transposeB);
+    const temp = k.allocLayout({ A: nA * M * K, At: transposeA ? M * K : 0, C: M * Np, Braw: kept ? 0 : nB * K * N });
+    const panels = kept ?? { offset: k.alloc(nB * panelFloats), floats: nB * panelFloats };
+    const f32 = k.f32; // read after every alloc: one may have grown the memory
+    try {
+      const aHeap = backend.typedArrayFromHeap(a);
+      if (!transposeA) f32.set(aHeap, temp.A);
+      else {
+        // A^T per batch: the kernels' 4 x 4 block transpose where the sizes allow, else a plain loop.
+        for (let i = 0; i < nA; i++) {
+          const dst = temp.A + i * M * K;
+          const src = i * M * K;
+          if (M % 4 === 0 && K % 4 === 0) {
+            f32.set(aHeap.subarray(src, src + M * K), temp.At);
+            k.fn.transpose(4 * dst, 4 * temp.At, K, M);
+          } else {
+            for (let r = 0; r < M; r++) for (let c = 0; c < K; c++) f32[dst + r * K + c] = aHeap[src + c * M + r] as number;
+          }
+        }
+      }
+      if (!kept) {
+        f32.set(backend.typedArrayFromHeap(b), temp.Braw);
+        for (let i = 0; i < nB; i++) {
+          const src = 4 * (temp.Braw + i * K * N);
+          const dst = 4 * (panels.offset + i * panelFloats);
+          if (transposeB) k.fn.packPanelsStrided(dst, src, K, N, 1, K);
+          else if (N % 4 === 0) k.fn.packPanels(dst, src, K, N);
+          else k.fn.packPanelsStrided(dst, src, K, N, N, 1);
+        }
+      }
+      const aIdx = batchIndices(outBatch, batchA);
+      const bIdx = batchIndices(outBatch, batchB);
+      const cHeap = backend.typedArrayFromHeap(out);
+      for (let i = 0; i < batches; i++) {
+        k.fn.gemm(4 * temp.C, 4 * (temp.A + (aIdx[i] as number) * M * K), 4 * (panels.offset + (bIdx[i] as number) * panelFloats), M, K, Np);
+        if (Np === N) cHeap.set(f32.subarray(temp.C, temp.C + M * N), i * M * N);
+        else for (let r = 0; r < M; r++) cHeap.set(f32.subarray(temp.C + r * Np, temp.C + r * Np + N), (i * M + r) * N);
+      }
+    } catch (err) {
+      if (!kept) k.release(panels.offset);
+      throw err;
+    } finally {
+      k.release(temp.region);
+    }
+    if (keep) this.packed.add(b.dataId, transposeB, panels, backend);
+    else if (!kept) k.release(panels.offset);
+    return out;
+  }
+
+  /** Floats of packed operands kept now (for tests). */
+  get keptFloats(): number {
+    return this.packed.keptFloats;
+  }
+}

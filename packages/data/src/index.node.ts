@@ -1,0 +1,14 @@
+// The `node` entry: everything of index.ts, with Node's The Time Machine (files, environment,
+// download cache) in place of the browser's, and Node's file helpers.
+export * from './index.js';
+export {
+  fetchTimeMachineText,
+  readTimeMachine,
+  loadCorpusTimeMachine,
+  loadDataTimeMachine,
+  readTextFile,
+  writeFileAtomic,
+  defaultCacheDir,
+} from './timemachine-node.js';
+// fra-eng.zip's download and cache, and local files (Node only; the shipped head is in index.ts).
+export { FRA_ENG_URL, FRA_ENG_SHA1, FRA_ENG_ENV, fetchFraEngText, readDataNmt, type FraEngSource, type FraEngText } from './fra-eng.js';

@@ -1,0 +1,122 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { preprocessText, type Preprocessing } from './text.js';
+import { checkOptions, checkPositiveInts } from './checks.js';
+import { SeqDataLoader, type LoadDataTimeMachineOptions } from './seqdata.js';
+import {
+  TIME_MACHINE_ENV,
+  TIME_MACHINE_SHA1,
+  TIME_MACHINE_URL,
+  corpusFromText,
+  decodeText,
+  downloadChecked,
+  howToPass,
+  sha1Hex,
+  shippedTimeMachine,
+  wantsDownload,
+  type Corpus,
+  type CorpusOptions,
+  type TimeMachineSource,
+  type TimeMachineText,
+} from './timemachine.js';
+import type { Vocab } from './vocab.js';
+
+// Node's The Time Machine: files, the environment and the download cache. The package's `node`
+// export condition picks this; browsers get timemachine-browser.ts.
+
+/** Reads a UTF-8 text file, with errors that name the file and the fix (`localCopyHint` as in `TimeMachineSource`). */
+export async function readTextFile(path: string, what = 'corpus', localCopyHint?: string): Promise<string> {
+  const howTo = howToPass(localCopyHint);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read (${code ?? String(err)})`;
+    throw new Error(`The ${what} file ${path} ${why}. ${howTo}`);
+  }
+  const text = decodeText(bytes);
+  if (text === null) throw new Error(`The ${what} file ${path} is not a text file (it has NUL bytes or is not valid UTF-8): use a UTF-8 text file.`);
+  if (text.trim() === '') throw new Error(`The ${what} file ${path} is empty. ${howTo}`);
+  return text;
+}
+
+/** Hex SHA-1 of bytes or text (d2l checks its downloads with it); synchronous, through node:crypto. */
+export function sha1(data: Uint8Array | string): string {
+  return createHash('sha1').update(data).digest('hex');
+}
+
+export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
+  const base = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
+  return join(base, 'rnnkit');
+}
+
+/**
+ * The raw text of The Time Machine, from (in order) an explicit path, `RNNKIT_TIMEMACHINE`, the
+ * cache, d2l's download when asked for (`url` or `download: true`; checked against its SHA-1 and
+ * cached atomically), or the copy shipped with the package. d2l `download`.
+ */
+export async function fetchTimeMachineText(source: TimeMachineSource = {}): Promise<TimeMachineText> {
+  const hint = source.localCopyHint;
+  if (source.path !== undefined) {
+    return { text: await readTextFile(source.path, 'corpus', hint), origin: 'path', file: source.path };
+  }
+  const env = source.env ?? process.env;
+  const fromEnv = env[TIME_MACHINE_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') {
+    return { text: await readTextFile(fromEnv, TIME_MACHINE_ENV, hint), origin: 'env', file: fromEnv };
+  }
+  const expected = source.sha1 ?? TIME_MACHINE_SHA1;
+  const cacheFile = join(source.cacheDir ?? defaultCacheDir(env), 'timemachine.txt');
+  try {
+    const cached = await readFile(cacheFile);
+    if ((await sha1Hex(cached)) === expected) return { text: cached.toString('utf8'), origin: 'cache', file: cacheFile };
+  } catch {
+    // No usable cache: download or the shipped copy below.
+  }
+  if (wantsDownload(source)) {
+    const body = await downloadChecked(source.url ?? TIME_MACHINE_URL, expected, source.timeoutMs ?? 60_000, howToPass(hint));
+    await writeFileAtomic(cacheFile, body);
+    return { text: new TextDecoder().decode(body), origin: 'download', file: cacheFile };
+  }
+  if (source.shipped === false) {
+    const off = source.download === false ? 'downloading is off' : 'no download was asked for (pass { download: true })';
+    throw new Error(`The Time Machine is not in the cache (${cacheFile}), ${off} and the shipped copy is off. ${howToPass(hint)}`);
+  }
+  return shippedTimeMachine();
+}
+
+/** Writes a file through a temporary file and a rename, so readers never see half of it. */
+export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** d2l `read_time_machine`: the book's lines, preprocessed. */
+export async function readTimeMachine(source: TimeMachineSource = {}, preprocess: Preprocessing = 'd2l'): Promise<string[]> {
+  return preprocessText((await fetchTimeMachineText(source)).text, preprocess);
+}
+
+/** d2l `load_corpus_time_machine(max_tokens)`: character indices of The Time Machine and its vocabulary. */
+export async function loadCorpusTimeMachine(options: CorpusOptions & { source?: TimeMachineSource } = {}): Promise<Corpus> {
+  return corpusFromText((await fetchTimeMachineText(options.source)).text, options);
+}
+
+/** d2l `load_data_time_machine(batch_size, num_steps, use_random_iter, max_tokens)`. */
+export async function loadDataTimeMachine(
+  options: LoadDataTimeMachineOptions,
+): Promise<{ loader: SeqDataLoader; vocab: Vocab; corpus: Int32Array; keptFraction: number }> {
+  checkOptions(options, 'loadDataTimeMachine({ batchSize: 32, numSteps: 35 })');
+  checkPositiveInts({ batchSize: options.batchSize, numSteps: options.numSteps });
+  const { corpus, vocab, keptFraction } = await loadCorpusTimeMachine({ maxTokens: options.maxTokens ?? 10000, source: options.source, preprocess: options.preprocess });
+  return { loader: new SeqDataLoader(corpus, options), vocab, corpus, keptFraction: keptFraction ?? 1 };
+}
