@@ -41,8 +41,8 @@ afterAll(() => {
 
 /** Runs a snippet with tsx in a fresh folder; it prints the live tensor count at the end. */
 function runSnippet(b: Block) {
-  // Training loops run 1 epoch instead of d2l's 500, so each snippet takes seconds.
-  const code = b.code.replace(/epochs: 500\b/g, 'epochs: 1');
+  // Training loops run 1 epoch instead of d2l's 500 (300 for translation), so each snippet takes seconds.
+  const code = b.code.replace(/epochs: (500|300)\b/g, 'epochs: 1');
   const epilogue = `\n;{ const __tf = await import('@tensorflow/tfjs-core'); let __n = 0; try { __n = __tf.memory().numTensors; } catch {} console.log('__numTensors ' + __n); }\n`;
   const file = join(snippetDir, `${b.file.replace(/[/.]/g, '_')}_${b.index}.mts`);
   writeFileSync(file, code + epilogue);
