@@ -43,6 +43,8 @@ export default defineProject({
       // AssemblyScript compiler); worker_threads; checkpoint folders.
       'packages/data/src/timemachine.test.ts',
       'packages/data/src/nmt.test.ts',
+      'packages/data/src/checks.test.ts',
+      'packages/data/src/preprocess.test.ts',
       'packages/cells/src/relaxed-simd.test.ts',
       'packages/cells/src/kernels/simd.test.ts',
       'packages/training/src/parallel.test.ts',
