@@ -1,19 +1,13 @@
-import { preprocessText, type Preprocessing } from './text.js';
-import { checkOptions, checkPositiveInts } from './checks.js';
-import { SeqDataLoader, type LoadDataTimeMachineOptions } from './seqdata.js';
+import { timeMachineLoaders } from './timemachine-loaders.js';
 import {
   TIME_MACHINE_SHA1,
   TIME_MACHINE_URL,
-  corpusFromText,
   downloadChecked,
   shippedTimeMachine,
   wantsDownload,
-  type Corpus,
-  type CorpusOptions,
   type TimeMachineSource,
   type TimeMachineText,
 } from './timemachine.js';
-import type { Vocab } from './vocab.js';
 
 // Browsers' (and other non-Node runtimes') The Time Machine: the shipped copy, or a URL checked
 // with Web Crypto. Files, the environment and the cache are Node's (timemachine-node.ts).
@@ -40,22 +34,5 @@ export async function fetchTimeMachineText(source: TimeMachineSource = {}): Prom
   return shippedTimeMachine();
 }
 
-/** d2l `read_time_machine`: the book's lines, preprocessed. */
-export async function readTimeMachine(source: TimeMachineSource = {}, preprocess: Preprocessing = 'd2l'): Promise<string[]> {
-  return preprocessText((await fetchTimeMachineText(source)).text, preprocess);
-}
-
-/** d2l `load_corpus_time_machine(max_tokens)`: character indices of The Time Machine and its vocabulary. */
-export async function loadCorpusTimeMachine(options: CorpusOptions & { source?: TimeMachineSource } = {}): Promise<Corpus> {
-  return corpusFromText((await fetchTimeMachineText(options.source)).text, options);
-}
-
-/** d2l `load_data_time_machine(batch_size, num_steps, use_random_iter, max_tokens)`. */
-export async function loadDataTimeMachine(
-  options: LoadDataTimeMachineOptions,
-): Promise<{ loader: SeqDataLoader; vocab: Vocab; corpus: Int32Array; keptFraction: number }> {
-  checkOptions(options, 'loadDataTimeMachine({ batchSize: 32, numSteps: 35 })');
-  checkPositiveInts({ batchSize: options.batchSize, numSteps: options.numSteps });
-  const { corpus, vocab, keptFraction } = await loadCorpusTimeMachine({ maxTokens: options.maxTokens ?? 10000, source: options.source, preprocess: options.preprocess });
-  return { loader: new SeqDataLoader(corpus, options), vocab, corpus, keptFraction: keptFraction ?? 1 };
-}
+// d2l `read_time_machine`, `load_corpus_time_machine` and `load_data_time_machine` over this platform's text.
+export const { readTimeMachine, loadCorpusTimeMachine, loadDataTimeMachine } = timeMachineLoaders(fetchTimeMachineText);

@@ -2,26 +2,20 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { preprocessText, type Preprocessing } from './text.js';
-import { checkOptions, checkPositiveInts } from './checks.js';
-import { SeqDataLoader, type LoadDataTimeMachineOptions } from './seqdata.js';
+import { timeMachineLoaders } from './timemachine-loaders.js';
 import {
   TIME_MACHINE_ENV,
   TIME_MACHINE_SHA1,
   TIME_MACHINE_URL,
-  corpusFromText,
   decodeText,
   downloadChecked,
   howToPass,
   sha1Hex,
   shippedTimeMachine,
   wantsDownload,
-  type Corpus,
-  type CorpusOptions,
   type TimeMachineSource,
   type TimeMachineText,
 } from './timemachine.js';
-import type { Vocab } from './vocab.js';
 
 // Node's The Time Machine: files, the environment and the download cache. The package's `node`
 // export condition picks this; browsers get timemachine-browser.ts.
@@ -101,22 +95,5 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string): 
   }
 }
 
-/** d2l `read_time_machine`: the book's lines, preprocessed. */
-export async function readTimeMachine(source: TimeMachineSource = {}, preprocess: Preprocessing = 'd2l'): Promise<string[]> {
-  return preprocessText((await fetchTimeMachineText(source)).text, preprocess);
-}
-
-/** d2l `load_corpus_time_machine(max_tokens)`: character indices of The Time Machine and its vocabulary. */
-export async function loadCorpusTimeMachine(options: CorpusOptions & { source?: TimeMachineSource } = {}): Promise<Corpus> {
-  return corpusFromText((await fetchTimeMachineText(options.source)).text, options);
-}
-
-/** d2l `load_data_time_machine(batch_size, num_steps, use_random_iter, max_tokens)`. */
-export async function loadDataTimeMachine(
-  options: LoadDataTimeMachineOptions,
-): Promise<{ loader: SeqDataLoader; vocab: Vocab; corpus: Int32Array; keptFraction: number }> {
-  checkOptions(options, 'loadDataTimeMachine({ batchSize: 32, numSteps: 35 })');
-  checkPositiveInts({ batchSize: options.batchSize, numSteps: options.numSteps });
-  const { corpus, vocab, keptFraction } = await loadCorpusTimeMachine({ maxTokens: options.maxTokens ?? 10000, source: options.source, preprocess: options.preprocess });
-  return { loader: new SeqDataLoader(corpus, options), vocab, corpus, keptFraction: keptFraction ?? 1 };
-}
+// d2l `read_time_machine`, `load_corpus_time_machine` and `load_data_time_machine` over this platform's text.
+export const { readTimeMachine, loadCorpusTimeMachine, loadDataTimeMachine } = timeMachineLoaders(fetchTimeMachineText);
