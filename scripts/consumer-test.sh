@@ -37,6 +37,11 @@ writeFileSync('package.json', JSON.stringify({ name: 'rnnkit-consumer', private:
 JS
 npm install --no-audit --no-fund --loglevel=error >npm-install.log 2>&1 || { cat npm-install.log; exit 1; }
 echo "npm install: ok ($(ls node_modules/@rnnkit | tr '\n' ' '))"
+# @rnnkit/cli's native backends are optional peers: npm lists them but must not install them.
+for native in tfjs-node tfjs-node-gpu; do
+  if [ -e "node_modules/@tensorflow/$native" ]; then echo "npm installed the optional peer @tensorflow/$native"; exit 1; fi
+done
+grep -q '"@tensorflow/tfjs-node-gpu"' node_modules/@rnnkit/cli/package.json || { echo "@rnnkit/cli does not declare @tensorflow/tfjs-node-gpu"; exit 1; }
 
 cat > use.mjs <<'JS'
 // A user's script: every package by name, the toy trained for a few steps, a generated line.
