@@ -1,30 +1,15 @@
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadDataTimeMachine, type SeqBatch } from '@rnnkit/data';
-import { hasRelaxedSimd, type RecurrentLanguageModel } from '@rnnkit/cells';
-import type { CellKind } from '@rnnkit/models';
-import { makeOptimizer, trainEpoch, trainEpochAsync, type EpochOptions, type MinibatchStepper } from '@rnnkit/training';
+import { hasRelaxedSimd } from '@rnnkit/cells';
 import { DataParallelTrainer } from '@rnnkit/training/parallel';
 import { selectBackend, workerBackendSetup, type BackendChoice } from '../backend.js';
-import { createModelFromFlags, type LanguageModelConfig } from '../lm.js';
+import { createModelFromFlags } from '../lm.js';
 import { UsageError } from '../errors.js';
 import { median } from '../median.js';
+import { BENCH_CASES, benchBatches, benchModelConfig, benchTokensPerSecond, timeSteps, type BenchCase } from '../bench-steps.js';
 import { jsonEvent, startEvent, writeLine } from '../progress.js';
 
-export interface BenchCase {
-  id: string;
-  impl: 'fused' | 'layers' | 'scratch';
-  cell: CellKind;
-  hidden: number;
-  randomIter: boolean;
-}
-
-export const BENCH_CASES: readonly BenchCase[] = [
-  ...(['fused', 'layers'] as const).flatMap((impl) =>
-    (['gru', 'rnn', 'lstm'] as const).map((cell) => ({ id: `${impl}-${cell}-256`, impl, cell, hidden: 256, randomIter: false })),
-  ),
-  { id: 'scratch-gru-512', impl: 'scratch', cell: 'gru', hidden: 512, randomIter: true },
-];
+export { BENCH_CASES, type BenchCase };
 
 /** 'wasm-stock' is wasm without rnnkit's replacement kernels (it must run before 'wasm'). */
 export const BENCH_BACKENDS = ['wasm-stock', 'wasm', 'cpu'] as const;
@@ -67,40 +52,6 @@ function workerSetup(backend: string) {
 }
 
 /**
- * Times one case through the library's epoch loop (`trainEpoch`, or `trainEpochAsync` with a
- * data-parallel stepper): each step's time is the time between two `onStep` calls, so it is a
- * whole minibatch of training as `rnnkit train` runs it. Returns the times after warm-up and the
- * peak tensor memory above `bytesBefore`.
- */
-async function timeSteps(
-  model: RecurrentLanguageModel,
-  batches: SeqBatch[],
-  stepper: MinibatchStepper | undefined,
-  c: BenchCase,
-  warmup: number,
-  bytesBefore: number,
-): Promise<{ times: number[]; peakBytes: number }> {
-  const times: number[] = [];
-  let peakBytes = 0;
-  let last = performance.now();
-  const onStep = ({ step }: { step: number }): void => {
-    const now = performance.now();
-    if (step > warmup) times.push(now - last);
-    last = now;
-    peakBytes = Math.max(peakBytes, tf.memory().numBytes - bytesBefore);
-  };
-  const optimizer = makeOptimizer('sgd', 1);
-  try {
-    const options: EpochOptions = { theta: 1, useRandomIter: c.randomIter, onStep };
-    if (stepper) await trainEpochAsync(model, batches, optimizer, { ...options, stepper });
-    else trainEpoch(model, batches, optimizer, options);
-  } finally {
-    optimizer.dispose();
-  }
-  return { times, peakBytes };
-}
-
-/**
  * `rnnkit bench` (`pnpm bench`): training throughput (tokens/s from the median step time after
  * warm-up) and peak tensor memory of the fused, layers and scratch models, batch 32 x 35 one-hot
  * steps over The Time Machine's 28 tokens, SGD with clipping at 1, through the same backend
@@ -115,9 +66,7 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
   if (unknown.length) throw new UsageError(`Unknown bench case ${unknown.join(', ')}: use ${BENCH_CASES.map((c) => c.id).join(', ')}.`);
   const selected = opts.only ? BENCH_CASES.filter((c) => opts.only?.includes(c.id)) : BENCH_CASES;
   const backends = [...opts.backends].sort((a, b) => BENCH_BACKENDS.indexOf(a as never) - BENCH_BACKENDS.indexOf(b as never));
-  const { loader, vocab } = await loadDataTimeMachine({ batchSize: 32, numSteps: 35, maxTokens: 10000, seed: 0, source: { localCopyHint: 'for rnnkit bench' } });
-  const corpus: SeqBatch[] = [...loader];
-  const batches = Array.from({ length: opts.warmup + opts.steps }, (_, i) => corpus[i % corpus.length] as SeqBatch);
+  const { batches, vocab } = await benchBatches(opts.warmup + opts.steps);
   const rows: BenchRow[] = [];
   if (opts.json) write(startEvent('bench', null, { backends, cases: selected.map((c) => c.id), steps: opts.steps, warmup: opts.warmup }));
   if (!opts.json) write(`${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'threads'.padStart(7)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)} simd`);
@@ -129,7 +78,7 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
       for (const threads of threadCounts) {
         const tensorsBefore = tf.memory().numTensors;
         const bytesBefore = tf.memory().numBytes;
-        const config: LanguageModelConfig = { cell: c.cell, implementation: c.impl, numHiddens: c.hidden, numLayers: 1, bidirectional: false, vocabSize: vocab.size, seed: 0 };
+        const config = benchModelConfig(c, vocab.size);
         // The layers GRU can only be d2l's reset-before GRU; createLanguageModel picks that.
         const model = createModelFromFlags(config);
         const stepper =
@@ -152,7 +101,7 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
           simd: hasRelaxedSimd() ? 'relaxed' : 'plain',
           iteration: c.randomIter ? 'random' : 'sequential',
           msPerStep: +ms.toFixed(1),
-          tokensPerSecond: Math.round((32 * 35 * 1000) / ms),
+          tokensPerSecond: benchTokensPerSecond(ms),
           peakTensorMB: +(timed.peakBytes / 2 ** 20).toFixed(1),
           leakedTensors: tf.memory().numTensors - tensorsBefore,
           rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
