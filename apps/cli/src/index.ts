@@ -1,7 +1,7 @@
 export { selectBackend, workerBackendSetup, BACKEND_CHOICES, type BackendChoice } from './backend.js';
 export { RnnkitError, UsageError } from './errors.js';
 export { saveRunCheckpoint, loadRunCheckpoint } from './checkpoint.js';
-export { createModelFromFlags, type LanguageModelConfig, type LMImplementation } from './lm.js';
+export { createModelFromFlags, type LanguageModelConfig, type LanguageModelImplementation } from './lm.js';
 export { renderSvg, perplexitySpec, seriesSpec } from './plot.js';
 export { runTrain, PREFIXES, type TrainCommandOptions, type TrainCheckpointMeta, type TrainSummary, type EpochRecord } from './commands/train.js';
 export { runGenerate, type GenerateCommandOptions, type GenerateResult } from './commands/generate.js';

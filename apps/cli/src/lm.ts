@@ -1,8 +1,7 @@
 import { createLanguageModel, type LanguageModelConfig, type LanguageModelImplementation } from '@rnnkit/models';
 import { UsageError } from './errors.js';
 
-export type { LanguageModelConfig };
-export type LMImplementation = LanguageModelImplementation;
+export type { LanguageModelConfig, LanguageModelImplementation };
 
 /** `createLanguageModel` of @rnnkit/models, with the CLI's errors: they name the flags to change. */
 export function createModelFromFlags(config: LanguageModelConfig) {

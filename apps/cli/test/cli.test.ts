@@ -198,7 +198,7 @@ describe('rnnkit errors', () => {
 });
 
 describe('rnnkit toy / timeseries / seq2seq / bench', () => {
-  it('toy prints the seed\'s lines and ends with the exact guess ohlol', () => {
+  it('toy prints the hello -> ohlol toy\'s lines and ends with the exact guess ohlol', () => {
     const r = rnnkit(['toy', '--backend', 'wasm']);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n').filter((l) => /loss/.test(l));

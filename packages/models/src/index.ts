@@ -3,7 +3,7 @@ export { gatherRows } from './fused/gather.js';
 export { GATES, RECURRENCES, type CellKind, type Recurrence, type RecurrenceSpec } from './fused/kinds.js';
 export { useWasmGates } from '@rnnkit/cells';
 export { RNNModel, type RNNModelOptions } from './rnn-model.js';
-export type { Implementation, RecurrentCore } from './rnn-core.js';
+export type { RNNModelImplementation, RecurrentCore } from './rnn-core.js';
 export { FusedCore, layerSuffix } from './fused-core.js';
 export { LayersCore } from './layers-core.js';
 export { Embedding, Dense, RecurrentLayer, RecurrentStack } from './layers.js';

@@ -1,9 +1,10 @@
 import { RNNModelScratch, gruCell, lstmCell, rnnCell, type RecurrentLanguageModel } from '@rnnkit/cells';
 import { RNNModel } from './rnn-model.js';
 import type { CellKind } from './fused/kinds.js';
+import type { RNNModelImplementation } from './rnn-core.js';
 
-/** d2l's from-scratch model, or `RNNModel`'s fused or tf.layers implementation. */
-export type LanguageModelImplementation = 'scratch' | 'fused' | 'layers';
+/** d2l's from-scratch model (`RNNModelScratch` of @rnnkit/cells), or one of `RNNModel`'s two implementations. */
+export type LanguageModelImplementation = 'scratch' | RNNModelImplementation;
 
 /** Everything that defines a language model's shape (checkpoints store it); d2l's names. */
 export interface LanguageModelConfig {

@@ -102,7 +102,7 @@ export class RecurrentLayer extends VariableOwner {
         if (reverse) xp = tf.reverse(xp, 0);
       }
       const r = fusedRecurrence(xp as tf.Tensor3D | tf.Tensor2D, state, this.W_hh as tf.Tensor2D, this.b_hh as tf.Tensor1D, {
-        kind: this.cell,
+        cell: this.cell,
         resetAfter: this.resetAfter,
         inputBias: this.b_ih as tf.Tensor1D,
         ...(inputIds ? { inputIds } : {}),

@@ -5,7 +5,7 @@ import { RECURRENCES, isCellKind, type CellKind } from './fused/kinds.js';
 import { FusedCore } from './fused-core.js';
 import { uniformVariable } from './init.js';
 import { LayersCore } from './layers-core.js';
-import type { Implementation, RecurrentCore } from './rnn-core.js';
+import type { RNNModelImplementation, RecurrentCore } from './rnn-core.js';
 
 export interface RNNModelOptions {
   /** Vocabulary size: one-hot input width and output width. */
@@ -18,7 +18,7 @@ export interface RNNModelOptions {
   /** Default false. */
   bidirectional?: boolean;
   /** Default 'fused'. */
-  implementation?: Implementation;
+  implementation?: RNNModelImplementation;
   /** GRU, fused only: true (default) is PyTorch's `nn.GRU`, false is d2l's scratch formulation. */
   resetAfter?: boolean;
   /** Seed of the weight initialisation (PyTorch's uniform(-1/sqrt(H), 1/sqrt(H))). Default 0. */
@@ -39,7 +39,7 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
   readonly numHiddens: number;
   readonly numLayers: number;
   readonly numDirections: number;
-  readonly implementation: Implementation;
+  readonly implementation: RNNModelImplementation;
   readonly resetAfter: boolean;
   private readonly core: RecurrentCore;
   private readonly W_out: tf.Variable;
@@ -63,7 +63,7 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     const cores = {
       fused: () => new FusedCore(this.cell, config, rng),
       layers: () => new LayersCore(this.cell, config, rng, options.resetAfter === true),
-    } satisfies Record<Implementation, () => RecurrentCore>;
+    } satisfies Record<RNNModelImplementation, () => RecurrentCore>;
     if (!Object.hasOwn(cores, this.implementation)) {
       throw new Error(`Unknown implementation "${String(this.implementation)}": use fused or layers.`);
     }

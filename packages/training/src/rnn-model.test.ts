@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SeqDataLoader } from '@rnnkit/data';
-import { RNNModel, type Implementation, type CellKind } from '@rnnkit/models';
+import { RNNModel, type RNNModelImplementation, type CellKind } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
 import { makeOptimizer, trainEpoch } from './index.js';
 
@@ -14,7 +14,7 @@ describe('RNNModel', () => {
     ['fused', 'rnn', 1, false],
     ['layers', 'gru', 1, false],
     ['layers', 'lstm', 2, false],
-  ] as [Implementation, CellKind, number, boolean][])('%s %s (%d layers, bidirectional %s): no tensor leaks over training', (implementation, cell, numLayers, bidirectional) => {
+  ] as [RNNModelImplementation, CellKind, number, boolean][])('%s %s (%d layers, bidirectional %s): no tensor leaks over training', (implementation, cell, numLayers, bidirectional) => {
     const corpus = Int32Array.from({ length: 500 }, (_, i) => (i * 5) % 9);
     const loader = new SeqDataLoader(corpus, { batchSize: 3, numSteps: 6, seed: 1 });
     const start = tf.memory().numTensors;

@@ -5,7 +5,7 @@ import { TimeSeriesRegressor } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
 import { evaluateForecasts, fitLinearAR, lastValuePredictor, trainRegressor } from './index.js';
 
-describe('GRU time-series regressor (the seed: hidden 32, Adam lr 0.01, batch 16, 10 epochs)', () => {
+describe("GRU time-series regressor (the forecaster from the hello -> ohlol toy's PyTorch code: hidden 32, Adam lr 0.01, batch 16, 10 epochs)", () => {
   beforeAll(() => useBackend('wasm'));
 
   it('reaches a 1-step test MSE below 0.065 and beats predicting the last value, without leaking', () => {

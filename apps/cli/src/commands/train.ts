@@ -9,7 +9,7 @@ import type { CellKind } from '@rnnkit/models';
 import { selectBackend, workerBackendSetup, type BackendChoice } from '../backend.js';
 import { loadRunCheckpoint, saveRunCheckpoint } from '../checkpoint.js';
 import { LOCAL_COPY_HINT, RnnkitError, UsageError } from '../errors.js';
-import { createModelFromFlags, type LanguageModelConfig, type LMImplementation } from '../lm.js';
+import { createModelFromFlags, type LanguageModelConfig, type LanguageModelImplementation } from '../lm.js';
 import { formatBytes, largestHidden, parameterCount, trainingBytes } from '../memory.js';
 import { perplexitySpec, renderSvg } from '../plot.js';
 import { createReporter, outputMode, versions } from '../progress.js';
@@ -17,7 +17,7 @@ import { VERSION } from '../version.js';
 
 export interface TrainCommandOptions {
   model: CellKind;
-  impl: LMImplementation;
+  impl: LanguageModelImplementation;
   hidden: number;
   layers: number;
   bidirectional: boolean;

@@ -9,9 +9,9 @@ export type CellKind = 'rnn' | 'gru' | 'lstm';
  */
 export type Recurrence = CellKind | 'gru-reset-before';
 
-/** The recurrence a layer of `kind` runs. */
-export function recurrenceOf(kind: CellKind, resetAfter: boolean): Recurrence {
-  return kind === 'gru' && !resetAfter ? 'gru-reset-before' : kind;
+/** The recurrence a layer of `cell` runs. */
+export function recurrenceOf(cell: CellKind, resetAfter: boolean): Recurrence {
+  return cell === 'gru' && !resetAfter ? 'gru-reset-before' : cell;
 }
 
 /**
@@ -390,7 +390,7 @@ export const RECURRENCES = {
 /** Gates per cell, in PyTorch's order: GRU [r, z, n], LSTM [i, f, g, o]. */
 export const GATES: Record<CellKind, number> = { rnn: rnn.gates, gru: gru.gates, lstm: lstm.gates };
 
-/** Whether `kind` names a cell kind (user input is checked against it). */
-export function isCellKind(kind: unknown): kind is CellKind {
-  return typeof kind === 'string' && Object.hasOwn(GATES, kind);
+/** Whether `cell` names a cell kind (user input is checked against it). */
+export function isCellKind(cell: unknown): cell is CellKind {
+  return typeof cell === 'string' && Object.hasOwn(GATES, cell);
 }

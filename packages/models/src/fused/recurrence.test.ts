@@ -17,21 +17,21 @@ function randomTensor(shape: number[], rng: { next(): number }, scale = 1): tf.T
 }
 
 /** Output and gradients (xProj, h0, [c0], W_hh, b_hh, [b_ih]) of sum(out * R). */
-function run(kind: CellKind, resetAfter: boolean, withInputBias: boolean, seed = 1, dims = { T, B, H }) {
+function run(cell: CellKind, resetAfter: boolean, withInputBias: boolean, seed = 1, dims = { T, B, H }) {
   const { T, B, H } = dims;
   const rng = createRng(seed);
-  const GH = GATES[kind] * H;
+  const GH = GATES[cell] * H;
   const xp = randomTensor([T, B, GH], rng, 2) as tf.Tensor3D;
   const h0 = randomTensor([B, H], rng) as tf.Tensor2D;
-  const c0 = kind === 'lstm' ? (randomTensor([B, H], rng) as tf.Tensor2D) : null;
+  const c0 = cell === 'lstm' ? (randomTensor([B, H], rng) as tf.Tensor2D) : null;
   const W = randomTensor([H, GH], rng, 0.5) as tf.Tensor2D;
   const b = randomTensor([GH], rng, 0.5) as tf.Tensor1D;
   const bih = randomTensor([GH], rng, 0.5) as tf.Tensor1D;
-  const R = randomTensor([kind === 'lstm' ? T + 1 : T, B, H], rng);
+  const R = randomTensor([cell === 'lstm' ? T + 1 : T, B, H], rng);
   const inputs = [xp, h0, ...(c0 ? [c0] : []), W, b, bih];
   const f = (...args: tf.Tensor[]) => {
     const [x, h, c, w, bb, bi] = c0 ? args : [args[0], args[1], null, args[2], args[3], args[4]];
-    const opts = { kind, resetAfter, ...(withInputBias ? { inputBias: bi as tf.Tensor1D } : {}) };
+    const opts = { cell, resetAfter, ...(withInputBias ? { inputBias: bi as tf.Tensor1D } : {}) };
     const xIn = withInputBias ? (x as tf.Tensor3D) : (tf.add(x as tf.Tensor, bi as tf.Tensor) as tf.Tensor3D);
     const state = c ? [h as tf.Tensor2D, c as tf.Tensor2D] : [h as tf.Tensor2D];
     return tf.sum(tf.mul(packed(fusedRecurrence(xIn, state, w as tf.Tensor2D, bb as tf.Tensor1D, opts)), R));
@@ -58,18 +58,18 @@ for (const backend of TEST_BACKENDS) {
     beforeAll(() => useBackend(backend));
     afterEach(() => useWasmGates(true));
 
-    for (const [kind, weightGemm] of [['rnn', false], ['gru', false], ['lstm', false], ['rnn', true], ['gru', true], ['lstm', true]] as [CellKind, boolean][]) {
-      it(`${kind} on WebAssembly SIMD equals the JS loops: output and every gradient (dW_hh by ${weightGemm ? 'the kernels' : 'the backend'})`, () => {
+    for (const [cell, weightGemm] of [['rnn', false], ['gru', false], ['lstm', false], ['rnn', true], ['gru', true], ['lstm', true]] as [CellKind, boolean][]) {
+      it(`${cell} on WebAssembly SIMD equals the JS loops: output and every gradient (dW_hh by ${weightGemm ? 'the kernels' : 'the backend'})`, () => {
         const before = tf.memory().numTensors;
         const k = simdKernels() as SimdKernels;
         const preferred = k.weightGradientGemm;
         k.weightGradientGemm = weightGemm;
-        const wasm = run(kind, true, true);
+        const wasm = run(cell, true, true);
         k.weightGradientGemm = preferred;
         useWasmGates(false);
-        const js = run(kind, true, true);
+        const js = run(cell, true, true);
         expect(Math.abs(wasm.value - js.value)).toBeLessThan(1e-4 * Math.abs(js.value) + 1e-5);
-        expect(wasm.grads).toHaveLength(kind === 'lstm' ? 6 : 5);
+        expect(wasm.grads).toHaveLength(cell === 'lstm' ? 6 : 5);
         wasm.grads.forEach((g, i) => { expectAllClose(g, js.grads[i] as number[], 1e-4); });
         expect(tf.memory().numTensors).toBe(before);
       });
@@ -114,7 +114,7 @@ for (const backend of TEST_BACKENDS) {
       const h0 = randomTensor([B, H], rng) as tf.Tensor2D;
       const W = randomTensor([H, 3 * H], rng) as tf.Tensor2D;
       const b = randomTensor([3 * H], rng) as tf.Tensor1D;
-      tf.dispose(fusedRecurrence(x, [h0], W, b, { kind: 'gru' }));
+      tf.dispose(fusedRecurrence(x, [h0], W, b, { cell: 'gru' }));
       expect(k.inUse).toBe(inUse);
       tf.dispose([x, h0, W, b]);
     });
@@ -130,7 +130,7 @@ for (const backend of TEST_BACKENDS) {
       const W = randomTensor([h, 3 * h], rng, 0.2) as tf.Tensor2D;
       const bias = randomTensor([3 * h], rng) as tf.Tensor1D;
       const grads = () => {
-        const g = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.square(fusedRecurrence(xx as tf.Tensor3D, [h0], ww as tf.Tensor2D, bias, { kind: 'gru' }).outputs)))([x, W]);
+        const g = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.square(fusedRecurrence(xx as tf.Tensor3D, [h0], ww as tf.Tensor2D, bias, { cell: 'gru' }).outputs)))([x, W]);
         const out = g.map((v) => Array.from(v.dataSync()));
         tf.dispose(g);
         return out;
@@ -149,43 +149,43 @@ for (const backend of TEST_BACKENDS) {
       const h0 = tf.zeros([B, H]) as tf.Tensor2D;
       const W = tf.zeros([H, 3 * H]) as tf.Tensor2D;
       const b = tf.zeros([3 * H]) as tf.Tensor1D;
-      const wasm = fusedRecurrence(x, [h0], W, b, { kind: 'gru' }).outputs;
+      const wasm = fusedRecurrence(x, [h0], W, b, { cell: 'gru' }).outputs;
       useWasmGates(false);
-      const js = fusedRecurrence(x, [h0], W, b, { kind: 'gru' }).outputs;
+      const js = fusedRecurrence(x, [h0], W, b, { cell: 'gru' }).outputs;
       expectAllClose(Array.from(wasm.dataSync()), Array.from(js.dataSync()), 1e-5);
       tf.dispose([x, h0, W, b, wasm, js]);
     });
 
-    for (const kind of ['gru', 'lstm'] as CellKind[]) {
-      it(`${kind}: inputIds (rows of W_ih inside) equals gatherRows outside, W_ih's gradient included`, () => {
+    for (const cell of ['gru', 'lstm'] as CellKind[]) {
+      it(`${cell}: inputIds (rows of W_ih inside) equals gatherRows outside, W_ih's gradient included`, () => {
         const rng = createRng(5);
         const V = 5;
-        const GH = GATES[kind] * H;
+        const GH = GATES[cell] * H;
         const ids = Int32Array.from({ length: T * B }, () => rng.int(0, V - 1));
         const Wih = randomTensor([V, GH], rng);
         const h0 = randomTensor([B, H], rng) as tf.Tensor2D;
-        const c0 = kind === 'lstm' ? (randomTensor([B, H], rng) as tf.Tensor2D) : null;
+        const c0 = cell === 'lstm' ? (randomTensor([B, H], rng) as tf.Tensor2D) : null;
         const W = randomTensor([H, GH], rng, 0.5) as tf.Tensor2D;
         const b = randomTensor([GH], rng, 0.5) as tf.Tensor1D;
-        const R = randomTensor([kind === 'lstm' ? T + 1 : T, B, H], rng);
+        const R = randomTensor([cell === 'lstm' ? T + 1 : T, B, H], rng);
         const loss = (inside: boolean) => (w: tf.Tensor) => {
           const x = inside ? w : tf.reshape(gatherRows(ids, w as tf.Tensor2D), [T, B, GH]);
-          return tf.sum(tf.mul(packed(fusedRecurrence(x as tf.Tensor3D, c0 ? [h0, c0] : [h0], W, b, { kind, ...(inside ? { inputIds: ids } : {}) })), R));
+          return tf.sum(tf.mul(packed(fusedRecurrence(x as tf.Tensor3D, c0 ? [h0, c0] : [h0], W, b, { cell, ...(inside ? { inputIds: ids } : {}) })), R));
         };
         const a = tf.valueAndGrad(loss(true))(Wih);
         const g = tf.valueAndGrad(loss(false))(Wih);
         expectAllClose(Array.from(a.grad.dataSync()), Array.from(g.grad.dataSync()), 1e-5);
         expect(Math.abs((a.value.dataSync()[0] as number) - (g.value.dataSync()[0] as number))).toBeLessThan(1e-4);
-        expect(() => fusedRecurrence(Wih as tf.Tensor2D, c0 ? [h0, c0] : [h0], W, b, { kind, inputIds: Int32Array.from([0, V]) })).toThrow(/ids do not split|outside the vocabulary/);
-        expect(() => fusedRecurrence(Wih as tf.Tensor2D, c0 ? [h0, c0] : [h0], W, b, { kind, inputIds: Int32Array.from([0, 1, V]) })).toThrow(/Token id 5 is outside the vocabulary of 5/);
+        expect(() => fusedRecurrence(Wih as tf.Tensor2D, c0 ? [h0, c0] : [h0], W, b, { cell, inputIds: Int32Array.from([0, V]) })).toThrow(/ids do not split|outside the vocabulary/);
+        expect(() => fusedRecurrence(Wih as tf.Tensor2D, c0 ? [h0, c0] : [h0], W, b, { cell, inputIds: Int32Array.from([0, 1, V]) })).toThrow(/Token id 5 is outside the vocabulary of 5/);
         tf.dispose([Wih, h0, ...(c0 ? [c0] : []), W, b, R, a.value, a.grad, g.value, g.grad]);
       });
     }
 
-    for (const [kind, resetAfter] of [['rnn', true], ['gru', true], ['gru', false], ['lstm', true]] as [CellKind, boolean][]) {
-      it(`${kind}${kind === 'gru' ? (resetAfter ? ' (reset after)' : ' (d2l)') : ''}: inputBias inside equals adding b_ih outside, gradients included`, () => {
-        const inside = run(kind, resetAfter, true, 7);
-        const outside = run(kind, resetAfter, false, 7);
+    for (const [cell, resetAfter] of [['rnn', true], ['gru', true], ['gru', false], ['lstm', true]] as [CellKind, boolean][]) {
+      it(`${cell}${cell === 'gru' ? (resetAfter ? ' (reset after)' : ' (d2l)') : ''}: inputBias inside equals adding b_ih outside, gradients included`, () => {
+        const inside = run(cell, resetAfter, true, 7);
+        const outside = run(cell, resetAfter, false, 7);
         expect(Math.abs(inside.value - outside.value)).toBeLessThan(1e-4 * Math.abs(outside.value) + 1e-5);
         inside.grads.forEach((g, i) => { expectAllClose(g, outside.grads[i] as number[], 1e-4); });
       });

@@ -7,7 +7,8 @@ import type { Pass, PassResult } from './pass.js';
 import { wasmRecurrence } from './wasm-recurrence.js';
 
 export interface RecurrenceOptions {
-  kind: CellKind;
+  /** The cell kind: rnn, gru or lstm (`RNNModelOptions.cell`). */
+  cell: CellKind;
   /** GRU only: true applies the reset gate after the recurrent matmul (PyTorch `nn.GRU`), false before it (d2l). */
   resetAfter?: boolean;
   /**
@@ -39,17 +40,17 @@ export type RecurrenceResult = {
  * sequence; b_ih too unless passed as `inputBias`), or is W_ih itself with `inputIds`; `state` is
  * [h0] or, for the LSTM, [h0, c0] (each (B, H)); `Whh` (H, G*H) and `bhh` (G*H) are the recurrent
  * weights. The element-wise gate work runs in the WebAssembly SIMD kernels of `@rnnkit/cells`
- * where the kind's record has them (see `RECURRENCES`, `useWasmGates`) or in plain loops over
+ * where the cell kind's record has them (see `RECURRENCES`, `useWasmGates`) or in plain loops over
  * typed arrays; the backward pass forms dW_hh for all steps as one large matmul.
  */
 export function fusedRecurrence(xProj: tf.Tensor3D | tf.Tensor2D, state: tf.Tensor2D[], Whh: tf.Tensor2D, bhh: tf.Tensor1D, options: RecurrenceOptions): RecurrenceResult {
-  const { kind } = options;
-  if (!Object.hasOwn(GATES, kind)) throw new Error(`fusedRecurrence: unknown cell kind "${String(kind)}": use rnn, gru or lstm.`);
-  const spec = RECURRENCES[recurrenceOf(kind, options.resetAfter ?? true)];
+  const { cell } = options;
+  if (!Object.hasOwn(GATES, cell)) throw new Error(`fusedRecurrence: unknown cell "${String(cell)}": use rnn, gru or lstm.`);
+  const spec = RECURRENCES[recurrenceOf(cell, options.resetAfter ?? true)];
   const ids = options.inputIds ?? null;
   const h0 = state[0];
   if (!h0 || state.length !== spec.states) {
-    throw new Error(`fusedRecurrence: the ${kind} needs a state of ${spec.states === 2 ? '[h0, c0]' : '[h0]'}, got ${state.length} tensors.`);
+    throw new Error(`fusedRecurrence: the ${cell} needs a state of ${spec.states === 2 ? '[h0, c0]' : '[h0]'}, got ${state.length} tensors.`);
   }
   const [B, H] = h0.shape;
   const G = spec.gates;
@@ -62,7 +63,7 @@ export function fusedRecurrence(xProj: tf.Tensor3D | tf.Tensor2D, state: tf.Tens
     throw new Error(`fusedRecurrence: xProj must be (steps, ${B}, ${G} x H), got shape [${xProj.shape.join(', ')}].`);
   }
   const T = ids ? ids.length / B : xProj.shape[0]!;
-  if (GH !== G * H) throw new Error(`fusedRecurrence: xProj has ${GH} features, expected ${G} x ${H} for ${kind}.`);
+  if (GH !== G * H) throw new Error(`fusedRecurrence: xProj has ${GH} features, expected ${G} x ${H} for ${cell}.`);
   const bih = options.inputBias ?? null;
   if (bih && bih.size !== GH) throw new Error(`fusedRecurrence: inputBias has ${bih.size} entries, expected ${GH}.`);
 

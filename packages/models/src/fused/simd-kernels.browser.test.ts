@@ -17,7 +17,7 @@ function gruOutput(): number[] {
     const h0 = tf.tensor2d(n(B * H, 0.11), [B, H]);
     const W = tf.tensor2d(n(H * 3 * H, 0.05), [H, 3 * H]);
     const b = tf.tensor1d(n(3 * H, 0.7));
-    return Array.from(fusedRecurrence(x, [h0], W, b, { kind: 'gru' }).outputs.dataSync());
+    return Array.from(fusedRecurrence(x, [h0], W, b, { cell: 'gru' }).outputs.dataSync());
   });
 }
 
