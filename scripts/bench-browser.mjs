@@ -1,12 +1,13 @@
 // `pnpm bench:browser`: fused GRU-256 training steps in headless Chromium and in Node, in one run.
 // Node rounds run `rnnkit bench` itself (a fresh process each); browser rounds run the same case,
 // batches and timed steps (apps/cli/src/bench-steps.ts, bundled with esbuild) in a page's Web
-// Worker, as apps/web trains, each in a fresh worker. The page is served twice: plain (tfjs's
-// single-threaded SIMD build, as in Node) and cross-origin isolated (COOP/COEP: SharedArrayBuffer,
-// tfjs's threaded SIMD build, whose pool tfjs caps at navigator.hardwareConcurrency / 2 threads,
-// and the room for rnnkit's own kernel threads: see `kernelThreads` in bench-browser-worker.ts).
-// Rounds alternate Node / browser; the summary gives medians over rounds of each round's median
-// step. It prints figures; it is not a test. Run after `pnpm build`.
+// Worker, as apps/web trains, each in a fresh worker. The page is served twice: plain (one thread:
+// tfjs's SIMD build, as in Node, and rnnkit's kernels alone) and cross-origin isolated (COOP/COEP:
+// SharedArrayBuffer, so tfjs runs its threaded SIMD build, whose pool tfjs caps at
+// navigator.hardwareConcurrency / 2, and rnnkit's kernels their worker pool where @rnnkit/cells
+// has `setKernelThreads`; then Node runs the same thread count too, RNNKIT_THREADS). Rounds
+// alternate Node / browser; the summary gives medians over rounds of each round's median step.
+// It prints figures; it is not a test. Run after `pnpm build`.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -30,13 +31,16 @@ const { values: opts } = parseArgs({
     steps: { type: 'string', default: '30' },
     warmup: { type: 'string', default: '3' },
     case: { type: 'string', default: 'fused-gru-256' },
+    threads: { type: 'string', default: 'auto' },
     'no-threaded': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (opts.help) {
-  console.log(`Usage: pnpm bench:browser [--rounds 3] [--steps 30] [--warmup 3] [--case fused-gru-256] [--no-threaded]
-Times rnnkit bench's case in Node and in headless Chromium (${CHROMIUM.executablePath}), alternating rounds.`);
+  console.log(`Usage: pnpm bench:browser [--rounds 3] [--steps 30] [--warmup 3] [--case fused-gru-256] [--threads auto|N] [--no-threaded]
+Times rnnkit bench's case in Node and in headless Chromium (${CHROMIUM.executablePath}), alternating rounds:
+one thread each, then (unless --no-threaded) rnnkit's kernels on --threads threads in a cross-origin
+isolated page and in Node (auto: the page's navigator.hardwareConcurrency).`);
   process.exit(0);
 }
 const whole = (name, min) => {
@@ -50,6 +54,7 @@ const whole = (name, min) => {
 const rounds = whole('rounds', 1);
 const steps = whole('steps', 1);
 const warmup = whole('warmup', 0);
+const threadsWanted = opts.threads === 'auto' ? 'auto' : whole('threads', 1);
 
 const bin = join(root, 'apps/cli/dist/bin.js');
 if (!existsSync(bin)) {
@@ -105,11 +110,12 @@ const server = createServer(async (req, res) => {
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
-/** One Node round: `rnnkit bench --json` on the wasm backend, in a fresh process. */
-function nodeRound() {
+/** One Node round: `rnnkit bench --json` on the wasm backend, in a fresh process, its kernels on `threads` threads. */
+function nodeRound(threads) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, 'bench', '--backends', 'wasm', '--only', opts.case, '--steps', String(steps), '--warmup', String(warmup), '--json'], {
       cwd: root,
+      env: { ...process.env, RNNKIT_THREADS: String(threads) },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -140,18 +146,22 @@ for (const kind of ['plain', ...(opts['no-threaded'] ? [] : ['isolated'])]) {
 }
 const chromiumVersion = browser.version();
 
-/** One browser round in a fresh worker of the plain or the isolated page. */
-async function browserRound(kind) {
-  const request = { caseId: opts.case, steps, warmup, wasmPrefix: `${origin}/${kind}/` };
+/** One browser round in a fresh worker of the plain or the isolated page, rnnkit's kernels on `kernelThreads`. */
+async function browserRound(kind, kernelThreads, extra = {}) {
+  const request = { caseId: opts.case, steps, warmup, wasmPrefix: `${origin}/${kind}/`, kernelThreads, ...extra };
   const result = await pages[kind].evaluate((r) => window.runRound(r), request);
   if (kind === 'isolated' && !result.crossOriginIsolated) throw new Error('The isolated page is not cross-origin isolated: check the COOP/COEP headers.');
   return result;
 }
 
+// What the isolated page offers: rnnkit's kernel threads where @rnnkit/cells has them.
+const probe = opts['no-threaded'] ? null : await browserRound('isolated', threadsWanted, { probe: true });
+const threaded = probe?.kernelThreadsApi && probe.kernelThreads > 1 ? probe.kernelThreads : 0;
 const sides = [
-  { id: 'node', label: `Node ${process.version}`, run: nodeRound },
-  { id: 'browser', label: `Chromium ${chromiumVersion}`, run: () => browserRound('plain') },
-  ...(opts['no-threaded'] ? [] : [{ id: 'browser-isolated', label: `Chromium ${chromiumVersion}, isolated`, run: () => browserRound('isolated') }]),
+  { id: 'node', label: `Node ${process.version}`, run: () => nodeRound(1) },
+  { id: 'browser', label: `Chromium ${chromiumVersion}`, run: () => browserRound('plain', 1) },
+  ...(threaded ? [{ id: `node-${threaded}t`, label: `Node ${process.version}`, run: () => nodeRound(threaded) }] : []),
+  ...(probe ? [{ id: threaded ? `browser-${threaded}t` : 'browser-isolated', label: `Chromium ${chromiumVersion}, isolated`, run: () => browserRound('isolated', threaded || 1) }] : []),
 ];
 const results = Object.fromEntries(sides.map((s) => [s.id, []]));
 const load = () =>
@@ -160,6 +170,13 @@ const load = () =>
     .join(' ');
 const loadBefore = load();
 console.log(`bench:browser ${opts.case}, batch 32 x 35, ${steps} timed steps after ${warmup} warm-up, ${rounds} rounds; ${cpus().length} CPUs, load ${loadBefore}`);
+if (probe && !threaded) {
+  console.log(
+    probe.kernelThreadsApi
+      ? `rnnkit's kernels run 1 thread in the isolated page (--threads ${threadsWanted}, navigator.hardwareConcurrency decides "auto"): no threaded rows`
+      : "this @rnnkit/cells has no kernel threads (setKernelThreads): the isolated page's row is tfjs's threaded build with rnnkit's kernels on 1 thread",
+  );
+}
 const describe = (r) =>
   `${r.backend} ${r.wasmThreaded ? 'threaded-SIMD' : 'SIMD'} build, tfjs threads ${r.tfjsThreads}, rnnkit kernels ${r.simd ?? 'off'} SIMD on ${r.kernelThreads} thread${r.kernelThreads > 1 ? 's' : ''}${r.crossOriginIsolated ? ', cross-origin isolated' : ''}`;
 try {
@@ -199,11 +216,14 @@ const summary = sides.map((s) => {
 });
 const node = summary[0];
 console.log('');
+// Each browser row against the Node row with the same kernel threads (else Node's one-thread row).
 console.log(`${'side'.padEnd(16)} ${'tokens/s'.padStart(9)} ${'ms/step'.padStart(8)} ${'x Node'.padStart(6)}  setup`);
 for (const s of summary) {
-  const ratio = s.tokensPerSecond / node.tokensPerSecond;
+  const peer = s.side.startsWith('browser') ? (summary.find((n) => n.side.startsWith('node') && n.kernelThreads === s.kernelThreads) ?? node) : node;
+  const ratio = s.tokensPerSecond / peer.tokensPerSecond;
   s.ratioToNode = +ratio.toFixed(2);
-  console.log(`${s.side.padEnd(16)} ${String(s.tokensPerSecond).padStart(9)} ${s.msPerStep.toFixed(1).padStart(8)} ${ratio.toFixed(2).padStart(6)}  ${s.runtime}: ${describe(s)}`);
+  s.comparedWith = peer.side;
+  console.log(`${s.side.padEnd(16)} ${String(s.tokensPerSecond).padStart(9)} ${s.msPerStep.toFixed(1).padStart(8)} ${ratio.toFixed(2).padStart(6)}  ${s.runtime}: ${describe(s)}${peer === node ? '' : ` (vs ${peer.side})`}`);
 }
 const loadAfter = load();
 console.log(`medians over ${rounds} rounds; load before ${loadBefore}, after ${loadAfter}`);

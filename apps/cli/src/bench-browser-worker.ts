@@ -3,7 +3,7 @@
 // (bench-steps.ts) on tfjs's wasm backend with rnnkit's kernels. Not part of the CLI's build.
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { installWasmKernels, simdKernels } from '@rnnkit/cells';
+import * as cells from '@rnnkit/cells';
 import { createLanguageModel } from '@rnnkit/models';
 import { BENCH_CASES, benchBatches, benchModelConfig, benchTokensPerSecond, timeSteps } from './bench-steps.js';
 import { median } from './median.js';
@@ -17,12 +17,16 @@ export interface BrowserBenchRequest {
   /** tfjs-wasm's thread count in a cross-origin isolated page (its threaded build); omitted: tfjs picks. */
   tfjsThreads?: number;
   /**
-   * Threads for rnnkit's own kernels. Hook for the threaded kernel mode of @rnnkit/cells (a worker
-   * pool over shared WebAssembly memory): when it exists, set its thread count from this here
-   * and report what it used as `kernelThreads`. Until then the kernels run on this worker alone.
+   * Threads for rnnkit's own kernels (`setKernelThreads` of @rnnkit/cells: a worker pool over
+   * shared WebAssembly memory, cross-origin isolated pages only); omitted: the kernels' default.
    */
-  kernelThreads?: number;
+  kernelThreads?: number | 'auto';
+  /** Only report what this page offers (no training). */
+  probe?: boolean;
 }
+
+/** The kernels' thread API, looked up by name: builds of @rnnkit/cells before it have none. */
+const threadApi = cells as unknown as { setKernelThreads?: (threads: number | 'auto') => void; kernelThreads?: () => number };
 
 export interface BrowserBenchResult {
   case: string;
@@ -30,8 +34,10 @@ export interface BrowserBenchResult {
   crossOriginIsolated: boolean;
   /** tfjs-wasm's threads (1 unless its threaded build runs). */
   tfjsThreads: number;
-  /** rnnkit's kernel threads (1 until @rnnkit/cells has a threaded mode). */
+  /** rnnkit's kernel threads, this worker's included (1 where @rnnkit/cells has no threads or the page is not isolated). */
   kernelThreads: number;
+  /** Whether this @rnnkit/cells has `setKernelThreads`. */
+  kernelThreadsApi: boolean;
   /** The wasm backend's build: SIMD, and threaded SIMD (which needs cross-origin isolation). */
   wasmSimd: boolean;
   wasmThreaded: boolean;
@@ -44,7 +50,11 @@ export interface BrowserBenchResult {
   steps: number;
 }
 
-async function run(request: BrowserBenchRequest): Promise<BrowserBenchResult> {
+async function run(request: BrowserBenchRequest): Promise<BrowserBenchResult | { kernelThreadsApi: boolean; kernelThreads: number; crossOriginIsolated: boolean }> {
+  if (request.kernelThreads !== undefined) threadApi.setKernelThreads?.(request.kernelThreads);
+  const kernelThreads = threadApi.kernelThreads?.() ?? 1;
+  const kernelThreadsApi = typeof threadApi.setKernelThreads === 'function';
+  if (request.probe) return { kernelThreadsApi, kernelThreads, crossOriginIsolated: globalThis.crossOriginIsolated === true };
   const c = BENCH_CASES.find((k) => k.id === request.caseId);
   if (!c) throw new Error(`Unknown bench case ${request.caseId}: use ${BENCH_CASES.map((k) => k.id).join(', ')}.`);
   tf.env().set('PROD', true);
@@ -52,7 +62,7 @@ async function run(request: BrowserBenchRequest): Promise<BrowserBenchResult> {
   if (request.tfjsThreads !== undefined) setThreadsCount(request.tfjsThreads);
   if (!(await tf.setBackend('wasm'))) throw new Error('The wasm backend failed to start in this browser.');
   await tf.ready();
-  installWasmKernels();
+  cells.installWasmKernels();
   const multithread = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
   const { batches, vocab } = await benchBatches(request.warmup + request.steps, 'in a browser');
   const tensorsBefore = tf.memory().numTensors;
@@ -63,14 +73,15 @@ async function run(request: BrowserBenchRequest): Promise<BrowserBenchResult> {
   } finally {
     model.dispose();
   }
-  const kernels = simdKernels();
+  const kernels = cells.simdKernels();
   const ms = median(times);
   return {
     case: c.id,
     backend: tf.getBackend(),
     crossOriginIsolated: globalThis.crossOriginIsolated === true,
     tfjsThreads: multithread ? getThreadsCount() : 1,
-    kernelThreads: 1,
+    kernelThreads,
+    kernelThreadsApi,
     wasmSimd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')),
     wasmThreaded: multithread,
     simd: kernels ? (kernels.relaxed ? 'relaxed' : 'plain') : null,
