@@ -29,6 +29,11 @@ const EVENTS: Record<string, Record<string, string[]>> = {
   toy: { start: ['command', 'backend', 'versions'], epoch: ['seed', 'epoch', 'loss', 'guess'], done: ['seeds', 'solved', 'firstEpoch', 'perSeed'] },
   seq2seq: { start: ['command', 'backend', 'versions'], epoch: ['epoch', 'loss', 'exactMatch', 'bleu', 'seconds'], done: ['exactMatch', 'bleu', 'examples'] },
   timeseries: { start: ['command', 'backend', 'versions'], epoch: ['epoch', 'loss'], done: ['mse', 'files'] },
+  translate: {
+    start: ['command', 'backend', 'versions'],
+    epoch: ['epoch', 'epochs', 'loss', 'tokensPerSecond', 'seconds'],
+    done: ['backend', 'trained', 'epochs', 'loss', 'tokensPerSecond', 'trainSeconds', 'beam', 'trainBleu', 'heldOutBleu', 'heldOutPairs', 'examples', 'sentences', 'files'],
+  },
   bench: {
     start: ['command', 'backend', 'versions', 'backends', 'cases', 'steps', 'warmup'],
     row: ['backend', 'case', 'threads', 'iteration', 'msPerStep', 'tokensPerSecond', 'peakTensorMB', 'leakedTensors', 'rssMB', 'steps'],
@@ -80,11 +85,12 @@ describe('--json: every line is an event with its documented fields', () => {
     expect(checkContract('generate', g.stdout).map((e) => e.event)).toEqual(['start', 'done']);
   }, 240_000); // several runs of the bin each; slow on a loaded machine
 
-  it('toy, seq2seq and timeseries', () => {
+  it('toy, seq2seq, timeseries and translate', () => {
     for (const [command, args] of [
       ['toy', ['--epochs', '2']],
       ['seq2seq', ['--train-size', '100', '--test-size', '5', '--epochs', '1', '--max-length', '4', '--hidden', '8', '--layers', '1', '--examples', '1']],
       ['timeseries', ['--epochs', '1', '--out', 'ts']],
+      ['translate', ['--epochs', '1', '--held-out', '5', '--sentence', 'Go!', '--out', 'tr']],
     ] as const) {
       const r = rnnkit([command, ...args, '--backend', 'wasm', '--json']);
       expect(r.code, r.stderr).toBe(0);
@@ -105,6 +111,33 @@ describe('--json: every line is an event with its documented fields', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).not.toMatch(/^\[/m);
     expect(r.stdout.trim().split('\n')).toHaveLength(2);
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
+
+  it('translate --checkpoint leaves out what does not exist (no loss without training) instead of null', () => {
+    const r = rnnkit(['translate', '--checkpoint', 'tr', '--out', 'tr', '--held-out', '0', '--backend', 'wasm', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const events = parseLines(r.stdout);
+    expect(events.map((e) => e.event)).toEqual(['start', 'done']);
+    const done = events[1]!;
+    expect(done).toMatchObject({ trained: false, heldOutPairs: 0, files: { metrics: expect.any(String) } });
+    expect(Object.entries(done).filter(([, v]) => v === null)).toEqual([]);
+    expect(done).not.toHaveProperty('loss');
+    expect(done).not.toHaveProperty('heldOutBleu');
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
+
+  it('without --json the backend line goes to stderr, never stdout, in every command', () => {
+    for (const [command, args] of [
+      ['train', ['--hidden', '8', '--batch-size', '4', '--num-steps', '5', '--max-tokens', '500', '--epochs', '1', '--out', 'plain']],
+      ['generate', ['--checkpoint', 'plain', '--length', '3']],
+      ['toy', ['--epochs', '1']],
+      ['translate', ['--checkpoint', 'tr', '--out', 'tr', '--held-out', '0']],
+      ['bench', ['--backends', 'wasm', '--only', 'fused-rnn-256', '--steps', '1', '--warmup', '0']],
+    ] as const) {
+      const r = rnnkit([command, ...args, ...(command === 'bench' ? [] : ['--backend', 'wasm'])]);
+      expect(r.code, `${command}: ${r.stderr}`).toBe(0);
+      expect(r.stderr, command).toMatch(/^backend: wasm$/m);
+      expect(r.stdout, command).not.toMatch(/backend: /);
+    }
   }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('a failure ends with an error event (message, exitCode) on stdout', () => {

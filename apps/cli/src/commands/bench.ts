@@ -7,7 +7,7 @@ import { createModelFromFlags } from '../lm.js';
 import { UsageError } from '../errors.js';
 import { median } from '../median.js';
 import { BENCH_CASES, benchBatches, benchModelConfig, benchTokensPerSecond, timeSteps, type BenchCase } from '../bench-steps.js';
-import { jsonEvent, startEvent, writeLine } from '../progress.js';
+import { jsonEvent, startEvent, writeLine, writeNote } from '../progress.js';
 
 export { BENCH_CASES, type BenchCase };
 
@@ -72,7 +72,9 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
   if (!opts.json) write(`${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'threads'.padStart(7)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)} simd`);
   for (const backend of backends) {
     // wasm-stock runs first: rnnkit's kernels, once installed, stay installed.
-    await selectBackend(backend === 'wasm-stock' ? 'wasm' : (backend as BackendChoice), { replacementKernels: backend !== 'wasm-stock' });
+    const chosen = await selectBackend(backend === 'wasm-stock' ? 'wasm' : (backend as BackendChoice), { replacementKernels: backend !== 'wasm-stock' });
+    // The backend line goes to stderr, as every command's does; the rows name it too.
+    if (!opts.json) writeNote(`backend: ${chosen}${backend === 'wasm-stock' ? ' (stock kernels)' : ''}`);
     const threadCounts = opts.workers ? [1, opts.workers + 1] : [1];
     for (const c of selected) {
       for (const threads of threadCounts) {

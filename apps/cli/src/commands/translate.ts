@@ -1,6 +1,5 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import {
   FRA_ENG_HEAD,
   Vocab,
@@ -18,7 +17,7 @@ import { bleu, evaluateSeq2Seq, makeOptimizer, predictSeq2Seq, trainSeq2Seq } fr
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { loadTranslationCheckpoint, restoreTranslationWeights, saveTranslationCheckpoint } from '../translation-checkpoint.js';
 import { lossSpec, renderSvg } from '../plot.js';
-import { createReporter, outputMode } from '../progress.js';
+import { createReporter, outputMode, versions } from '../progress.js';
 import { VERSION } from '../version.js';
 
 export interface TranslateCommandOptions {
@@ -103,8 +102,8 @@ export interface TranslateSummary {
 export async function runTranslate(opts: TranslateCommandOptions): Promise<TranslateSummary> {
   const reporter = createReporter(outputMode(opts.json));
   const backend = await selectBackend(opts.backend);
-  reporter.info(`backend: ${backend}`);
-  reporter.event('start', { command: 'translate', backend, rnnkit: VERSION, tfjs: tf.version_core });
+  reporter.note(`backend: ${backend}`, { json: false });
+  reporter.event('start', { command: 'translate', backend, versions: versions() });
   const resumed = opts.checkpoint ? await loadTranslationCheckpoint<TranslateCheckpointMeta>(opts.checkpoint, 'translation') : null;
   const numSteps = resumed ? resumed.metadata.numSteps : opts.numSteps;
   const numExamples = resumed ? resumed.metadata.numExamples : opts.numExamples;
@@ -114,7 +113,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   const srcVocab = resumed ? Vocab.fromJSON(resumed.metadata.srcVocab) : data.srcVocab;
   const tgtVocab = resumed ? Vocab.fromJSON(resumed.metadata.tgtVocab) : data.tgtVocab;
   if (resumed && !(srcVocab.equals(data.srcVocab) && tgtVocab.equals(data.tgtVocab))) {
-    reporter.info('note: this text gives other vocabularies than the checkpoint; the checkpoint\'s are used.');
+    reporter.note('note: this text gives other vocabularies than the checkpoint; the checkpoint\'s are used.', { json: false });
   }
   const { bos, eos } = nmtSpecialIds(tgtVocab);
   const config: EncoderDecoderOptions = resumed
@@ -151,7 +150,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
         onEpochEnd: ({ epoch, loss, tokensPerSecond, seconds }) => {
           history.push({ epoch, loss, tokensPerSecond, seconds });
           reporter.updateBar(epoch, { perplexity: loss.toFixed(3), speed: String(Math.round(tokensPerSecond)) });
-          reporter.event('progress', { epoch, epochs: opts.epochs, loss, tokensPerSecond, seconds });
+          reporter.event('epoch', { epoch, epochs: opts.epochs, loss, tokensPerSecond, seconds });
           if (reporter.mode === 'lines' && (epoch % 10 === 0 || epoch === opts.epochs)) {
             reporter.info(`epoch ${epoch}/${opts.epochs}  loss ${loss.toFixed(3)}  ${Math.round(tokensPerSecond)} tokens/s`);
           }
@@ -217,8 +216,10 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
     files,
   };
   if (!resumed) reporter.info(`trained ${opts.epochs} epochs in ${trainSeconds.toFixed(1)} s, ${Math.round(summary.tokensPerSecond)} tokens/s on ${backend}; files: ${files.metrics}, ${files.plot}, ${files.checkpoint}/`);
-  await writeFileAtomic(files.metrics, `${JSON.stringify({ ...summary, config, numSteps, numExamples, versions: { rnnkit: VERSION, tfjs: tf.version_core, node: process.version }, history }, null, 2)}\n`);
+  await writeFileAtomic(files.metrics, `${JSON.stringify({ ...summary, config, numSteps, numExamples, versions: versions(), history }, null, 2)}\n`);
   model.dispose();
-  reporter.event('done', { ...summary });
+  // JSON numbers are never null: a value that does not exist (the loss of a run that did not
+  // train, the BLEU of no held-out pairs) is left out of the event.
+  reporter.event('done', Object.fromEntries(Object.entries(summary).filter(([, v]) => typeof v !== 'number' || Number.isFinite(v))));
   return summary;
 }
