@@ -130,7 +130,7 @@ describe('--json: every line is an event with its documented fields', () => {
       ['train', ['--hidden', '8', '--batch-size', '4', '--num-steps', '5', '--max-tokens', '500', '--epochs', '1', '--out', 'plain']],
       ['generate', ['--checkpoint', 'plain', '--length', '3']],
       ['toy', ['--epochs', '1']],
-      ['translate', ['--checkpoint', 'tr', '--out', 'tr', '--held-out', '0']],
+      ['translate', ['--checkpoint', 'tr', '--out', 'tr', '--held-out', '0']], // tr: trained by the translate run above
       ['bench', ['--backends', 'wasm', '--only', 'fused-rnn-256', '--steps', '1', '--warmup', '0']],
     ] as const) {
       const r = rnnkit([command, ...args, ...(command === 'bench' ? [] : ['--backend', 'wasm'])]);

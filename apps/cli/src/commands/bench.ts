@@ -69,12 +69,13 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
   const { batches, vocab } = await benchBatches(opts.warmup + opts.steps);
   const rows: BenchRow[] = [];
   if (opts.json) write(startEvent('bench', null, { backends, cases: selected.map((c) => c.id), steps: opts.steps, warmup: opts.warmup }));
-  if (!opts.json) write(`${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'threads'.padStart(7)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)} simd`);
   for (const backend of backends) {
     // wasm-stock runs first: rnnkit's kernels, once installed, stay installed.
     const chosen = await selectBackend(backend === 'wasm-stock' ? 'wasm' : (backend as BackendChoice), { replacementKernels: backend !== 'wasm-stock' });
     // The backend line goes to stderr, as every command's does; the rows name it too.
     if (!opts.json) writeNote(`backend: ${chosen}${backend === 'wasm-stock' ? ' (stock kernels)' : ''}`);
+    // The table's header after the first backend line, so that stderr's line does not split the table.
+    if (!opts.json && backend === backends[0]) write(`${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'threads'.padStart(7)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)} simd`);
     const threadCounts = opts.workers ? [1, opts.workers + 1] : [1];
     for (const c of selected) {
       for (const threads of threadCounts) {
