@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { strFromU8, unzipSync } from 'fflate';
-import { download } from './timemachine.js';
-import { defaultCacheDir, sha1, writeFileAtomic } from './timemachine-node.js';
+import { defaultCacheDir, fetchCached } from './cache-node.js';
+import type { DataFileSource } from './timemachine.js';
 
 /** d2l's download address and SHA-1 of the English-French pairs (`fra-eng.zip`, holding `fra-eng/fra.txt`). */
 export const FRA_ENG_URL = 'http://d2l-data.s3-accelerate.amazonaws.com/fra-eng.zip';
@@ -10,24 +10,13 @@ export const FRA_ENG_SHA1 = '94646ad1522d915e7b0f9296181140edcf86a4f5';
 /** The environment variable that points rnnkit at a local `fra.txt` or `fra-eng.zip`. */
 export const FRA_ENG_ENV = 'RNNKIT_FRA_ENG';
 
-/** Where to find `fra.txt`; each field overrides the default of the same step (as `TimeMachineSource`). */
-export interface FraEngSource {
-  /** A local `fra.txt` or `fra-eng.zip`: used as is (no hash check). */
-  path?: string;
-  /** Environment to read `RNNKIT_FRA_ENG` and `XDG_CACHE_HOME` from. Default `process.env`. */
-  env?: Record<string, string | undefined>;
-  /** Cache folder. Default `$XDG_CACHE_HOME/rnnkit` or `~/.cache/rnnkit`. */
-  cacheDir?: string;
-  /** Download address. Default d2l's. */
-  url?: string;
-  /** Expected SHA-1 of the zip. Default d2l's. */
-  sha1?: string;
-  /** `false` to fail instead of downloading. */
+/**
+ * Where to find `fra.txt`: `path` is a local `fra.txt` or `fra-eng.zip`, the variable is
+ * `RNNKIT_FRA_ENG`, `sha1` is the zip's; otherwise the fields of `DataFileSource`.
+ */
+export interface FraEngSource extends DataFileSource {
+  /** `false` to fail instead of downloading when the cache has no good copy. Default `true`. */
   download?: boolean;
-  /** Download timeout in milliseconds. Default 120 s. */
-  timeoutMs?: number;
-  /** How your users pass a local file, for error messages. Default `(or pass { path } in code)`. */
-  localCopyHint?: string;
 }
 
 export interface FraEngText {
@@ -78,22 +67,19 @@ export async function fetchFraEngText(source: FraEngSource = {}): Promise<FraEng
   const env = source.env ?? process.env;
   const fromEnv = env[FRA_ENG_ENV];
   if (fromEnv !== undefined && fromEnv !== '') return { text: await readLocal(fromEnv, FRA_ENG_ENV, howTo), origin: 'env', file: fromEnv };
-  const expected = source.sha1 ?? FRA_ENG_SHA1;
   const cacheFile = join(source.cacheDir ?? defaultCacheDir(env), 'fra-eng.zip');
-  try {
-    const cached = await readFile(cacheFile);
-    if (sha1(cached) === expected) return { text: fraTxtOf(cached, cacheFile, howTo), origin: 'cache', file: cacheFile };
-  } catch {
-    // No usable cache: download below.
-  }
-  const url = source.url ?? FRA_ENG_URL;
-  if (source.download === false) throw new Error(`fra-eng.zip is not in the cache (${cacheFile}) and downloading is off. ${howTo}`);
-  const body = await download(url, source.timeoutMs ?? 120_000, howTo, 'the English-French pairs');
-  const got = sha1(body);
-  if (got !== expected) throw new Error(`The download from ${url} has SHA-1 ${got}, not the expected ${expected}; nothing was cached. ${howTo}`);
-  const text = fraTxtOf(body, url, howTo);
-  await writeFileAtomic(cacheFile, body);
-  return { text, origin: 'download', file: cacheFile };
+  const got = await fetchCached({
+    cacheFile,
+    url: source.url ?? FRA_ENG_URL,
+    sha1: source.sha1 ?? FRA_ENG_SHA1,
+    download: source.download !== false,
+    timeoutMs: source.timeoutMs ?? 120_000,
+    what: 'the English-French pairs',
+    howTo,
+    decode: (bytes, file) => fraTxtOf(bytes, file, howTo),
+  });
+  if (!got) throw new Error(`fra-eng.zip is not in the cache (${cacheFile}) and downloading is off. ${howTo}`);
+  return { text: got.value, origin: got.origin, file: cacheFile };
 }
 
 /** d2l `read_data_nmt`: the raw text of `fra.txt` (see `fetchFraEngText` for where it comes from). */

@@ -7,8 +7,7 @@ export {
   loadCorpusTimeMachine,
   loadDataTimeMachine,
   readTextFile,
-  writeFileAtomic,
-  defaultCacheDir,
 } from './timemachine-node.js';
+export { writeFileAtomic, defaultCacheDir } from './cache-node.js';
 // fra-eng.zip's download and cache, and local files (Node only; the shipped head is in index.ts).
 export { FRA_ENG_URL, FRA_ENG_SHA1, FRA_ENG_ENV, fetchFraEngText, readDataNmt, type FraEngSource, type FraEngText } from './fra-eng.js';

@@ -13,6 +13,7 @@ export {
   decodeText,
   corpusFromLines,
   sha1Hex,
+  type DataFileSource,
   type TimeMachineSource,
   type TimeMachineText,
   type Corpus,

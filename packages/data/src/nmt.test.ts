@@ -1,7 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { strToU8, zipSync } from 'fflate';
@@ -19,7 +17,8 @@ import {
   tokenizeNmt,
   Vocab,
 } from './index.node.js';
-import { sha1 } from './timemachine-node.js';
+import { sha1 } from './cache-node.js';
+import { serveFiles } from './test-server.js';
 
 // What d2l's own code gives on the same lines: test/fixtures/parity/encoder_decoder.py.
 const d2l = JSON.parse(readFileSync(new URL('../../../test/fixtures/parity/nmt_pipeline.json', import.meta.url), 'utf8')) as {
@@ -105,27 +104,18 @@ describe('d2l 9.5 translation pipeline on the shipped first 1,000 lines', () => 
 describe('read_data_nmt: download, SHA-1 and cache of fra-eng.zip', () => {
   const zip = zipSync({ 'fra-eng/_about.txt': strToU8('Tatoeba, CC-BY 2.0 FR'), 'fra-eng/fra.txt': strToU8(FRA_ENG_HEAD) });
   const zipSha1 = sha1(zip);
-  let server: Server;
+  let server: Awaited<ReturnType<typeof serveFiles>>;
   let base: string;
   let hits = 0;
   let dir: string;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rnnkit-nmt-'));
-    server = createServer((req, res) => {
-      hits++;
-      if (req.url === '/fra-eng.zip') res.end(zip);
-      else if (req.url === '/corrupt.zip') res.end(zip.subarray(0, 100));
-      else {
-        res.statusCode = 404;
-        res.end('not found');
-      }
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await serveFiles({ '/fra-eng.zip': zip, '/corrupt.zip': zip.subarray(0, 100) }, () => hits++);
+    base = server.base;
   });
   afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -25,7 +25,7 @@ export async function fetchTimeMachineText(source: TimeMachineSource = {}): Prom
   }
   if (wantsDownload(source)) {
     const url = source.url ?? TIME_MACHINE_URL;
-    const body = await downloadChecked(url, source.sha1 ?? TIME_MACHINE_SHA1, source.timeoutMs ?? 60_000, HOW_TO);
+    const body = await downloadChecked(url, source.sha1 ?? TIME_MACHINE_SHA1, source.timeoutMs ?? 60_000, HOW_TO, 'The Time Machine');
     return { text: new TextDecoder().decode(body), origin: 'download', file: url };
   }
   if (source.shipped === false) {

@@ -1,16 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { defaultCacheDir, fetchCached } from './cache-node.js';
 import { timeMachineLoaders } from './timemachine-loaders.js';
 import {
   TIME_MACHINE_ENV,
   TIME_MACHINE_SHA1,
   TIME_MACHINE_URL,
   decodeText,
-  downloadChecked,
   howToPass,
-  sha1Hex,
   shippedTimeMachine,
   wantsDownload,
   type TimeMachineSource,
@@ -37,16 +34,6 @@ export async function readTextFile(path: string, what = 'corpus', localCopyHint?
   return text;
 }
 
-/** Hex SHA-1 of bytes or text (d2l checks its downloads with it); synchronous, through node:crypto. */
-export function sha1(data: Uint8Array | string): string {
-  return createHash('sha1').update(data).digest('hex');
-}
-
-export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
-  const base = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
-  return join(base, 'rnnkit');
-}
-
 /**
  * The raw text of The Time Machine, from (in order) an explicit path, `RNNKIT_TIMEMACHINE`, the
  * cache, d2l's download when asked for (`url` or `download: true`; checked against its SHA-1 and
@@ -62,37 +49,23 @@ export async function fetchTimeMachineText(source: TimeMachineSource = {}): Prom
   if (fromEnv !== undefined && fromEnv !== '') {
     return { text: await readTextFile(fromEnv, TIME_MACHINE_ENV, hint), origin: 'env', file: fromEnv };
   }
-  const expected = source.sha1 ?? TIME_MACHINE_SHA1;
   const cacheFile = join(source.cacheDir ?? defaultCacheDir(env), 'timemachine.txt');
-  try {
-    const cached = await readFile(cacheFile);
-    if ((await sha1Hex(cached)) === expected) return { text: cached.toString('utf8'), origin: 'cache', file: cacheFile };
-  } catch {
-    // No usable cache: download or the shipped copy below.
-  }
-  if (wantsDownload(source)) {
-    const body = await downloadChecked(source.url ?? TIME_MACHINE_URL, expected, source.timeoutMs ?? 60_000, howToPass(hint));
-    await writeFileAtomic(cacheFile, body);
-    return { text: new TextDecoder().decode(body), origin: 'download', file: cacheFile };
-  }
+  const got = await fetchCached({
+    cacheFile,
+    url: source.url ?? TIME_MACHINE_URL,
+    sha1: source.sha1 ?? TIME_MACHINE_SHA1,
+    download: wantsDownload(source),
+    timeoutMs: source.timeoutMs ?? 60_000,
+    what: 'The Time Machine',
+    howTo: howToPass(hint),
+    decode: (bytes) => new TextDecoder().decode(bytes),
+  });
+  if (got) return { text: got.value, origin: got.origin, file: cacheFile };
   if (source.shipped === false) {
     const off = source.download === false ? 'downloading is off' : 'no download was asked for (pass { download: true })';
     throw new Error(`The Time Machine is not in the cache (${cacheFile}), ${off} and the shipped copy is off. ${howToPass(hint)}`);
   }
   return shippedTimeMachine();
-}
-
-/** Writes a file through a temporary file and a rename, so readers never see half of it. */
-export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
 }
 
 // d2l `read_time_machine`, `load_corpus_time_machine` and `load_data_time_machine` over this platform's text.

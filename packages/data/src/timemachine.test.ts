@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +13,7 @@ import {
 import * as browser from './timemachine-browser.js';
 import { SeqDataLoader } from './seqdata.js';
 import { TIME_MACHINE_TEXT } from './timemachine-text.js';
+import { serveFiles } from './test-server.js';
 
 describe('The Time Machine (the real file)', () => {
   it('is the copy shipped with the package when no file, variable or cache says otherwise', async () => {
@@ -89,7 +88,7 @@ describe('reading errors', () => {
 });
 
 describe('download and cache', () => {
-  let server: Server;
+  let server: Awaited<ReturnType<typeof serveFiles>>;
   let base: string;
   let book: Buffer;
   let hits = 0;
@@ -101,20 +100,11 @@ describe('download and cache', () => {
     dir = await mkdtemp(join(tmpdir(), 'rnnkit-cache-'));
     realFile = join(dir, 'timemachine.txt');
     await writeFile(realFile, book);
-    server = createServer((req, res) => {
-      hits++;
-      if (req.url === '/timemachine.txt') res.end(book);
-      else if (req.url === '/corrupt.txt') res.end(Buffer.concat([book.subarray(0, 1000), Buffer.from('tampered')]));
-      else {
-        res.statusCode = 404;
-        res.end('not found');
-      }
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await serveFiles({ '/timemachine.txt': book, '/corrupt.txt': Buffer.concat([book.subarray(0, 1000), Buffer.from('tampered')]) }, () => hits++);
+    base = server.base;
   });
   afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -19,20 +19,35 @@ export function howToPass(hint = '(or pass { path } in code)'): string {
 }
 
 /**
- * Where to find The Time Machine; each field overrides the default of the same step. With no
- * field set the text is the copy shipped with the package (no file, cache or network needed).
+ * Where a d2l data file comes from (`TimeMachineSource`, `FraEngSource` of the Node entry): an
+ * explicit file, an environment variable, the download cache, or d2l's download; each field
+ * overrides the default of the same step.
  */
-export interface TimeMachineSource {
+export interface DataFileSource {
   /** An explicit file (Node only): used as is (no hash check, so an edited copy works). */
   path?: string;
-  /** Environment to read `RNNKIT_TIMEMACHINE` and `XDG_CACHE_HOME` from (Node only). Default `process.env`. */
+  /** Environment to read the file's variable (`RNNKIT_TIMEMACHINE`...) and `XDG_CACHE_HOME` from (Node only). Default `process.env`. */
   env?: Record<string, string | undefined>;
   /** Cache folder (Node only). Default `$XDG_CACHE_HOME/rnnkit` or `~/.cache/rnnkit`. */
   cacheDir?: string;
-  /** Download from this address (SHA-1 checked; cached in Node) instead of using the shipped copy. */
+  /** Download address (SHA-1 checked; cached in Node). Default d2l's. */
   url?: string;
   /** Expected SHA-1 of the download and cache. Default d2l's. */
   sha1?: string;
+  /** Download timeout in milliseconds. Default 60 s for The Time Machine, 120 s for fra-eng.zip. */
+  timeoutMs?: number;
+  /**
+   * How your users pass a local file, for error messages. Default `(or pass { path } in code)`;
+   * a command-line tool says e.g. `or pass --corpus FILE`.
+   */
+  localCopyHint?: string;
+}
+
+/**
+ * Where to find The Time Machine. With no field set the text is the copy shipped with the
+ * package (no file, cache or network needed); `url` downloads instead of using it.
+ */
+export interface TimeMachineSource extends DataFileSource {
   /**
    * `true` downloads from d2l's address (or `url`) when no file or cache has the text; `false`
    * never downloads, even with `url`. Default: download only when `url` is given.
@@ -40,13 +55,6 @@ export interface TimeMachineSource {
   download?: boolean;
   /** `false` to fail instead of falling back to the copy shipped with the package. Default `true`. */
   shipped?: boolean;
-  /** Download timeout in milliseconds. Default 60 s. */
-  timeoutMs?: number;
-  /**
-   * How your users pass a local file, for error messages. Default `(or pass { path } in code)`;
-   * a command-line tool says e.g. `or pass --corpus FILE`.
-   */
-  localCopyHint?: string;
 }
 
 /** Where the text came from, for logs: `file` is the path, URL or shipped module. */
@@ -90,16 +98,11 @@ export async function download(url: string, timeoutMs: number, howTo: string, wh
 }
 
 /**
- * Downloads `url` and checks its SHA-1 against `expected`; the bytes only when they match.
- * d2l `download` (without the cache, which is the platform's).
+ * Downloads `what` from `url` and checks its SHA-1 against `expected`; the bytes only when they
+ * match. d2l `download` (without the cache: Node's is `fetchCached`).
  */
-export async function downloadChecked(
-  url: string,
-  expected: string,
-  timeoutMs: number,
-  howTo: string,
-): Promise<Uint8Array> {
-  const body = await download(url, timeoutMs, howTo, 'The Time Machine');
+export async function downloadChecked(url: string, expected: string, timeoutMs: number, howTo: string, what: string): Promise<Uint8Array> {
+  const body = await download(url, timeoutMs, howTo, what);
   const got = await sha1Hex(body);
   if (got !== expected) {
     throw new Error(`The download from ${url} has SHA-1 ${got}, not the expected ${expected}; nothing was cached. ${howTo}`);
