@@ -415,7 +415,16 @@ export function packPanels(out: usize, B: usize, K: i32, N: i32): void {
  * which on the backend's matmul would cost a tensor, a copy in and a copy out per step.
  */
 export function gemm(C: usize, A: usize, Bp: usize, M: i32, K: i32, N: i32): void {
+  gemmStrided(C, A, Bp, M, K, N, N);
+}
+
+/**
+ * `gemm` into C's rows of `ldc` floats: columns j0 .. j0 + N of a wider product, from the panels
+ * at Bp + 4 K j0 (j0 % 8 == 0), which is how worker threads split one product by column panels.
+ */
+export function gemmStrided(C: usize, A: usize, Bp: usize, M: i32, K: i32, N: i32, ldc: i32): void {
   const N4 = <usize>N << 2;
+  const L4 = <usize>ldc << 2;
   const K4 = <usize>K << 2;
   const M4 = M & ~3;
   let j: usize = 0;
@@ -447,15 +456,15 @@ export function gemm(C: usize, A: usize, Bp: usize, M: i32, K: i32, N: i32): voi
         c30 = madd(a, b0, c30);
         c31 = madd(a, b1, c31);
       }
-      const c = C + <usize>i * N4 + j;
+      const c = C + <usize>i * L4 + j;
       v128.store(c, c00);
       v128.store(c, c01, 16);
-      v128.store(c + N4, c10);
-      v128.store(c + N4, c11, 16);
-      v128.store(c + 2 * N4, c20);
-      v128.store(c + 2 * N4, c21, 16);
-      v128.store(c + 3 * N4, c30);
-      v128.store(c + 3 * N4, c31, 16);
+      v128.store(c + L4, c10);
+      v128.store(c + L4, c11, 16);
+      v128.store(c + 2 * L4, c20);
+      v128.store(c + 2 * L4, c21, 16);
+      v128.store(c + 3 * L4, c30);
+      v128.store(c + 3 * L4, c31, 16);
     }
     for (; i < M; i++) {
       const a0 = A + <usize>i * K4;
@@ -467,7 +476,7 @@ export function gemm(C: usize, A: usize, Bp: usize, M: i32, K: i32, N: i32): voi
         c01 = madd(a, v128.load(b, 16), c01);
         b += 32;
       }
-      const c = C + <usize>i * N4 + j;
+      const c = C + <usize>i * L4 + j;
       v128.store(c, c00);
       v128.store(c, c01, 16);
     }
@@ -483,7 +492,7 @@ export function gemm(C: usize, A: usize, Bp: usize, M: i32, K: i32, N: i32): voi
         c00 = madd(v128.load32_splat(a0 + k), v128.load(b), c00);
         b += 16;
       }
-      v128.store(C + <usize>i * N4 + j, c00);
+      v128.store(C + <usize>i * L4 + j, c00);
     }
   }
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GemmMatMul } from './matmul.js';
-import { SimdKernels } from './simd.js';
+import { processKernels } from './simd.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 interface WasmBackendLike {
@@ -55,27 +55,18 @@ function replace(kernelName: string, make: (stock: tf.KernelConfig) => tf.Kernel
   return true;
 }
 
-let gemm: GemmMatMul | null | undefined;
+let gemm: GemmMatMul | null = null;
 
 /**
- * The SIMD gemm behind BatchMatMul, on its own instance of the kernels (its kept operands stay
- * apart from the fused ops' memory); null where WebAssembly SIMD is missing, and in a browser's
- * main thread until the asynchronous compile this starts has finished.
+ * The SIMD gemm behind BatchMatMul, on the process's kernels (`processKernels`: the fused ops'
+ * memory and threads); null where WebAssembly SIMD is missing, and in a browser's main thread
+ * until the asynchronous compile has finished. A new instance of the kernels (a new thread
+ * count, `useWasmGates` turned on again) gets a new one, without the old one's kept operands.
  */
 export function wasmMatMul(): GemmMatMul | null {
-  if (gemm === undefined) {
-    try {
-      gemm = new GemmMatMul(SimdKernels.create());
-    } catch {
-      gemm = null;
-      SimdKernels.createAsync().then(
-        (k) => {
-          gemm ??= new GemmMatMul(k);
-        },
-        () => undefined, // no WebAssembly SIMD: stay on XNNPACK
-      );
-    }
-  }
+  const k = processKernels();
+  if (!k) return null;
+  if (gemm?.k !== k) gemm = new GemmMatMul(k);
   return gemm;
 }
 

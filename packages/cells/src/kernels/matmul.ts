@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { SimdKernels } from './simd.js';
+import { splitRows } from './threads.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
@@ -102,6 +103,21 @@ function batchIndices(out: number[], dims: number[]): Int32Array {
   return idx;
 }
 
+/** Below this many multiply-adds a product stays on one thread (a split costs a few microseconds). */
+const SPLIT_MIN_MACS = 1 << 18;
+
+/**
+ * How a product C (M, N) = A (M, K) B (K, N) splits over `threads`: by rows of A where there are
+ * enough (each thread reads all of B's panels), else by column panels of B (8 columns, so that
+ * each run starts on a panel); neither for small products or one thread.
+ */
+export function productRuns(M: number, N: number, K: number, threads: number): { rows?: [number, number][]; cols?: [number, number][] } {
+  if (threads < 2 || M * N * K < SPLIT_MIN_MACS) return {};
+  if (M >= 8 * threads) return { rows: splitRows(M, threads, 4) };
+  if (N >= 16) return { cols: splitRows(N, threads, 8) };
+  return {};
+}
+
 /**
  * The wasm backend's BatchMatMul on the kernels' SIMD gemm: both operands copied into the
  * kernels' memory (B packed into panels, straight from its transposed layout when transposeB, and
@@ -186,8 +202,15 @@ export class GemmMatMul {
       const aIdx = batchIndices(outBatch, batchA);
       const bIdx = batchIndices(outBatch, batchB);
       const cHeap = backend.typedArrayFromHeap(out);
+      const runs = productRuns(M, Np, K, k.threads);
       for (let i = 0; i < batches; i++) {
-        k.fn.gemm(4 * temp.C, 4 * (temp.A + (aIdx[i] as number) * M * K), 4 * (panels.offset + (bIdx[i] as number) * panelFloats), M, K, Np);
+        const A = 4 * (temp.A + (aIdx[i] as number) * M * K);
+        const P = 4 * (panels.offset + (bIdx[i] as number) * panelFloats);
+        if (runs.rows) {
+          k.split(runs.rows, (fn, r0, r1) => fn.gemm(4 * (temp.C + r0 * Np), A + 4 * r0 * K, P, r1 - r0, K, Np));
+        } else if (runs.cols) {
+          k.split(runs.cols, (fn, c0, c1) => fn.gemmStrided(4 * (temp.C + c0), A, P + 4 * K * c0, M, K, c1 - c0, Np));
+        } else k.fn.gemm(4 * temp.C, A, P, M, K, Np);
         if (Np === N) cHeap.set(f32.subarray(temp.C, temp.C + M * N), i * M * N);
         else for (let r = 0; r < M; r++) cHeap.set(f32.subarray(temp.C + r * Np, temp.C + r * Np + N), (i * M + r) * N);
       }

@@ -1,5 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64, type KernelExports } from './simd-module.generated.js';
+import {
+  KERNELS_RELAXED_SHARED_WASM_BASE64,
+  KERNELS_RELAXED_WASM_BASE64,
+  KERNELS_SHARED_MAX_PAGES,
+  KERNELS_SHARED_WASM_BASE64,
+  KERNELS_WASM_BASE64,
+  type KernelExports,
+} from './simd-module.generated.js';
+import { type KernelCalls, KernelPool, kernelThreads, onKernelThreadsChange } from './threads.js';
 
 /**
  * rnnkit's WebAssembly SIMD kernels (assembly/kernels.ts: the fused ops' gate work and a packed
@@ -27,22 +35,69 @@ export class SimdKernels {
     readonly fn: KernelExports,
     /** Built with relaxed SIMD (fused multiply-add in `gemm`). */
     readonly relaxed: boolean,
+    /** Worker threads over this module's (shared) memory; null on one thread. */
+    readonly pool: KernelPool | null,
   ) {
     this.view = new Float32Array(fn.memory.buffer);
-    this.weightGradientGemm = relaxed;
+    // The weight gradient's large product: on the kernels' gemm where it beats the backend's
+    // matmul, that is with fused multiply-add or with more than one thread.
+    this.weightGradientGemm = relaxed || pool !== null;
   }
 
-  /** Compiles the module synchronously (Node; browsers refuse this on their main thread). */
-  static create(): SimdKernels {
-    const { bytes, relaxed } = moduleBytes();
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-    return new SimdKernels(instance.exports as unknown as KernelExports, relaxed);
+  /**
+   * Compiles the module synchronously (Node; browsers refuse this on their main thread). With
+   * `threads` above 1 (default: `kernelThreads()`) and shared memory at hand, the module runs over
+   * a shared memory and starts `threads - 1` workers on it.
+   */
+  static create(threads = kernelThreads()): SimdKernels {
+    const m = moduleSetup(threads);
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(m.bytes), { env: { memory: m.memory } });
+    return SimdKernels.over(instance, m, threads);
   }
 
-  static async createAsync(): Promise<SimdKernels> {
-    const { bytes, relaxed } = moduleBytes();
-    const { instance } = await WebAssembly.instantiate(bytes, {});
-    return new SimdKernels(instance.exports as unknown as KernelExports, relaxed);
+  static async createAsync(threads = kernelThreads()): Promise<SimdKernels> {
+    const m = moduleSetup(threads);
+    const { instance } = await WebAssembly.instantiate(m.bytes, { env: { memory: m.memory } });
+    return SimdKernels.over(instance, m, threads);
+  }
+
+  private static over(instance: WebAssembly.Instance, m: ModuleSetup, threads: number): SimdKernels {
+    const fn = instance.exports as unknown as KernelExports;
+    const names = Object.keys(fn).filter((name) => name !== 'memory').sort();
+    const pool = m.shared ? KernelPool.start(m.bytes, m.memory, names, threads) : null;
+    return new SimdKernels(fn, m.relaxed, pool);
+  }
+
+  /** Threads a pass may split its work over now: the workers that have started, and the caller. */
+  get threads(): number {
+    return this.pool?.ready ? this.pool.threads : 1;
+  }
+
+  /**
+   * Runs `body` once per run of `runs` ([start, end) pairs, at most `threads` of them): the first
+   * on this thread with the module's own functions, each other one recorded for a worker and run
+   * there at the same time. The body must only make kernel calls (no reads of what they write):
+   * a worker's calls run after the body returns. Returns when all have run.
+   */
+  split(runs: [number, number][], body: (fn: KernelCalls, start: number, end: number) => void): void {
+    const pool = this.pool;
+    if (!pool || runs.length < 2 || !pool.ready || runs.length > pool.threads) {
+      for (const [start, end] of runs) body(this.fn, start, end);
+      return;
+    }
+    for (let i = 1; i < runs.length; i++) {
+      const [start, end] = runs[i] as [number, number];
+      body(pool.calls(i - 1), start, end);
+      pool.start(i - 1);
+    }
+    const [start, end] = runs[0] as [number, number];
+    body(this.fn, start, end);
+    for (let i = 1; i < runs.length; i++) pool.join(i - 1);
+  }
+
+  /** Stops the worker threads (the module itself goes with its last reference). */
+  close(): void {
+    this.pool?.close();
   }
 
   /** The memory as floats. An `alloc` may grow (and so detach) it: read this again after one. */
@@ -124,10 +179,32 @@ export class SimdKernels {
 
 const decode = (base64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 
-/** The relaxed-SIMD build where the engine validates it (fused multiply-add), else the plain one. */
-function moduleBytes(): { bytes: Uint8Array<ArrayBuffer>; relaxed: boolean } {
+interface ModuleSetup {
+  bytes: Uint8Array<ArrayBuffer>;
+  relaxed: boolean;
+  shared: boolean;
+  memory: WebAssembly.Memory;
+}
+
+/**
+ * The relaxed-SIMD build where the engine validates it (fused multiply-add), else the plain one;
+ * over a shared memory when more than one thread is asked for and the engine can share one.
+ */
+function moduleSetup(threads: number): ModuleSetup {
+  if (threads > 1) {
+    try {
+      const memory = new WebAssembly.Memory({ initial: 1, maximum: KERNELS_SHARED_MAX_PAGES, shared: true });
+      const relaxed = decode(KERNELS_RELAXED_SHARED_WASM_BASE64);
+      if (WebAssembly.validate(relaxed)) return { bytes: relaxed, relaxed: true, shared: true, memory };
+      return { bytes: decode(KERNELS_SHARED_WASM_BASE64), relaxed: false, shared: true, memory };
+    } catch {
+      // no shared memory here: one thread
+    }
+  }
+  const memory = new WebAssembly.Memory({ initial: 1 });
   const relaxed = decode(KERNELS_RELAXED_WASM_BASE64);
-  return WebAssembly.validate(relaxed) ? { bytes: relaxed, relaxed: true } : { bytes: decode(KERNELS_WASM_BASE64), relaxed: false };
+  if (WebAssembly.validate(relaxed)) return { bytes: relaxed, relaxed: true, shared: false, memory };
+  return { bytes: decode(KERNELS_WASM_BASE64), relaxed: false, shared: false, memory };
 }
 
 let kernels: SimdKernels | null | undefined;
@@ -139,7 +216,15 @@ let enabled = true;
  * this starts has finished (main threads refuse to compile modules over 4 KB synchronously).
  */
 export function simdKernels(): SimdKernels | null {
-  if (!enabled) return null;
+  return enabled ? processKernels() : null;
+}
+
+/**
+ * The one instance of the kernels in this thread, whether or not the fused ops use them
+ * (`useWasmGates`): the fused ops and the wasm backend's BatchMatMul share its memory and its
+ * worker threads.
+ */
+export function processKernels(): SimdKernels | null {
   if (kernels === undefined) {
     try {
       kernels = SimdKernels.create();
@@ -148,6 +233,7 @@ export function simdKernels(): SimdKernels | null {
       SimdKernels.createAsync().then(
         (k) => {
           if (kernels === null) kernels = k;
+          else k.close();
         },
         () => undefined, // no WebAssembly SIMD: stay on the JS loops
       );
@@ -162,9 +248,18 @@ export function simdKernels(): SimdKernels | null {
  * Turning them on again starts a fresh module with an empty memory.
  */
 export function useWasmGates(on: boolean): void {
-  if (on && !enabled) kernels = undefined;
+  if (on && !enabled) {
+    kernels?.close();
+    kernels = undefined;
+  }
   enabled = on;
 }
+
+// A new thread count starts the shared kernels again, with that many threads.
+onKernelThreadsChange(() => {
+  kernels?.close();
+  kernels = undefined;
+});
 
 interface HeapBackend {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;

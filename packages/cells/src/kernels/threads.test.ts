@@ -1,0 +1,157 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installWasmKernels, wasmMatMul } from './backend.js';
+import { SimdKernels, simdKernels } from './simd.js';
+import { nodeThreadHost, threadsFromEnv } from './threads-node.js';
+import { kernelThreads, setKernelThreads, setThreadHost, splitRows } from './threads.js';
+
+setThreadHost(nodeThreadHost);
+
+/** Kernels on `threads` threads whose workers have all started. */
+async function kernelsOn(threads: number): Promise<SimdKernels> {
+  const k = SimdKernels.create(threads);
+  expect(k.pool).not.toBeNull();
+  expect(await k.pool?.whenReady()).toBe(true);
+  expect(k.threads).toBe(threads);
+  return k;
+}
+
+/** A, B (in panels) and two outputs for C (M, N) = A (M, K) B (K, N), filled with fixed values. */
+function product(k: SimdKernels, M: number, K: number, N: number) {
+  const L = k.allocLayout({ A: M * K, B: K * N, P: K * N, C1: M * N, C2: M * N });
+  const f = k.f32;
+  for (let i = 0; i < M * K; i++) f[L.A + i] = Math.sin(i);
+  for (let i = 0; i < K * N; i++) f[L.B + i] = Math.cos(0.7 * i);
+  k.fn.packPanels(4 * L.P, 4 * L.B, K, N);
+  k.fn.gemm(4 * L.C1, 4 * L.A, 4 * L.P, M, K, N);
+  const same = () => k.f32.slice(L.C2, L.C2 + M * N).every((v, i) => Object.is(v, k.f32[L.C1 + i]));
+  return { L, same };
+}
+
+describe('the kernels on worker threads', () => {
+  it('split rows into whole tiles, one run per thread at most', () => {
+    expect(splitRows(32, 2)).toEqual([[0, 16], [16, 32]]);
+    expect(splitRows(12, 2)).toEqual([[0, 8], [8, 12]]);
+    expect(splitRows(3, 2)).toEqual([[0, 3]]);
+    expect(splitRows(768, 3, 8)).toEqual([[0, 256], [256, 512], [512, 768]]);
+    expect(splitRows(10, 4)).toEqual([[0, 4], [4, 8], [8, 10]]);
+  });
+
+  for (const threads of [2, 3]) {
+    it(`give the single thread's product bit for bit, split by rows or by column panels (${threads} threads)`, async () => {
+      const k = await kernelsOn(threads);
+      try {
+        for (const [M, K, N] of [[32, 256, 768], [12, 20, 36], [9, 7, 4]] as const) {
+          const { L, same } = product(k, M, K, N);
+          k.split(splitRows(M, threads), (fn, a, b) => fn.gemm(4 * (L.C2 + a * N), 4 * (L.A + a * K), 4 * L.P, b - a, K, N));
+          expect(same()).toBe(true);
+          k.f32.fill(0, L.C2, L.C2 + M * N);
+          k.split(splitRows(N, threads, 8), (fn, a, b) => fn.gemmStrided(4 * (L.C2 + a), 4 * L.A, 4 * (L.P + K * a), M, K, b - a, N));
+          expect(same()).toBe(true);
+          k.release(L.region);
+        }
+      } finally {
+        k.close();
+      }
+    });
+  }
+
+  it('run a list longer than one hand-off holds, in order', async () => {
+    const k = await kernelsOn(2);
+    try {
+      const x = k.alloc(4);
+      k.f32.fill(0, x, x + 4);
+      const one = k.alloc(4);
+      k.f32.fill(1, one, one + 4);
+      // 10,000 additions in the worker: the list fills and is run in parts.
+      k.split([[0, 1], [1, 2]], (fn, start) => {
+        if (start === 1) for (let i = 0; i < 10_000; i++) fn.add3(4 * x, 4 * x, 4 * one, 0, 4);
+      });
+      expect(Array.from(k.f32.subarray(x, x + 4))).toEqual([10_000, 10_000, 10_000, 10_000]);
+    } finally {
+      k.close();
+    }
+  });
+
+  it('report a kernel that fails in a worker, and keep working', async () => {
+    const k = await kernelsOn(2);
+    try {
+      const outside = 2 ** 28; // floats: 1 GiB, past the memory's end, so the call traps in the worker
+      expect(() => k.split([[0, 1], [1, 2]], (fn, start) => fn.add3(4 * (start === 1 ? outside : 16), 64, 64, 0, 4))).toThrow(
+        /kernel call failed in worker thread 1/,
+      );
+      const { L, same } = product(k, 8, 8, 8);
+      k.split(splitRows(8, 2), (fn, a, b) => fn.gemm(4 * (L.C2 + a * 8), 4 * (L.A + a * 8), 4 * L.P, b - a, 8, 8));
+      expect(same()).toBe(true);
+    } finally {
+      k.close();
+    }
+  });
+
+  it('fall back to one thread where the pool is closed or not asked for', async () => {
+    const k = await kernelsOn(2);
+    k.close();
+    expect(k.threads).toBe(1);
+    const { L, same } = product(k, 8, 8, 8);
+    k.split(splitRows(8, 2), (fn, a, b) => fn.gemm(4 * (L.C2 + a * 8), 4 * (L.A + a * 8), 4 * L.P, b - a, 8, 8));
+    expect(same()).toBe(true);
+    const single = SimdKernels.create(1);
+    expect(single.pool).toBeNull();
+    expect(single.threads).toBe(1);
+    expect(single.fn.memory.buffer).toBeInstanceOf(ArrayBuffer); // not shared: no threads asked for
+  });
+
+  it('take their count from setKernelThreads or RNNKIT_THREADS, and refuse bad values by name', () => {
+    try {
+      setKernelThreads(3);
+      expect(kernelThreads()).toBe(3);
+      expect(simdKernels()?.pool?.size).toBe(2);
+      setKernelThreads(1);
+      expect(kernelThreads()).toBe(1);
+      expect(simdKernels()?.pool).toBeNull();
+    } finally {
+      setKernelThreads('auto');
+    }
+    expect(() => setKernelThreads(0)).toThrow(/setKernelThreads: threads must be 'auto' or a whole number from 1 to 256, got 0/);
+    expect(() => setKernelThreads(1.5)).toThrow(/got 1.5/);
+    expect(threadsFromEnv('4')).toBe(4);
+    expect(threadsFromEnv(' auto ')).toBe('auto');
+    expect(threadsFromEnv('')).toBeUndefined();
+    expect(() => threadsFromEnv('two')).toThrow(/RNNKIT_THREADS must be "auto" or a whole number from 1 to 256, got "two"/);
+  });
+});
+
+describe('BatchMatMul on threads', () => {
+  beforeAll(async () => {
+    await tf.setBackend('wasm');
+    installWasmKernels();
+  });
+  afterAll(() => setKernelThreads('auto'));
+
+  it('gives the one-thread products bit for bit (rows split, column panels split)', async () => {
+    const cases: [number[], number[], boolean, boolean][] = [
+      [[32, 512], [512, 512], false, false], // rows
+      [[32, 512], [512, 512], false, true],
+      [[512, 32], [32, 512], false, false],
+      [[8, 256], [256, 520], false, false], // few rows: column panels, N % 8 != 0
+      [[2, 12, 64], [64, 300], false, false],
+    ];
+    const results = async (threads: number) => {
+      setKernelThreads(threads);
+      const gemm = wasmMatMul();
+      if (threads > 1) expect(await gemm?.k.pool?.whenReady()).toBe(true);
+      expect(gemm?.k.threads).toBe(threads);
+      return cases.map(([sa, sb, ta, tb], i) =>
+        tf.tidy(() => {
+          const a = tf.reshape(tf.sin(tf.mul(tf.range(0, sa.reduce((x, y) => x * y, 1)), 0.37 + i)), sa);
+          const b = tf.reshape(tf.cos(tf.mul(tf.range(0, sb.reduce((x, y) => x * y, 1)), 0.11 + i)), sb);
+          return Array.from(tf.matMul(a, b, ta, tb).dataSync());
+        }),
+      );
+    };
+    const one = await results(1);
+    const two = await results(2);
+    expect(two).toEqual(one);
+  });
+});
