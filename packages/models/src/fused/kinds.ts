@@ -1,4 +1,4 @@
-import type { KernelExports } from '@rnnkit/cells';
+import type { KernelCalls } from '@rnnkit/cells';
 
 /** Which recurrence a fused op runs. */
 export type CellKind = 'rnn' | 'gru' | 'lstm';
@@ -138,8 +138,8 @@ export interface RecurrenceSpec {
     backward(s: JsBackwardStep): void;
   };
   wasm: {
-    forward(fn: KernelExports, s: WasmForwardStep): void;
-    backward(fn: KernelExports, s: WasmBackwardStep): void;
+    forward(fn: KernelCalls, s: WasmForwardStep): void;
+    backward(fn: KernelCalls, s: WasmBackwardStep): void;
     /** Whether the backward step writes dg and db_hh apart from dx and db_ih (else they are the same). */
     ownRecurrentGrad: boolean;
     /** Whether it writes a direct part of dh_{t-1} (the GRUs' z dh) to dhPrev. */

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, useBackend } from '../../../../test/backends.js';
 import { createRng } from '@rnnkit/data';
-import { simdKernels, useWasmGates, type SimdKernels } from '@rnnkit/cells';
+import { setKernelThreads, simdKernels, useWasmGates, type SimdKernels } from '@rnnkit/cells';
 import { fusedRecurrence, type RecurrenceResult } from './recurrence.js';
 import { gatherRows } from './gather.js';
 import { GATES, type CellKind } from './kinds.js';
@@ -192,3 +192,50 @@ for (const backend of TEST_BACKENDS) {
     }
   });
 }
+
+// The kernels' worker threads split a pass by batch rows: the states and every gradient but the
+// biases' are the single thread's bit for bit (each row's arithmetic is the same); the bias
+// gradients are summed per thread first, so they may differ in the last float32 bits.
+describe('fusedRecurrence on worker threads', () => {
+  beforeAll(() => useBackend('wasm'));
+  afterEach(() => setKernelThreads('auto'));
+
+  /** run() on `threads` threads, the pool started and the threaded path checked to run. */
+  async function onThreads(threads: number, kind: CellKind, resetAfter: boolean, dims: { T: number; B: number; H: number }) {
+    setKernelThreads(threads);
+    const k = simdKernels() as SimdKernels;
+    if (threads > 1) expect(await k.pool?.whenReady()).toBe(true);
+    expect(k.threads).toBe(threads);
+    const inUse = k.inUse;
+    const out = run(kind, resetAfter, true, 9, dims);
+    expect(k.inUse).toBe(inUse);
+    return out;
+  }
+
+  for (const [kind, resetAfter, dims] of [
+    ['rnn', true, { T: 5, B: 12, H: 16 }],
+    ['gru', true, { T: 5, B: 12, H: 16 }],
+    ['gru', false, { T: 4, B: 9, H: 12 }], // d2l's GRU: W_n's product inside the step, a 1-row tail
+    ['lstm', true, { T: 6, B: 16, H: 8 }],
+  ] as [CellKind, boolean, { T: number; B: number; H: number }][]) {
+    const name = `${kind}${kind === 'gru' ? (resetAfter ? ' (reset after)' : ' (d2l)') : ''}`;
+    it(`${name}, B ${dims.B}: 2 and 3 threads give the single thread's output and gradients`, async () => {
+      const before = tf.memory().numTensors;
+      const one = await onThreads(1, kind, resetAfter, dims);
+      for (const threads of [2, 3]) {
+        const many = await onThreads(threads, kind, resetAfter, dims);
+        expect(many.value).toBe(one.value);
+        const biases = new Set([many.grads.length - 2, many.grads.length - 1]); // b_hh, b_ih
+        many.grads.forEach((g, i) => {
+          if (biases.has(i)) {
+            // sums of T * B float32 terms of size about 1, added in another order
+            const worst = Math.max(...g.map((v, j) => Math.abs(v - (one.grads[i]?.[j] as number))));
+            expect(worst).toBeLessThan(1e-5);
+          }
+          else expect(g).toEqual(one.grads[i]);
+        });
+      }
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+});

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { readInto, tensorOfView, type SimdKernels } from '@rnnkit/cells';
+import { productRuns, readInto, splitRows, tensorOfView, type SimdKernels } from '@rnnkit/cells';
 import type { Pass, PassGrads, PassResult } from './pass.js';
 
 /**
@@ -47,27 +47,33 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
   readInto(p.b, k.f32, f.BHH);
   readInto(p.W, k.f32, f.WHH);
   k.fn.packPanels(4 * f.WHHP, 4 * f.WHH, H, GH);
-  // Byte offset of row t of a buffer of n floats per step.
-  const at = (base: number, t: number, n: number) => 4 * (base + t * n);
-  for (let t = 0; t < T; t++) {
-    k.fn.gemm(4 * f.GHS, at(HS, t, BH), 4 * f.WHHP, B, H, cols);
-    wasm.forward(k.fn, {
-      B,
-      H,
-      x: at(f.X, t, B * GH),
-      gh: 4 * f.GHS,
-      bx: 4 * f.BX,
-      bh: 4 * f.BHH,
-      hPrev: at(HS, t, BH),
-      hNext: at(HS, t + 1, BH),
-      cPrev: at(CS, t, BH),
-      cNext: at(CS, t + 1, BH),
-      acts: at(ACTS, t, B * GH),
-      saved: at(SAVED, t, BH),
-      restPanels: 4 * (f.WHHP + cols * H),
-      restOut: 4 * f.REST,
-    });
-  }
+  // The recurrence is independent across batch rows, so each thread runs all T steps for its own
+  // rows: one hand-off per pass, none per step (see `rowRuns`).
+  const runs = rowRuns(k, B);
+  k.split(runs, (fn, b0, b1) => {
+    const rows = b1 - b0;
+    // Byte offset of rows b0.. of step t of a buffer with B rows of `width` floats per step.
+    const row = (base: number, t: number, width: number) => 4 * (base + (t * B + b0) * width);
+    for (let t = 0; t < T; t++) {
+      fn.gemm(row(f.GHS, 0, cols), row(HS, t, H), 4 * f.WHHP, rows, H, cols);
+      wasm.forward(fn, {
+        B: rows,
+        H,
+        x: row(f.X, t, GH),
+        gh: row(f.GHS, 0, cols),
+        bx: 4 * f.BX,
+        bh: 4 * f.BHH,
+        hPrev: row(HS, t, H),
+        hNext: row(HS, t + 1, H),
+        cPrev: row(CS, t, H),
+        cNext: row(CS, t + 1, H),
+        acts: row(ACTS, t, GH),
+        saved: row(SAVED, t, H),
+        restPanels: 4 * (f.WHHP + cols * H),
+        restOut: row(f.REST, 0, H),
+      });
+    }
+  });
   k.release(f.region);
   let packed: tf.Tensor3D;
   if (two) {
@@ -132,34 +138,56 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     k.f32.fill(0, DBH, DBH + GH);
     k.f32.copyWithin(r.DH, r.DY + (T - 1) * BH, r.DY + T * BH);
     if (two) k.f32.copyWithin(r.DC, r.DY + T * BH, r.DY + (T + 1) * BH);
-    for (let t = T - 1; t >= 0; t--) {
-      const dg = at(DG, t, B * GH);
-      wasm.backward(k.fn, {
-        B,
-        H,
-        acts: at(ACTS, t, B * GH),
-        saved: at(SAVED, t, BH),
-        hPrev: at(HS, t, BH),
-        hOut: at(HS, t + 1, BH),
-        cPrev: at(CS, t, BH),
-        dh: 4 * r.DH,
-        dc: 4 * r.DC,
-        dx: at(r.DX, t, B * GH),
-        dg,
-        dhPrev: 4 * r.DHP,
-        dbx: 4 * r.DBX,
-        dbh: 4 * DBH,
-        dgh: rest ? 4 * r.DGH : dg,
-        restPanelsT: 4 * (r.WHHTP + cols * H),
-        scratch: 4 * r.S1,
-        scratch2: 4 * r.S2,
-      });
-      k.fn.gemm(4 * r.BACK, rest ? 4 * r.DGH : dg, 4 * r.WHHTP, B, cols, H);
-      // dh_{t-1}: through W_hh, what step t-1's own output received, and the step's direct part.
-      const dyPrev = t > 0 ? at(r.DY, t - 1, BH) : 0;
-      if (wasm.directPath) k.fn.add3(4 * r.DH, 4 * r.DHP, 4 * r.BACK, dyPrev, BH);
-      else if (dyPrev) k.fn.add3(4 * r.DH, 4 * r.BACK, dyPrev, 0, BH);
-      else k.f32.copyWithin(r.DH, r.BACK, r.BACK + BH);
+    // Each thread's rows as in the forward pass; the bias gradients are summed per thread (the
+    // caller's into DBX/DBH, the others' into their own pair) and added up after.
+    const runs = rowRuns(k, B);
+    const more = runs.length > 1 ? k.alloc((runs.length - 1) * 2 * GH) : 0;
+    if (more) k.f32.fill(0, more, more + (runs.length - 1) * 2 * GH);
+    k.split(runs, (fn, b0, b1) => {
+      const rows = b1 - b0;
+      const run = runs.findIndex(([start]) => start === b0);
+      const dbx = run === 0 ? r.DBX : more + (run - 1) * 2 * GH;
+      const dbh = own ? (run === 0 ? r.DBH : dbx + GH) : dbx;
+      const row = (base: number, t: number, width: number) => 4 * (base + (t * B + b0) * width);
+      for (let t = T - 1; t >= 0; t--) {
+        const dg = row(DG, t, GH);
+        wasm.backward(fn, {
+          B: rows,
+          H,
+          acts: row(ACTS, t, GH),
+          saved: row(SAVED, t, H),
+          hPrev: row(HS, t, H),
+          hOut: row(HS, t + 1, H),
+          cPrev: row(CS, t, H),
+          dh: row(r.DH, 0, H),
+          dc: row(r.DC, 0, H),
+          dx: row(r.DX, t, GH),
+          dg,
+          dhPrev: row(r.DHP, 0, H),
+          dbx: 4 * dbx,
+          dbh: 4 * dbh,
+          dgh: rest ? row(r.DGH, 0, cols) : dg,
+          restPanelsT: 4 * (r.WHHTP + cols * H),
+          scratch: row(r.S1, 0, H),
+          scratch2: row(r.S2, 0, H),
+        });
+        // dh_{t-1}: through W_hh, what step t-1's own output received, and the step's direct part.
+        // Where there is nothing to add (the first step of a record without a direct part), the
+        // product goes straight to dh.
+        const dyPrev = t > 0 ? row(r.DY, t - 1, H) : 0;
+        const straight = !wasm.directPath && !dyPrev;
+        fn.gemm(straight ? row(r.DH, 0, H) : row(r.BACK, 0, H), rest ? row(r.DGH, 0, cols) : dg, 4 * r.WHHTP, rows, cols, H);
+        if (wasm.directPath) fn.add3(row(r.DH, 0, H), row(r.DHP, 0, H), row(r.BACK, 0, H), dyPrev, rows * H);
+        else if (dyPrev) fn.add3(row(r.DH, 0, H), row(r.BACK, 0, H), dyPrev, 0, rows * H);
+      }
+    });
+    if (more) {
+      for (let run = 1; run < runs.length; run++) {
+        const dbx = more + (run - 1) * 2 * GH;
+        k.fn.add3(4 * r.DBX, 4 * r.DBX, 4 * dbx, 0, GH);
+        if (own) k.fn.add3(4 * r.DBH, 4 * r.DBH, 4 * (dbx + GH), 0, GH);
+      }
+      k.release(more);
     }
     // Weight gradients of all steps at once, the inputs of the recurrent product hIn (T*B, H)
     // against dG (T*B, G*H): dW = (dG^T hIn)^T with dG transposed, so that the long T*B axis is
@@ -174,7 +202,8 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
       for (const [g0, g1, IN] of parts) {
         if (ownGemm) {
           k.fn.packPanels(4 * r.HINP, 4 * IN, TB, H);
-          k.fn.gemm(4 * (r.DWT + g0 * H), 4 * (r.DGT + g0 * TB), 4 * r.HINP, g1 - g0, TB, H);
+          const runs = productRuns(g1 - g0, H, TB, k.threads).rows ?? [[0, g1 - g0]];
+          k.split(runs, (fn, m0, m1) => fn.gemm(4 * (r.DWT + (g0 + m0) * H), 4 * (r.DGT + (g0 + m0) * TB), 4 * r.HINP, m1 - m0, TB, H));
         } else {
           const dgt = tensorOfView(k.f32.subarray(r.DGT + g0 * TB, r.DGT + g1 * TB), [g1 - g0, TB]);
           const hIn = tensorOfView(k.f32.subarray(IN, IN + T * BH), [TB, H]);
@@ -222,6 +251,15 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
   };
   savedRegions.register(owner, lease, owner);
   return { packed, gradFunc };
+}
+
+/**
+ * The batch rows each thread runs: one run on one thread or for a small batch, else runs of whole
+ * 4-row tiles (the gemm's), one per thread. Splitting by rows rather than by the product's column
+ * panels needs no hand-off per step: row b of h_t depends on row b of h_{t-1} only.
+ */
+function rowRuns(k: SimdKernels, B: number): [number, number][] {
+  return k.threads > 1 && B >= 8 ? splitRows(B, k.threads, 4) : [[0, B]];
 }
 
 interface SavedLease {
