@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES, type BackendChoice } from './backend.js';
+import { setKernelThreads } from '@rnnkit/cells';
 import { PREPROCESSINGS } from '@rnnkit/data';
 import { RnnkitError, UsageError } from './errors.js';
 import { runBench, BENCH_BACKENDS } from './commands/bench.js';
@@ -35,8 +36,17 @@ const positiveNumber = (value: string): number => {
 };
 const backendOption = () => new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKEND_CHOICES as string[]).default('auto');
 const jsonOption = () => new Option('--json', 'machine-readable JSON lines on stdout');
-/** A command's parsed options with --backend and --json typed, as the run functions take them. */
-const withBackendAndJson = <O extends { backend?: unknown; json?: unknown }>(o: O) => ({ ...o, backend: o.backend as BackendChoice, json: Boolean(o.json) });
+const kernelThreadCount = (value: string): number | 'auto' => (value.trim() === 'auto' ? 'auto' : wholeNumber(1)(value));
+const threadsOption = () =>
+  new Option('--threads <n>', "threads of rnnkit's WebAssembly kernels, or auto: the machine's cores ($RNNKIT_THREADS sets the default)").argParser(kernelThreadCount);
+/**
+ * A command's parsed options with --backend and --json typed, as the run functions take them;
+ * --threads is applied here, before any model runs.
+ */
+const withBackendAndJson = <O extends { backend?: unknown; json?: unknown; threads?: unknown }>(o: O) => {
+  if (o.threads !== undefined) setKernelThreads(o.threads as number | 'auto');
+  return { ...o, backend: o.backend as BackendChoice, json: Boolean(o.json) };
+};
 
 /** The `rnnkit` command line. `run` resolves to the exit code. */
 export function buildProgram(setExitCode: (code: number) => void = (code) => {
@@ -74,6 +84,7 @@ export function buildProgram(setExitCode: (code: number) => void = (code) => {
     .option('--predict-length <n>', 'characters generated after each prefix', generateLength, 50)
     .option('--workers <n>', 'extra worker threads: each minibatch is split across them (data-parallel)', wholeNumber(0), 0)
     .addOption(backendOption())
+    .addOption(threadsOption())
     .addOption(jsonOption())
     .addHelpText(
       'after',
@@ -104,6 +115,7 @@ The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or the copy shippe
     .option('--top-k <n>', 'sample among the k most likely characters', wholeNumber(1))
     .option('--seed <n>', 'seed of the sampling', wholeNumber(0), 0)
     .addOption(backendOption())
+    .addOption(threadsOption())
     .addOption(jsonOption())
     .addHelpText('after', `
 Examples:
@@ -122,6 +134,7 @@ Examples:
     .option('--seed <n>', 'first seed', wholeNumber(0), 0)
     .option('--seeds <n>', 'run this many seeds and report the distribution', wholeNumber(1), 1)
     .addOption(backendOption())
+    .addOption(threadsOption())
     .addOption(jsonOption())
     .addHelpText('after', `
 Examples:
@@ -149,6 +162,7 @@ Examples:
     .option('--examples <n>', 'examples printed at the end', wholeNumber(0), 8)
     .option('--out <dir>', 'write metrics.json here')
     .addOption(backendOption())
+    .addOption(threadsOption())
     .addOption(jsonOption())
     .addHelpText('after', `
 Examples:
@@ -188,6 +202,7 @@ Examples:
     .option('--checkpoint <dir>', 'translate with this checkpoint (or run folder) instead of training')
     .option('--out <dir>', 'output folder (metrics.json, loss.svg, checkpoint/)', 'runs/translate')
     .addOption(backendOption())
+    .addOption(threadsOption())
     .addOption(jsonOption())
     .addHelpText('after', `
 Examples:
@@ -212,6 +227,7 @@ manythings.org/anki and d2l; the first 1,000 lines of fra.txt ship with @rnnkit/
     .option('--seed <n>', 'seed of the noise, weights and batches', wholeNumber(0), 0)
     .option('--out <dir>', 'output folder (metrics.json, forecast.svg)', 'runs/timeseries')
     .addOption(backendOption())
+    .addOption(threadsOption())
     .addOption(jsonOption())
     .addHelpText('after', `
 Examples:
@@ -230,12 +246,14 @@ Examples:
     .option('--only <ids>', 'comma-separated case ids (e.g. fused-gru-256,layers-gru-256)')
     .option('--json-file <file>', 'also write the rows here')
     .option('--workers <n>', 'also time each case data-parallel with this many extra worker threads', wholeNumber(0), 0)
+    .addOption(threadsOption())
     .addOption(jsonOption())
     .addHelpText('after', `
 Examples:
   rnnkit bench
   rnnkit bench --backends wasm-stock,wasm --only fused-gru-256,layers-gru-256 --steps 30`)
     .action(async (o) => {
+      if (o.threads !== undefined) setKernelThreads(o.threads);
       await runBench({ steps: o.steps, warmup: o.warmup, backends: String(o.backends).split(','), only: o.only?.split(','), jsonFile: o.jsonFile, workers: o.workers, json: Boolean(o.json) });
     });
   return program;

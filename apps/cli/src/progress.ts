@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { VERSION } from './version.js';
+import { hasRelaxedSimd, kernelThreads } from '@rnnkit/cells';
 
 export type OutputMode = 'bar' | 'lines' | 'json';
 
@@ -53,7 +54,18 @@ export const jsonEvent = (name: string, fields: Record<string, unknown> = {}): s
 
 /** The `start` event of every command's `--json` output. */
 export const startEvent = (command: string, backend: string | null, fields: Record<string, unknown> = {}): string =>
-  jsonEvent('start', { command, backend, versions: versions(), ...fields });
+  jsonEvent('start', { command, backend, versions: versions(), kernels: kernelsInfo(), ...fields });
+
+/** rnnkit's WebAssembly kernels here: their SIMD build and the threads they use. */
+export function kernelsInfo(): { simd: 'relaxed' | 'plain'; threads: number } {
+  return { simd: hasRelaxedSimd() ? 'relaxed' : 'plain', threads: kernelThreads() };
+}
+
+/** The same in words, for the backend line: "relaxed SIMD, 2 threads". */
+export function kernelsSummary(): string {
+  const { simd, threads } = kernelsInfo();
+  return `rnnkit kernels: ${simd} SIMD, ${threads} thread${threads === 1 ? '' : 's'}`;
+}
 
 /** 75 s -> "1m15s", 3725 s -> "1h02m". */
 export function formatDuration(seconds: number): string {

@@ -224,17 +224,19 @@ describe('rnnkit toy / timeseries / seq2seq / bench', () => {
   });
 
   it('bench prints a table row per case', () => {
-    const r = rnnkit(['bench', '--backends', 'wasm', '--only', 'fused-rnn-256', '--steps', '2', '--warmup', '1']);
+    const r = rnnkit(['bench', '--backends', 'wasm', '--only', 'fused-rnn-256', '--steps', '2', '--warmup', '1', '--threads', '1']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^wasm +fused-rnn-256 +1 +sequential +[\d.]+ +\d+/m);
+    expect(r.stdout).toMatch(/^wasm +fused-rnn-256 +1 +0 +sequential +[\d.]+ +\d+/m);
   });
 
   it('bench --json rows say the backend, threads and SIMD build; the bin turns relaxed SIMD on in Node 20 without a flag', () => {
-    const r = rnnkit(['bench', '--backends', 'wasm', '--only', 'fused-rnn-256', '--steps', '1', '--warmup', '0', '--json']);
+    const r = rnnkit(['bench', '--backends', 'wasm', '--only', 'fused-rnn-256', '--steps', '1', '--warmup', '0', '--threads', '2', '--json']);
     expect(r.code).toBe(0);
-    const rows = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).filter((o) => 'tokensPerSecond' in o);
+    const events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events[0]).toMatchObject({ event: 'start', kernels: { simd: 'relaxed', threads: 2 } });
+    const rows = events.filter((o) => 'tokensPerSecond' in o);
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ backend: 'wasm', case: 'fused-rnn-256', threads: 1, simd: 'relaxed', iteration: 'sequential' });
+    expect(rows[0]).toMatchObject({ backend: 'wasm', case: 'fused-rnn-256', threads: 2, workers: 0, simd: 'relaxed', iteration: 'sequential' });
     expect(rows[0]!.tokensPerSecond).toBeGreaterThan(0);
   });
 });

@@ -35,8 +35,8 @@ const EVENTS: Record<string, Record<string, string[]>> = {
     done: ['backend', 'trained', 'epochs', 'loss', 'tokensPerSecond', 'trainSeconds', 'beam', 'trainBleu', 'heldOutBleu', 'heldOutPairs', 'examples', 'sentences', 'files'],
   },
   bench: {
-    start: ['command', 'backend', 'versions', 'backends', 'cases', 'steps', 'warmup'],
-    row: ['backend', 'case', 'threads', 'iteration', 'msPerStep', 'tokensPerSecond', 'peakTensorMB', 'leakedTensors', 'rssMB', 'steps'],
+    start: ['command', 'backend', 'versions', 'kernels', 'backends', 'cases', 'steps', 'warmup'],
+    row: ['backend', 'case', 'threads', 'workers', 'simd', 'iteration', 'msPerStep', 'tokensPerSecond', 'peakTensorMB', 'leakedTensors', 'rssMB', 'steps'],
     done: ['rows'],
   },
 };

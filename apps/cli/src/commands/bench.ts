@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
-import { hasRelaxedSimd } from '@rnnkit/cells';
+import { hasRelaxedSimd, kernelThreads } from '@rnnkit/cells';
 import { DataParallelTrainer } from '@rnnkit/training/parallel';
 import { selectBackend, workerBackendSetup, type BackendChoice } from '../backend.js';
 import { createModelFromFlags } from '../lm.js';
@@ -30,8 +30,10 @@ export interface BenchOptions {
 export interface BenchRow {
   backend: string;
   case: string;
-  /** Threads per step (1 unless data-parallel). */
+  /** Threads of rnnkit's WebAssembly kernels (they split each product and recurrence). */
   threads: number;
+  /** Extra data-parallel worker threads, each with its own model copy (`--workers`; 0: none). */
+  workers: number;
   /** The SIMD kernels' WebAssembly build: relaxed SIMD (fused multiply-add) or plain SIMD. */
   simd: 'relaxed' | 'plain';
   iteration: 'random' | 'sequential';
@@ -75,18 +77,18 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
     // The backend line goes to stderr, as every command's does; the rows name it too.
     if (!opts.json) writeNote(`backend: ${chosen}${backend === 'wasm-stock' ? ' (stock kernels)' : ''}`);
     // The table's header after the first backend line, so that stderr's line does not split the table.
-    if (!opts.json && backend === backends[0]) write(`${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'threads'.padStart(7)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)} simd`);
-    const threadCounts = opts.workers ? [1, opts.workers + 1] : [1];
+    if (!opts.json && backend === backends[0]) write(`${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'threads'.padStart(7)} ${'workers'.padStart(7)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)} simd`);
+    const workerCounts = opts.workers ? [0, opts.workers] : [0];
     for (const c of selected) {
-      for (const threads of threadCounts) {
+      for (const workers of workerCounts) {
         const tensorsBefore = tf.memory().numTensors;
         const bytesBefore = tf.memory().numBytes;
         const config = benchModelConfig(c, vocab.size);
         // The layers GRU can only be d2l's reset-before GRU; createLanguageModel picks that.
         const model = createModelFromFlags(config);
         const stepper =
-          threads > 1
-            ? await DataParallelTrainer.create(model, { ...workerSetup(backend), model: { config } }, { workers: threads - 1 })
+          workers > 0
+            ? await DataParallelTrainer.create(model, { ...workerSetup(backend), model: { config } }, { workers })
             : undefined;
         let timed: { times: number[]; peakBytes: number };
         try {
@@ -99,7 +101,8 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
         const row: BenchRow = {
           backend,
           case: c.id,
-          threads,
+          threads: kernelThreads(),
+          workers,
           // The kernels pick their relaxed build exactly where the engine validates relaxed SIMD.
           simd: hasRelaxedSimd() ? 'relaxed' : 'plain',
           iteration: c.randomIter ? 'random' : 'sequential',
@@ -114,7 +117,7 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
         if (opts.json) write(jsonEvent('row', { ...row }));
         else {
           write(
-            `${backend.padEnd(10)} ${c.id.padEnd(16)} ${String(threads).padStart(7)} ${row.iteration.padEnd(10)} ${row.msPerStep.toFixed(1).padStart(8)} ${String(row.tokensPerSecond).padStart(9)} ${row.peakTensorMB.toFixed(1).padStart(9)} ${String(row.leakedTensors).padStart(6)} ${String(row.rssMB).padStart(6)} ${row.simd}`,
+            `${backend.padEnd(10)} ${c.id.padEnd(16)} ${String(row.threads).padStart(7)} ${String(workers).padStart(7)} ${row.iteration.padEnd(10)} ${row.msPerStep.toFixed(1).padStart(8)} ${String(row.tokensPerSecond).padStart(9)} ${row.peakTensorMB.toFixed(1).padStart(9)} ${String(row.leakedTensors).padStart(6)} ${String(row.rssMB).padStart(6)} ${row.simd}`,
           );
         }
       }
