@@ -20,17 +20,17 @@ function rnnkit(args: string[]) {
 /** The documented fields of each command's events (README "JSON output"). */
 const EVENTS: Record<string, Record<string, string[]>> = {
   train: {
-    start: ['command', 'backend', 'versions'],
+    start: ['command', 'backend', 'versions', 'kernels'],
     epoch: ['epoch', 'epochs', 'perplexity', 'tokensPerSecond', 'seconds'],
     sample: ['epoch', 'text'],
     done: ['backend', 'perplexity', 'tokensPerSecond', 'seconds', 'epochsDone', 'interrupted', 'continuations', 'files'],
   },
-  generate: { start: ['command', 'backend', 'versions'], done: ['text', 'unknownTokens', 'mode'] },
-  toy: { start: ['command', 'backend', 'versions'], epoch: ['seed', 'epoch', 'loss', 'guess'], done: ['seeds', 'solved', 'firstEpoch', 'perSeed'] },
-  seq2seq: { start: ['command', 'backend', 'versions'], epoch: ['epoch', 'loss', 'exactMatch', 'bleu', 'seconds'], done: ['exactMatch', 'bleu', 'examples'] },
-  timeseries: { start: ['command', 'backend', 'versions'], epoch: ['epoch', 'loss'], done: ['mse', 'files'] },
+  generate: { start: ['command', 'backend', 'versions', 'kernels'], done: ['text', 'unknownTokens', 'mode'] },
+  toy: { start: ['command', 'backend', 'versions', 'kernels'], epoch: ['seed', 'epoch', 'loss', 'guess'], done: ['seeds', 'solved', 'firstEpoch', 'perSeed'] },
+  seq2seq: { start: ['command', 'backend', 'versions', 'kernels'], epoch: ['epoch', 'loss', 'exactMatch', 'bleu', 'seconds'], done: ['exactMatch', 'bleu', 'examples'] },
+  timeseries: { start: ['command', 'backend', 'versions', 'kernels'], epoch: ['epoch', 'loss'], done: ['mse', 'files'] },
   translate: {
-    start: ['command', 'backend', 'versions'],
+    start: ['command', 'backend', 'versions', 'kernels'],
     epoch: ['epoch', 'epochs', 'loss', 'tokensPerSecond', 'seconds'],
     done: ['backend', 'trained', 'epochs', 'loss', 'tokensPerSecond', 'trainSeconds', 'beam', 'trainBleu', 'heldOutBleu', 'heldOutPairs', 'examples', 'sentences', 'files'],
   },

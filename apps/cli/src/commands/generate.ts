@@ -3,7 +3,7 @@ import { predict } from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { loadRunCheckpoint } from '../checkpoint.js';
 import { UsageError } from '../errors.js';
-import { createReporter, versions, type Reporter } from '../progress.js';
+import { createReporter, versions, type Reporter, kernelsInfo, kernelsSummary } from '../progress.js';
 
 export interface GenerateCommandOptions {
   checkpoint: string;
@@ -26,10 +26,10 @@ export interface GenerateResult {
 /** `rnnkit generate`: loads a checkpoint and continues a prefix (d2l `predict_ch8`, or sampling). */
 export async function runGenerate(opts: GenerateCommandOptions, reporter: Reporter = createReporter(opts.json ? 'json' : 'lines')): Promise<GenerateResult> {
   const backend = await selectBackend(opts.backend); // before any tensor exists
-  reporter.event('start', { command: 'generate', backend, versions: versions() });
+  reporter.event('start', { command: 'generate', backend, versions: versions(), kernels: kernelsInfo() });
   // The model, its vocabulary and config, checked (the optimizer files are not read).
   const { model, vocab, training } = await loadRunCheckpoint(opts.checkpoint);
-  reporter.note(`backend: ${backend}`, { json: false });
+  reporter.note(`backend: ${backend} (${kernelsSummary()})`, { json: false });
   // The prefix is preprocessed as the training text was (a page's checkpoint has no record: d2l's).
   const preprocess = (training as { training?: { preprocess?: Preprocessing } } | undefined)?.training?.preprocess ?? 'd2l';
   const prefix = preprocessPrefix(opts.prefix, preprocess);

@@ -4,7 +4,7 @@ import { Vocab, buildArrayNmt, reversePairs, writeFileAtomic } from '@rnnkit/dat
 import { EncoderDecoder } from '@rnnkit/models';
 import { bleu, evaluateSeq2Seq, trainSeq2Seq } from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
-import { createReporter, versions, writeLine } from '../progress.js';
+import { createReporter, versions, writeLine, kernelsInfo, kernelsSummary } from '../progress.js';
 
 export interface Seq2SeqCommandOptions {
   trainSize: number;
@@ -41,8 +41,8 @@ export interface Seq2SeqResult {
 export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: string) => void = writeLine): Promise<Seq2SeqResult> {
   const backend = await selectBackend(opts.backend);
   const reporter = createReporter(opts.json ? 'json' : 'lines', write);
-  reporter.note(`backend: ${backend}`, { json: false });
-  reporter.event('start', { command: 'seq2seq', backend, versions: versions() });
+  reporter.note(`backend: ${backend} (${kernelsSummary()})`, { json: false });
+  reporter.event('start', { command: 'seq2seq', backend, versions: versions(), kernels: kernelsInfo() });
   const vocab = new Vocab([...'abcdefghijklmnopqrstuvwxyz'], { reservedTokens: ['<pad>', '<bos>', '<eos>'] });
   const [pad, bos, eos] = ['<pad>', '<bos>', '<eos>'].map((t) => vocab.indexOf(t)) as [number, number, number];
   const lengths = { minLength: opts.minLength, maxLength: opts.maxLength };

@@ -5,7 +5,7 @@ import { TimeSeriesRegressor } from '@rnnkit/models';
 import { evaluateForecasts, fitLinearAR, lastValuePredictor, trainRegressor, type ForecastReport } from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { renderSvg, seriesSpec } from '../plot.js';
-import { createReporter, versions, writeLine } from '../progress.js';
+import { createReporter, versions, writeLine, kernelsInfo, kernelsSummary } from '../progress.js';
 
 export interface TimeseriesCommandOptions {
   epochs: number;
@@ -35,8 +35,8 @@ export const HORIZONS = [1, 4, 16, 64] as const;
 export async function runTimeseries(opts: TimeseriesCommandOptions, write: (line: string) => void = writeLine): Promise<TimeseriesResult> {
   const backend = await selectBackend(opts.backend);
   const reporter = createReporter(opts.json ? 'json' : 'lines', write);
-  reporter.note(`backend: ${backend}`, { json: false });
-  reporter.event('start', { command: 'timeseries', backend, versions: versions() });
+  reporter.note(`backend: ${backend} (${kernelsSummary()})`, { json: false });
+  reporter.event('start', { command: 'timeseries', backend, versions: versions(), kernels: kernelsInfo() });
   const series = noisySine({ tau: opts.tau, seed: opts.seed });
   const { train } = series.split();
   const model = new TimeSeriesRegressor({ numHiddens: opts.hidden, cell: 'gru', seed: opts.seed });

@@ -3,7 +3,7 @@ import { SeqClassifier } from '@rnnkit/models';
 import { trainSeqClassifier } from '@rnnkit/training';
 import { median } from '../median.js';
 import { selectBackend, type BackendChoice } from '../backend.js';
-import { createReporter, versions, writeLine } from '../progress.js';
+import { createReporter, versions, writeLine, kernelsInfo, kernelsSummary } from '../progress.js';
 
 export interface ToyCommandOptions {
   epochs: number;
@@ -27,8 +27,8 @@ export interface ToyRun {
 export async function runToy(opts: ToyCommandOptions, write: (line: string) => void = writeLine): Promise<ToyRun[]> {
   const backend = await selectBackend(opts.backend);
   const reporter = createReporter(opts.json ? 'json' : 'lines', write);
-  reporter.note(`backend: ${backend}`, { json: false });
-  reporter.event('start', { command: 'toy', backend, versions: versions() });
+  reporter.note(`backend: ${backend} (${kernelsSummary()})`, { json: false });
+  reporter.event('start', { command: 'toy', backend, versions: versions(), kernels: kernelsInfo() });
   const toy = helloToy();
   const runs: ToyRun[] = [];
   for (let i = 0; i < opts.seeds; i++) {

@@ -12,7 +12,7 @@ import { LOCAL_COPY_HINT, RnnkitError, UsageError } from '../errors.js';
 import { createModelFromFlags, type LanguageModelConfig, type LanguageModelImplementation } from '../lm.js';
 import { formatBytes, largestHidden, parameterCount, trainingBytes } from '../memory.js';
 import { perplexitySpec, renderSvg } from '../plot.js';
-import { createReporter, outputMode, versions } from '../progress.js';
+import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary } from '../progress.js';
 import { VERSION } from '../version.js';
 
 export interface TrainCommandOptions {
@@ -167,7 +167,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
   const reporter = createReporter(outputMode(opts.json));
   const given = new Set<string>(opts.given ?? Object.keys(opts));
   const backend = await selectBackend(opts.backend); // before any tensor exists
-  reporter.event('start', { command: 'train', backend, versions: versions() });
+  reporter.event('start', { command: 'train', backend, versions: versions(), kernels: kernelsInfo() });
   const loaded =
     opts.resume !== undefined
       ? await loadRunCheckpoint(opts.resume, {
@@ -258,7 +258,7 @@ async function trainLoaded(opts: TrainCommandOptions, reporter: ReturnType<typeo
         `${backend === 'wasm' ? 'the wasm backend has at most 4 GiB' : `this machine has ${formatBytes(totalmem())}`}: use --hidden ${most} or less.`,
     );
   }
-  reporter.note(`backend: ${backend}`, { json: false });
+  reporter.note(`backend: ${backend} (${kernelsSummary()})`, { json: false });
   if (keptFraction < 0.5) {
     const what = training.preprocess === 'letters' ? 'every Unicode letter, lower-cased' : "d2l's a-z, lower-cased";
     reporter.note(

@@ -17,7 +17,7 @@ import { bleu, evaluateSeq2Seq, makeOptimizer, predictSeq2Seq, trainSeq2Seq } fr
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { loadTranslationCheckpoint, restoreTranslationWeights, saveTranslationCheckpoint } from '../translation-checkpoint.js';
 import { lossSpec, renderSvg } from '../plot.js';
-import { createReporter, outputMode, versions } from '../progress.js';
+import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary } from '../progress.js';
 import { VERSION } from '../version.js';
 
 export interface TranslateCommandOptions {
@@ -102,8 +102,8 @@ export interface TranslateSummary {
 export async function runTranslate(opts: TranslateCommandOptions): Promise<TranslateSummary> {
   const reporter = createReporter(outputMode(opts.json));
   const backend = await selectBackend(opts.backend);
-  reporter.note(`backend: ${backend}`, { json: false });
-  reporter.event('start', { command: 'translate', backend, versions: versions() });
+  reporter.note(`backend: ${backend} (${kernelsSummary()})`, { json: false });
+  reporter.event('start', { command: 'translate', backend, versions: versions(), kernels: kernelsInfo() });
   const resumed = opts.checkpoint ? await loadTranslationCheckpoint<TranslateCheckpointMeta>(opts.checkpoint, 'translation') : null;
   const numSteps = resumed ? resumed.metadata.numSteps : opts.numSteps;
   const numExamples = resumed ? resumed.metadata.numExamples : opts.numExamples;

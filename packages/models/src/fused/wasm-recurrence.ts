@@ -138,16 +138,20 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     k.f32.fill(0, DBH, DBH + GH);
     k.f32.copyWithin(r.DH, r.DY + (T - 1) * BH, r.DY + T * BH);
     if (two) k.f32.copyWithin(r.DC, r.DY + T * BH, r.DY + (T + 1) * BH);
-    // Each thread's rows as in the forward pass; the bias gradients are summed per thread (the
-    // caller's into DBX/DBH, the others' into their own pair) and added up after.
+    // Each thread's rows as in the forward pass. The step kernels' running bias sums go to a
+    // scratch pair per run; the bias gradients are summed after the loop instead, in one order
+    // whatever the thread count (step T-1 down to 0, rows in order: the single thread's order),
+    // so that a run gives the same bits on any number of threads (a resumed run must equal an
+    // uninterrupted one).
     const runs = rowRuns(k, B);
-    const more = runs.length > 1 ? k.alloc((runs.length - 1) * 2 * GH) : 0;
-    if (more) k.f32.fill(0, more, more + (runs.length - 1) * 2 * GH);
+    const sums = k.alloc(runs.length * 2 * GH);
+    const zeros = k.alloc(B);
+    k.f32.fill(0, zeros, zeros + B);
     k.split(runs, (fn, b0, b1) => {
       const rows = b1 - b0;
       const run = runs.findIndex(([start]) => start === b0);
-      const dbx = run === 0 ? r.DBX : more + (run - 1) * 2 * GH;
-      const dbh = own ? (run === 0 ? r.DBH : dbx + GH) : dbx;
+      const dbx = sums + run * 2 * GH;
+      const dbh = dbx + GH;
       const row = (base: number, t: number, width: number) => 4 * (base + (t * B + b0) * width);
       for (let t = T - 1; t >= 0; t--) {
         const dg = row(DG, t, GH);
@@ -181,14 +185,14 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
         else if (dyPrev) fn.add3(row(r.DH, 0, H), row(r.BACK, 0, H), dyPrev, 0, rows * H);
       }
     });
-    if (more) {
-      for (let run = 1; run < runs.length; run++) {
-        const dbx = more + (run - 1) * 2 * GH;
-        k.fn.add3(4 * r.DBX, 4 * r.DBX, 4 * dbx, 0, GH);
-        if (own) k.fn.add3(4 * r.DBH, 4 * r.DBH, 4 * (dbx + GH), 0, GH);
-      }
-      k.release(more);
+    k.release(sums);
+    // db_ih sums the gradients the input projection saw, db_hh those the recurrent product saw
+    // (the same unless the record has its own): B rows into row 0 per step, from the last step.
+    for (let t = T - 1; t >= 0; t--) {
+      k.fn.addRows(4 * r.DBX, 4 * (r.DX + t * B * GH), 4 * zeros, B, GH);
+      if (own) k.fn.addRows(4 * r.DBH, 4 * (DG + t * B * GH), 4 * zeros, B, GH);
     }
+    k.release(zeros);
     // Weight gradients of all steps at once, the inputs of the recurrent product hIn (T*B, H)
     // against dG (T*B, G*H): dW = (dG^T hIn)^T with dG transposed, so that the long T*B axis is
     // the product's inner one and hIn (a third of dG's size at most) is the second operand, the
