@@ -246,7 +246,7 @@ describe('rnnkit translate', () => {
 
   it("trains, writes metrics.json, loss.svg and a checkpoint, prints d2l's four examples with BLEU and the user's sentence with <unk>", () => {
     const r = rnnkit(['translate', ...quick, '--out', 'tr', '--sentence', 'Go zorglub!']);
-    expect(r.stderr).toBe('backend: wasm\n'); // on stderr, as every command's
+    expect(r.stderr).toMatch(/^backend: wasm \(rnnkit kernels: (relaxed|plain) SIMD, \d+ threads?\)\n$/); // on stderr, as every command's
     expect(r.code).toBe(0);
     for (const en of ['go .', 'i lost .', "he's calm .", "i'm home ."]) expect(r.stdout).toMatch(new RegExp(`^${en.replace('.', '\\.')} => .*, bleu [01]\\.\\d{3}$`, 'm'));
     expect(r.stdout).toMatch(/mean BLEU: [\d.]+ on the 101 training pairs, [\d.]+ on 20 held-out pairs \(lines 102-121\)/);
@@ -283,9 +283,9 @@ describe('rnnkit translate', () => {
     copyFileSync(join(dir, 'tr', 'checkpoint', 'weights.bin'), join(dir, 'lm-ckpt', 'weights.bin'));
     const wrong = rnnkit(['translate', '--checkpoint', 'lm-ckpt', '--backend', 'wasm']);
     expect(wrong.code).toBe(1);
-    expect(wrong.stderr).toMatch(/^backend: wasm\nrnnkit: .* is not a translation checkpoint[^\n]*\n$/);
+    expect(wrong.stderr).toMatch(/^backend: wasm \(rnnkit kernels: (relaxed|plain) SIMD, \d+ threads?\)\nrnnkit: .* is not a translation checkpoint[^\n]*\n$/);
     const missing = rnnkit(['translate', '--data', 'nope.txt', '--backend', 'wasm']);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/^backend: wasm\nrnnkit: The translation file nope\.txt does not exist\. .*--data FILE[^\n]*\n$/);
+    expect(missing.stderr).toMatch(/^backend: wasm \(rnnkit kernels: (relaxed|plain) SIMD, \d+ threads?\)\nrnnkit: The translation file nope\.txt does not exist\. .*--data FILE[^\n]*\n$/);
   }, 180_000);
 });

@@ -135,7 +135,7 @@ describe('--json: every line is an event with its documented fields', () => {
     ] as const) {
       const r = rnnkit([command, ...args, ...(command === 'bench' ? [] : ['--backend', 'wasm'])]);
       expect(r.code, `${command}: ${r.stderr}`).toBe(0);
-      expect(r.stderr, command).toMatch(/^backend: wasm$/m);
+      expect(r.stderr, command).toMatch(/^backend: wasm \((rnnkit kernels: (relaxed|plain) SIMD, \d+ threads?|stock kernels)\)$/m);
       expect(r.stdout, command).not.toMatch(/backend: /);
     }
   }, 240_000); // several runs of the bin each; slow on a loaded machine

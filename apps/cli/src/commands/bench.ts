@@ -7,7 +7,7 @@ import { createModelFromFlags } from '../lm.js';
 import { UsageError } from '../errors.js';
 import { median } from '../median.js';
 import { BENCH_CASES, benchBatches, benchModelConfig, benchTokensPerSecond, timeSteps, type BenchCase } from '../bench-steps.js';
-import { jsonEvent, startEvent, writeLine, writeNote } from '../progress.js';
+import { jsonEvent, kernelsSummary, startEvent, writeLine, writeNote } from '../progress.js';
 
 export { BENCH_CASES, type BenchCase };
 
@@ -75,7 +75,7 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
     // wasm-stock runs first: rnnkit's kernels, once installed, stay installed.
     const chosen = await selectBackend(backend === 'wasm-stock' ? 'wasm' : (backend as BackendChoice), { replacementKernels: backend !== 'wasm-stock' });
     // The backend line goes to stderr, as every command's does; the rows name it too.
-    if (!opts.json) writeNote(`backend: ${chosen}${backend === 'wasm-stock' ? ' (stock kernels)' : ''}`);
+    if (!opts.json) writeNote(`backend: ${chosen} (${backend === 'wasm-stock' ? 'stock kernels' : kernelsSummary()})`);
     // The table's header after the first backend line, so that stderr's line does not split the table.
     if (!opts.json && backend === backends[0]) write(`${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'threads'.padStart(7)} ${'workers'.padStart(7)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)} simd`);
     const workerCounts = opts.workers ? [0, opts.workers] : [0];
