@@ -107,14 +107,15 @@ function batchIndices(out: number[], dims: number[]): Int32Array {
 const SPLIT_MIN_MACS = 1 << 18;
 
 /**
- * How a product C (M, N) = A (M, K) B (K, N) splits over `threads`: by rows of A where there are
- * enough (each thread reads all of B's panels), else by column panels of B (8 columns, so that
- * each run starts on a panel); neither for small products or one thread.
+ * How a product C (M, N) = A (M, K) B (K, N) splits into chunks for `threads`: by rows of A where
+ * there are enough (a chunk reads all of B's panels), else by column panels of B (8 columns, so
+ * that each chunk starts on a panel); about two chunks a thread; not for small products or one
+ * thread.
  */
 export function productRuns(M: number, N: number, K: number, threads: number): { rows?: [number, number][]; cols?: [number, number][] } {
   if (threads < 2 || M * N * K < SPLIT_MIN_MACS) return {};
-  if (M >= 8 * threads) return { rows: splitRows(M, threads, 4) };
-  if (N >= 16) return { cols: splitRows(N, threads, 8) };
+  if (M >= 8 * threads) return { rows: splitRows(M, 2 * threads, 4) };
+  if (N >= 16) return { cols: splitRows(N, 2 * threads, 8) };
   return {};
 }
 

@@ -37,6 +37,8 @@ export class SimdKernels {
     readonly relaxed: boolean,
     /** Worker threads over this module's (shared) memory; null on one thread. */
     readonly pool: KernelPool | null,
+    /** The module's functions by a job's command index (their names in order). */
+    private readonly byIndex: ((...args: number[]) => void)[],
   ) {
     this.view = new Float32Array(fn.memory.buffer);
     // The weight gradient's large product: on the kernels' gemm where it beats the backend's
@@ -65,7 +67,8 @@ export class SimdKernels {
     const fn = instance.exports as unknown as KernelExports;
     const names = Object.keys(fn).filter((name) => name !== 'memory').sort();
     const pool = m.shared ? KernelPool.start(m.bytes, m.memory, names, threads) : null;
-    return new SimdKernels(fn, m.relaxed, pool);
+    const byIndex = names.map((name) => (fn as unknown as Record<string, (...args: number[]) => void>)[name] as (...args: number[]) => void);
+    return new SimdKernels(fn, m.relaxed, pool, byIndex);
   }
 
   /** Threads a pass may split its work over now: the workers that have started, and the caller. */
@@ -74,25 +77,16 @@ export class SimdKernels {
   }
 
   /**
-   * Runs `body` once per run of `runs` ([start, end) pairs, at most `threads` of them): the first
-   * on this thread with the module's own functions, each other one recorded for a worker and run
-   * there at the same time. The body must only make kernel calls (no reads of what they write):
-   * a worker's calls run after the body returns. Returns when all have run.
+   * Runs `body` once per chunk of `runs` ([start, end) pairs): on this thread with the module's
+   * own functions, or, with worker threads, recorded as one job whose chunks this thread and the
+   * workers claim one at a time (give about twice as many chunks as threads, so that a late
+   * worker's share is taken by the others). The body must only make kernel calls, and no reads of
+   * what they write: recorded calls run after the body returns. Returns when all have run.
    */
   split(runs: [number, number][], body: (fn: KernelCalls, start: number, end: number) => void): void {
     const pool = this.pool;
-    if (!pool || runs.length < 2 || !pool.ready || runs.length > pool.threads) {
-      for (const [start, end] of runs) body(this.fn, start, end);
-      return;
-    }
-    for (let i = 1; i < runs.length; i++) {
-      const [start, end] = runs[i] as [number, number];
-      body(pool.calls(i - 1), start, end);
-      pool.start(i - 1);
-    }
-    const [start, end] = runs[0] as [number, number];
-    body(this.fn, start, end);
-    for (let i = 1; i < runs.length; i++) pool.join(i - 1);
+    if (pool && runs.length > 1 && pool.ready && pool.run(runs.length, (i, calls) => body(calls, ...(runs[i] as [number, number])), this.byIndex)) return;
+    for (const [start, end] of runs) body(this.fn, start, end);
   }
 
   /** Stops the worker threads (the module itself goes with its last reference). */

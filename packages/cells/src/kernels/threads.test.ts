@@ -57,29 +57,36 @@ describe('the kernels on worker threads', () => {
     });
   }
 
-  it('run a list longer than one hand-off holds, in order', async () => {
+  it('run a job too long for the shared list on the caller, in order', async () => {
     const k = await kernelsOn(2);
     try {
       const x = k.alloc(4);
       k.f32.fill(0, x, x + 4);
       const one = k.alloc(4);
       k.f32.fill(1, one, one + 4);
-      // 10,000 additions in the worker: the list fills and is run in parts.
+      // 100,000 additions: more commands than the list holds, so the caller runs them itself.
       k.split([[0, 1], [1, 2]], (fn, start) => {
-        if (start === 1) for (let i = 0; i < 10_000; i++) fn.add3(4 * x, 4 * x, 4 * one, 0, 4);
+        if (start === 1) for (let i = 0; i < 100_000; i++) fn.add3(4 * x, 4 * x, 4 * one, 0, 4);
       });
-      expect(Array.from(k.f32.subarray(x, x + 4))).toEqual([10_000, 10_000, 10_000, 10_000]);
+      expect(Array.from(k.f32.subarray(x, x + 4))).toEqual([100_000, 100_000, 100_000, 100_000]);
+      // 40 chunks of 1,000 additions into their own buffers, shared out between the threads: each runs once.
+      const sums = k.alloc(40 * 4);
+      k.f32.fill(0, sums, sums + 160);
+      k.split(Array.from({ length: 40 }, (_, i) => [i, i + 1] as [number, number]), (fn, i) => {
+        for (let n = 0; n < 1000; n++) fn.add3(4 * (sums + 4 * i), 4 * (sums + 4 * i), 4 * one, 0, 4);
+      });
+      expect(Array.from(k.f32.subarray(sums, sums + 160))).toEqual(new Array(160).fill(1000));
     } finally {
       k.close();
     }
   });
 
-  it('report a kernel that fails in a worker, and keep working', async () => {
+  it('report a kernel that fails on a thread, and keep working', async () => {
     const k = await kernelsOn(2);
     try {
       const outside = 2 ** 28; // floats: 1 GiB, past the memory's end, so the call traps in the worker
       expect(() => k.split([[0, 1], [1, 2]], (fn, start) => fn.add3(4 * (start === 1 ? outside : 16), 64, 64, 0, 4))).toThrow(
-        /kernel call failed in worker thread 1/,
+        /a kernel call failed on one of the kernels' threads/,
       );
       const { L, same } = product(k, 8, 8, 8);
       k.split(splitRows(8, 2), (fn, a, b) => fn.gemm(4 * (L.C2 + a * 8), 4 * (L.A + a * 8), 4 * L.P, b - a, 8, 8));

@@ -1,21 +1,32 @@
 import type { KernelExports } from './simd-module.generated.js';
 
 // A small pool of worker threads that run the kernels' module over the same shared memory. The
-// caller records kernel calls (the same calls, with the same byte offsets, that it would make
-// itself) into a worker's command list in a SharedArrayBuffer, publishes it with one atomic store,
-// does its own share of the work, and spins until the worker's done counter moves. Workers spin a
-// while between lists (a wake-up through the OS costs tens of microseconds; a spin, well under
-// one), then sleep in Atomics.wait.
+// caller records a job: kernel calls (the same calls, with the same byte offsets, that it would
+// make itself) in chunks, into a SharedArrayBuffer. It publishes the job with one atomic store;
+// then it and the workers claim chunks one at a time (compare-and-swap on one counter) until none
+// is left, so a worker that is late (asleep, or its core busy) costs no waiting: the others take
+// its chunks. The caller spins until every claimed chunk is done. Workers spin a while between
+// jobs (a wake-up through the OS costs tens of microseconds; a spin, well under one), then sleep
+// in Atomics.wait.
 
-/** Int32 slots of a worker's control block: list counter, done counter, ready, list length, error. */
-const SEQ = 0;
-const DONE = 1;
-const READY = 2;
-const LEN = 3;
-const ERR = 4;
-/** Where the command list starts in a block, and the block's size in int32s (256 KiB). */
-const LIST = 16;
-const BLOCK = 1 << 16;
+/**
+ * Int32 slots of the control block. STATE is (job << 16) | next unclaimed chunk; the job number
+ * (1..0x7fff, wrapping) tells a late worker that the job it saw is gone. -1 stops the workers.
+ */
+const STATE = 0;
+const CHUNKS = 1;
+const DONE = 2;
+const ERR = 3;
+/** Workers asleep in Atomics.wait: only then does a job need Atomics.notify. */
+const ASLEEP = 4;
+/** Workers started. */
+const READY = 5;
+/** Where chunk i's commands start and end: slots TABLE + 2i and TABLE + 2i + 1. */
+const TABLE = 16;
+const MAX_CHUNKS = 256;
+/** Where the commands start, and the block's size in int32s (4 MiB). */
+const LIST = TABLE + 2 * MAX_CHUNKS;
+const BLOCK = 1 << 20;
 /** A command: the export's index, then its arguments (every export takes at most 11). */
 const ARGS = 12;
 const COMMAND = 1 + ARGS;
@@ -26,11 +37,43 @@ export interface KernelWorkerInit {
   bytes: Uint8Array;
   memory: WebAssembly.Memory;
   control: SharedArrayBuffer;
-  index: number;
   /** The exports by command index. */
   names: string[];
-  /** Polls of the list counter before the worker sleeps in Atomics.wait. */
+  /** Polls of the job state before the worker sleeps in Atomics.wait. */
   spin: number;
+}
+
+/** The slots `claimChunks` uses. */
+const SLOTS = [STATE, CHUNKS, DONE, ERR, TABLE, COMMAND] as const;
+
+/**
+ * Claims and runs chunks of the current job (job number `job`) until none is left; shared by the
+ * workers (as source text) and the caller. Returns the chunks it ran.
+ */
+function claimChunks(c: Int32Array, fns: ((...args: number[]) => void)[], job: number, slots: readonly number[]): number {
+  // The slots come as an argument, so that this function's source text runs as it is in a worker.
+  const [STATE, CHUNKS, DONE, ERR, TABLE, COMMAND] = slots as [number, number, number, number, number, number];
+  let ran = 0;
+  for (;;) {
+    const v = Atomics.load(c, STATE);
+    if (v >>> 16 !== job) return ran;
+    const i = v & 0xffff;
+    if (i >= Atomics.load(c, CHUNKS)) return ran;
+    if (Atomics.compareExchange(c, STATE, v, v + 1) !== v) continue;
+    const end = c[TABLE + 2 * i + 1] as number;
+    try {
+      for (let at = c[TABLE + 2 * i] as number; at < end; at += COMMAND) {
+        (fns[c[at] as number] as (...args: number[]) => void)(
+          c[at + 1] as number, c[at + 2] as number, c[at + 3] as number, c[at + 4] as number, c[at + 5] as number, c[at + 6] as number,
+          c[at + 7] as number, c[at + 8] as number, c[at + 9] as number, c[at + 10] as number, c[at + 11] as number, c[at + 12] as number,
+        );
+      }
+    } catch {
+      Atomics.store(c, ERR, 1);
+    }
+    ran++;
+    Atomics.add(c, DONE, 1);
+  }
 }
 
 /**
@@ -38,33 +81,29 @@ export interface KernelWorkerInit {
  * platform appends how it gets `init` (Node: workerData; browsers: the first message).
  */
 export const KERNEL_WORKER_SOURCE = `
-const run = ({ bytes, memory, control, index, names, spin }) => {
+const STATE = ${STATE};
+const SLOTS = ${JSON.stringify(SLOTS)};
+const claimChunks = ${claimChunks.toString()};
+const run = ({ bytes, memory, control, names, spin }) => {
   const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
   const fns = names.map((name) => exports[name]);
-  const c = new Int32Array(control, index * ${BLOCK * 4}, ${BLOCK});
+  const c = new Int32Array(control);
+  Atomics.add(c, ${READY}, 1);
   let seen = 0;
-  Atomics.store(c, ${READY}, 1);
-  Atomics.notify(c, ${READY});
   for (;;) {
-    let s = Atomics.load(c, ${SEQ});
-    for (let polls = 0; s === seen; s = Atomics.load(c, ${SEQ})) {
+    let v = Atomics.load(c, STATE);
+    for (let polls = 0; v >>> 16 === seen; v = Atomics.load(c, STATE)) {
+      if (v === -1) return;
       if (++polls > spin) {
-        Atomics.wait(c, ${SEQ}, seen);
+        Atomics.add(c, ${ASLEEP}, 1);
+        Atomics.wait(c, STATE, v);
+        Atomics.sub(c, ${ASLEEP}, 1);
         polls = 0;
       }
     }
-    seen = s;
-    if (s < 0) return;
-    const end = ${LIST} + Atomics.load(c, ${LEN});
-    try {
-      for (let i = ${LIST}; i < end; i += ${COMMAND}) {
-        fns[c[i]](c[i + 1], c[i + 2], c[i + 3], c[i + 4], c[i + 5], c[i + 6], c[i + 7], c[i + 8], c[i + 9], c[i + 10], c[i + 11], c[i + 12]);
-      }
-    } catch {
-      Atomics.store(c, ${ERR}, 1);
-    }
-    Atomics.store(c, ${DONE}, s);
-    Atomics.notify(c, ${DONE});
+    if (v === -1) return;
+    seen = v >>> 16;
+    claimChunks(c, fns, seen, SLOTS);
   }
 };
 `;
@@ -152,18 +191,22 @@ export function setKernelThreads(threads: number | 'auto'): void {
   for (const listener of listeners) listener();
 }
 
-/** Kernel calls recorded for a worker: the shape of the module's exports, minus its memory. */
+/** Kernel calls as a job records them: the shape of the module's exports, minus its memory. */
 export type KernelCalls = Omit<KernelExports, 'memory'>;
 
-/** The workers of one kernel instance. */
+/** The workers of one kernel instance, and the job queue they share with the caller. */
 export class KernelPool {
   private readonly control: Int32Array;
-  private readonly seq: number[];
-  private readonly len: number[];
-  private readonly recorders: KernelCalls[];
+  private readonly recorder: KernelCalls;
   private readonly workers: { terminate(): void }[] = [];
+  private job = 0;
+  /** Where the next recorded command goes; -1 once a job overflows the list. */
+  private at = LIST;
   private allReady = false;
   private closed = false;
+  /** Chunks of every job so far, and those this thread ran (the rest ran on workers). */
+  jobChunks = 0;
+  callerChunks = 0;
 
   private constructor(
     readonly size: number,
@@ -171,9 +214,7 @@ export class KernelPool {
     control: SharedArrayBuffer,
   ) {
     this.control = new Int32Array(control);
-    this.seq = new Array<number>(size).fill(0);
-    this.len = new Array<number>(size).fill(0);
-    this.recorders = Array.from({ length: size }, (_, w) => this.makeRecorder(w));
+    this.recorder = this.makeRecorder();
   }
 
   /**
@@ -181,14 +222,13 @@ export class KernelPool {
    * returns null where that cannot be done. Workers come up asynchronously: until `ready`, the
    * caller runs everything itself.
    */
-  static start(bytes: Uint8Array, memory: WebAssembly.Memory, names: string[], threads: number, spin = 100_000): KernelPool | null {
+  static start(bytes: Uint8Array, memory: WebAssembly.Memory, names: string[], threads: number, spin = 200_000): KernelPool | null {
     const h = threadHost();
     if (!h || threads < 2) return null;
-    const size = threads - 1;
-    const control = new SharedArrayBuffer(size * BLOCK * 4);
-    const pool = new KernelPool(size, new Map(names.map((n, i) => [n, i])), control);
+    const control = new SharedArrayBuffer(BLOCK * 4);
+    const pool = new KernelPool(threads - 1, new Map(names.map((n, i) => [n, i])), control);
     try {
-      for (let index = 0; index < size; index++) pool.workers.push(h.spawn({ bytes, memory, control, index, names, spin }));
+      for (let w = 0; w < pool.size; w++) pool.workers.push(h.spawn({ bytes, memory, control, names, spin }));
     } catch {
       pool.close();
       return null;
@@ -196,17 +236,16 @@ export class KernelPool {
     return pool;
   }
 
-  /** The threads of a pass: the workers and the caller. */
+  /** The threads of a job: the workers and the caller. */
   get threads(): number {
     return this.size + 1;
   }
 
   /** Whether every worker has started (checked without waiting). */
   get ready(): boolean {
-    if (this.allReady || this.closed) return this.allReady && !this.closed;
-    for (let w = 0; w < this.size; w++) if (Atomics.load(this.control, w * BLOCK + READY) !== 1) return false;
-    this.allReady = true;
-    return true;
+    if (this.closed) return false;
+    if (!this.allReady) this.allReady = Atomics.load(this.control, READY) === this.size;
+    return this.allReady;
   }
 
   /** Resolves when every worker has started (true), or after `timeoutMs` (false). */
@@ -219,48 +258,50 @@ export class KernelPool {
     return true;
   }
 
-  /** Worker w's recorder: calling one of its kernels appends the call to w's list. */
-  calls(w: number): KernelCalls {
-    return this.recorders[w] as KernelCalls;
-  }
-
-  /** Hands worker w its list; `join(w)` waits for it. */
-  start(w: number): void {
-    const base = w * BLOCK;
-    const s = ((this.seq[w] as number) % 0x3fffffff) + 1;
-    this.seq[w] = s;
-    Atomics.store(this.control, base + LEN, this.len[w] as number);
-    Atomics.store(this.control, base + SEQ, s);
-    Atomics.notify(this.control, base + SEQ);
-  }
-
-  /** Waits (spinning) until worker w has run its list, and clears the list. */
-  join(w: number): void {
-    const base = w * BLOCK;
-    const s = this.seq[w] as number;
+  /**
+   * Records `chunks` chunks (`record(i, calls)` makes chunk i's kernel calls on `calls`), then
+   * runs them on the workers and this thread, `fns` being this thread's functions by command
+   * index. Returns false, having run nothing, when the job does not fit the list (the caller then
+   * runs it itself).
+   */
+  run(chunks: number, record: (i: number, calls: KernelCalls) => void, fns: ((...args: number[]) => void)[]): boolean {
+    if (chunks > MAX_CHUNKS) return false;
+    const c = this.control;
+    this.at = LIST;
+    for (let i = 0; i < chunks; i++) {
+      c[TABLE + 2 * i] = this.at;
+      record(i, this.recorder);
+      if (this.at < 0) return false;
+      c[TABLE + 2 * i + 1] = this.at;
+    }
+    Atomics.store(c, CHUNKS, chunks);
+    Atomics.store(c, DONE, 0);
+    this.job = (this.job % 0x7fff) + 1;
+    Atomics.store(c, STATE, this.job << 16);
+    if (Atomics.load(c, ASLEEP) > 0) Atomics.notify(c, STATE);
+    this.callerChunks += claimChunks(c, fns, this.job, SLOTS);
+    this.jobChunks += chunks;
     let polls = 0;
     const t0 = Date.now();
-    while (Atomics.load(this.control, base + DONE) !== s) {
+    while (Atomics.load(c, DONE) !== chunks) {
       if ((++polls & 0xfffff) === 0 && Date.now() - t0 > 60_000) {
         this.close();
-        throw new Error(`rnnkit kernels: worker thread ${w + 1} did not answer within 60 s; the pool is closed and the kernels run on one thread.`);
+        throw new Error('rnnkit kernels: a worker thread did not finish its part within 60 s; the pool is closed and the kernels run on one thread.');
       }
     }
-    this.len[w] = 0;
-    if (Atomics.load(this.control, base + ERR) !== 0) {
-      Atomics.store(this.control, base + ERR, 0);
-      throw new Error(`rnnkit kernels: a kernel call failed in worker thread ${w + 1} (an offset outside the kernels' memory?).`);
+    if (Atomics.load(c, ERR) !== 0) {
+      Atomics.store(c, ERR, 0);
+      throw new Error('rnnkit kernels: a kernel call failed on one of the kernels\' threads (an offset outside their memory?).');
     }
+    return true;
   }
 
   /** Stops the workers. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (let w = 0; w < this.size; w++) {
-      Atomics.store(this.control, w * BLOCK + SEQ, -1);
-      Atomics.notify(this.control, w * BLOCK + SEQ);
-    }
+    Atomics.store(this.control, STATE, -1);
+    Atomics.notify(this.control, STATE);
     for (const worker of this.workers) worker.terminate();
   }
 
@@ -268,19 +309,19 @@ export class KernelPool {
     return this.closed;
   }
 
-  private makeRecorder(w: number): KernelCalls {
+  private makeRecorder(): KernelCalls {
     const recorder: Record<string, (...args: number[]) => void> = {};
+    const c = this.control;
     for (const [name, id] of this.ids) {
       recorder[name] = (...args: number[]) => {
-        if ((this.len[w] as number) + COMMAND > BLOCK - LIST) {
-          // A full list runs now, and recording goes on in an empty one.
-          this.start(w);
-          this.join(w);
+        if (this.at < 0) return;
+        if (this.at + COMMAND > BLOCK) {
+          this.at = -1; // too long for one job: the caller runs it itself
+          return;
         }
-        const at = w * BLOCK + LIST + (this.len[w] as number);
-        this.control[at] = id;
-        for (let i = 0; i < ARGS; i++) this.control[at + 1 + i] = args[i] ?? 0;
-        this.len[w] = (this.len[w] as number) + COMMAND;
+        c[this.at] = id;
+        for (let i = 0; i < ARGS; i++) c[this.at + 1 + i] = args[i] ?? 0;
+        this.at += COMMAND;
       };
     }
     return recorder as unknown as KernelCalls;

@@ -258,12 +258,13 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
 }
 
 /**
- * The batch rows each thread runs: one run on one thread or for a small batch, else runs of whole
- * 4-row tiles (the gemm's), one per thread. Splitting by rows rather than by the product's column
- * panels needs no hand-off per step: row b of h_t depends on row b of h_{t-1} only.
+ * The batch rows of each chunk of a pass: one chunk on one thread or for a small batch, else
+ * chunks of whole 4-row tiles (the gemm's), about two a thread, which the threads claim in turn.
+ * Splitting by rows rather than by the product's column panels needs no hand-off per step: row b
+ * of h_t depends on row b of h_{t-1} only.
  */
 function rowRuns(k: SimdKernels, B: number): [number, number][] {
-  return k.threads > 1 && B >= 8 ? splitRows(B, k.threads, 4) : [[0, B]];
+  return k.threads > 1 && B >= 8 ? splitRows(B, 2 * k.threads, 4) : [[0, B]];
 }
 
 interface SavedLease {
