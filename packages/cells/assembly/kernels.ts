@@ -348,8 +348,16 @@ export function addRows(out: usize, src: usize, ids: usize, n: i32, N: i32): voi
 
 /** out (cols, rows) = src (rows, cols) transposed, in 4 x 4 blocks; rows and cols % 4 == 0. */
 export function transpose(out: usize, src: usize, rows: i32, cols: i32): void {
+  transposeStrided(out, src, rows, cols, rows);
+}
+
+/**
+ * `transpose` into rows of `ldo` floats: source rows r0 .. r0 + rows of a taller matrix go to
+ * columns r0 .. of out (called with out + 4 r0), which is how threads split one transpose.
+ */
+export function transposeStrided(out: usize, src: usize, rows: i32, cols: i32, ldo: i32): void {
   const rowBytes = <usize>cols << 2;
-  const colBytes = <usize>rows << 2;
+  const colBytes = <usize>ldo << 2;
   for (let r = 0; r < rows; r += 4) {
     const s = src + <usize>r * rowBytes;
     for (let c = 0; c < cols; c += 4) {

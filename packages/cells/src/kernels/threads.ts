@@ -222,7 +222,7 @@ export class KernelPool {
    * returns null where that cannot be done. Workers come up asynchronously: until `ready`, the
    * caller runs everything itself.
    */
-  static start(bytes: Uint8Array, memory: WebAssembly.Memory, names: string[], threads: number, spin = 200_000): KernelPool | null {
+  static start(bytes: Uint8Array, memory: WebAssembly.Memory, names: string[], threads: number, spin = 20_000): KernelPool | null {
     const h = threadHost();
     if (!h || threads < 2) return null;
     const control = new SharedArrayBuffer(BLOCK * 4);

@@ -202,7 +202,7 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     const parts: [number, number, number][] = rest ? [[0, cols, HS], [cols, GH, SAVED]] : [[0, GH, HS]];
     let dW: tf.Tensor;
     if (transposeDG) {
-      k.fn.transpose(4 * r.DGT, 4 * DG, TB, GH);
+      k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.DGT + r0), 4 * (DG + r0 * GH), r1 - r0, GH, TB));
       for (const [g0, g1, IN] of parts) {
         if (ownGemm) {
           k.fn.packPanels(4 * r.HINP, 4 * IN, TB, H);
