@@ -23,6 +23,9 @@ export function sharedTestConfig(name: string): UserWorkspaceConfig {
     },
     test: {
       name,
+      // RNNKIT_TEST_RELAXED_SIMD=1 runs the tests with V8's relaxed SIMD on (Node 20 has it behind a
+      // flag), so that the kernels' relaxed build is tested too (scripts/test-modes.sh).
+      ...(process.env.RNNKIT_TEST_RELAXED_SIMD === '1' ? { execArgv: ['--experimental-wasm-relaxed-simd'] } : {}),
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       // *.browser.test.ts run in Chromium only (vitest.browser.config.ts).
       exclude: [...configDefaults.exclude, '**/*.browser.test.ts'],
