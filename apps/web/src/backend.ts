@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { hasRelaxedSimd, installWasmKernels } from '@rnnkit/cells';
+import { hasRelaxedSimd, installWasmKernels, kernelThreads, simdKernels } from '@rnnkit/cells';
 import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import simdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import threadedSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
@@ -28,7 +28,16 @@ export async function setupWasmBackend(): Promise<BackendInfo> {
     simd,
     relaxedSimd: hasRelaxedSimd(),
     threads: multithread ? getThreadsCount() : 1,
+    kernelThreads: await kernelThreadsStarted(),
     cores: navigator.hardwareConcurrency,
     crossOriginIsolated: globalThis.crossOriginIsolated === true,
   };
+}
+
+/** The kernels' threads once their workers have started (they start with the kernels' module). */
+async function kernelThreadsStarted(): Promise<number> {
+  for (let i = 0; i < 500 && !simdKernels(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  const pool = simdKernels()?.pool;
+  if (pool) await pool.whenReady(5000);
+  return simdKernels()?.threads ?? kernelThreads();
 }

@@ -149,7 +149,8 @@ async function start(): Promise<void> {
       `backend ${backend.backend}`,
       backend.simd ? 'SIMD' : 'no SIMD',
       backend.relaxedSimd ? 'relaxed SIMD' : 'no relaxed SIMD',
-      backend.threads > 1 ? `${backend.threads} threads` : '1 thread',
+      `tfjs ${backend.threads > 1 ? `${backend.threads} threads` : '1 thread'}`,
+      `rnnkit kernels ${backend.kernelThreads > 1 ? `${backend.kernelThreads} threads` : '1 thread'}`,
       `${backend.cores} cores`,
       backend.crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated',
     ];

@@ -44,6 +44,8 @@ export interface BackendInfo {
   relaxedSimd: boolean;
   /** Threads of tfjs-wasm's threaded build (1: the single-threaded build). */
   threads: number;
+  /** Threads of rnnkit's kernels (the fused recurrences and matmuls): more than 1 where cross-origin isolated. */
+  kernelThreads: number;
   cores: number;
   crossOriginIsolated: boolean;
 }
