@@ -29,6 +29,35 @@ function exp4(x: v128): v128 {
   return f32x4.mul(p, scale);
 }
 
+// exp(x) over all of f32 as Math.exp rounded to f32 gives it: Infinity above about 88.72, denormals
+// down to 0 below about -87.3, NaN kept. exp4's polynomial on [-104, 89] (below -104 the result
+// rounds to 0, above 88.73 to Infinity), with 2^n applied as two factors so neither overflows and a
+// denormal result is rounded once. exp4 keeps its narrower clamp for the gates.
+// @ts-ignore: decorator
+@inline
+function expWide4(x: v128): v128 {
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-104.0)), f32x4.splat(89.0));
+  const magic = f32x4.splat(12582912.0);
+  const shifted = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504089)), magic);
+  const n = f32x4.sub(shifted, magic);
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1.0));
+  // n in [-150, 129]: 2^n = 2^n1 2^n2 with n1 = n >> 1, each factor a normal float.
+  const ni = i32x4.sub(shifted, magic);
+  const n1 = i32x4.shr_s(ni, 1);
+  const bias = i32x4.splat(127);
+  const s1 = i32x4.shl(i32x4.add(n1, bias), 23);
+  const s2 = i32x4.shl(i32x4.add(i32x4.sub(ni, n1), bias), 23);
+  return f32x4.mul(f32x4.mul(p, s1), s2);
+}
+
 // @ts-ignore: decorator
 @inline
 function sigmoid4(x: v128): v128 {
@@ -334,6 +363,22 @@ export function add3(out: usize, a: usize, b: usize, c: usize, n: i32): void {
     if (c != 0) s = f32x4.add(s, v128.load(c + i));
     v128.store(out + i, s);
   }
+}
+
+/** out = exp(x) element-wise (expWide4), n floats, any n; out may be x. The last n % 4 go as one partial vector. */
+export function expFloats(out: usize, x: usize, n: i32): void {
+  const end = (<usize>n & ~3) << 2;
+  for (let i: usize = 0; i < end; i += 16) v128.store(out + i, expWide4(v128.load(x + i)));
+  const rest = n & 3;
+  if (rest == 0) return;
+  let v = f32x4.splat(0.0);
+  v = f32x4.replace_lane(v, 0, load<f32>(x + end));
+  if (rest > 1) v = f32x4.replace_lane(v, 1, load<f32>(x + end + 4));
+  if (rest > 2) v = f32x4.replace_lane(v, 2, load<f32>(x + end + 8));
+  const y = expWide4(v);
+  store<f32>(out + end, f32x4.extract_lane(y, 0));
+  if (rest > 1) store<f32>(out + end + 4, f32x4.extract_lane(y, 1));
+  if (rest > 2) store<f32>(out + end + 8, f32x4.extract_lane(y, 2));
 }
 
 /** Row i of src (n rows of N floats) added into row ids[i] of out: a row gather's gradient. N % 4 == 0. */

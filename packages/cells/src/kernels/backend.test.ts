@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, useBackend, type Nested } from '../../../../test/backends.js';
 import { installWasmKernels } from './backend.js';
+import { processKernels } from './simd.js';
 
 // The replacement kernels must give what the stock wasm kernels gave, for every transpose
 // combination, batched inputs and the values where tanh saturates.
@@ -36,6 +37,10 @@ describe('installWasmKernels', () => {
   const parts = (ts: tf.Tensor[]): Nested[] => ts.map((t) => t.arraySync() as Nested);
   let stockUnstacks: Nested[][] = [];
   let stockSplits: Nested[][] = [];
+  // Exp across all of float32: overflow to Infinity, denormals, underflow to 0, NaN, infinities,
+  // lengths that are not a multiple of 4 (the kernel's partial last vector), empty, and int32.
+  let expInputs: tf.Tensor[] = [];
+  let stockExp: Float32Array[] = [];
 
   beforeAll(async () => {
     await tf.setBackend('wasm');
@@ -49,8 +54,19 @@ describe('installWasmKernels', () => {
     stockSlices = sliceCases.map(([b, sz]) => [tf.slice(seq, b, sz).arraySync() as Nested, tf.slice(seqInt, b, sz).arraySync() as Nested]);
     stockUnstacks = unstackAxes.flatMap((axis) => [parts(tf.unstack(seq, axis)), parts(tf.unstack(seqInt, axis))]);
     stockSplits = splitCases.flatMap(([how, axis]) => [parts(tf.split(seq, how, axis)), parts(tf.split(seqInt, how, axis))]);
+    const sweep = Array.from({ length: 4097 }, (_, i) => -115 + (210 * i) / 4096);
+    const edges = [88.72, 88.7228, 88.7229, 88.73, 89, 1e30, -87.3, -100, -103.28, -103.9, -104, -105, -1e30, 0, -0, 1e-8];
+    const specials = [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, Number.NaN];
+    expInputs = [
+      tf.tensor1d([...sweep, ...edges, ...specials]),
+      ...[1, 3, 5, 1023].map((n, i) => tf.randomUniform([n], -20, 20, 'float32', 7 + i)),
+      tf.randomNormal([2, 3, 5], 0, 4, 'float32', 11),
+      tf.tensor2d([], [0, 3]),
+      tf.tensor1d([-2, 0, 3], 'int32'),
+    ];
+    stockExp = expInputs.map((t) => tf.exp(t).dataSync() as Float32Array);
     const first = installWasmKernels();
-    expect(first).toEqual(['BatchMatMul', 'Tanh', 'Slice', 'Identity', 'Unpack', 'SplitV']);
+    expect(first).toEqual(['BatchMatMul', 'Tanh', 'Slice', 'Identity', 'Unpack', 'SplitV', 'Exp']);
     expect(installWasmKernels()).toEqual([]);
   });
 
@@ -94,6 +110,35 @@ describe('installWasmKernels', () => {
     expectClose(y.slice(0, -1), stockTanh.slice(0, -1), 'tanh', { rtol: 1e-6, atol: 2e-7 });
     expect(y[0]).toBe(-1);
     expect(y[9]).toBe(1);
+  });
+
+  it('Exp matches the stock kernel to 2e-6 relative, with its Infinity, denormals, 0 and NaN', () => {
+    const k = processKernels();
+    expect(k).not.toBeNull();
+    const inUse = k!.inUse;
+    const before = tf.memory().numTensors;
+    expInputs.forEach((x, c) => {
+      const y = tf.exp(x);
+      expect(y.shape, `exp case ${c}`).toEqual(x.shape);
+      expect(y.dtype).toBe('float32');
+      const got = y.dataSync();
+      const want = stockExp[c] as Float32Array;
+      expect(got.length).toBe(want.length);
+      want.forEach((w, i) => {
+        const g = got[i] as number;
+        const at = `exp case ${c} at ${x.dataSync()[i]}: got ${g}, stock ${w}`;
+        if (Number.isNaN(w)) expect(Number.isNaN(g), at).toBe(true);
+        else if (w === 0 || !Number.isFinite(w)) expect(g, at).toBe(w);
+        // Below 2^-126 a float has fewer bits: one denormal step (2^-149) of rounding is allowed there.
+        else expect(Math.abs(g - w), at).toBeLessThanOrEqual(2e-6 * w + 2 ** -149);
+      });
+      y.dispose();
+    });
+    const all = stockExp[0] as Float32Array;
+    expect(all.some((w) => w > 0 && w < 2 ** -126)).toBe(true); // the sweep reaches denormals
+    expect(all.filter((w) => w === Number.POSITIVE_INFINITY).length).toBeGreaterThan(2);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(k!.inUse).toBe(inUse);
   });
 
   it('keeps gradients through tanh and matMul right', () => {

@@ -29,6 +29,9 @@ const installed = new Set<string>();
  *   own values, heap to heap; other slices still go to the stock kernel. Unpack and SplitV, which
  *   call the stock slice directly, now go through this one.
  * - Identity: the stock kernel copies its input; it now shares it (see patchIdentity).
+ * - Exp (softmax cross-entropy's logSoftmax): float32 runs on the kernels' SIMD exp (`expFloats`,
+ *   Infinity, denormals, 0 and NaN as the stock kernel gives them), one thread; other dtypes, or
+ *   no WebAssembly SIMD, go to the stock kernel.
  */
 export function installWasmKernels(): string[] {
   const done: string[] = [];
@@ -38,6 +41,7 @@ export function installWasmKernels(): string[] {
   if (!installed.has('Identity') && patchIdentity()) done.push('Identity');
   if (!installed.has('Unpack') && patchUnpack()) done.push('Unpack');
   if (!installed.has('SplitV') && patchSplitV()) done.push('SplitV');
+  if (!installed.has('Exp') && patchExp()) done.push('Exp');
   done.forEach((k) => {
     installed.add(k);
   });
@@ -190,5 +194,31 @@ function patchSplitV(): boolean {
       begin[$axis] = (begin[$axis] as number) + s;
       return part;
     });
+  });
+}
+
+/**
+ * Exp on the kernels' SIMD exp: the input copied into the kernels' memory, exponentiated in place
+ * there (single-threaded: a softmax's exp is small next to a split's cost), copied to the output.
+ */
+function patchExp(): boolean {
+  return replace('Exp', (stock) => (args: KernelArgs) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const k = processKernels();
+    if (x.dtype !== 'float32' || !k) return stock.kernelFunc(args);
+    const backend = args.backend as unknown as WasmBackendLike & { makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo };
+    const out = backend.makeOutput(x.shape, 'float32');
+    const n = tf.util.sizeFromShape(x.shape);
+    if (n === 0) return out;
+    const at = k.alloc(n);
+    try {
+      const f32 = k.f32; // read after the alloc: it may have grown the memory
+      f32.set(backend.typedArrayFromHeap(x), at);
+      k.fn.expFloats(4 * at, 4 * at, n);
+      backend.typedArrayFromHeap(out).set(f32.subarray(at, at + n));
+    } finally {
+      k.release(at);
+    }
+    return out;
   });
 }
