@@ -25,6 +25,9 @@ export default defineProject({
       { find: /^@rnnkit\/(cells|models|training)$/, replacement: `${root}packages/$1/src/index.ts` },
     ],
   },
+  // Cross-origin isolated, as apps/web's pages: shared memory, so rnnkit's kernels run their worker
+  // threads (Web Workers) here too, and the thread tests run in the browser.
+  server: { headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } },
   optimizeDeps: {
     include: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-layers'],
   },
@@ -49,6 +52,8 @@ export default defineProject({
       'packages/data/src/preprocess.test.ts',
       'packages/cells/src/relaxed-simd.test.ts',
       'packages/cells/src/kernels/simd.test.ts',
+      'packages/cells/src/kernels/threads.test.ts',
+      'packages/cells/src/kernels/mode.test.ts',
       'packages/training/src/parallel.test.ts',
       'packages/training/src/checkpoint.test.ts',
       'packages/training/src/checkpoint-fuzz.test.ts',
