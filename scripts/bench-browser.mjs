@@ -90,7 +90,11 @@ window.runRound = (request) => new Promise((resolve, reject) => {
   worker.postMessage(request);
 });
 </script>`;
-const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Resource-Policy': 'same-origin' };
+const ISOLATION = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
 
 // /plain/... without isolation headers, /isolated/... with them; the same files under both.
 const server = createServer(async (req, res) => {
@@ -113,11 +117,15 @@ const origin = `http://127.0.0.1:${server.address().port}`;
 /** One Node round: `rnnkit bench --json` on the wasm backend, in a fresh process, its kernels on `threads` threads. */
 function nodeRound(threads) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, 'bench', '--backends', 'wasm', '--only', opts.case, '--steps', String(steps), '--warmup', String(warmup), '--json'], {
-      cwd: root,
-      env: { ...process.env, RNNKIT_THREADS: String(threads) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [bin, 'bench', '--backends', 'wasm', '--only', opts.case, '--steps', String(steps), '--warmup', String(warmup), '--json'],
+      {
+        cwd: root,
+        env: { ...process.env, RNNKIT_THREADS: String(threads) },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
@@ -131,7 +139,18 @@ function nodeRound(threads) {
         .find((e) => e.event === 'row');
       if (code !== 0 || !row) reject(new Error(`rnnkit bench exited with ${code}:\n${out}`));
       // tfjs-wasm in Node runs its single-threaded SIMD build.
-      else resolve({ backend: row.backend, crossOriginIsolated: false, wasmThreaded: false, tfjsThreads: 1, kernelThreads: row.threads, simd: row.simd, msPerStep: row.msPerStep, tokensPerSecond: row.tokensPerSecond, leakedTensors: row.leakedTensors });
+      else
+        resolve({
+          backend: row.backend,
+          crossOriginIsolated: false,
+          wasmThreaded: false,
+          tfjsThreads: 1,
+          kernelThreads: row.threads,
+          simd: row.simd,
+          msPerStep: row.msPerStep,
+          tokensPerSecond: row.tokensPerSecond,
+          leakedTensors: row.leakedTensors,
+        });
     });
   });
 }
@@ -161,7 +180,15 @@ const sides = [
   { id: 'node', label: `Node ${process.version}`, run: () => nodeRound(1) },
   { id: 'browser', label: `Chromium ${chromiumVersion}`, run: () => browserRound('plain', 1) },
   ...(threaded ? [{ id: `node-${threaded}t`, label: `Node ${process.version}`, run: () => nodeRound(threaded) }] : []),
-  ...(probe ? [{ id: threaded ? `browser-${threaded}t` : 'browser-isolated', label: `Chromium ${chromiumVersion}, isolated`, run: () => browserRound('isolated', threaded || 1) }] : []),
+  ...(probe
+    ? [
+        {
+          id: threaded ? `browser-${threaded}t` : 'browser-isolated',
+          label: `Chromium ${chromiumVersion}, isolated`,
+          run: () => browserRound('isolated', threaded || 1),
+        },
+      ]
+    : []),
 ];
 const results = Object.fromEntries(sides.map((s) => [s.id, []]));
 const load = () =>
@@ -169,7 +196,9 @@ const load = () =>
     .map((x) => x.toFixed(2))
     .join(' ');
 const loadBefore = load();
-console.log(`bench:browser ${opts.case}, batch 32 x 35, ${steps} timed steps after ${warmup} warm-up, ${rounds} rounds; ${cpus().length} CPUs, load ${loadBefore}`);
+console.log(
+  `bench:browser ${opts.case}, batch 32 x 35, ${steps} timed steps after ${warmup} warm-up, ${rounds} rounds; ${cpus().length} CPUs, load ${loadBefore}`,
+);
 if (probe && !threaded) {
   console.log(
     probe.kernelThreadsApi
@@ -184,7 +213,9 @@ try {
     for (const side of sides) {
       const r = await side.run();
       results[side.id].push(r);
-      console.log(`round ${round}  ${side.id.padEnd(16)} ${r.msPerStep.toFixed(1).padStart(7)} ms/step ${String(r.tokensPerSecond).padStart(7)} tokens/s  (${describe(r)}; leaked ${r.leakedTensors})`);
+      console.log(
+        `round ${round}  ${side.id.padEnd(16)} ${r.msPerStep.toFixed(1).padStart(7)} ms/step ${String(r.tokensPerSecond).padStart(7)} tokens/s  (${describe(r)}; leaked ${r.leakedTensors})`,
+      );
     }
   }
 } finally {
@@ -223,7 +254,9 @@ for (const s of summary) {
   const ratio = s.tokensPerSecond / peer.tokensPerSecond;
   s.ratioToNode = +ratio.toFixed(2);
   s.comparedWith = peer.side;
-  console.log(`${s.side.padEnd(16)} ${String(s.tokensPerSecond).padStart(9)} ${s.msPerStep.toFixed(1).padStart(8)} ${ratio.toFixed(2).padStart(6)}  ${s.runtime}: ${describe(s)}${peer === node ? '' : ` (vs ${peer.side})`}`);
+  console.log(
+    `${s.side.padEnd(16)} ${String(s.tokensPerSecond).padStart(9)} ${s.msPerStep.toFixed(1).padStart(8)} ${ratio.toFixed(2).padStart(6)}  ${s.runtime}: ${describe(s)}${peer === node ? '' : ` (vs ${peer.side})`}`,
+  );
 }
 const loadAfter = load();
 console.log(`medians over ${rounds} rounds; load before ${loadBefore}, after ${loadAfter}`);

@@ -71,13 +71,25 @@ const selfTests = {
   'a bare built-in': `import { join } from 'path';\nconsole.log(join);\n`,
 };
 for (const [what, source] of Object.entries(selfTests)) {
-  const failed = await bundle(`self-test ${what}`, source).then(() => false, (err) => { console.log(`self-test: ${what} is refused: ${describeError(err)}`); return true; });
+  const failed = await bundle(`self-test ${what}`, source).then(
+    () => false,
+    (err) => {
+      console.log(`self-test: ${what} is refused: ${describeError(err)}`);
+      return true;
+    },
+  );
   if (!failed) throw new Error(`check-browser-bundles: a bundle with ${what} passed; the check cannot fail`);
 }
 mkdirSync(join(root, 'packages', 'data', 'node_modules', '.browser-check'), { recursive: true });
 const probe = join(root, 'packages', 'data', 'node_modules', '.browser-check', 'probe.js');
 writeFileSync(probe, 'setImmediate(() => {});\n');
-const globalCaught = await bundle('self-test setImmediate', `import '${probe}';\n`).then(() => false, (err) => { console.log(`self-test: setImmediate is refused: ${describeError(err)}`); return true; });
+const globalCaught = await bundle('self-test setImmediate', `import '${probe}';\n`).then(
+  () => false,
+  (err) => {
+    console.log(`self-test: setImmediate is refused: ${describeError(err)}`);
+    return true;
+  },
+);
 rmSync(dirname(probe), { recursive: true, force: true });
 if (!globalCaught) throw new Error('check-browser-bundles: setImmediate passed; the global scan cannot fail');
 

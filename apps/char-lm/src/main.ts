@@ -8,4 +8,19 @@ import '@rnnkit/cells/relaxed-simd';
 
 const { run } = await import('@rnnkit/cli');
 
-process.exitCode = await run(['train', '--model', 'gru', '--impl', 'fused', '--hidden', '256', '--epochs', '500', '--lr', '1', '--out', 'runs/char-lm', ...process.argv.slice(2)]);
+process.exitCode = await run([
+  'train',
+  '--model',
+  'gru',
+  '--impl',
+  'fused',
+  '--hidden',
+  '256',
+  '--epochs',
+  '500',
+  '--lr',
+  '1',
+  '--out',
+  'runs/char-lm',
+  ...process.argv.slice(2),
+]);

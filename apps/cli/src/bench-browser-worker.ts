@@ -50,7 +50,9 @@ export interface BrowserBenchResult {
   steps: number;
 }
 
-async function run(request: BrowserBenchRequest): Promise<BrowserBenchResult | { kernelThreadsApi: boolean; kernelThreads: number; crossOriginIsolated: boolean }> {
+async function run(
+  request: BrowserBenchRequest,
+): Promise<BrowserBenchResult | { kernelThreadsApi: boolean; kernelThreads: number; crossOriginIsolated: boolean }> {
   if (request.kernelThreads !== undefined) threadApi.setKernelThreads?.(request.kernelThreads);
   const kernelThreads = threadApi.kernelThreads?.() ?? 1;
   const kernelThreadsApi = typeof threadApi.setKernelThreads === 'function';

@@ -27,7 +27,13 @@ export const BENCH_NUM_STEPS = 35;
 
 /** The batches a case trains on: The Time Machine's first minibatches, repeated to `count`. */
 export async function benchBatches(count: number, localCopyHint = 'for rnnkit bench'): Promise<{ batches: SeqBatch[]; vocab: Vocab }> {
-  const { loader, vocab } = await loadDataTimeMachine({ batchSize: BENCH_BATCH_SIZE, numSteps: BENCH_NUM_STEPS, maxTokens: 10000, seed: 0, source: { localCopyHint } });
+  const { loader, vocab } = await loadDataTimeMachine({
+    batchSize: BENCH_BATCH_SIZE,
+    numSteps: BENCH_NUM_STEPS,
+    maxTokens: 10000,
+    seed: 0,
+    source: { localCopyHint },
+  });
   const corpus: SeqBatch[] = [...loader];
   return { batches: Array.from({ length: count }, (_, i) => corpus[i % corpus.length] as SeqBatch), vocab };
 }

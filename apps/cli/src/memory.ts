@@ -29,7 +29,11 @@ export function trainingBytes(config: Shape, batchSize: number, numSteps: number
 }
 
 export const formatBytes = (bytes: number): string =>
-  bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : bytes >= 2 ** 20 ? `${Math.round(bytes / 2 ** 20)} MiB` : `${Math.max(1, Math.round(bytes / 2 ** 10))} KiB`;
+  bytes >= 2 ** 30
+    ? `${(bytes / 2 ** 30).toFixed(1)} GiB`
+    : bytes >= 2 ** 20
+      ? `${Math.round(bytes / 2 ** 20)} MiB`
+      : `${Math.max(1, Math.round(bytes / 2 ** 10))} KiB`;
 
 /** The largest --hidden whose estimate fits in `limit` bytes (other settings fixed). */
 export function largestHidden(config: Omit<Shape, 'numHiddens'>, batchSize: number, numSteps: number, limit: number): number {

@@ -13,15 +13,19 @@ import { runTranslate } from './commands/translate.js';
 import { jsonEvent } from './progress.js';
 import { VERSION } from './version.js';
 
-const wholeNumber = (min: number) => (value: string): number => {
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be a whole number >= ${min}.`);
-  return n;
-};
-const nonEmpty = (what: string) => (value: string): string => {
-  if (value.trim() === '') throw new InvalidArgumentError(`must be ${what}, not empty.`);
-  return value;
-};
+const wholeNumber =
+  (min: number) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be a whole number >= ${min}.`);
+    return n;
+  };
+const nonEmpty =
+  (what: string) =>
+  (value: string): string => {
+    if (value.trim() === '') throw new InvalidArgumentError(`must be ${what}, not empty.`);
+    return value;
+  };
 /** --length and --predict-length: generation runs one model step per character, so cap it. */
 export const MAX_GENERATE_LENGTH = 100_000;
 const generateLength = (value: string): number => {
@@ -38,7 +42,9 @@ const backendOption = () => new Option('--backend <name>', 'TensorFlow.js backen
 const jsonOption = () => new Option('--json', 'machine-readable JSON lines on stdout');
 const kernelThreadCount = (value: string): number | 'auto' => (value.trim() === 'auto' ? 'auto' : wholeNumber(1)(value));
 const threadsOption = () =>
-  new Option('--threads <n>', "threads of rnnkit's WebAssembly kernels, or auto: the machine's cores ($RNNKIT_THREADS sets the default)").argParser(kernelThreadCount);
+  new Option('--threads <n>', "threads of rnnkit's WebAssembly kernels, or auto: the machine's cores ($RNNKIT_THREADS sets the default)").argParser(
+    kernelThreadCount,
+  );
 /**
  * A command's parsed options with --backend and --json typed, as the run functions take them;
  * --threads is applied here, before any model runs.
@@ -49,11 +55,13 @@ const withBackendAndJson = <O extends { backend?: unknown; json?: unknown; threa
 };
 
 /** The `rnnkit` command line. `run` resolves to the exit code. */
-export function buildProgram(setExitCode: (code: number) => void = (code) => {
-  process.exitCode = code;
-}): Command {
+export function buildProgram(
+  setExitCode: (code: number) => void = (code) => {
+    process.exitCode = code;
+  },
+): Command {
   const program = new Command('rnnkit')
-    .description("Recurrent neural networks on TensorFlow.js: d2l chapters 8-9 from the command line.")
+    .description('Recurrent neural networks on TensorFlow.js: d2l chapters 8-9 from the command line.')
     .version(VERSION)
     .showSuggestionAfterError(false)
     .exitOverride();
@@ -62,7 +70,11 @@ export function buildProgram(setExitCode: (code: number) => void = (code) => {
     .command('train')
     .description('Train a character-level language model (d2l train_ch8): progress, metrics.json, a perplexity plot and a checkpoint in --out.')
     .addOption(new Option('--model <kind>', 'recurrent cell').choices(['rnn', 'gru', 'lstm']).default('gru'))
-    .addOption(new Option('--impl <impl>', 'scratch (d2l from scratch), fused (rnnkit, fastest) or layers (tf.layers)').choices(['scratch', 'fused', 'layers']).default('fused'))
+    .addOption(
+      new Option('--impl <impl>', 'scratch (d2l from scratch), fused (rnnkit, fastest) or layers (tf.layers)')
+        .choices(['scratch', 'fused', 'layers'])
+        .default('fused'),
+    )
     .option('--hidden <n>', 'hidden units', wholeNumber(1), 256)
     .option('--layers <n>', 'stacked layers (fused, layers)', wholeNumber(1), 1)
     .option('--bidirectional', 'bidirectional layers (fused)', false)
@@ -74,9 +86,20 @@ export function buildProgram(setExitCode: (code: number) => void = (code) => {
     .option('--random-iter', 'random instead of sequential minibatches', false)
     .option('--max-tokens <n>', 'first N characters of the text (0: all)', wholeNumber(0), 10000)
     .option('--corpus <file>', 'a UTF-8 text file instead of The Time Machine', nonEmpty('a file'))
-    .addOption(new Option('--preprocess <kind>', "what the text keeps: d2l (a-z, lower case; all else becomes a space), letters (every Unicode letter, lower case), raw (every character)").choices(PREPROCESSINGS as string[]).default('d2l'))
+    .addOption(
+      new Option(
+        '--preprocess <kind>',
+        'what the text keeps: d2l (a-z, lower case; all else becomes a space), letters (every Unicode letter, lower case), raw (every character)',
+      )
+        .choices(PREPROCESSINGS as string[])
+        .default('d2l'),
+    )
     .option('--seed <n>', 'seed of weights and batches', wholeNumber(0), 0)
-    .option('--out <dir>', 'output folder (default: runs/train, or runs/train-2, -3... when that holds a run; with --resume, the resumed run\'s folder)', nonEmpty('a folder'))
+    .option(
+      '--out <dir>',
+      "output folder (default: runs/train, or runs/train-2, -3... when that holds a run; with --resume, the resumed run's folder)",
+      nonEmpty('a folder'),
+    )
     .option('--force', 'replace the run already in --out', false)
     .option('--resume <dir>', 'continue the run whose checkpoint (or run folder) this is, with its settings and target --epochs', nonEmpty('a folder'))
     .option('--print-every <n>', 'epochs between sample lines', wholeNumber(1), 10)
@@ -108,8 +131,17 @@ The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or the copy shippe
   program
     .command('generate')
     .description('Continue a prefix with a trained checkpoint (greedy, or sampled with --temperature / --top-k).')
-    .requiredOption('--checkpoint <path>', 'checkpoint folder, the run folder holding checkpoint/, or a model .json (a page download name.json)', nonEmpty('a path'))
-    .option('--prefix <text>', 'text to continue, preprocessed as the training text was (d2l: "Time Traveller!" becomes "time traveller ")', nonEmpty('some text'), 'time traveller')
+    .requiredOption(
+      '--checkpoint <path>',
+      'checkpoint folder, the run folder holding checkpoint/, or a model .json (a page download name.json)',
+      nonEmpty('a path'),
+    )
+    .option(
+      '--prefix <text>',
+      'text to continue, preprocessed as the training text was (d2l: "Time Traveller!" becomes "time traveller ")',
+      nonEmpty('some text'),
+      'time traveller',
+    )
     .option('--length <n>', `characters to generate (at most ${MAX_GENERATE_LENGTH})`, generateLength, 100)
     .option('--temperature <x>', 'sample with this temperature', positiveNumber)
     .option('--top-k <n>', 'sample among the k most likely characters', wholeNumber(1))
@@ -117,10 +149,13 @@ The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or the copy shippe
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(jsonOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   rnnkit generate --checkpoint runs/train --prefix "time traveller" --length 100
-  rnnkit generate --checkpoint runs/train --temperature 0.8 --top-k 5 --seed 1`)
+  rnnkit generate --checkpoint runs/train --temperature 0.8 --top-k 5 --seed 1`,
+    )
     .action(async (o) => {
       const r = await runGenerate(withBackendAndJson(o));
       if (!o.json) process.stdout.write(`${r.text}\n`);
@@ -136,10 +171,13 @@ Examples:
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(jsonOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   rnnkit toy                 prints "0 loss: 1.36 guess: hhllh" ... for 15 epochs
-  rnnkit toy --seeds 20      when each of 20 seeds first guesses "ohlol" for good`)
+  rnnkit toy --seeds 20      when each of 20 seeds first guesses "ohlol" for good`,
+    )
     .action(async (o) => {
       await runToy(withBackendAndJson(o));
     });
@@ -164,17 +202,22 @@ Examples:
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(jsonOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   rnnkit seq2seq
-  rnnkit seq2seq --train-size 2000 --epochs 3 --max-length 5   a quick look`)
+  rnnkit seq2seq --train-size 2000 --epochs 3 --max-length 5   a quick look`,
+    )
     .action(async (o) => {
       await runSeq2Seq(withBackendAndJson(o));
     });
 
   program
     .command('translate')
-    .description("English-French translation, d2l 9.5-9.8: the GRU encoder-decoder with the book's settings; d2l's four examples with BLEU, mean BLEU on training and held-out pairs, your own --sentence; greedy or --beam k.")
+    .description(
+      "English-French translation, d2l 9.5-9.8: the GRU encoder-decoder with the book's settings; d2l's four examples with BLEU, mean BLEU on training and held-out pairs, your own --sentence; greedy or --beam k.",
+    )
     .option('--epochs <n>', 'epochs', wholeNumber(1), 300)
     .option('--lr <x>', 'Adam learning rate', positiveNumber, 0.005)
     .option('--batch-size <n>', 'minibatch size', wholeNumber(1), 64)
@@ -183,18 +226,28 @@ Examples:
     .option('--embed <n>', 'embedding size', wholeNumber(1), 32)
     .option('--hidden <n>', 'GRU hidden units', wholeNumber(1), 32)
     .option('--layers <n>', 'GRU layers', wholeNumber(1), 2)
-    .option('--dropout <x>', 'dropout between GRU layers', (v: string) => {
-      const x = Number(v);
-      if (!(x >= 0 && x < 1)) throw new InvalidArgumentError('must be a number in [0, 1).');
-      return x;
-    }, 0.1)
+    .option(
+      '--dropout <x>',
+      'dropout between GRU layers',
+      (v: string) => {
+        const x = Number(v);
+        if (!(x >= 0 && x < 1)) throw new InvalidArgumentError('must be a number in [0, 1).');
+        return x;
+      },
+      0.1,
+    )
     .option('--seed <n>', 'seed of weights, dropout and batches', wholeNumber(0), 0)
     .option('--beam <k>', 'beam size (1: greedy search)', wholeNumber(1), 1)
-    .option('--alpha <x>', 'length penalty of the beam search: score / length^alpha', (v: string) => {
-      const x = Number(v);
-      if (!Number.isFinite(x) || x < 0) throw new InvalidArgumentError('must be a number >= 0.');
-      return x;
-    }, 0.75)
+    .option(
+      '--alpha <x>',
+      'length penalty of the beam search: score / length^alpha',
+      (v: string) => {
+        const x = Number(v);
+        if (!Number.isFinite(x) || x < 0) throw new InvalidArgumentError('must be a number >= 0.');
+        return x;
+      },
+      0.75,
+    )
     .option('--sentence <text>', 'an English sentence to translate (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--held-out <n>', 'held-out pairs: the lines after the training lines', wholeNumber(0), 400)
     .option('--data <file>', "a local fra.txt or d2l's fra-eng.zip instead of the shipped first 1,000 lines")
@@ -204,14 +257,17 @@ Examples:
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(jsonOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   rnnkit translate                                      d2l's run: 300 epochs, then go . => va !, ...
   rnnkit translate --checkpoint runs/translate --beam 3 --sentence "I'm cold."
   rnnkit translate --download --num-examples 5000       more of Tatoeba's pairs
 
 The sentence pairs are from the Tatoeba Project (tatoeba.org), CC-BY 2.0 FR, as packaged by
-manythings.org/anki and d2l; the first 1,000 lines of fra.txt ship with @rnnkit/data.`)
+manythings.org/anki and d2l; the first 1,000 lines of fra.txt ship with @rnnkit/data.`,
+    )
     .action(async (o) => {
       await runTranslate(withBackendAndJson(o));
     });
@@ -229,17 +285,22 @@ manythings.org/anki and d2l; the first 1,000 lines of fra.txt ship with @rnnkit/
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(jsonOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   rnnkit timeseries
-  rnnkit timeseries --hidden 64 --epochs 20 --out runs/ts64`)
+  rnnkit timeseries --hidden 64 --epochs 20 --out runs/ts64`,
+    )
     .action(async (o) => {
       await runTimeseries(withBackendAndJson(o));
     });
 
   program
     .command('bench')
-    .description('Training throughput (tokens/s) and memory of the fused, layers and scratch models on the pure backends. Prints a table, or JSON lines with --json.')
+    .description(
+      'Training throughput (tokens/s) and memory of the fused, layers and scratch models on the pure backends. Prints a table, or JSON lines with --json.',
+    )
     .option('--steps <n>', 'timed steps per case (median)', wholeNumber(1), 30)
     .option('--warmup <n>', 'untimed steps first', wholeNumber(0), 3)
     .option('--backends <list>', `comma-separated: ${BENCH_BACKENDS.join(', ')}`, 'wasm,cpu')
@@ -248,13 +309,24 @@ Examples:
     .option('--workers <n>', 'also time each case data-parallel with this many extra worker threads', wholeNumber(0), 0)
     .addOption(threadsOption())
     .addOption(jsonOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   rnnkit bench
-  rnnkit bench --backends wasm-stock,wasm --only fused-gru-256,layers-gru-256 --steps 30`)
+  rnnkit bench --backends wasm-stock,wasm --only fused-gru-256,layers-gru-256 --steps 30`,
+    )
     .action(async (o) => {
       if (o.threads !== undefined) setKernelThreads(o.threads);
-      await runBench({ steps: o.steps, warmup: o.warmup, backends: String(o.backends).split(','), only: o.only?.split(','), jsonFile: o.jsonFile, workers: o.workers, json: Boolean(o.json) });
+      await runBench({
+        steps: o.steps,
+        warmup: o.warmup,
+        backends: String(o.backends).split(','),
+        only: o.only?.split(','),
+        jsonFile: o.jsonFile,
+        workers: o.workers,
+        json: Boolean(o.json),
+      });
     });
   return program;
 }
@@ -272,7 +344,8 @@ const FLAG_NAMES: Record<string, string> = {
   preprocess: '--preprocess',
 };
 /** An error from the libraries, with their option names replaced by the flags that set them. */
-export const cliNames = (message: string): string => message.replace(/\b(numSteps|batchSize|maxTokens|numHiddens|numLayers|numPreds|topK|useRandomIter|preprocess)\b/g, (name) => FLAG_NAMES[name] ?? name);
+export const cliNames = (message: string): string =>
+  message.replace(/\b(numSteps|batchSize|maxTokens|numHiddens|numLayers|numPreds|topK|useRandomIter|preprocess)\b/g, (name) => FLAG_NAMES[name] ?? name);
 
 /** Runs the command line; returns the exit code (0 ok, 1 a problem with files or data, 2 bad usage, 130/143 stopped by SIGINT/SIGTERM after saving). */
 export async function run(argv: string[]): Promise<number> {

@@ -67,9 +67,17 @@ describe('progress bar', () => {
     r.info('perplexity 17.00, 15000 tokens/s on wasm, 3.0 s');
     expect(out.raw).not.toMatch(/[{}]/);
     // What stays on screen: the sample lines and the summary, no bar line.
-    expect(out.screen()).toEqual(['epoch 1: time traveller the', 'epoch 2: time traveller the', 'epoch 3: time traveller the', 'perplexity 17.00, 15000 tokens/s on wasm, 3.0 s']);
+    expect(out.screen()).toEqual([
+      'epoch 1: time traveller the',
+      'epoch 2: time traveller the',
+      'epoch 3: time traveller the',
+      'perplexity 17.00, 15000 tokens/s on wasm, 3.0 s',
+    ]);
     // Every bar drawn fits in 79 columns and shows tokens/s and time left.
-    const bars = out.raw.split('\r').map((s) => s.split(ERASE_LINE_END)[0]!).filter((s) => s.startsWith('epoch ') && s.includes('%'));
+    const bars = out.raw
+      .split('\r')
+      .map((s) => s.split(ERASE_LINE_END)[0]!)
+      .filter((s) => s.startsWith('epoch ') && s.includes('%'));
     expect(bars.length).toBeGreaterThan(3);
     for (const b of bars) {
       expect(b.length).toBeLessThan(80);

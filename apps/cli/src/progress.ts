@@ -80,7 +80,13 @@ export function formatDuration(seconds: number): string {
  * The bar's line, at most `columns - 1` characters (the last column makes some terminals wrap):
  * the bar shrinks first, then the text is cut.
  */
-export function barLine(value: number, total: number, fields: { perplexity: string; speed: string; left: string }, columns: number, metric = 'perplexity'): string {
+export function barLine(
+  value: number,
+  total: number,
+  fields: { perplexity: string; speed: string; left: string },
+  columns: number,
+  metric = 'perplexity',
+): string {
   const fraction = total > 0 ? Math.min(1, value / total) : 1;
   const head = `epoch ${value}/${total} `;
   const tail = ` ${String(Math.floor(fraction * 100)).padStart(3)}% | ${metric} ${fields.perplexity} | ${fields.speed} tokens/s | ${fields.left} left`;
@@ -105,7 +111,7 @@ export function createReporter(
   const render = () => {
     if (!bar) return;
     const done = bar.value - bar.start;
-    const left = done > 0 ? formatDuration((((now() - bar.started) / 1000) / done) * (bar.total - bar.value)) : '?';
+    const left = done > 0 ? formatDuration(((now() - bar.started) / 1000 / done) * (bar.total - bar.value)) : '?';
     out.write(`\r${barLine(bar.value, bar.total, { ...bar.fields, left }, columns(), bar.metric)}\x1b[K`);
   };
   const clear = () => {

@@ -15,19 +15,33 @@ import { RnnkitError } from './errors.js';
 export async function saveTranslationCheckpoint(dir: string, weights: tf.NamedTensorMap, metadata: { kind: string } & Record<string, unknown>): Promise<void> {
   const { data, specs } = await tf.io.encodeWeights(weights);
   await writeFileAtomic(join(dir, 'weights.bin'), new Uint8Array(tf.io.CompositeArrayBuffer.join(data as ArrayBuffer)));
-  const json = { format: CHECKPOINT_FORMAT, generatedBy: `TensorFlow.js tfjs-core v${tf.version_core}`, convertedBy: null, modelTopology: null, weightsManifest: [{ paths: ['weights.bin'], weights: specs }], userDefinedMetadata: { rnnkit: metadata } };
+  const json = {
+    format: CHECKPOINT_FORMAT,
+    generatedBy: `TensorFlow.js tfjs-core v${tf.version_core}`,
+    convertedBy: null,
+    modelTopology: null,
+    weightsManifest: [{ paths: ['weights.bin'], weights: specs }],
+    userDefinedMetadata: { rnnkit: metadata },
+  };
   await writeFileAtomic(join(dir, 'model.json'), JSON.stringify(json));
 }
 
 /** Reads a checkpoint folder (or a run folder holding `checkpoint/`) of `kind`; clear errors for anything else. */
-export async function loadTranslationCheckpoint<M extends { kind: string }>(path: string, kind: M['kind']): Promise<{ dir: string; metadata: M; weights: tf.NamedTensorMap }> {
+export async function loadTranslationCheckpoint<M extends { kind: string }>(
+  path: string,
+  kind: M['kind'],
+): Promise<{ dir: string; metadata: M; weights: tf.NamedTensorMap }> {
   const dir = existsSync(join(path, 'checkpoint', 'model.json')) ? join(path, 'checkpoint') : path;
   const jsonFile = join(dir, 'model.json');
   let json: { format?: string; weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[]; userDefinedMetadata?: { rnnkit?: M } };
   try {
     json = JSON.parse(await readFile(jsonFile, 'utf8'));
   } catch (err) {
-    throw new RnnkitError((err as NodeJS.ErrnoException).code === 'ENOENT' ? `No checkpoint at ${path}: ${jsonFile} is missing.` : `Corrupt checkpoint: ${jsonFile} is not valid JSON.`);
+    throw new RnnkitError(
+      (err as NodeJS.ErrnoException).code === 'ENOENT'
+        ? `No checkpoint at ${path}: ${jsonFile} is missing.`
+        : `Corrupt checkpoint: ${jsonFile} is not valid JSON.`,
+    );
   }
   const metadata = json.userDefinedMetadata?.rnnkit;
   const group = json.weightsManifest?.[0];
@@ -40,7 +54,8 @@ export async function loadTranslationCheckpoint<M extends { kind: string }>(path
     throw new RnnkitError(`Corrupt checkpoint: ${join(dir, group.paths[0] ?? 'weights.bin')} is missing.`);
   }
   const expected = group.weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
-  if (bytes.byteLength !== expected) throw new RnnkitError(`Corrupt checkpoint: ${dir}'s weights hold ${bytes.byteLength} bytes, the manifest needs ${expected}.`);
+  if (bytes.byteLength !== expected)
+    throw new RnnkitError(`Corrupt checkpoint: ${dir}'s weights hold ${bytes.byteLength} bytes, the manifest needs ${expected}.`);
   const weights = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, group.weights);
   return { dir, metadata, weights };
 }

@@ -18,7 +18,28 @@ const generate = (checkpoint: string) => rnnkit(['generate', '--checkpoint', che
 beforeAll(() => {
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run "pnpm build" before the CLI tests.`);
   dir = mkdtempSync(join(tmpdir(), 'rnnkit-cli-ckpt-'));
-  const r = rnnkit(['train', '--hidden', '16', '--batch-size', '8', '--num-steps', '10', '--max-tokens', '1000', '--epochs', '2', '--optimizer', 'adam', '--lr', '0.01', '--out', 'run', '--backend', 'wasm', '--json']);
+  const r = rnnkit([
+    'train',
+    '--hidden',
+    '16',
+    '--batch-size',
+    '8',
+    '--num-steps',
+    '10',
+    '--max-tokens',
+    '1000',
+    '--epochs',
+    '2',
+    '--optimizer',
+    'adam',
+    '--lr',
+    '0.01',
+    '--out',
+    'run',
+    '--backend',
+    'wasm',
+    '--json',
+  ]);
   if (r.code !== 0) throw new Error(r.stderr);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -57,7 +78,23 @@ describe('rnnkit checkpoints', () => {
   });
 
   it('an Adam run stopped and resumed ends with the same weights, bit for bit, as one run straight through', () => {
-    const args = ['--hidden', '16', '--batch-size', '8', '--num-steps', '10', '--max-tokens', '1000', '--optimizer', 'adam', '--lr', '0.01', '--backend', 'wasm', '--json'];
+    const args = [
+      '--hidden',
+      '16',
+      '--batch-size',
+      '8',
+      '--num-steps',
+      '10',
+      '--max-tokens',
+      '1000',
+      '--optimizer',
+      'adam',
+      '--lr',
+      '0.01',
+      '--backend',
+      'wasm',
+      '--json',
+    ];
     expect(rnnkit(['train', ...args, '--epochs', '4', '--out', 'straight']).code).toBe(0);
     expect(rnnkit(['train', ...args, '--epochs', '2', '--out', 'stopped']).code).toBe(0);
     const resumed = rnnkit(['train', '--resume', 'stopped', '--epochs', '4', '--out', 'stopped', '--backend', 'wasm', '--json']);

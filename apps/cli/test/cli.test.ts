@@ -78,13 +78,18 @@ describe('rnnkit train / generate', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('split over 2 threads');
     const [one, two] = [metricsOf('run'), metricsOf('threads')];
-    two.history.forEach((h, i) => { expect(h.perplexity).toBeCloseTo(one.history[i]!.perplexity, 3); });
+    two.history.forEach((h, i) => {
+      expect(h.perplexity).toBeCloseTo(one.history[i]!.perplexity, 3);
+    });
   });
 
   it('--json prints one JSON object per line', () => {
     const r = rnnkit(['train', ...tiny, '--epochs', '2', '--out', 'json-run', '--json']);
     expect(r.code).toBe(0);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string });
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string });
     expect(events.map((e) => e.event)).toEqual(['start', 'epoch', 'epoch', 'sample', 'done']);
   });
 
@@ -159,7 +164,10 @@ describe('rnnkit errors', () => {
     const unknown = rnnkit(['train', '--backend', 'webgpu']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/webgpu.*invalid.*auto, tensorflow-gpu, tensorflow, wasm, cpu/);
-    for (const [backend, pkg] of [['tensorflow', '@tensorflow/tfjs-node'], ['tensorflow-gpu', '@tensorflow/tfjs-node-gpu']]) {
+    for (const [backend, pkg] of [
+      ['tensorflow', '@tensorflow/tfjs-node'],
+      ['tensorflow-gpu', '@tensorflow/tfjs-node-gpu'],
+    ]) {
       const r = rnnkit(['train', ...tiny.slice(0, -2), '--epochs', '1', '--backend', backend!, '--out', 'nope']);
       expect(r.code).toBe(1);
       expect(oneLine(r.stderr), r.stderr).toBe(true);
@@ -198,10 +206,13 @@ describe('rnnkit errors', () => {
 });
 
 describe('rnnkit toy / timeseries / seq2seq / bench', () => {
-  it('toy prints the hello -> ohlol toy\'s lines and ends with the exact guess ohlol', () => {
+  it("toy prints the hello -> ohlol toy's lines and ends with the exact guess ohlol", () => {
     const r = rnnkit(['toy', '--backend', 'wasm']);
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split('\n').filter((l) => /loss/.test(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => /loss/.test(l));
     expect(lines).toHaveLength(15);
     expect(lines[0]).toMatch(/^0 loss: \d\.\d\d guess: [ehlo]{5}$/);
     expect(lines[14]).toMatch(/^14 loss: \d\.\d\d guess: ohlol$/);
@@ -217,7 +228,23 @@ describe('rnnkit toy / timeseries / seq2seq / bench', () => {
   });
 
   it('seq2seq runs a small reverse task and prints BLEU and examples', () => {
-    const r = rnnkit(['seq2seq', '--train-size', '300', '--test-size', '20', '--epochs', '1', '--max-length', '4', '--hidden', '16', '--examples', '2', '--backend', 'wasm']);
+    const r = rnnkit([
+      'seq2seq',
+      '--train-size',
+      '300',
+      '--test-size',
+      '20',
+      '--epochs',
+      '1',
+      '--max-length',
+      '4',
+      '--hidden',
+      '16',
+      '--examples',
+      '2',
+      '--backend',
+      'wasm',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/epoch 1, loss [\d.]+, held-out exact match [\d.]+%, BLEU [\d.]+/);
     expect(r.stdout).toMatch(/^[a-z]{3,4} => [a-z]*, bleu [\d.]+/m);
@@ -232,7 +259,10 @@ describe('rnnkit toy / timeseries / seq2seq / bench', () => {
   it('bench --json rows say the backend, threads and SIMD build; the bin turns relaxed SIMD on in Node 20 without a flag', () => {
     const r = rnnkit(['bench', '--backends', 'wasm', '--only', 'fused-rnn-256', '--steps', '1', '--warmup', '0', '--threads', '2', '--json']);
     expect(r.code).toBe(0);
-    const events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events[0]).toMatchObject({ event: 'start', kernels: { simd: 'relaxed', threads: 2 } });
     const rows = events.filter((o) => 'tokensPerSecond' in o);
     expect(rows).toHaveLength(1);
@@ -248,7 +278,8 @@ describe('rnnkit translate', () => {
     const r = rnnkit(['translate', ...quick, '--out', 'tr', '--sentence', 'Go zorglub!']);
     expect(r.stderr).toMatch(/^backend: wasm \(rnnkit kernels: (relaxed|plain) SIMD, \d+ threads?\)\n$/); // on stderr, as every command's
     expect(r.code).toBe(0);
-    for (const en of ['go .', 'i lost .', "he's calm .", "i'm home ."]) expect(r.stdout).toMatch(new RegExp(`^${en.replace('.', '\\.')} => .*, bleu [01]\\.\\d{3}$`, 'm'));
+    for (const en of ['go .', 'i lost .', "he's calm .", "i'm home ."])
+      expect(r.stdout).toMatch(new RegExp(`^${en.replace('.', '\\.')} => .*, bleu [01]\\.\\d{3}$`, 'm'));
     expect(r.stdout).toMatch(/mean BLEU: [\d.]+ on the 101 training pairs, [\d.]+ on 20 held-out pairs \(lines 102-121\)/);
     expect(r.stdout).toMatch(/^Go zorglub! => /m);
     expect(r.stdout).toContain('read as <unk>: "zorglub"');
@@ -263,14 +294,19 @@ describe('rnnkit translate', () => {
   it('translates with the checkpoint, greedy as beam 1, with start/done JSON events', () => {
     const greedy = rnnkit(['translate', '--checkpoint', 'tr', '--out', 'tr', '--json', '--held-out', '20', '--sentence', 'Go!']);
     expect(greedy.code, greedy.stderr).toBe(0);
-    const events = greedy.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const events = greedy.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(events.map((e) => e.event)).toEqual(['start', 'done']);
     const done = events[1];
     expect(done.trained).toBe(false);
     const trained = JSON.parse(readFileSync(join(dir, 'tr', 'metrics.json'), 'utf8'));
     expect(done.examples).toEqual(trained.examples); // the checkpoint holds the trained weights and vocabularies
     expect(done.sentences[0].unknown).toEqual([]);
-    const beam = JSON.parse(rnnkit(['translate', '--checkpoint', 'tr', '--out', 'tr', '--json', '--held-out', '20', '--beam', '3']).stdout.trim().split('\n').at(-1)!);
+    const beam = JSON.parse(
+      rnnkit(['translate', '--checkpoint', 'tr', '--out', 'tr', '--json', '--held-out', '20', '--beam', '3']).stdout.trim().split('\n').at(-1)!,
+    );
     expect(beam.beam).toBe(3);
     expect(readFileSync(join(dir, 'tr', 'eval-beam3.json'), 'utf8')).toContain('"beam": 3');
   }, 240_000);
@@ -286,6 +322,8 @@ describe('rnnkit translate', () => {
     expect(wrong.stderr).toMatch(/^backend: wasm \(rnnkit kernels: (relaxed|plain) SIMD, \d+ threads?\)\nrnnkit: .* is not a translation checkpoint[^\n]*\n$/);
     const missing = rnnkit(['translate', '--data', 'nope.txt', '--backend', 'wasm']);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/^backend: wasm \(rnnkit kernels: (relaxed|plain) SIMD, \d+ threads?\)\nrnnkit: The translation file nope\.txt does not exist\. .*--data FILE[^\n]*\n$/);
+    expect(missing.stderr).toMatch(
+      /^backend: wasm \(rnnkit kernels: (relaxed|plain) SIMD, \d+ threads?\)\nrnnkit: The translation file nope\.txt does not exist\. .*--data FILE[^\n]*\n$/,
+    );
   }, 180_000);
 });

@@ -27,12 +27,30 @@ const EVENTS: Record<string, Record<string, string[]>> = {
   },
   generate: { start: ['command', 'backend', 'versions', 'kernels'], done: ['text', 'unknownTokens', 'mode'] },
   toy: { start: ['command', 'backend', 'versions', 'kernels'], epoch: ['seed', 'epoch', 'loss', 'guess'], done: ['seeds', 'solved', 'firstEpoch', 'perSeed'] },
-  seq2seq: { start: ['command', 'backend', 'versions', 'kernels'], epoch: ['epoch', 'loss', 'exactMatch', 'bleu', 'seconds'], done: ['exactMatch', 'bleu', 'examples'] },
+  seq2seq: {
+    start: ['command', 'backend', 'versions', 'kernels'],
+    epoch: ['epoch', 'loss', 'exactMatch', 'bleu', 'seconds'],
+    done: ['exactMatch', 'bleu', 'examples'],
+  },
   timeseries: { start: ['command', 'backend', 'versions', 'kernels'], epoch: ['epoch', 'loss'], done: ['mse', 'files'] },
   translate: {
     start: ['command', 'backend', 'versions', 'kernels'],
     epoch: ['epoch', 'epochs', 'loss', 'tokensPerSecond', 'seconds'],
-    done: ['backend', 'trained', 'epochs', 'loss', 'tokensPerSecond', 'trainSeconds', 'beam', 'trainBleu', 'heldOutBleu', 'heldOutPairs', 'examples', 'sentences', 'files'],
+    done: [
+      'backend',
+      'trained',
+      'epochs',
+      'loss',
+      'tokensPerSecond',
+      'trainSeconds',
+      'beam',
+      'trainBleu',
+      'heldOutBleu',
+      'heldOutPairs',
+      'examples',
+      'sentences',
+      'files',
+    ],
   },
   bench: {
     start: ['command', 'backend', 'versions', 'kernels', 'backends', 'cases', 'steps', 'warmup'],
@@ -77,7 +95,26 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('--json: every line is an event with its documented fields', () => {
   it('train, then generate from its checkpoint', () => {
-    const t = rnnkit(['train', '--hidden', '16', '--batch-size', '8', '--num-steps', '10', '--max-tokens', '2000', '--epochs', '2', '--print-every', '1', '--out', 'run', '--backend', 'wasm', '--json']);
+    const t = rnnkit([
+      'train',
+      '--hidden',
+      '16',
+      '--batch-size',
+      '8',
+      '--num-steps',
+      '10',
+      '--max-tokens',
+      '2000',
+      '--epochs',
+      '2',
+      '--print-every',
+      '1',
+      '--out',
+      'run',
+      '--backend',
+      'wasm',
+      '--json',
+    ]);
     expect(t.code, t.stderr).toBe(0);
     expect(checkContract('train', t.stdout).map((e) => e.event)).toEqual(['start', 'epoch', 'sample', 'epoch', 'sample', 'done']);
     const g = rnnkit(['generate', '--checkpoint', 'run', '--length', '5', '--backend', 'wasm', '--json']);

@@ -12,7 +12,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const cliDir = fileURLToPath(new URL('../', import.meta.url));
 const bin = join(cliDir, 'dist', 'bin.js');
-const READMES = ['README.md', 'packages/data/README.md', 'packages/cells/README.md', 'packages/models/README.md', 'packages/training/README.md', 'apps/cli/README.md'];
+const READMES = [
+  'README.md',
+  'packages/data/README.md',
+  'packages/cells/README.md',
+  'packages/models/README.md',
+  'packages/training/README.md',
+  'apps/cli/README.md',
+];
 
 interface Block {
   file: string;
@@ -60,17 +67,25 @@ const KNOWN_LEAKS: Record<string, number> = { 'packages/training/README.md block
 
 describe('README snippets run as copy-pasted', () => {
   it('there are snippets to run (every package README has one)', () => {
-    for (const f of READMES.filter((f) => f.startsWith('packages/'))) expect(all.some((b) => b.file === f && !b.info.includes('browser')), f).toBe(true);
+    for (const f of READMES.filter((f) => f.startsWith('packages/')))
+      expect(
+        all.some((b) => b.file === f && !b.info.includes('browser')),
+        f,
+      ).toBe(true);
   });
 
   for (const b of all) {
     const name = `${b.file} block ${b.index}${b.info.includes('browser') ? ' (browser only)' : ''}`;
     // A browser-only fragment (IndexedDB, downloads, <input type=file>) cannot run in Node.
-    it.skipIf(b.info.includes('browser'))(name, () => {
-      const r = runSnippet(b);
-      expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
-      expect(r.stdout, r.stderr).toMatch(new RegExp(`__numTensors ${KNOWN_LEAKS[`${b.file} block ${b.index}`] ?? 0}\n$`));
-    }, 300_000);
+    it.skipIf(b.info.includes('browser'))(
+      name,
+      () => {
+        const r = runSnippet(b);
+        expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
+        expect(r.stdout, r.stderr).toMatch(new RegExp(`__numTensors ${KNOWN_LEAKS[`${b.file} block ${b.index}`] ?? 0}\n$`));
+      },
+      300_000,
+    );
   }
 });
 

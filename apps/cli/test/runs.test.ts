@@ -16,7 +16,8 @@ function rnnkit(args: string[]) {
 }
 const tiny = ['--hidden', '16', '--batch-size', '8', '--num-steps', '10', '--max-tokens', '2000', '--backend', 'wasm'];
 const metricsText = (out: string) => readFileSync(join(dir, out, 'metrics.json'), 'utf8');
-const metricsOf = (out: string) => JSON.parse(metricsText(out)) as { epochsDone: number; interrupted: boolean; history: { epoch: number }[]; training: { epochs: number } };
+const metricsOf = (out: string) =>
+  JSON.parse(metricsText(out)) as { epochsDone: number; interrupted: boolean; history: { epoch: number }[]; training: { epochs: number } };
 const checkpointEpoch = (out: string): number =>
   JSON.parse(readFileSync(join(dir, out, 'checkpoint', 'model.json'), 'utf8')).userDefinedMetadata.rnnkit.training.epoch as number;
 
@@ -61,7 +62,7 @@ describe('signals and resume (items 2, 4)', () => {
     expect(line).toBe('rnnkit train --resume term --epochs 40 --print-every 1 --checkpoint-every 100 --backend wasm');
   }, 240_000); // several runs of the bin each; slow on a loaded machine
 
-  it('--resume without --epochs trains to the checkpoint\'s target (40), not the default 500', () => {
+  it("--resume without --epochs trains to the checkpoint's target (40), not the default 500", () => {
     const r = rnnkit(['train', '--resume', 'term', '--backend', 'wasm', '--print-every', '100']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/resuming \S*term\S* at epoch \d+ of 40/);
@@ -73,10 +74,34 @@ describe('signals and resume (items 2, 4)', () => {
 
   it('options that conflict with the checkpoint are an error naming them, and nothing "resuming" is printed first', () => {
     writeFileSync(join(dir, 'other.txt'), 'another book entirely '.repeat(200));
-    const r = rnnkit(['train', '--resume', 'term', '--epochs', '60', '--corpus', 'other.txt', '--lr', '0.5', '--optimizer', 'adam', '--hidden', '64', '--model', 'lstm', '--backend', 'wasm']);
+    const r = rnnkit([
+      'train',
+      '--resume',
+      'term',
+      '--epochs',
+      '60',
+      '--corpus',
+      'other.txt',
+      '--lr',
+      '0.5',
+      '--optimizer',
+      'adam',
+      '--hidden',
+      '64',
+      '--model',
+      'lstm',
+      '--backend',
+      'wasm',
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    for (const flag of ['--model lstm (the checkpoint has gru)', '--hidden 64 (the checkpoint has 16)', '--lr 0.5 (the checkpoint has 1)', '--optimizer adam (the checkpoint has sgd)', '--corpus other.txt (the checkpoint has none)']) {
+    for (const flag of [
+      '--model lstm (the checkpoint has gru)',
+      '--hidden 64 (the checkpoint has 16)',
+      '--lr 0.5 (the checkpoint has 1)',
+      '--optimizer adam (the checkpoint has sgd)',
+      '--corpus other.txt (the checkpoint has none)',
+    ]) {
       expect(r.stderr).toContain(flag);
     }
     expect(r.stdout).not.toMatch(/resuming/);
@@ -109,7 +134,11 @@ describe('--out (items 3, 6, 8)', () => {
 
   it('an --out that cannot be written fails before training, naming the flag', () => {
     writeFileSync(join(dir, 'a-file'), 'not a folder');
-    for (const [out, why] of [['a-file', 'a-file is a file, not a folder'], ['a-file/sub', 'part of it is a file, not a folder'], ['/proc/rnnkit-test', 'it cannot be created']]) {
+    for (const [out, why] of [
+      ['a-file', 'a-file is a file, not a folder'],
+      ['a-file/sub', 'part of it is a file, not a folder'],
+      ['/proc/rnnkit-test', 'it cannot be created'],
+    ]) {
       const r = rnnkit(['train', ...tiny, '--epochs', '1', '--out', out!]);
       expect(r.code, out).toBe(1);
       expect(r.stderr).toContain(`rnnkit: Cannot write to --out ${out}: ${why}`);
@@ -131,7 +160,10 @@ describe('values that break later (item 8)', () => {
     // lr 450 gives a finite (huge) perplexity at epoch 1 and Infinity at epoch 2 on this seed.
     const r = rnnkit(['train', ...tiny, '--lr', '450', '--epochs', '8', '--checkpoint-every', '1', '--out', 'diverged']);
     expect(r.code).toBe(1);
-    const msg = /^rnnkit: Training diverged: the perplexity became (Infinity|NaN) at epoch (\d+) \(--lr 450 is probably too high\)\. Stopped; the last good checkpoint \(epoch (\d+)\) is kept in diverged\/checkpoint\.$/m.exec(r.stderr);
+    const msg =
+      /^rnnkit: Training diverged: the perplexity became (Infinity|NaN) at epoch (\d+) \(--lr 450 is probably too high\)\. Stopped; the last good checkpoint \(epoch (\d+)\) is kept in diverged\/checkpoint\.$/m.exec(
+        r.stderr,
+      );
     expect(msg, r.stderr).not.toBeNull();
     const [badEpoch, goodEpoch] = [Number(msg![2]), Number(msg![3])];
     expect(goodEpoch).toBe(badEpoch - 1);
@@ -160,7 +192,13 @@ describe('values that break later (item 8)', () => {
     expect(steps.code).toBe(1);
     expect(steps.stderr).toMatch(/--num-steps \(5000\) is longer than the corpus \(2000 tokens\): use a smaller --num-steps .*--max-tokens 0 keeps/);
     expect(steps.stderr).not.toMatch(/numSteps|maxTokens/);
-    for (const args of [['generate', '--checkpoint', ''], ['train', '--out', ''], ['train', '--resume', ' '], ['train', '--corpus', ''], ['generate', '--checkpoint', 'x', '--length', '1000000000']]) {
+    for (const args of [
+      ['generate', '--checkpoint', ''],
+      ['train', '--out', ''],
+      ['train', '--resume', ' '],
+      ['train', '--corpus', ''],
+      ['generate', '--checkpoint', 'x', '--length', '1000000000'],
+    ]) {
       const r = rnnkit(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);

@@ -40,7 +40,9 @@ describe('corpora outside a-z', () => {
   it('warns when preprocessing dropped most of the text', () => {
     const r = rnnkit(['train', ...tiny, '--corpus', 'mostly-ru.txt', '--out', 'mostly']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/^warning: preprocessing \(d2l's a-z, lower-cased\) kept only \d+% of the text's characters; for other alphabets use --preprocess letters \(or raw\)\.$/m);
+    expect(r.stderr).toMatch(
+      /^warning: preprocessing \(d2l's a-z, lower-cased\) kept only \d+% of the text's characters; for other alphabets use --preprocess letters \(or raw\)\.$/m,
+    );
   }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('--preprocess raw keeps case and punctuation; characters outside the vocabulary are named', () => {

@@ -1,6 +1,17 @@
 import embed from 'vega-embed';
 import { perplexitySpec } from '@rnnkit/cli/plot';
-import type { BackendInfo, CheckpointFile, CheckpointSource, CorpusChoice, EpochPoint, FromWorker, ModelSummary, Request, TrainSettings, WorkerEvent } from './protocol.js';
+import type {
+  BackendInfo,
+  CheckpointFile,
+  CheckpointSource,
+  CorpusChoice,
+  EpochPoint,
+  FromWorker,
+  ModelSummary,
+  Request,
+  TrainSettings,
+  WorkerEvent,
+} from './protocol.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -84,7 +95,8 @@ function fillHistoryTable(): void {
   body.replaceChildren(
     ...history.map((h) => {
       const tr = document.createElement('tr');
-      for (const v of [String(h.epoch), h.perplexity.toFixed(3), String(Math.round(h.tokensPerSecond)), h.seconds.toFixed(2)]) tr.append(Object.assign(document.createElement('td'), { textContent: v }));
+      for (const v of [String(h.epoch), h.perplexity.toFixed(3), String(Math.round(h.tokensPerSecond)), h.seconds.toFixed(2)])
+        tr.append(Object.assign(document.createElement('td'), { textContent: v }));
       return tr;
     }),
   );
@@ -105,7 +117,9 @@ function drawChart(): void {
       return;
     }
     const title = `${model?.describe ?? describeSettings()}: perplexity`;
-    chartView = (await embed('#chart', perplexitySpec(history, title), { actions: { export: true, source: false, compiled: false, editor: false }, renderer: 'svg' })).view;
+    chartView = (
+      await embed('#chart', perplexitySpec(history, title), { actions: { export: true, source: false, compiled: false, editor: false }, renderer: 'svg' })
+    ).view;
     await new Promise((r) => setTimeout(r, 250));
   });
 }
@@ -123,7 +137,10 @@ function onEvent(e: WorkerEvent): void {
   } else if (e.type === 'sample') {
     const li = document.createElement('li');
     li.value = e.epoch;
-    li.append(Object.assign(document.createElement('span'), { className: 'muted', textContent: `epoch ${e.epoch}` }), Object.assign(document.createElement('span'), { textContent: e.text }));
+    li.append(
+      Object.assign(document.createElement('span'), { className: 'muted', textContent: `epoch ${e.epoch}` }),
+      Object.assign(document.createElement('span'), { textContent: e.text }),
+    );
     $('samples').prepend(li);
     while ($('samples').children.length > 12) $('samples').lastElementChild?.remove();
   } else if (e.type === 'corpus') {
@@ -138,7 +155,9 @@ let savedInfo: { savedAt: string; bytes: number } | null = null;
 
 async function refreshSaved(): Promise<void> {
   savedInfo = await call<{ savedAt: string; bytes: number } | null>({ type: 'saved-info' });
-  $('saved-info').textContent = savedInfo ? `Saved in this browser: ${new Date(savedInfo.savedAt).toLocaleString()} (${(savedInfo.bytes / 1024).toFixed(0)} KiB of weights).` : 'Nothing saved in this browser yet.';
+  $('saved-info').textContent = savedInfo
+    ? `Saved in this browser: ${new Date(savedInfo.savedAt).toLocaleString()} (${(savedInfo.bytes / 1024).toFixed(0)} KiB of weights).`
+    : 'Nothing saved in this browser yet.';
   refreshButtons();
 }
 
@@ -327,7 +346,7 @@ input('checkpoint-files').addEventListener('change', () => {
 });
 button('load-url').addEventListener('click', () => {
   const url = input('checkpoint-url').value.trim();
-  if (!url) return showError('Type the URL of a checkpoint\'s model.json (or of its folder, ending in /).');
+  if (!url) return showError("Type the URL of a checkpoint's model.json (or of its folder, ending in /).");
   void loadCheckpoint({ kind: 'url', url }, url);
 });
 button('download').addEventListener('click', async () => {

@@ -109,12 +109,29 @@ async function train(choice: CorpusChoice, t: TrainSettings): Promise<ModelSumma
   const { loader, vocab } = loadData(name, text, t.maxTokens, t.seed);
   emit({ type: 'corpus', name, tokens: loader.corpus.length, vocabSize: vocab.size });
   disposeSession();
-  const config: LanguageModelConfig = { cell: t.cell, implementation: 'fused', numHiddens: t.hidden, numLayers: 1, bidirectional: false, vocabSize: vocab.size, seed: t.seed };
+  const config: LanguageModelConfig = {
+    cell: t.cell,
+    implementation: 'fused',
+    numHiddens: t.hidden,
+    numLayers: 1,
+    bidirectional: false,
+    vocabSize: vocab.size,
+    seed: t.seed,
+  };
   session = {
     model: createLanguageModel(config),
     vocab,
     config,
-    training: { epochs: t.epochs, lr: t.lr, optimizer: 'sgd', batchSize: BATCH_SIZE, numSteps: NUM_STEPS, randomIter: false, maxTokens: t.maxTokens, ...(choice.kind === 'file' ? { corpus: name } : {}) },
+    training: {
+      epochs: t.epochs,
+      lr: t.lr,
+      optimizer: 'sgd',
+      batchSize: BATCH_SIZE,
+      numSteps: NUM_STEPS,
+      randomIter: false,
+      maxTokens: t.maxTokens,
+      ...(choice.kind === 'file' ? { corpus: name } : {}),
+    },
     loader,
     optimizer: makeOptimizer('sgd', t.lr),
     history: [],
@@ -156,7 +173,8 @@ async function run(s: Session): Promise<ModelSummary> {
 function generate(g: GenerateSettings): { text: string; unknownTokens: string[] } {
   current();
   if (g.prefix.length === 0) throw new Error('The prefix is empty: type at least one character to start from.');
-  if (!Number.isInteger(g.length) || g.length < 1 || g.length > 10000) throw new Error(`The length must be a whole number from 1 to 10000, got ${String(g.length)}.`);
+  if (!Number.isInteger(g.length) || g.length < 1 || g.length > 10000)
+    throw new Error(`The length must be a whole number from 1 to 10000, got ${String(g.length)}.`);
   if (g.temperature !== undefined && !(g.temperature > 0)) throw new Error(`The temperature must be a number > 0, got ${String(g.temperature)}.`);
   if (g.topK !== undefined && (!Number.isInteger(g.topK) || g.topK < 1)) throw new Error(`Top-k must be a whole number >= 1, got ${String(g.topK)}.`);
   const mode = g.temperature !== undefined || g.topK !== undefined ? 'sample' : 'greedy';
@@ -176,7 +194,11 @@ function current(): Session {
 
 async function save(destination: string | tf.io.IOHandler, optimizerDestination?: tf.io.IOHandler): Promise<void> {
   const s = current();
-  await saveLanguageModel(destination, { model: s.model, vocab: s.vocab, config: s.config, optimizer: s.optimizer, training: trainingRecord(s) }, { optimizerDestination });
+  await saveLanguageModel(
+    destination,
+    { model: s.model, vocab: s.vocab, config: s.config, optimizer: s.optimizer, training: trainingRecord(s) },
+    { optimizerDestination },
+  );
 }
 
 /** The checkpoint as the files of `rnnkit train`'s folder (a worker has no `document` to download with). */
@@ -191,19 +213,26 @@ async function exportFiles(): Promise<CheckpointFile[]> {
   const files = [...checkpointFiles(captured.model!, 'model'), ...(captured.optimizer ? checkpointFiles(captured.optimizer, 'optimizer') : [])];
   const order = ['model.json', 'weights.bin', 'optimizer.json', 'optimizer.bin'];
   files.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
-  return files.map((f) => ({ name: f.name, data: f.bytes.buffer.slice(f.bytes.byteOffset, f.bytes.byteOffset + f.bytes.byteLength) as ArrayBuffer, type: f.name.endsWith('.json') ? 'application/json' : 'application/octet-stream' }));
+  return files.map((f) => ({
+    name: f.name,
+    data: f.bytes.buffer.slice(f.bytes.byteOffset, f.bytes.byteOffset + f.bytes.byteLength) as ArrayBuffer,
+    type: f.name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+  }));
 }
 
 /** The training record of a checkpoint from `rnnkit train` or this page (undefined for others). */
 function recordOf(training: unknown): TrainCheckpointMeta | undefined {
   const r = training as Partial<TrainCheckpointMeta> | undefined;
-  return r && typeof r.epoch === 'number' && typeof r.training === 'object' && r.training !== null && Array.isArray(r.history) ? (r as TrainCheckpointMeta) : undefined;
+  return r && typeof r.epoch === 'number' && typeof r.training === 'object' && r.training !== null && Array.isArray(r.history)
+    ? (r as TrainCheckpointMeta)
+    : undefined;
 }
 
 async function load(source: Request & { type: 'load' }): Promise<ModelSummary> {
   let from: CheckpointSource;
   if (source.source.kind === 'indexeddb') {
-    if (!(INDEXEDDB_URL in (await tf.io.listModels()))) throw new Error('No checkpoint is saved in this browser yet: train a model and press "Save in browser".');
+    if (!(INDEXEDDB_URL in (await tf.io.listModels())))
+      throw new Error('No checkpoint is saved in this browser yet: train a model and press "Save in browser".');
     from = INDEXEDDB_URL;
   } else if (source.source.kind === 'files') {
     from = source.source.files;

@@ -74,7 +74,24 @@ beforeAll(async () => {
   await mkdir(outputDir, { recursive: true });
   // Small and quick (about 10 s), yet trained enough that its continuation is not all spaces;
   // started now, awaited by the tests that need it.
-  cliCheckpoint = rnnkit('train', '--epochs', '8', '--hidden', '32', '--max-tokens', '10000', '--optimizer', 'adam', '--lr', '0.02', '--out', join(work, 'cli-run'), '--backend', 'wasm', '--json').then(() => join(work, 'cli-run', 'checkpoint'));
+  cliCheckpoint = rnnkit(
+    'train',
+    '--epochs',
+    '8',
+    '--hidden',
+    '32',
+    '--max-tokens',
+    '10000',
+    '--optimizer',
+    'adam',
+    '--lr',
+    '0.02',
+    '--out',
+    join(work, 'cli-run'),
+    '--backend',
+    'wasm',
+    '--json',
+  ).then(() => join(work, 'cli-run', 'checkpoint'));
   cliCheckpoint.catch(() => {});
   if (!existsSync(join(appDir, 'dist', 'index.html'))) await build({ root: appDir, logLevel: 'warn' });
   server = await preview({ root: appDir, preview: { host: '127.0.0.1', port: 0, strictPort: false }, logLevel: 'warn' });
@@ -164,7 +181,9 @@ describe('the char-LM page in Chromium', () => {
     expect(cli).toBe(expected);
     expect(cli.slice(PREFIX.length).trim()).not.toBe('');
     // With the optimizer files and the training record, rnnkit train goes on from the page's run.
-    const resumed = JSON.parse((await rnnkit('train', '--resume', dir, '--epochs', '31', '--out', join(work, 'resumed'), '--backend', 'wasm', '--json')).trim().split('\n').at(-1)!);
+    const resumed = JSON.parse(
+      (await rnnkit('train', '--resume', dir, '--epochs', '31', '--out', join(work, 'resumed'), '--backend', 'wasm', '--json')).trim().split('\n').at(-1)!,
+    );
     expect(resumed).toMatchObject({ event: 'done', epochsDone: 31, interrupted: false });
   });
 
@@ -230,7 +249,10 @@ describe('the char-LM page in Chromium', () => {
     // Not JSON.
     await writeFile(join(bad, 'model.json'), '{"format": "rnnkit-check');
     await writeFile(join(bad, 'weights.bin'), new Uint8Array(16));
-    expect(await tryLoad([join(bad, 'model.json'), join(bad, 'weights.bin')])).toEqual({ kind: 'error', text: expect.stringMatching(/Corrupt checkpoint: model.json is not valid JSON/) });
+    expect(await tryLoad([join(bad, 'model.json'), join(bad, 'weights.bin')])).toEqual({
+      kind: 'error',
+      text: expect.stringMatching(/Corrupt checkpoint: model.json is not valid JSON/),
+    });
     // Truncated weights.
     await writeFile(join(bad, 'model.json'), await readFile(join(dir, 'model.json')));
     await writeFile(join(bad, 'weights.bin'), (await readFile(join(dir, 'weights.bin'))).subarray(0, 1000));
@@ -240,10 +262,19 @@ describe('the char-LM page in Chromium', () => {
     other.userDefinedMetadata.rnnkit.kind = 'seq2seq';
     await writeFile(join(bad, 'model.json'), JSON.stringify(other));
     await writeFile(join(bad, 'weights.bin'), await readFile(join(dir, 'weights.bin')));
-    expect(await tryLoad([join(bad, 'model.json'), join(bad, 'weights.bin')])).toEqual({ kind: 'error', text: expect.stringMatching(/holds "seq2seq", not a language model/) });
+    expect(await tryLoad([join(bad, 'model.json'), join(bad, 'weights.bin')])).toEqual({
+      kind: 'error',
+      text: expect.stringMatching(/holds "seq2seq", not a language model/),
+    });
     // Another TensorFlow.js model.
-    await writeFile(join(bad, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: {}, weightsManifest: [{ paths: ['weights.bin'], weights: [] }] }));
-    expect(await tryLoad([join(bad, 'model.json'), join(bad, 'weights.bin')])).toEqual({ kind: 'error', text: expect.stringMatching(/is not an rnnkit checkpoint/) });
+    await writeFile(
+      join(bad, 'model.json'),
+      JSON.stringify({ format: 'layers-model', modelTopology: {}, weightsManifest: [{ paths: ['weights.bin'], weights: [] }] }),
+    );
+    expect(await tryLoad([join(bad, 'model.json'), join(bad, 'weights.bin')])).toEqual({
+      kind: 'error',
+      text: expect.stringMatching(/is not an rnnkit checkpoint/),
+    });
     // Still the model from before.
     expect(await pageGenerate()).toBe(good);
 
@@ -257,7 +288,10 @@ describe('the char-LM page in Chromium', () => {
       return message();
     };
     expect(await tryCorpus('empty.txt', new Uint8Array(0))).toEqual({ kind: 'error', text: expect.stringMatching(/empty.txt is empty/) });
-    expect(await tryCorpus('image.txt', new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 13, 0xff, 0xfe]))).toEqual({ kind: 'error', text: expect.stringMatching(/image.txt is not a UTF-8 text file/) });
+    expect(await tryCorpus('image.txt', new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 13, 0xff, 0xfe]))).toEqual({
+      kind: 'error',
+      text: expect.stringMatching(/image.txt is not a UTF-8 text file/),
+    });
     expect(await tryCorpus('short.txt', new TextEncoder().encode('The Time Traveller (for so it will be convenient to speak of him).\n'))).toEqual({
       kind: 'error',
       text: expect.stringMatching(/short.txt is too short to train on: .* needs at least 1155/),

@@ -81,7 +81,11 @@ afterAll(async () => {
 
 describe('the package READMEs show a browser page', () => {
   it('every package README has a runnable browser snippet', () => {
-    for (const file of READMES) expect(pages.some((s) => s.name.startsWith(`${file} `)), file).toBe(true);
+    for (const file of READMES)
+      expect(
+        pages.some((s) => s.name.startsWith(`${file} `)),
+        file,
+      ).toBe(true);
   });
 
   it('the browser snippets type-check (strict TypeScript, DOM) against the built packages', async () => {
@@ -115,7 +119,16 @@ describe('the package READMEs show a browser page', () => {
 `;
       const entry = join(dir, `${fileName(s)}.run.ts`);
       await writeFile(entry, code);
-      const bundle = await build({ entryPoints: [entry], bundle: true, platform: 'browser', format: 'esm', target: 'es2022', write: false, outfile: 'main.js', logLevel: 'silent' });
+      const bundle = await build({
+        entryPoints: [entry],
+        bundle: true,
+        platform: 'browser',
+        format: 'esm',
+        target: 'es2022',
+        write: false,
+        outfile: 'main.js',
+        logLevel: 'silent',
+      });
       const path = `/${fileName(s)}/`;
       served.set(`${path}main.js`, { body: bundle.outputFiles[0]!.contents, type: 'text/javascript' });
       served.set(path, {
@@ -131,7 +144,11 @@ describe('the package READMEs show a browser page', () => {
         if (url.startsWith(origin)) return route.continue();
         const wasm = url.startsWith(WASM_CDN) ? url.slice(WASM_CDN.length) : '';
         if (/^tfjs-backend-wasm[a-z-]*\.wasm$/.test(wasm)) {
-          return route.fulfill({ path: join(dirname(wasmPackage), 'dist', wasm), contentType: 'application/wasm', headers: { 'Access-Control-Allow-Origin': '*' } });
+          return route.fulfill({
+            path: join(dirname(wasmPackage), 'dist', wasm),
+            contentType: 'application/wasm',
+            headers: { 'Access-Control-Allow-Origin': '*' },
+          });
         }
         refused.push(url);
         return route.abort();
@@ -139,10 +156,14 @@ describe('the package READMEs show a browser page', () => {
       try {
         const page = await context.newPage();
         await page.goto(`${origin}${path}`);
-        await page.waitForFunction(() => {
-          const w = window as { __snippet?: unknown; __snippetError?: string };
-          return w.__snippet !== undefined || w.__snippetError !== undefined;
-        }, null, { timeout: 150_000 });
+        await page.waitForFunction(
+          () => {
+            const w = window as { __snippet?: unknown; __snippetError?: string };
+            return w.__snippet !== undefined || w.__snippetError !== undefined;
+          },
+          null,
+          { timeout: 150_000 },
+        );
         const result = await page.evaluate(() => {
           const w = window as { __snippet?: { numTensors: number }; __snippetError?: string };
           return { error: w.__snippetError, numTensors: w.__snippet?.numTensors, text: document.body.textContent ?? '' };

@@ -22,9 +22,7 @@ async function compileVariant(dir, relaxed, shared) {
   // Every build imports its memory (the loader makes it); the shared builds declare it shared, so
   // that worker threads can run the same module over it (kernels/threads.ts). The module has no
   // data segments and no start function: a second instance on the same memory writes nothing.
-  const memory = shared
-    ? ['--importMemory', '--sharedMemory', '--maximumMemory', String(MAX_SHARED_PAGES), '--enable', 'threads']
-    : ['--importMemory'];
+  const memory = shared ? ['--importMemory', '--sharedMemory', '--maximumMemory', String(MAX_SHARED_PAGES), '--enable', 'threads'] : ['--importMemory'];
   const { error, stderr } = await asc.main(
     [source, '-O3', '--runtime', 'stub', '--noAssert', '--enable', 'simd', ...flags, ...memory, '--bindings', 'raw', '-o', out],
     {},

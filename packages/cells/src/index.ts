@@ -13,6 +13,15 @@ export { oneHotFloat } from './ops.js';
 export { installWasmKernels } from './kernels/backend.js';
 export { SimdKernels, simdKernels, useWasmGates, readInto, tensorOfView } from './kernels/simd.js';
 export type { KernelExports } from './kernels/simd-module.generated.js';
-export { KernelPool, kernelThreads, setKernelThreads, setThreadHost, splitRows, type KernelCalls, type ThreadHost, type KernelWorkerInit } from './kernels/threads.js';
+export {
+  KernelPool,
+  kernelThreads,
+  setKernelThreads,
+  setThreadHost,
+  splitRows,
+  type KernelCalls,
+  type ThreadHost,
+  type KernelWorkerInit,
+} from './kernels/threads.js';
 export { productRuns } from './kernels/matmul.js';
 export { enableRelaxedSimd, hasRelaxedSimd } from './simd-support.js';

@@ -17,9 +17,7 @@ export function lstmState(batchSize: number, numHiddens: number): State {
 /** d2l `lstm`: C = F * C + I * C~, H = O * tanh(C). */
 export function lstmForward(inputs: tf.Tensor3D, state: State, params: Record<string, tf.Tensor>): { outputs: tf.Tensor2D; state: State } {
   const names = ['W_xi', 'W_hi', 'b_i', 'W_xf', 'W_hf', 'b_f', 'W_xo', 'W_ho', 'b_o', 'W_xc', 'W_hc', 'b_c', 'W_hq', 'b_q'];
-  const [W_xi, W_hi, b_i, W_xf, W_hf, b_f, W_xo, W_ho, b_o, W_xc, W_hc, b_c, W_hq, b_q] = names.map((n) =>
-    param(params, n),
-  ) as tf.Tensor2D[];
+  const [W_xi, W_hi, b_i, W_xf, W_hf, b_f, W_xo, W_ho, b_o, W_xc, W_hc, b_c, W_hq, b_q] = names.map((n) => param(params, n)) as tf.Tensor2D[];
   let H = state[0] as tf.Tensor2D;
   let C = state[1] as tf.Tensor2D;
   const outputs: tf.Tensor2D[] = [];

@@ -7,7 +7,7 @@ import { oneHotFloat, RNNModelScratch } from './index.js';
 // state, loss and gradients prove the scratch cells compute d2l's functions.
 
 describeScratchFixtures('', (fx, cell, getModel) => {
-  it('has d2l\'s parameter names and shapes', () => {
+  it("has d2l's parameter names and shapes", () => {
     const fresh = new RNNModelScratch({ vocabSize: 28, numHiddens: 16, ...cell, seed: 1 });
     const shapes = Object.fromEntries(Object.entries(fresh.params).map(([k, v]) => [k, v.shape]));
     expect(Object.keys(shapes)).toEqual(Object.keys(fx.params));
@@ -29,7 +29,9 @@ describeScratchFixtures('', (fx, cell, getModel) => {
     const { logits, state } = getModel().call(X, state0);
     expectClose(logits, fx.logits as Nested, 'logits');
     expect(state.length).toBe((fx.state as Nested[]).length);
-    state.forEach((s, i) => { expectClose(s, (fx.state as Nested[])[i] as Nested, `state[${i}]`); });
+    state.forEach((s, i) => {
+      expectClose(s, (fx.state as Nested[])[i] as Nested, `state[${i}]`);
+    });
     const targets = oneHotFloat(tf.reshape(tf.transpose(Y), [-1]) as tf.Tensor1D, fx.sizes.vocab as number);
     const loss = tf.losses.softmaxCrossEntropy(targets, logits, undefined, 0, tf.Reduction.MEAN);
     expectClose(loss.dataSync()[0] as number, fx.loss as number, 'loss');

@@ -1,7 +1,9 @@
 /** Rows `rows` (in that order) of a row-major array of `width` columns, as a new array of the same type. */
 export function selectRows<A extends Int32Array | Float32Array>(array: A, rows: readonly number[], width: number): A {
   const out = new (array.constructor as new (n: number) => A)(rows.length * width);
-  rows.forEach((r, i) => { out.set(array.subarray(r * width, (r + 1) * width), i * width); });
+  rows.forEach((r, i) => {
+    out.set(array.subarray(r * width, (r + 1) * width), i * width);
+  });
   return out;
 }
 

@@ -8,9 +8,13 @@ import { Vocab } from './vocab.js';
 describe('argument checks', () => {
   it('loadDataTimeMachine() with no options names the options it needs', async () => {
     // @ts-expect-error: the call a JavaScript user can make
-    await expect(loadDataTimeMachine()).rejects.toThrow(/loadDataTimeMachine needs an options object: loadDataTimeMachine\(\{ batchSize: 32, numSteps: 35 \}\); got undefined/);
+    await expect(loadDataTimeMachine()).rejects.toThrow(
+      /loadDataTimeMachine needs an options object: loadDataTimeMachine\(\{ batchSize: 32, numSteps: 35 \}\); got undefined/,
+    );
     // @ts-expect-error: batchSize missing, checked before any text is read
-    await expect(loadDataTimeMachine({ numSteps: 35, source: { path: '/nonexistent' } })).rejects.toThrow(/batchSize must be a whole number >= 1, got undefined/);
+    await expect(loadDataTimeMachine({ numSteps: 35, source: { path: '/nonexistent' } })).rejects.toThrow(
+      /batchSize must be a whole number >= 1, got undefined/,
+    );
     // @ts-expect-error: no options
     expect(() => new SeqDataLoader(new Int32Array(100))).toThrow(/SeqDataLoader needs an options object/);
   });
@@ -24,7 +28,13 @@ describe('argument checks', () => {
   });
 
   it('a seed that is NaN, infinite, null or an object is refused', () => {
-    for (const [seed, got] of [[Number.NaN, 'NaN'], [Infinity, 'Infinity'], [null, 'null'], [{}, 'object'], [true, 'boolean']] as const) {
+    for (const [seed, got] of [
+      [Number.NaN, 'NaN'],
+      [Infinity, 'Infinity'],
+      [null, 'null'],
+      [{}, 'object'],
+      [true, 'boolean'],
+    ] as const) {
       // @ts-expect-error: bad seeds
       expect(() => createRng(seed)).toThrow(new RegExp(`seed must be a finite number or a string, got ${got}`));
     }

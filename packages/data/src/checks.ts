@@ -4,7 +4,9 @@
  */
 export function checkOptions(options: unknown, call: string): void {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`${call.replace(/\(.*$/, '')} needs an options object: ${call}; got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}.`);
+    throw new TypeError(
+      `${call.replace(/\(.*$/, '')} needs an options object: ${call}; got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}.`,
+    );
   }
 }
 

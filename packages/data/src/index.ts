@@ -3,7 +3,17 @@
 export { checkPositiveInts, checkOptions, checkSeed } from './checks.js';
 export { selectRows, timeMajor } from './arrays.js';
 export { createRng, type Rng, type RngState } from './rng.js';
-export { preprocessLine, preprocessPrefix, preprocessText, keptFraction, splitLines, tokenize, PREPROCESSINGS, type Preprocessing, type TokenKind } from './text.js';
+export {
+  preprocessLine,
+  preprocessPrefix,
+  preprocessText,
+  keptFraction,
+  splitLines,
+  tokenize,
+  PREPROCESSINGS,
+  type Preprocessing,
+  type TokenKind,
+} from './text.js';
 export { Vocab, UNK, countTokens, type VocabOptions, type VocabJSON } from './vocab.js';
 export {
   TIME_MACHINE_URL,

@@ -35,7 +35,14 @@ const d2l = JSON.parse(readFileSync(new URL('../../../test/fixtures/parity/nmt_p
   };
   all_lines: { num_pairs: number; source_tail: string[][]; target_tail: string[][] };
 };
-type Rows = { src_rows_head: number[][]; tgt_rows_head: number[][]; src_rows_tail: number[][]; tgt_rows_tail: number[][]; src_valid_len: number[]; tgt_valid_len: number[] };
+type Rows = {
+  src_rows_head: number[][];
+  tgt_rows_head: number[][];
+  src_rows_tail: number[][];
+  tgt_rows_tail: number[][];
+  src_valid_len: number[];
+  tgt_valid_len: number[];
+};
 const rowsOf = (a: Int32Array, numSteps: number, rows: number[]) => rows.map((r) => Array.from(a.subarray(r * numSteps, (r + 1) * numSteps)));
 
 describe('d2l 9.5 translation pipeline on the shipped first 1,000 lines', () => {
@@ -50,7 +57,7 @@ describe('d2l 9.5 translation pipeline on the shipped first 1,000 lines', () => 
     expect(preprocessNmt('Hi !')).toBe('hi !');
   });
 
-  it('tokenize_nmt: word pairs, n examples keep n + 1 lines as d2l\'s code', () => {
+  it("tokenize_nmt: word pairs, n examples keep n + 1 lines as d2l's code", () => {
     const text = preprocessNmt(FRA_ENG_HEAD);
     const { source, target } = tokenizeNmt(text, 600);
     const want = d2l.num_examples_600;
@@ -85,7 +92,10 @@ describe('d2l 9.5 translation pipeline on the shipped first 1,000 lines', () => 
   });
 
   it('build_array_nmt appends <eos>, truncates long lines and counts valid tokens', () => {
-    const vocab = nmtVocab([['a', 'b'], ['a', 'b']]);
+    const vocab = nmtVocab([
+      ['a', 'b'],
+      ['a', 'b'],
+    ]);
     const { pad, bos, eos } = nmtSpecialIds(vocab);
     expect([pad, bos, eos]).toEqual([1, 2, 3]);
     const out = buildArrayNmtTokens([['a'], ['a', 'b', 'zz', 'a']], vocab, 3);
@@ -130,7 +140,7 @@ describe('read_data_nmt: download, SHA-1 and cache of fra-eng.zip', () => {
     expect(hits).toBe(before);
   });
 
-  it('rejects a download with another SHA-1 (d2l\'s by default) and caches nothing', async () => {
+  it("rejects a download with another SHA-1 (d2l's by default) and caches nothing", async () => {
     const cacheDir = join(dir, 'bad');
     await expect(fetchFraEngText({ env: {}, cacheDir, url: `${base}/fra-eng.zip` })).rejects.toThrow(
       /has SHA-1 [0-9a-f]{40}, not the expected 94646ad1.*nothing was cached.*RNNKIT_FRA_ENG/,

@@ -11,7 +11,10 @@ export const NMT_RESERVED_TOKENS = ['<pad>', '<bos>', '<eos>'] as const;
  * lower-cased, and a space goes before every `,.!?` that follows a non-space.
  */
 export function preprocessNmt(text: string): string {
-  const lower = text.replace(/\r\n/g, '\n').replace(/[\u202f\u00a0]/g, ' ').toLowerCase();
+  const lower = text
+    .replace(/\r\n/g, '\n')
+    .replace(/[\u202f\u00a0]/g, ' ')
+    .toLowerCase();
   let out = '';
   for (let i = 0; i < lower.length; i++) {
     const ch = lower[i]!;
@@ -57,7 +60,11 @@ export function nmtSpecialIds(vocab: Vocab): { pad: number; bos: number; eos: nu
 /** d2l `build_array_nmt(lines, vocab, num_steps)`: token lines -> ids + `<eos>`, padded on the right to `numSteps`. */
 export function buildArrayNmtTokens(lines: readonly (readonly string[])[], vocab: Vocab, numSteps: number): PaddedArray {
   const { pad, eos } = nmtSpecialIds(vocab);
-  return buildArrayNmt(lines.map((l) => vocab.indicesOf(l)), numSteps, { pad, eos });
+  return buildArrayNmt(
+    lines.map((l) => vocab.indicesOf(l)),
+    numSteps,
+    { pad, eos },
+  );
 }
 
 export interface LoadDataNmtOptions {
@@ -87,7 +94,8 @@ export interface NmtData {
 export function loadDataNmt(options: LoadDataNmtOptions): NmtData {
   const numExamples = options.numExamples ?? 600;
   checkPositiveInts({ numSteps: options.numSteps });
-  if (!Number.isInteger(numExamples) || numExamples < 0) throw new RangeError(`numExamples must be a whole number >= 0 (0 keeps every line), got ${numExamples}.`);
+  if (!Number.isInteger(numExamples) || numExamples < 0)
+    throw new RangeError(`numExamples must be a whole number >= 0 (0 keeps every line), got ${numExamples}.`);
   const text = preprocessNmt(options.text ?? FRA_ENG_HEAD);
   const { source, target } = tokenizeNmt(text, numExamples);
   if (source.length === 0) throw new Error('The translation text has no "source<TAB>target" lines: pass the text of fra.txt.');

@@ -54,6 +54,8 @@ describe('corpus files', () => {
     expect(decodeText(new Uint8Array([0x68, 0xff, 0x69]))).toBeNull();
     const file = join(dir, 'program');
     writeFileSync(file, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0]));
-    await expect(readTextFile(file)).rejects.toThrow(`The corpus file ${file} is not a text file (it has NUL bytes or is not valid UTF-8): use a UTF-8 text file.`);
+    await expect(readTextFile(file)).rejects.toThrow(
+      `The corpus file ${file} is not a text file (it has NUL bytes or is not valid UTF-8): use a UTF-8 text file.`,
+    );
   });
 });

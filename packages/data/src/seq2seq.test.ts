@@ -31,7 +31,14 @@ describe('truncatePad / buildArrayNmt (d2l)', () => {
   });
 
   it('appends <eos>, pads and counts valid tokens', () => {
-    const out = buildArrayNmt([[5, 6], [7, 8, 9, 10]], 4, { pad: 1, eos: 3 });
+    const out = buildArrayNmt(
+      [
+        [5, 6],
+        [7, 8, 9, 10],
+      ],
+      4,
+      { pad: 1, eos: 3 },
+    );
     expect(Array.from(out.array)).toEqual([5, 6, 3, 1, 7, 8, 9, 10]);
     expect(Array.from(out.validLen)).toEqual([3, 4]);
     const left = buildArrayNmt([[5, 6]], 4, { pad: 1, side: 'left' });

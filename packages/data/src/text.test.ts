@@ -3,9 +3,7 @@ import { preprocessLine, preprocessText, splitLines, tokenize } from './text.js'
 
 describe('text preprocessing', () => {
   it('replaces runs of non-letters by one space, trims and lower-cases (d2l)', () => {
-    expect(preprocessLine('  The Time-Traveller (for so it will be convenient...)\n')).toBe(
-      'the time traveller for so it will be convenient',
-    );
+    expect(preprocessLine('  The Time-Traveller (for so it will be convenient...)\n')).toBe('the time traveller for so it will be convenient');
     expect(preprocessLine('I.  1894!')).toBe('i');
     expect(preprocessLine('***')).toBe('');
   });

@@ -16,8 +16,16 @@ export const PREPROCESSINGS: readonly Preprocessing[] = ['d2l', 'letters', 'raw'
  * then the line is trimmed and lower-cased. `mode` widens what counts as a letter (see {@link Preprocessing}).
  */
 export function preprocessLine(line: string, mode: Preprocessing = 'd2l'): string {
-  if (mode === 'd2l') return line.replace(/[^A-Za-z]+/g, ' ').trim().toLowerCase();
-  if (mode === 'letters') return line.replace(/\P{L}+/gu, ' ').trim().toLowerCase();
+  if (mode === 'd2l')
+    return line
+      .replace(/[^A-Za-z]+/g, ' ')
+      .trim()
+      .toLowerCase();
+  if (mode === 'letters')
+    return line
+      .replace(/\P{L}+/gu, ' ')
+      .trim()
+      .toLowerCase();
   if (mode === 'raw') return line;
   throw new RangeError(`Unknown preprocessing ${JSON.stringify(mode)}: use ${PREPROCESSINGS.map((m) => `"${m}"`).join(', ')}.`);
 }

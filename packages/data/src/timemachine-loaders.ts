@@ -22,7 +22,11 @@ export function timeMachineLoaders(fetchTimeMachineText: (source?: TimeMachineSo
   ): Promise<{ loader: SeqDataLoader; vocab: Vocab; corpus: Int32Array; keptFraction: number }> {
     checkOptions(options, 'loadDataTimeMachine({ batchSize: 32, numSteps: 35 })');
     checkPositiveInts({ batchSize: options.batchSize, numSteps: options.numSteps });
-    const { corpus, vocab, keptFraction } = await loadCorpusTimeMachine({ maxTokens: options.maxTokens ?? 10000, source: options.source, preprocess: options.preprocess });
+    const { corpus, vocab, keptFraction } = await loadCorpusTimeMachine({
+      maxTokens: options.maxTokens ?? 10000,
+      source: options.source,
+      preprocess: options.preprocess,
+    });
     return { loader: new SeqDataLoader(corpus, options), vocab, corpus, keptFraction: keptFraction ?? 1 };
   }
 

@@ -3,13 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TIME_MACHINE_ENV, TIME_MACHINE_MODULE, corpusFromLines } from './timemachine.js';
-import {
-  fetchTimeMachineText,
-  loadCorpusTimeMachine,
-  loadDataTimeMachine,
-  readTimeMachine,
-  readTextFile,
-} from './timemachine-node.js';
+import { fetchTimeMachineText, loadCorpusTimeMachine, loadDataTimeMachine, readTimeMachine, readTextFile } from './timemachine-node.js';
 import * as browser from './timemachine-browser.js';
 import { SeqDataLoader } from './seqdata.js';
 import { TIME_MACHINE_TEXT } from './timemachine-text.js';
@@ -23,7 +17,7 @@ describe('The Time Machine (the real file)', () => {
     expect(got.text).toBe(TIME_MACHINE_TEXT);
   });
 
-  it('gives d2l\'s known values: 170,580 characters, 28 tokens in d2l\'s order', async () => {
+  it("gives d2l's known values: 170,580 characters, 28 tokens in d2l's order", async () => {
     const { corpus, vocab } = await loadCorpusTimeMachine();
     expect(corpus.length).toBe(170580);
     expect(vocab.size).toBe(28);
@@ -32,7 +26,7 @@ describe('The Time Machine (the real file)', () => {
     expect(lines[0]).toBe('the time machine by h g wells');
   });
 
-  it('keeps the first maxTokens characters with the full book\'s vocabulary', async () => {
+  it("keeps the first maxTokens characters with the full book's vocabulary", async () => {
     const { corpus, vocab } = await loadCorpusTimeMachine({ maxTokens: 10000 });
     expect(corpus.length).toBe(10000);
     expect(vocab.size).toBe(28);
@@ -136,15 +130,13 @@ describe('download and cache', () => {
 
   it('reports a 404 with the URL and how to pass a local copy', async () => {
     const cacheDir = join(dir, 'missing');
-    await expect(fetchTimeMachineText({ env: {}, cacheDir, url: `${base}/gone.txt` })).rejects.toThrow(
-      /gone\.txt: HTTP 404.*RNNKIT_TIMEMACHINE/,
-    );
+    await expect(fetchTimeMachineText({ env: {}, cacheDir, url: `${base}/gone.txt` })).rejects.toThrow(/gone\.txt: HTTP 404.*RNNKIT_TIMEMACHINE/);
   });
 
   it('reports an unreachable server', async () => {
-    await expect(
-      fetchTimeMachineText({ env: {}, cacheDir: join(dir, 'down'), url: 'http://127.0.0.1:9/timemachine.txt' }),
-    ).rejects.toThrow(/Could not download The Time Machine from http:\/\/127\.0\.0\.1:9/);
+    await expect(fetchTimeMachineText({ env: {}, cacheDir: join(dir, 'down'), url: 'http://127.0.0.1:9/timemachine.txt' })).rejects.toThrow(
+      /Could not download The Time Machine from http:\/\/127\.0\.0\.1:9/,
+    );
   });
 
   it('replaces a corrupt cache file with a good download', async () => {
@@ -182,7 +174,7 @@ describe('download and cache', () => {
     expect(got).toEqual({ text: 'Hello World\n', origin: 'env', file: own });
   });
 
-  it('downloads d2l\'s address only when asked for (download: true), else never touches the network', async () => {
+  it("downloads d2l's address only when asked for (download: true), else never touches the network", async () => {
     const before = hits;
     const got = await fetchTimeMachineText({ env: {}, cacheDir: join(dir, 'offline'), url: undefined });
     expect(got.origin).toBe('shipped');

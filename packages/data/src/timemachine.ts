@@ -152,7 +152,9 @@ export function corpusFromLines(lines: readonly string[], options: CorpusOptions
     }
   }
   if (n === 0) {
-    throw new Error("The corpus has no tokens after preprocessing: d2l's preprocessing keeps only the letters a-z; for other alphabets use preprocess 'letters' (every Unicode letter) or 'raw' (every character).");
+    throw new Error(
+      "The corpus has no tokens after preprocessing: d2l's preprocessing keeps only the letters a-z; for other alphabets use preprocess 'letters' (every Unicode letter) or 'raw' (every character).",
+    );
   }
   return { corpus, vocab };
 }

@@ -3,9 +3,20 @@ import { Vocab, countTokens } from './vocab.js';
 
 describe('Vocab', () => {
   it('puts <unk> first, then reserved tokens, then tokens by frequency with ties in first-seen order', () => {
-    const vocab = new Vocab([['b', 'a', 'c'], ['a', 'c', 'd']], { reservedTokens: ['<pad>', '<bos>'] });
+    const vocab = new Vocab(
+      [
+        ['b', 'a', 'c'],
+        ['a', 'c', 'd'],
+      ],
+      { reservedTokens: ['<pad>', '<bos>'] },
+    );
     expect(vocab.idxToToken).toEqual(['<unk>', '<pad>', '<bos>', 'a', 'c', 'b', 'd']);
-    expect(vocab.tokenFreqs).toEqual([['a', 2], ['c', 2], ['b', 1], ['d', 1]]);
+    expect(vocab.tokenFreqs).toEqual([
+      ['a', 2],
+      ['c', 2],
+      ['b', 1],
+      ['d', 1],
+    ]);
     expect(vocab.size).toBe(7);
   });
 
@@ -39,7 +50,13 @@ describe('Vocab', () => {
   });
 
   it('round-trips through JSON with the same indices', () => {
-    const vocab = new Vocab([['t', 'h', 'e'], ['e', 'n', 'd']], { reservedTokens: ['<eos>'] });
+    const vocab = new Vocab(
+      [
+        ['t', 'h', 'e'],
+        ['e', 'n', 'd'],
+      ],
+      { reservedTokens: ['<eos>'] },
+    );
     const copy = Vocab.fromJSON(JSON.parse(JSON.stringify(vocab)));
     expect(copy.idxToToken).toEqual(vocab.idxToToken);
     expect(copy.tokenFreqs).toEqual(vocab.tokenFreqs);
@@ -54,7 +71,13 @@ describe('Vocab', () => {
   });
 
   it('counts flat and nested token lists alike', () => {
-    expect([...countTokens(['a', 'b', 'a'])]).toEqual([['a', 2], ['b', 1]]);
-    expect([...countTokens([['a'], ['b', 'a']])]).toEqual([['a', 2], ['b', 1]]);
+    expect([...countTokens(['a', 'b', 'a'])]).toEqual([
+      ['a', 2],
+      ['b', 1],
+    ]);
+    expect([...countTokens([['a'], ['b', 'a']])]).toEqual([
+      ['a', 2],
+      ['b', 1],
+    ]);
   });
 });

@@ -104,12 +104,7 @@ export class Vocab {
   /** Rebuilds a vocabulary saved with `toJSON`, with exactly the same indices. */
   static fromJSON(json: unknown): Vocab {
     const data = json as Partial<VocabJSON> | null;
-    if (
-      data?.format !== 'rnnkit-vocab' ||
-      !Array.isArray(data.idxToToken) ||
-      data.idxToToken[0] !== UNK ||
-      !Array.isArray(data.tokenFreqs)
-    ) {
+    if (data?.format !== 'rnnkit-vocab' || !Array.isArray(data.idxToToken) || data.idxToToken[0] !== UNK || !Array.isArray(data.tokenFreqs)) {
       throw new Error('Not an rnnkit vocabulary: expected JSON written by Vocab.toJSON() (format "rnnkit-vocab").');
     }
     const vocab = Object.create(Vocab.prototype) as Vocab;

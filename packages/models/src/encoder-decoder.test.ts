@@ -9,8 +9,24 @@ import { EncoderDecoder } from './index.js';
 describe('dropout between stacked recurrent layers', () => {
   beforeAll(() => useBackend('cpu'));
   const sizes = { srcVocabSize: 9, tgtVocabSize: 8, embedSize: 5, numHiddens: 6 };
-  const src = () => tf.tensor2d([[4, 5, 6, 3], [7, 3, 1, 1]], undefined, 'int32');
-  const tgt = () => tf.tensor2d([[2, 4, 5], [2, 6, 7]], undefined, 'int32');
+  const src = () =>
+    tf.tensor2d(
+      [
+        [4, 5, 6, 3],
+        [7, 3, 1, 1],
+      ],
+      undefined,
+      'int32',
+    );
+  const tgt = () =>
+    tf.tensor2d(
+      [
+        [2, 4, 5],
+        [2, 6, 7],
+      ],
+      undefined,
+      'int32',
+    );
   const logitsOf = (model: EncoderDecoder, training: boolean) => {
     const [s, t] = [src(), tgt()];
     const logits = model.call(s, t, { training });
@@ -80,8 +96,14 @@ describe('beam search (d2l 9.8)', () => {
     grow([]);
     // One batch: row i is <bos> + sequence i (padded); the decoder is causal, so padding after a step does not change it.
     const lp = tf.tidy(() => {
-      const input = tf.tensor2d(sequences.map((seq) => [bos, ...seq.slice(0, -1), ...new Array<number>(maxLength - seq.length).fill(0)]), undefined, 'int32');
-      return tf.reshape(tf.logSoftmax(model.call(tf.tile(src, [sequences.length, 1]) as tf.Tensor2D, input)), [sequences.length, maxLength, V]).arraySync() as number[][][];
+      const input = tf.tensor2d(
+        sequences.map((seq) => [bos, ...seq.slice(0, -1), ...new Array<number>(maxLength - seq.length).fill(0)]),
+        undefined,
+        'int32',
+      );
+      return tf
+        .reshape(tf.logSoftmax(model.call(tf.tile(src, [sequences.length, 1]) as tf.Tensor2D, input)), [sequences.length, maxLength, V])
+        .arraySync() as number[][][];
     });
     return (alpha: number) =>
       sequences.map((seq, i) => {
@@ -123,11 +145,18 @@ describe('beam search (d2l 9.8)', () => {
 
   it('beam 1 equals greedy decoding row by row on a batch', () => {
     const model = new EncoderDecoder({ srcVocabSize: 9, tgtVocabSize: 12, embedSize: 4, numHiddens: 8, seed: 5 });
-    const src = tf.tensor2d([[4, 5, 6, 3], [7, 3, 1, 1], [8, 8, 3, 1]], undefined, 'int32');
+    const src = tf.tensor2d(
+      [
+        [4, 5, 6, 3],
+        [7, 3, 1, 1],
+        [8, 8, 3, 1],
+      ],
+      undefined,
+      'int32',
+    );
     expect(model.beamDecode(src, bos, eos, 6, { beamSize: 1 })).toEqual(model.greedyDecode(src, bos, eos, 6));
     expect(() => model.beamSearch(src, bos, eos, 6, { beamSize: 0 })).toThrow(/beamSize/);
     src.dispose();
     model.dispose();
   });
 });
-

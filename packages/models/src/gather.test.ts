@@ -8,14 +8,35 @@ for (const backend of TEST_BACKENDS) {
     beforeAll(() => useBackend(backend));
 
     it('equals one-hot times W, forward and backward (repeated ids add up)', () => {
-      const W = tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
+      const W = tf.tensor2d([
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ]);
       const ids = Int32Array.from([2, 0, 2, 1, 2]);
-      const upstream = tf.tensor2d([[1, 1], [2, 0], [0, 3], [1, -1], [0.5, 0.5]]);
+      const upstream = tf.tensor2d([
+        [1, 1],
+        [2, 0],
+        [0, 3],
+        [1, -1],
+        [0.5, 0.5],
+      ]);
       const f = (w: tf.Tensor) => tf.sum(tf.mul(gatherRows(ids, w as tf.Tensor2D), upstream));
-      const g = (w: tf.Tensor) => tf.sum(tf.mul(tf.matMul(tf.cast(tf.oneHot(tf.tensor1d(ids, 'int32'), 3), 'float32') as tf.Tensor2D, w as tf.Tensor2D), upstream));
-      expect(gatherRows(ids, W).arraySync()).toEqual([[5, 6], [1, 2], [5, 6], [3, 4], [5, 6]]);
+      const g = (w: tf.Tensor) =>
+        tf.sum(tf.mul(tf.matMul(tf.cast(tf.oneHot(tf.tensor1d(ids, 'int32'), 3), 'float32') as tf.Tensor2D, w as tf.Tensor2D), upstream));
+      expect(gatherRows(ids, W).arraySync()).toEqual([
+        [5, 6],
+        [1, 2],
+        [5, 6],
+        [3, 4],
+        [5, 6],
+      ]);
       expect(tf.grad(f)(W).arraySync()).toEqual(tf.grad(g)(W).arraySync());
-      expect(tf.grad(f)(W).arraySync()).toEqual([[2, 0], [1, -1], [1.5, 4.5]]);
+      expect(tf.grad(f)(W).arraySync()).toEqual([
+        [2, 0],
+        [1, -1],
+        [1.5, 4.5],
+      ]);
     });
 
     it('rejects ids outside the vocabulary', () => {

@@ -30,7 +30,8 @@ const isPositiveInt = (v: unknown): v is number => typeof v === 'number' && Numb
 export function checkLanguageModelConfig(config: unknown): LanguageModelConfig {
   if (typeof config !== 'object' || config === null) throw new Error('A language model config must be an object.');
   const c = config as Record<string, unknown>;
-  if (typeof c.cell !== 'string' || !Object.hasOwn(SCRATCH_CELLS, c.cell)) throw new Error(`config.cell is ${JSON.stringify(c.cell)}: use "rnn", "gru" or "lstm".`);
+  if (typeof c.cell !== 'string' || !Object.hasOwn(SCRATCH_CELLS, c.cell))
+    throw new Error(`config.cell is ${JSON.stringify(c.cell)}: use "rnn", "gru" or "lstm".`);
   if (typeof c.implementation !== 'string' || !IMPLEMENTATIONS.includes(c.implementation as LanguageModelImplementation)) {
     throw new Error(`config.implementation is ${JSON.stringify(c.implementation)}: use "scratch", "fused" or "layers".`);
   }
@@ -49,10 +50,12 @@ export function checkLanguageModelConfig(config: unknown): LanguageModelConfig {
 export function createLanguageModel(config: LanguageModelConfig): RecurrentLanguageModel {
   const { cell, implementation, numHiddens, numLayers, bidirectional, vocabSize, seed } = checkLanguageModelConfig(config);
   if (implementation === 'scratch') {
-    if (numLayers !== 1 || bidirectional) throw new Error('The scratch implementation has one unidirectional layer: use implementation "fused" for numLayers > 1 or bidirectional.');
+    if (numLayers !== 1 || bidirectional)
+      throw new Error('The scratch implementation has one unidirectional layer: use implementation "fused" for numLayers > 1 or bidirectional.');
     return new RNNModelScratch({ vocabSize, numHiddens, ...SCRATCH_CELLS[cell], seed });
   }
-  if (implementation === 'layers' && bidirectional) throw new Error('The layers implementation is unidirectional here: use implementation "fused" for bidirectional.');
+  if (implementation === 'layers' && bidirectional)
+    throw new Error('The layers implementation is unidirectional here: use implementation "fused" for bidirectional.');
   // tf.layers.gru has only the reset-before GRU (d2l's); the fused GRU defaults to PyTorch's.
   return new RNNModel({ vocabSize, cell, numHiddens, numLayers, bidirectional, implementation, seed, resetAfter: implementation !== 'layers' });
 }

@@ -48,16 +48,25 @@ for (const backend of TEST_BACKENDS) {
       model.dispose();
     });
 
-    it('scratch_gru: the layers GRU computes d2l\'s GRU (logits, loss, gradients)', () => {
+    it("scratch_gru: the layers GRU computes d2l's GRU (logits, loss, gradients)", () => {
       const fx = loadFixture('scratch_gru');
       const V = fx.sizes.vocab as number;
       const p = tensorsOf(fx.params);
       const model = new RNNModel({ vocabSize: V, numHiddens: fx.sizes.hidden as number, cell: 'gru', implementation: 'layers' });
       const zrh = ['z', 'r', 'h'];
       assignVariables(model.namedVariables(), {
-        kernel_l0: tf.concat(zrh.map((g) => p[`W_x${g}`]!), 1),
-        recurrent_kernel_l0: tf.concat(zrh.map((g) => p[`W_h${g}`]!), 1),
-        bias_l0: tf.concat(zrh.map((g) => p[`b_${g}`]!), 0),
+        kernel_l0: tf.concat(
+          zrh.map((g) => p[`W_x${g}`]!),
+          1,
+        ),
+        recurrent_kernel_l0: tf.concat(
+          zrh.map((g) => p[`W_h${g}`]!),
+          1,
+        ),
+        bias_l0: tf.concat(
+          zrh.map((g) => p[`b_${g}`]!),
+          0,
+        ),
         W_out: p.W_hq!,
         b_out: p.b_q!,
       });
@@ -67,7 +76,13 @@ for (const backend of TEST_BACKENDS) {
       expectClose(value, fx.loss as number, 'loss');
       const fg = fx.grads as Record<string, Nested>;
       const vars = model.namedVariables();
-      const cat = (prefix: string) => tf.concat(zrh.map((g) => tensorOf(fg[`${prefix}${g}`]!)), prefix === 'b_' ? 0 : 1).arraySync() as Nested;
+      const cat = (prefix: string) =>
+        tf
+          .concat(
+            zrh.map((g) => tensorOf(fg[`${prefix}${g}`]!)),
+            prefix === 'b_' ? 0 : 1,
+          )
+          .arraySync() as Nested;
       expectClose(grads[vars.kernel_l0!.name]!, cat('W_x'), 'd kernel', { atol: 1e-7 });
       expectClose(grads[vars.recurrent_kernel_l0!.name]!, cat('W_h'), 'd recurrent kernel', { atol: 1e-7 });
       expectClose(grads[vars.bias_l0!.name]!, cat('b_'), 'd bias', { atol: 1e-7 });

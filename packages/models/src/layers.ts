@@ -129,7 +129,14 @@ function reverseSteps(ids: Int32Array, B: number): Int32Array {
  */
 export class RecurrentStack extends VariableOwner {
   readonly layers: RecurrentLayer[];
-  constructor(cell: CellKind, inputSize: number, numHiddens: number, numLayers: number, rng: Rng, readonly dropout = 0) {
+  constructor(
+    cell: CellKind,
+    inputSize: number,
+    numHiddens: number,
+    numLayers: number,
+    rng: Rng,
+    readonly dropout = 0,
+  ) {
     super();
     if (!(dropout >= 0 && dropout < 1)) throw new RangeError(`dropout must be in [0, 1), got ${dropout}.`);
     this.layers = Array.from({ length: numLayers }, (_, l) => new RecurrentLayer(cell, l === 0 ? inputSize : numHiddens, numHiddens, rng));
@@ -149,7 +156,8 @@ export class RecurrentStack extends VariableOwner {
     let outputs = x;
     this.layers.forEach((layer, l) => {
       const r = layer.apply(outputs, state[l] as tf.Tensor2D[]);
-      outputs = training && this.dropout > 0 && l < this.layers.length - 1 ? tf.mul(r.outputs, dropoutMask(r.outputs.shape, this.dropout, training.rng)) : r.outputs;
+      outputs =
+        training && this.dropout > 0 && l < this.layers.length - 1 ? tf.mul(r.outputs, dropoutMask(r.outputs.shape, this.dropout, training.rng)) : r.outputs;
       next.push(r.state);
     });
     return { outputs, state: next };

@@ -58,7 +58,13 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     checkPositiveInts({ vocabSize: this.vocabSize, numHiddens: this.numHiddens, numLayers: this.numLayers });
     if (!isCellKind(this.cell)) throw new Error(`Unknown cell "${String(this.cell)}": use rnn, gru or lstm.`);
     const rng = createRng(options.seed ?? 0);
-    const config = { vocabSize: this.vocabSize, numHiddens: this.numHiddens, numLayers: this.numLayers, numDirections: this.numDirections, resetAfter: this.resetAfter };
+    const config = {
+      vocabSize: this.vocabSize,
+      numHiddens: this.numHiddens,
+      numLayers: this.numLayers,
+      numDirections: this.numDirections,
+      resetAfter: this.resetAfter,
+    };
     // The core draws its weights first, then the head (the order fixes what a seed gives).
     const cores = {
       fused: () => new FusedCore(this.cell, config, rng),

@@ -16,7 +16,15 @@ import { loadLanguageModel, saveLanguageModel } from './node.js';
 
 const TEXT = 'the time traveller for so it will be convenient to speak of him was expounding a recondite matter to us';
 const vocab = new Vocab(Array.from(TEXT));
-const config: LanguageModelConfig = { cell: 'lstm', implementation: 'fused', numHiddens: 16, numLayers: 1, bidirectional: false, vocabSize: vocab.size, seed: 1 };
+const config: LanguageModelConfig = {
+  cell: 'lstm',
+  implementation: 'fused',
+  numHiddens: 16,
+  numLayers: 1,
+  bidirectional: false,
+  vocabSize: vocab.size,
+  seed: 1,
+};
 
 let dir: string;
 let original: string;

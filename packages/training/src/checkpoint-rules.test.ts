@@ -26,7 +26,8 @@ beforeAll(async () => {
 });
 
 type ModelJson = { weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[]; userDefinedMetadata: { rnnkit: Record<string, unknown> } };
-const hex = async (bytes: Uint8Array) => Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as BufferSource)), (b) => b.toString(16).padStart(2, '0')).join('');
+const hex = async (bytes: Uint8Array) =>
+  Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as BufferSource)), (b) => b.toString(16).padStart(2, '0')).join('');
 
 /** The checkpoint as File objects (model.json, weights.bin), after `edit`; `resign` recomputes the checksums (a forger's files). */
 async function files(edit: (json: ModelJson, bin: Uint8Array) => void = () => {}, resign = false): Promise<File[]> {
@@ -64,7 +65,10 @@ describe('loading from File objects and IO handlers: the same rules as from a fo
   it('refuses non-finite weights, quantization, a vocabulary of the wrong size, paths outside, flipped bytes, edited metadata', async () => {
     const nan = await files((_, bin) => (new Float32Array(bin.buffer)[1] = Number.NaN), true);
     expect(await refused(nan)).toMatch(/^Corrupt checkpoint: weights\.bin holds a non-finite value \(NaN\)/);
-    const quantized = await files((j) => ((j.weightsManifest[0]!.weights[0] as { quantization?: unknown }).quantization = { dtype: 'uint8', min: 0, scale: 1 }), true);
+    const quantized = await files(
+      (j) => ((j.weightsManifest[0]!.weights[0] as { quantization?: unknown }).quantization = { dtype: 'uint8', min: 0, scale: 1 }),
+      true,
+    );
     expect(await refused(quantized)).toMatch(/^Corrupt checkpoint: model\.json stores the weight .* quantized/);
     const vocabSize = await files((j) => {
       const v = j.userDefinedMetadata.rnnkit.vocab as { idxToToken: string[]; tokenFreqs: [string, number][] };
@@ -73,7 +77,9 @@ describe('loading from File objects and IO handlers: the same rules as from a fo
     }, true);
     expect(await refused(vocabSize)).toMatch(/^Corrupt checkpoint: model\.json has a vocabulary of \d+ tokens but config\.vocabSize \d+/);
     const outside = await files((j) => (j.weightsManifest[0]!.paths = ['../../../../../etc/hostname']));
-    expect(await refused(outside)).toMatch(/^Corrupt checkpoint: model\.json names the weight file "\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/hostname", which is not a file beside it/);
+    expect(await refused(outside)).toMatch(
+      /^Corrupt checkpoint: model\.json names the weight file "\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/hostname", which is not a file beside it/,
+    );
     const flipped = await files((_, bin) => (bin[bin.length - 2]! ^= 4));
     expect(await refused(flipped)).toMatch(/^Corrupt checkpoint: weights\.bin does not match the SHA-256 checksum/);
     const edited = await files((j) => ((j.userDefinedMetadata.rnnkit.config as { seed: number }).seed = 3));
@@ -85,8 +91,13 @@ describe('loading from File objects and IO handlers: the same rules as from a fo
   it('refuses the same damage arriving as ModelArtifacts (an IO handler: IndexedDB, fromMemory)', async () => {
     const bytes = new Uint8Array(artifacts.weightData as ArrayBuffer).slice();
     bytes[5]! ^= 1;
-    expect(await refused(tf.io.fromMemory({ ...artifacts, weightData: bytes.buffer }))).toMatch(/^Corrupt checkpoint: the checkpoint does not match the SHA-256 checksum/);
-    const quantized = { ...artifacts, weightSpecs: artifacts.weightSpecs!.map((s, i) => (i === 0 ? { ...s, quantization: { dtype: 'uint8' as const, min: 0, scale: 1 } } : s)) };
+    expect(await refused(tf.io.fromMemory({ ...artifacts, weightData: bytes.buffer }))).toMatch(
+      /^Corrupt checkpoint: the checkpoint does not match the SHA-256 checksum/,
+    );
+    const quantized = {
+      ...artifacts,
+      weightSpecs: artifacts.weightSpecs!.map((s, i) => (i === 0 ? { ...s, quantization: { dtype: 'uint8' as const, min: 0, scale: 1 } } : s)),
+    };
     expect(await refused(tf.io.fromMemory(quantized))).toMatch(/stores the weight .* quantized/);
   });
 

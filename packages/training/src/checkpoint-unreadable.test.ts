@@ -23,7 +23,15 @@ vi.mock('node:fs/promises', async (importOriginal) => {
 });
 
 const vocab = new Vocab(Array.from('the time traveller'));
-const config: LanguageModelConfig = { cell: 'rnn', implementation: 'scratch', numHiddens: 4, numLayers: 1, bidirectional: false, vocabSize: vocab.size, seed: 0 };
+const config: LanguageModelConfig = {
+  cell: 'rnn',
+  implementation: 'scratch',
+  numHiddens: 4,
+  numLayers: 1,
+  bidirectional: false,
+  vocabSize: vocab.size,
+  seed: 0,
+};
 let dir: string;
 beforeAll(async () => {
   await useBackend('cpu');
@@ -41,7 +49,9 @@ describe('unreadable checkpoint files', () => {
   it.each(['model.json', 'weights.bin'])('%s without read permission is "cannot be read (permission denied, EACCES)"', async (file) => {
     denied.suffix = file;
     try {
-      await expect(loadLanguageModel(join(dir, 'checkpoint'))).rejects.toThrow(`Unreadable checkpoint: ${join(dir, 'checkpoint', file)} cannot be read (permission denied, EACCES).`);
+      await expect(loadLanguageModel(join(dir, 'checkpoint'))).rejects.toThrow(
+        `Unreadable checkpoint: ${join(dir, 'checkpoint', file)} cannot be read (permission denied, EACCES).`,
+      );
     } finally {
       denied.suffix = '';
     }

@@ -9,7 +9,17 @@ import { Vocab } from '@rnnkit/data';
 import type { LanguageModelConfig } from '@rnnkit/models';
 import { createLanguageModel } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
-import { CheckpointError, checkpointFiles, loadLanguageModel, makeOptimizer, predict, saveLanguageModel, setCheckpointFileSystem, trainStep, type LanguageModelCheckpoint } from './index.js';
+import {
+  CheckpointError,
+  checkpointFiles,
+  loadLanguageModel,
+  makeOptimizer,
+  predict,
+  saveLanguageModel,
+  setCheckpointFileSystem,
+  trainStep,
+  type LanguageModelCheckpoint,
+} from './index.js';
 import { createNodeCheckpointFileSystem } from './node.js';
 
 const TEXT = 'the time traveller for so it will be convenient to speak of him was expounding a recondite matter to us';
@@ -40,7 +50,10 @@ function makeModel(seed = 5) {
 
 // What the save records (README: "Checksums"), recomputed here to forge files past it.
 const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
-function resign(json: { weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[]; userDefinedMetadata: { rnnkit: Record<string, unknown> } }, bin?: Uint8Array) {
+function resign(
+  json: { weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[]; userDefinedMetadata: { rnnkit: Record<string, unknown> } },
+  bin?: Uint8Array,
+) {
   const { integrity, ...rest } = json.userDefinedMetadata.rnnkit as { integrity: { weights: string; manifest: string } };
   const weights = json.weightsManifest.flatMap((g) => g.weights).map(({ name, shape, dtype }) => ({ name, shape, dtype }));
   integrity.manifest = sha256(JSON.stringify({ rnnkit: rest, weights }));
@@ -91,7 +104,11 @@ describe('saveLanguageModel / loadLanguageModel', () => {
     let saved: tf.io.ModelArtifacts | undefined;
     let savedOptimizer: tf.io.ModelArtifacts | undefined;
     const sgd = tf.train.sgd(0.1);
-    await saveLanguageModel(keep((a) => (saved = a)), { model, vocab, config, optimizer: sgd }, { optimizerDestination: keep((a) => (savedOptimizer = a)) });
+    await saveLanguageModel(
+      keep((a) => (saved = a)),
+      { model, vocab, config, optimizer: sgd },
+      { optimizerDestination: keep((a) => (savedOptimizer = a)) },
+    );
     const loaded = await loadLanguageModel(tf.io.fromMemory(saved!), { optimizer: tf.train.sgd(0.1), optimizerSource: tf.io.fromMemory(savedOptimizer!) });
     expect(loaded.optimizerRestored).toBe(true);
     expect(sample(loaded.model)).toBe(sample(model));
@@ -102,11 +119,21 @@ describe('saveLanguageModel / loadLanguageModel', () => {
   it("reads what a page's downloads://name gives (name.json + name.weights.bin), and browser File objects", async () => {
     const model = makeModel();
     let art: tf.io.ModelArtifacts | undefined;
-    await saveLanguageModel(keep((a) => {
-      art = a;
-    }), { model, vocab, config });
+    await saveLanguageModel(
+      keep((a) => {
+        art = a;
+      }),
+      { model, vocab, config },
+    );
     // As tf.io.browserDownloads writes them.
-    const json = { modelTopology: art!.modelTopology, format: art!.format, generatedBy: art!.generatedBy, convertedBy: art!.convertedBy, weightsManifest: [{ paths: ['./page.weights.bin'], weights: art!.weightSpecs }], userDefinedMetadata: art!.userDefinedMetadata };
+    const json = {
+      modelTopology: art!.modelTopology,
+      format: art!.format,
+      generatedBy: art!.generatedBy,
+      convertedBy: art!.convertedBy,
+      weightsManifest: [{ paths: ['./page.weights.bin'], weights: art!.weightSpecs }],
+      userDefinedMetadata: art!.userDefinedMetadata,
+    };
     const bin = new Uint8Array(art!.weightData as ArrayBuffer);
     mkdirSync(join(dir, 'downloads'));
     writeFileSync(join(dir, 'downloads', 'page.json'), JSON.stringify(json));
@@ -123,7 +150,24 @@ describe('saveLanguageModel / loadLanguageModel', () => {
     const path = await savedFolder('legacy');
     const json = readJson(join(path, 'model.json'));
     const { config: c, vocab: v } = json.userDefinedMetadata.rnnkit;
-    json.userDefinedMetadata.rnnkit = { kind: 'language-model', rnnkit: '0.0.0', config: { model: c.cell, impl: c.implementation, hidden: c.numHiddens, layers: c.numLayers, bidirectional: c.bidirectional, vocabSize: c.vocabSize, seed: c.seed }, training: { lr: 1 }, vocab: v, epoch: 4, loaderState: {}, history: [] };
+    json.userDefinedMetadata.rnnkit = {
+      kind: 'language-model',
+      rnnkit: '0.0.0',
+      config: {
+        model: c.cell,
+        impl: c.implementation,
+        hidden: c.numHiddens,
+        layers: c.numLayers,
+        bidirectional: c.bidirectional,
+        vocabSize: c.vocabSize,
+        seed: c.seed,
+      },
+      training: { lr: 1 },
+      vocab: v,
+      epoch: 4,
+      loaderState: {},
+      history: [],
+    };
     writeFileSync(join(path, 'model.json'), JSON.stringify(json));
     const loaded = await loadLanguageModel(path);
     expect(loaded.config).toEqual(config);
@@ -243,31 +287,34 @@ describe('crash-safe folder saves (issue 14 item 1)', () => {
     return (loaded.training as { epoch: number }).epoch;
   };
 
-  it.each(['written', 'moved-aside', 'renamed'] as const)('a crash after the step "%s" leaves a loadable checkpoint, and the next save cleans up', async (crashAt) => {
-    const run = join(dir, `crash-${crashAt}`);
-    const path = join(run, 'checkpoint');
-    const model = makeModel();
-    await saveLanguageModel(path, { model, vocab, config, training: { epoch: 1 } });
-    setCheckpointFileSystem(
-      createNodeCheckpointFileSystem({
-        afterStep: (step) => {
-          if (step === crashAt) throw new Error('simulated kill -9');
-        },
-      }),
-    );
-    try {
-      await expect(saveLanguageModel(path, { model, vocab, config, training: { epoch: 2 } })).rejects.toThrow('simulated kill -9');
-    } finally {
-      setCheckpointFileSystem(createNodeCheckpointFileSystem());
-    }
-    // Before the old folder moved aside, it still is the checkpoint; after, the complete new one is.
-    expect(await epochOf(run)).toBe(crashAt === 'written' ? 1 : 2);
-    if (crashAt === 'moved-aside') expect(existsSync(path)).toBe(false);
-    await saveLanguageModel(path, { model, vocab, config, training: { epoch: 3 } });
-    expect(readdirSync(run)).toEqual(['checkpoint']);
-    expect(await epochOf(path)).toBe(3);
-    model.dispose();
-  });
+  it.each(['written', 'moved-aside', 'renamed'] as const)(
+    'a crash after the step "%s" leaves a loadable checkpoint, and the next save cleans up',
+    async (crashAt) => {
+      const run = join(dir, `crash-${crashAt}`);
+      const path = join(run, 'checkpoint');
+      const model = makeModel();
+      await saveLanguageModel(path, { model, vocab, config, training: { epoch: 1 } });
+      setCheckpointFileSystem(
+        createNodeCheckpointFileSystem({
+          afterStep: (step) => {
+            if (step === crashAt) throw new Error('simulated kill -9');
+          },
+        }),
+      );
+      try {
+        await expect(saveLanguageModel(path, { model, vocab, config, training: { epoch: 2 } })).rejects.toThrow('simulated kill -9');
+      } finally {
+        setCheckpointFileSystem(createNodeCheckpointFileSystem());
+      }
+      // Before the old folder moved aside, it still is the checkpoint; after, the complete new one is.
+      expect(await epochOf(run)).toBe(crashAt === 'written' ? 1 : 2);
+      if (crashAt === 'moved-aside') expect(existsSync(path)).toBe(false);
+      await saveLanguageModel(path, { model, vocab, config, training: { epoch: 3 } });
+      expect(readdirSync(run)).toEqual(['checkpoint']);
+      expect(await epochOf(path)).toBe(3);
+      model.dispose();
+    },
+  );
 
   it('recovers the newest complete leftover when the folder itself is gone (the kill -9 of issue 14)', async () => {
     const run = join(dir, 'leftovers');
@@ -297,9 +344,12 @@ describe('checkpointFiles', () => {
   it('writes model.json last-readable files a browser decodes with tf.io alone', async () => {
     const model = makeModel();
     let art: tf.io.ModelArtifacts | undefined;
-    await saveLanguageModel(keep((a) => {
-      art = a;
-    }), { model, vocab, config });
+    await saveLanguageModel(
+      keep((a) => {
+        art = a;
+      }),
+      { model, vocab, config },
+    );
     const [bin, json] = checkpointFiles(art!, 'model');
     const manifest = JSON.parse(new TextDecoder().decode(json!.bytes));
     const decoded = tf.io.decodeWeights(bin!.bytes.slice().buffer, manifest.weightsManifest[0].weights);
@@ -322,7 +372,8 @@ describe('resume is bit-exact (issue 14 item 5)', () => {
     const out = trainStep(model, Xt, Yt, state, optimizer, 1);
     tf.dispose([Xt, Yt, ...state, ...out.state]);
   };
-  const weightsOf = (model: LanguageModelCheckpoint['model']) => Object.fromEntries(Object.entries(model.namedVariables()).map(([k, v]) => [k, Array.from(v.dataSync())]));
+  const weightsOf = (model: LanguageModelCheckpoint['model']) =>
+    Object.fromEntries(Object.entries(model.namedVariables()).map(([k, v]) => [k, Array.from(v.dataSync())]));
 
   // The first step count at which tfjs's pow(beta, t + 1) differs from the running product.
   const firstDifference = () => {

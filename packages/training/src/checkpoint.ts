@@ -141,8 +141,10 @@ const adamInternals = (o: tf.Optimizer): AdamInternals | null =>
 async function encodeModel(c: LanguageModelCheckpoint): Promise<tf.io.ModelArtifacts> {
   const config = checkLanguageModelConfig(c.config);
   if (!(c.vocab instanceof Vocab)) throw new TypeError('saveLanguageModel: vocab must be a Vocab.');
-  if (c.vocab.size !== config.vocabSize) throw new Error(`saveLanguageModel: the vocabulary has ${c.vocab.size} tokens but config.vocabSize is ${config.vocabSize}.`);
-  if (c.model.vocabSize !== config.vocabSize) throw new Error(`saveLanguageModel: the model's vocabSize is ${c.model.vocabSize} but config.vocabSize is ${config.vocabSize}.`);
+  if (c.vocab.size !== config.vocabSize)
+    throw new Error(`saveLanguageModel: the vocabulary has ${c.vocab.size} tokens but config.vocabSize is ${config.vocabSize}.`);
+  if (c.model.vocabSize !== config.vocabSize)
+    throw new Error(`saveLanguageModel: the model's vocabSize is ${c.model.vocabSize} but config.vocabSize is ${config.vocabSize}.`);
   const { data, specs } = await tf.io.encodeWeights(c.model.namedVariables());
   const meta: Record<string, unknown> = { kind: 'language-model', layout: LAYOUT_VERSION, config, vocab: c.vocab.toJSON() };
   if (c.training !== undefined) meta.training = c.training;
@@ -213,7 +215,8 @@ function needFileSystem(path: string): CheckpointFileSystem {
 
 function saveHandler(url: string): tf.io.IOHandler {
   const handlers = tf.io.getSaveHandlers(url);
-  if (handlers.length === 0) throw new Error(`Nothing here saves to ${url}: use indexeddb://, localstorage://, downloads:// or an http(s):// URL (or a folder in Node).`);
+  if (handlers.length === 0)
+    throw new Error(`Nothing here saves to ${url}: use indexeddb://, localstorage://, downloads:// or an http(s):// URL (or a folder in Node).`);
   return handlers[0] as tf.io.IOHandler;
 }
 
@@ -230,7 +233,11 @@ const optimizerUrl = (url: string) => `${url.replace(/\/+$/, '')}.optimizer`;
  * `downloads://`, `http(s)://`); in Node with `@rnnkit/training/node`, a folder (written whole
  * under a temporary name, then renamed into place) or a `file://` URL.
  */
-export async function saveLanguageModel(destination: CheckpointDestination, checkpoint: LanguageModelCheckpoint, options: SaveLanguageModelOptions = {}): Promise<void> {
+export async function saveLanguageModel(
+  destination: CheckpointDestination,
+  checkpoint: LanguageModelCheckpoint,
+  options: SaveLanguageModelOptions = {},
+): Promise<void> {
   const model = await encodeModel(checkpoint);
   const optimizer = checkpoint.optimizer ? await encodeOptimizer(checkpoint.optimizer, integrityOf(model).weights) : null;
   if (typeof destination === 'string' && isFileLike(destination)) {
@@ -295,7 +302,10 @@ function filesReader(files: ArrayLike<File>): { reader: CheckpointFileReader; mo
   const byName = new Map(Array.from(files, (f) => [f.name, f] as const));
   const jsons = [...byName.keys()].filter((n) => n.endsWith('.json') && !n.endsWith('optimizer.json'));
   if (jsons.length !== 1) {
-    throw new CheckpointError('the selected files', `Pick one model .json file and its weight file(s) (got ${jsons.length ? jsons.join(', ') : 'no .json file'}).`);
+    throw new CheckpointError(
+      'the selected files',
+      `Pick one model .json file and its weight file(s) (got ${jsons.length ? jsons.join(', ') : 'no .json file'}).`,
+    );
   }
   return {
     modelJson: jsons[0] as string,
@@ -332,7 +342,8 @@ async function readArtifacts(reader: CheckpointFileReader, jsonFile: string): Pr
     throw corrupt(jsonName, 'is not valid JSON.');
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw corrupt(jsonName, 'is not a JSON object.');
-  if (json.format !== CHECKPOINT_FORMAT) throw corrupt(jsonName, `is not an rnnkit checkpoint (its format is ${JSON.stringify(json.format ?? null)}, not "${CHECKPOINT_FORMAT}").`);
+  if (json.format !== CHECKPOINT_FORMAT)
+    throw corrupt(jsonName, `is not an rnnkit checkpoint (its format is ${JSON.stringify(json.format ?? null)}, not "${CHECKPOINT_FORMAT}").`);
   const manifest = json.weightsManifest;
   if (!Array.isArray(manifest) || manifest.length === 0) throw corrupt(jsonName, 'is not an rnnkit checkpoint (no weightsManifest).');
   const specs: Spec[] = [];
@@ -384,7 +395,8 @@ function checkSpecs(specs: unknown[], file: string): asserts specs is Spec[] {
       throw corrupt(file, `gives the weight ${spec.name} a bad shape ${JSON.stringify(spec.shape)}.`);
     }
     if (spec.quantization !== undefined) throw corrupt(file, `stores the weight ${spec.name} quantized; rnnkit checkpoints hold plain float32 weights.`);
-    if (typeof spec.dtype !== 'string' || !(spec.dtype in DTYPE_BYTES)) throw corrupt(file, `gives the weight ${spec.name} the type ${JSON.stringify(spec.dtype)}; rnnkit checkpoints hold float32 and int32 only.`);
+    if (typeof spec.dtype !== 'string' || !(spec.dtype in DTYPE_BYTES))
+      throw corrupt(file, `gives the weight ${spec.name} the type ${JSON.stringify(spec.dtype)}; rnnkit checkpoints hold float32 and int32 only.`);
     for (const key of Object.keys(spec)) {
       if (!['name', 'shape', 'dtype'].includes(key)) throw corrupt(file, `gives the weight ${spec.name} an unknown field "${key}".`);
     }
@@ -403,7 +415,15 @@ function upgradeLegacy(meta: Meta): Meta {
   const c = (config ?? {}) as Record<string, unknown>;
   const upgraded: LanguageModelConfig | Record<string, unknown> =
     'model' in c || 'impl' in c
-      ? { cell: c.model, implementation: c.impl, numHiddens: c.hidden, numLayers: c.layers, bidirectional: c.bidirectional, vocabSize: c.vocabSize, seed: c.seed }
+      ? {
+          cell: c.model,
+          implementation: c.impl,
+          numHiddens: c.hidden,
+          numLayers: c.layers,
+          bidirectional: c.bidirectional,
+          vocabSize: c.vocabSize,
+          seed: c.seed,
+        }
       : c;
   return { kind, config: upgraded, vocab, training: Object.keys(training).length ? training : undefined };
 }
@@ -413,7 +433,8 @@ async function checkIntegrity(art: tf.io.ModelArtifacts, meta: Meta, data: Array
   if (meta.layout === undefined) {
     // Layout 1 (the CLI's first checkpoints) predates checksums; anything else without a layout is damaged.
     const config = meta.config as Record<string, unknown> | undefined;
-    if (meta.kind === 'optimizer' || meta.integrity !== undefined || !config || !('model' in config)) throw corrupt(files.json, 'has no layout version in its rnnkit metadata.');
+    if (meta.kind === 'optimizer' || meta.integrity !== undefined || !config || !('model' in config))
+      throw corrupt(files.json, 'has no layout version in its rnnkit metadata.');
     return;
   }
   if (integrity?.algorithm !== 'SHA-256' || typeof integrity.weights !== 'string' || typeof integrity.manifest !== 'string') {
@@ -422,7 +443,8 @@ async function checkIntegrity(art: tf.io.ModelArtifacts, meta: Meta, data: Array
   if ((await manifestDigest(meta, art.weightSpecs ?? [])) !== integrity.manifest) {
     throw corrupt(files.json, 'does not match its recorded checksum: its metadata or weight list was changed or damaged.');
   }
-  if ((await sha256(data)) !== integrity.weights) throw corrupt(files.weights, "does not match the SHA-256 checksum recorded in its model.json: the weights are damaged.");
+  if ((await sha256(data)) !== integrity.weights)
+    throw corrupt(files.weights, 'does not match the SHA-256 checksum recorded in its model.json: the weights are damaged.');
 }
 
 function checkSize(specs: Spec[], data: ArrayBuffer, files: { json: string; weights: string }): void {
@@ -449,20 +471,25 @@ function decode(art: tf.io.ModelArtifacts, data: ArrayBuffer, files: { json: str
 }
 
 function metaOf(art: tf.io.ModelArtifacts, file: string, kind: 'language-model' | 'optimizer'): Meta {
-  if (art.format !== undefined && art.format !== CHECKPOINT_FORMAT) throw corrupt(file, `is not an rnnkit checkpoint (its format is ${JSON.stringify(art.format)}).`);
+  if (art.format !== undefined && art.format !== CHECKPOINT_FORMAT)
+    throw corrupt(file, `is not an rnnkit checkpoint (its format is ${JSON.stringify(art.format)}).`);
   const meta = (art.userDefinedMetadata as { rnnkit?: unknown } | undefined)?.rnnkit;
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw corrupt(file, 'has no rnnkit metadata (userDefinedMetadata.rnnkit).');
   const m = meta as Meta;
   if (kind === 'optimizer' ? m.kind !== 'optimizer' : m.kind !== undefined && m.kind !== 'language-model') {
     throw corrupt(file, `holds ${JSON.stringify(m.kind)}, not ${kind === 'optimizer' ? 'optimizer state' : 'a language model'}.`);
   }
-  if (m.layout !== undefined && m.layout !== LAYOUT_VERSION) throw corrupt(file, `has layout ${JSON.stringify(m.layout)}; this rnnkit reads layout ${LAYOUT_VERSION}: update rnnkit.`);
+  if (m.layout !== undefined && m.layout !== LAYOUT_VERSION)
+    throw corrupt(file, `has layout ${JSON.stringify(m.layout)}; this rnnkit reads layout ${LAYOUT_VERSION}: update rnnkit.`);
   return m;
 }
 
 const weightData = (art: tf.io.ModelArtifacts) => tf.io.CompositeArrayBuffer.join(art.weightData ?? new ArrayBuffer(0));
 
-async function buildModel(art: tf.io.ModelArtifacts, files: { json: string; weights: string }): Promise<Omit<LoadedLanguageModel, 'optimizerRestored' | 'source'> & { weightsDigest?: string }> {
+async function buildModel(
+  art: tf.io.ModelArtifacts,
+  files: { json: string; weights: string },
+): Promise<Omit<LoadedLanguageModel, 'optimizerRestored' | 'source'> & { weightsDigest?: string }> {
   const raw = metaOf(art, files.json, 'language-model');
   const data = weightData(art);
   checkSpecs((art.weightSpecs ?? []) as unknown[], files.json);
@@ -501,7 +528,12 @@ async function buildModel(art: tf.io.ModelArtifacts, files: { json: string; weig
   return { model, vocab, config, training: meta.training, weightsDigest: raw.integrity?.weights };
 }
 
-async function restoreOptimizer(optimizer: tf.Optimizer, art: tf.io.ModelArtifacts, files: { json: string; weights: string }, modelDigest: string | undefined): Promise<void> {
+async function restoreOptimizer(
+  optimizer: tf.Optimizer,
+  art: tf.io.ModelArtifacts,
+  files: { json: string; weights: string },
+  modelDigest: string | undefined,
+): Promise<void> {
   // Layout 1 wrote optimizer files without metadata, beside a model.json without checksums.
   const legacy = modelDigest === undefined && (art.userDefinedMetadata as { rnnkit?: unknown } | undefined)?.rnnkit === undefined;
   const meta: Meta = legacy ? {} : metaOf(art, files.json, 'optimizer');
@@ -641,7 +673,11 @@ function isIOHandler(x: unknown): x is tf.io.IOHandler {
 
 function loadHandler(url: string): tf.io.IOHandler {
   const handlers = tf.io.getLoadHandlers(url);
-  if (handlers.length === 0) throw new CheckpointError(url, `No checkpoint at ${url}: nothing here loads that kind of URL (use indexeddb://, localstorage://, http(s):// or, in Node, a folder).`);
+  if (handlers.length === 0)
+    throw new CheckpointError(
+      url,
+      `No checkpoint at ${url}: nothing here loads that kind of URL (use indexeddb://, localstorage://, http(s):// or, in Node, a folder).`,
+    );
   return handlers[0] as tf.io.IOHandler;
 }
 

@@ -9,8 +9,7 @@ import { crossEntropyLoss, makeOptimizer, optimizeStep, trainSeqClassifier } fro
 const fx = loadFixture('toy_embedding_rnn_classifier');
 const torchTensors = (entries: Record<string, Nested>) => fromTorchNames(tensorsOf(entries));
 const sizes = fx.sizes as Record<string, number>;
-const newModel = () =>
-  new SeqClassifier({ vocabSize: sizes.vocab!, embeddingSize: sizes.embedding!, numHiddens: sizes.hidden!, numClasses: sizes.vocab! });
+const newModel = () => new SeqClassifier({ vocabSize: sizes.vocab!, embeddingSize: sizes.embedding!, numHiddens: sizes.hidden!, numClasses: sizes.vocab! });
 
 // PyTorch Embedding -> RNN(batch_first) -> Linear (float64) against SeqClassifier (float32).
 for (const backend of TEST_BACKENDS) {

@@ -10,10 +10,7 @@ export function globalNorm(grads: readonly tf.Tensor[]): tf.Scalar {
  * Returns new gradient tensors (the caller disposes the old ones) and the norm before clipping.
  * Stays on the device: no read-back per step.
  */
-export function clipGradsByGlobalNorm(
-  grads: tf.NamedTensorMap,
-  theta: number,
-): { grads: tf.NamedTensorMap; norm: tf.Scalar } {
+export function clipGradsByGlobalNorm(grads: tf.NamedTensorMap, theta: number): { grads: tf.NamedTensorMap; norm: tf.Scalar } {
   if (!(theta > 0)) throw new RangeError(`Clipping theta must be > 0, got ${theta}.`);
   const names = Object.keys(grads);
   return tf.tidy(() => {

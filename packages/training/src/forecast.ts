@@ -108,7 +108,9 @@ export function fitLinearAR(train: WindowSet, tau: number): WindowPredictor & { 
 export function kStepAhead(predict: WindowPredictor, x: Float32Array, tau: number, k: number, starts: readonly number[]): Float32Array {
   const n = starts.length;
   let windows: Float32Array = new Float32Array(n * tau);
-  starts.forEach((s, i) => { windows.set(x.subarray(s, s + tau), i * tau); });
+  starts.forEach((s, i) => {
+    windows.set(x.subarray(s, s + tau), i * tau);
+  });
   let pred: Float32Array = new Float32Array(n);
   for (let step = 0; step < k; step++) {
     pred = predict(windows);
@@ -150,7 +152,10 @@ export function evaluateForecasts(series: SineSeries, predictors: Record<string,
       const starts = Array.from({ length: Math.max(0, numWindows - k + 1 - numTrain) }, (_, i) => numTrain + i);
       const values = kStepAhead(predict, x, tau, k, starts);
       const index = Int32Array.from(starts, (s) => s + tau + k - 1);
-      report.mse[name]![k] = meanSquaredError(values, Float32Array.from(index, (i) => x[i] as number));
+      report.mse[name]![k] = meanSquaredError(
+        values,
+        Float32Array.from(index, (i) => x[i] as number),
+      );
       report.predictions[name]![k] = { index, values };
     }
   }

@@ -8,9 +8,20 @@ describe('losses', () => {
   beforeAll(() => useBackend('wasm'));
 
   it('the masked cross-entropy is the mean over the kept rows only', () => {
-    const logits = tf.tensor2d([[2, 0, 0], [0, 3, 0], [0, 0, 9], [1, 1, 1]]);
+    const logits = tf.tensor2d([
+      [2, 0, 0],
+      [0, 3, 0],
+      [0, 0, 9],
+      [1, 1, 1],
+    ]);
     const labels = tf.tensor1d([0, 1, 0, 2], 'int32');
-    const kept = crossEntropyLoss(tf.tensor2d([[2, 0, 0], [0, 3, 0]]), tf.tensor1d([0, 1], 'int32')).dataSync()[0]!;
+    const kept = crossEntropyLoss(
+      tf.tensor2d([
+        [2, 0, 0],
+        [0, 3, 0],
+      ]),
+      tf.tensor1d([0, 1], 'int32'),
+    ).dataSync()[0]!;
     const masked = crossEntropyLoss(logits, labels, tf.tensor1d([1, 1, 0, 0])).dataSync()[0]!;
     expect(masked).toBeCloseTo(kept, 6);
     expect(crossEntropyLoss(logits, labels).dataSync()[0]).toBeGreaterThan(masked);
@@ -18,7 +29,14 @@ describe('losses', () => {
   });
 
   it("maskedSoftmaxCELoss is d2l's: each row's unmasked token losses summed, over num_steps", () => {
-    const logits = tf.tensor2d([[2, 0, 0], [0, 3, 0], [0, 0, 9], [1, 1, 1], [0, 1, 0], [5, 0, 0]]);
+    const logits = tf.tensor2d([
+      [2, 0, 0],
+      [0, 3, 0],
+      [0, 0, 9],
+      [1, 1, 1],
+      [0, 1, 0],
+      [5, 0, 0],
+    ]);
     const labels = tf.tensor1d([0, 1, 0, 2, 1, 0], 'int32');
     const perToken = (row: number[], label: number) => Math.log(row.reduce((a, x) => a + Math.exp(x), 0)) - row[label]!;
     const rows = maskedSoftmaxCELoss(logits, labels, tf.tensor1d([1, 1, 0, 1, 0, 0]), 3);

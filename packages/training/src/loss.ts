@@ -27,7 +27,9 @@ export function crossEntropyLoss(logits: tf.Tensor2D, labels: tf.Tensor1D, mask?
  */
 export function maskedSoftmaxCELoss(logits: tf.Tensor2D, labels: tf.Tensor1D, mask: tf.Tensor1D, numSteps: number): tf.Tensor1D {
   if (labels.shape[0] !== logits.shape[0] || mask.shape[0] !== logits.shape[0] || logits.shape[0] % numSteps !== 0) {
-    throw new Error(`maskedSoftmaxCELoss: ${logits.shape[0]} rows of logits, ${labels.shape[0]} labels and ${mask.shape[0]} mask entries do not make whole rows of ${numSteps} steps.`);
+    throw new Error(
+      `maskedSoftmaxCELoss: ${logits.shape[0]} rows of logits, ${labels.shape[0]} labels and ${mask.shape[0]} mask entries do not make whole rows of ${numSteps} steps.`,
+    );
   }
   return tf.tidy(() => {
     const perToken = tf.losses.softmaxCrossEntropy(oneHotFloat(labels, logits.shape[1]), logits, undefined, 0, tf.Reduction.NONE);

@@ -92,7 +92,8 @@ function folderReader(dir: string): CheckpointFileReader {
       } catch (err) {
         const code = codeOf(err);
         if (code === 'ENOENT') return undefined;
-        if (code === 'EACCES' || code === 'EPERM') throw new CheckpointError(path, `Unreadable checkpoint: ${path} cannot be read (permission denied, ${code}).`);
+        if (code === 'EACCES' || code === 'EPERM')
+          throw new CheckpointError(path, `Unreadable checkpoint: ${path} cannot be read (permission denied, ${code}).`);
         if (code === 'EISDIR') throw new CheckpointError(path, `Corrupt checkpoint: ${path} is a folder, not a file.`);
         throw new CheckpointError(path, `Unreadable checkpoint: ${path} cannot be read (${code ?? (err as Error).message}).`);
       }
@@ -106,7 +107,10 @@ async function kindOf(path: string): Promise<'file' | 'folder' | 'none'> {
   } catch (err) {
     const code = codeOf(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') return 'none';
-    throw new CheckpointError(path, `Unreadable checkpoint: ${path} cannot be read (${code === 'EACCES' || code === 'EPERM' ? `permission denied, ${code}` : code}).`);
+    throw new CheckpointError(
+      path,
+      `Unreadable checkpoint: ${path} cannot be read (${code === 'EACCES' || code === 'EPERM' ? `permission denied, ${code}` : code}).`,
+    );
   }
 }
 

@@ -22,7 +22,10 @@ export class PartStep {
     const Yt = tf.tensor2d(Y, [rows, numSteps], 'int32');
     const s0 = this.state;
     let next: State = [];
-    const { value, grads } = tf.variableGrads(languageModelObjective(this.model, Xt, Yt, s0, (s) => (next = s)), this.model.trainableVariables);
+    const { value, grads } = tf.variableGrads(
+      languageModelObjective(this.model, Xt, Yt, s0, (s) => (next = s)),
+      this.model.trainableVariables,
+    );
     const loss = value.dataSync()[0] as number;
     tf.dispose([Xt, Yt, value, s0]);
     this.state = next;

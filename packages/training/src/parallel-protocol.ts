@@ -28,7 +28,4 @@ export type ToWorker =
   | { type: 'step'; X: Int32Array; Y: Int32Array; batchSize: number; numSteps: number; reset: boolean; weights: Float32Array[] }
   | { type: 'close' };
 
-export type FromWorker =
-  | { type: 'ready'; names: string[] }
-  | { type: 'grads'; loss: number; grads: Float32Array[] }
-  | { type: 'error'; message: string };
+export type FromWorker = { type: 'ready'; names: string[] } | { type: 'grads'; loss: number; grads: Float32Array[] } | { type: 'error'; message: string };

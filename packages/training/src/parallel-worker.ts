@@ -38,7 +38,7 @@ async function handle(message: ToWorker): Promise<void> {
     if (!(await tf.setBackend(setup.backend))) throw new Error(`Backend ${setup.backend} failed to initialise in the worker.`);
     await tf.ready();
     tf.env().set('PROD', true);
-    for (const ref of setup.afterBackend) (await load(ref) as () => unknown)();
+    for (const ref of setup.afterBackend) ((await load(ref)) as () => unknown)();
     let built: RecurrentLanguageModel;
     if ('config' in setup.model) built = createLanguageModel(setup.model.config);
     else {
@@ -62,5 +62,8 @@ async function handle(message: ToWorker): Promise<void> {
   const { loss, grads } = part.run(X, Y, batchSize, numSteps, message.reset);
   const arrays = vars.map((v) => Float32Array.from((grads[v.name] as tf.Tensor).dataSync() as Float32Array));
   tf.dispose(grads);
-  reply({ type: 'grads', loss, grads: arrays }, arrays.map((a) => a.buffer as ArrayBuffer));
+  reply(
+    { type: 'grads', loss, grads: arrays },
+    arrays.map((a) => a.buffer as ArrayBuffer),
+  );
 }

@@ -81,7 +81,9 @@ export class DataParallelTrainer implements MinibatchStepper {
       for (const h of handles) {
         const ready = await h.request({ type: 'init', setup });
         if (ready.type !== 'ready' || ready.names.join() !== names.join()) {
-          throw new Error(`The worker's model has variables ${ready.type === 'ready' ? ready.names.join(', ') : '?'}, this one ${names.join(', ')}: build it with the same options.`);
+          throw new Error(
+            `The worker's model has variables ${ready.type === 'ready' ? ready.names.join(', ') : '?'}, this one ${names.join(', ')}: build it with the same options.`,
+          );
         }
       }
     } catch (err) {
@@ -110,10 +112,11 @@ export class DataParallelTrainer implements MinibatchStepper {
       const weights = values.map((v) => Float32Array.from(v)); // one copy per worker: it is transferred
       const X = rows(batch.X, part);
       const Y = rows(batch.Y, part);
-      return h.request(
-        { type: 'step', X, Y, batchSize: part[1] - part[0], numSteps, reset, weights },
-        [X.buffer as ArrayBuffer, Y.buffer as ArrayBuffer, ...weights.map((w) => w.buffer as ArrayBuffer)],
-      );
+      return h.request({ type: 'step', X, Y, batchSize: part[1] - part[0], numSteps, reset, weights }, [
+        X.buffer as ArrayBuffer,
+        Y.buffer as ArrayBuffer,
+        ...weights.map((w) => w.buffer as ArrayBuffer),
+      ]);
     });
     const own = parts[0] as [number, number];
     const ownRows = own[1] - own[0];

@@ -21,7 +21,9 @@ describeScratchFixtures(', one clipped SGD step', (fx, _cell, getModel) => {
     for (const [pname, v] of Object.entries(model.params)) {
       expectClose(v, (fx.params_after_clipped_sgd as Record<string, Nested>)[pname] as Nested, `${pname} after step`);
     }
-    result.state.forEach((s, i) => { expectClose(s, (fx.state as Nested[])[i] as Nested, `state[${i}]`); });
+    result.state.forEach((s, i) => {
+      expectClose(s, (fx.state as Nested[])[i] as Nested, `state[${i}]`);
+    });
     tf.dispose([X, Y, logits, ...state0, ...result.state]);
     opt.dispose();
   });

@@ -28,17 +28,13 @@ export interface Prediction {
  * d2l `predict_ch8`: warm the state up on the prefix, then generate `numPreds` tokens, each fed
  * back as the next input. Greedy by default; sampling with temperature and top-k on request.
  */
-export function predict(
-  model: RecurrentLanguageModel,
-  vocab: Vocab,
-  prefix: string,
-  numPreds: number,
-  options: PredictOptions = {},
-): Prediction {
+export function predict(model: RecurrentLanguageModel, vocab: Vocab, prefix: string, numPreds: number, options: PredictOptions = {}): Prediction {
   if (typeof prefix !== 'string') throw new TypeError(`predict: prefix must be a string, got ${prefix === null ? 'null' : typeof prefix}.`);
   // (A duck-typed vocabulary without `size` skips the check.)
   if (typeof vocab.size === 'number' && model.vocabSize !== vocab.size) {
-    throw new RangeError(`predict: the model's vocabSize (${model.vocabSize}) differs from the vocabulary's size (${vocab.size}): use the vocabulary the model was trained with.`);
+    throw new RangeError(
+      `predict: the model's vocabSize (${model.vocabSize}) differs from the vocabulary's size (${vocab.size}): use the vocabulary the model was trained with.`,
+    );
   }
   const tokens = (options.tokenize ?? ((s: string) => Array.from(s)))(prefix);
   if (tokens.length === 0) throw new Error('The prefix is empty: give at least one token to start from.');

@@ -20,7 +20,13 @@ const cases: [string, CellKind, number, boolean][] = [
 
 // The fused gate work runs on the WebAssembly SIMD kernels by default (the fixtures' hidden size 4
 // is a whole number of lanes) and on the JS loops where those are unavailable: both are checked.
-for (const [backend, gates] of TEST_BACKENDS.flatMap((b) => [[b, 'wasm gates'], [b, 'JS gates']] as const)) {
+for (const [backend, gates] of TEST_BACKENDS.flatMap(
+  (b) =>
+    [
+      [b, 'wasm gates'],
+      [b, 'JS gates'],
+    ] as const,
+)) {
   describe.each(cases)(`%s, fused, on ${backend} with ${gates}`, (name, cell, numLayers, bidirectional) => {
     const fx = loadFixture(name);
     let model: RNNModel;
@@ -42,7 +48,9 @@ for (const [backend, gates] of TEST_BACKENDS.flatMap((b) => [[b, 'wasm gates'], 
       const { logits, state } = model.call(X, state0);
       expectClose(logits, fx.logits as Nested, 'logits');
       expect(state.length).toBe(flat(fx.state as Nested).length / (X.shape[0] * (fx.sizes.hidden as number)));
-      state.forEach((s, i) => { expectClose(s, stateOf(fx.state as Nested)[i]!.arraySync() as Nested, `state[${i}]`); });
+      state.forEach((s, i) => {
+        expectClose(s, stateOf(fx.state as Nested)[i]!.arraySync() as Nested, `state[${i}]`);
+      });
 
       const grads = tf.variableGrads(() => {
         const out = model.call(X, state0);
@@ -76,7 +84,7 @@ for (const backend of TEST_BACKENDS) {
   describe.each(scratchCases)(`fused against %s on ${backend}`, (name, cell, scratchCell, gates) => {
     beforeAll(() => useBackend(backend));
 
-    it('gives the scratch model\'s logits, state and gradients on the same weights', () => {
+    it("gives the scratch model's logits, state and gradients on the same weights", () => {
       const fx = loadFixture(name);
       const V = fx.sizes.vocab as number;
       const H = fx.sizes.hidden as number;
@@ -85,9 +93,18 @@ for (const backend of TEST_BACKENDS) {
       assignVariables(scratch.params, p);
       const fused = new RNNModel({ vocabSize: V, numHiddens: H, cell, resetAfter: false });
       assignVariables(fused.namedVariables(), {
-        W_ih_l0: tf.concat(gates.map((g) => p[`W_x${g}`]!), 1),
-        W_hh_l0: tf.concat(gates.map((g) => p[`W_h${g}`]!), 1),
-        b_ih_l0: tf.concat(gates.map((g) => p[`b_${g}`]!), 0),
+        W_ih_l0: tf.concat(
+          gates.map((g) => p[`W_x${g}`]!),
+          1,
+        ),
+        W_hh_l0: tf.concat(
+          gates.map((g) => p[`W_h${g}`]!),
+          1,
+        ),
+        b_ih_l0: tf.concat(
+          gates.map((g) => p[`b_${g}`]!),
+          0,
+        ),
         b_hh_l0: tf.zeros([gates.length * H]),
         W_out: p.W_hq!,
         b_out: p.b_q!,
@@ -98,13 +115,35 @@ for (const backend of TEST_BACKENDS) {
       const a = scratch.call(X, state0);
       const b = fused.call(X, state0);
       expectClose(b.logits, a.logits.arraySync() as Nested, 'logits');
-      b.state.forEach((s, i) => { expectClose(s, a.state[i]!.arraySync() as Nested, `state[${i}]`); });
+      b.state.forEach((s, i) => {
+        expectClose(s, a.state[i]!.arraySync() as Nested, `state[${i}]`);
+      });
       const ga = tf.variableGrads(loss(scratch), scratch.trainableVariables).grads;
       const gb = tf.variableGrads(loss(fused), fused.trainableVariables).grads;
       const fv = fused.namedVariables();
       const sg = (n: string) => ga[scratch.params[n]!.name]!;
-      expectClose(gb[fv.W_hh_l0!.name]!, tf.concat(gates.map((g) => sg(`W_h${g}`)), 1).arraySync() as Nested, 'dW_hh', { atol: 1e-6 });
-      expectClose(gb[fv.W_ih_l0!.name]!, tf.concat(gates.map((g) => sg(`W_x${g}`)), 1).arraySync() as Nested, 'dW_ih', { atol: 1e-6 });
+      expectClose(
+        gb[fv.W_hh_l0!.name]!,
+        tf
+          .concat(
+            gates.map((g) => sg(`W_h${g}`)),
+            1,
+          )
+          .arraySync() as Nested,
+        'dW_hh',
+        { atol: 1e-6 },
+      );
+      expectClose(
+        gb[fv.W_ih_l0!.name]!,
+        tf
+          .concat(
+            gates.map((g) => sg(`W_x${g}`)),
+            1,
+          )
+          .arraySync() as Nested,
+        'dW_ih',
+        { atol: 1e-6 },
+      );
       expectClose(gb[fv.W_out!.name]!, sg('W_hq').arraySync() as Nested, 'dW_out', { atol: 1e-6 });
       scratch.dispose();
       fused.dispose();

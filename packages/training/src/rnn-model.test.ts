@@ -14,23 +14,26 @@ describe('RNNModel', () => {
     ['fused', 'rnn', 1, false],
     ['layers', 'gru', 1, false],
     ['layers', 'lstm', 2, false],
-  ] as [RNNModelImplementation, CellKind, number, boolean][])('%s %s (%d layers, bidirectional %s): no tensor leaks over training', (implementation, cell, numLayers, bidirectional) => {
-    const corpus = Int32Array.from({ length: 500 }, (_, i) => (i * 5) % 9);
-    const loader = new SeqDataLoader(corpus, { batchSize: 3, numSteps: 6, seed: 1 });
-    const start = tf.memory().numTensors;
-    const model = new RNNModel({ vocabSize: 9, numHiddens: 5, cell, numLayers, bidirectional, implementation, resetAfter: implementation === 'fused' });
-    const opt = makeOptimizer('sgd', 0.5);
-    const first = trainEpoch(model, loader, opt);
-    const before = tf.memory().numTensors;
-    let last = first;
-    for (let i = 0; i < 6; i++) last = trainEpoch(model, loader, opt);
-    expect(tf.memory().numTensors).toBe(before);
-    expect(last.perplexity).toBeLessThan(first.perplexity);
-    opt.dispose();
-    model.dispose();
-    // Nothing outlives the model: no stray initial values behind the variables.
-    expect(tf.memory().numTensors).toBe(start);
-  });
+  ] as [RNNModelImplementation, CellKind, number, boolean][])(
+    '%s %s (%d layers, bidirectional %s): no tensor leaks over training',
+    (implementation, cell, numLayers, bidirectional) => {
+      const corpus = Int32Array.from({ length: 500 }, (_, i) => (i * 5) % 9);
+      const loader = new SeqDataLoader(corpus, { batchSize: 3, numSteps: 6, seed: 1 });
+      const start = tf.memory().numTensors;
+      const model = new RNNModel({ vocabSize: 9, numHiddens: 5, cell, numLayers, bidirectional, implementation, resetAfter: implementation === 'fused' });
+      const opt = makeOptimizer('sgd', 0.5);
+      const first = trainEpoch(model, loader, opt);
+      const before = tf.memory().numTensors;
+      let last = first;
+      for (let i = 0; i < 6; i++) last = trainEpoch(model, loader, opt);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(last.perplexity).toBeLessThan(first.perplexity);
+      opt.dispose();
+      model.dispose();
+      // Nothing outlives the model: no stray initial values behind the variables.
+      expect(tf.memory().numTensors).toBe(start);
+    },
+  );
 
   it('has the right state shapes for each kind', () => {
     const lstm = new RNNModel({ vocabSize: 7, numHiddens: 4, cell: 'lstm', numLayers: 2, bidirectional: true });

@@ -29,7 +29,9 @@ export function teacherForcingInput(tgt: PaddedArray, bos: number): Int32Array {
 /** 1 for the first `validLen` steps of each row, 0 for the padding (d2l `sequence_mask`). */
 export function sequenceMask(validLen: Int32Array, numSteps: number): Float32Array {
   const mask = new Float32Array(validLen.length * numSteps);
-  validLen.forEach((n, r) => { mask.fill(1, r * numSteps, r * numSteps + Math.min(n, numSteps)); });
+  validLen.forEach((n, r) => {
+    mask.fill(1, r * numSteps, r * numSteps + Math.min(n, numSteps));
+  });
   return mask;
 }
 
@@ -77,7 +79,8 @@ export function trainSeq2Seq(model: Seq2SeqModelLike, data: { src: PaddedArray; 
   const rng = createRng(options.seed ?? 0);
   const order = Array.from({ length: src.rows }, (_, i) => i);
   const history: Seq2SeqEpoch[] = [];
-  if (options.loss !== undefined && options.loss !== 'mean' && options.loss !== 'd2l') throw new Error(`Unknown loss "${String(options.loss)}": use 'mean' or 'd2l'.`);
+  if (options.loss !== undefined && options.loss !== 'mean' && options.loss !== 'd2l')
+    throw new Error(`Unknown loss "${String(options.loss)}": use 'mean' or 'd2l'.`);
   const d2lLoss = options.loss === 'd2l';
   try {
     for (let epoch = 1; epoch <= options.epochs; epoch++) {
@@ -153,7 +156,11 @@ export function evaluateSeq2Seq(
 }
 
 /** Greedy decoding, or beam search when `beamSize` > 1. */
-function decodeRows(model: Seq2SeqModelLike, src: tf.Tensor2D, options: { bos: number; eos: number; maxLength: number; beamSize?: number; alpha?: number }): number[][] {
+function decodeRows(
+  model: Seq2SeqModelLike,
+  src: tf.Tensor2D,
+  options: { bos: number; eos: number; maxLength: number; beamSize?: number; alpha?: number },
+): number[][] {
   const beamSize = options.beamSize ?? 1;
   checkPositiveInts({ beamSize });
   if (beamSize === 1) return model.greedyDecode(src, options.bos, options.eos, options.maxLength);
@@ -187,7 +194,9 @@ export function predictSeq2Seq(
   options: { beamSize?: number; alpha?: number } = {},
 ): Seq2SeqTranslation {
   checkPositiveInts({ numSteps });
-  const words = preprocessNmt(sentence).split(/\s+/).filter((w) => w !== '');
+  const words = preprocessNmt(sentence)
+    .split(/\s+/)
+    .filter((w) => w !== '');
   const { pad, eos } = nmtSpecialIds(srcVocab);
   const tgt = nmtSpecialIds(tgtVocab);
   const ids = srcVocab.indicesOf(words);

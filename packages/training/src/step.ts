@@ -18,12 +18,7 @@ export function applyClippedGradients(grads: tf.NamedTensorMap, optimizer: tf.Op
  * clipping by global norm (`theta`), one optimizer update. Returns the loss and the gradient norm
  * before clipping.
  */
-export function optimizeStep(
-  variables: tf.Variable[],
-  loss: () => tf.Scalar,
-  optimizer: tf.Optimizer,
-  theta?: number,
-): { loss: number; gradNorm: number } {
+export function optimizeStep(variables: tf.Variable[], loss: () => tf.Scalar, optimizer: tf.Optimizer, theta?: number): { loss: number; gradNorm: number } {
   const { value, grads } = tf.variableGrads(loss, variables);
   const gradNorm = applyClippedGradients(grads, optimizer, theta);
   const result = { loss: value.dataSync()[0] as number, gradNorm };

@@ -21,7 +21,12 @@ describe('no tensor leaks', () => {
     const before = tf.memory().numTensors;
     let steps = 0;
     for (let epoch = 0; epoch < 12; epoch++) steps += trainEpoch(model, loader, optimizer, { useRandomIter }).steps;
-    predict(model, { indicesOf: (t: Iterable<string>) => [...t].map(() => 1), has: () => true, tokensOf: (i: Iterable<number>) => [...i].map(String) } as never, 'ab', 5);
+    predict(
+      model,
+      { indicesOf: (t: Iterable<string>) => [...t].map(() => 1), has: () => true, tokensOf: (i: Iterable<number>) => [...i].map(String) } as never,
+      'ab',
+      5,
+    );
     expect(steps).toBeGreaterThanOrEqual(300);
     expect(tf.memory().numTensors).toBe(before);
     optimizer.dispose();

@@ -43,14 +43,7 @@ export function languageModelObjective(
  * norm, one optimizer update. The incoming state is a constant here, so no gradient flows into
  * earlier minibatches (d2l's `state.detach_()`).
  */
-export function trainStep(
-  model: RecurrentLanguageModel,
-  X: tf.Tensor2D,
-  Y: tf.Tensor2D,
-  state: State,
-  optimizer: tf.Optimizer,
-  theta: number,
-): StepResult {
+export function trainStep(model: RecurrentLanguageModel, X: tf.Tensor2D, Y: tf.Tensor2D, state: State, optimizer: tf.Optimizer, theta: number): StepResult {
   let next: State = [];
   const objective = languageModelObjective(model, X, Y, state, (s) => (next = s));
   const { loss, gradNorm } = optimizeStep(model.trainableVariables, objective, optimizer, theta);
@@ -151,12 +144,7 @@ function* epochSteps(
 }
 
 /** d2l `train_epoch_ch8`: one pass over the batches; returns perplexity and tokens/s. */
-export function trainEpoch(
-  model: RecurrentLanguageModel,
-  batches: Iterable<SeqBatch>,
-  optimizer: tf.Optimizer,
-  options: EpochOptions = {},
-): EpochResult {
+export function trainEpoch(model: RecurrentLanguageModel, batches: Iterable<SeqBatch>, optimizer: tf.Optimizer, options: EpochOptions = {}): EpochResult {
   if (options.stepper) throw new Error('A stepper is asynchronous: use trainEpochAsync or trainLanguageModel.');
   const steps = epochSteps(model, batches, optimizer, options);
   for (;;) {
@@ -223,11 +211,7 @@ export interface TrainResult {
  * d2l `train_ch8`: trains for `epochs` epochs with clipping, reporting perplexity and tokens/s
  * after each. Yields to the event loop between minibatches so signals (Ctrl-C) are seen.
  */
-export async function trainLanguageModel(
-  model: RecurrentLanguageModel,
-  loader: Iterable<SeqBatch>,
-  options: TrainOptions,
-): Promise<TrainResult> {
+export async function trainLanguageModel(model: RecurrentLanguageModel, loader: Iterable<SeqBatch>, options: TrainOptions): Promise<TrainResult> {
   const { epochs } = options;
   if (!Number.isInteger(epochs) || epochs < 0) throw new RangeError(`epochs must be a whole number >= 0, got ${epochs}.`);
   const optimizer = makeOptimizer(options.optimizer ?? 'sgd', options.lr);

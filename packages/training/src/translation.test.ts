@@ -44,7 +44,13 @@ for (const backend of TEST_BACKENDS) {
 
     it('one teacher-forced forward pass, MaskedSoftmaxCELoss and its gradients match', () => {
       const s = fixture.sizes;
-      const model = new EncoderDecoder({ srcVocabSize: s.src_vocab!, tgtVocabSize: s.tgt_vocab!, embedSize: s.embed!, numHiddens: s.hidden!, numLayers: s.num_layers! });
+      const model = new EncoderDecoder({
+        srcVocabSize: s.src_vocab!,
+        tgtVocabSize: s.tgt_vocab!,
+        embedSize: s.embed!,
+        numHiddens: s.hidden!,
+        numLayers: s.num_layers!,
+      });
       const vars = model.namedVariables();
       const params = torchToEncoderDecoder(tensorsOf(fixture.params));
       expect(Object.keys(params).sort()).toEqual(Object.keys(vars).sort());
@@ -61,7 +67,10 @@ for (const backend of TEST_BACKENDS) {
       const perRow = maskedSoftmaxCELoss(logits, labels, mask, s.tgt_steps!);
       expectClose(perRow, fixture.loss_per_row, 'loss per row');
       const before = tf.memory().numTensors;
-      const { value, grads } = tf.variableGrads(() => tf.sum(maskedSoftmaxCELoss(model.call(X, decInT), labels, mask, s.tgt_steps!)) as tf.Scalar, model.trainableVariables);
+      const { value, grads } = tf.variableGrads(
+        () => tf.sum(maskedSoftmaxCELoss(model.call(X, decInT), labels, mask, s.tgt_steps!)) as tf.Scalar,
+        model.trainableVariables,
+      );
       expect(tf.memory().numTensors).toBe(before + 1 + Object.keys(grads).length);
       expectClose(value, fixture.loss_sum, 'loss sum');
       value.dispose();
@@ -80,7 +89,15 @@ describe('d2l 9.7 training and predict_seq2seq on the shipped English-French lin
   it("trains with d2l's loss, translates with <unk> shown, greedy or beam; no tensor leaks", () => {
     const data = loadDataNmt({ numSteps: 10, numExamples: 100 });
     const { bos, eos } = nmtSpecialIds(data.tgtVocab);
-    const model = new EncoderDecoder({ srcVocabSize: data.srcVocab.size, tgtVocabSize: data.tgtVocab.size, embedSize: 32, numHiddens: 32, dropout: 0.1, init: 'xavier', seed: 0 });
+    const model = new EncoderDecoder({
+      srcVocabSize: data.srcVocab.size,
+      tgtVocabSize: data.tgtVocab.size,
+      embedSize: 32,
+      numHiddens: 32,
+      dropout: 0.1,
+      init: 'xavier',
+      seed: 0,
+    });
     const before = tf.memory().numTensors;
     const history = trainSeq2Seq(model, data, { epochs: 30, lr: 0.005, batchSize: 64, bos, loss: 'd2l', seed: 0 });
     expect(tf.memory().numTensors).toBe(before);

@@ -77,7 +77,10 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
     // The backend line goes to stderr, as every command's does; the rows name it too.
     if (!opts.json) writeNote(`backend: ${chosen} (${backend === 'wasm-stock' ? 'stock kernels' : kernelsSummary()})`);
     // The table's header after the first backend line, so that stderr's line does not split the table.
-    if (!opts.json && backend === backends[0]) write(`${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'threads'.padStart(7)} ${'workers'.padStart(7)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)} simd`);
+    if (!opts.json && backend === backends[0])
+      write(
+        `${'backend'.padEnd(10)} ${'case'.padEnd(16)} ${'threads'.padStart(7)} ${'workers'.padStart(7)} ${'iteration'.padEnd(10)} ${'ms/step'.padStart(8)} ${'tokens/s'.padStart(9)} ${'tensor MB'.padStart(9)} ${'leaked'.padStart(6)} ${'rss MB'.padStart(6)} simd`,
+      );
     const workerCounts = opts.workers ? [0, opts.workers] : [0];
     for (const c of selected) {
       for (const workers of workerCounts) {
@@ -86,10 +89,7 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
         const config = benchModelConfig(c, vocab.size);
         // The layers GRU can only be d2l's reset-before GRU; createLanguageModel picks that.
         const model = createModelFromFlags(config);
-        const stepper =
-          workers > 0
-            ? await DataParallelTrainer.create(model, { ...workerSetup(backend), model: { config } }, { workers })
-            : undefined;
+        const stepper = workers > 0 ? await DataParallelTrainer.create(model, { ...workerSetup(backend), model: { config } }, { workers }) : undefined;
         let timed: { times: number[]; peakBytes: number };
         try {
           timed = await timeSteps(model, batches, stepper, c, opts.warmup, bytesBefore);

@@ -35,9 +35,12 @@ export async function runGenerate(opts: GenerateCommandOptions, reporter: Report
   const prefix = preprocessPrefix(opts.prefix, preprocess);
   if (prefix === '') {
     model.dispose();
-    throw new UsageError(`--prefix ${JSON.stringify(opts.prefix)} has nothing left after preprocessing (--preprocess ${preprocess}${preprocess === 'd2l' ? ' keeps only a-z' : ' keeps only letters'}): give a prefix with letters.`);
+    throw new UsageError(
+      `--prefix ${JSON.stringify(opts.prefix)} has nothing left after preprocessing (--preprocess ${preprocess}${preprocess === 'd2l' ? ' keeps only a-z' : ' keeps only letters'}): give a prefix with letters.`,
+    );
   }
-  if (prefix !== opts.prefix) reporter.note(`note: the prefix is preprocessed as the training text was (--preprocess ${preprocess}): ${JSON.stringify(prefix)}`, { json: false });
+  if (prefix !== opts.prefix)
+    reporter.note(`note: the prefix is preprocessed as the training text was (--preprocess ${preprocess}): ${JSON.stringify(prefix)}`, { json: false });
   const mode = opts.temperature !== undefined || opts.topK !== undefined ? 'sample' : 'greedy';
   let out: ReturnType<typeof predict>;
   try {
@@ -46,7 +49,10 @@ export async function runGenerate(opts: GenerateCommandOptions, reporter: Report
     model.dispose();
   }
   if (out.unknownTokens.length) {
-    reporter.note(`note: ${out.unknownTokens.map((t) => JSON.stringify(t)).join(', ')} ${out.unknownTokens.length === 1 ? 'is' : 'are'} not in the vocabulary; fed to the model as <unk>.`, { json: false });
+    reporter.note(
+      `note: ${out.unknownTokens.map((t) => JSON.stringify(t)).join(', ')} ${out.unknownTokens.length === 1 ? 'is' : 'are'} not in the vocabulary; fed to the model as <unk>.`,
+      { json: false },
+    );
   }
   const result: GenerateResult = { text: out.text, unknownTokens: out.unknownTokens, mode };
   reporter.event('done', { ...result });

@@ -51,13 +51,28 @@ export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: stri
   const numSteps = opts.maxLength + 1; // room for <eos>
   // Sources are left-padded so the encoder's last step is a real letter (see EncoderDecoder).
   const encode = (pairs: { source: string; target: string }[]) => ({
-    src: buildArrayNmt(pairs.map((p) => vocab.indicesOf([...p.source])), numSteps, { pad, side: 'left' }),
-    tgt: buildArrayNmt(pairs.map((p) => vocab.indicesOf([...p.target])), numSteps, { pad, eos }),
+    src: buildArrayNmt(
+      pairs.map((p) => vocab.indicesOf([...p.source])),
+      numSteps,
+      { pad, side: 'left' },
+    ),
+    tgt: buildArrayNmt(
+      pairs.map((p) => vocab.indicesOf([...p.target])),
+      numSteps,
+      { pad, eos },
+    ),
   });
   const trainData = encode(train);
   const testSrc = encode(test).src;
   const testTargets = test.map((p) => vocab.indicesOf([...p.target]));
-  const model = new EncoderDecoder({ srcVocabSize: vocab.size, tgtVocabSize: vocab.size, embedSize: opts.embed, numHiddens: opts.hidden, numLayers: opts.layers, seed: opts.seed });
+  const model = new EncoderDecoder({
+    srcVocabSize: vocab.size,
+    tgtVocabSize: vocab.size,
+    embedSize: opts.embed,
+    numHiddens: opts.hidden,
+    numLayers: opts.layers,
+    seed: opts.seed,
+  });
   reporter.info(
     `reverse task: ${opts.trainSize} training / ${opts.testSize} held-out strings of ${opts.minLength}-${opts.maxLength} letters; ` +
       `GRU encoder-decoder (embed ${opts.embed}, hidden ${opts.hidden}, ${opts.layers} layers), Adam lr ${opts.lr}${opts.lrDecay !== 1 ? ` (x${opts.lrDecay} per epoch)` : ''}, batch ${opts.batchSize}, ${opts.epochs} epochs`,
@@ -74,7 +89,9 @@ export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: stri
     onEpochEnd: ({ epoch, loss, seconds, tokensPerSecond }) => {
       const ev = evaluate();
       history.push({ epoch, loss, exactMatch: ev.exactMatch, bleu: ev.bleu, seconds });
-      reporter.info(`epoch ${epoch}, loss ${loss.toFixed(3)}, held-out exact match ${(100 * ev.exactMatch).toFixed(1)}%, BLEU ${ev.bleu.toFixed(3)}, ${Math.round(tokensPerSecond)} tokens/s`);
+      reporter.info(
+        `epoch ${epoch}, loss ${loss.toFixed(3)}, held-out exact match ${(100 * ev.exactMatch).toFixed(1)}%, BLEU ${ev.bleu.toFixed(3)}, ${Math.round(tokensPerSecond)} tokens/s`,
+      );
       reporter.event('epoch', { epoch, loss, exactMatch: ev.exactMatch, bleu: ev.bleu, seconds });
     },
   });
@@ -83,8 +100,11 @@ export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: stri
     const prediction = vocab.tokensOf(final.predictions[i] ?? []).join('');
     return { ...p, prediction, bleu: bleu([...prediction], [...p.target]) };
   });
-  for (const e of examples) reporter.info(`${e.source} => ${e.prediction}, bleu ${e.bleu.toFixed(3)}${e.prediction === e.target ? '' : ` (target ${e.target})`}`);
-  reporter.info(`held-out exact match ${(100 * final.exactMatch).toFixed(1)}% (${Math.round(final.exactMatch * opts.testSize)}/${opts.testSize}), mean BLEU ${final.bleu.toFixed(3)}`);
+  for (const e of examples)
+    reporter.info(`${e.source} => ${e.prediction}, bleu ${e.bleu.toFixed(3)}${e.prediction === e.target ? '' : ` (target ${e.target})`}`);
+  reporter.info(
+    `held-out exact match ${(100 * final.exactMatch).toFixed(1)}% (${Math.round(final.exactMatch * opts.testSize)}/${opts.testSize}), mean BLEU ${final.bleu.toFixed(3)}`,
+  );
   model.dispose();
   const result = { exactMatch: final.exactMatch, bleu: final.bleu, history, examples };
   if (opts.out) {

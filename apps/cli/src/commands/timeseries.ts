@@ -40,7 +40,9 @@ export async function runTimeseries(opts: TimeseriesCommandOptions, write: (line
   const series = noisySine({ tau: opts.tau, seed: opts.seed });
   const { train } = series.split();
   const model = new TimeSeriesRegressor({ numHiddens: opts.hidden, cell: 'gru', seed: opts.seed });
-  reporter.info(`GRU ${opts.hidden} on the noisy sine (tau ${opts.tau}, ${train.size} training windows), Adam lr ${opts.lr}, batch ${opts.batchSize}, ${opts.epochs} epochs`);
+  reporter.info(
+    `GRU ${opts.hidden} on the noisy sine (tau ${opts.tau}, ${train.size} training windows), Adam lr ${opts.lr}, batch ${opts.batchSize}, ${opts.epochs} epochs`,
+  );
   const losses = trainRegressor(model, train, opts.tau, {
     epochs: opts.epochs,
     lr: opts.lr,
@@ -51,21 +53,30 @@ export async function runTimeseries(opts: TimeseriesCommandOptions, write: (line
       reporter.event('epoch', { epoch, loss });
     },
   });
-  const report = evaluateForecasts(series, {
-    gru: (w) => model.predictWindows(w, opts.tau),
-    linear: fitLinearAR(train, opts.tau),
-    'last value': lastValuePredictor(opts.tau),
-  }, HORIZONS);
+  const report = evaluateForecasts(
+    series,
+    {
+      gru: (w) => model.predictWindows(w, opts.tau),
+      linear: fitLinearAR(train, opts.tau),
+      'last value': lastValuePredictor(opts.tau),
+    },
+    HORIZONS,
+  );
   reporter.info(`test MSE (noise floor 0.04)   ${HORIZONS.map((k) => `${k}-step`.padStart(9)).join('')}`);
-  for (const [name, byK] of Object.entries(report.mse)) reporter.info(`  ${name.padEnd(28)}${HORIZONS.map((k) => (byK[k] as number).toFixed(4).padStart(9)).join('')}`);
+  for (const [name, byK] of Object.entries(report.mse))
+    reporter.info(`  ${name.padEnd(28)}${HORIZONS.map((k) => (byK[k] as number).toFixed(4).padStart(9)).join('')}`);
 
   await mkdir(opts.out, { recursive: true });
   const points: { x: number; y: number; series: string }[] = [];
-  series.x.forEach((y, i) => { points.push({ x: series.time[i] as number, y, series: 'data' }); });
+  series.x.forEach((y, i) => {
+    points.push({ x: series.time[i] as number, y, series: 'data' });
+  });
   for (const k of HORIZONS) {
     const p = report.predictions.gru?.[k];
     if (!p) continue;
-    p.index.forEach((idx, i) => { points.push({ x: series.time[idx] as number, y: p.values[i] as number, series: `GRU ${k}-step` }); });
+    p.index.forEach((idx, i) => {
+      points.push({ x: series.time[idx] as number, y: p.values[i] as number, series: `GRU ${k}-step` });
+    });
   }
   const plot = join(opts.out, 'forecast.svg');
   const metrics = join(opts.out, 'metrics.json');

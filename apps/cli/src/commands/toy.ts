@@ -34,15 +34,19 @@ export async function runToy(opts: ToyCommandOptions, write: (line: string) => v
   for (let i = 0; i < opts.seeds; i++) {
     const seed = opts.seed + i;
     const model = new SeqClassifier({ vocabSize: 4, embeddingSize: 10, numHiddens: 8, numClasses: 4, seed });
-    const history = trainSeqClassifier(model, { X: toy.input, Y: toy.target, batchSize: 1, numSteps: 5 }, {
-      epochs: opts.epochs,
-      lr: opts.lr,
-      onEpochEnd: ({ epoch, loss, prediction }) => {
-        const guess = toy.decode(prediction[0] ?? []);
-        reporter.event('epoch', { seed, epoch, loss, guess });
-        if (opts.seeds === 1) reporter.info(`${epoch} loss: ${loss.toFixed(2)} guess: ${guess}`);
+    const history = trainSeqClassifier(
+      model,
+      { X: toy.input, Y: toy.target, batchSize: 1, numSteps: 5 },
+      {
+        epochs: opts.epochs,
+        lr: opts.lr,
+        onEpochEnd: ({ epoch, loss, prediction }) => {
+          const guess = toy.decode(prediction[0] ?? []);
+          reporter.event('epoch', { seed, epoch, loss, guess });
+          if (opts.seeds === 1) reporter.info(`${epoch} loss: ${loss.toFixed(2)} guess: ${guess}`);
+        },
       },
-    });
+    );
     model.dispose();
     const guesses = history.map((h) => toy.decode(h.prediction[0] ?? []));
     let solvedAt: number | null = null;
@@ -58,7 +62,8 @@ export async function runToy(opts: ToyCommandOptions, write: (line: string) => v
   };
   reporter.event('done', summary);
   if (opts.seeds > 1) {
-    for (const r of runs) reporter.info(`seed ${r.seed}: ${r.solvedAt === null ? `not solved (last guess ${r.guesses.at(-1)})` : `ohlol from epoch ${r.solvedAt}`}`);
+    for (const r of runs)
+      reporter.info(`seed ${r.seed}: ${r.solvedAt === null ? `not solved (last guess ${r.guesses.at(-1)})` : `ohlol from epoch ${r.solvedAt}`}`);
     reporter.info(
       `${solved.length}/${opts.seeds} seeds end at exactly "ohlol" and stay there` +
         (summary.firstEpoch ? `, first from epoch ${summary.firstEpoch.min}-${summary.firstEpoch.max} (median ${summary.firstEpoch.median})` : ''),

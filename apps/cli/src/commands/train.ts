@@ -198,35 +198,77 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
 
 type Resumed = Awaited<ReturnType<typeof loadRunCheckpoint>> & { metadata: TrainCheckpointMeta };
 
-async function trainLoaded(opts: TrainCommandOptions, reporter: ReturnType<typeof createReporter>, given: Set<string>, backend: string, resumed: Resumed | null, progress: { started: boolean }): Promise<TrainSummary> {
+async function trainLoaded(
+  opts: TrainCommandOptions,
+  reporter: ReturnType<typeof createReporter>,
+  given: Set<string>,
+  backend: string,
+  resumed: Resumed | null,
+  progress: { started: boolean },
+): Promise<TrainSummary> {
   let training: TrainCheckpointMeta['training'];
   let out: string;
   if (resumed) {
     const saved = resumed.metadata;
     const savedTraining = { preprocess: 'd2l' as Preprocessing, ...saved.training };
     const fixed: Record<keyof typeof FROM_CHECKPOINT, unknown> = {
-      ...{ model: resumed.config.cell, impl: resumed.config.implementation, hidden: resumed.config.numHiddens, layers: resumed.config.numLayers, bidirectional: resumed.config.bidirectional, seed: resumed.config.seed },
-      ...{ lr: savedTraining.lr, optimizer: savedTraining.optimizer, batchSize: savedTraining.batchSize, numSteps: savedTraining.numSteps, randomIter: savedTraining.randomIter },
+      ...{
+        model: resumed.config.cell,
+        impl: resumed.config.implementation,
+        hidden: resumed.config.numHiddens,
+        layers: resumed.config.numLayers,
+        bidirectional: resumed.config.bidirectional,
+        seed: resumed.config.seed,
+      },
+      ...{
+        lr: savedTraining.lr,
+        optimizer: savedTraining.optimizer,
+        batchSize: savedTraining.batchSize,
+        numSteps: savedTraining.numSteps,
+        randomIter: savedTraining.randomIter,
+      },
       ...{ maxTokens: savedTraining.maxTokens, corpus: savedTraining.corpus, preprocess: savedTraining.preprocess },
     };
-    const same = (key: string, a: unknown, b: unknown) => (key === 'corpus' && typeof a === 'string' && typeof b === 'string' ? resolve(a) === resolve(b) : a === b);
+    const same = (key: string, a: unknown, b: unknown) =>
+      key === 'corpus' && typeof a === 'string' && typeof b === 'string' ? resolve(a) === resolve(b) : a === b;
     const conflicts = Object.entries(FROM_CHECKPOINT)
       .filter(([key]) => given.has(key) && !same(key, opts[key as keyof TrainCommandOptions], fixed[key as keyof typeof FROM_CHECKPOINT]))
-      .map(([key, flag]) => `${flag} ${String(opts[key as keyof TrainCommandOptions] ?? '(none)')} (the checkpoint has ${String(fixed[key as keyof typeof FROM_CHECKPOINT] ?? 'none')})`);
+      .map(
+        ([key, flag]) =>
+          `${flag} ${String(opts[key as keyof TrainCommandOptions] ?? '(none)')} (the checkpoint has ${String(fixed[key as keyof typeof FROM_CHECKPOINT] ?? 'none')})`,
+      );
     if (conflicts.length) {
-      throw new UsageError(`--resume continues ${resumed.source} with its own settings, and these differ: ${conflicts.join(', ')}. Leave them out, or start a new run in another --out.`);
+      throw new UsageError(
+        `--resume continues ${resumed.source} with its own settings, and these differ: ${conflicts.join(', ')}. Leave them out, or start a new run in another --out.`,
+      );
     }
     training = { ...savedTraining, epochs: given.has('epochs') ? opts.epochs : savedTraining.epochs };
-    if (saved.epoch > training.epochs) throw new UsageError(`The checkpoint in ${resumed.source} is at epoch ${saved.epoch}; --epochs ${training.epochs} is fewer.`);
-    if (saved.epoch === training.epochs) throw new UsageError(`The run in ${resumed.source} is complete (epoch ${saved.epoch} of ${training.epochs}): give a larger --epochs to train it further.`);
+    if (saved.epoch > training.epochs)
+      throw new UsageError(`The checkpoint in ${resumed.source} is at epoch ${saved.epoch}; --epochs ${training.epochs} is fewer.`);
+    if (saved.epoch === training.epochs)
+      throw new UsageError(
+        `The run in ${resumed.source} is complete (epoch ${saved.epoch} of ${training.epochs}): give a larger --epochs to train it further.`,
+      );
     // A resumed run writes into its own run folder unless --out says otherwise.
     const runDir = runFolderOf(opts.resume ?? resumed.source);
     out = opts.out ?? runDir;
     if (resolve(out) !== resolve(runDir) && holdsRun(out) && !opts.force) {
-      throw new UsageError(`--out ${out} already holds another run: resume into ${runDir} (leave --out out), replace ${out} with --force, or choose another --out.`);
+      throw new UsageError(
+        `--out ${out} already holds another run: resume into ${runDir} (leave --out out), replace ${out} with --force, or choose another --out.`,
+      );
     }
   } else {
-    training = { epochs: opts.epochs, lr: opts.lr, optimizer: opts.optimizer, batchSize: opts.batchSize, numSteps: opts.numSteps, randomIter: opts.randomIter, maxTokens: opts.maxTokens, corpus: opts.corpus, preprocess: opts.preprocess ?? 'd2l' };
+    training = {
+      epochs: opts.epochs,
+      lr: opts.lr,
+      optimizer: opts.optimizer,
+      batchSize: opts.batchSize,
+      numSteps: opts.numSteps,
+      randomIter: opts.randomIter,
+      maxTokens: opts.maxTokens,
+      corpus: opts.corpus,
+      preprocess: opts.preprocess ?? 'd2l',
+    };
     out = opts.out ?? freshRunFolder();
     if (holdsRun(out) && !opts.force) {
       throw new UsageError(`--out ${out} already holds a run: continue it with --resume ${out}, replace it with --force, or choose another --out.`);
@@ -248,7 +290,15 @@ async function trainLoaded(opts: TrainCommandOptions, reporter: ReturnType<typeo
   }
   const config: LanguageModelConfig = resumed
     ? resumed.config
-    : { cell: opts.model, implementation: opts.impl, numHiddens: opts.hidden, numLayers: opts.layers, bidirectional: opts.bidirectional, vocabSize: vocab.size, seed: opts.seed };
+    : {
+        cell: opts.model,
+        implementation: opts.impl,
+        numHiddens: opts.hidden,
+        numLayers: opts.layers,
+        bidirectional: opts.bidirectional,
+        vocabSize: vocab.size,
+        seed: opts.seed,
+      };
   const memoryLimit = Math.min(totalmem() * 0.75, backend === 'wasm' ? 4 * 2 ** 30 : Infinity);
   const needed = trainingBytes(config, training.batchSize, training.numSteps);
   if (needed > memoryLimit) {
@@ -275,9 +325,7 @@ async function trainLoaded(opts: TrainCommandOptions, reporter: ReturnType<typeo
   }
 
   const stepper =
-    opts.workers > 0
-      ? await DataParallelTrainer.create(model, { ...workerBackendSetup(backend), model: { config } }, { workers: opts.workers })
-      : undefined;
+    opts.workers > 0 ? await DataParallelTrainer.create(model, { ...workerBackendSetup(backend), model: { config } }, { workers: opts.workers }) : undefined;
   if (stepper) reporter.info(`data-parallel: each minibatch split over ${opts.workers + 1} threads`);
   const describe = `${config.implementation} ${config.cell.toUpperCase()} ${config.numHiddens}${config.numLayers > 1 ? ` x${config.numLayers}` : ''}${config.bidirectional ? ' bidirectional' : ''}`;
   reporter.info(
@@ -298,7 +346,9 @@ async function trainLoaded(opts: TrainCommandOptions, reporter: ReturnType<typeo
   const onSignal = (name: 'SIGINT' | 'SIGTERM') => {
     if (signal) process.exit(name === 'SIGTERM' ? 143 : 130);
     signal = name;
-    reporter.note(`Interrupted (${name}): finishing this epoch, then saving a checkpoint (${name === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again quits without saving).`);
+    reporter.note(
+      `Interrupted (${name}): finishing this epoch, then saving a checkpoint (${name === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again quits without saving).`,
+    );
   };
   const onSigint = () => onSignal('SIGINT');
   const onSigterm = () => onSignal('SIGTERM');
@@ -334,7 +384,9 @@ async function trainLoaded(opts: TrainCommandOptions, reporter: ReturnType<typeo
           if (reporter.mode === 'lines') {
             const elapsed = (performance.now() - started) / 1000;
             const left = (elapsed / (epoch - startEpoch)) * (training.epochs - epoch);
-            reporter.info(`epoch ${epoch}/${training.epochs}  perplexity ${perplexity.toFixed(2)}  ${Math.round(tokensPerSecond)} tokens/s  ~${left.toFixed(0)} s left  | ${sample}`);
+            reporter.info(
+              `epoch ${epoch}/${training.epochs}  perplexity ${perplexity.toFixed(2)}  ${Math.round(tokensPerSecond)} tokens/s  ~${left.toFixed(0)} s left  | ${sample}`,
+            );
           } else reporter.info(`epoch ${epoch}: ${sample}`);
           reporter.event('sample', { epoch, text: sample });
         }
@@ -381,7 +433,9 @@ async function trainLoaded(opts: TrainCommandOptions, reporter: ReturnType<typeo
     const d = diverged as { epoch: number; perplexity: number };
     throw new RnnkitError(
       `Training diverged: the perplexity became ${d.perplexity} at epoch ${d.epoch} (--lr ${training.lr} is probably too high). Stopped; ` +
-        (savedEpoch === null ? `no checkpoint was written yet (every --checkpoint-every ${opts.checkpointEvery} epochs).` : `the last good checkpoint (epoch ${savedEpoch}) is kept in ${checkpointDir}.`),
+        (savedEpoch === null
+          ? `no checkpoint was written yet (every --checkpoint-every ${opts.checkpointEvery} epochs).`
+          : `the last good checkpoint (epoch ${savedEpoch}) is kept in ${checkpointDir}.`),
     );
   }
 
@@ -406,7 +460,9 @@ async function trainLoaded(opts: TrainCommandOptions, reporter: ReturnType<typeo
       ...(opts.backend !== 'auto' ? [`--backend ${opts.backend}`] : []),
       ...(opts.json ? ['--json'] : []),
     ];
-    reporter.info(`Stopped at epoch ${epochsDone} of ${training.epochs}; checkpoint saved. Continue with: rnnkit train --resume ${shellWord(out)} ${runOptions.join(' ')}`);
+    reporter.info(
+      `Stopped at epoch ${epochsDone} of ${training.epochs}; checkpoint saved. Continue with: rnnkit train --resume ${shellWord(out)} ${runOptions.join(' ')}`,
+    );
   }
   reporter.info(`perplexity ${finalPerplexity.toFixed(2)}, ${Math.round(metrics.tokensPerSecond)} tokens/s on ${backend}, ${seconds.toFixed(1)} s`);
   for (const c of continuations) reporter.info(c);

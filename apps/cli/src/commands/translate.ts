@@ -108,17 +108,27 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   const numSteps = resumed ? resumed.metadata.numSteps : opts.numSteps;
   const numExamples = resumed ? resumed.metadata.numExamples : opts.numExamples;
 
-  const text = opts.data || opts.download ? await readDataNmt({ ...(opts.data ? { path: opts.data } : {}), localCopyHint: 'or pass --data FILE' }) : FRA_ENG_HEAD;
+  const text =
+    opts.data || opts.download ? await readDataNmt({ ...(opts.data ? { path: opts.data } : {}), localCopyHint: 'or pass --data FILE' }) : FRA_ENG_HEAD;
   const data = loadDataNmt({ numSteps, numExamples, text });
   const srcVocab = resumed ? Vocab.fromJSON(resumed.metadata.srcVocab) : data.srcVocab;
   const tgtVocab = resumed ? Vocab.fromJSON(resumed.metadata.tgtVocab) : data.tgtVocab;
   if (resumed && !(srcVocab.equals(data.srcVocab) && tgtVocab.equals(data.tgtVocab))) {
-    reporter.note('note: this text gives other vocabularies than the checkpoint; the checkpoint\'s are used.', { json: false });
+    reporter.note("note: this text gives other vocabularies than the checkpoint; the checkpoint's are used.", { json: false });
   }
   const { bos, eos } = nmtSpecialIds(tgtVocab);
   const config: EncoderDecoderOptions = resumed
     ? resumed.metadata.model
-    : { srcVocabSize: srcVocab.size, tgtVocabSize: tgtVocab.size, embedSize: opts.embed, numHiddens: opts.hidden, numLayers: opts.layers, dropout: opts.dropout, init: 'xavier', seed: opts.seed };
+    : {
+        srcVocabSize: srcVocab.size,
+        tgtVocabSize: tgtVocab.size,
+        embedSize: opts.embed,
+        numHiddens: opts.hidden,
+        numLayers: opts.layers,
+        dropout: opts.dropout,
+        init: 'xavier',
+        seed: opts.seed,
+      };
   const model = new EncoderDecoder(config);
   await mkdir(opts.out, { recursive: true });
   // An evaluation of a checkpoint keeps the training run's metrics.json.
@@ -160,7 +170,16 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
       reporter.stopBar();
     }
     trainSeconds = (performance.now() - started) / 1000;
-    const metadata: TranslateCheckpointMeta = { kind: 'translation', rnnkit: VERSION, model: config, numSteps, numExamples, srcVocab: srcVocab.toJSON(), tgtVocab: tgtVocab.toJSON(), epoch: opts.epochs };
+    const metadata: TranslateCheckpointMeta = {
+      kind: 'translation',
+      rnnkit: VERSION,
+      model: config,
+      numSteps,
+      numExamples,
+      srcVocab: srcVocab.toJSON(),
+      tgtVocab: tgtVocab.toJSON(),
+      epoch: opts.epochs,
+    };
     files.checkpoint = join(opts.out, 'checkpoint');
     await saveTranslationCheckpoint(files.checkpoint, model.namedVariables(), { ...metadata });
     optimizer.dispose();
@@ -189,8 +208,11 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   const from = data.src.rows;
   const heldSource = all.source.slice(from, from + opts.heldOut);
   const heldTarget = all.target.slice(from, from + opts.heldOut);
-  const heldOutBleu = heldSource.length > 0 ? evaluateSeq2Seq(model, buildArrayNmtTokens(heldSource, srcVocab, numSteps), ids(heldTarget), evalOptions).bleu : Number.NaN;
-  reporter.info(`mean BLEU: ${trainBleu.toFixed(3)} on the ${data.src.rows} training pairs, ${heldSource.length > 0 ? heldOutBleu.toFixed(3) : '-'} on ${heldSource.length} held-out pairs (lines ${from + 1}-${from + heldSource.length})`);
+  const heldOutBleu =
+    heldSource.length > 0 ? evaluateSeq2Seq(model, buildArrayNmtTokens(heldSource, srcVocab, numSteps), ids(heldTarget), evalOptions).bleu : Number.NaN;
+  reporter.info(
+    `mean BLEU: ${trainBleu.toFixed(3)} on the ${data.src.rows} training pairs, ${heldSource.length > 0 ? heldOutBleu.toFixed(3) : '-'} on ${heldSource.length} held-out pairs (lines ${from + 1}-${from + heldSource.length})`,
+  );
 
   const sentences = opts.sentence.map((s) => translate(s));
   for (const s of sentences) {
@@ -215,7 +237,10 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
     sentences,
     files,
   };
-  if (!resumed) reporter.info(`trained ${opts.epochs} epochs in ${trainSeconds.toFixed(1)} s, ${Math.round(summary.tokensPerSecond)} tokens/s on ${backend}; files: ${files.metrics}, ${files.plot}, ${files.checkpoint}/`);
+  if (!resumed)
+    reporter.info(
+      `trained ${opts.epochs} epochs in ${trainSeconds.toFixed(1)} s, ${Math.round(summary.tokensPerSecond)} tokens/s on ${backend}; files: ${files.metrics}, ${files.plot}, ${files.checkpoint}/`,
+    );
   await writeFileAtomic(files.metrics, `${JSON.stringify({ ...summary, config, numSteps, numExamples, versions: versions(), history }, null, 2)}\n`);
   model.dispose();
   // JSON numbers are never null: a value that does not exist (the loss of a run that did not

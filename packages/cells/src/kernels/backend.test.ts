@@ -21,19 +21,42 @@ describe('installWasmKernels', () => {
   let stockTanh: number[] = [];
   // Contiguous (a step, a row, everything, an empty part) and strided slices, begin and size.
   const sliceCases: [number[], number[]][] = [
-    [[1, 0, 0, 0], [1, 3, 4, 5]],
-    [[0, 2, 0, 0], [1, 1, 4, 5]],
-    [[1, 1, 3, 0], [1, 1, 1, 5]],
-    [[0, 0, 0, 0], [-1, -1, -1, -1]],
-    [[1, 0, 0, 0], [0, 3, 4, 5]],
-    [[0, 1, 1, 2], [2, 2, 3, 2]],
+    [
+      [1, 0, 0, 0],
+      [1, 3, 4, 5],
+    ],
+    [
+      [0, 2, 0, 0],
+      [1, 1, 4, 5],
+    ],
+    [
+      [1, 1, 3, 0],
+      [1, 1, 1, 5],
+    ],
+    [
+      [0, 0, 0, 0],
+      [-1, -1, -1, -1],
+    ],
+    [
+      [1, 0, 0, 0],
+      [0, 3, 4, 5],
+    ],
+    [
+      [0, 1, 1, 2],
+      [2, 2, 3, 2],
+    ],
   ];
   let seq: tf.Tensor;
   let seqInt: tf.Tensor;
   let stockSlices: [Nested, Nested][] = [];
   // Unstack on every axis, and splits into equal and unequal parts on the first and a later axis.
   const unstackAxes = [0, 1, 2, -1];
-  const splitCases: [number | number[], number][] = [[2, 0], [[1, 2], 1], [[2, -1, 1], 3], [4, 2]];
+  const splitCases: [number | number[], number][] = [
+    [2, 0],
+    [[1, 2], 1],
+    [[2, -1, 1], 3],
+    [4, 2],
+  ];
   const parts = (ts: tf.Tensor[]): Nested[] => ts.map((t) => t.arraySync() as Nested);
   let stockUnstacks: Nested[][] = [];
   let stockSplits: Nested[][] = [];
@@ -88,7 +111,10 @@ describe('installWasmKernels', () => {
       expect(parts(ts), `split case ${i}`).toEqual(stockSplits[i]);
     });
     expect(unstacks[1]![0]!.dtype).toBe('int32');
-    expect(splits[1]!.map((t) => t.shape)).toEqual([[1, 3, 4, 5], [1, 3, 4, 5]]);
+    expect(splits[1]!.map((t) => t.shape)).toEqual([
+      [1, 3, 4, 5],
+      [1, 3, 4, 5],
+    ]);
     tf.dispose([...unstacks.flat(), ...splits.flat()]);
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -142,25 +168,43 @@ describe('installWasmKernels', () => {
   });
 
   it('keeps gradients through tanh and matMul right', () => {
-    const a = tf.tensor2d([[0.3, -0.2], [0.1, 0.7]]);
-    const b = tf.tensor2d([[1.5, -0.5], [0.25, 2]]);
+    const a = tf.tensor2d([
+      [0.3, -0.2],
+      [0.1, 0.7],
+    ]);
+    const b = tf.tensor2d([
+      [1.5, -0.5],
+      [0.25, 2],
+    ]);
     const g = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.tanh(tf.matMul(p, q))))([a, b]);
     // d/dA sum(tanh(AB)) = (1 - tanh^2(AB)) B^T, computed by hand in float64.
-    const ab = [[0.3 * 1.5 - 0.2 * 0.25, 0.3 * -0.5 - 0.2 * 2], [0.1 * 1.5 + 0.7 * 0.25, 0.1 * -0.5 + 0.7 * 2]];
+    const ab = [
+      [0.3 * 1.5 - 0.2 * 0.25, 0.3 * -0.5 - 0.2 * 2],
+      [0.1 * 1.5 + 0.7 * 0.25, 0.1 * -0.5 + 0.7 * 2],
+    ];
     const d = ab.map((r) => r.map((v) => 1 - Math.tanh(v) ** 2));
-    const bt = [[1.5, 0.25], [-0.5, 2]];
+    const bt = [
+      [1.5, 0.25],
+      [-0.5, 2],
+    ];
     const expectedA = d.map((r) => [0, 1].map((j) => r[0]! * bt[0]![j]! + r[1]! * bt[1]![j]!));
     expectClose(g[0]!, expectedA, 'dA', { rtol: 1e-5 });
   });
 
   it('Identity shares the data: a clone outlives its source, and both free their memory', () => {
     const before = tf.memory();
-    const a = tf.tensor2d([[1, -2], [3, 4.5]]);
+    const a = tf.tensor2d([
+      [1, -2],
+      [3, 4.5],
+    ]);
     const buffers = tf.memory().numDataBuffers;
     const b = tf.clone(a);
     expect(tf.memory().numDataBuffers).toBe(buffers);
     a.dispose();
-    expect(b.arraySync()).toEqual([[1, -2], [3, 4.5]]);
+    expect(b.arraySync()).toEqual([
+      [1, -2],
+      [3, 4.5],
+    ]);
     const ints = tf.clone(tf.tensor1d([7, 8], 'int32'));
     expect(ints.dtype).toBe('int32');
     expect([...ints.dataSync()]).toEqual([7, 8]);

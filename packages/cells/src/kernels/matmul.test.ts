@@ -52,7 +52,8 @@ describe('BatchMatMul on the SIMD gemm', () => {
     CASES.forEach((c, i) => {
       const y = tf.matMul(inputs[i]![0], inputs[i]![1], c[2], c[3]);
       const label = `case ${i}: ${c[0]} x ${c[1]} tA=${c[2]} tB=${c[3]}`;
-      if (y.size === 0) expect(y.shape, label).toEqual([0, 3]); // the one empty product; shapeOf cannot say [0, 3]
+      if (y.size === 0)
+        expect(y.shape, label).toEqual([0, 3]); // the one empty product; shapeOf cannot say [0, 3]
       else expectClose(y, stock[i] as Nested, label, tolerance(K_OF(c)));
       y.dispose();
     });
@@ -94,12 +95,36 @@ describe('BatchMatMul on the SIMD gemm', () => {
   });
 
   it('gives the gradients of a product through it right', () => {
-    const a = tf.tensor2d([[0.3, -0.2, 0.5], [0.1, 0.7, -0.4]]);
-    const b = tf.tensor2d([[1.5, -0.5], [0.25, 2], [-1, 0.5]]);
+    const a = tf.tensor2d([
+      [0.3, -0.2, 0.5],
+      [0.1, 0.7, -0.4],
+    ]);
+    const b = tf.tensor2d([
+      [1.5, -0.5],
+      [0.25, 2],
+      [-1, 0.5],
+    ]);
     const [da, db] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.matMul(p, q)))([a, b]);
     // d/dA sum(AB) = 1 B^T (row sums of B, per row of A); d/dB = A^T 1 (column sums of A).
-    expectClose(da!, [[1, 2.25, -0.5], [1, 2.25, -0.5]], 'dA', { rtol: 1e-6 });
-    expectClose(db!, [[0.4, 0.4], [0.5, 0.5], [0.1, 0.1]], 'dB', { rtol: 1e-6 });
+    expectClose(
+      da!,
+      [
+        [1, 2.25, -0.5],
+        [1, 2.25, -0.5],
+      ],
+      'dA',
+      { rtol: 1e-6 },
+    );
+    expectClose(
+      db!,
+      [
+        [0.4, 0.4],
+        [0.5, 0.5],
+        [0.1, 0.1],
+      ],
+      'dB',
+      { rtol: 1e-6 },
+    );
     tf.dispose([a, b, da!, db!]);
   });
 });

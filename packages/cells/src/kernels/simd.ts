@@ -65,7 +65,9 @@ export class SimdKernels {
 
   private static over(instance: WebAssembly.Instance, m: ModuleSetup, threads: number): SimdKernels {
     const fn = instance.exports as unknown as KernelExports;
-    const names = Object.keys(fn).filter((name) => name !== 'memory').sort();
+    const names = Object.keys(fn)
+      .filter((name) => name !== 'memory')
+      .sort();
     const pool = m.shared ? KernelPool.start(m.bytes, m.memory, names, threads) : null;
     const byIndex = names.map((name) => (fn as unknown as Record<string, (...args: number[]) => void>)[name] as (...args: number[]) => void);
     return new SimdKernels(fn, m.relaxed, pool, byIndex);

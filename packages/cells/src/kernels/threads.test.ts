@@ -31,18 +31,36 @@ function product(k: SimdKernels, M: number, K: number, N: number) {
 
 describe('the kernels on worker threads', () => {
   it('split rows into whole tiles, one run per thread at most', () => {
-    expect(splitRows(32, 2)).toEqual([[0, 16], [16, 32]]);
-    expect(splitRows(12, 2)).toEqual([[0, 8], [8, 12]]);
+    expect(splitRows(32, 2)).toEqual([
+      [0, 16],
+      [16, 32],
+    ]);
+    expect(splitRows(12, 2)).toEqual([
+      [0, 8],
+      [8, 12],
+    ]);
     expect(splitRows(3, 2)).toEqual([[0, 3]]);
-    expect(splitRows(768, 3, 8)).toEqual([[0, 256], [256, 512], [512, 768]]);
-    expect(splitRows(10, 4)).toEqual([[0, 4], [4, 8], [8, 10]]);
+    expect(splitRows(768, 3, 8)).toEqual([
+      [0, 256],
+      [256, 512],
+      [512, 768],
+    ]);
+    expect(splitRows(10, 4)).toEqual([
+      [0, 4],
+      [4, 8],
+      [8, 10],
+    ]);
   });
 
   for (const threads of [2, 3]) {
     it(`give the single thread's product bit for bit, split by rows or by column panels (${threads} threads)`, async () => {
       const k = await kernelsOn(threads);
       try {
-        for (const [M, K, N] of [[32, 256, 768], [12, 20, 36], [9, 7, 4]] as const) {
+        for (const [M, K, N] of [
+          [32, 256, 768],
+          [12, 20, 36],
+          [9, 7, 4],
+        ] as const) {
           const { L, same } = product(k, M, K, N);
           k.split(splitRows(M, threads), (fn, a, b) => fn.gemm(4 * (L.C2 + a * N), 4 * (L.A + a * K), 4 * L.P, b - a, K, N));
           expect(same()).toBe(true);
@@ -65,16 +83,25 @@ describe('the kernels on worker threads', () => {
       const one = k.alloc(4);
       k.f32.fill(1, one, one + 4);
       // 100,000 additions: more commands than the list holds, so the caller runs them itself.
-      k.split([[0, 1], [1, 2]], (fn, start) => {
-        if (start === 1) for (let i = 0; i < 100_000; i++) fn.add3(4 * x, 4 * x, 4 * one, 0, 4);
-      });
+      k.split(
+        [
+          [0, 1],
+          [1, 2],
+        ],
+        (fn, start) => {
+          if (start === 1) for (let i = 0; i < 100_000; i++) fn.add3(4 * x, 4 * x, 4 * one, 0, 4);
+        },
+      );
       expect(Array.from(k.f32.subarray(x, x + 4))).toEqual([100_000, 100_000, 100_000, 100_000]);
       // 40 chunks of 1,000 additions into their own buffers, shared out between the threads: each runs once.
       const sums = k.alloc(40 * 4);
       k.f32.fill(0, sums, sums + 160);
-      k.split(Array.from({ length: 40 }, (_, i) => [i, i + 1] as [number, number]), (fn, i) => {
-        for (let n = 0; n < 1000; n++) fn.add3(4 * (sums + 4 * i), 4 * (sums + 4 * i), 4 * one, 0, 4);
-      });
+      k.split(
+        Array.from({ length: 40 }, (_, i) => [i, i + 1] as [number, number]),
+        (fn, i) => {
+          for (let n = 0; n < 1000; n++) fn.add3(4 * (sums + 4 * i), 4 * (sums + 4 * i), 4 * one, 0, 4);
+        },
+      );
       expect(Array.from(k.f32.subarray(sums, sums + 160))).toEqual(new Array(160).fill(1000));
     } finally {
       k.close();
@@ -85,9 +112,15 @@ describe('the kernels on worker threads', () => {
     const k = await kernelsOn(2);
     try {
       const outside = 2 ** 28; // floats: 1 GiB, past the memory's end, so the call traps in the worker
-      expect(() => k.split([[0, 1], [1, 2]], (fn, start) => fn.add3(4 * (start === 1 ? outside : 16), 64, 64, 0, 4))).toThrow(
-        /a kernel call failed on one of the kernels' threads/,
-      );
+      expect(() =>
+        k.split(
+          [
+            [0, 1],
+            [1, 2],
+          ],
+          (fn, start) => fn.add3(4 * (start === 1 ? outside : 16), 64, 64, 0, 4),
+        ),
+      ).toThrow(/a kernel call failed on one of the kernels' threads/);
       const { L, same } = product(k, 8, 8, 8);
       k.split(splitRows(8, 2), (fn, a, b) => fn.gemm(4 * (L.C2 + a * 8), 4 * (L.A + a * 8), 4 * L.P, b - a, 8, 8));
       expect(same()).toBe(true);
@@ -151,8 +184,30 @@ describe('BatchMatMul on threads', () => {
       expect(gemm?.k.threads).toBe(threads);
       return cases.map(([sa, sb, ta, tb], i) =>
         tf.tidy(() => {
-          const a = tf.reshape(tf.sin(tf.mul(tf.range(0, sa.reduce((x, y) => x * y, 1)), 0.37 + i)), sa);
-          const b = tf.reshape(tf.cos(tf.mul(tf.range(0, sb.reduce((x, y) => x * y, 1)), 0.11 + i)), sb);
+          const a = tf.reshape(
+            tf.sin(
+              tf.mul(
+                tf.range(
+                  0,
+                  sa.reduce((x, y) => x * y, 1),
+                ),
+                0.37 + i,
+              ),
+            ),
+            sa,
+          );
+          const b = tf.reshape(
+            tf.cos(
+              tf.mul(
+                tf.range(
+                  0,
+                  sb.reduce((x, y) => x * y, 1),
+                ),
+                0.11 + i,
+              ),
+            ),
+            sb,
+          );
           return Array.from(tf.matMul(a, b, ta, tb).dataSync());
         }),
       );

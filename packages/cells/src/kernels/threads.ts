@@ -64,8 +64,18 @@ function claimChunks(c: Int32Array, fns: ((...args: number[]) => void)[], job: n
     try {
       for (let at = c[TABLE + 2 * i] as number; at < end; at += COMMAND) {
         (fns[c[at] as number] as (...args: number[]) => void)(
-          c[at + 1] as number, c[at + 2] as number, c[at + 3] as number, c[at + 4] as number, c[at + 5] as number, c[at + 6] as number,
-          c[at + 7] as number, c[at + 8] as number, c[at + 9] as number, c[at + 10] as number, c[at + 11] as number, c[at + 12] as number,
+          c[at + 1] as number,
+          c[at + 2] as number,
+          c[at + 3] as number,
+          c[at + 4] as number,
+          c[at + 5] as number,
+          c[at + 6] as number,
+          c[at + 7] as number,
+          c[at + 8] as number,
+          c[at + 9] as number,
+          c[at + 10] as number,
+          c[at + 11] as number,
+          c[at + 12] as number,
         );
       }
     } catch {
@@ -291,7 +301,7 @@ export class KernelPool {
     }
     if (Atomics.load(c, ERR) !== 0) {
       Atomics.store(c, ERR, 0);
-      throw new Error('rnnkit kernels: a kernel call failed on one of the kernels\' threads (an offset outside their memory?).');
+      throw new Error("rnnkit kernels: a kernel call failed on one of the kernels' threads (an offset outside their memory?).");
     }
     return true;
   }

@@ -13,7 +13,10 @@ const H = 8;
 
 function randomTensor(shape: number[], rng: { next(): number }, scale = 1): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Float32Array.from({ length: n }, () => (2 * rng.next() - 1) * scale), shape);
+  return tf.tensor(
+    Float32Array.from({ length: n }, () => (2 * rng.next() - 1) * scale),
+    shape,
+  );
 }
 
 /** Output and gradients (xProj, h0, [c0], W_hh, b_hh, [b_ih]) of sum(out * R). */
@@ -58,7 +61,14 @@ for (const backend of TEST_BACKENDS) {
     beforeAll(() => useBackend(backend));
     afterEach(() => useWasmGates(true));
 
-    for (const [cell, weightGemm] of [['rnn', false], ['gru', false], ['lstm', false], ['rnn', true], ['gru', true], ['lstm', true]] as [CellKind, boolean][]) {
+    for (const [cell, weightGemm] of [
+      ['rnn', false],
+      ['gru', false],
+      ['lstm', false],
+      ['rnn', true],
+      ['gru', true],
+      ['lstm', true],
+    ] as [CellKind, boolean][]) {
       it(`${cell} on WebAssembly SIMD equals the JS loops: output and every gradient (dW_hh by ${weightGemm ? 'the kernels' : 'the backend'})`, () => {
         const before = tf.memory().numTensors;
         const k = simdKernels() as SimdKernels;
@@ -70,7 +80,9 @@ for (const backend of TEST_BACKENDS) {
         const js = run(cell, true, true);
         expect(Math.abs(wasm.value - js.value)).toBeLessThan(1e-4 * Math.abs(js.value) + 1e-5);
         expect(wasm.grads).toHaveLength(cell === 'lstm' ? 6 : 5);
-        wasm.grads.forEach((g, i) => { expectAllClose(g, js.grads[i] as number[], 1e-4); });
+        wasm.grads.forEach((g, i) => {
+          expectAllClose(g, js.grads[i] as number[], 1e-4);
+        });
         expect(tf.memory().numTensors).toBe(before);
       });
     }
@@ -130,7 +142,9 @@ for (const backend of TEST_BACKENDS) {
       const W = randomTensor([h, 3 * h], rng, 0.2) as tf.Tensor2D;
       const bias = randomTensor([3 * h], rng) as tf.Tensor1D;
       const grads = () => {
-        const g = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.square(fusedRecurrence(xx as tf.Tensor3D, [h0], ww as tf.Tensor2D, bias, { cell: 'gru' }).outputs)))([x, W]);
+        const g = tf.grads((xx: tf.Tensor, ww: tf.Tensor) =>
+          tf.sum(tf.square(fusedRecurrence(xx as tf.Tensor3D, [h0], ww as tf.Tensor2D, bias, { cell: 'gru' }).outputs)),
+        )([x, W]);
         const out = g.map((v) => Array.from(v.dataSync()));
         tf.dispose(g);
         return out;
@@ -138,14 +152,19 @@ for (const backend of TEST_BACKENDS) {
       const wasm = grads();
       useWasmGates(false);
       const js = grads();
-      wasm.forEach((g, i) => { expectAllClose(g, js[i] as number[], 5e-4); });
+      wasm.forEach((g, i) => {
+        expectAllClose(g, js[i] as number[], 5e-4);
+      });
       tf.dispose([x, h0, W, bias]);
     });
 
     it('saturated gates and tiny tanh arguments stay accurate', () => {
       // Scale 40 pushes pre-activations far into the sigmoid's and tanh's flat ends.
       const rng = createRng(3);
-      const x = tf.tensor3d(Float32Array.from({ length: 3 * B * 3 * H }, (_, i) => (i % 5 === 0 ? 1e-4 : 40) * (2 * rng.next() - 1)), [3, B, 3 * H]);
+      const x = tf.tensor3d(
+        Float32Array.from({ length: 3 * B * 3 * H }, (_, i) => (i % 5 === 0 ? 1e-4 : 40) * (2 * rng.next() - 1)),
+        [3, B, 3 * H],
+      );
       const h0 = tf.zeros([B, H]) as tf.Tensor2D;
       const W = tf.zeros([H, 3 * H]) as tf.Tensor2D;
       const b = tf.zeros([3 * H]) as tf.Tensor1D;
@@ -176,18 +195,29 @@ for (const backend of TEST_BACKENDS) {
         const g = tf.valueAndGrad(loss(false))(Wih);
         expectAllClose(Array.from(a.grad.dataSync()), Array.from(g.grad.dataSync()), 1e-5);
         expect(Math.abs((a.value.dataSync()[0] as number) - (g.value.dataSync()[0] as number))).toBeLessThan(1e-4);
-        expect(() => fusedRecurrence(Wih as tf.Tensor2D, c0 ? [h0, c0] : [h0], W, b, { cell, inputIds: Int32Array.from([0, V]) })).toThrow(/ids do not split|outside the vocabulary/);
-        expect(() => fusedRecurrence(Wih as tf.Tensor2D, c0 ? [h0, c0] : [h0], W, b, { cell, inputIds: Int32Array.from([0, 1, V]) })).toThrow(/Token id 5 is outside the vocabulary of 5/);
+        expect(() => fusedRecurrence(Wih as tf.Tensor2D, c0 ? [h0, c0] : [h0], W, b, { cell, inputIds: Int32Array.from([0, V]) })).toThrow(
+          /ids do not split|outside the vocabulary/,
+        );
+        expect(() => fusedRecurrence(Wih as tf.Tensor2D, c0 ? [h0, c0] : [h0], W, b, { cell, inputIds: Int32Array.from([0, 1, V]) })).toThrow(
+          /Token id 5 is outside the vocabulary of 5/,
+        );
         tf.dispose([Wih, h0, ...(c0 ? [c0] : []), W, b, R, a.value, a.grad, g.value, g.grad]);
       });
     }
 
-    for (const [cell, resetAfter] of [['rnn', true], ['gru', true], ['gru', false], ['lstm', true]] as [CellKind, boolean][]) {
+    for (const [cell, resetAfter] of [
+      ['rnn', true],
+      ['gru', true],
+      ['gru', false],
+      ['lstm', true],
+    ] as [CellKind, boolean][]) {
       it(`${cell}${cell === 'gru' ? (resetAfter ? ' (reset after)' : ' (d2l)') : ''}: inputBias inside equals adding b_ih outside, gradients included`, () => {
         const inside = run(cell, resetAfter, true, 7);
         const outside = run(cell, resetAfter, false, 7);
         expect(Math.abs(inside.value - outside.value)).toBeLessThan(1e-4 * Math.abs(outside.value) + 1e-5);
-        inside.grads.forEach((g, i) => { expectAllClose(g, outside.grads[i] as number[], 1e-4); });
+        inside.grads.forEach((g, i) => {
+          expectAllClose(g, outside.grads[i] as number[], 1e-4);
+        });
       });
     }
   });

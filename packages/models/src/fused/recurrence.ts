@@ -43,7 +43,13 @@ export type RecurrenceResult = {
  * where the cell kind's record has them (see `RECURRENCES`, `useWasmGates`) or in plain loops over
  * typed arrays; the backward pass forms dW_hh for all steps as one large matmul.
  */
-export function fusedRecurrence(xProj: tf.Tensor3D | tf.Tensor2D, state: tf.Tensor2D[], Whh: tf.Tensor2D, bhh: tf.Tensor1D, options: RecurrenceOptions): RecurrenceResult {
+export function fusedRecurrence(
+  xProj: tf.Tensor3D | tf.Tensor2D,
+  state: tf.Tensor2D[],
+  Whh: tf.Tensor2D,
+  bhh: tf.Tensor1D,
+  options: RecurrenceOptions,
+): RecurrenceResult {
   const { cell } = options;
   if (!Object.hasOwn(GATES, cell)) throw new Error(`fusedRecurrence: unknown cell "${String(cell)}": use rnn, gru or lstm.`);
   const spec = RECURRENCES[recurrenceOf(cell, options.resetAfter ?? true)];

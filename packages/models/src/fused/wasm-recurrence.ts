@@ -87,7 +87,12 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
   }
   if (!p.keep) {
     k.release(saved.region);
-    return { packed, gradFunc: () => { throw new Error('fusedRecurrence: this pass ran without a gradient tape.'); } };
+    return {
+      packed,
+      gradFunc: () => {
+        throw new Error('fusedRecurrence: this pass ran without a gradient tape.');
+      },
+    };
   }
   const lease: SavedLease = { kernels: k, offset: saved.region, released: false };
   const owner = {}; // held only by gradFunc: collected with it when no backward pass comes
@@ -199,7 +204,12 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     // one a matmul packs.
     // The first cols columns of dW take hIn (the states); the rest blocks' take what the step
     // saved as their product's input (d2l's GRU: r h).
-    const parts: [number, number, number][] = rest ? [[0, cols, HS], [cols, GH, SAVED]] : [[0, GH, HS]];
+    const parts: [number, number, number][] = rest
+      ? [
+          [0, cols, HS],
+          [cols, GH, SAVED],
+        ]
+      : [[0, GH, HS]];
     let dW: tf.Tensor;
     if (transposeDG) {
       k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.DGT + r0), 4 * (DG + r0 * GH), r1 - r0, GH, TB));
