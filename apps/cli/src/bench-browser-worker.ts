@@ -65,6 +65,8 @@ async function run(
   if (!(await tf.setBackend('wasm'))) throw new Error('The wasm backend failed to start in this browser.');
   await tf.ready();
   cells.installWasmKernels();
+  // The kernels' workers start asynchronously: time the steps once they run (as a long training would).
+  await cells.simdKernels()?.pool?.whenReady();
   const multithread = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
   const { batches, vocab } = await benchBatches(request.warmup + request.steps, 'in a browser');
   const tensorsBefore = tf.memory().numTensors;
