@@ -16,6 +16,7 @@ export type { KernelExports } from './kernels/simd-module.generated.js';
 export {
   KernelPool,
   kernelThreads,
+  MAX_AUTO_THREADS,
   setKernelThreads,
   setThreadHost,
   splitRows,

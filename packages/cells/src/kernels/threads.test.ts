@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installWasmKernels, wasmMatMul } from './backend.js';
 import { SimdKernels, simdKernels } from './simd.js';
 import { nodeThreadHost, threadsFromEnv } from './threads-node.js';
-import { kernelThreads, setKernelThreads, setThreadHost, splitRows } from './threads.js';
+import { kernelThreads, MAX_AUTO_THREADS, setKernelThreads, setThreadHost, splitRows } from './threads.js';
 
 setThreadHost(nodeThreadHost);
 
@@ -155,6 +155,8 @@ describe('the kernels on worker threads', () => {
     }
     expect(() => setKernelThreads(0)).toThrow(/setKernelThreads: threads must be 'auto' or a whole number from 1 to 256, got 0/);
     expect(() => setKernelThreads(1.5)).toThrow(/got 1.5/);
+    setKernelThreads('auto');
+    expect(kernelThreads()).toBe(Math.min(nodeThreadHost.parallelism(), MAX_AUTO_THREADS));
     expect(threadsFromEnv('4')).toBe(4);
     expect(threadsFromEnv(' auto ')).toBe('auto');
     expect(threadsFromEnv('')).toBeUndefined();

@@ -170,14 +170,20 @@ function sharedMemoryWorks(): boolean {
 /**
  * Threads the SIMD kernels use, the caller's included: set by `setKernelThreads`, else the
  * machine's parallelism (`os.availableParallelism()` in Node, `navigator.hardwareConcurrency` in
- * a browser), and 1 where threads cannot share memory (a page that is not cross-origin isolated,
+ * a browser) up to `MAX_AUTO_THREADS`, and 1 where threads cannot share memory (a page that is not cross-origin isolated,
  * a runtime without SharedArrayBuffer).
  */
 export function kernelThreads(): number {
   const h = threadHost();
   if (!h || !sharedMemoryWorks()) return 1;
-  return Math.max(1, Math.floor(requested ?? h.parallelism()));
+  return Math.max(1, Math.floor(requested ?? Math.min(h.parallelism(), MAX_AUTO_THREADS)));
 }
+
+/**
+ * The most threads 'auto' takes: a pass splits into about two chunks a thread of whole 4-row
+ * tiles, so d2l's batches of 32 give no work to more; `setKernelThreads(n)` may ask for more.
+ */
+export const MAX_AUTO_THREADS = 8;
 
 const listeners = new Set<() => void>();
 
