@@ -56,7 +56,10 @@ export const jsonEvent = (name: string, fields: Record<string, unknown> = {}): s
 export const startEvent = (command: string, backend: string | null, fields: Record<string, unknown> = {}): string =>
   jsonEvent('start', { command, backend, versions: versions(), kernels: kernelsInfo(), ...fields });
 
-/** rnnkit's WebAssembly kernels here: their SIMD build and the threads they use. */
+/**
+ * rnnkit's WebAssembly kernels here: their SIMD build (relaxed exactly where the engine validates
+ * relaxed SIMD) and the threads they use.
+ */
 export function kernelsInfo(): { simd: 'relaxed' | 'plain'; threads: number } {
   return { simd: hasRelaxedSimd() ? 'relaxed' : 'plain', threads: kernelThreads() };
 }

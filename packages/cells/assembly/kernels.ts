@@ -4,17 +4,23 @@
 // `pnpm --filter @rnnkit/cells build:wasm` into src/kernels/simd-module.generated.ts. Arguments
 // are byte offsets into this module's memory; the caller lays the buffers out and needs H % 4 == 0.
 
-// exp(x) for f32 lanes, Cephes' expf: x = n ln2 + r, exp(r) by a degree-6 polynomial, 2^n
-// through the exponent bits. Relative error about 2e-7 on the clamped range. n is rounded by
-// adding 1.5 * 2^23 (the sum's low bits are n), which also gives it as an integer; pmin/pmax are
-// single instructions where min/max carry NaN fix-ups.
+// Cephes' expf for f32 lanes: x = n ln2 + r, exp(r) by a degree-6 polynomial, 2^n through the
+// exponent bits. n is rounded by adding 1.5 * 2^23 (the sum's low bits are n), which also gives
+// it as an integer; pmin/pmax are single instructions where min/max carry NaN fix-ups.
+const EXP_MAGIC: f32 = 12582912.0;
+
+/** x log2(e) + 1.5 * 2^23: n as a float is this minus the magic number, and as an integer its low bits. */
 // @ts-ignore: decorator
 @inline
-function exp4(x: v128): v128 {
-  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
-  const magic = f32x4.splat(12582912.0);
-  const shifted = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504089)), magic);
-  const n = f32x4.sub(shifted, magic);
+function expShifted(x: v128): v128 {
+  return f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504089)), f32x4.splat(EXP_MAGIC));
+}
+
+/** exp(r) for x = n ln2 + r, n from `expShifted(x)`. */
+// @ts-ignore: decorator
+@inline
+function expReduced(x: v128, shifted: v128): v128 {
+  const n = f32x4.sub(shifted, f32x4.splat(EXP_MAGIC));
   let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
   let p = f32x4.splat(1.9875691500e-4);
@@ -23,34 +29,32 @@ function exp4(x: v128): v128 {
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
-  p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1.0));
+  return f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1.0));
+}
+
+// exp(x) for the gates, on [-87, 88]: relative error about 2e-7.
+// @ts-ignore: decorator
+@inline
+function exp4(x: v128): v128 {
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
+  const shifted = expShifted(x);
   // The integer n sits in shifted's low mantissa bits: 2^n = (n + 127) << 23.
-  const scale = i32x4.shl(i32x4.add(i32x4.sub(shifted, magic), i32x4.splat(127)), 23);
-  return f32x4.mul(p, scale);
+  const scale = i32x4.shl(i32x4.add(i32x4.sub(shifted, f32x4.splat(EXP_MAGIC)), i32x4.splat(127)), 23);
+  return f32x4.mul(expReduced(x, shifted), scale);
 }
 
 // exp(x) over all of f32 as Math.exp rounded to f32 gives it: Infinity above about 88.72, denormals
-// down to 0 below about -87.3, NaN kept. exp4's polynomial on [-104, 89] (below -104 the result
+// down to 0 below about -87.3, NaN kept. The same polynomial on [-104, 89] (below -104 the result
 // rounds to 0, above 88.73 to Infinity), with 2^n applied as two factors so neither overflows and a
 // denormal result is rounded once. exp4 keeps its narrower clamp for the gates.
 // @ts-ignore: decorator
 @inline
 function expWide4(x: v128): v128 {
   x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-104.0)), f32x4.splat(89.0));
-  const magic = f32x4.splat(12582912.0);
-  const shifted = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504089)), magic);
-  const n = f32x4.sub(shifted, magic);
-  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
-  let p = f32x4.splat(1.9875691500e-4);
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
-  p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1.0));
+  const shifted = expShifted(x);
+  const p = expReduced(x, shifted);
   // n in [-150, 129]: 2^n = 2^n1 2^n2 with n1 = n >> 1, each factor a normal float.
-  const ni = i32x4.sub(shifted, magic);
+  const ni = i32x4.sub(shifted, f32x4.splat(EXP_MAGIC));
   const n1 = i32x4.shr_s(ni, 1);
   const bias = i32x4.splat(127);
   const s1 = i32x4.shl(i32x4.add(n1, bias), 23);

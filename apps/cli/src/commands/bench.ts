@@ -1,13 +1,12 @@
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
-import { hasRelaxedSimd, kernelThreads } from '@rnnkit/cells';
 import { DataParallelTrainer } from '@rnnkit/training/parallel';
 import { selectBackend, workerBackendSetup, type BackendChoice } from '../backend.js';
 import { createModelFromFlags } from '../lm.js';
 import { UsageError } from '../errors.js';
 import { median } from '../median.js';
 import { BENCH_CASES, benchBatches, benchModelConfig, benchTokensPerSecond, timeSteps, type BenchCase } from '../bench-steps.js';
-import { jsonEvent, kernelsSummary, startEvent, writeLine, writeNote } from '../progress.js';
+import { jsonEvent, kernelsInfo, kernelsSummary, startEvent, writeLine, writeNote } from '../progress.js';
 
 export { BENCH_CASES, type BenchCase };
 
@@ -98,13 +97,13 @@ export async function runBench(opts: BenchOptions, write: (line: string) => void
           model.dispose();
         }
         const ms = median(timed.times);
+        const kernels = kernelsInfo();
         const row: BenchRow = {
           backend,
           case: c.id,
-          threads: kernelThreads(),
+          threads: kernels.threads,
           workers,
-          // The kernels pick their relaxed build exactly where the engine validates relaxed SIMD.
-          simd: hasRelaxedSimd() ? 'relaxed' : 'plain',
+          simd: kernels.simd,
           iteration: c.randomIter ? 'random' : 'sequential',
           msPerStep: +ms.toFixed(1),
           tokensPerSecond: benchTokensPerSecond(ms),

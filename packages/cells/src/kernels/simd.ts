@@ -26,8 +26,9 @@ export class SimdKernels {
 
   /**
    * Whether `gemm` should also form the weight gradient of a whole sequence. True where the module
-   * has relaxed SIMD's fused multiply-add (there it beats the backend's matmul by a third); with
-   * plain SIMD the backend's XNNPACK is a little faster on that large product. Tests flip it.
+   * has relaxed SIMD's fused multiply-add (there it beats the backend's matmul by a third) or
+   * worker threads (it splits over them); with plain SIMD on one thread the backend's XNNPACK is a
+   * little faster on that large product. Tests flip it.
    */
   weightGradientGemm: boolean;
 
@@ -41,8 +42,6 @@ export class SimdKernels {
     private readonly byIndex: ((...args: number[]) => void)[],
   ) {
     this.view = new Float32Array(fn.memory.buffer);
-    // The weight gradient's large product: on the kernels' gemm where it beats the backend's
-    // matmul, that is with fused multiply-add or with more than one thread.
     this.weightGradientGemm = relaxed || pool !== null;
   }
 

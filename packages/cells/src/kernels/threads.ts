@@ -48,17 +48,16 @@ const SLOTS = [STATE, CHUNKS, DONE, ERR, TABLE, COMMAND] as const;
 
 /**
  * Claims and runs chunks of the current job (job number `job`) until none is left; shared by the
- * workers (as source text) and the caller. Returns the chunks it ran.
+ * workers (as source text) and the caller.
  */
-function claimChunks(c: Int32Array, fns: ((...args: number[]) => void)[], job: number, slots: readonly number[]): number {
+function claimChunks(c: Int32Array, fns: ((...args: number[]) => void)[], job: number, slots: readonly number[]): void {
   // The slots come as an argument, so that this function's source text runs as it is in a worker.
   const [STATE, CHUNKS, DONE, ERR, TABLE, COMMAND] = slots as [number, number, number, number, number, number];
-  let ran = 0;
   for (;;) {
     const v = Atomics.load(c, STATE);
-    if (v >>> 16 !== job) return ran;
+    if (v >>> 16 !== job) return;
     const i = v & 0xffff;
-    if (i >= Atomics.load(c, CHUNKS)) return ran;
+    if (i >= Atomics.load(c, CHUNKS)) return;
     if (Atomics.compareExchange(c, STATE, v, v + 1) !== v) continue;
     const end = c[TABLE + 2 * i + 1] as number;
     try {
@@ -81,7 +80,6 @@ function claimChunks(c: Int32Array, fns: ((...args: number[]) => void)[], job: n
     } catch {
       Atomics.store(c, ERR, 1);
     }
-    ran++;
     Atomics.add(c, DONE, 1);
   }
 }
@@ -103,7 +101,6 @@ const run = ({ bytes, memory, control, names, spin }) => {
   for (;;) {
     let v = Atomics.load(c, STATE);
     for (let polls = 0; v >>> 16 === seen; v = Atomics.load(c, STATE)) {
-      if (v === -1) return;
       if (++polls > spin) {
         Atomics.add(c, ${ASLEEP}, 1);
         Atomics.wait(c, STATE, v);
@@ -156,8 +153,15 @@ function threadHost(): ThreadHost | null {
   return host;
 }
 
-/** Whether this runtime can share WebAssembly memory between threads. */
+let canShare: boolean | undefined;
+
+/** Whether this runtime can share WebAssembly memory between threads (found out once). */
 function sharedMemoryWorks(): boolean {
+  canShare ??= probeSharedMemory();
+  return canShare;
+}
+
+function probeSharedMemory(): boolean {
   if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') return false;
   try {
     new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
@@ -170,8 +174,8 @@ function sharedMemoryWorks(): boolean {
 /**
  * Threads the SIMD kernels use, the caller's included: set by `setKernelThreads`, else the
  * machine's parallelism (`os.availableParallelism()` in Node, `navigator.hardwareConcurrency` in
- * a browser) up to `MAX_AUTO_THREADS`, and 1 where threads cannot share memory (a page that is not cross-origin isolated,
- * a runtime without SharedArrayBuffer).
+ * a browser) up to `MAX_AUTO_THREADS`, and 1 where threads cannot share memory (a page that is
+ * not cross-origin isolated, a runtime without SharedArrayBuffer).
  */
 export function kernelThreads(): number {
   const h = threadHost();
@@ -220,9 +224,6 @@ export class KernelPool {
   private at = LIST;
   private allReady = false;
   private closed = false;
-  /** Chunks of every job so far, and those this thread ran (the rest ran on workers). */
-  jobChunks = 0;
-  callerChunks = 0;
 
   private constructor(
     readonly size: number,
@@ -295,8 +296,7 @@ export class KernelPool {
     this.job = (this.job % 0x7fff) + 1;
     Atomics.store(c, STATE, this.job << 16);
     if (Atomics.load(c, ASLEEP) > 0) Atomics.notify(c, STATE);
-    this.callerChunks += claimChunks(c, fns, this.job, SLOTS);
-    this.jobChunks += chunks;
+    claimChunks(c, fns, this.job, SLOTS);
     let polls = 0;
     const t0 = Date.now();
     while (Atomics.load(c, DONE) !== chunks) {
@@ -319,10 +319,6 @@ export class KernelPool {
     Atomics.store(this.control, STATE, -1);
     Atomics.notify(this.control, STATE);
     for (const worker of this.workers) worker.terminate();
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
   }
 
   private makeRecorder(): KernelCalls {

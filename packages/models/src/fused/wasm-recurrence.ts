@@ -52,8 +52,7 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
   const runs = rowRuns(k, B);
   k.split(runs, (fn, b0, b1) => {
     const rows = b1 - b0;
-    // Byte offset of rows b0.. of step t of a buffer with B rows of `width` floats per step.
-    const row = (base: number, t: number, width: number) => 4 * (base + (t * B + b0) * width);
+    const row = rowsFrom(B, b0);
     for (let t = 0; t < T; t++) {
       fn.gemm(row(f.GHS, 0, cols), row(HS, t, H), 4 * f.WHHP, rows, H, cols);
       wasm.forward(fn, {
@@ -157,7 +156,7 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
       const run = runs.findIndex(([start]) => start === b0);
       const dbx = sums + run * 2 * GH;
       const dbh = dbx + GH;
-      const row = (base: number, t: number, width: number) => 4 * (base + (t * B + b0) * width);
+      const row = rowsFrom(B, b0);
       for (let t = T - 1; t >= 0; t--) {
         const dg = row(DG, t, GH);
         wasm.backward(fn, {
@@ -275,6 +274,14 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
  */
 function rowRuns(k: SimdKernels, B: number): [number, number][] {
   return k.threads > 1 && B >= 8 ? splitRows(B, 2 * k.threads, 4) : [[0, B]];
+}
+
+/**
+ * For a chunk starting at batch row b0: the byte offset of rows b0.. of step t in a buffer with B
+ * rows of `width` floats per step.
+ */
+function rowsFrom(B: number, b0: number): (base: number, t: number, width: number) => number {
+  return (base, t, width) => 4 * (base + (t * B + b0) * width);
 }
 
 interface SavedLease {
