@@ -443,7 +443,16 @@ export function gatherRows(out: usize, table: usize, ids: usize, n: i32, N: i32)
  * floats, then (N % 8 == 4) the last 4 columns as K rows of 4. N % 4 == 0.
  */
 export function packPanels(out: usize, B: usize, K: i32, N: i32): void {
+  packPanelsWide(out, B, K, N, N);
+}
+
+/**
+ * `packPanels` from rows of `ldb` floats: columns j0 .. j0 + N of a wider matrix (called with
+ * B + 4 j0 and out + 4 K j0, j0 % 8 == 0), which is how threads split one packing by panels.
+ */
+export function packPanelsWide(out: usize, B: usize, K: i32, N: i32, ldb: i32): void {
   const N4 = <usize>N << 2;
+  const L4 = <usize>ldb << 2;
   let o = out;
   let j: usize = 0;
   for (; j + 32 <= N4; j += 32) {
@@ -452,7 +461,7 @@ export function packPanels(out: usize, B: usize, K: i32, N: i32): void {
       v128.store(o, v128.load(b));
       v128.store(o, v128.load(b, 16), 16);
       o += 32;
-      b += N4;
+      b += L4;
     }
   }
   if (j < N4) {
@@ -460,7 +469,7 @@ export function packPanels(out: usize, B: usize, K: i32, N: i32): void {
     for (let k = 0; k < K; k++) {
       v128.store(o, v128.load(b));
       o += 16;
-      b += N4;
+      b += L4;
     }
   }
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { productRuns, readInto, splitRows, tensorOfView, type SimdKernels } from '@rnnkit/cells';
+import { readInto, splitRows, tensorOfView, type SimdKernels } from '@rnnkit/cells';
 import type { Pass, PassGrads, PassResult } from './pass.js';
 
 /**
@@ -101,13 +101,21 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     savedRegions.unregister(owner);
     const own = wasm.ownRecurrentGrad;
     const rest = cols < GH;
-    // dW_hh as (dG^T hIn)^T needs dG transposed, in whole 4 x 4 blocks.
-    const transposeDG = TB % 4 === 0;
-    const ownGemm = transposeDG && k.weightGradientGemm;
+    // dW_hh on the kernels' gemm takes the inputs transposed, in whole 4 x 4 blocks.
+    const ownGemm = TB % 4 === 0 && k.weightGradientGemm;
+    // The inputs of the recurrent product: the states, and for a record with rest blocks (d2l's
+    // GRU) what the step saved as their input (r h), each for its own columns of dW_hh.
+    const parts: [number, number, number][] = rest
+      ? [
+          [0, cols, HS],
+          [cols, GH, SAVED],
+        ]
+      : [[0, GH, HS]];
+    const M = H + 1; // hIn^T with a row of ones under it: dW_hh, then the bias gradient
     // Backward scratch: dy (with the final states' gradients as its last rows), dx, dg (when the
-    // record has its own), dh, the direct part of dh_{t-1}, dg W_hh^T, the running dc, db_ih,
-    // db_hh (when its own), W_hh, its transpose and that in gemm's panels, dG transposed, dW_hh^T
-    // and dW_hh, hIn in panels, and W_ih's gradient.
+    // record has its own), dh, the direct part of dh_{t-1}, dg W_hh^T, the running dc, W_hh, its
+    // transpose and that in gemm's panels, each part's inputs
+    // transposed over a row of ones, dG in gemm's panels, dW_hh over db_hh, and W_ih's gradient.
     const r = k.allocLayout({
       DY: (T + spec.states - 1) * BH,
       DX: XG,
@@ -116,41 +124,32 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
       DHP: BH,
       BACK: BH,
       DC: BH,
-      DBX: GH,
-      DBH: own ? GH : 0,
       WHH: H * GH,
       WHHT: H * GH,
       WHHTP: H * GH,
       DGH: rest ? B * cols : 0,
       S1: BH,
       S2: BH,
-      DGT: transposeDG ? XG : 0,
-      DWT: transposeDG ? H * GH : 0,
-      DW: transposeDG ? H * GH : 0,
-      HINP: ownGemm ? TB * H : 0,
+      HINT: ownGemm ? parts.length * M * TB : 0,
+      DGP: ownGemm ? XG : 0,
+      DWB: ownGemm ? M * GH : 0,
       DWI: V * GH,
     });
     const DG = own ? r.DG : r.DX;
-    const DBH = own ? r.DBH : r.DBX;
     readInto(dy, k.f32, r.DY);
     readInto(p.W, k.f32, r.WHH);
     k.fn.transpose(4 * r.WHHT, 4 * r.WHH, H, GH); // (G*H, H): dh_{t-1} = dg W_hh^T
     // Panels of W_hh^T's first cols rows, then of its rest rows.
     k.fn.packPanels(4 * r.WHHTP, 4 * r.WHHT, cols, H);
     if (rest) k.fn.packPanels(4 * (r.WHHTP + cols * H), 4 * (r.WHHT + cols * H), GH - cols, H);
-    k.f32.fill(0, r.DBX, r.DBX + GH);
-    k.f32.fill(0, DBH, DBH + GH);
     k.f32.copyWithin(r.DH, r.DY + (T - 1) * BH, r.DY + T * BH);
     if (two) k.f32.copyWithin(r.DC, r.DY + T * BH, r.DY + (T + 1) * BH);
     // Each thread's rows as in the forward pass. The step kernels' running bias sums go to a
-    // scratch pair per run; the bias gradients are summed after the loop instead, in one order
-    // whatever the thread count (step T-1 down to 0, rows in order: the single thread's order),
-    // so that a run gives the same bits on any number of threads (a resumed run must equal an
-    // uninterrupted one).
+    // scratch pair per run and are dropped: the bias gradients are summed after the loop, in one
+    // order whatever the thread count, so that a run gives the same bits on any number of
+    // threads (a resumed run must equal an uninterrupted one).
     const runs = rowRuns(k, B);
     const sums = k.alloc(runs.length * 2 * GH);
-    const zeros = k.alloc(B);
-    k.f32.fill(0, zeros, zeros + B);
     k.split(runs, (fn, b0, b1) => {
       const rows = b1 - b0;
       const run = runs.findIndex(([start]) => start === b0);
@@ -190,43 +189,28 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
       }
     });
     k.release(sums);
-    // db_ih sums the gradients the input projection saw, db_hh those the recurrent product saw
-    // (the same unless the record has its own): B rows into row 0 per step, from the last step.
-    for (let t = T - 1; t >= 0; t--) {
-      k.fn.addRows(4 * r.DBX, 4 * (r.DX + t * B * GH), 4 * zeros, B, GH);
-      if (own) k.fn.addRows(4 * r.DBH, 4 * (DG + t * B * GH), 4 * zeros, B, GH);
-    }
-    k.release(zeros);
-    // Weight gradients of all steps at once, the inputs of the recurrent product hIn (T*B, H)
-    // against dG (T*B, G*H): dW = (dG^T hIn)^T with dG transposed, so that the long T*B axis is
-    // the product's inner one and hIn (a third of dG's size at most) is the second operand, the
-    // one a matmul packs.
-    // The first cols columns of dW take hIn (the states); the rest blocks' take what the step
-    // saved as their product's input (d2l's GRU: r h).
-    const parts: [number, number, number][] = rest
-      ? [
-          [0, cols, HS],
-          [cols, GH, SAVED],
-        ]
-      : [[0, GH, HS]];
     let dW: tf.Tensor;
-    if (transposeDG) {
-      k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.DGT + r0), 4 * (DG + r0 * GH), r1 - r0, GH, TB));
-      for (const [g0, g1, IN] of parts) {
-        if (ownGemm) {
-          k.fn.packPanels(4 * r.HINP, 4 * IN, TB, H);
-          const runs = productRuns(g1 - g0, H, TB, k.threads).rows ?? [[0, g1 - g0]];
-          k.split(runs, (fn, m0, m1) => fn.gemm(4 * (r.DWT + (g0 + m0) * H), 4 * (r.DGT + (g0 + m0) * TB), 4 * r.HINP, m1 - m0, TB, H));
-        } else {
-          const dgt = tensorOfView(k.f32.subarray(r.DGT + g0 * TB, r.DGT + g1 * TB), [g1 - g0, TB]);
-          const hIn = tensorOfView(k.f32.subarray(IN, IN + T * BH), [TB, H]);
-          const dWT = tf.matMul(dgt, hIn);
-          readInto(dWT, k.f32, r.DWT + g0 * H);
-          tf.dispose([dgt, hIn, dWT]);
-        }
+    let db: tf.Tensor1D;
+    if (ownGemm) {
+      // dW_hh (H, G*H) = hIn^T dG, with a row of ones under hIn^T so that the product's last row
+      // is the bias gradient (dG's column sums): dG goes into gemm's panels once, unchanged, and
+      // the long T*B axis is the inner one. Each product splits by rows, the packing by panels,
+      // the transposes by input rows; a sum's order is the same on any number of threads.
+      const f32 = k.f32;
+      for (const [p, [, , IN]] of parts.entries()) {
+        const hinT = r.HINT + p * M * TB;
+        k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (hinT + r0), 4 * (IN + r0 * H), r1 - r0, H, TB));
+        f32.fill(1, hinT + H * TB, hinT + M * TB);
       }
-      k.fn.transpose(4 * r.DW, 4 * r.DWT, GH, H); // the backend's Transpose is scalar
-      dW = tf.tensor2d(k.f32.slice(r.DW, r.DW + H * GH), [H, GH]);
+      k.split(splitRows(GH, 2 * k.threads, 8), (fn, c0, c1) => fn.packPanelsWide(4 * (r.DGP + c0 * TB), 4 * (DG + c0), TB, c1 - c0, GH));
+      for (const [p, [g0, g1]] of parts.entries()) {
+        const hinT = r.HINT + p * M * TB;
+        k.split(splitRows(M, 2 * k.threads, 4), (fn, m0, m1) =>
+          fn.gemmStrided(4 * (r.DWB + m0 * GH + g0), 4 * (hinT + m0 * TB), 4 * (r.DGP + g0 * TB), m1 - m0, TB, g1 - g0, GH),
+        );
+      }
+      dW = tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DWB, r.DWB + H * GH), [H, GH]);
+      db = tensorOfView<tf.Rank.R1>(k.f32.subarray(r.DWB + H * GH, r.DWB + M * GH), [GH]);
     } else {
       const dgAll = tensorOfView(k.f32.subarray(DG, DG + XG), [TB, GH]);
       const blocks = parts.map(([g0, g1, IN]) => {
@@ -239,31 +223,44 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
       dW = blocks.length === 1 ? blocks[0]! : tf.concat(blocks, 1);
       if (blocks.length > 1) tf.dispose(blocks);
       dgAll.dispose();
+      // The same sums as the gemm's row of ones: dG's rows in order.
+      db = columnSums(k, DG, TB, GH);
     }
     let dxp: tf.Tensor;
+    // db_ih sums what the input projection saw: db_hh unless the record has its own dG, else the
+    // rows of W_ih's gradient (a token's rows are summed there already) or of dx.
+    let dbx: tf.Tensor1D | null = null;
     if (ids) {
       // W_ih's gradient: each step's dx added into its token's row, in the kernels' memory.
       k.f32.fill(0, r.DWI, r.DWI + V * GH);
       k.fn.addRows(4 * r.DWI, 4 * r.DX, 4 * IDS, TB, GH);
-      dxp = tf.tensor2d(k.f32.slice(r.DWI, r.DWI + V * GH), [V, GH]);
+      dxp = tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DWI, r.DWI + V * GH), [V, GH]);
+      if (p.bx && own) dbx = columnSums(k, r.DWI, V, GH);
     } else {
-      dxp = tf.tensor3d(k.f32.slice(r.DX, r.DX + XG), [T, B, GH]);
+      dxp = tensorOfView<tf.Rank.R3>(k.f32.subarray(r.DX, r.DX + XG), [T, B, GH]);
+      if (p.bx && own) dbx = columnSums(k, r.DX, TB, GH);
     }
-    const dState = [tf.tensor2d(k.f32.slice(r.DH, r.DH + BH), [B, H])];
-    if (two) dState.push(tf.tensor2d(k.f32.slice(r.DC, r.DC + BH), [B, H]));
-    const grads: PassGrads = {
-      dxp,
-      dState,
-      dW,
-      db: tf.tensor1d(k.f32.slice(DBH, DBH + GH)),
-      dbx: p.bx ? tf.tensor1d(k.f32.slice(r.DBX, r.DBX + GH)) : null,
-    };
+    if (p.bx && !own) dbx = tf.clone(db);
+    const dState = [tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DH, r.DH + BH), [B, H])];
+    if (two) dState.push(tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DC, r.DC + BH), [B, H]));
+    const grads: PassGrads = { dxp, dState, dW, db, dbx };
     k.release(r.region);
     releaseLease(lease);
     return grads;
   };
   savedRegions.register(owner, lease, owner);
   return { packed, gradFunc };
+}
+
+/** The column sums of `rows` rows of `width` floats at `offset`, rows added in order. */
+function columnSums(k: SimdKernels, offset: number, rows: number, width: number): tf.Tensor1D {
+  const l = k.allocLayout({ SUM: width, ZEROS: rows });
+  k.f32.fill(0, l.SUM, l.SUM + width);
+  new Int32Array(k.f32.buffer, 4 * l.ZEROS, rows).fill(0);
+  k.fn.addRows(4 * l.SUM, 4 * offset, 4 * l.ZEROS, rows, width);
+  const sums = tensorOfView<tf.Rank.R1>(k.f32.subarray(l.SUM, l.SUM + width), [width]);
+  k.release(l.region);
+  return sums;
 }
 
 /**
