@@ -28,7 +28,39 @@ async function compileVariant(dir, relaxed, shared) {
     {},
   );
   if (error) throw new Error(`asc failed: ${error.message}\n${stderr.toString()}`);
-  return { base64: (await readFile(out)).toString('base64'), dts: await readFile(out.replace(/\.wasm$/, '.d.ts'), 'utf8') };
+  const wasm = await readFile(out);
+  checkNoMemoryWrites(wasm, out);
+  return { base64: wasm.toString('base64'), dts: await readFile(out.replace(/\.wasm$/, '.d.ts'), 'utf8') };
+}
+
+/**
+ * Throws where the module has a start function or data segments (section ids 8 and 11): the
+ * kernels' memory belongs to the loader's allocator, and every instance (one per worker thread)
+ * would write them into it again. asc emits them for std library tables, such as Mathf.log's.
+ */
+function checkNoMemoryWrites(wasm, name) {
+  let at = 8;
+  const leb = () => {
+    let value = 0;
+    let shift = 0;
+    let byte;
+    do {
+      byte = wasm[at++];
+      value |= (byte & 127) << shift;
+      shift += 7;
+    } while (byte & 128);
+    return value;
+  };
+  while (at < wasm.length) {
+    const id = wasm[at++];
+    const size = leb();
+    if (id === 8 || (id === 11 && size > 1)) {
+      throw new Error(
+        `${name}: the kernels module has ${id === 8 ? 'a start function' : 'data segments'}; kernels must not write memory at instantiation (avoid std library functions with tables, e.g. Mathf.log).`,
+      );
+    }
+    at += size;
+  }
 }
 
 /** asc's `export function f(a: number, ...): void;` declarations as the members of one interface. */

@@ -15,6 +15,13 @@ export interface RecurrentLanguageModel {
    * being step t of sequence b (d2l's layout), and the state after the last step.
    */
   call(X: tf.Tensor2D, state: State): { logits: tf.Tensor2D; state: State };
+  /**
+   * Optional: the mean cross-entropy of predicting `Y` (batch, steps) from `X` and the state after
+   * the last step, as `call` and a mean softmax cross-entropy over its logits against Y's tokens
+   * (time-major) give them, for a model that computes the two together faster. The training loop
+   * uses it where present.
+   */
+  loss?(X: tf.Tensor2D, Y: tf.Tensor2D, state: State): { loss: tf.Scalar; state: State };
   /** Zero state for a batch. */
   beginState(batchSize: number): State;
   /** The variables an optimizer updates, in a fixed order. */

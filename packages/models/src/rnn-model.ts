@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkOptions, checkPositiveInts, createRng } from '@rnnkit/data';
+import { checkOptions, checkPositiveInts, createRng, timeMajor } from '@rnnkit/data';
 import { VariableOwner, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
+import { denseCrossEntropy } from './fused/dense-cross-entropy.js';
 import { RECURRENCES, isCellKind, type CellKind } from './fused/kinds.js';
 import { FusedCore } from './fused-core.js';
 import { uniformVariable } from './init.js';
@@ -99,6 +100,26 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
       const { outputs, state: next } = this.core.run(X, state);
       const logits = tf.add(tf.matMul(outputs, this.W_out as tf.Tensor2D), this.b_out) as tf.Tensor2D;
       return { logits, state: next };
+    });
+  }
+
+  /**
+   * The mean cross-entropy of predicting `Y` (batch, steps) from `X`, and the new state: `call` and
+   * the training loop's `languageModelLoss` in one, the dense head and the loss fused
+   * (`denseCrossEntropy`), so that the logits never become tensors.
+   */
+  loss(X: tf.Tensor2D, Y: tf.Tensor2D, state: State): { loss: tf.Scalar; state: State } {
+    if (Y.shape[0] !== X.shape[0] || Y.shape[1] !== X.shape[1]) {
+      throw new Error(`RNNModel.loss: Y must have X's shape [${X.shape.join(', ')}], got [${Y.shape.join(', ')}].`);
+    }
+    const units = this.numLayers * this.numDirections;
+    if (state.length !== units * this.statesPerUnit) {
+      throw new Error(`This ${this.cell} model needs a state of ${units * this.statesPerUnit} tensors (beginState), got ${state.length}.`);
+    }
+    const labels = timeMajor(Int32Array.from(Y.dataSync()), Y.shape[1]);
+    return tf.tidy(() => {
+      const { outputs, state: next } = this.core.run(X, state);
+      return { loss: denseCrossEntropy(outputs, this.W_out as tf.Tensor2D, this.b_out as tf.Tensor1D, labels), state: next };
     });
   }
 

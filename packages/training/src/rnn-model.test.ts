@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SeqDataLoader } from '@rnnkit/data';
 import { RNNModel, type RNNModelImplementation, type CellKind } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
-import { makeOptimizer, trainEpoch } from './index.js';
+import { languageModelLoss, makeOptimizer, trainEpoch } from './index.js';
 
 describe('RNNModel', () => {
   beforeAll(() => useBackend('wasm'));
@@ -31,6 +31,67 @@ describe('RNNModel', () => {
       opt.dispose();
       model.dispose();
       // Nothing outlives the model: no stray initial values behind the variables.
+      expect(tf.memory().numTensors).toBe(start);
+    },
+  );
+
+  it.each([
+    ['fused', 'gru', 1, false, 8],
+    ['fused', 'lstm', 2, true, 6],
+    ['layers', 'rnn', 1, false, 8],
+  ] as [RNNModelImplementation, CellKind, number, boolean, number][])(
+    '%s %s (%d layers, bidirectional %s, H %d): loss() equals call() then languageModelLoss, value, state and gradients',
+    (implementation, cell, numLayers, bidirectional, numHiddens) => {
+      const start = tf.memory().numTensors;
+      const model = new RNNModel({ vocabSize: 9, numHiddens, cell, numLayers, bidirectional, implementation, seed: 3 });
+      const X = tf.tensor2d(
+        Int32Array.from({ length: 4 * 5 }, (_, i) => (i * 7) % 9),
+        [4, 5],
+        'int32',
+      );
+      const Y = tf.tensor2d(
+        Int32Array.from({ length: 4 * 5 }, (_, i) => (i * 4 + 1) % 9),
+        [4, 5],
+        'int32',
+      );
+      const zeros = model.beginState(4);
+      const state = zeros.map((s) => tf.add(s, 0.25) as tf.Tensor2D);
+      tf.dispose(zeros);
+      const results = [true, false].map((fused) => {
+        let next: tf.Tensor[] = [];
+        const { value, grads } = tf.variableGrads(() => {
+          if (fused) {
+            const out = model.loss(X, Y, state);
+            next = out.state.map((s) => tf.keep(s));
+            return out.loss;
+          }
+          const out = model.call(X, state);
+          next = out.state.map((s) => tf.keep(s));
+          return languageModelLoss(out.logits, Y);
+        }, model.trainableVariables);
+        const names = Object.keys(grads).sort();
+        const out = {
+          value: value.dataSync()[0] as number,
+          state: next.map((s) => Array.from(s.dataSync())),
+          grads: names.map((n) => Array.from((grads[n] as tf.Tensor).dataSync())),
+          names,
+        };
+        tf.dispose([value, ...next, ...Object.values(grads)]);
+        return out;
+      });
+      const [fused, separate] = results as [(typeof results)[0], (typeof results)[0]];
+      expect(fused.names).toEqual(separate.names);
+      expect(Math.abs(fused.value - separate.value)).toBeLessThan(1e-5 * separate.value);
+      expect(fused.state).toEqual(separate.state);
+      fused.grads.forEach((g, i) => {
+        const ref = separate.grads[i] as number[];
+        const worst = Math.max(...g.map((v, j) => Math.abs(v - (ref[j] as number)) / (1e-3 + Math.abs(ref[j] as number))));
+        expect(worst).toBeLessThan(1e-4);
+      });
+      const longer = tf.zeros([4, 6], 'int32') as tf.Tensor2D;
+      expect(() => model.loss(X, longer, state)).toThrow(/Y must have X's shape \[4, 5\], got \[4, 6\]/);
+      tf.dispose([X, Y, longer, ...state]);
+      model.dispose();
       expect(tf.memory().numTensors).toBe(start);
     },
   );

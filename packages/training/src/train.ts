@@ -32,6 +32,11 @@ export function languageModelObjective(
   onState: (next: State) => void,
 ): () => tf.Scalar {
   return () => {
+    if (model.loss) {
+      const out = model.loss(X, Y, state);
+      onState(out.state.map((s) => tf.keep(s)));
+      return out.loss;
+    }
     const out = model.call(X, state);
     onState(out.state.map((s) => tf.keep(s)));
     return languageModelLoss(out.logits, Y);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { readInto, splitRows, tensorOfView, type SimdKernels } from '@rnnkit/cells';
 import type { Pass, PassGrads, PassResult } from './pass.js';
+import { SavedRegion } from './saved-region.js';
 
 /**
  * A fused recurrence on the WebAssembly SIMD kernels: the same arithmetic as `jsRecurrence`, in
@@ -93,12 +94,10 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
       },
     };
   }
-  const lease: SavedLease = { kernels: k, offset: saved.region, released: false };
-  const owner = {}; // held only by gradFunc: collected with it when no backward pass comes
+  const savedRegion = new SavedRegion(k, saved.region);
 
   const gradFunc = (dy: tf.Tensor): PassGrads => {
-    if (lease.released) throw new Error('fusedRecurrence: this pass has already been differentiated once.');
-    savedRegions.unregister(owner);
+    if (savedRegion.released) throw new Error('fusedRecurrence: this pass has already been differentiated once.');
     const own = wasm.ownRecurrentGrad;
     const rest = cols < GH;
     // dW_hh on the kernels' gemm takes the inputs transposed, in whole 4 x 4 blocks.
@@ -245,10 +244,9 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     if (two) dState.push(tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DC, r.DC + BH), [B, H]));
     const grads: PassGrads = { dxp, dState, dW, db, dbx };
     k.release(r.region);
-    releaseLease(lease);
+    savedRegion.release();
     return grads;
   };
-  savedRegions.register(owner, lease, owner);
   return { packed, gradFunc };
 }
 
@@ -280,17 +278,3 @@ function rowRuns(k: SimdKernels, B: number): [number, number][] {
 function rowsFrom(B: number, b0: number): (base: number, t: number, width: number) => number {
   return (base, t, width) => 4 * (base + (t * B + b0) * width);
 }
-
-interface SavedLease {
-  kernels: SimdKernels;
-  offset: number;
-  released: boolean;
-}
-
-function releaseLease(lease: SavedLease): void {
-  if (!lease.released) lease.kernels.release(lease.offset);
-  lease.released = true;
-}
-
-/** Releases a forward pass's saved region once its gradient function is gone unused. */
-const savedRegions = new FinalizationRegistry<SavedLease>(releaseLease);

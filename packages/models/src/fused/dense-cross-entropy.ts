@@ -1,0 +1,109 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { oneHotFloat, readInto, simdKernels, splitRows, tensorOfView, type SimdKernels } from '@rnnkit/cells';
+import { checkIds } from './gather.js';
+import { SavedRegion } from './saved-region.js';
+
+/**
+ * The mean softmax cross-entropy of a dense layer's logits, x W + b, against `labels` (one class id
+ * per row of x): d2l's `nn.Linear` head and `nn.CrossEntropyLoss` as one op with its own gradient.
+ * On rnnkit's WebAssembly kernels the logits, their softmax and the gradients stay in the kernels'
+ * memory: a product and one pass over the rows forward, two products back, split over the kernels'
+ * threads, where the separate ops run some 40 TensorFlow.js kernels and copy the logits in and out
+ * of them. Elsewhere (other backends, sizes not in whole SIMD lanes) it is those ops.
+ */
+export function denseCrossEntropy(x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D, labels: Int32Array): tf.Scalar {
+  const [N, H] = x.shape;
+  const [HW, V] = W.shape;
+  if (HW !== H) throw new Error(`denseCrossEntropy: x has ${H} features but W has ${HW} rows.`);
+  if (b.size !== V) throw new Error(`denseCrossEntropy: b has ${b.size} entries, expected ${V} (W's columns).`);
+  if (labels.length !== N) throw new Error(`denseCrossEntropy: ${N} rows of x but ${labels.length} labels.`);
+  checkIds(labels, V);
+  const k = simdKernels();
+  if (!k || N % 4 !== 0 || H % 4 !== 0) {
+    return tf.tidy(() => {
+      const targets = oneHotFloat(tf.tensor1d(labels, 'int32'), V);
+      return tf.losses.softmaxCrossEntropy(targets, tf.add(tf.matMul(x, W), b), undefined, 0, tf.Reduction.MEAN) as tf.Scalar;
+    });
+  }
+  const keep = tf.engine().isTapeOn();
+  const run = tf.customGrad(((xs: tf.Tensor2D, Ws: tf.Tensor2D, bs: tf.Tensor1D) => kernelPass(k, xs, Ws, bs, labels, keep)) as unknown as Parameters<
+    typeof tf.customGrad
+  >[0]);
+  return run(x, W, b) as tf.Scalar;
+}
+
+/** Rows of a product split over the kernels' threads: whole 4-row tiles, about two chunks a thread. */
+function rowChunks(k: SimdKernels, rows: number): [number, number][] {
+  return k.threads > 1 && rows >= 8 * k.threads ? splitRows(rows, 2 * k.threads, 4) : [[0, rows]];
+}
+
+function kernelPass(
+  k: SimdKernels,
+  x: tf.Tensor2D,
+  W: tf.Tensor2D,
+  b: tf.Tensor1D,
+  labels: Int32Array,
+  keep: boolean,
+): { value: tf.Scalar; gradFunc: (dy: tf.Tensor) => tf.Tensor[] } {
+  const [N, H] = x.shape;
+  const V = W.shape[1];
+  const Vp = (V + 3) & ~3; // the logits' rows in whole lanes; the extra columns get probability 0
+  // Kept for the backward pass: x, the softmax rows (then the logits' gradient), the labels, and
+  // W with its rows padded to Vp.
+  const saved = k.allocLayout({ X: N * H, P: N * Vp, LABELS: N, W: H * Vp });
+  const f = k.allocLayout({ WP: H * Vp, BIAS: Vp, PARTS: 2 * N });
+  let f32 = k.f32;
+  readInto(x, f32, saved.X);
+  new Int32Array(f32.buffer, 4 * saved.LABELS, N).set(labels);
+  const w = W.dataSync() as Float32Array;
+  f32.fill(0, saved.W, saved.W + H * Vp);
+  for (let h = 0; h < H; h++) f32.set(w.subarray(h * V, (h + 1) * V), saved.W + h * Vp);
+  readInto(b, f32, f.BIAS);
+  f32.fill(Number.NEGATIVE_INFINITY, f.BIAS + V, f.BIAS + Vp);
+  k.fn.packPanels(4 * f.WP, 4 * saved.W, H, Vp);
+  k.split(rowChunks(k, N), (fn, r0, r1) => {
+    fn.gemm(4 * (saved.P + r0 * Vp), 4 * (saved.X + r0 * H), 4 * f.WP, r1 - r0, H, Vp);
+    fn.softmaxCrossEntropy(4 * (saved.P + r0 * Vp), 4 * f.BIAS, 4 * (saved.LABELS + r0), 4 * (f.PARTS + 2 * r0), r1 - r0, Vp);
+  });
+  // Row i's loss is log(sum) - (z_label - max), from the two parts the kernel left.
+  const parts = k.f32.subarray(f.PARTS, f.PARTS + 2 * N);
+  let sum = 0;
+  for (let i = 0; i < 2 * N; i += 2) sum += Math.log(parts[i] as number) - (parts[i + 1] as number);
+  k.release(f.region);
+  const value = tf.scalar(sum / N);
+  if (!keep) {
+    k.release(saved.region);
+    return {
+      value,
+      gradFunc: () => {
+        throw new Error('denseCrossEntropy: this pass ran without a gradient tape.');
+      },
+    };
+  }
+  const savedRegion = new SavedRegion(k, saved.region);
+  const gradFunc = (dy: tf.Tensor): tf.Tensor[] => {
+    if (savedRegion.released) throw new Error('denseCrossEntropy: this pass has already been differentiated once.');
+    const scale = (dy.dataSync()[0] as number) / N;
+    // The logits' gradient (p - onehot) scale, over the softmax rows; its extra columns stay 0.
+    k.fn.softmaxCrossEntropyGrad(4 * saved.P, 4 * saved.LABELS, N, Vp, scale);
+    const M = H + 1; // x^T with a row of ones under it: dW, then db (the gradient's column sums)
+    const r = k.allocLayout({ XT: M * N, GP: N * Vp, DWB: M * Vp, WTP: Vp * H, DX: N * H });
+    f32 = k.f32;
+    k.split(splitRows(N, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.XT + r0), 4 * (saved.X + r0 * H), r1 - r0, H, N));
+    f32.fill(1, r.XT + H * N, r.XT + M * N);
+    k.fn.packPanels(4 * r.GP, 4 * saved.P, N, Vp);
+    // W^T (Vp, H) in gemm's panels, straight from the padded W: element (v, h) is W[h, v].
+    k.fn.packPanelsStrided(4 * r.WTP, 4 * saved.W, Vp, H, 1, Vp);
+    k.split(rowChunks(k, M), (fn, m0, m1) => fn.gemm(4 * (r.DWB + m0 * Vp), 4 * (r.XT + m0 * N), 4 * r.GP, m1 - m0, N, Vp));
+    k.split(rowChunks(k, N), (fn, r0, r1) => fn.gemm(4 * (r.DX + r0 * H), 4 * (saved.P + r0 * Vp), 4 * r.WTP, r1 - r0, Vp, H));
+    f32 = k.f32;
+    const dx = tensorOfView<tf.Rank.R2>(f32.subarray(r.DX, r.DX + N * H), [N, H]);
+    const dW = new Float32Array(H * V);
+    for (let h = 0; h < H; h++) dW.set(f32.subarray(r.DWB + h * Vp, r.DWB + h * Vp + V), h * V);
+    const db = tensorOfView<tf.Rank.R1>(f32.subarray(r.DWB + H * Vp, r.DWB + H * Vp + V), [V]);
+    k.release(r.region);
+    savedRegion.release();
+    return [dx, tf.tensor2d(dW, [H, V]), db];
+  };
+  return { value, gradFunc };
+}
