@@ -1,11 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { clipGradsByGlobalNorm, globalNorm } from './clip.js';
+import { clippedSgdOnKernels } from './fused-sgd.js';
 
 /**
  * Clips `grads` by global norm (`theta`; no clipping when undefined), applies one optimizer
  * update and frees them. Returns the gradient norm before clipping.
  */
 export function applyClippedGradients(grads: tf.NamedTensorMap, optimizer: tf.Optimizer, theta?: number): number {
+  if (theta !== undefined) {
+    if (!(theta > 0)) throw new RangeError(`Clipping theta must be > 0, got ${theta}.`);
+    const norm = clippedSgdOnKernels(grads, optimizer, theta);
+    if (norm !== null) {
+      tf.dispose(grads);
+      return norm;
+    }
+  }
   const clipped = theta === undefined ? { grads, norm: globalNorm(Object.values(grads)) } : clipGradsByGlobalNorm(grads, theta);
   optimizer.applyGradients(clipped.grads);
   const gradNorm = clipped.norm.dataSync()[0] as number;

@@ -1,0 +1,60 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { readInto, simdKernels, tensorOfView } from '@rnnkit/cells';
+
+/** What `tf.SGDOptimizer` keeps of its own that this update needs (tfjs 4.x; checked before use). */
+interface SgdInternals {
+  learningRate: number;
+  incrementIterations(): void;
+}
+
+/**
+ * d2l's `grad_clipping` then `sgd` (param -= lr * clipped gradient) in one pass over all gradients
+ * on rnnkit's WebAssembly kernels, where TensorFlow.js runs some six kernels per variable (square,
+ * sum, scale, multiply, add, assign) and a few for the norm. Returns the gradient norm before
+ * clipping, or null (having done nothing) where it does not apply: an optimizer other than plain
+ * SGD, no kernels, a gradient that is not float32 or whose variable is unknown.
+ */
+export function clippedSgdOnKernels(grads: tf.NamedTensorMap, optimizer: tf.Optimizer, theta: number): number | null {
+  if (optimizer.getClassName() !== 'SGD') return null;
+  const sgd = optimizer as unknown as Partial<SgdInternals>;
+  if (typeof sgd.learningRate !== 'number' || typeof sgd.incrementIterations !== 'function') return null;
+  const k = simdKernels();
+  if (!k) return null;
+  const names = Object.keys(grads);
+  const variables = names.map((name) => tf.engine().registeredVariables[name]);
+  for (const [i, name] of names.entries()) {
+    const g = grads[name] as tf.Tensor;
+    const v = variables[i];
+    if (v?.dtype !== 'float32' || g.dtype !== 'float32' || v.size !== g.size) return null;
+  }
+  const sizes = names.map((name) => (grads[name] as tf.Tensor).size);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const l = k.allocLayout({ G: total, P: total });
+  try {
+    const f32 = k.f32;
+    let at = 0;
+    let sumSquares = 0;
+    for (const [i, name] of names.entries()) {
+      readInto(grads[name] as tf.Tensor, f32, l.G + at);
+      readInto(variables[i] as tf.Variable, f32, l.P + at);
+      sumSquares += k.fn.sumSquares(4 * (l.G + at), sizes[i] as number);
+      at += sizes[i] as number;
+    }
+    const norm = Math.fround(Math.sqrt(sumSquares));
+    // theta / max(norm, theta): 1 below the threshold, theta / norm above it (clipGradsByGlobalNorm).
+    const scale = Math.fround(theta / Math.max(norm, theta));
+    k.fn.axpy(4 * l.P, 4 * l.G, Math.fround(-sgd.learningRate * scale), total);
+    at = 0;
+    for (const [i, v] of variables.entries()) {
+      const size = sizes[i] as number;
+      const value = tensorOfView(k.f32.subarray(l.P + at, l.P + at + size), (v as tf.Variable).shape);
+      (v as tf.Variable).assign(value);
+      value.dispose();
+      at += size;
+    }
+    sgd.incrementIterations();
+    return norm;
+  } finally {
+    k.release(l.region);
+  }
+}
