@@ -37,7 +37,7 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
   if (ids) {
     new Int32Array(k.f32.buffer, 4 * IDS, TB).set(ids);
     readInto(p.xp, k.f32, f.WIH);
-    k.fn.gatherRows(4 * f.X, 4 * f.WIH, 4 * IDS, TB, GH);
+    k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.gatherRows(4 * (f.X + r0 * GH), 4 * f.WIH, 4 * (IDS + r0), r1 - r0, GH));
   } else {
     readInto(p.xp, k.f32, f.X);
   }
@@ -47,7 +47,7 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
   else k.f32.fill(0, f.BX, f.BX + GH);
   readInto(p.b, k.f32, f.BHH);
   readInto(p.W, k.f32, f.WHH);
-  k.fn.packPanels(4 * f.WHHP, 4 * f.WHH, H, GH);
+  k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (f.WHHP + c0 * H), 4 * (f.WHH + c0), H, c1 - c0, GH));
   // The recurrence is independent across batch rows, so each thread runs all T steps for its own
   // rows: one hand-off per pass, none per step (see `rowRuns`).
   const runs = rowRuns(k, B);
@@ -137,10 +137,13 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     const DG = own ? r.DG : r.DX;
     readInto(dy, k.f32, r.DY);
     readInto(p.W, k.f32, r.WHH);
-    k.fn.transpose(4 * r.WHHT, 4 * r.WHH, H, GH); // (G*H, H): dh_{t-1} = dg W_hh^T
+    // W_hh^T (G*H, H): dh_{t-1} = dg W_hh^T.
+    k.split(splitRows(H, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.WHHT + r0), 4 * (r.WHH + r0 * GH), r1 - r0, GH, H));
     // Panels of W_hh^T's first cols rows, then of its rest rows.
-    k.fn.packPanels(4 * r.WHHTP, 4 * r.WHHT, cols, H);
-    if (rest) k.fn.packPanels(4 * (r.WHHTP + cols * H), 4 * (r.WHHT + cols * H), GH - cols, H);
+    k.split(panelRuns(k, H), (fn, c0, c1) => {
+      fn.packPanelsWide(4 * (r.WHHTP + c0 * cols), 4 * (r.WHHT + c0), cols, c1 - c0, H);
+      if (rest) fn.packPanelsWide(4 * (r.WHHTP + cols * H + c0 * (GH - cols)), 4 * (r.WHHT + cols * H + c0), GH - cols, c1 - c0, H);
+    });
     k.f32.copyWithin(r.DH, r.DY + (T - 1) * BH, r.DY + T * BH);
     if (two) k.f32.copyWithin(r.DC, r.DY + T * BH, r.DY + (T + 1) * BH);
     // Each thread's rows as in the forward pass. The step kernels' running bias sums go to a
@@ -201,7 +204,7 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
         k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (hinT + r0), 4 * (IN + r0 * H), r1 - r0, H, TB));
         f32.fill(1, hinT + H * TB, hinT + M * TB);
       }
-      k.split(splitRows(GH, 2 * k.threads, 8), (fn, c0, c1) => fn.packPanelsWide(4 * (r.DGP + c0 * TB), 4 * (DG + c0), TB, c1 - c0, GH));
+      k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (r.DGP + c0 * TB), 4 * (DG + c0), TB, c1 - c0, GH));
       for (const [p, [g0, g1]] of parts.entries()) {
         const hinT = r.HINT + p * M * TB;
         k.split(splitRows(M, 2 * k.threads, 4), (fn, m0, m1) =>
@@ -269,6 +272,11 @@ function columnSums(k: SimdKernels, offset: number, rows: number, width: number)
  */
 function rowRuns(k: SimdKernels, B: number): [number, number][] {
   return k.threads > 1 && B >= 8 ? splitRows(B, 2 * k.threads, 4) : [[0, B]];
+}
+
+/** Column chunks of a packing into gemm's panels (whole 8-column panels), about two a thread. */
+function panelRuns(k: SimdKernels, columns: number): [number, number][] {
+  return splitRows(columns, 2 * k.threads, 8);
 }
 
 /**
