@@ -51,13 +51,16 @@ function kernelPass(
   // Kept for the backward pass: x, the softmax rows (then the logits' gradient), the labels, and
   // W with its rows padded to Vp.
   const saved = k.allocLayout({ X: N * H, P: N * Vp, LABELS: N, W: H * Vp });
-  const f = k.allocLayout({ WP: H * Vp, BIAS: Vp, PARTS: 2 * N });
+  const f = k.allocLayout({ WRAW: Vp === V ? 0 : H * V, WP: H * Vp, BIAS: Vp, PARTS: 2 * N });
   let f32 = k.f32;
   readInto(x, f32, saved.X);
   new Int32Array(f32.buffer, 4 * saved.LABELS, N).set(labels);
-  const w = W.dataSync() as Float32Array;
-  f32.fill(0, saved.W, saved.W + H * Vp);
-  for (let h = 0; h < H; h++) f32.set(w.subarray(h * V, (h + 1) * V), saved.W + h * Vp);
+  if (Vp === V) readInto(W, f32, saved.W);
+  else {
+    readInto(W, f32, f.WRAW);
+    f32.fill(0, saved.W, saved.W + H * Vp);
+    for (let h = 0; h < H; h++) f32.copyWithin(saved.W + h * Vp, f.WRAW + h * V, f.WRAW + (h + 1) * V);
+  }
   readInto(b, f32, f.BIAS);
   f32.fill(Number.NEGATIVE_INFINITY, f.BIAS + V, f.BIAS + Vp);
   k.fn.packPanels(4 * f.WP, 4 * saved.W, H, Vp);
