@@ -132,9 +132,10 @@ export function gruForward(x: usize, gh: usize, bx: usize, bh: usize, hPrev: usi
 /**
  * The GRU step backwards from dh (B, H): the pre-activation gradients seen by the input
  * projection (dx) and by the recurrent matmul (dg; they differ in the candidate, r * dn),
- * dh_{t-1}'s direct part dh z, and the bias gradients summed into dbx and dbh.
+ * and dh_{t-1}'s direct part dh z. The bias gradients are column sums of dx and dg, taken by
+ * the caller after the pass.
  */
-export function gruBackward(acts: usize, ex: usize, hPrev: usize, dh: usize, dx: usize, dg: usize, dhPrev: usize, dbx: usize, dbh: usize, B: i32, H: i32): void {
+export function gruBackward(acts: usize, ex: usize, hPrev: usize, dh: usize, dx: usize, dg: usize, dhPrev: usize, B: i32, H: i32): void {
   const H4 = <usize>H << 2;
   const one = f32x4.splat(1.0);
   for (let bi = 0; bi < B; bi++) {
@@ -158,12 +159,6 @@ export function gruBackward(acts: usize, ex: usize, hPrev: usize, dh: usize, dx:
       v128.store(dg + row + j, drp);
       v128.store(dg + row + zo, dzp);
       v128.store(dg + row + no, dgn);
-      v128.store(dbx + j, f32x4.add(v128.load(dbx + j), drp));
-      v128.store(dbx + zo, f32x4.add(v128.load(dbx + zo), dzp));
-      v128.store(dbx + no, f32x4.add(v128.load(dbx + no), dnp));
-      v128.store(dbh + j, f32x4.add(v128.load(dbh + j), drp));
-      v128.store(dbh + zo, f32x4.add(v128.load(dbh + zo), dzp));
-      v128.store(dbh + no, f32x4.add(v128.load(dbh + no), dgn));
     }
   }
 }
@@ -240,9 +235,9 @@ export function gruResetBeforeBackwardCandidate(acts: usize, hPrev: usize, dh: u
 /**
  * The second half, from drh (B, H) = dn W_n^T, the gradient of r h: dh_{t-1} += drh r, the r
  * pre-activation gradient to dx, the r and z blocks copied to drz (B, 2H) for the product
- * drz W_rz^T, and every block of dx summed into db.
+ * drz W_rz^T. The bias gradient is dx's column sums, taken by the caller after the pass.
  */
-export function gruResetBeforeBackwardGates(acts: usize, hPrev: usize, drh: usize, dx: usize, drz: usize, dhPrev: usize, db: usize, B: i32, H: i32): void {
+export function gruResetBeforeBackwardGates(acts: usize, hPrev: usize, drh: usize, dx: usize, drz: usize, dhPrev: usize, B: i32, H: i32): void {
   const H4 = <usize>H << 2;
   const one = f32x4.splat(1.0);
   for (let bi = 0; bi < B; bi++) {
@@ -251,7 +246,6 @@ export function gruResetBeforeBackwardGates(acts: usize, hPrev: usize, drh: usiz
     const hrow = <usize>bi * H4;
     for (let j: usize = 0; j < H4; j += 16) {
       const zo: usize = H4 + j;
-      const no: usize = (H4 << 1) + j;
       const r = v128.load(acts + row + j);
       const g = v128.load(drh + hrow + j);
       v128.store(dhPrev + hrow + j, f32x4.add(v128.load(dhPrev + hrow + j), f32x4.mul(g, r)));
@@ -260,9 +254,6 @@ export function gruResetBeforeBackwardGates(acts: usize, hPrev: usize, drh: usiz
       v128.store(dx + row + j, drp);
       v128.store(drz + grow + j, drp);
       v128.store(drz + grow + zo, dzp);
-      v128.store(db + j, f32x4.add(v128.load(db + j), drp));
-      v128.store(db + zo, f32x4.add(v128.load(db + zo), dzp));
-      v128.store(db + no, f32x4.add(v128.load(db + no), v128.load(dx + row + no)));
     }
   }
 }
@@ -277,17 +268,16 @@ export function rnnForward(x: usize, gh: usize, bx: usize, bh: usize, hNext: usi
   }
 }
 
-/** The RNN step backwards: dx = dh (1 - h'^2), which is also the recurrent matmul's; db sums it. */
-export function rnnBackward(hOut: usize, dh: usize, dx: usize, db: usize, B: i32, H: i32): void {
+/**
+ * The RNN step backwards: dx = dh (1 - h'^2), which is also the recurrent matmul's. The bias
+ * gradient is dx's column sums, taken by the caller after the pass.
+ */
+export function rnnBackward(hOut: usize, dh: usize, dx: usize, B: i32, H: i32): void {
   const end = <usize>(B * H) << 2;
-  const H4 = <usize>H << 2;
   const one = f32x4.splat(1.0);
   for (let i: usize = 0; i < end; i += 16) {
-    const j = i % H4;
     const h = v128.load(hOut + i);
-    const d = f32x4.mul(v128.load(dh + i), f32x4.sub(one, f32x4.mul(h, h)));
-    v128.store(dx + i, d);
-    v128.store(db + j, f32x4.add(v128.load(db + j), d));
+    v128.store(dx + i, f32x4.mul(v128.load(dh + i), f32x4.sub(one, f32x4.mul(h, h))));
   }
 }
 
@@ -323,9 +313,10 @@ export function lstmForward(x: usize, gh: usize, bx: usize, bh: usize, cPrev: us
 
 /**
  * The LSTM step backwards from dh and the running dc (updated in place to dc_{t-1}): the gate
- * pre-activation gradients dx (also the recurrent matmul's), summed into db.
+ * pre-activation gradients dx (also the recurrent matmul's). The bias gradient is dx's column
+ * sums, taken by the caller after the pass.
  */
-export function lstmBackward(acts: usize, tc: usize, cPrev: usize, dh: usize, dc: usize, dx: usize, db: usize, B: i32, H: i32): void {
+export function lstmBackward(acts: usize, tc: usize, cPrev: usize, dh: usize, dc: usize, dx: usize, B: i32, H: i32): void {
   const H4 = <usize>H << 2;
   const one = f32x4.splat(1.0);
   for (let bi = 0; bi < B; bi++) {
@@ -351,10 +342,6 @@ export function lstmBackward(acts: usize, tc: usize, cPrev: usize, dh: usize, dc
       v128.store(dx + row + go, dgg);
       v128.store(dx + row + oo, dog);
       v128.store(dc + hrow + j, f32x4.mul(dcv, fg));
-      v128.store(db + j, f32x4.add(v128.load(db + j), di));
-      v128.store(db + fo, f32x4.add(v128.load(db + fo), df));
-      v128.store(db + go, f32x4.add(v128.load(db + go), dgg));
-      v128.store(db + oo, f32x4.add(v128.load(db + oo), dog));
     }
   }
 }

@@ -86,7 +86,7 @@ export interface WasmForwardStep {
   restOut: number;
 }
 
-/** A wasm backward step, as `JsBackwardStep`; the bias gradients are summed into dbx (b_ih) and dbh (b_hh). */
+/** A wasm backward step, as `JsBackwardStep`; the bias gradients are summed by the caller after the pass. */
 export interface WasmBackwardStep {
   B: number;
   H: number;
@@ -101,9 +101,6 @@ export interface WasmBackwardStep {
   /** dx's own buffer unless `ownRecurrentGrad`. */
   dg: number;
   dhPrev: number;
-  dbx: number;
-  /** dbx's own buffer unless `ownRecurrentGrad`. */
-  dbh: number;
   /**
    * Where the step leaves dG's first recurrentGates blocks as (B, recurrentGates*H) rows for the
    * product dG W_hh^T: dg itself when every block is recurrent.
@@ -140,7 +137,7 @@ export interface RecurrenceSpec {
   wasm: {
     forward(fn: KernelCalls, s: WasmForwardStep): void;
     backward(fn: KernelCalls, s: WasmBackwardStep): void;
-    /** Whether the backward step writes dg and db_hh apart from dx and db_ih (else they are the same). */
+    /** Whether the backward step writes dg apart from dx (else they are the same, and so are db_hh and db_ih). */
     ownRecurrentGrad: boolean;
     /** Whether it writes a direct part of dh_{t-1} (the GRUs' z dh) to dhPrev. */
     directPath: boolean;
@@ -176,7 +173,7 @@ const rnn: RecurrenceSpec = {
   },
   wasm: {
     forward: (fn, s) => fn.rnnForward(s.x, s.gh, s.bx, s.bh, s.hNext, s.B, s.H),
-    backward: (fn, s) => fn.rnnBackward(s.hOut, s.dh, s.dx, s.dbx, s.B, s.H),
+    backward: (fn, s) => fn.rnnBackward(s.hOut, s.dh, s.dx, s.B, s.H),
     ownRecurrentGrad: false,
     directPath: false,
   },
@@ -231,7 +228,7 @@ const gru: RecurrenceSpec = {
   },
   wasm: {
     forward: (fn, s) => fn.gruForward(s.x, s.gh, s.bx, s.bh, s.hPrev, s.hNext, s.acts, s.saved, s.B, s.H),
-    backward: (fn, s) => fn.gruBackward(s.acts, s.saved, s.hPrev, s.dh, s.dx, s.dg, s.dhPrev, s.dbx, s.dbh, s.B, s.H),
+    backward: (fn, s) => fn.gruBackward(s.acts, s.saved, s.hPrev, s.dh, s.dx, s.dg, s.dhPrev, s.B, s.H),
     ownRecurrentGrad: true,
     directPath: true,
   },
@@ -309,7 +306,7 @@ const gruResetBefore: RecurrenceSpec = {
     backward(fn, s) {
       fn.gruResetBeforeBackwardCandidate(s.acts, s.hPrev, s.dh, s.dx, s.scratch, s.dhPrev, s.B, s.H);
       fn.gemm(s.scratch2, s.scratch, s.restPanelsT, s.B, s.H, s.H); // d(r h) = dn W_n^T
-      fn.gruResetBeforeBackwardGates(s.acts, s.hPrev, s.scratch2, s.dx, s.dgh, s.dhPrev, s.dbx, s.B, s.H);
+      fn.gruResetBeforeBackwardGates(s.acts, s.hPrev, s.scratch2, s.dx, s.dgh, s.dhPrev, s.B, s.H);
     },
     ownRecurrentGrad: false,
     directPath: true,
@@ -369,7 +366,7 @@ const lstm: RecurrenceSpec = {
   },
   wasm: {
     forward: (fn, s) => fn.lstmForward(s.x, s.gh, s.bx, s.bh, s.cPrev, s.cNext, s.hNext, s.acts, s.saved, s.B, s.H),
-    backward: (fn, s) => fn.lstmBackward(s.acts, s.saved, s.cPrev, s.dh, s.dc, s.dx, s.dbx, s.B, s.H),
+    backward: (fn, s) => fn.lstmBackward(s.acts, s.saved, s.cPrev, s.dh, s.dc, s.dx, s.B, s.H),
     ownRecurrentGrad: false,
     directPath: false,
   },

@@ -146,17 +146,12 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     });
     k.f32.copyWithin(r.DH, r.DY + (T - 1) * BH, r.DY + T * BH);
     if (two) k.f32.copyWithin(r.DC, r.DY + T * BH, r.DY + (T + 1) * BH);
-    // Each thread's rows as in the forward pass. The step kernels' running bias sums go to a
-    // scratch pair per run and are dropped: the bias gradients are summed after the loop, in one
-    // order whatever the thread count, so that a run gives the same bits on any number of
-    // threads (a resumed run must equal an uninterrupted one).
-    const runs = rowRuns(k, B);
-    const sums = k.alloc(runs.length * 2 * GH);
-    k.split(runs, (fn, b0, b1) => {
+    // Each thread's rows as in the forward pass. The step kernels write only the gate gradients:
+    // the bias gradients are summed after the loop from all of dG (and dX), in one order whatever
+    // the thread count, so that a run gives the same bits on any number of threads (a resumed run
+    // must equal an uninterrupted one).
+    k.split(rowRuns(k, B), (fn, b0, b1) => {
       const rows = b1 - b0;
-      const run = runs.findIndex(([start]) => start === b0);
-      const dbx = sums + run * 2 * GH;
-      const dbh = dbx + GH;
       const row = rowsFrom(B, b0);
       for (let t = T - 1; t >= 0; t--) {
         const dg = row(DG, t, GH);
@@ -173,8 +168,6 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
           dx: row(r.DX, t, GH),
           dg,
           dhPrev: row(r.DHP, 0, H),
-          dbx: 4 * dbx,
-          dbh: 4 * dbh,
           dgh: rest ? row(r.DGH, 0, cols) : dg,
           restPanelsT: 4 * (r.WHHTP + cols * H),
           scratch: row(r.S1, 0, H),
@@ -190,7 +183,6 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
         else if (dyPrev) fn.add3(row(r.DH, 0, H), row(r.BACK, 0, H), dyPrev, 0, rows * H);
       }
     });
-    k.release(sums);
     let dW: tf.Tensor;
     let db: tf.Tensor1D;
     if (ownGemm) {
