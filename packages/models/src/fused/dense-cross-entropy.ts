@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { oneHotFloat, readInto, simdKernels, splitRows, tensorOfView, type SimdKernels } from '@rnnkit/cells';
 import { checkIds } from './gather.js';
-import { SavedRegion } from './saved-region.js';
+import { gradientOfSaved } from './saved-region.js';
 
 /**
  * The mean softmax cross-entropy of a dense layer's logits, x W + b, against `labels` (one class id
@@ -74,18 +74,7 @@ function kernelPass(
   for (let i = 0; i < 2 * N; i += 2) sum += Math.log(parts[i] as number) - (parts[i + 1] as number);
   k.release(f.region);
   const value = tf.scalar(sum / N);
-  if (!keep) {
-    k.release(saved.region);
-    return {
-      value,
-      gradFunc: () => {
-        throw new Error('denseCrossEntropy: this pass ran without a gradient tape.');
-      },
-    };
-  }
-  const savedRegion = new SavedRegion(k, saved.region);
-  const gradFunc = (dy: tf.Tensor): tf.Tensor[] => {
-    if (savedRegion.released) throw new Error('denseCrossEntropy: this pass has already been differentiated once.');
+  const gradFunc = gradientOfSaved(k, saved.region, keep, 'denseCrossEntropy', (dy): tf.Tensor[] => {
     const scale = (dy.dataSync()[0] as number) / N;
     // The logits' gradient (p - onehot) scale, over the softmax rows; its extra columns stay 0.
     k.fn.softmaxCrossEntropyGrad(4 * saved.P, 4 * saved.LABELS, N, Vp, scale);
@@ -105,8 +94,7 @@ function kernelPass(
     for (let h = 0; h < H; h++) dW.set(f32.subarray(r.DWB + h * Vp, r.DWB + h * Vp + V), h * V);
     const db = tensorOfView<tf.Rank.R1>(f32.subarray(r.DWB + H * Vp, r.DWB + H * Vp + V), [V]);
     k.release(r.region);
-    savedRegion.release();
     return [dx, tf.tensor2d(dW, [H, V]), db];
-  };
+  });
   return { value, gradFunc };
 }

@@ -1,3 +1,4 @@
+import type * as tf from '@tensorflow/tfjs-core';
 import type { SimdKernels } from '@rnnkit/cells';
 
 interface Lease {
@@ -34,4 +35,25 @@ export class SavedRegion {
     leases.unregister(this);
     releaseLease(this.lease);
   }
+}
+
+/**
+ * The gradient function of a pass that saved `offset` for its backward pass: `backward` run once,
+ * the region released after it. Where no backward pass can follow (`keep` false) the region goes
+ * at once and the function only throws. `op` names the op in the errors.
+ */
+export function gradientOfSaved<G>(kernels: SimdKernels, offset: number, keep: boolean, op: string, backward: (dy: tf.Tensor) => G): (dy: tf.Tensor) => G {
+  if (!keep) {
+    kernels.release(offset);
+    return () => {
+      throw new Error(`${op}: this pass ran without a gradient tape.`);
+    };
+  }
+  const region = new SavedRegion(kernels, offset);
+  return (dy) => {
+    if (region.released) throw new Error(`${op}: this pass has already been differentiated once.`);
+    const grads = backward(dy);
+    region.release();
+    return grads;
+  };
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { readInto, splitRows, tensorOfView, type SimdKernels } from '@rnnkit/cells';
 import type { Pass, PassGrads, PassResult } from './pass.js';
-import { SavedRegion } from './saved-region.js';
+import { gradientOfSaved } from './saved-region.js';
 
 /**
  * A fused recurrence on the WebAssembly SIMD kernels: the same arithmetic as `jsRecurrence`, in
@@ -85,19 +85,7 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
   } else {
     packed = tensorOfView<tf.Rank.R3>(k.f32.subarray(HS + BH, HS + (T + 1) * BH), [T, B, H]);
   }
-  if (!p.keep) {
-    k.release(saved.region);
-    return {
-      packed,
-      gradFunc: () => {
-        throw new Error('fusedRecurrence: this pass ran without a gradient tape.');
-      },
-    };
-  }
-  const savedRegion = new SavedRegion(k, saved.region);
-
-  const gradFunc = (dy: tf.Tensor): PassGrads => {
-    if (savedRegion.released) throw new Error('fusedRecurrence: this pass has already been differentiated once.');
+  const gradFunc = gradientOfSaved(k, saved.region, p.keep, 'fusedRecurrence', (dy): PassGrads => {
     const own = wasm.ownRecurrentGrad;
     const rest = cols < GH;
     // dW_hh on the kernels' gemm takes the inputs transposed, in whole 4 x 4 blocks.
@@ -239,9 +227,8 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     if (two) dState.push(tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DC, r.DC + BH), [B, H]));
     const grads: PassGrads = { dxp, dState, dW, db, dbx };
     k.release(r.region);
-    savedRegion.release();
     return grads;
-  };
+  });
   return { packed, gradFunc };
 }
 
