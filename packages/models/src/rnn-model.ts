@@ -106,7 +106,7 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
   /**
    * The mean cross-entropy of predicting `Y` (batch, steps) from `X`, and the new state: `call` and
    * the training loop's `languageModelLoss` in one, the dense head and the loss fused
-   * (`denseCrossEntropy`), so that the logits never become tensors.
+   * (`denseCrossEntropy`: on rnnkit's kernels the logits never become tensors).
    */
   loss(X: tf.Tensor2D, Y: tf.Tensor2D, state: State): { loss: tf.Scalar; state: State } {
     if (Y.shape[0] !== X.shape[0] || Y.shape[1] !== X.shape[1]) {

@@ -78,10 +78,16 @@ for (const backend of TEST_BACKENDS) {
     it('declines what it does not do: other optimizers, no kernels (the caller then runs the tfjs ops)', () => {
       const { variables, grads } = setup(1);
       const before = variables.map((v) => Array.from(v.dataSync()));
-      for (const optimizer of [tf.train.momentum(0.5, 0.9), tf.train.adam(0.1)]) {
+      // A subclass of SGD may do more in its applyGradients (a schedule, say): it keeps it.
+      class ScheduledSgd extends tf.SGDOptimizer {}
+      for (const optimizer of [tf.train.momentum(0.5, 0.9), tf.train.adam(0.1), new ScheduledSgd(0.5)]) {
         expect(clippedSgdOnKernels(grads, optimizer, 1)).toBeNull();
         optimizer.dispose();
       }
+      const plain = tf.train.sgd(0.5);
+      const withNull = { ...grads, [variables[0]!.name]: null } as unknown as tf.NamedTensorMap;
+      expect(clippedSgdOnKernels(withNull, plain, 1)).toBeNull(); // tf's applyGradients skips it
+      plain.dispose();
       useWasmGates(false);
       const sgd = tf.train.sgd(0.5);
       expect(clippedSgdOnKernels(grads, sgd, 1)).toBeNull();

@@ -12,10 +12,11 @@ interface SgdInternals {
  * on rnnkit's WebAssembly kernels, where TensorFlow.js runs some six kernels per variable (square,
  * sum, scale, multiply, add, assign) and a few for the norm. Returns the gradient norm before
  * clipping, or null (having done nothing) where it does not apply: an optimizer other than plain
- * SGD, no kernels, a gradient that is not float32 or whose variable is unknown.
+ * `tf.SGDOptimizer`, no kernels, a gradient that is null, not float32 or of an unknown variable.
  */
 export function clippedSgdOnKernels(grads: tf.NamedTensorMap, optimizer: tf.Optimizer, theta: number): number | null {
-  if (optimizer.getClassName() !== 'SGD') return null;
+  // Plain tf.SGDOptimizer only: a subclass (a schedule in its applyGradients, momentum) keeps its own.
+  if (Object.getPrototypeOf(optimizer) !== tf.SGDOptimizer.prototype) return null;
   const sgd = optimizer as unknown as Partial<SgdInternals>;
   if (typeof sgd.learningRate !== 'number' || typeof sgd.incrementIterations !== 'function') return null;
   const k = simdKernels();
@@ -23,9 +24,9 @@ export function clippedSgdOnKernels(grads: tf.NamedTensorMap, optimizer: tf.Opti
   const names = Object.keys(grads);
   const variables = names.map((name) => tf.engine().registeredVariables[name]);
   for (const [i, name] of names.entries()) {
-    const g = grads[name] as tf.Tensor;
+    const g = grads[name];
     const v = variables[i];
-    if (v?.dtype !== 'float32' || g.dtype !== 'float32' || v.size !== g.size) return null;
+    if (!g || v?.dtype !== 'float32' || g.dtype !== 'float32' || v.size !== g.size) return null;
   }
   const sizes = names.map((name) => (grads[name] as tf.Tensor).size);
   const total = sizes.reduce((a, b) => a + b, 0);

@@ -5,7 +5,7 @@ import '@tensorflow/tfjs-layers';
 export { globalNorm, clipGradsByGlobalNorm } from './clip.js';
 export { languageModelLoss, crossEntropyLoss, maskedSoftmaxCELoss, mseLoss } from './loss.js';
 export { makeOptimizer, type OptimizerSpec } from './optim.js';
-export { optimizeStep } from './step.js';
+export { applyClippedGradients, optimizeStep } from './step.js';
 export {
   trainStep,
   trainEpoch,

@@ -25,10 +25,10 @@ export class SimdKernels {
   private view: Float32Array;
 
   /**
-   * Whether `gemm` should also form the weight gradient of a whole sequence. True where the module
-   * has relaxed SIMD's fused multiply-add (there it beats the backend's matmul by a third) or
-   * worker threads (it splits over them); with plain SIMD on one thread the backend's XNNPACK is a
-   * little faster on that large product. Tests flip it.
+   * Whether `gemm` forms the weight gradient of a whole sequence (with the bias gradient as one
+   * more row of the product), rather than the backend's matmul. True by default, whatever the
+   * thread count, so that the gradients' bits do not depend on it (XNNPACK sums in another
+   * order). Tests flip it to check the other path.
    */
   weightGradientGemm: boolean;
 
@@ -42,7 +42,7 @@ export class SimdKernels {
     private readonly byIndex: ((...args: number[]) => void)[],
   ) {
     this.view = new Float32Array(fn.memory.buffer);
-    this.weightGradientGemm = relaxed || pool !== null;
+    this.weightGradientGemm = true;
   }
 
   /**

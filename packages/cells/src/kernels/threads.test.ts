@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installWasmKernels, wasmMatMul } from './backend.js';
 import { SimdKernels, simdKernels } from './simd.js';
 import { nodeThreadHost, threadsFromEnv } from './threads-node.js';
-import { kernelThreads, MAX_AUTO_THREADS, setKernelThreads, setThreadHost, splitRows } from './threads.js';
+import { controlProtocol, kernelThreads, MAX_AUTO_THREADS, setKernelThreads, setThreadHost, splitRows } from './threads.js';
 
 setThreadHost(nodeThreadHost);
 
@@ -103,6 +103,57 @@ describe('the kernels on worker threads', () => {
         },
       );
       expect(Array.from(k.f32.subarray(sums, sums + 160))).toEqual(new Array(160).fill(1000));
+    } finally {
+      k.close();
+    }
+  });
+
+  it('take no chunk of a job that is recorded but not yet published, nor of one whose number they did not see', () => {
+    const { STATE, DONE, TABLE, LIST, COMMAND, SLOTS, jobWord, claimChunks } = controlProtocol;
+    const c = new Int32Array(LIST + 8 * COMMAND);
+    const ran: number[] = [];
+    const fns = [(x: number) => void ran.push(x)];
+    // Job 1, two chunks, both claimed: its word says chunk 2 is next.
+    Atomics.store(c, STATE, jobWord(1, 2, 2));
+    // The caller records job 2, four chunks, chunk i calling fns[0](100 + i), and resets DONE...
+    for (let i = 0; i < 4; i++) {
+      c[TABLE + 2 * i] = LIST + i * COMMAND;
+      c[LIST + i * COMMAND + 1] = 100 + i;
+      c[TABLE + 2 * i + 1] = LIST + (i + 1) * COMMAND;
+    }
+    Atomics.store(c, DONE, 0);
+    // ...and a worker still on job 1 claims nothing (chunk 2 exists in job 2, not in job 1's word).
+    claimChunks(c, fns, 1, SLOTS);
+    expect(ran).toEqual([]);
+    Atomics.store(c, STATE, jobWord(2, 4, 0));
+    claimChunks(c, fns, 1, SLOTS);
+    expect(ran).toEqual([]);
+    claimChunks(c, fns, 2, SLOTS);
+    expect(ran).toEqual([100, 101, 102, 103]);
+    expect(Atomics.load(c, DONE)).toBe(4);
+    expect(Atomics.load(c, STATE)).toBe(jobWord(2, 4, 4));
+  });
+
+  it('run each chunk of a job exactly once when jobs of different sizes follow one another', async () => {
+    // Jobs of 2, 3, 4, 5 chunks in turn, each chunk adding 1 to its own counter: a worker late
+    // from one job must not claim a chunk of the next (it once could, where the next job had more
+    // chunks: that chunk then ran twice, or the caller waited for ever).
+    const k = await kernelsOn(2);
+    try {
+      const one = k.alloc(4);
+      k.f32.fill(1, one, one + 4);
+      const counts = k.alloc(5 * 4);
+      k.f32.fill(0, counts, counts + 20);
+      const expected = new Array(5).fill(0);
+      for (let job = 0; job < 4000; job++) {
+        const chunks = 2 + (job % 4);
+        for (let i = 0; i < chunks; i++) expected[i]++;
+        k.split(
+          Array.from({ length: chunks }, (_, i) => [i, i + 1] as [number, number]),
+          (fn, i) => fn.add3(4 * (counts + 4 * i), 4 * (counts + 4 * i), 4 * one, 0, 4),
+        );
+      }
+      expect(Array.from(k.f32.subarray(counts, counts + 20))).toEqual(expected.flatMap((n) => [n, n, n, n]));
     } finally {
       k.close();
     }

@@ -10,11 +10,17 @@ import type { KernelExports } from './simd-module.generated.js';
 // in Atomics.wait.
 
 /**
- * Int32 slots of the control block. STATE is (job << 16) | next unclaimed chunk; the job number
- * (1..0x7fff, wrapping) tells a late worker that the job it saw is gone. -1 stops the workers.
+ * Int32 slots of the control block. STATE is (job << 18) | (chunks << 9) | next unclaimed chunk,
+ * one word, so that a claim (a compare-and-swap of it) is of the current job's chunk or fails: a
+ * late worker holding a finished job's word cannot take a chunk of the next one, whatever its
+ * count. The job number (1..8191, wrapping) tells a worker that a new job is up. -1 stops the
+ * workers. (Slot 1 is unused: it held the chunk count, read apart from STATE, which let a late
+ * worker claim a chunk of the next job.)
  */
 const STATE = 0;
-const CHUNKS = 1;
+const JOB_SHIFT = 18;
+const CHUNK_BITS = 9;
+const MAX_JOB = (1 << (31 - JOB_SHIFT)) - 1;
 const DONE = 2;
 const ERR = 3;
 /** Workers asleep in Atomics.wait: only then does a job need Atomics.notify. */
@@ -23,7 +29,7 @@ const ASLEEP = 4;
 const READY = 5;
 /** Where chunk i's commands start and end: slots TABLE + 2i and TABLE + 2i + 1. */
 const TABLE = 16;
-const MAX_CHUNKS = 256;
+const MAX_CHUNKS = 256; // and chunk indices up to it fit CHUNK_BITS
 /** Where the commands start, and the block's size in int32s (4 MiB). */
 const LIST = TABLE + 2 * MAX_CHUNKS;
 const BLOCK = 1 << 20;
@@ -44,7 +50,24 @@ export interface KernelWorkerInit {
 }
 
 /** The slots `claimChunks` uses. */
-const SLOTS = [STATE, CHUNKS, DONE, ERR, TABLE, COMMAND] as const;
+const SLOTS = [STATE, JOB_SHIFT, CHUNK_BITS, DONE, ERR, TABLE, COMMAND] as const;
+
+/** The STATE word of job `job` with `chunks` chunks, `next` of them claimed. */
+function jobWord(job: number, chunks: number, next: number): number {
+  return (job << JOB_SHIFT) | (chunks << CHUNK_BITS) | next;
+}
+
+/** The control block's protocol, for its tests. @internal */
+export const controlProtocol = {
+  STATE,
+  DONE,
+  TABLE,
+  LIST,
+  COMMAND,
+  SLOTS,
+  jobWord,
+  claimChunks: (...args: Parameters<typeof claimChunks>) => claimChunks(...args),
+};
 
 /**
  * Claims and runs chunks of the current job (job number `job`) until none is left; shared by the
@@ -52,12 +75,13 @@ const SLOTS = [STATE, CHUNKS, DONE, ERR, TABLE, COMMAND] as const;
  */
 function claimChunks(c: Int32Array, fns: ((...args: number[]) => void)[], job: number, slots: readonly number[]): void {
   // The slots come as an argument, so that this function's source text runs as it is in a worker.
-  const [STATE, CHUNKS, DONE, ERR, TABLE, COMMAND] = slots as [number, number, number, number, number, number];
+  const [STATE, JOB_SHIFT, CHUNK_BITS, DONE, ERR, TABLE, COMMAND] = slots as [number, number, number, number, number, number, number];
+  const field = (1 << CHUNK_BITS) - 1;
   for (;;) {
     const v = Atomics.load(c, STATE);
-    if (v >>> 16 !== job) return;
-    const i = v & 0xffff;
-    if (i >= Atomics.load(c, CHUNKS)) return;
+    if (v >>> JOB_SHIFT !== job) return;
+    const i = v & field;
+    if (i >= ((v >>> CHUNK_BITS) & field)) return;
     if (Atomics.compareExchange(c, STATE, v, v + 1) !== v) continue;
     const end = c[TABLE + 2 * i + 1] as number;
     try {
@@ -100,7 +124,7 @@ const run = ({ bytes, memory, control, names, spin }) => {
   let seen = 0;
   for (;;) {
     let v = Atomics.load(c, STATE);
-    for (let polls = 0; v >>> 16 === seen; v = Atomics.load(c, STATE)) {
+    for (let polls = 0; v >>> ${JOB_SHIFT} === seen; v = Atomics.load(c, STATE)) {
       if (++polls > spin) {
         Atomics.add(c, ${ASLEEP}, 1);
         Atomics.wait(c, STATE, v);
@@ -109,7 +133,7 @@ const run = ({ bytes, memory, control, names, spin }) => {
       }
     }
     if (v === -1) return;
-    seen = v >>> 16;
+    seen = v >>> ${JOB_SHIFT};
     claimChunks(c, fns, seen, SLOTS);
   }
 };
@@ -291,10 +315,9 @@ export class KernelPool {
       if (this.at < 0) return false;
       c[TABLE + 2 * i + 1] = this.at;
     }
-    Atomics.store(c, CHUNKS, chunks);
     Atomics.store(c, DONE, 0);
-    this.job = (this.job % 0x7fff) + 1;
-    Atomics.store(c, STATE, this.job << 16);
+    this.job = (this.job % MAX_JOB) + 1;
+    Atomics.store(c, STATE, jobWord(this.job, chunks, 0));
     if (Atomics.load(c, ASLEEP) > 0) Atomics.notify(c, STATE);
     claimChunks(c, fns, this.job, SLOTS);
     let polls = 0;
@@ -332,7 +355,13 @@ export class KernelPool {
           return;
         }
         c[this.at] = id;
-        for (let i = 0; i < ARGS; i++) c[this.at + 1 + i] = args[i] ?? 0;
+        for (let i = 0; i < ARGS; i++) {
+          const arg = args[i] ?? 0;
+          // A job holds 32-bit integers: a float argument would arrive truncated.
+          if (!Number.isInteger(arg))
+            throw new Error(`rnnkit kernels: ${name} got ${arg} in a thread job, which holds integer arguments only; call it directly.`);
+          c[this.at + 1 + i] = arg;
+        }
         this.at += COMMAND;
       };
     }

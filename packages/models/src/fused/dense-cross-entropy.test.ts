@@ -50,6 +50,7 @@ for (const backend of TEST_BACKENDS) {
     for (const [N, H, V] of [
       [64, 16, 28],
       [40, 8, 29],
+      [40, 12, 29],
       [8, 8, 3],
       [6, 10, 5],
     ] as [number, number, number][]) {
@@ -82,6 +83,21 @@ for (const backend of TEST_BACKENDS) {
       expect(fused).not.toContain('BatchMatMul');
       expect(fused).not.toContain('Exp');
       tf.dispose([x, W, b]);
+    });
+
+    it("is the separate ops where x's rows or features are not multiples of 4", async () => {
+      const rng = createRng(6);
+      for (const [N, H] of [
+        [6, 8],
+        [8, 10],
+      ]) {
+        const x = randomTensor([N as number, H as number], rng) as tf.Tensor2D;
+        const W = randomTensor([H as number, 5], rng) as tf.Tensor2D;
+        const b = randomTensor([5], rng) as tf.Tensor1D;
+        const ops = (await tf.profile(() => denseCrossEntropy(x, W, b, new Int32Array(N as number).fill(1)))).kernelNames;
+        expect(ops).toEqual(expect.arrayContaining(['BatchMatMul', 'Exp']));
+        tf.dispose([x, W, b]);
+      }
     });
 
     it('without a gradient tape keeps nothing in the kernels’ memory', () => {

@@ -9,7 +9,8 @@ import { gradientOfSaved } from './saved-region.js';
  * On rnnkit's WebAssembly kernels the logits, their softmax and the gradients stay in the kernels'
  * memory: a product and one pass over the rows forward, two products back, split over the kernels'
  * threads, where the separate ops run some 40 TensorFlow.js kernels and copy the logits in and out
- * of them. Elsewhere (other backends, sizes not in whole SIMD lanes) it is those ops.
+ * of them. On any backend; where the kernels are not at hand (no WebAssembly SIMD, a browser's main
+ * thread before they compile) or x's rows or features are not multiples of 4, it is those ops.
  */
 export function denseCrossEntropy(x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D, labels: Int32Array): tf.Scalar {
   const [N, H] = x.shape;
@@ -52,27 +53,33 @@ function kernelPass(
   // W with its rows padded to Vp.
   const saved = k.allocLayout({ X: N * H, P: N * Vp, LABELS: N, W: H * Vp });
   const f = k.allocLayout({ WRAW: Vp === V ? 0 : H * V, WP: H * Vp, BIAS: Vp, PARTS: 2 * N });
-  let f32 = k.f32;
-  readInto(x, f32, saved.X);
-  new Int32Array(f32.buffer, 4 * saved.LABELS, N).set(labels);
-  if (Vp === V) readInto(W, f32, saved.W);
-  else {
-    readInto(W, f32, f.WRAW);
-    f32.fill(0, saved.W, saved.W + H * Vp);
-    for (let h = 0; h < H; h++) f32.copyWithin(saved.W + h * Vp, f.WRAW + h * V, f.WRAW + (h + 1) * V);
-  }
-  readInto(b, f32, f.BIAS);
-  f32.fill(Number.NEGATIVE_INFINITY, f.BIAS + V, f.BIAS + Vp);
-  k.fn.packPanels(4 * f.WP, 4 * saved.W, H, Vp);
-  k.split(rowChunks(k, N), (fn, r0, r1) => {
-    fn.gemm(4 * (saved.P + r0 * Vp), 4 * (saved.X + r0 * H), 4 * f.WP, r1 - r0, H, Vp);
-    fn.softmaxCrossEntropy(4 * (saved.P + r0 * Vp), 4 * f.BIAS, 4 * (saved.LABELS + r0), 4 * (f.PARTS + 2 * r0), r1 - r0, Vp);
-  });
-  // Row i's loss is log(sum) - (z_label - max), from the two parts the kernel left.
-  const parts = k.f32.subarray(f.PARTS, f.PARTS + 2 * N);
   let sum = 0;
-  for (let i = 0; i < 2 * N; i += 2) sum += Math.log(parts[i] as number) - (parts[i + 1] as number);
-  k.release(f.region);
+  try {
+    const f32 = k.f32;
+    readInto(x, f32, saved.X);
+    new Int32Array(f32.buffer, 4 * saved.LABELS, N).set(labels);
+    if (Vp === V) readInto(W, f32, saved.W);
+    else {
+      readInto(W, f32, f.WRAW);
+      f32.fill(0, saved.W, saved.W + H * Vp);
+      for (let h = 0; h < H; h++) f32.copyWithin(saved.W + h * Vp, f.WRAW + h * V, f.WRAW + (h + 1) * V);
+    }
+    readInto(b, f32, f.BIAS);
+    f32.fill(Number.NEGATIVE_INFINITY, f.BIAS + V, f.BIAS + Vp);
+    k.fn.packPanels(4 * f.WP, 4 * saved.W, H, Vp);
+    k.split(rowChunks(k, N), (fn, r0, r1) => {
+      fn.gemm(4 * (saved.P + r0 * Vp), 4 * (saved.X + r0 * H), 4 * f.WP, r1 - r0, H, Vp);
+      fn.softmaxCrossEntropy(4 * (saved.P + r0 * Vp), 4 * f.BIAS, 4 * (saved.LABELS + r0), 4 * (f.PARTS + 2 * r0), r1 - r0, Vp);
+    });
+    // Row i's loss is log(sum) - (z_label - max), from the two parts the kernel left.
+    const parts = k.f32.subarray(f.PARTS, f.PARTS + 2 * N);
+    for (let i = 0; i < 2 * N; i += 2) sum += Math.log(parts[i] as number) - (parts[i + 1] as number);
+  } catch (err) {
+    k.release(saved.region);
+    throw err;
+  } finally {
+    k.release(f.region);
+  }
   const value = tf.scalar(sum / N);
   const gradFunc = gradientOfSaved(k, saved.region, keep, 'denseCrossEntropy', (dy): tf.Tensor[] => {
     const scale = (dy.dataSync()[0] as number) / N;
@@ -80,21 +87,24 @@ function kernelPass(
     k.fn.softmaxCrossEntropyGrad(4 * saved.P, 4 * saved.LABELS, N, Vp, scale);
     const M = H + 1; // x^T with a row of ones under it: dW, then db (the gradient's column sums)
     const r = k.allocLayout({ XT: M * N, GP: N * Vp, DWB: M * Vp, WTP: Vp * H, DX: N * H });
-    f32 = k.f32;
-    k.split(splitRows(N, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.XT + r0), 4 * (saved.X + r0 * H), r1 - r0, H, N));
-    f32.fill(1, r.XT + H * N, r.XT + M * N);
-    k.fn.packPanels(4 * r.GP, 4 * saved.P, N, Vp);
-    // W^T (Vp, H) in gemm's panels, straight from the padded W: element (v, h) is W[h, v].
-    k.fn.packPanelsStrided(4 * r.WTP, 4 * saved.W, Vp, H, 1, Vp);
-    k.split(rowChunks(k, M), (fn, m0, m1) => fn.gemm(4 * (r.DWB + m0 * Vp), 4 * (r.XT + m0 * N), 4 * r.GP, m1 - m0, N, Vp));
-    k.split(rowChunks(k, N), (fn, r0, r1) => fn.gemm(4 * (r.DX + r0 * H), 4 * (saved.P + r0 * Vp), 4 * r.WTP, r1 - r0, Vp, H));
-    f32 = k.f32;
-    const dx = tensorOfView<tf.Rank.R2>(f32.subarray(r.DX, r.DX + N * H), [N, H]);
-    const dW = new Float32Array(H * V);
-    for (let h = 0; h < H; h++) dW.set(f32.subarray(r.DWB + h * Vp, r.DWB + h * Vp + V), h * V);
-    const db = tensorOfView<tf.Rank.R1>(f32.subarray(r.DWB + H * Vp, r.DWB + H * Vp + V), [V]);
-    k.release(r.region);
-    return [dx, tf.tensor2d(dW, [H, V]), db];
+    try {
+      let f32 = k.f32;
+      k.split(splitRows(N, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.XT + r0), 4 * (saved.X + r0 * H), r1 - r0, H, N));
+      f32.fill(1, r.XT + H * N, r.XT + M * N);
+      k.fn.packPanels(4 * r.GP, 4 * saved.P, N, Vp);
+      // W^T (Vp, H) in gemm's panels, straight from the padded W: element (v, h) is W[h, v].
+      k.fn.packPanelsStrided(4 * r.WTP, 4 * saved.W, Vp, H, 1, Vp);
+      k.split(rowChunks(k, M), (fn, m0, m1) => fn.gemm(4 * (r.DWB + m0 * Vp), 4 * (r.XT + m0 * N), 4 * r.GP, m1 - m0, N, Vp));
+      k.split(rowChunks(k, N), (fn, r0, r1) => fn.gemm(4 * (r.DX + r0 * H), 4 * (saved.P + r0 * Vp), 4 * r.WTP, r1 - r0, Vp, H));
+      f32 = k.f32;
+      const dx = tensorOfView<tf.Rank.R2>(f32.subarray(r.DX, r.DX + N * H), [N, H]);
+      const dW = new Float32Array(H * V);
+      for (let h = 0; h < H; h++) dW.set(f32.subarray(r.DWB + h * Vp, r.DWB + h * Vp + V), h * V);
+      const db = tensorOfView<tf.Rank.R1>(f32.subarray(r.DWB + H * Vp, r.DWB + H * Vp + V), [V]);
+      return [dx, tf.tensor2d(dW, [H, V]), db];
+    } finally {
+      k.release(r.region);
+    }
   });
   return { value, gradFunc };
 }

@@ -94,6 +94,7 @@ for (const backend of TEST_BACKENDS) {
       [true, { T, B, H }],
       [true, { T: 3, B: 4, H: 12 }],
       [false, { T: 5, B: 3, H: 12 }],
+      [true, { T: 5, B: 3, H: 12 }], // the kernels' gemm asked for, T*B not in 4 x 4 blocks: the backend's
     ] as [boolean, { T: number; B: number; H: number }][]) {
       it(`gru (d2l, reset before; T ${dims.T}, B ${dims.B}, H ${dims.H}) on WebAssembly SIMD equals the JS loops: output and every gradient (dW_hh by ${weightGemm ? 'the kernels' : 'the backend'})`, () => {
         const before = tf.memory().numTensors;
@@ -241,6 +242,48 @@ describe('fusedRecurrence on worker threads', () => {
     expect(k.inUse).toBe(inUse);
     return out;
   }
+
+  it("with token ids and b_ih inside (the first layer of RNNModel; the GRU has its own dG): 2 and 3 threads give the single thread's gradients bit for bit", async () => {
+    const T = 5;
+    const B = 12;
+    const H = 16;
+    const V = 7;
+    const withIds = async (threads: number) => {
+      setKernelThreads(threads);
+      const k = simdKernels() as SimdKernels;
+      if (threads > 1) expect(await k.pool?.whenReady()).toBe(true);
+      expect(k.threads).toBe(threads);
+      const rng = createRng(4);
+      const ids = Int32Array.from({ length: T * B }, () => Math.floor(rng.next() * V));
+      const inputs = [
+        randomTensor([V, 3 * H], rng),
+        randomTensor([B, H], rng),
+        randomTensor([H, 3 * H], rng, 0.5),
+        randomTensor([3 * H], rng),
+        randomTensor([3 * H], rng),
+      ];
+      const R = randomTensor([T, B, H], rng);
+      const { value, grads } = tf.valueAndGrads((wih: tf.Tensor, h0: tf.Tensor, w: tf.Tensor, b: tf.Tensor, bih: tf.Tensor) =>
+        tf.sum(
+          tf.mul(
+            fusedRecurrence(wih as tf.Tensor2D, [h0 as tf.Tensor2D], w as tf.Tensor2D, b as tf.Tensor1D, {
+              cell: 'gru',
+              inputIds: ids,
+              inputBias: bih as tf.Tensor1D,
+            }).outputs,
+            R,
+          ),
+        ),
+      )(inputs);
+      const out = { value: value.dataSync()[0], grads: grads.map((g) => Array.from(g.dataSync())) };
+      tf.dispose([value, ...grads, ...inputs, R]);
+      return out;
+    };
+    const before = tf.memory().numTensors;
+    const one = await withIds(1);
+    for (const threads of [2, 3]) expect(await withIds(threads)).toEqual(one);
+    expect(tf.memory().numTensors).toBe(before);
+  });
 
   for (const [kind, resetAfter, dims] of [
     ['rnn', true, { T: 5, B: 12, H: 16 }],

@@ -39,7 +39,7 @@ export class SavedRegion {
 
 /**
  * The gradient function of a pass that saved `offset` for its backward pass: `backward` run once,
- * the region released after it. Where no backward pass can follow (`keep` false) the region goes
+ * the region released after it (or after it threw). Where no backward pass can follow (`keep` false) the region goes
  * at once and the function only throws. `op` names the op in the errors.
  */
 export function gradientOfSaved<G>(kernels: SimdKernels, offset: number, keep: boolean, op: string, backward: (dy: tf.Tensor) => G): (dy: tf.Tensor) => G {
@@ -52,8 +52,10 @@ export function gradientOfSaved<G>(kernels: SimdKernels, offset: number, keep: b
   const region = new SavedRegion(kernels, offset);
   return (dy) => {
     if (region.released) throw new Error(`${op}: this pass has already been differentiated once.`);
-    const grads = backward(dy);
-    region.release();
-    return grads;
+    try {
+      return backward(dy);
+    } finally {
+      region.release(); // also when it throws: what it saved may be half overwritten
+    }
   };
 }

@@ -34,47 +34,53 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
   // Forward scratch: x, this step's h W_hh, b_ih, b_hh, W_hh as it is and in gemm's panels, W_ih.
   // The rest blocks' panels follow the first cols columns' in WHHP (cols is a multiple of 8).
   const f = k.allocLayout({ X: XG, GHS: B * cols, REST: BH, BX: GH, BHH: GH, WHH: H * GH, WHHP: H * GH, WIH: V * GH });
-  if (ids) {
-    new Int32Array(k.f32.buffer, 4 * IDS, TB).set(ids);
-    readInto(p.xp, k.f32, f.WIH);
-    k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.gatherRows(4 * (f.X + r0 * GH), 4 * f.WIH, 4 * (IDS + r0), r1 - r0, GH));
-  } else {
-    readInto(p.xp, k.f32, f.X);
-  }
-  readInto(p.state[0]!, k.f32, HS);
-  if (two) readInto(p.state[1]!, k.f32, CS);
-  if (p.bx) readInto(p.bx, k.f32, f.BX);
-  else k.f32.fill(0, f.BX, f.BX + GH);
-  readInto(p.b, k.f32, f.BHH);
-  readInto(p.W, k.f32, f.WHH);
-  k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (f.WHHP + c0 * H), 4 * (f.WHH + c0), H, c1 - c0, GH));
-  // The recurrence is independent across batch rows, so each thread runs all T steps for its own
-  // rows: one hand-off per pass, none per step (see `rowRuns`).
-  const runs = rowRuns(k, B);
-  k.split(runs, (fn, b0, b1) => {
-    const rows = b1 - b0;
-    const row = rowsFrom(B, b0);
-    for (let t = 0; t < T; t++) {
-      fn.gemm(row(f.GHS, 0, cols), row(HS, t, H), 4 * f.WHHP, rows, H, cols);
-      wasm.forward(fn, {
-        B: rows,
-        H,
-        x: row(f.X, t, GH),
-        gh: row(f.GHS, 0, cols),
-        bx: 4 * f.BX,
-        bh: 4 * f.BHH,
-        hPrev: row(HS, t, H),
-        hNext: row(HS, t + 1, H),
-        cPrev: row(CS, t, H),
-        cNext: row(CS, t + 1, H),
-        acts: row(ACTS, t, GH),
-        saved: row(SAVED, t, H),
-        restPanels: 4 * (f.WHHP + cols * H),
-        restOut: row(f.REST, 0, H),
-      });
+  try {
+    if (ids) {
+      new Int32Array(k.f32.buffer, 4 * IDS, TB).set(ids);
+      readInto(p.xp, k.f32, f.WIH);
+      k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.gatherRows(4 * (f.X + r0 * GH), 4 * f.WIH, 4 * (IDS + r0), r1 - r0, GH));
+    } else {
+      readInto(p.xp, k.f32, f.X);
     }
-  });
-  k.release(f.region);
+    readInto(p.state[0]!, k.f32, HS);
+    if (two) readInto(p.state[1]!, k.f32, CS);
+    if (p.bx) readInto(p.bx, k.f32, f.BX);
+    else k.f32.fill(0, f.BX, f.BX + GH);
+    readInto(p.b, k.f32, f.BHH);
+    readInto(p.W, k.f32, f.WHH);
+    k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (f.WHHP + c0 * H), 4 * (f.WHH + c0), H, c1 - c0, GH));
+    // The recurrence is independent across batch rows, so each thread runs all T steps for its own
+    // rows: one hand-off per pass, none per step (see `rowRuns`).
+    const runs = rowRuns(k, B);
+    k.split(runs, (fn, b0, b1) => {
+      const rows = b1 - b0;
+      const row = rowsFrom(B, b0);
+      for (let t = 0; t < T; t++) {
+        fn.gemm(row(f.GHS, 0, cols), row(HS, t, H), 4 * f.WHHP, rows, H, cols);
+        wasm.forward(fn, {
+          B: rows,
+          H,
+          x: row(f.X, t, GH),
+          gh: row(f.GHS, 0, cols),
+          bx: 4 * f.BX,
+          bh: 4 * f.BHH,
+          hPrev: row(HS, t, H),
+          hNext: row(HS, t + 1, H),
+          cPrev: row(CS, t, H),
+          cNext: row(CS, t + 1, H),
+          acts: row(ACTS, t, GH),
+          saved: row(SAVED, t, H),
+          restPanels: 4 * (f.WHHP + cols * H),
+          restOut: row(f.REST, 0, H),
+        });
+      }
+    });
+  } catch (err) {
+    k.release(saved.region);
+    throw err;
+  } finally {
+    k.release(f.region);
+  }
   let packed: tf.Tensor3D;
   if (two) {
     // h_1..h_T, then c_T as one more row.
@@ -101,8 +107,8 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     const M = H + 1; // hIn^T with a row of ones under it: dW_hh, then the bias gradient
     // Backward scratch: dy (with the final states' gradients as its last rows), dx, dg (when the
     // record has its own), dh, the direct part of dh_{t-1}, dg W_hh^T, the running dc, W_hh, its
-    // transpose and that in gemm's panels, each part's inputs
-    // transposed over a row of ones, dG in gemm's panels, dW_hh over db_hh, and W_ih's gradient.
+    // transpose and that in gemm's panels, each part's inputs transposed over a row of ones, dG in
+    // gemm's panels, dW_hh over db_hh, and W_ih's gradient.
     const r = k.allocLayout({
       DY: (T + spec.states - 1) * BH,
       DX: XG,
@@ -122,112 +128,114 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
       DWB: ownGemm ? M * GH : 0,
       DWI: V * GH,
     });
-    const DG = own ? r.DG : r.DX;
-    readInto(dy, k.f32, r.DY);
-    readInto(p.W, k.f32, r.WHH);
-    // W_hh^T (G*H, H): dh_{t-1} = dg W_hh^T.
-    k.split(splitRows(H, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.WHHT + r0), 4 * (r.WHH + r0 * GH), r1 - r0, GH, H));
-    // Panels of W_hh^T's first cols rows, then of its rest rows.
-    k.split(panelRuns(k, H), (fn, c0, c1) => {
-      fn.packPanelsWide(4 * (r.WHHTP + c0 * cols), 4 * (r.WHHT + c0), cols, c1 - c0, H);
-      if (rest) fn.packPanelsWide(4 * (r.WHHTP + cols * H + c0 * (GH - cols)), 4 * (r.WHHT + cols * H + c0), GH - cols, c1 - c0, H);
-    });
-    k.f32.copyWithin(r.DH, r.DY + (T - 1) * BH, r.DY + T * BH);
-    if (two) k.f32.copyWithin(r.DC, r.DY + T * BH, r.DY + (T + 1) * BH);
-    // Each thread's rows as in the forward pass. The step kernels write only the gate gradients:
-    // the bias gradients are summed after the loop from all of dG (and dX), in one order whatever
-    // the thread count, so that a run gives the same bits on any number of threads (a resumed run
-    // must equal an uninterrupted one).
-    k.split(rowRuns(k, B), (fn, b0, b1) => {
-      const rows = b1 - b0;
-      const row = rowsFrom(B, b0);
-      for (let t = T - 1; t >= 0; t--) {
-        const dg = row(DG, t, GH);
-        wasm.backward(fn, {
-          B: rows,
-          H,
-          acts: row(ACTS, t, GH),
-          saved: row(SAVED, t, H),
-          hPrev: row(HS, t, H),
-          hOut: row(HS, t + 1, H),
-          cPrev: row(CS, t, H),
-          dh: row(r.DH, 0, H),
-          dc: row(r.DC, 0, H),
-          dx: row(r.DX, t, GH),
-          dg,
-          dhPrev: row(r.DHP, 0, H),
-          dgh: rest ? row(r.DGH, 0, cols) : dg,
-          restPanelsT: 4 * (r.WHHTP + cols * H),
-          scratch: row(r.S1, 0, H),
-          scratch2: row(r.S2, 0, H),
-        });
-        // dh_{t-1}: through W_hh, what step t-1's own output received, and the step's direct part.
-        // Where there is nothing to add (the first step of a record without a direct part), the
-        // product goes straight to dh.
-        const dyPrev = t > 0 ? row(r.DY, t - 1, H) : 0;
-        const straight = !wasm.directPath && !dyPrev;
-        fn.gemm(straight ? row(r.DH, 0, H) : row(r.BACK, 0, H), rest ? row(r.DGH, 0, cols) : dg, 4 * r.WHHTP, rows, cols, H);
-        if (wasm.directPath) fn.add3(row(r.DH, 0, H), row(r.DHP, 0, H), row(r.BACK, 0, H), dyPrev, rows * H);
-        else if (dyPrev) fn.add3(row(r.DH, 0, H), row(r.BACK, 0, H), dyPrev, 0, rows * H);
-      }
-    });
-    let dW: tf.Tensor;
-    let db: tf.Tensor1D;
-    if (ownGemm) {
-      // dW_hh (H, G*H) = hIn^T dG, with a row of ones under hIn^T so that the product's last row
-      // is the bias gradient (dG's column sums): dG goes into gemm's panels once, unchanged, and
-      // the long T*B axis is the inner one. Each product splits by rows, the packing by panels,
-      // the transposes by input rows; a sum's order is the same on any number of threads.
-      const f32 = k.f32;
-      for (const [p, [, , IN]] of parts.entries()) {
-        const hinT = r.HINT + p * M * TB;
-        k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (hinT + r0), 4 * (IN + r0 * H), r1 - r0, H, TB));
-        f32.fill(1, hinT + H * TB, hinT + M * TB);
-      }
-      k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (r.DGP + c0 * TB), 4 * (DG + c0), TB, c1 - c0, GH));
-      for (const [p, [g0, g1]] of parts.entries()) {
-        const hinT = r.HINT + p * M * TB;
-        k.split(splitRows(M, 2 * k.threads, 4), (fn, m0, m1) =>
-          fn.gemmStrided(4 * (r.DWB + m0 * GH + g0), 4 * (hinT + m0 * TB), 4 * (r.DGP + g0 * TB), m1 - m0, TB, g1 - g0, GH),
-        );
-      }
-      dW = tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DWB, r.DWB + H * GH), [H, GH]);
-      db = tensorOfView<tf.Rank.R1>(k.f32.subarray(r.DWB + H * GH, r.DWB + M * GH), [GH]);
-    } else {
-      const dgAll = tensorOfView(k.f32.subarray(DG, DG + XG), [TB, GH]);
-      const blocks = parts.map(([g0, g1, IN]) => {
-        const input = tensorOfView(k.f32.subarray(IN, IN + T * BH), [TB, H]);
-        const block = tf.slice(dgAll, [0, g0], [TB, g1 - g0]);
-        const product = tf.matMul(input, block, true, false);
-        tf.dispose([input, block]);
-        return product;
+    try {
+      const DG = own ? r.DG : r.DX;
+      readInto(dy, k.f32, r.DY);
+      readInto(p.W, k.f32, r.WHH);
+      // W_hh^T (G*H, H): dh_{t-1} = dg W_hh^T.
+      k.split(splitRows(H, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.WHHT + r0), 4 * (r.WHH + r0 * GH), r1 - r0, GH, H));
+      // Panels of W_hh^T's first cols rows, then of its rest rows.
+      k.split(panelRuns(k, H), (fn, c0, c1) => {
+        fn.packPanelsWide(4 * (r.WHHTP + c0 * cols), 4 * (r.WHHT + c0), cols, c1 - c0, H);
+        if (rest) fn.packPanelsWide(4 * (r.WHHTP + cols * H + c0 * (GH - cols)), 4 * (r.WHHT + cols * H + c0), GH - cols, c1 - c0, H);
       });
-      dW = blocks.length === 1 ? blocks[0]! : tf.concat(blocks, 1);
-      if (blocks.length > 1) tf.dispose(blocks);
-      dgAll.dispose();
-      // The same sums as the gemm's row of ones: dG's rows in order.
-      db = columnSums(k, DG, TB, GH);
+      k.f32.copyWithin(r.DH, r.DY + (T - 1) * BH, r.DY + T * BH);
+      if (two) k.f32.copyWithin(r.DC, r.DY + T * BH, r.DY + (T + 1) * BH);
+      // Each thread's rows as in the forward pass. The step kernels write only the gate gradients:
+      // the bias gradients are summed after the loop from all of dG (and dX), in one order whatever
+      // the thread count, so that a run gives the same bits on any number of threads (a resumed run
+      // must equal an uninterrupted one).
+      k.split(rowRuns(k, B), (fn, b0, b1) => {
+        const rows = b1 - b0;
+        const row = rowsFrom(B, b0);
+        for (let t = T - 1; t >= 0; t--) {
+          const dg = row(DG, t, GH);
+          wasm.backward(fn, {
+            B: rows,
+            H,
+            acts: row(ACTS, t, GH),
+            saved: row(SAVED, t, H),
+            hPrev: row(HS, t, H),
+            hOut: row(HS, t + 1, H),
+            cPrev: row(CS, t, H),
+            dh: row(r.DH, 0, H),
+            dc: row(r.DC, 0, H),
+            dx: row(r.DX, t, GH),
+            dg,
+            dhPrev: row(r.DHP, 0, H),
+            dgh: rest ? row(r.DGH, 0, cols) : dg,
+            restPanelsT: 4 * (r.WHHTP + cols * H),
+            scratch: row(r.S1, 0, H),
+            scratch2: row(r.S2, 0, H),
+          });
+          // dh_{t-1}: through W_hh, what step t-1's own output received, and the step's direct part.
+          // Where there is nothing to add (the first step of a record without a direct part), the
+          // product goes straight to dh.
+          const dyPrev = t > 0 ? row(r.DY, t - 1, H) : 0;
+          const straight = !wasm.directPath && !dyPrev;
+          fn.gemm(straight ? row(r.DH, 0, H) : row(r.BACK, 0, H), rest ? row(r.DGH, 0, cols) : dg, 4 * r.WHHTP, rows, cols, H);
+          if (wasm.directPath) fn.add3(row(r.DH, 0, H), row(r.DHP, 0, H), row(r.BACK, 0, H), dyPrev, rows * H);
+          else if (dyPrev) fn.add3(row(r.DH, 0, H), row(r.BACK, 0, H), dyPrev, 0, rows * H);
+        }
+      });
+      let dW: tf.Tensor;
+      let db: tf.Tensor1D;
+      if (ownGemm) {
+        // dW_hh (H, G*H) = hIn^T dG, with a row of ones under hIn^T so that the product's last row
+        // is the bias gradient (dG's column sums): dG goes into gemm's panels once, unchanged, and
+        // the long T*B axis is the inner one. Each product splits by rows, the packing by panels,
+        // the transposes by input rows; a sum's order is the same on any number of threads.
+        const f32 = k.f32;
+        for (const [i, [, , IN]] of parts.entries()) {
+          const hinT = r.HINT + i * M * TB;
+          k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (hinT + r0), 4 * (IN + r0 * H), r1 - r0, H, TB));
+          f32.fill(1, hinT + H * TB, hinT + M * TB);
+        }
+        k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (r.DGP + c0 * TB), 4 * (DG + c0), TB, c1 - c0, GH));
+        for (const [i, [g0, g1]] of parts.entries()) {
+          const hinT = r.HINT + i * M * TB;
+          k.split(splitRows(M, 2 * k.threads, 4), (fn, m0, m1) =>
+            fn.gemmStrided(4 * (r.DWB + m0 * GH + g0), 4 * (hinT + m0 * TB), 4 * (r.DGP + g0 * TB), m1 - m0, TB, g1 - g0, GH),
+          );
+        }
+        dW = tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DWB, r.DWB + H * GH), [H, GH]);
+        db = tensorOfView<tf.Rank.R1>(k.f32.subarray(r.DWB + H * GH, r.DWB + M * GH), [GH]);
+      } else {
+        const dgAll = tensorOfView(k.f32.subarray(DG, DG + XG), [TB, GH]);
+        const blocks = parts.map(([g0, g1, IN]) => {
+          const input = tensorOfView(k.f32.subarray(IN, IN + T * BH), [TB, H]);
+          const block = tf.slice(dgAll, [0, g0], [TB, g1 - g0]);
+          const product = tf.matMul(input, block, true, false);
+          tf.dispose([input, block]);
+          return product;
+        });
+        dW = blocks.length === 1 ? blocks[0]! : tf.concat(blocks, 1);
+        if (blocks.length > 1) tf.dispose(blocks);
+        dgAll.dispose();
+        // The same sums as the gemm's row of ones: dG's rows in order.
+        db = columnSums(k, DG, TB, GH);
+      }
+      let dxp: tf.Tensor;
+      // db_ih sums what the input projection saw: db_hh unless the record has its own dG, else the
+      // rows of W_ih's gradient (a token's rows are summed there already) or of dx.
+      let dbx: tf.Tensor1D | null = null;
+      if (ids) {
+        // W_ih's gradient: each step's dx added into its token's row, in the kernels' memory.
+        k.f32.fill(0, r.DWI, r.DWI + V * GH);
+        k.fn.addRows(4 * r.DWI, 4 * r.DX, 4 * IDS, TB, GH);
+        dxp = tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DWI, r.DWI + V * GH), [V, GH]);
+        if (p.bx && own) dbx = columnSums(k, r.DWI, V, GH);
+      } else {
+        dxp = tensorOfView<tf.Rank.R3>(k.f32.subarray(r.DX, r.DX + XG), [T, B, GH]);
+        if (p.bx && own) dbx = columnSums(k, r.DX, TB, GH);
+      }
+      if (p.bx && !own) dbx = tf.clone(db);
+      const dState = [tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DH, r.DH + BH), [B, H])];
+      if (two) dState.push(tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DC, r.DC + BH), [B, H]));
+      return { dxp, dState, dW, db, dbx } satisfies PassGrads;
+    } finally {
+      k.release(r.region);
     }
-    let dxp: tf.Tensor;
-    // db_ih sums what the input projection saw: db_hh unless the record has its own dG, else the
-    // rows of W_ih's gradient (a token's rows are summed there already) or of dx.
-    let dbx: tf.Tensor1D | null = null;
-    if (ids) {
-      // W_ih's gradient: each step's dx added into its token's row, in the kernels' memory.
-      k.f32.fill(0, r.DWI, r.DWI + V * GH);
-      k.fn.addRows(4 * r.DWI, 4 * r.DX, 4 * IDS, TB, GH);
-      dxp = tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DWI, r.DWI + V * GH), [V, GH]);
-      if (p.bx && own) dbx = columnSums(k, r.DWI, V, GH);
-    } else {
-      dxp = tensorOfView<tf.Rank.R3>(k.f32.subarray(r.DX, r.DX + XG), [T, B, GH]);
-      if (p.bx && own) dbx = columnSums(k, r.DX, TB, GH);
-    }
-    if (p.bx && !own) dbx = tf.clone(db);
-    const dState = [tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DH, r.DH + BH), [B, H])];
-    if (two) dState.push(tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DC, r.DC + BH), [B, H]));
-    const grads: PassGrads = { dxp, dState, dW, db, dbx };
-    k.release(r.region);
-    return grads;
   });
   return { packed, gradFunc };
 }
