@@ -84,18 +84,24 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     return RECURRENCES[this.cell].states;
   }
 
+  /** How many tensors a state has: one per (layer, direction), twice for the LSTM. */
+  private get stateCount(): number {
+    return this.numLayers * this.numDirections * this.statesPerUnit;
+  }
+
+  private checkState(state: State): void {
+    if (state.length !== this.stateCount)
+      throw new Error(`This ${this.cell} model needs a state of ${this.stateCount} tensors (beginState), got ${state.length}.`);
+  }
+
   /** [h of each (layer, direction)..., then c of each for the LSTM], each (batch, hidden). */
   beginState(batchSize: number): State {
-    const n = this.numLayers * this.numDirections * this.statesPerUnit;
-    return Array.from({ length: n }, () => tf.zeros([batchSize, this.numHiddens]) as tf.Tensor2D);
+    return Array.from({ length: this.stateCount }, () => tf.zeros([batchSize, this.numHiddens]) as tf.Tensor2D);
   }
 
   /** X: (batch, steps) int32 ids. Returns logits (steps*batch, vocab) and the new state. */
   call(X: tf.Tensor2D, state: State): { logits: tf.Tensor2D; state: State } {
-    const units = this.numLayers * this.numDirections;
-    if (state.length !== units * this.statesPerUnit) {
-      throw new Error(`This ${this.cell} model needs a state of ${units * this.statesPerUnit} tensors (beginState), got ${state.length}.`);
-    }
+    this.checkState(state);
     return tf.tidy(() => {
       const { outputs, state: next } = this.core.run(X, state);
       const logits = tf.add(tf.matMul(outputs, this.W_out as tf.Tensor2D), this.b_out) as tf.Tensor2D;
@@ -112,10 +118,7 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     if (Y.shape[0] !== X.shape[0] || Y.shape[1] !== X.shape[1]) {
       throw new Error(`RNNModel.loss: Y must have X's shape [${X.shape.join(', ')}], got [${Y.shape.join(', ')}].`);
     }
-    const units = this.numLayers * this.numDirections;
-    if (state.length !== units * this.statesPerUnit) {
-      throw new Error(`This ${this.cell} model needs a state of ${units * this.statesPerUnit} tensors (beginState), got ${state.length}.`);
-    }
+    this.checkState(state);
     const labels = timeMajor(Int32Array.from(Y.dataSync()), Y.shape[1]);
     return tf.tidy(() => {
       const { outputs, state: next } = this.core.run(X, state);

@@ -21,37 +21,34 @@ export function clippedSgdOnKernels(grads: tf.NamedTensorMap, optimizer: tf.Opti
   if (typeof sgd.learningRate !== 'number' || typeof sgd.incrementIterations !== 'function') return null;
   const k = simdKernels();
   if (!k) return null;
-  const names = Object.keys(grads);
-  const variables = names.map((name) => tf.engine().registeredVariables[name]);
-  for (const [i, name] of names.entries()) {
-    const g = grads[name];
-    const v = variables[i];
+  const pairs: { v: tf.Variable; g: tf.Tensor }[] = [];
+  for (const [name, g] of Object.entries(grads)) {
+    const v = tf.engine().registeredVariables[name];
     if (!g || v?.dtype !== 'float32' || g.dtype !== 'float32' || v.size !== g.size) return null;
+    pairs.push({ v, g });
   }
-  const sizes = names.map((name) => (grads[name] as tf.Tensor).size);
-  const total = sizes.reduce((a, b) => a + b, 0);
+  const total = pairs.reduce((sum, { g }) => sum + g.size, 0);
   const l = k.allocLayout({ G: total, P: total });
   try {
     const f32 = k.f32;
     let at = 0;
     let sumSquares = 0;
-    for (const [i, name] of names.entries()) {
-      readInto(grads[name] as tf.Tensor, f32, l.G + at);
-      readInto(variables[i] as tf.Variable, f32, l.P + at);
-      sumSquares += k.fn.sumSquares(4 * (l.G + at), sizes[i] as number);
-      at += sizes[i] as number;
+    for (const { v, g } of pairs) {
+      readInto(g, f32, l.G + at);
+      readInto(v, f32, l.P + at);
+      sumSquares += k.fn.sumSquares(4 * (l.G + at), g.size);
+      at += g.size;
     }
     const norm = Math.fround(Math.sqrt(sumSquares));
     // theta / max(norm, theta): 1 below the threshold, theta / norm above it (clipGradsByGlobalNorm).
     const scale = Math.fround(theta / Math.max(norm, theta));
     k.fn.axpy(4 * l.P, 4 * l.G, Math.fround(-sgd.learningRate * scale), total);
     at = 0;
-    for (const [i, v] of variables.entries()) {
-      const size = sizes[i] as number;
-      const value = tensorOfView(k.f32.subarray(l.P + at, l.P + at + size), (v as tf.Variable).shape);
-      (v as tf.Variable).assign(value);
+    for (const { v } of pairs) {
+      const value = tensorOfView(k.f32.subarray(l.P + at, l.P + at + v.size), v.shape);
+      v.assign(value);
       value.dispose();
-      at += size;
+      at += v.size;
     }
     sgd.incrementIterations();
     return norm;

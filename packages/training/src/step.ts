@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { clipGradsByGlobalNorm, globalNorm } from './clip.js';
+import { checkTheta, clipGradsByGlobalNorm, globalNorm } from './clip.js';
 import { clippedSgdOnKernels } from './fused-sgd.js';
 
 /**
@@ -8,7 +8,7 @@ import { clippedSgdOnKernels } from './fused-sgd.js';
  */
 export function applyClippedGradients(grads: tf.NamedTensorMap, optimizer: tf.Optimizer, theta?: number): number {
   if (theta !== undefined) {
-    if (!(theta > 0)) throw new RangeError(`Clipping theta must be > 0, got ${theta}.`);
+    checkTheta(theta);
     const norm = clippedSgdOnKernels(grads, optimizer, theta);
     if (norm !== null) {
       tf.dispose(grads);

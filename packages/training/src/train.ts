@@ -31,15 +31,14 @@ export function languageModelObjective(
   state: State,
   onState: (next: State) => void,
 ): () => tf.Scalar {
-  return () => {
-    if (model.loss) {
-      const out = model.loss(X, Y, state);
-      onState(out.state.map((s) => tf.keep(s)));
-      return out.loss;
-    }
+  const callThenLoss = () => {
     const out = model.call(X, state);
+    return { loss: languageModelLoss(out.logits, Y), state: out.state };
+  };
+  return () => {
+    const out = model.loss ? model.loss(X, Y, state) : callThenLoss();
     onState(out.state.map((s) => tf.keep(s)));
-    return languageModelLoss(out.logits, Y);
+    return out.loss;
   };
 }
 

@@ -186,20 +186,25 @@ interface ModuleSetup {
  * over a shared memory when more than one thread is asked for and the engine can share one.
  */
 function moduleSetup(threads: number): ModuleSetup {
-  if (threads > 1) {
-    try {
-      const memory = new WebAssembly.Memory({ initial: 1, maximum: KERNELS_SHARED_MAX_PAGES, shared: true });
-      const relaxed = decode(KERNELS_RELAXED_SHARED_WASM_BASE64);
-      if (WebAssembly.validate(relaxed)) return { bytes: relaxed, relaxed: true, shared: true, memory };
-      return { bytes: decode(KERNELS_SHARED_WASM_BASE64), relaxed: false, shared: true, memory };
-    } catch {
-      // no shared memory here: one thread
-    }
+  const sharedMemory = threads > 1 ? newSharedMemory() : null;
+  const shared = sharedMemory !== null;
+  const relaxedBytes = decode(shared ? KERNELS_RELAXED_SHARED_WASM_BASE64 : KERNELS_RELAXED_WASM_BASE64);
+  const relaxed = WebAssembly.validate(relaxedBytes);
+  return {
+    bytes: relaxed ? relaxedBytes : decode(shared ? KERNELS_SHARED_WASM_BASE64 : KERNELS_WASM_BASE64),
+    relaxed,
+    shared,
+    memory: sharedMemory ?? new WebAssembly.Memory({ initial: 1 }),
+  };
+}
+
+/** A shared memory for the shared builds, or null where this runtime cannot make one (one thread then). */
+function newSharedMemory(): WebAssembly.Memory | null {
+  try {
+    return new WebAssembly.Memory({ initial: 1, maximum: KERNELS_SHARED_MAX_PAGES, shared: true });
+  } catch {
+    return null;
   }
-  const memory = new WebAssembly.Memory({ initial: 1 });
-  const relaxed = decode(KERNELS_RELAXED_WASM_BASE64);
-  if (WebAssembly.validate(relaxed)) return { bytes: relaxed, relaxed: true, shared: false, memory };
-  return { bytes: decode(KERNELS_WASM_BASE64), relaxed: false, shared: false, memory };
 }
 
 let kernels: SimdKernels | null | undefined;

@@ -13,9 +13,8 @@ import type { KernelExports } from './simd-module.generated.js';
  * Int32 slots of the control block. STATE is (job << 18) | (chunks << 9) | next unclaimed chunk,
  * one word, so that a claim (a compare-and-swap of it) is of the current job's chunk or fails: a
  * late worker holding a finished job's word cannot take a chunk of the next one, whatever its
- * count. The job number (1..8191, wrapping) tells a worker that a new job is up. -1 stops the
- * workers. (Slot 1 is unused: it held the chunk count, read apart from STATE, which let a late
- * worker claim a chunk of the next job.)
+ * count (a count kept in a slot of its own let one do that). The job number (1..8191, wrapping)
+ * tells a worker that a new job is up. -1 stops the workers. Slot 1 is free.
  */
 const STATE = 0;
 const JOB_SHIFT = 18;
@@ -66,7 +65,7 @@ export const controlProtocol = {
   COMMAND,
   SLOTS,
   jobWord,
-  claimChunks: (...args: Parameters<typeof claimChunks>) => claimChunks(...args),
+  claimChunks,
 };
 
 /**

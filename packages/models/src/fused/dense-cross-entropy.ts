@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { oneHotFloat, readInto, simdKernels, splitRows, tensorOfView, type SimdKernels } from '@rnnkit/cells';
+import { oneHotFloat, productRuns, readInto, simdKernels, splitRows, tensorOfView, type SimdKernels } from '@rnnkit/cells';
 import { checkIds } from './gather.js';
 import { gradientOfSaved } from './saved-region.js';
 
@@ -33,9 +33,9 @@ export function denseCrossEntropy(x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D
   return run(x, W, b) as tf.Scalar;
 }
 
-/** Rows of a product split over the kernels' threads: whole 4-row tiles, about two chunks a thread. */
-function rowChunks(k: SimdKernels, rows: number): [number, number][] {
-  return k.threads > 1 && rows >= 8 * k.threads ? splitRows(rows, 2 * k.threads, 4) : [[0, rows]];
+/** The row chunks of a product (M, K) x (K, N) over the kernels' threads (one chunk where it does not split by rows). */
+function rowChunks(k: SimdKernels, M: number, K: number, N: number): [number, number][] {
+  return productRuns(M, N, K, k.threads).rows ?? [[0, M]];
 }
 
 function kernelPass(
@@ -67,7 +67,7 @@ function kernelPass(
     readInto(b, f32, f.BIAS);
     f32.fill(Number.NEGATIVE_INFINITY, f.BIAS + V, f.BIAS + Vp);
     k.fn.packPanels(4 * f.WP, 4 * saved.W, H, Vp);
-    k.split(rowChunks(k, N), (fn, r0, r1) => {
+    k.split(rowChunks(k, N, H, Vp), (fn, r0, r1) => {
       fn.gemm(4 * (saved.P + r0 * Vp), 4 * (saved.X + r0 * H), 4 * f.WP, r1 - r0, H, Vp);
       fn.softmaxCrossEntropy(4 * (saved.P + r0 * Vp), 4 * f.BIAS, 4 * (saved.LABELS + r0), 4 * (f.PARTS + 2 * r0), r1 - r0, Vp);
     });
@@ -88,15 +88,14 @@ function kernelPass(
     const M = H + 1; // x^T with a row of ones under it: dW, then db (the gradient's column sums)
     const r = k.allocLayout({ XT: M * N, GP: N * Vp, DWB: M * Vp, WTP: Vp * H, DX: N * H });
     try {
-      let f32 = k.f32;
+      const f32 = k.f32;
       k.split(splitRows(N, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.XT + r0), 4 * (saved.X + r0 * H), r1 - r0, H, N));
       f32.fill(1, r.XT + H * N, r.XT + M * N);
       k.fn.packPanels(4 * r.GP, 4 * saved.P, N, Vp);
       // W^T (Vp, H) in gemm's panels, straight from the padded W: element (v, h) is W[h, v].
       k.fn.packPanelsStrided(4 * r.WTP, 4 * saved.W, Vp, H, 1, Vp);
-      k.split(rowChunks(k, M), (fn, m0, m1) => fn.gemm(4 * (r.DWB + m0 * Vp), 4 * (r.XT + m0 * N), 4 * r.GP, m1 - m0, N, Vp));
-      k.split(rowChunks(k, N), (fn, r0, r1) => fn.gemm(4 * (r.DX + r0 * H), 4 * (saved.P + r0 * Vp), 4 * r.WTP, r1 - r0, Vp, H));
-      f32 = k.f32;
+      k.split(rowChunks(k, M, N, Vp), (fn, m0, m1) => fn.gemm(4 * (r.DWB + m0 * Vp), 4 * (r.XT + m0 * N), 4 * r.GP, m1 - m0, N, Vp));
+      k.split(rowChunks(k, N, Vp, H), (fn, r0, r1) => fn.gemm(4 * (r.DX + r0 * H), 4 * (saved.P + r0 * Vp), 4 * r.WTP, r1 - r0, Vp, H));
       const dx = tensorOfView<tf.Rank.R2>(f32.subarray(r.DX, r.DX + N * H), [N, H]);
       const dW = new Float32Array(H * V);
       for (let h = 0; h < H; h++) dW.set(f32.subarray(r.DWB + h * Vp, r.DWB + h * Vp + V), h * V);

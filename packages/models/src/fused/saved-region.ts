@@ -19,7 +19,7 @@ const leases = new FinalizationRegistry<Lease>(releaseLease);
  * stays there, uncopied). The backward pass releases it; where none comes, it is released once the
  * gradient function holding this object is garbage-collected.
  */
-export class SavedRegion {
+class SavedRegion {
   private readonly lease: Lease;
 
   constructor(kernels: SimdKernels, offset: number) {
@@ -39,8 +39,8 @@ export class SavedRegion {
 
 /**
  * The gradient function of a pass that saved `offset` for its backward pass: `backward` run once,
- * the region released after it (or after it threw). Where no backward pass can follow (`keep` false) the region goes
- * at once and the function only throws. `op` names the op in the errors.
+ * the region released after it (or after it threw). Where no backward pass can follow (`keep`
+ * false) the region goes at once and the function only throws. `op` names the op in the errors.
  */
 export function gradientOfSaved<G>(kernels: SimdKernels, offset: number, keep: boolean, op: string, backward: (dy: tf.Tensor) => G): (dy: tf.Tensor) => G {
   if (!keep) {

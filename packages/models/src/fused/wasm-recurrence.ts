@@ -22,8 +22,9 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
   const V = ids ? p.xp.shape[0]! : 0;
   const two = spec.states === 2;
   // Saved for the backward pass: states h (T+1 rows), the LSTM's c (T+1 rows), gates, what the
-  // record saves, token ids.
+  // record saves, token ids, W_hh.
   const saved = k.allocLayout({
+    WHH: H * GH,
     HS: (T + 1) * BH,
     CS: two ? (T + 1) * BH : 0,
     ACTS: XG,
@@ -31,9 +32,9 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     IDS: ids ? TB : 0,
   });
   const { HS, CS, ACTS, SAVED, IDS } = saved;
-  // Forward scratch: x, this step's h W_hh, b_ih, b_hh, W_hh as it is and in gemm's panels, W_ih.
-  // The rest blocks' panels follow the first cols columns' in WHHP (cols is a multiple of 8).
-  const f = k.allocLayout({ X: XG, GHS: B * cols, REST: BH, BX: GH, BHH: GH, WHH: H * GH, WHHP: H * GH, WIH: V * GH });
+  // Forward scratch: x, this step's h W_hh, b_ih, b_hh, W_hh in gemm's panels, W_ih. The rest
+  // blocks' panels follow the first cols columns' in WHHP (cols is a multiple of 8).
+  const f = k.allocLayout({ X: XG, GHS: B * cols, REST: BH, BX: GH, BHH: GH, WHHP: H * GH, WIH: V * GH });
   try {
     if (ids) {
       new Int32Array(k.f32.buffer, 4 * IDS, TB).set(ids);
@@ -47,8 +48,8 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     if (p.bx) readInto(p.bx, k.f32, f.BX);
     else k.f32.fill(0, f.BX, f.BX + GH);
     readInto(p.b, k.f32, f.BHH);
-    readInto(p.W, k.f32, f.WHH);
-    k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (f.WHHP + c0 * H), 4 * (f.WHH + c0), H, c1 - c0, GH));
+    readInto(p.W, k.f32, saved.WHH);
+    k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (f.WHHP + c0 * H), 4 * (saved.WHH + c0), H, c1 - c0, GH));
     // The recurrence is independent across batch rows, so each thread runs all T steps for its own
     // rows: one hand-off per pass, none per step (see `rowRuns`).
     const runs = rowRuns(k, B);
@@ -106,9 +107,9 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
       : [[0, GH, HS]];
     const M = H + 1; // hIn^T with a row of ones under it: dW_hh, then the bias gradient
     // Backward scratch: dy (with the final states' gradients as its last rows), dx, dg (when the
-    // record has its own), dh, the direct part of dh_{t-1}, dg W_hh^T, the running dc, W_hh, its
-    // transpose and that in gemm's panels, each part's inputs transposed over a row of ones, dG in
-    // gemm's panels, dW_hh over db_hh, and W_ih's gradient.
+    // record has its own), dh, the direct part of dh_{t-1}, dg W_hh^T, the running dc, W_hh^T and
+    // that in gemm's panels, each part's inputs transposed over a row of ones, dG in gemm's panels,
+    // dW_hh over db_hh, and W_ih's gradient.
     const r = k.allocLayout({
       DY: (T + spec.states - 1) * BH,
       DX: XG,
@@ -117,7 +118,6 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
       DHP: BH,
       BACK: BH,
       DC: BH,
-      WHH: H * GH,
       WHHT: H * GH,
       WHHTP: H * GH,
       DGH: rest ? B * cols : 0,
@@ -131,9 +131,8 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     try {
       const DG = own ? r.DG : r.DX;
       readInto(dy, k.f32, r.DY);
-      readInto(p.W, k.f32, r.WHH);
       // W_hh^T (G*H, H): dh_{t-1} = dg W_hh^T.
-      k.split(splitRows(H, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.WHHT + r0), 4 * (r.WHH + r0 * GH), r1 - r0, GH, H));
+      k.split(splitRows(H, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.WHHT + r0), 4 * (saved.WHH + r0 * GH), r1 - r0, GH, H));
       // Panels of W_hh^T's first cols rows, then of its rest rows.
       k.split(panelRuns(k, H), (fn, c0, c1) => {
         fn.packPanelsWide(4 * (r.WHHTP + c0 * cols), 4 * (r.WHHT + c0), cols, c1 - c0, H);
