@@ -37,6 +37,14 @@ writeFileSync('package.json', JSON.stringify({ name: 'rnnkit-consumer', private:
 JS
 npm install --no-audit --no-fund --loglevel=error >npm-install.log 2>&1 || { cat npm-install.log; exit 1; }
 echo "npm install: ok ($(ls node_modules/@rnnkit | tr '\n' ' '))"
+# The installed packages are the released versions of this checkout (0.1.0 and later, never 0.0.0).
+for name in data cells models training cli; do
+  dir=packages/$name; [ "$name" = cli ] && dir=apps/cli
+  want=$(node -p "require('$root/$dir/package.json').version")
+  got=$(node -p "require('./node_modules/@rnnkit/$name/package.json').version")
+  if [ "$got" != "$want" ] || [ "$got" = 0.0.0 ]; then echo "@rnnkit/$name installed at $got, expected the released $want"; exit 1; fi
+done
+echo "versions: $(node -p "require('./node_modules/@rnnkit/cli/package.json').version") (every package)"
 # @rnnkit/cli's native backends are optional peers: npm lists them but must not install them.
 for native in tfjs-node tfjs-node-gpu; do
   if [ -e "node_modules/@tensorflow/$native" ]; then echo "npm installed the optional peer @tensorflow/$native"; exit 1; fi
