@@ -51,10 +51,9 @@ export {
   type TrainRegressorOptions,
   type ForecastReport,
 } from './forecast.js';
+export { saveLanguageModel, checkpointFiles } from './checkpoint/save.js';
+export { loadLanguageModel } from './checkpoint/load.js';
 export {
-  saveLanguageModel,
-  loadLanguageModel,
-  checkpointFiles,
   setCheckpointFileSystem,
   CheckpointError,
   CHECKPOINT_FORMAT,
@@ -67,4 +66,4 @@ export {
   type LoadedLanguageModel,
   type SaveLanguageModelOptions,
   type LoadLanguageModelOptions,
-} from './checkpoint.js';
+} from './checkpoint/format.js';

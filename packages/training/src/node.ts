@@ -3,12 +3,12 @@
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CheckpointError, setCheckpointFileSystem, type CheckpointFile, type CheckpointFileReader, type CheckpointFileSystem } from './checkpoint.js';
+import { CheckpointError, setCheckpointFileSystem, type CheckpointFile, type CheckpointFileReader, type CheckpointFileSystem } from './checkpoint/format.js';
 
+export { saveLanguageModel } from './checkpoint/save.js';
+export { loadLanguageModel } from './checkpoint/load.js';
 export {
-  saveLanguageModel,
   setCheckpointFileSystem,
-  loadLanguageModel,
   CheckpointError,
   CHECKPOINT_FORMAT,
   type CheckpointDestination,
@@ -17,7 +17,7 @@ export {
   type LoadedLanguageModel,
   type SaveLanguageModelOptions,
   type LoadLanguageModelOptions,
-} from './checkpoint.js';
+} from './checkpoint/format.js';
 
 const toPath = (p: string) => (/^file:\/\//i.test(p) ? fileURLToPath(p) : p);
 const codeOf = (err: unknown) => (err as NodeJS.ErrnoException).code;
