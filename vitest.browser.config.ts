@@ -46,6 +46,8 @@ export default defineProject({
       ...configDefaults.exclude,
       // Node only: a local HTTP server and the file cache; child processes (Node's flags, the
       // AssemblyScript compiler); worker_threads; checkpoint folders; files read with node:fs.
+      // A `*.node.test.ts` file is Node only by its name.
+      '**/*.node.test.ts',
       'packages/data/src/timemachine.test.ts',
       'packages/data/src/nmt.test.ts',
       'packages/data/src/checks.test.ts',

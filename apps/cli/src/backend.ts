@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { installWasmKernels } from '@rnnkit/cells';
+import { installWasmKernels, keepNodeErrorReporting } from '@rnnkit/cells';
 
 export type BackendChoice = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 const NATIVE: Record<'tensorflow-gpu' | 'tensorflow', string> = {
@@ -50,6 +50,7 @@ export async function selectBackend(choice: BackendChoice, options: { replacemen
   }
   if (!(await tf.setBackend(choice))) throw new Error(`Backend ${choice} failed to initialise.`);
   await tf.ready();
+  if (choice === 'wasm') keepNodeErrorReporting();
   if (choice === 'wasm' && options.replacementKernels !== false) installWasmKernels();
   return choice;
 }

@@ -11,6 +11,7 @@ export {
 } from './model.js';
 export { oneHotFloat } from './ops.js';
 export { installWasmKernels } from './kernels/backend.js';
+export { keepNodeErrorReporting } from './node-errors.js';
 export { SimdKernels, simdKernels, useWasmGates, readInto, tensorOfView } from './kernels/simd.js';
 export type { KernelExports } from './kernels/simd-module.generated.js';
 export {

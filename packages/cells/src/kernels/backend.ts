@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GemmMatMul } from './matmul.js';
 import { processKernels } from './simd.js';
+import { keepNodeErrorReporting } from '../node-errors.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 interface WasmBackendLike {
@@ -13,8 +14,10 @@ const installed = new Set<string>();
 /**
  * Replaces slow kernels of the wasm backend (tfjs 4.22) with rnnkit's SIMD gemm or compositions
  * of the backend's fast kernels.
- * Call it once after importing `@tensorflow/tfjs-backend-wasm` (apps do; libraries never pick a
- * backend). Returns the kernels replaced; a no-op when wasm is not registered or already patched.
+ * Call it once after the wasm backend has started (`await tf.setBackend('wasm')`; apps do,
+ * libraries never pick a backend). Returns the kernels replaced; a no-op when wasm is not
+ * registered or already patched. In Node it also calls `keepNodeErrorReporting`, so that the
+ * backend's own crash listeners do not bury the program's uncaught errors.
  *
  * - BatchMatMul: with transposeA or transposeB the stock kernel leaves XNNPACK for a naive loop
  *   (1-3 GFLOP/s), and every matmul gradient is transposed. It now runs on the kernels' SIMD gemm
@@ -34,6 +37,7 @@ const installed = new Set<string>();
  *   no WebAssembly SIMD, go to the stock kernel.
  */
 export function installWasmKernels(): string[] {
+  keepNodeErrorReporting();
   const done: string[] = [];
   if (!installed.has('BatchMatMul') && patchMatMul()) done.push('BatchMatMul');
   if (!installed.has('Tanh') && patchTanh()) done.push('Tanh');
