@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { readRegularFile, writeError } from './files-node.js';
 import { downloadChecked } from './timemachine.js';
 
 // Node's download cache, shared by The Time Machine and fra-eng.zip: d2l's `download`, which
@@ -17,16 +18,23 @@ export function defaultCacheDir(env: Record<string, string | undefined> = proces
   return join(base, 'rnnkit');
 }
 
-/** Writes a file through a temporary file and a rename, so readers never see half of it. */
+/**
+ * Writes a file through a temporary file and a rename, so readers never see half of it; a failure
+ * (a full disk...) leaves the previous file as it was and throws a `FileWriteError` naming the file.
+ */
 export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
+  try {
+    await mkdir(dirname(file), { recursive: true });
+  } catch (err) {
+    throw writeError(err, file);
+  }
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await writeFile(tmp, data);
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw err;
+    throw writeError(err, file);
   }
 }
 
@@ -58,7 +66,7 @@ export interface CachedFetch<T> {
  */
 export async function fetchCached<T>(o: CachedFetch<T>): Promise<{ value: T; origin: 'cache' | 'download' } | null> {
   try {
-    const cached = await readFile(o.cacheFile);
+    const cached = await readRegularFile(o.cacheFile, { what: o.what });
     if (sha1(cached) === o.sha1) return { value: o.decode(cached, o.cacheFile), origin: 'cache' };
   } catch {
     // No usable cached copy: download it below.

@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { strFromU8, unzipSync } from 'fflate';
 import { defaultCacheDir, fetchCached } from './cache-node.js';
+import { FileReadError, readRegularFile } from './files-node.js';
 import type { DataFileSource } from './timemachine.js';
 
 /** d2l's download address and SHA-1 of the English-French pairs (`fra-eng.zip`, holding `fra-eng/fra.txt`). */
@@ -45,11 +45,11 @@ function fraTxtOf(zip: Uint8Array, file: string, howTo: string): string {
 async function readLocal(file: string, what: string, howTo: string): Promise<string> {
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(file);
+    // The zip is larger than the text it holds; fra.txt itself is about 10 MiB.
+    bytes = await readRegularFile(file, { what });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : `cannot be read (${code ?? String(err)})`;
-    throw new Error(`The ${what} file ${file} ${why}. ${howTo}`);
+    if (err instanceof FileReadError && (err.problem === 'missing' || err.problem === 'folder')) throw new Error(`${err.message} ${howTo}`);
+    throw err;
   }
   const text = file.endsWith('.zip') ? fraTxtOf(bytes, file, howTo) : strFromU8(bytes);
   if (text.trim() === '') throw new Error(`The ${what} file ${file} is empty. ${howTo}`);

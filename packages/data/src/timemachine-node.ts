@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultCacheDir, fetchCached } from './cache-node.js';
+import { FileReadError, readRegularFile } from './files-node.js';
 import { timeMachineLoaders } from './timemachine-loaders.js';
 import {
   TIME_MACHINE_ENV,
@@ -20,20 +20,12 @@ import {
 /** Reads a UTF-8 text file, with errors that name the file and the fix (`localCopyHint` as in `TimeMachineSource`). */
 export async function readTextFile(path: string, what = 'corpus', localCopyHint?: string): Promise<string> {
   const howTo = howToPass(localCopyHint);
-  let bytes: Buffer;
+  let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    bytes = await readRegularFile(path, { what });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'does not exist'
-        : code === 'EISDIR'
-          ? 'is a folder'
-          : code === 'EACCES'
-            ? 'is not readable (permission denied)'
-            : `cannot be read (${code ?? String(err)})`;
-    throw new Error(`The ${what} file ${path} ${why}. ${howTo}`);
+    if (err instanceof FileReadError && (err.problem === 'missing' || err.problem === 'folder')) throw new Error(`${err.message} ${howTo}`);
+    throw err;
   }
   const text = decodeText(bytes);
   if (text === null) throw new Error(`The ${what} file ${path} is not a text file (it has NUL bytes or is not valid UTF-8): use a UTF-8 text file.`);
