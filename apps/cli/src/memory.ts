@@ -1,3 +1,5 @@
+import { totalmem } from 'node:os';
+import { UsageError } from './errors.js';
 import type { LanguageModelConfig } from './lm.js';
 
 type Shape = Pick<LanguageModelConfig, 'cell' | 'numHiddens' | 'numLayers' | 'bidirectional' | 'vocabSize'>;
@@ -45,4 +47,19 @@ export function largestHidden(config: Omit<Shape, 'numHiddens'>, batchSize: numb
     else hi = mid - 1;
   }
   return lo;
+}
+
+/**
+ * A usage error when training `config` would need more memory than the machine has (three
+ * quarters of it; at most 4 GiB on the wasm backend), naming the largest --hidden that fits.
+ */
+export function checkTrainingFits(config: Shape, batchSize: number, numSteps: number, backend: string): void {
+  const memoryLimit = Math.min(totalmem() * 0.75, backend === 'wasm' ? 4 * 2 ** 30 : Infinity);
+  const needed = trainingBytes(config, batchSize, numSteps);
+  if (needed <= memoryLimit) return;
+  const most = largestHidden(config, batchSize, numSteps, memoryLimit);
+  throw new UsageError(
+    `--hidden ${config.numHiddens} needs about ${formatBytes(needed)} to train (${parameterCount(config).toLocaleString('en')} weights, their gradients, optimizer state and activations); ` +
+      `${backend === 'wasm' ? 'the wasm backend has at most 4 GiB' : `this machine has ${formatBytes(totalmem())}`}: use --hidden ${most} or less.`,
+  );
 }

@@ -1,81 +1,20 @@
-import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { totalmem } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
-import { loadDataTimeMachine, writeFileAtomic, type Preprocessing, type RngState } from '@rnnkit/data';
+import { join } from 'node:path';
+import { loadDataTimeMachine } from '@rnnkit/data';
 import { makeOptimizer, predict, trainLanguageModel, type TrainResult } from '@rnnkit/training';
 import { DataParallelTrainer } from '@rnnkit/training/parallel';
-import type { CellKind } from '@rnnkit/models';
-import { selectBackend, workerBackendSetup, type BackendChoice } from '../backend.js';
-import { loadRunCheckpoint, saveRunCheckpoint } from '../checkpoint.js';
-import { LOCAL_COPY_HINT, RnnkitError, UsageError } from '../errors.js';
-import { createModelFromFlags, type LanguageModelConfig, type LanguageModelImplementation } from '../lm.js';
-import { formatBytes, largestHidden, parameterCount, trainingBytes } from '../memory.js';
-import { perplexitySpec, renderSvg } from '../plot.js';
-import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary } from '../progress.js';
+import { selectBackend, workerBackendSetup } from '../backend.js';
+import { saveRunCheckpoint } from '../checkpoint.js';
+import { LOCAL_COPY_HINT, RnnkitError } from '../errors.js';
+import { createModelFromFlags, type LanguageModelConfig } from '../lm.js';
+import { checkTrainingFits } from '../memory.js';
+import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary, type Reporter } from '../progress.js';
 import { VERSION } from '../version.js';
+import type { EpochRecord, TrainCheckpointMeta, TrainCommandOptions } from './train/options.js';
+import { loadForResume, resumeCommand, runSettings, type Resumed } from './train/resume.js';
+import { checkWritable, writeRunFiles } from './train/run-folder.js';
+import { stopOnSignals, type StopSignal } from './train/signals.js';
 
-export interface TrainCommandOptions {
-  model: CellKind;
-  impl: LanguageModelImplementation;
-  hidden: number;
-  layers: number;
-  bidirectional: boolean;
-  epochs: number;
-  lr: number;
-  optimizer: 'sgd' | 'adam';
-  batchSize: number;
-  numSteps: number;
-  randomIter: boolean;
-  /** 0 keeps the whole text. */
-  maxTokens: number;
-  /** A UTF-8 text file instead of The Time Machine. */
-  corpus?: string;
-  /** What preprocessing keeps of the text: d2l's a-z lower-cased (default), every Unicode letter, or every character. */
-  preprocess?: Preprocessing;
-  seed: number;
-  /** Output folder. Default: `runs/train`, or `runs/train-2`, `-3`... when taken; a resumed run's own folder. */
-  out?: string;
-  /** Replace a run already in `out`. */
-  force?: boolean;
-  backend: BackendChoice;
-  json: boolean;
-  /** A checkpoint folder (or a run folder holding `checkpoint/`) to continue from. */
-  resume?: string;
-  /** Epochs between greedy continuations (and progress lines when not on a terminal). */
-  printEvery: number;
-  /** Epochs between checkpoints (one is always written at the end and on Ctrl-C). */
-  checkpointEvery: number;
-  /** Length of the continuations. */
-  predictLength: number;
-  /** Extra worker threads for data-parallel steps (0: this thread only). */
-  workers: number;
-  /**
-   * The options set on the command line; the others are defaults. A resumed run keeps its
-   * checkpoint's settings: given ones that differ are an error, and `epochs` only counts when
-   * given. Default: every option counts as given.
-   */
-  given?: readonly string[];
-}
-
-/**
- * Everything besides the model, its config and vocabulary (which @rnnkit/training stores) needed
- * to continue a run exactly: the checkpoint's training record.
- */
-export interface TrainCheckpointMeta {
-  rnnkit: string;
-  training: Pick<TrainCommandOptions, 'epochs' | 'lr' | 'optimizer' | 'batchSize' | 'numSteps' | 'randomIter' | 'maxTokens' | 'corpus' | 'preprocess'>;
-  epoch: number;
-  loaderState: RngState;
-  history: EpochRecord[];
-}
-
-export interface EpochRecord {
-  epoch: number;
-  perplexity: number;
-  tokensPerSecond: number;
-  seconds: number;
-}
+export type { EpochRecord, TrainCheckpointMeta, TrainCommandOptions } from './train/options.js';
 
 export interface TrainSummary {
   backend: string;
@@ -85,82 +24,12 @@ export interface TrainSummary {
   epochsDone: number;
   interrupted: boolean;
   /** The signal that interrupted the run (Ctrl-C is SIGINT). */
-  signal?: 'SIGINT' | 'SIGTERM';
+  signal?: StopSignal;
   continuations: string[];
   files: { metrics: string; plot: string; checkpoint: string };
 }
 
 export const PREFIXES = ['time traveller', 'traveller'];
-
-/** The training record of a checkpoint `rnnkit train` wrote; a clear error for one it did not (a page's download). */
-function trainingRecord(record: unknown, source: string): TrainCheckpointMeta {
-  const r = record as Partial<TrainCheckpointMeta> | undefined;
-  if (!r || typeof r.epoch !== 'number' || typeof r.training !== 'object' || !r.loaderState || !Array.isArray(r.history)) {
-    throw new RnnkitError(`${source} holds no rnnkit train state, so it cannot be resumed (rnnkit generate reads it).`);
-  }
-  return r as TrainCheckpointMeta;
-}
-
-/** The run folder of a --resume path: a run folder, its checkpoint/ folder, or a model.json in it. */
-function runFolderOf(path: string): string {
-  let p = path.replace(/[\\/]+$/, '');
-  if (p.endsWith('.json')) p = dirname(p);
-  return basename(p) === 'checkpoint' ? dirname(p) : p;
-}
-
-/** Options a resumed run takes from its checkpoint, with their flags. */
-const FROM_CHECKPOINT = {
-  model: '--model',
-  impl: '--impl',
-  hidden: '--hidden',
-  layers: '--layers',
-  bidirectional: '--bidirectional',
-  seed: '--seed',
-  lr: '--lr',
-  optimizer: '--optimizer',
-  batchSize: '--batch-size',
-  numSteps: '--num-steps',
-  randomIter: '--random-iter',
-  maxTokens: '--max-tokens',
-  corpus: '--corpus',
-  preprocess: '--preprocess',
-} as const satisfies Partial<Record<keyof TrainCommandOptions, string>>;
-
-/** A folder holds a run when it has a checkpoint or metrics. */
-const holdsRun = (dir: string): boolean => existsSync(join(dir, 'metrics.json')) || existsSync(join(dir, 'checkpoint', 'model.json'));
-
-/** `runs/train`, or the first of `runs/train-2`, `runs/train-3`, ... that holds no run. */
-function freshRunFolder(base = join('runs', 'train')): string {
-  if (!holdsRun(base)) return base;
-  for (let i = 2; ; i++) if (!holdsRun(`${base}-${i}`)) return `${base}-${i}`;
-}
-
-/** Creates `dir` and writes a probe file in it, so a bad --out fails before training, not at the first save. */
-async function checkWritable(dir: string): Promise<void> {
-  try {
-    // One level at a time: Node's recursive mkdir loops forever under /proc.
-    const missing: string[] = [];
-    for (let d = resolve(dir); !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
-    for (const d of missing) await mkdir(d);
-    const probe = join(dir, `.rnnkit-write-check-${process.pid}`);
-    await writeFile(probe, '');
-    await rm(probe);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === 'EEXIST' || code === 'ENOTDIR'
-        ? `${existsSync(dir) ? dir : 'part of it'} is a file, not a folder`
-        : code === 'EACCES' || code === 'EPERM'
-          ? 'permission denied'
-          : code === 'EROFS'
-            ? 'the file system is read-only'
-            : `it cannot be created (${code ?? (err as Error).message})`;
-    throw new RnnkitError(`Cannot write to --out ${dir}: ${why}. Choose another --out.`);
-  }
-}
-
-/** The shell word for a value (quoted when needed). */
-const shellWord = (v: string): string => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
 
 /** `rnnkit train`: d2l `train_ch8` with progress, files, checkpoints and resume. */
 export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary> {
@@ -168,21 +37,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
   const given = new Set<string>(opts.given ?? Object.keys(opts));
   const backend = await selectBackend(opts.backend); // before any tensor exists
   reporter.event('start', { command: 'train', backend, versions: versions(), kernels: kernelsInfo() });
-  const loaded =
-    opts.resume !== undefined
-      ? await loadRunCheckpoint(opts.resume, {
-          optimizer: (record) => {
-            const { training: saved } = trainingRecord(record, opts.resume as string);
-            return makeOptimizer(saved.optimizer, saved.lr);
-          },
-        })
-      : null;
-  const resumed = loaded ? { ...loaded, metadata: trainingRecord(loaded.training, loaded.source) } : null;
-  if (loaded && !loaded.optimizerRestored) {
-    loaded.model.dispose();
-    loaded.optimizer?.dispose();
-    throw new RnnkitError(`${loaded.source} has no optimizer state beside it (optimizer.json), so the run cannot continue exactly; rnnkit generate reads it.`);
-  }
+  const resumed = opts.resume !== undefined ? await loadForResume(opts.resume) : null;
   const progress = { started: false };
   try {
     return await trainLoaded(opts, reporter, given, backend, resumed, progress);
@@ -196,84 +51,16 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
   }
 }
 
-type Resumed = Awaited<ReturnType<typeof loadRunCheckpoint>> & { metadata: TrainCheckpointMeta };
-
 async function trainLoaded(
   opts: TrainCommandOptions,
-  reporter: ReturnType<typeof createReporter>,
+  reporter: Reporter,
   given: Set<string>,
   backend: string,
   resumed: Resumed | null,
   progress: { started: boolean },
 ): Promise<TrainSummary> {
-  let training: TrainCheckpointMeta['training'];
-  let out: string;
-  if (resumed) {
-    const saved = resumed.metadata;
-    const savedTraining = { preprocess: 'd2l' as Preprocessing, ...saved.training };
-    const fixed: Record<keyof typeof FROM_CHECKPOINT, unknown> = {
-      ...{
-        model: resumed.config.cell,
-        impl: resumed.config.implementation,
-        hidden: resumed.config.numHiddens,
-        layers: resumed.config.numLayers,
-        bidirectional: resumed.config.bidirectional,
-        seed: resumed.config.seed,
-      },
-      ...{
-        lr: savedTraining.lr,
-        optimizer: savedTraining.optimizer,
-        batchSize: savedTraining.batchSize,
-        numSteps: savedTraining.numSteps,
-        randomIter: savedTraining.randomIter,
-      },
-      ...{ maxTokens: savedTraining.maxTokens, corpus: savedTraining.corpus, preprocess: savedTraining.preprocess },
-    };
-    const same = (key: string, a: unknown, b: unknown) =>
-      key === 'corpus' && typeof a === 'string' && typeof b === 'string' ? resolve(a) === resolve(b) : a === b;
-    const conflicts = Object.entries(FROM_CHECKPOINT)
-      .filter(([key]) => given.has(key) && !same(key, opts[key as keyof TrainCommandOptions], fixed[key as keyof typeof FROM_CHECKPOINT]))
-      .map(
-        ([key, flag]) =>
-          `${flag} ${String(opts[key as keyof TrainCommandOptions] ?? '(none)')} (the checkpoint has ${String(fixed[key as keyof typeof FROM_CHECKPOINT] ?? 'none')})`,
-      );
-    if (conflicts.length) {
-      throw new UsageError(
-        `--resume continues ${resumed.source} with its own settings, and these differ: ${conflicts.join(', ')}. Leave them out, or start a new run in another --out.`,
-      );
-    }
-    training = { ...savedTraining, epochs: given.has('epochs') ? opts.epochs : savedTraining.epochs };
-    if (saved.epoch > training.epochs)
-      throw new UsageError(`The checkpoint in ${resumed.source} is at epoch ${saved.epoch}; --epochs ${training.epochs} is fewer.`);
-    if (saved.epoch === training.epochs)
-      throw new UsageError(
-        `The run in ${resumed.source} is complete (epoch ${saved.epoch} of ${training.epochs}): give a larger --epochs to train it further.`,
-      );
-    // A resumed run writes into its own run folder unless --out says otherwise.
-    const runDir = runFolderOf(opts.resume ?? resumed.source);
-    out = opts.out ?? runDir;
-    if (resolve(out) !== resolve(runDir) && holdsRun(out) && !opts.force) {
-      throw new UsageError(
-        `--out ${out} already holds another run: resume into ${runDir} (leave --out out), replace ${out} with --force, or choose another --out.`,
-      );
-    }
-  } else {
-    training = {
-      epochs: opts.epochs,
-      lr: opts.lr,
-      optimizer: opts.optimizer,
-      batchSize: opts.batchSize,
-      numSteps: opts.numSteps,
-      randomIter: opts.randomIter,
-      maxTokens: opts.maxTokens,
-      corpus: opts.corpus,
-      preprocess: opts.preprocess ?? 'd2l',
-    };
-    out = opts.out ?? freshRunFolder();
-    if (holdsRun(out) && !opts.force) {
-      throw new UsageError(`--out ${out} already holds a run: continue it with --resume ${out}, replace it with --force, or choose another --out.`);
-    }
-  }
+  const settings = runSettings(opts, given, resumed);
+  const { training, out } = settings;
   await checkWritable(out);
 
   const { loader, vocab, corpus, keptFraction } = await loadDataTimeMachine({
@@ -299,15 +86,7 @@ async function trainLoaded(
         vocabSize: vocab.size,
         seed: opts.seed,
       };
-  const memoryLimit = Math.min(totalmem() * 0.75, backend === 'wasm' ? 4 * 2 ** 30 : Infinity);
-  const needed = trainingBytes(config, training.batchSize, training.numSteps);
-  if (needed > memoryLimit) {
-    const most = largestHidden(config, training.batchSize, training.numSteps, memoryLimit);
-    throw new UsageError(
-      `--hidden ${config.numHiddens} needs about ${formatBytes(needed)} to train (${parameterCount(config).toLocaleString('en')} weights, their gradients, optimizer state and activations); ` +
-        `${backend === 'wasm' ? 'the wasm backend has at most 4 GiB' : `this machine has ${formatBytes(totalmem())}`}: use --hidden ${most} or less.`,
-    );
-  }
+  checkTrainingFits(config, training.batchSize, training.numSteps, backend);
   reporter.note(`backend: ${backend} (${kernelsSummary()})`, { json: false });
   if (keptFraction < 0.5) {
     const what = training.preprocess === 'letters' ? 'every Unicode letter, lower-cased' : "d2l's a-z, lower-cased";
@@ -340,20 +119,8 @@ async function trainLoaded(
     savedEpoch = epoch;
   };
 
-  // First Ctrl-C (SIGINT) or SIGTERM: finish the epoch, save, stop (exit 130 or 143). A second: quit at once without saving.
   const controller = new AbortController();
-  let signal: 'SIGINT' | 'SIGTERM' | undefined;
-  const onSignal = (name: 'SIGINT' | 'SIGTERM') => {
-    if (signal) process.exit(name === 'SIGTERM' ? 143 : 130);
-    signal = name;
-    reporter.note(
-      `Interrupted (${name}): finishing this epoch, then saving a checkpoint (${name === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again quits without saving).`,
-    );
-  };
-  const onSigint = () => onSignal('SIGINT');
-  const onSigterm = () => onSignal('SIGTERM');
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigterm);
+  const stop = stopOnSignals(reporter);
   let diverged: { epoch: number; perplexity: number } | null = null;
   progress.started = true;
   const started = performance.now();
@@ -390,23 +157,21 @@ async function trainLoaded(
           } else reporter.info(`epoch ${epoch}: ${sample}`);
           reporter.event('sample', { epoch, text: sample });
         }
-        if (signal || epoch % opts.checkpointEvery === 0) await save(epoch);
-        if (signal) controller.abort();
+        if (stop.signal || epoch % opts.checkpointEvery === 0) await save(epoch);
+        if (stop.signal) controller.abort();
       },
     });
   } finally {
     reporter.stopBar();
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigterm);
+    stop.release();
     await stepper?.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
+  const signal = stop.signal;
   const epochsDone = diverged ? (history.at(-1)?.epoch ?? startEpoch) : result.epochsDone;
   const interrupted = signal !== undefined;
   if (!interrupted && !diverged) await save(epochsDone);
   const continuations = diverged ? [] : PREFIXES.map((p) => predict(model, vocab, p, opts.predictLength).text);
-  const metricsPath = join(out, 'metrics.json');
-  const plotPath = join(out, 'perplexity.svg');
   const tokens = history.reduce((a, h) => a + h.tokensPerSecond * h.seconds, 0);
   const totalSeconds = history.reduce((a, h) => a + h.seconds, 0);
   const finalPerplexity = history.at(-1)?.perplexity ?? 0;
@@ -425,8 +190,7 @@ async function trainLoaded(
     continuations,
     history,
   };
-  await writeFileAtomic(metricsPath, `${JSON.stringify(metrics, null, 2)}\n`);
-  await writeFileAtomic(plotPath, await renderSvg(perplexitySpec(history, `${describe}: perplexity`)));
+  const { metrics: metricsPath, plot: plotPath } = await writeRunFiles(out, metrics, `${describe}: perplexity`);
   model.dispose();
   optimizer.dispose();
   if (diverged) {
@@ -450,20 +214,7 @@ async function trainLoaded(
     continuations,
     files: { metrics: metricsPath, plot: plotPath, checkpoint: checkpointDir },
   };
-  if (interrupted) {
-    const runOptions = [
-      `--epochs ${training.epochs}`,
-      ...(opts.printEvery !== 10 ? [`--print-every ${opts.printEvery}`] : []),
-      ...(opts.checkpointEvery !== 50 ? [`--checkpoint-every ${opts.checkpointEvery}`] : []),
-      ...(opts.predictLength !== 50 ? [`--predict-length ${opts.predictLength}`] : []),
-      ...(opts.workers ? [`--workers ${opts.workers}`] : []),
-      ...(opts.backend !== 'auto' ? [`--backend ${opts.backend}`] : []),
-      ...(opts.json ? ['--json'] : []),
-    ];
-    reporter.info(
-      `Stopped at epoch ${epochsDone} of ${training.epochs}; checkpoint saved. Continue with: rnnkit train --resume ${shellWord(out)} ${runOptions.join(' ')}`,
-    );
-  }
+  if (interrupted) reporter.info(`Stopped at epoch ${epochsDone} of ${training.epochs}; checkpoint saved. Continue with: ${resumeCommand(opts, settings)}`);
   reporter.info(`perplexity ${finalPerplexity.toFixed(2)}, ${Math.round(metrics.tokensPerSecond)} tokens/s on ${backend}, ${seconds.toFixed(1)} s`);
   for (const c of continuations) reporter.info(c);
   reporter.info(`files: ${metricsPath}, ${plotPath}, ${checkpointDir}/`);

@@ -1,0 +1,66 @@
+import type { Preprocessing, RngState } from '@rnnkit/data';
+import type { CellKind } from '@rnnkit/models';
+import type { BackendChoice } from '../../backend.js';
+import type { LanguageModelImplementation } from '../../lm.js';
+
+export interface TrainCommandOptions {
+  model: CellKind;
+  impl: LanguageModelImplementation;
+  hidden: number;
+  layers: number;
+  bidirectional: boolean;
+  epochs: number;
+  lr: number;
+  optimizer: 'sgd' | 'adam';
+  batchSize: number;
+  numSteps: number;
+  randomIter: boolean;
+  /** 0 keeps the whole text. */
+  maxTokens: number;
+  /** A UTF-8 text file instead of The Time Machine. */
+  corpus?: string;
+  /** What preprocessing keeps of the text: d2l's a-z lower-cased (default), every Unicode letter, or every character. */
+  preprocess?: Preprocessing;
+  seed: number;
+  /** Output folder. Default: `runs/train`, or `runs/train-2`, `-3`... when taken; a resumed run's own folder. */
+  out?: string;
+  /** Replace a run already in `out`. */
+  force?: boolean;
+  backend: BackendChoice;
+  json: boolean;
+  /** A checkpoint folder (or a run folder holding `checkpoint/`) to continue from. */
+  resume?: string;
+  /** Epochs between greedy continuations (and progress lines when not on a terminal). */
+  printEvery: number;
+  /** Epochs between checkpoints (one is always written at the end and on Ctrl-C). */
+  checkpointEvery: number;
+  /** Length of the continuations. */
+  predictLength: number;
+  /** Extra worker threads for data-parallel steps (0: this thread only). */
+  workers: number;
+  /**
+   * The options set on the command line; the others are defaults. A resumed run keeps its
+   * checkpoint's settings: given ones that differ are an error, and `epochs` only counts when
+   * given. Default: every option counts as given.
+   */
+  given?: readonly string[];
+}
+
+/**
+ * Everything besides the model, its config and vocabulary (which @rnnkit/training stores) needed
+ * to continue a run exactly: the checkpoint's training record.
+ */
+export interface TrainCheckpointMeta {
+  rnnkit: string;
+  training: Pick<TrainCommandOptions, 'epochs' | 'lr' | 'optimizer' | 'batchSize' | 'numSteps' | 'randomIter' | 'maxTokens' | 'corpus' | 'preprocess'>;
+  epoch: number;
+  loaderState: RngState;
+  history: EpochRecord[];
+}
+
+export interface EpochRecord {
+  epoch: number;
+  perplexity: number;
+  tokensPerSecond: number;
+  seconds: number;
+}

@@ -1,0 +1,154 @@
+import { resolve } from 'node:path';
+import type { Preprocessing } from '@rnnkit/data';
+import { makeOptimizer } from '@rnnkit/training';
+import { loadRunCheckpoint } from '../../checkpoint.js';
+import { RnnkitError, UsageError } from '../../errors.js';
+import type { TrainCheckpointMeta, TrainCommandOptions } from './options.js';
+import { freshRunFolder, holdsRun, runFolderOf } from './run-folder.js';
+
+// A run's settings: the flags for a new run; the checkpoint's own for a resumed one, where a
+// given flag that differs is an error and only --epochs may grow.
+
+/** A checkpoint loaded to continue: model, optimizer (restored), config, vocabulary and training record. */
+export type Resumed = Awaited<ReturnType<typeof loadRunCheckpoint>> & { metadata: TrainCheckpointMeta };
+
+/** What a run trains with and where it writes. */
+export interface RunSettings {
+  training: TrainCheckpointMeta['training'];
+  out: string;
+}
+
+/** The training record of a checkpoint `rnnkit train` wrote; a clear error for one it did not (a page's download). */
+function trainingRecord(record: unknown, source: string): TrainCheckpointMeta {
+  const r = record as Partial<TrainCheckpointMeta> | undefined;
+  if (!r || typeof r.epoch !== 'number' || typeof r.training !== 'object' || !r.loaderState || !Array.isArray(r.history)) {
+    throw new RnnkitError(`${source} holds no rnnkit train state, so it cannot be resumed (rnnkit generate reads it).`);
+  }
+  return r as TrainCheckpointMeta;
+}
+
+/** Loads the checkpoint of --resume with its optimizer state; an error when it cannot continue exactly. */
+export async function loadForResume(path: string): Promise<Resumed> {
+  const loaded = await loadRunCheckpoint(path, {
+    optimizer: (record) => {
+      const { training: saved } = trainingRecord(record, path);
+      return makeOptimizer(saved.optimizer, saved.lr);
+    },
+  });
+  if (!loaded.optimizerRestored) {
+    loaded.model.dispose();
+    loaded.optimizer?.dispose();
+    throw new RnnkitError(`${loaded.source} has no optimizer state beside it (optimizer.json), so the run cannot continue exactly; rnnkit generate reads it.`);
+  }
+  return { ...loaded, metadata: trainingRecord(loaded.training, loaded.source) };
+}
+
+/** Options a resumed run takes from its checkpoint, with their flags. */
+const FROM_CHECKPOINT = {
+  model: '--model',
+  impl: '--impl',
+  hidden: '--hidden',
+  layers: '--layers',
+  bidirectional: '--bidirectional',
+  seed: '--seed',
+  lr: '--lr',
+  optimizer: '--optimizer',
+  batchSize: '--batch-size',
+  numSteps: '--num-steps',
+  randomIter: '--random-iter',
+  maxTokens: '--max-tokens',
+  corpus: '--corpus',
+  preprocess: '--preprocess',
+} as const satisfies Partial<Record<keyof TrainCommandOptions, string>>;
+
+/** The settings of a new run: its flags, and `out` or a fresh run folder (an error when `out` holds a run, unless --force). */
+function freshSettings(opts: TrainCommandOptions): RunSettings {
+  const training = {
+    epochs: opts.epochs,
+    lr: opts.lr,
+    optimizer: opts.optimizer,
+    batchSize: opts.batchSize,
+    numSteps: opts.numSteps,
+    randomIter: opts.randomIter,
+    maxTokens: opts.maxTokens,
+    corpus: opts.corpus,
+    preprocess: opts.preprocess ?? 'd2l',
+  };
+  const out = opts.out ?? freshRunFolder();
+  if (holdsRun(out) && !opts.force) {
+    throw new UsageError(`--out ${out} already holds a run: continue it with --resume ${out}, replace it with --force, or choose another --out.`);
+  }
+  return { training, out };
+}
+
+/** The settings of a resumed run: its checkpoint's, with --epochs when given; it writes into its own run folder unless --out says otherwise. */
+function resumedSettings(opts: TrainCommandOptions, given: ReadonlySet<string>, resumed: Resumed): RunSettings {
+  const saved = resumed.metadata;
+  const savedTraining = { preprocess: 'd2l' as Preprocessing, ...saved.training };
+  const fixed: Record<keyof typeof FROM_CHECKPOINT, unknown> = {
+    ...{
+      model: resumed.config.cell,
+      impl: resumed.config.implementation,
+      hidden: resumed.config.numHiddens,
+      layers: resumed.config.numLayers,
+      bidirectional: resumed.config.bidirectional,
+      seed: resumed.config.seed,
+    },
+    ...{
+      lr: savedTraining.lr,
+      optimizer: savedTraining.optimizer,
+      batchSize: savedTraining.batchSize,
+      numSteps: savedTraining.numSteps,
+      randomIter: savedTraining.randomIter,
+    },
+    ...{ maxTokens: savedTraining.maxTokens, corpus: savedTraining.corpus, preprocess: savedTraining.preprocess },
+  };
+  const same = (key: string, a: unknown, b: unknown) =>
+    key === 'corpus' && typeof a === 'string' && typeof b === 'string' ? resolve(a) === resolve(b) : a === b;
+  const conflicts = Object.entries(FROM_CHECKPOINT)
+    .filter(([key]) => given.has(key) && !same(key, opts[key as keyof TrainCommandOptions], fixed[key as keyof typeof FROM_CHECKPOINT]))
+    .map(
+      ([key, flag]) =>
+        `${flag} ${String(opts[key as keyof TrainCommandOptions] ?? '(none)')} (the checkpoint has ${String(fixed[key as keyof typeof FROM_CHECKPOINT] ?? 'none')})`,
+    );
+  if (conflicts.length) {
+    throw new UsageError(
+      `--resume continues ${resumed.source} with its own settings, and these differ: ${conflicts.join(', ')}. Leave them out, or start a new run in another --out.`,
+    );
+  }
+  const training = { ...savedTraining, epochs: given.has('epochs') ? opts.epochs : savedTraining.epochs };
+  if (saved.epoch > training.epochs)
+    throw new UsageError(`The checkpoint in ${resumed.source} is at epoch ${saved.epoch}; --epochs ${training.epochs} is fewer.`);
+  if (saved.epoch === training.epochs)
+    throw new UsageError(`The run in ${resumed.source} is complete (epoch ${saved.epoch} of ${training.epochs}): give a larger --epochs to train it further.`);
+  const runDir = runFolderOf(opts.resume ?? resumed.source);
+  const out = opts.out ?? runDir;
+  if (resolve(out) !== resolve(runDir) && holdsRun(out) && !opts.force) {
+    throw new UsageError(
+      `--out ${out} already holds another run: resume into ${runDir} (leave --out out), replace ${out} with --force, or choose another --out.`,
+    );
+  }
+  return { training, out };
+}
+
+/** What a run trains with and where it writes: a resumed run's checkpoint settings, or a new run's flags. */
+export function runSettings(opts: TrainCommandOptions, given: ReadonlySet<string>, resumed: Resumed | null): RunSettings {
+  return resumed ? resumedSettings(opts, given, resumed) : freshSettings(opts);
+}
+
+/** The shell word for a value (quoted when needed). */
+const shellWord = (v: string): string => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
+
+/** The command that continues a stopped run: --resume and the options not in the checkpoint that differ from their defaults. */
+export function resumeCommand(opts: TrainCommandOptions, { training, out }: RunSettings): string {
+  const runOptions = [
+    `--epochs ${training.epochs}`,
+    ...(opts.printEvery !== 10 ? [`--print-every ${opts.printEvery}`] : []),
+    ...(opts.checkpointEvery !== 50 ? [`--checkpoint-every ${opts.checkpointEvery}`] : []),
+    ...(opts.predictLength !== 50 ? [`--predict-length ${opts.predictLength}`] : []),
+    ...(opts.workers ? [`--workers ${opts.workers}`] : []),
+    ...(opts.backend !== 'auto' ? [`--backend ${opts.backend}`] : []),
+    ...(opts.json ? ['--json'] : []),
+  ];
+  return `rnnkit train --resume ${shellWord(out)} ${runOptions.join(' ')}`;
+}
