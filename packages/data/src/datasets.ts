@@ -1,4 +1,5 @@
 import { createRng } from './rng.js';
+import { windowSeries, type WindowedSeries } from './series.js';
 
 /** The hello -> ohlol toy: learn to map "hello" to "ohlol" over the dictionary e, h, l, o. */
 export interface HelloToy {
@@ -22,26 +23,11 @@ export function helloToy(): HelloToy {
 }
 
 /** A noisy sine series and its sliding windows, split into train and test (d2l 8.1). */
-export interface SineSeries {
+export interface SineSeries extends WindowedSeries {
   /** t = 1..T. */
   time: Float32Array;
   /** x_t = sin(0.01 t) + N(0, noiseStd^2). */
   x: Float32Array;
-  tau: number;
-  /** Row-major (T - tau, tau) windows of past values; row i is x[i..i+tau-1]. */
-  features: Float32Array;
-  /** x[i + tau], the value after each window. */
-  labels: Float32Array;
-  numWindows: number;
-  numTrain: number;
-  /** Windows [0, numTrain) for training, the rest for testing. */
-  split(): { train: WindowSet; test: WindowSet };
-}
-
-export interface WindowSet {
-  features: Float32Array;
-  labels: Float32Array;
-  size: number;
 }
 
 export interface SineSeriesOptions {
@@ -74,25 +60,5 @@ export function noisySine(options: SineSeriesOptions = {}): SineSeries {
     time[i] = i + 1;
     x[i] = Math.sin(0.01 * (i + 1)) + rng.normal(0, noiseStd);
   }
-  const features = new Float32Array(numWindows * tau);
-  const labels = new Float32Array(numWindows);
-  for (let i = 0; i < numWindows; i++) {
-    features.set(x.subarray(i, i + tau), i * tau);
-    labels[i] = x[i + tau] as number;
-  }
-  const take = (from: number, to: number): WindowSet => ({
-    features: features.slice(from * tau, to * tau),
-    labels: labels.slice(from, to),
-    size: to - from,
-  });
-  return {
-    time,
-    x,
-    tau,
-    features,
-    labels,
-    numWindows,
-    numTrain,
-    split: () => ({ train: take(0, numTrain), test: take(numTrain, numWindows) }),
-  };
+  return { ...windowSeries(x, { tau, numTrain }), time, x };
 }

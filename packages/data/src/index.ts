@@ -38,7 +38,28 @@ export {
   type SeqDataLoaderOptions,
   type LoadDataTimeMachineOptions,
 } from './seqdata.js';
-export { helloToy, noisySine, type HelloToy, type SineSeries, type SineSeriesOptions, type WindowSet } from './datasets.js';
+export { helloToy, noisySine, type HelloToy, type SineSeries, type SineSeriesOptions } from './datasets.js';
+export {
+  windowSeries,
+  timeSeriesData,
+  StandardScaler,
+  type WindowSet,
+  type WindowedSeries,
+  type WindowSeriesOptions,
+  type StandardScalerJSON,
+  type TimeSeriesData,
+} from './series.js';
+export { parseCsvColumn, parseTsv, type CsvColumn, type ParseCsvColumnOptions, type ParseTsvOptions } from './tables.js';
+export {
+  PAD,
+  textTokens,
+  encodeTexts,
+  classificationData,
+  stratifiedSplit,
+  selectPaddedRows,
+  type ClassificationData,
+  type ClassificationDataOptions,
+} from './classification.js';
 export { reversePairs, truncatePad, buildArrayNmt, type ReversePairsOptions, type PaddedArray } from './seq2seq.js';
 export { FRA_ENG_HEAD } from './fra-eng-head.js';
 export {

@@ -13,12 +13,23 @@ export interface SeqClassifierOptions {
   numClasses: number;
   /** Default 'rnn' (the hello -> ohlol toy). */
   cell?: CellKind;
+  /**
+   * How `classify` turns a sequence into one set of logits: 'last', the hidden state at each row's
+   * last real step (default); 'mean', the mean of its real steps' hidden states.
+   */
+  pooling?: SequencePooling;
   seed?: number | string;
 }
 
+/** How a many-to-one classifier summarizes a sequence's hidden states. */
+export type SequencePooling = 'last' | 'mean';
+export const SEQUENCE_POOLINGS: readonly SequencePooling[] = ['last', 'mean'];
+
 /**
  * The hello -> ohlol toy's model (PyTorch): Embedding(vocab, E) -> RNN/GRU/LSTM(E, H) on batch-first input ->
- * Linear(H, classes) on every step (PyTorch `Embedding -> nn.RNN(batch_first=True) -> Linear`).
+ * Linear(H, classes) on every step (PyTorch `Embedding -> nn.RNN(batch_first=True) -> Linear`): `call`.
+ * The same layers classify whole sequences (many-to-one) with `classify`: the head reads one
+ * hidden state per padded row, its last real step's or the mean of its real steps'.
  * Variables: `embedding` (vocab, E), `W_ih_l0` (E, G*H), `W_hh_l0`, `b_ih_l0`, `b_hh_l0`,
  * `W_out` (H, classes), `b_out`; `fromTorchNames` maps PyTorch's state dict onto them.
  */
@@ -34,7 +45,9 @@ export class SeqClassifier extends VariableOwner {
     const { vocabSize, embeddingSize, numHiddens, numClasses } = options;
     checkPositiveInts({ vocabSize, embeddingSize, numHiddens, numClasses });
     const cell = options.cell ?? 'rnn';
-    this.options = { vocabSize, embeddingSize, numHiddens, numClasses, cell, seed: options.seed ?? 0 };
+    const pooling = options.pooling ?? 'last';
+    if (!SEQUENCE_POOLINGS.includes(pooling)) throw new Error(`Unknown pooling "${String(pooling)}": use ${SEQUENCE_POOLINGS.join(' or ')}.`);
+    this.options = { vocabSize, embeddingSize, numHiddens, numClasses, cell, pooling, seed: options.seed ?? 0 };
     const rng = createRng(this.options.seed);
     this.embedding = new Embedding(vocabSize, embeddingSize, rng);
     this.rnn = new RecurrentLayer(cell, embeddingSize, numHiddens, rng);
@@ -59,6 +72,37 @@ export class SeqClassifier extends VariableOwner {
     const ids = best.dataSync();
     best.dispose();
     return Array.from({ length: B }, (_, b) => Array.from(ids.subarray(b * T, (b + 1) * T)));
+  }
+
+  /**
+   * Many-to-one: X (batch, steps) ids padded on the right, `validLen` the real steps of each row
+   * (1..steps). Returns logits (batch, classes) from each row's pooled hidden state; the steps
+   * after a row's last real one change nothing.
+   */
+  classify(X: tf.Tensor2D, validLen: Int32Array): tf.Tensor2D {
+    const [B, T] = X.shape;
+    if (validLen.length !== B) throw new Error(`classify: ${B} rows but ${validLen.length} valid lengths.`);
+    // Each step's weight in the pooled state, time-major (T, B, 1).
+    const weights = new Float32Array(T * B);
+    validLen.forEach((len, b) => {
+      if (!(Number.isInteger(len) && len >= 1 && len <= T)) throw new RangeError(`classify: row ${b} has valid length ${len}, outside 1..${T}.`);
+      if (this.options.pooling === 'last') weights[(len - 1) * B + b] = 1;
+      else for (let t = 0; t < len; t++) weights[t * B + b] = 1 / len;
+    });
+    return tf.tidy(() => {
+      const emb = this.embedding.apply(tf.transpose(X)) as tf.Tensor3D; // (T, B, E)
+      const { outputs } = this.rnn.apply(emb, this.rnn.beginState(B));
+      const pooled = tf.sum(tf.mul(outputs, tf.tensor3d(weights, [T, B, 1])), 0) as tf.Tensor2D;
+      return this.head.apply(pooled);
+    });
+  }
+
+  /** Class probabilities of each row (softmax of `classify`), (batch, classes) as nested arrays. */
+  predictProbabilities(X: tf.Tensor2D, validLen: Int32Array): number[][] {
+    const p = tf.tidy(() => tf.softmax(this.classify(X, validLen)));
+    const rows = p.arraySync() as number[][];
+    p.dispose();
+    return rows;
   }
 
   namedVariables(): Record<string, tf.Variable> {

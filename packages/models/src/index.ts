@@ -9,7 +9,7 @@ export { FusedCore, layerSuffix } from './fused-core.js';
 export { LayersCore } from './layers-core.js';
 export { Embedding, Dense, RecurrentLayer, RecurrentStack } from './layers.js';
 export { VariableOwner } from '@rnnkit/cells';
-export { SeqClassifier, type SeqClassifierOptions } from './classifier.js';
+export { SeqClassifier, SEQUENCE_POOLINGS, type SeqClassifierOptions, type SequencePooling } from './classifier.js';
 export { TimeSeriesRegressor, type TimeSeriesRegressorOptions } from './timeseries.js';
 export { EncoderDecoder, type EncoderDecoderOptions, type DecoderState, type BeamSearchOptions, type BeamHypothesis } from './seq2seq.js';
 export { fromTorchNames } from './torch.js';

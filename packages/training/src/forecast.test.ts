@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createRng, noisySine } from '@rnnkit/data';
-import { evaluateForecasts, fitLinearAR, kStepAhead, lastValuePredictor, meanSquaredError } from './forecast.js';
+import { createRng, noisySine, timeSeriesData, windowSeries } from '@rnnkit/data';
+import { evaluateForecasts, fitLinearAR, forecastAhead, kStepAhead, lastValuePredictor, meanSquaredError } from './forecast.js';
 
 describe('forecasting helpers', () => {
   it('fitLinearAR recovers the coefficients of a noiseless autoregression', () => {
@@ -37,5 +37,37 @@ describe('forecasting helpers', () => {
     expect(report.mse.last![1]).toBeCloseTo(expected, 10);
     expect(report.predictions.last![4]!.index[0]).toBe(series.numTrain + series.tau + 3);
     expect(report.predictions.last![4]!.values.length).toBe(series.numWindows - 3 - series.numTrain);
+  });
+
+  it('evaluateForecasts takes any windowed series; a k longer than the test part has no score', () => {
+    const series = windowSeries(
+      Array.from({ length: 40 }, (_, i) => i * 2),
+      { tau: 3, valFraction: 0.25 },
+    );
+    const next = (w: Float32Array) => Float32Array.from({ length: w.length / 3 }, (_, i) => (w[i * 3 + 2] as number) + 2);
+    const report = evaluateForecasts(series, { next }, [1, 5, 100]);
+    expect(report.mse.next![1]).toBe(0);
+    expect(report.mse.next![5]).toBe(0);
+    expect(report.mse.next![100]).toBeNaN();
+    expect(report.predictions.next![1]!.index[0]).toBe(series.numTrain + 3);
+  });
+
+  it('forecastAhead continues past the end of the data, feeding each prediction back', () => {
+    const x = [1, 2, 3, 5, 8];
+    const fib = (w: Float32Array) => Float32Array.of((w[0] as number) + (w[1] as number));
+    expect(Array.from(forecastAhead(fib, x, 2, 4))).toEqual([13, 21, 34, 55]);
+    expect(() => forecastAhead(fib, x, 2, 0)).toThrow(/horizon must be a whole number >= 1/);
+    expect(() => forecastAhead(fib, [1], 2, 1)).toThrow(/needs the last tau = 2 values/);
+  });
+
+  it('a linear autoregression on a scaled seasonal series forecasts it back in its own units', () => {
+    const values = Array.from({ length: 400 }, (_, t) => 100 + 20 * Math.sin((2 * Math.PI * t) / 25));
+    const { series, scaler, raw } = timeSeriesData(values, { tau: 30 });
+    const ar = fitLinearAR(series.split().train, 30);
+    const ahead = scaler.inverse(forecastAhead(ar, series.x, 30, 25));
+    ahead.forEach((v, h) => {
+      expect(v).toBeCloseTo(100 + 20 * Math.sin((2 * Math.PI * (400 + h)) / 25), 1);
+    });
+    expect(raw.length).toBe(400);
   });
 });

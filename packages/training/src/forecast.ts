@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, selectRows, timeMajor, type SineSeries, type WindowSet } from '@rnnkit/data';
+import { createRng, selectRows, timeMajor, type WindowedSeries, type WindowSet } from '@rnnkit/data';
 import { mseLoss } from './loss.js';
 import { makeOptimizer, type OptimizerSpec } from './optim.js';
 import { optimizeStep } from './step.js';
@@ -25,10 +25,16 @@ export interface TrainRegressorOptions {
   optimizer?: OptimizerSpec;
   /** Shuffles the windows each epoch. */
   seed?: number | string;
-  onEpochEnd?: (info: { epoch: number; loss: number }) => void;
+  /** Windows whose 1-step MSE is computed after every epoch (`validationLoss` of onEpochEnd). */
+  validation?: WindowSet;
+  onEpochEnd?: (info: { epoch: number; loss: number; validationLoss?: number }) => void;
 }
 
-/** The time-series loop of the PyTorch GRU forecaster on d2l's noisy sine: MSE on shuffled minibatches of windows; returns each epoch's mean loss. */
+/**
+ * The time-series loop of the PyTorch GRU forecaster on d2l's noisy sine: MSE on shuffled
+ * minibatches of windows; returns each epoch's mean loss. Throws when the loss stops being a
+ * finite number.
+ */
 export function trainRegressor(model: RegressorLike, train: WindowSet, tau: number, options: TrainRegressorOptions): number[] {
   const batchSize = options.batchSize ?? 16;
   const optimizer = makeOptimizer(options.optimizer ?? 'adam', options.lr ?? 0.01);
@@ -46,8 +52,11 @@ export function trainRegressor(model: RegressorLike, train: WindowSet, tau: numb
         sum += optimizeStep(model.trainableVariables, () => mseLoss(model.call(X), Y), optimizer).loss * rows.length;
         tf.dispose([X, Y]);
       }
-      losses.push(sum / train.size);
-      options.onEpochEnd?.({ epoch, loss: sum / train.size });
+      const loss = sum / train.size;
+      if (!Number.isFinite(loss)) throw new RangeError(`The loss became ${loss} in epoch ${epoch}: training diverged; lower the learning rate.`);
+      losses.push(loss);
+      const v = options.validation;
+      options.onEpochEnd?.({ epoch, loss, ...(v ? { validationLoss: meanSquaredError(model.predictWindows(v.features, tau), v.labels) } : {}) });
     }
   } finally {
     if (typeof options.optimizer !== 'object') optimizer.dispose();
@@ -139,10 +148,15 @@ export interface ForecastReport {
 }
 
 /**
- * Test-set forecasts of several predictors on the same windows: the test windows are those
- * starting at or after `numTrain`; for step k each start s predicts x[s + tau + k - 1].
+ * Test-set forecasts of several predictors on the same windows of any series (`noisySine`'s,
+ * `windowSeries`'): the test windows are those starting at or after `numTrain`; for step k each
+ * start s predicts x[s + tau + k - 1]. A k longer than the test part gives no predictions (NaN MSE).
  */
-export function evaluateForecasts(series: SineSeries, predictors: Record<string, WindowPredictor>, ks: readonly number[] = [1, 4, 16, 64]): ForecastReport {
+export function evaluateForecasts(
+  series: Pick<WindowedSeries, 'x' | 'tau' | 'numTrain' | 'numWindows'>,
+  predictors: Record<string, WindowPredictor>,
+  ks: readonly number[] = [1, 4, 16, 64],
+): ForecastReport {
   const { x, tau, numTrain, numWindows } = series;
   const report: ForecastReport = { mse: {}, predictions: {} };
   for (const [name, predict] of Object.entries(predictors)) {
@@ -152,12 +166,33 @@ export function evaluateForecasts(series: SineSeries, predictors: Record<string,
       const starts = Array.from({ length: Math.max(0, numWindows - k + 1 - numTrain) }, (_, i) => numTrain + i);
       const values = kStepAhead(predict, x, tau, k, starts);
       const index = Int32Array.from(starts, (s) => s + tau + k - 1);
-      report.mse[name]![k] = meanSquaredError(
-        values,
-        Float32Array.from(index, (i) => x[i] as number),
-      );
+      report.mse[name]![k] =
+        starts.length === 0
+          ? Number.NaN
+          : meanSquaredError(
+              values,
+              Float32Array.from(index, (i) => x[i] as number),
+            );
       report.predictions[name]![k] = { index, values };
     }
   }
   return report;
+}
+
+/**
+ * Forecasts past the end of a series: from its last `tau` values, predicts the next one, slides
+ * the window over the prediction, `horizon` times (d2l 8.1's k-step-ahead from the end).
+ */
+export function forecastAhead(predict: WindowPredictor, x: ArrayLike<number>, tau: number, horizon: number): Float32Array {
+  if (!(Number.isInteger(horizon) && horizon >= 1)) throw new RangeError(`horizon must be a whole number >= 1, got ${horizon}.`);
+  if (x.length < tau) throw new RangeError(`A forecast needs the last tau = ${tau} values, the series has ${x.length}.`);
+  const window = Float32Array.from({ length: tau }, (_, i) => x[x.length - tau + i] as number);
+  const out = new Float32Array(horizon);
+  for (let h = 0; h < horizon; h++) {
+    const next = predict(window)[0] as number;
+    out[h] = next;
+    window.copyWithin(0, 1);
+    window[tau - 1] = next;
+  }
+  return out;
 }

@@ -25,6 +25,15 @@ export {
   type SeqClassifierLike,
   type SeqClassifierEpoch,
   type TrainSeqClassifierOptions,
+  trainSequenceClassifier,
+  evaluateClassifier,
+  balancedClassWeights,
+  confusionMatrix,
+  type SequenceClassifierLike,
+  type LabelledSequences,
+  type ClassifierEvaluation,
+  type SequenceClassifierEpoch,
+  type TrainSequenceClassifierOptions,
 } from './classifier.js';
 export { bleu } from './metrics.js';
 export {
@@ -46,6 +55,7 @@ export {
   kStepAhead,
   meanSquaredError,
   evaluateForecasts,
+  forecastAhead,
   type RegressorLike,
   type WindowPredictor,
   type TrainRegressorOptions,
