@@ -14,6 +14,21 @@ export {
   type Preprocessing,
   type TokenKind,
 } from './text.js';
+export {
+  textEncoding,
+  textTokens,
+  prefixText,
+  encodePrefix,
+  joinTokens,
+  joinLineTokens,
+  describeEncoding,
+  D2L_TEXT_ENCODING,
+  DEFAULT_LINE_BREAKS,
+  TOKEN_KINDS,
+  type TextEncoding,
+  type LineBreak,
+  type EncodedPrefix,
+} from './encoding.js';
 export { Vocab, UNK, countTokens, type VocabOptions, type VocabJSON } from './vocab.js';
 export {
   TIME_MACHINE_URL,
@@ -22,6 +37,7 @@ export {
   TIME_MACHINE_MODULE,
   decodeText,
   corpusFromLines,
+  corpusFromText,
   sha1Hex,
   type DataFileSource,
   type TimeMachineSource,
@@ -30,8 +46,11 @@ export {
   type CorpusOptions,
 } from './timemachine.js';
 export { fetchTimeMachineText, readTimeMachine, loadCorpusTimeMachine, loadDataTimeMachine } from './timemachine-browser.js';
+export type { TimeMachineData } from './timemachine-loaders.js';
 export {
   seqDataIterRandom,
+  seqDataEvalBatches,
+  splitCorpus,
   seqDataIterSequential,
   SeqDataLoader,
   type SeqBatch,

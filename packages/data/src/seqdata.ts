@@ -1,6 +1,7 @@
 import { checkOptions, checkPositiveInts } from './checks.js';
 import { createRng, type Rng, type RngState } from './rng.js';
-import type { Preprocessing } from './text.js';
+import type { LineBreak, TextEncoding } from './encoding.js';
+import type { Preprocessing, TokenKind } from './text.js';
 import type { TimeMachineSource } from './timemachine.js';
 
 /** One minibatch: `X` and `Y` are row-major (batchSize, numSteps) token ids; Y is X shifted by one. */
@@ -124,10 +125,51 @@ export class SeqDataLoader implements Iterable<SeqBatch> {
   }
 }
 
+/**
+ * Splits a corpus into the part to train on and its last `valFraction` (rounded to whole
+ * tokens), held out for validation: the two never share a token position.
+ */
+export function splitCorpus(corpus: Int32Array, valFraction: number): { train: Int32Array; validation: Int32Array } {
+  if (!(typeof valFraction === 'number' && valFraction >= 0 && valFraction < 1)) {
+    throw new RangeError(`valFraction must be a number from 0 (no validation) up to, not including, 1; got ${String(valFraction)}.`);
+  }
+  const held = Math.round(valFraction * corpus.length);
+  return { train: corpus.subarray(0, corpus.length - held), validation: corpus.subarray(corpus.length - held) };
+}
+
+/**
+ * The minibatches of an evaluation: d2l `seq_data_iter_sequential` at offset 0 (the same batches
+ * every time), with the batch size lowered to the rows a short part can fill. Row i of batch k+1
+ * continues row i of batch k, so a state carried over sees the part as running text.
+ */
+export function seqDataEvalBatches(corpus: Int32Array, batchSize: number, numSteps: number): SeqBatch[] {
+  checkPositiveInts({ batchSize, numSteps });
+  const rows = Math.min(batchSize, Math.floor((corpus.length - 1) / numSteps));
+  if (rows < 1) {
+    throw new RangeError(
+      `A part of ${corpus.length} tokens is too short to evaluate on with numSteps ${numSteps}: it needs at least ${numSteps + 1} tokens. Hold out more text or lower numSteps.`,
+    );
+  }
+  const rowLength = Math.floor((corpus.length - 1) / rows);
+  const numBatches = Math.floor(rowLength / numSteps);
+  return Array.from({ length: numBatches }, (_, b) => batchOf(corpus, rows, numSteps, (r) => r * rowLength + b * numSteps));
+}
+
 export interface LoadDataTimeMachineOptions extends SeqDataLoaderOptions {
   /** d2l default 10000; 0 for the whole book. */
   maxTokens?: number;
   source?: TimeMachineSource;
   /** What preprocessing keeps of the text (see {@link Preprocessing}); default `'d2l'`, d2l's a-z lower-cased. */
   preprocess?: Preprocessing;
+  /** Character (default) or word tokens. */
+  tokens?: TokenKind;
+  /** What joins the lines; default the preprocessing's (see {@link TextEncoding}). */
+  lineBreak?: LineBreak;
+  /** Tokens seen fewer times map to `<unk>` (d2l's `min_freq`). Default 0. */
+  minFreq?: number;
+  /**
+   * The last share of the corpus (after `maxTokens`) held out for validation, never trained on:
+   * `validation` then holds its batches (see {@link seqDataEvalBatches}). Default 0: none.
+   */
+  valFraction?: number;
 }

@@ -6,7 +6,10 @@ export type TokenKind = 'char' | 'word';
  * - `'d2l'` (d2l's `read_time_machine`): the letters a-z; each run of anything else (digits,
  *   punctuation, accented letters, other alphabets, emoji) becomes one space; lower case.
  * - `'letters'`: the same with every Unicode letter (`\p{L}`: é, ß, Cyrillic, Greek, CJK...).
- * - `'raw'`: every character of each line as it is, case kept (only the line breaks go).
+ * - `'raw'`: every character of each line as it is, case kept.
+ *
+ * What joins the lines is the text encoding's `lineBreak` (see `TextEncoding`): nothing under
+ * `'d2l'` as in d2l, a space under `'letters'`, the line break itself under `'raw'`.
  */
 export type Preprocessing = 'd2l' | 'letters' | 'raw';
 export const PREPROCESSINGS: readonly Preprocessing[] = ['d2l', 'letters', 'raw'];
@@ -63,9 +66,9 @@ export function keptFraction(text: string, lines: readonly string[]): number {
   return before === 0 ? 1 : Math.min(1, lines.reduce((n, l) => n + visible(l), 0) / before);
 }
 
-/** d2l `tokenize`: each line becomes a list of characters or of space-separated words. */
+/** d2l `tokenize`: each line becomes a list of characters, or of words (Python's `line.split()`: runs of white space separate them). */
 export function tokenize(lines: readonly string[], kind: TokenKind = 'word'): string[][] {
   if (kind === 'char') return lines.map((line) => Array.from(line));
-  if (kind === 'word') return lines.map((line) => (line === '' ? [] : line.split(' ')));
+  if (kind === 'word') return lines.map((line) => line.split(/\s+/u).filter((w) => w !== ''));
   throw new Error(`Unknown token kind "${String(kind)}": use "char" or "word".`);
 }

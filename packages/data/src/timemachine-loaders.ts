@@ -1,8 +1,24 @@
 import { checkOptions, checkPositiveInts } from './checks.js';
-import { SeqDataLoader, type LoadDataTimeMachineOptions } from './seqdata.js';
+import { SeqDataLoader, seqDataEvalBatches, splitCorpus, type LoadDataTimeMachineOptions, type SeqBatch } from './seqdata.js';
+import type { TextEncoding } from './encoding.js';
 import { preprocessText, type Preprocessing } from './text.js';
 import { corpusFromText, type Corpus, type CorpusOptions, type TimeMachineSource, type TimeMachineText } from './timemachine.js';
 import type { Vocab } from './vocab.js';
+
+/** What `loadDataTimeMachine` gives. */
+export interface TimeMachineData {
+  /** Minibatches of the training part (all of `corpus` without `valFraction`). */
+  loader: SeqDataLoader;
+  vocab: Vocab;
+  /** The tokens used: the first `maxTokens` of the text, validation part included. */
+  corpus: Int32Array;
+  /** Tokens in the whole text. */
+  totalTokens: number;
+  keptFraction: number;
+  encoding: TextEncoding;
+  /** With `valFraction`: the held-out last part and its evaluation batches. */
+  validation?: { corpus: Int32Array; batches: SeqBatch[] };
+}
 
 /** d2l's three Time Machine loaders over one platform's `fetchTimeMachineText` (Node's or the browser's). */
 export function timeMachineLoaders(fetchTimeMachineText: (source?: TimeMachineSource) => Promise<TimeMachineText>) {
@@ -16,18 +32,31 @@ export function timeMachineLoaders(fetchTimeMachineText: (source?: TimeMachineSo
     return corpusFromText((await fetchTimeMachineText(options.source)).text, options);
   }
 
-  /** d2l `load_data_time_machine(batch_size, num_steps, use_random_iter, max_tokens)`. */
-  async function loadDataTimeMachine(
-    options: LoadDataTimeMachineOptions,
-  ): Promise<{ loader: SeqDataLoader; vocab: Vocab; corpus: Int32Array; keptFraction: number }> {
+  /**
+   * d2l `load_data_time_machine(batch_size, num_steps, use_random_iter, max_tokens)`; with
+   * `valFraction`, the loader reads only the first part and `validation` holds the last.
+   */
+  async function loadDataTimeMachine(options: LoadDataTimeMachineOptions): Promise<TimeMachineData> {
     checkOptions(options, 'loadDataTimeMachine({ batchSize: 32, numSteps: 35 })');
     checkPositiveInts({ batchSize: options.batchSize, numSteps: options.numSteps });
-    const { corpus, vocab, keptFraction } = await loadCorpusTimeMachine({
+    const { corpus, vocab, keptFraction, totalTokens, encoding } = await loadCorpusTimeMachine({
       maxTokens: options.maxTokens ?? 10000,
       source: options.source,
       preprocess: options.preprocess,
+      tokens: options.tokens,
+      lineBreak: options.lineBreak,
+      minFreq: options.minFreq,
     });
-    return { loader: new SeqDataLoader(corpus, options), vocab, corpus, keptFraction: keptFraction ?? 1 };
+    const { train, validation } = splitCorpus(corpus, options.valFraction ?? 0);
+    return {
+      loader: new SeqDataLoader(train, options),
+      vocab,
+      corpus,
+      keptFraction: keptFraction ?? 1,
+      totalTokens,
+      encoding,
+      ...(validation.length > 0 ? { validation: { corpus: validation, batches: seqDataEvalBatches(validation, options.batchSize, options.numSteps) } } : {}),
+    };
   }
 
   return { readTimeMachine, loadCorpusTimeMachine, loadDataTimeMachine };

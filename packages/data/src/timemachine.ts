@@ -1,4 +1,5 @@
-import { keptFraction, preprocessText, tokenize, type TokenKind } from './text.js';
+import { joinLineTokens, textEncoding, textTokens, type LineBreak, type TextEncoding } from './encoding.js';
+import { keptFraction, preprocessText, type Preprocessing, type TokenKind } from './text.js';
 import { Vocab } from './vocab.js';
 
 // The parts of The Time Machine loading that run anywhere (Node, browsers, workers). The
@@ -112,51 +113,60 @@ export async function downloadChecked(url: string, expected: string, timeoutMs: 
 
 /** A corpus of token indices and its vocabulary. */
 export interface Corpus {
-  /** From `loadCorpusTimeMachine`: the share of the text's visible characters that preprocessing kept (see `keptFraction`). */
+  /** From `corpusFromText`: the share of the text's visible characters that preprocessing kept (see `keptFraction`). */
   keptFraction?: number;
+  /** The first `maxTokens` tokens of the text (all when 0). */
   corpus: Int32Array;
   vocab: Vocab;
+  /** Tokens in the whole text, of which `corpus` holds the first `maxTokens`. */
+  totalTokens: number;
+  /** How the text became tokens (what a checkpoint records, and what a prefix goes through). */
+  encoding: TextEncoding;
 }
 
 export interface CorpusOptions {
-  /** What `loadCorpusTimeMachine` keeps of the text (see {@link Preprocessing}). Default `'d2l'`: a-z, lower case. */
-  preprocess?: import('./text.js').Preprocessing;
-  /** Keep only the first `maxTokens` tokens; 0 or undefined keeps all. d2l's training default is 10000. */
-  maxTokens?: number;
+  /** What each line keeps (see {@link Preprocessing}). Default `'d2l'`: a-z, lower case. */
+  preprocess?: Preprocessing;
   /** Character (d2l's default here) or word tokens. */
   tokens?: TokenKind;
+  /** What joins the lines (see {@link TextEncoding}). Default: the preprocessing's (`DEFAULT_LINE_BREAKS`). */
+  lineBreak?: LineBreak;
+  /** Keep only the first `maxTokens` tokens; 0 or undefined keeps all. d2l's training default is 10000. */
+  maxTokens?: number;
+  /** Tokens seen fewer times in the whole text map to `<unk>` (d2l's `min_freq`). Default 0. */
+  minFreq?: number;
   /** Reuse a vocabulary (for example a checkpoint's) instead of building one. */
   vocab?: Vocab;
 }
 
-/**
- * Builds a corpus from preprocessed lines: all tokens of all lines joined without separators,
- * with a vocabulary over all lines (d2l `load_corpus_time_machine`, for any text).
- */
-export function corpusFromLines(lines: readonly string[], options: CorpusOptions = {}): Corpus {
-  const tokens = tokenize(lines, options.tokens ?? 'char');
-  const vocab = options.vocab ?? new Vocab(tokens);
+/** The corpus of a token stream: the vocabulary over all of it, the ids of its first `maxTokens`. */
+function corpusFromTokens(tokens: readonly string[], encoding: TextEncoding, options: CorpusOptions): Corpus {
   const maxTokens = options.maxTokens ?? 0;
   if (!Number.isInteger(maxTokens) || maxTokens < 0) {
     throw new RangeError(`maxTokens must be a whole number >= 0 (0 keeps the whole text), got ${maxTokens}.`);
   }
-  let total = 0;
-  for (const line of tokens) total += line.length;
-  const n = maxTokens > 0 ? Math.min(maxTokens, total) : total;
-  const corpus = new Int32Array(n);
-  let k = 0;
-  outer: for (const line of tokens) {
-    for (const t of line) {
-      if (k >= n) break outer;
-      corpus[k++] = vocab.indexOf(t);
-    }
-  }
-  if (n === 0) {
+  const minFreq = options.minFreq ?? 0;
+  if (!Number.isInteger(minFreq) || minFreq < 0) throw new RangeError(`minFreq must be a whole number >= 0, got ${minFreq}.`);
+  if (tokens.length === 0) {
     throw new Error(
       "The corpus has no tokens after preprocessing: d2l's preprocessing keeps only the letters a-z; for other alphabets use preprocess 'letters' (every Unicode letter) or 'raw' (every character).",
     );
   }
-  return { corpus, vocab };
+  const vocab = options.vocab ?? new Vocab(tokens, { minFreq });
+  const n = maxTokens > 0 ? Math.min(maxTokens, tokens.length) : tokens.length;
+  const corpus = new Int32Array(n);
+  for (let k = 0; k < n; k++) corpus[k] = vocab.indexOf(tokens[k] as string);
+  return { corpus, vocab, totalTokens: tokens.length, encoding };
+}
+
+/**
+ * Builds a corpus from preprocessed lines: the tokens of all lines joined as `options.lineBreak`
+ * says (with nothing under `'d2l'`), with a vocabulary over all of them (d2l
+ * `load_corpus_time_machine`, for any text).
+ */
+export function corpusFromLines(lines: readonly string[], options: CorpusOptions = {}): Corpus {
+  const encoding = textEncoding(options);
+  return corpusFromTokens(joinLineTokens(lines, encoding), encoding, options);
 }
 
 /** The UTF-8 text of `bytes` (a BOM dropped), or null when they look binary: NUL bytes or invalid UTF-8. */
@@ -169,8 +179,12 @@ export function decodeText(bytes: Uint8Array): string | null {
   }
 }
 
-/** d2l `load_corpus_time_machine` on a text already read: preprocessed (`options.preprocess`), indexed, and the share of it kept. */
+/**
+ * d2l `load_corpus_time_machine` on a text already read: preprocessed, tokenized and joined as
+ * `options` say ({@link textTokens}), indexed, with the share of its characters kept.
+ */
 export function corpusFromText(text: string, options: CorpusOptions = {}): Corpus {
-  const lines = preprocessText(text, options.preprocess ?? 'd2l');
-  return { ...corpusFromLines(lines, options), keptFraction: keptFraction(text, lines) };
+  const encoding = textEncoding(options);
+  const kept = keptFraction(text, preprocessText(text, encoding.preprocess));
+  return { ...corpusFromTokens(textTokens(text, encoding), encoding, options), keptFraction: kept };
 }

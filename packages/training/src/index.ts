@@ -6,11 +6,15 @@ export { globalNorm, clipGradsByGlobalNorm } from './clip.js';
 export { languageModelLoss, crossEntropyLoss, maskedSoftmaxCELoss, mseLoss } from './loss.js';
 export { makeOptimizer, type OptimizerSpec } from './optim.js';
 export { applyClippedGradients, optimizeStep } from './step.js';
+export { learningRateAt, setLearningRate, checkLearningRateSchedule, LR_SCHEDULE_KINDS, type LearningRateSchedule } from './schedule.js';
 export {
   trainStep,
   trainEpoch,
   trainEpochAsync,
   trainLanguageModel,
+  evaluateLanguageModel,
+  type Evaluation,
+  type BestEpoch,
   type StepResult,
   type EpochResult,
   type EpochOptions,
@@ -19,7 +23,7 @@ export {
   type TrainResult,
   type MinibatchStepper,
 } from './train.js';
-export { predict, argmax, sampleLogits, type PredictOptions, type Prediction } from './predict.js';
+export { predict, generate, argmax, sampleLogits, type PredictOptions, type Prediction, type GenerateOptions, type TokenStream } from './predict.js';
 export {
   trainSeqClassifier,
   type SeqClassifierLike,

@@ -3,6 +3,7 @@ import type { SeqBatch } from '@rnnkit/data';
 import type { RecurrentLanguageModel, State } from '@rnnkit/cells';
 import { languageModelLoss } from './loss.js';
 import { makeOptimizer, type OptimizerSpec } from './optim.js';
+import { checkLearningRateSchedule, learningRateAt, setLearningRate, type LearningRateSchedule } from './schedule.js';
 import { optimizeStep } from './step.js';
 import { yieldToEventLoop } from './yield.js';
 
@@ -177,10 +178,72 @@ export async function trainEpochAsync(
   }
 }
 
+export interface Evaluation {
+  /** exp(mean loss over all tokens). */
+  perplexity: number;
+  /** Mean loss per token. */
+  loss: number;
+  tokens: number;
+}
+
+/**
+ * The perplexity of a model on batches it does not train on (no gradients, no updates): the
+ * state carried from batch to batch as in sequential training (pass batches whose rows continue
+ * each other, e.g. `seqDataEvalBatches` of `@rnnkit/data`), fresh at the start.
+ */
+export function evaluateLanguageModel(model: RecurrentLanguageModel, batches: Iterable<SeqBatch>): Evaluation {
+  let state: State | null = null;
+  let lossSum = 0;
+  let tokens = 0;
+  try {
+    for (const batch of batches) {
+      if (state === null || state[0]?.shape[0] !== batch.batchSize) {
+        disposeState(state);
+        state = model.beginState(batch.batchSize);
+      }
+      const current: State = state;
+      const { loss, next } = tf.tidy(() => {
+        const [X, Y] = batchTensors(batch);
+        if (model.loss) {
+          const out = model.loss(X, Y, current);
+          return { loss: out.loss, next: out.state };
+        }
+        const out = model.call(X, current);
+        return { loss: languageModelLoss(out.logits, Y), next: out.state };
+      });
+      disposeState(state);
+      state = next;
+      const n = batch.batchSize * batch.numSteps;
+      lossSum += (loss.dataSync()[0] as number) * n;
+      loss.dispose();
+      tokens += n;
+    }
+  } finally {
+    disposeState(state);
+  }
+  if (tokens === 0) throw new Error('evaluateLanguageModel: no batches to evaluate on.');
+  const loss = lossSum / tokens;
+  return { perplexity: Math.exp(loss), loss, tokens };
+}
+
 export interface EpochInfo extends EpochResult {
   /** 1-based epoch number. */
   epoch: number;
   epochs: number;
+  /** The learning rate of this epoch. */
+  lr: number;
+  /** With `validation`: the perplexity on it after this epoch. */
+  validationPerplexity?: number;
+  /** With `validation`: the best epoch so far and its validation perplexity (this one when it improved). */
+  best?: BestEpoch;
+  /** True when this epoch is the last because validation perplexity stopped improving (`patience`). */
+  earlyStop?: boolean;
+}
+
+/** The epoch with the lowest validation perplexity. */
+export interface BestEpoch {
+  epoch: number;
+  validationPerplexity: number;
 }
 
 export interface TrainOptions {
@@ -198,6 +261,22 @@ export interface TrainOptions {
   stepper?: MinibatchStepper;
   /** Aborting stops cleanly after the current minibatch. */
   signal?: AbortSignal;
+  /** Batches held out from training: their perplexity is measured after every epoch (`evaluateLanguageModel`). */
+  validation?: Iterable<SeqBatch>;
+  /**
+   * Early stopping: end when validation perplexity has not improved for this many epochs.
+   * Needs `validation`.
+   */
+  patience?: number;
+  /** The best epoch of the run so far, for a resumed run (patience counts from it). */
+  best?: BestEpoch;
+  /**
+   * Put the best epoch's weights back into the model when the run ends (kept in memory as they
+   * come). Default: when `patience` is set. Only an epoch of this call can be restored.
+   */
+  restoreBest?: boolean;
+  /** How the learning rate changes by epoch (`lr` is the base rate). Default constant: the optimizer's own rate is left alone. */
+  lrSchedule?: LearningRateSchedule;
 }
 
 export interface TrainResult {
@@ -209,6 +288,12 @@ export interface TrainResult {
   /** Whether the run ended early through `signal`. */
   stopped: boolean;
   epochsDone: number;
+  /** With `validation`: the best epoch (of the run, `best` included). */
+  best?: BestEpoch;
+  /** True when `patience` ended the run. */
+  earlyStopped: boolean;
+  /** True when the best epoch's weights were put back into the model (`restoreBest`). */
+  restoredBest: boolean;
 }
 
 /**
@@ -216,27 +301,61 @@ export interface TrainResult {
  * after each. Yields to the event loop between minibatches so signals (Ctrl-C) are seen.
  */
 export async function trainLanguageModel(model: RecurrentLanguageModel, loader: Iterable<SeqBatch>, options: TrainOptions): Promise<TrainResult> {
-  const { epochs } = options;
+  const { epochs, validation, patience } = options;
   if (!Number.isInteger(epochs) || epochs < 0) throw new RangeError(`epochs must be a whole number >= 0, got ${epochs}.`);
+  if (patience !== undefined && (!Number.isInteger(patience) || patience < 1)) throw new RangeError(`patience must be a whole number >= 1, got ${patience}.`);
+  if (patience !== undefined && !validation)
+    throw new Error('patience needs validation batches: pass validation (e.g. seqDataEvalBatches of a held-out part).');
+  const schedule = options.lrSchedule ? checkLearningRateSchedule(options.lrSchedule) : undefined;
   const optimizer = makeOptimizer(options.optimizer ?? 'sgd', options.lr);
+  const restoreBest = options.restoreBest ?? patience !== undefined;
   const history: EpochInfo[] = [];
   let stopped = false;
+  let earlyStopped = false;
   let epoch = options.startEpoch ?? 0;
+  let best: BestEpoch | undefined = options.best;
+  let bestWeights: tf.Tensor[] | null = null;
   const shouldStop = (): boolean => options.signal?.aborted === true;
   try {
-    while (epoch < epochs && !shouldStop()) {
+    while (epoch < epochs && !shouldStop() && !earlyStopped) {
+      const lr = schedule ? learningRateAt(options.lr, schedule, epoch) : options.lr;
+      if (schedule && schedule.kind !== 'constant') setLearningRate(optimizer, lr);
       const result = await trainEpochAsync(model, loader, optimizer, { ...options, shouldStop });
       if (result.stopped) {
         stopped = true;
         break;
       }
       epoch++;
-      const info: EpochInfo = { ...result, epoch, epochs };
+      const info: EpochInfo = { ...result, epoch, epochs, lr };
+      if (validation) {
+        const { perplexity } = evaluateLanguageModel(model, validation);
+        info.validationPerplexity = perplexity;
+        if (!best || perplexity < best.validationPerplexity) {
+          best = { epoch, validationPerplexity: perplexity };
+          if (restoreBest) {
+            tf.dispose(bestWeights ?? []);
+            bestWeights = model.trainableVariables.map((v) => tf.keep(tf.clone(v)));
+          }
+        }
+        info.best = { ...best };
+        if (patience !== undefined && epoch - best.epoch >= patience && epoch < epochs) info.earlyStop = earlyStopped = true;
+      }
       history.push(info);
       await options.onEpochEnd?.(info);
     }
   } finally {
     if (optimizer !== options.optimizer) optimizer.dispose();
+  }
+  let restoredBest = false;
+  if (bestWeights) {
+    if (best && best.epoch !== epoch) {
+      const weights = bestWeights;
+      model.trainableVariables.forEach((v, i) => {
+        v.assign(weights[i] as tf.Tensor);
+      });
+      restoredBest = true;
+    }
+    tf.dispose(bestWeights);
   }
   stopped ||= shouldStop() && epoch < epochs;
   const tokens = history.reduce((a, h) => a + h.tokens, 0);
@@ -247,5 +366,8 @@ export async function trainLanguageModel(model: RecurrentLanguageModel, loader: 
     tokensPerSecond: seconds > 0 ? tokens / seconds : 0,
     stopped,
     epochsDone: epoch,
+    ...(best ? { best } : {}),
+    earlyStopped,
+    restoredBest,
   };
 }
