@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { D2L_TEXT_ENCODING, describeEncoding, encodePrefix, joinTokens, prefixText, textEncoding, textTokens } from './encoding.js';
+import { D2L_TEXT_ENCODING, describeEncoding, encodePrefix, joinTokens, prefixText, textEncoding, corpusTokens } from './encoding.js';
 import { SeqDataLoader, seqDataEvalBatches, splitCorpus } from './seqdata.js';
 import { corpusFromLines, corpusFromText } from './timemachine.js';
 import { loadDataTimeMachine } from './timemachine-browser.js';
@@ -8,7 +8,7 @@ import { Vocab } from './vocab.js';
 const TEXT = 'The quick brown fox\njumps over the lazy dog.\n\nTHE END\n';
 const textOf = (text: string, options: Parameters<typeof textEncoding>[0]) => {
   const encoding = textEncoding(options);
-  return joinTokens(textTokens(text, encoding), encoding);
+  return joinTokens(corpusTokens(text, encoding), encoding);
 };
 
 describe('text encodings: what becomes of line breaks', () => {
@@ -28,9 +28,9 @@ describe('text encodings: what becomes of line breaks', () => {
   });
 
   it('words: d2l tokenize(lines, "word"); a line break is a token of its own under raw', () => {
-    expect(textTokens(TEXT, textEncoding({ tokens: 'word' }))).toEqual('the quick brown fox jumps over the lazy dog the end'.split(' '));
+    expect(corpusTokens(TEXT, textEncoding({ tokens: 'word' }))).toEqual('the quick brown fox jumps over the lazy dog the end'.split(' '));
     const raw = textEncoding({ preprocess: 'raw', tokens: 'word' });
-    const tokens = textTokens(TEXT, raw);
+    const tokens = corpusTokens(TEXT, raw);
     expect(tokens.slice(0, 6)).toEqual(['The', 'quick', 'brown', 'fox', '\n', 'jumps']);
     expect(tokens.filter((t) => t === '\n')).toHaveLength(4);
     expect(joinTokens(tokens, raw)).toBe('The quick brown fox\njumps over the lazy dog.\n\nTHE END\n');

@@ -74,7 +74,7 @@ export function joinLineTokens(lines: readonly string[], encoding: TextEncoding,
  * joined (d2l `read_time_machine` + `tokenize` + `load_corpus_time_machine`'s flattening for
  * `'d2l'`). `'raw'` with its line breaks keeps the text as it is (`\r\n` read as `\n`).
  */
-export function textTokens(text: string, encoding: TextEncoding): string[] {
+export function corpusTokens(text: string, encoding: TextEncoding): string[] {
   const lines = linesOf(text);
   const trailing = lines.length > 1 && lines[lines.length - 1] === '';
   if (trailing) lines.pop();

@@ -16,7 +16,7 @@ export {
 } from './text.js';
 export {
   textEncoding,
-  textTokens,
+  corpusTokens,
   prefixText,
   encodePrefix,
   joinTokens,

@@ -1,4 +1,4 @@
-import { joinLineTokens, textEncoding, textTokens, type LineBreak, type TextEncoding } from './encoding.js';
+import { joinLineTokens, textEncoding, corpusTokens, type LineBreak, type TextEncoding } from './encoding.js';
 import { keptFraction, preprocessText, type Preprocessing, type TokenKind } from './text.js';
 import { Vocab } from './vocab.js';
 
@@ -181,10 +181,10 @@ export function decodeText(bytes: Uint8Array): string | null {
 
 /**
  * d2l `load_corpus_time_machine` on a text already read: preprocessed, tokenized and joined as
- * `options` say ({@link textTokens}), indexed, with the share of its characters kept.
+ * `options` say ({@link corpusTokens}), indexed, with the share of its characters kept.
  */
 export function corpusFromText(text: string, options: CorpusOptions = {}): Corpus {
   const encoding = textEncoding(options);
   const kept = keptFraction(text, preprocessText(text, encoding.preprocess));
-  return { ...corpusFromTokens(textTokens(text, encoding), encoding, options), keptFraction: kept };
+  return { ...corpusFromTokens(corpusTokens(text, encoding), encoding, options), keptFraction: kept };
 }
