@@ -22,7 +22,8 @@ export default defineProject({
     alias: [
       { find: /^@rnnkit\/data$/, replacement: `${root}packages/data/src/index.ts` },
       { find: /^@rnnkit\/data\/timemachine$/, replacement: `${root}packages/data/src/timemachine-text.ts` },
-      { find: /^@rnnkit\/(cells|models|training)$/, replacement: `${root}packages/$1/src/index.ts` },
+      { find: /^@rnnkit\/(cells|models|training|interop)$/, replacement: `${root}packages/$1/src/index.ts` },
+      { find: /^@rnnkit\/interop\/onnx$/, replacement: `${root}packages/interop/src/onnx.ts` },
     ],
   },
   // Cross-origin isolated, as apps/web's pages: shared memory, so rnnkit's kernels run their worker

@@ -19,6 +19,8 @@ export function sharedTestConfig(name: string): UserWorkspaceConfig {
         { find: /^@rnnkit\/(models|training)$/, replacement: `${root}packages/$1/src/index.ts` },
         { find: /^@rnnkit\/training\/parallel$/, replacement: `${root}packages/training/src/parallel.ts` },
         { find: /^@rnnkit\/training\/node$/, replacement: `${root}packages/training/src/node.ts` },
+        { find: /^@rnnkit\/interop$/, replacement: `${root}packages/interop/src/index.ts` },
+        { find: /^@rnnkit\/interop\/onnx$/, replacement: `${root}packages/interop/src/onnx.ts` },
       ],
     },
     test: {

@@ -12,7 +12,7 @@ import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(root, 'node_modules', '.cache', 'browser-check');
-const PACKAGES = ['data', 'cells', 'models', 'training'];
+const PACKAGES = ['data', 'cells', 'models', 'training', 'interop'];
 // Node-only globals that must not appear in our browser code (tfjs's own guarded uses are not scanned).
 const NODE_GLOBALS = /\b(setImmediate|process\.(env|pid|platform|versions|on|exit|stdout|stderr)|Buffer\.|__dirname|__filename|require\()/;
 

@@ -14,7 +14,7 @@ export XDG_CACHE_HOME="$work/cache"
 mkdir -p "$work/tarballs" "$work/app"
 # Run as a plain npm user would: drop the npm_config_* settings that pnpm passes to scripts.
 while IFS= read -r var; do unset "$var"; done < <(env | grep -o '^npm_config_[^=]*' || true)
-for pkg in packages/data packages/cells packages/models packages/training apps/cli; do
+for pkg in packages/data packages/cells packages/models packages/training packages/interop apps/cli; do
   # pnpm pack turns workspace:^ into the real version ranges, as a publish would.
   (cd "$root/$pkg" && pnpm pack --pack-destination "$work/tarballs" >/dev/null)
 done
@@ -37,7 +37,8 @@ writeFileSync('package.json', JSON.stringify({ name: 'rnnkit-consumer', private:
 JS
 npm install --no-audit --no-fund --loglevel=error >npm-install.log 2>&1 || { cat npm-install.log; exit 1; }
 echo "npm install: ok ($(ls node_modules/@rnnkit | tr '\n' ' '))"
-# The installed packages are the released versions of this checkout (0.1.0 and later, never 0.0.0).
+# The installed packages are the released versions of this checkout (0.1.0 and later, never 0.0.0);
+# @rnnkit/interop is new since 0.1.0 and has no release yet.
 for name in data cells models training cli; do
   dir=packages/$name; [ "$name" = cli ] && dir=apps/cli
   want=$(node -p "require('$root/$dir/package.json').version")
@@ -58,7 +59,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import { Vocab, fetchTimeMachineText, helloToy, loadDataTimeMachine } from '@rnnkit/data';
 import { TIME_MACHINE_TEXT } from '@rnnkit/data/timemachine';
 import { RNNModelScratch, gruCell, installWasmKernels } from '@rnnkit/cells';
-import { RNNModel, SeqClassifier } from '@rnnkit/models';
+import { RNNModel, SeqClassifier, createLanguageModel } from '@rnnkit/models';
+import { createModelFromWeights, readSafetensors, weightsFromTorch, weightsOfModel, weightsToTorch, writeSafetensors } from '@rnnkit/interop';
 import { predict, trainLanguageModel, trainSeqClassifier } from '@rnnkit/training';
 import { VERSION, selectBackend } from '@rnnkit/cli';
 
@@ -77,6 +79,14 @@ for (const model of [new RNNModel({ vocabSize: vocab.size, cell: 'gru', numHidde
   const r = await trainLanguageModel(model, loader, { epochs: 1, lr: 1 });
   console.log(`${model.constructor.name}: perplexity ${r.perplexity.toFixed(2)}, "${predict(model, vocab, 'time ', 10).text}"`);
 }
+// A model out to a PyTorch state dict (safetensors) and back in: the same text.
+const config = { cell: 'gru', implementation: 'fused', numHiddens: 8, numLayers: 1, bidirectional: false, vocabSize: vocab.size, seed: 1 };
+const lm = createLanguageModel(config);
+const bytes = writeSafetensors(weightsToTorch(weightsOfModel(lm, config)));
+const back = createModelFromWeights(weightsFromTorch(readSafetensors(bytes, 'gru.safetensors').tensors, { vocabSize: vocab.size }));
+const [a, b] = [predict(lm, vocab, 'time ', 10).text, predict(back.model, vocab, 'time ', 10).text];
+if (a !== b) throw new Error(`safetensors round trip: "${a}" became "${b}"`);
+console.log(`@rnnkit/interop: ${bytes.length} bytes of safetensors, "${b}" both ways`);
 console.log(`@rnnkit/cli ${VERSION}, selectBackend is a ${typeof selectBackend}`);
 JS
 node use.mjs

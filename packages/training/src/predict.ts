@@ -64,6 +64,18 @@ function modelStep(model: RecurrentLanguageModel, ids: readonly number[], state:
   });
 }
 
+/**
+ * Feeds the prefix but its last token. A unidirectional model takes it in one call, the same state
+ * as step by step; a bidirectional one runs its backward direction over each call's tokens, so it
+ * is fed one token at a time, as d2l's predict_ch8 does.
+ */
+function warmUp(model: RecurrentLanguageModel, ids: readonly number[], step: (ids: number[]) => unknown): void {
+  if (isBidirectional(model)) for (const id of ids.slice(0, -1)) step([id]);
+  else if (ids.length > 1) step(ids.slice(0, -1));
+}
+
+const isBidirectional = (model: RecurrentLanguageModel): boolean => (model as { numDirections?: number }).numDirections === 2;
+
 const choose = (logits: Float32Array, mode: Mode, options: PredictOptions): number => (mode === 'greedy' ? argmax(logits) : sampleLogits(logits, options));
 
 /**
@@ -85,8 +97,7 @@ export function predict(model: RecurrentLanguageModel, vocab: Vocab, prefix: str
     return values;
   };
   try {
-    // Warm-up: the whole prefix but its last token in one call (the same state as step by step).
-    if (outputs.length > 1) step(outputs.slice(0, -1));
+    warmUp(model, outputs, step);
     for (let i = 0; i < numPreds; i++) outputs.push(choose(step([outputs[outputs.length - 1] as number]), mode, options));
   } finally {
     tf.dispose(state);
@@ -162,7 +173,11 @@ export function generate(model: RecurrentLanguageModel, vocab: Vocab, prefix: st
     }
   };
   const nextToken = async (): Promise<string> => {
-    if (saved === null && encoded.ids.length > 1) await step(encoded.ids.slice(0, -1));
+    if (saved === null) {
+      // As warmUp: a bidirectional model one token at a time.
+      if (isBidirectional(model)) for (const id of encoded.ids.slice(0, -1)) await step([id]);
+      else if (encoded.ids.length > 1) await step(encoded.ids.slice(0, -1));
+    }
     last = choose(await step([last]), mode, options);
     const token = vocab.tokenOf(last);
     tokens.push(token);

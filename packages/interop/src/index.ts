@@ -1,0 +1,31 @@
+export { InteropError, type NamedArray } from './errors.js';
+export { readSafetensors, writeSafetensors, looksLikeSafetensors, MAX_SAFETENSORS_HEADER, type SafetensorsContents } from './safetensors.js';
+export { GATE_COUNT, describeWeights, type RecurrentUnit, type RecurrentWeights } from './recurrent-weights.js';
+export {
+  weightsFromTorch,
+  weightsToTorch,
+  torchStyleOf,
+  defaultTorchStyle,
+  SCRATCH_NAMES,
+  type TorchStateDict,
+  type TorchModelStyle,
+} from './torch.js';
+export {
+  weightsOfModel,
+  modelVariables,
+  createModelFromWeights,
+  configFor,
+  implementationsFor,
+  defaultImplementation,
+  whyNot,
+} from './rnnkit.js';
+export { vocabTokens, vocabFromTokens, parseVocabJson } from './vocab.js';
+export {
+  translationFromTorch,
+  translationToTorch,
+  createTranslationModel,
+  isTranslationStateDict,
+  translationVocabJson,
+  translationVocabFromJson,
+  type TranslationWeights,
+} from './translation.js';

@@ -1,0 +1,37 @@
+// vocab.json: d2l's `vocab.idx_to_token`, a JSON array of the tokens in index order.
+import { UNK, Vocab } from '@rnnkit/data';
+import { refuse } from './errors.js';
+
+/** d2l's `idx_to_token` of a vocabulary: what `vocab.json` holds. */
+export function vocabTokens(vocab: Vocab): string[] {
+  return [...vocab.idxToToken];
+}
+
+/**
+ * Reads d2l's `idx_to_token` (the parsed `vocab.json`): an array of distinct strings, `<unk>`
+ * first as d2l's Vocab has it. `file` names the file in refusals.
+ */
+export function vocabFromTokens(tokens: unknown, file = 'vocab.json'): Vocab {
+  if (!Array.isArray(tokens)) throw refuse(file, "is not a JSON array of tokens in index order (d2l's vocab.idx_to_token).");
+  if (tokens.length === 0) throw refuse(file, 'holds no tokens.');
+  const seen = new Map<string, number>();
+  tokens.forEach((t, i) => {
+    if (typeof t !== 'string') throw refuse(file, `holds ${JSON.stringify(t)} at index ${i}: every token must be a string.`);
+    const first = seen.get(t);
+    if (first !== undefined) throw refuse(file, `holds the token ${JSON.stringify(t)} twice (indices ${first} and ${i}).`);
+    seen.set(t, i);
+  });
+  if (tokens[0] !== UNK) throw refuse(file, `starts with ${JSON.stringify(tokens[0])}; d2l's Vocab puts "${UNK}" at index 0.`);
+  return Vocab.fromJSON({ format: 'rnnkit-vocab', version: 1, idxToToken: tokens, tokenFreqs: [] });
+}
+
+/** Parses vocab.json's text (`vocabFromTokens` of its JSON). */
+export function parseVocabJson(text: string, file = 'vocab.json'): Vocab {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw refuse(file, `is not valid JSON (${(err as Error).message}).`);
+  }
+  return vocabFromTokens(json, file);
+}
