@@ -4,6 +4,8 @@ import { defineConfig } from 'vite';
 const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
 export default defineConfig({
+  // Relative asset paths: the built site works from any folder of a static host (/, /rnnkit/, ...).
+  base: './',
   server: { headers: isolation, fs: { allow: ['../..'] } },
   preview: { headers: isolation },
   // Unminified: tfjs-wasm starts its threads from the source text of a function that reads a

@@ -33,9 +33,22 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
   if (m.ok) p?.resolve(m.result);
   else p?.reject(new Error(m.error));
 };
-worker.onerror = (e) => showError(`The training worker failed: ${e.message || 'see the console'}. Reload the page.`);
+/** Set once the worker has failed: every call then fails at once with this. */
+let workerFailure: Error | null = null;
+worker.onerror = (e) => {
+  // A worker script that cannot load (a wrong path on a static host, a blocked request) fails
+  // here with no message: say so, and fail whatever waits for an answer.
+  const why = e.message || `its script did not load (${new URL('./', location.href).pathname} must hold the built site's assets/ folder)`;
+  workerFailure = new Error(`The training worker failed: ${why}. Reload the page.`);
+  e.preventDefault();
+  for (const p of pending.values()) p.reject(workerFailure);
+  pending.clear();
+  if (!backend) $('backend-info').textContent = 'The wasm backend could not start.';
+  showError(workerFailure.message);
+};
 
 function call<T>(req: Request): Promise<T> {
+  if (workerFailure) return Promise.reject(workerFailure);
   const id = nextId++;
   return new Promise<T>((resolve, reject) => {
     pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
@@ -161,9 +174,24 @@ async function refreshSaved(): Promise<void> {
   refreshButtons();
 }
 
+/** How long the backend may take to start before the page says it did not (fetching and compiling the .wasm files). */
+const START_TIMEOUT_MS = 60_000;
+
 async function start(): Promise<void> {
   try {
-    backend = await call<BackendInfo>({ type: 'init' });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `The wasm backend did not start within ${START_TIMEOUT_MS / 1000} s: its .wasm files may not load from this address (see the console). Reload the page.`,
+            ),
+          ),
+        START_TIMEOUT_MS,
+      );
+    });
+    backend = await Promise.race([call<BackendInfo>({ type: 'init' }), timeout]).finally(() => clearTimeout(timer));
     const parts = [
       `backend ${backend.backend}`,
       backend.simd ? 'SIMD' : 'no SIMD',
@@ -176,6 +204,7 @@ async function start(): Promise<void> {
     $('backend-info').textContent = parts.join(' · ');
     await refreshSaved();
   } catch (err) {
+    if (!backend) $('backend-info').textContent = 'The wasm backend could not start.';
     showError((err as Error).message);
   }
   refreshButtons();
