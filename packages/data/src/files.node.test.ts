@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { FileReadError, FileWriteError, describeWriteFailure, fileIdentity, readRegularFile } from './files-node.js';
+import { FileReadError, type FileWriteError, describeWriteFailure, fileIdentity, readRegularFile } from './files-node.js';
 import { readTextFile } from './timemachine-node.js';
 
 let dir: string;

@@ -1,6 +1,6 @@
 // Unreadable files are reported as unreadable (issue 14 item 7), not as missing or invalid JSON.
-// Tests run as root here, where chmod does not stop reads, so readFile is made to fail as it does
-// for a user without permission; the chmod variant runs where it can.
+// Tests run as root here, where chmod does not stop reads, so opening the file is made to fail as it
+// does for a user without permission; the chmod variant runs where it can.
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,13 +13,13 @@ import { loadLanguageModel, saveLanguageModel } from './node.js';
 const denied = vi.hoisted(() => ({ suffix: '' }));
 vi.mock('node:fs/promises', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs/promises')>();
-  const readFile = (async (path: Parameters<typeof fs.readFile>[0], ...rest: unknown[]) => {
+  const open = (async (path: Parameters<typeof fs.open>[0], ...rest: unknown[]) => {
     if (denied.suffix && String(path).endsWith(denied.suffix)) {
       throw Object.assign(new Error(`EACCES: permission denied, open '${String(path)}'`), { code: 'EACCES', errno: -13, path: String(path) });
     }
-    return (fs.readFile as (...a: unknown[]) => unknown)(path, ...rest);
-  }) as typeof fs.readFile;
-  return { ...fs, readFile, default: { ...fs, readFile } };
+    return (fs.open as (...a: unknown[]) => unknown)(path, ...rest);
+  }) as typeof fs.open;
+  return { ...fs, open, default: { ...fs, open } };
 });
 
 const vocab = new Vocab(Array.from('the time traveller'));

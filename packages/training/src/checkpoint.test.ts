@@ -146,7 +146,7 @@ describe('saveLanguageModel / loadLanguageModel', () => {
     for (const m of [fromDisk.model, fromFiles.model, model]) m.dispose();
   });
 
-  it('reads the CLI checkpoints of the first layout (config model/impl/hidden/layers, no checksums)', async () => {
+  it('reads the CLI checkpoints of the first layout (config model/impl/hidden/layers, no checksums) only when unverified ones are allowed', async () => {
     const path = await savedFolder('legacy');
     const json = readJson(join(path, 'model.json'));
     const { config: c, vocab: v } = json.userDefinedMetadata.rnnkit;
@@ -169,7 +169,15 @@ describe('saveLanguageModel / loadLanguageModel', () => {
       history: [],
     };
     writeFileSync(join(path, 'model.json'), JSON.stringify(json));
-    const loaded = await loadLanguageModel(path);
+    const refused = await loadLanguageModel(path).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(CheckpointError);
+    expect((refused as CheckpointError).problem).toBe('unverified');
+    expect((refused as Error).message).toMatch(/^Unverified checkpoint: .*model\.json has rnnkit's first layout, which records no checksums/);
+    const loaded = await loadLanguageModel(path, { allowUnverified: true });
+    expect(loaded.verified).toBe(false);
     expect(loaded.config).toEqual(config);
     expect(loaded.training).toEqual({ rnnkit: '0.0.0', training: { lr: 1 }, epoch: 4, loaderState: {}, history: [] });
     loaded.model.dispose();

@@ -65,17 +65,37 @@ export {
   type TrainRegressorOptions,
   type ForecastReport,
 } from './forecast.js';
-export { saveLanguageModel, checkpointFiles } from './checkpoint/save.js';
-export { loadLanguageModel } from './checkpoint/load.js';
+export { saveCheckpoint, saveLanguageModel, checkpointFiles } from './checkpoint/save.js';
+export { loadCheckpoint, loadAnyCheckpoint, loadLanguageModel } from './checkpoint/load.js';
+export { migrateCheckpoint, type MigrateCheckpointOptions, type MigratedCheckpoint } from './checkpoint/migrate.js';
+export {
+  languageModelKind,
+  translationKind,
+  seqClassifierKind,
+  timeSeriesRegressorKind,
+  CHECKPOINT_KINDS,
+  type TranslationConfig,
+  type SeqClassifierConfig,
+  type TimeSeriesRegressorConfig,
+} from './checkpoint/kinds.js';
 export {
   setCheckpointFileSystem,
   CheckpointError,
   CHECKPOINT_FORMAT,
+  type CheckpointProblem,
   type CheckpointDestination,
   type CheckpointSource,
   type CheckpointFile,
   type CheckpointFileReader,
   type CheckpointFileSystem,
+  type CheckpointKind,
+  type CheckpointModel,
+  type VocabularyRule,
+  type LegacyContents,
+  type Checkpoint,
+  type LoadedCheckpoint,
+  type SaveCheckpointOptions,
+  type LoadCheckpointOptions,
   type LanguageModelCheckpoint,
   type LoadedLanguageModel,
   type SaveLanguageModelOptions,

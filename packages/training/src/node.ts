@@ -1,26 +1,21 @@
-// Node only (node:fs): import from '@rnnkit/training/node'. Importing it lets saveLanguageModel and
-// loadLanguageModel take folders, model.json paths and file:// URLs.
-import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+// Node only (node:fs): import from '@rnnkit/training/node'. Importing it lets saveCheckpoint and
+// loadCheckpoint (and the language-model ones) take folders, model.json paths and file:// URLs.
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FileReadError, describeWriteFailure, formatByteCount, readRegularFile } from '@rnnkit/data';
 import { CheckpointError, setCheckpointFileSystem, type CheckpointFile, type CheckpointFileReader, type CheckpointFileSystem } from './checkpoint/format.js';
 
-export { saveLanguageModel } from './checkpoint/save.js';
-export { loadLanguageModel } from './checkpoint/load.js';
-export {
-  setCheckpointFileSystem,
-  CheckpointError,
-  CHECKPOINT_FORMAT,
-  type CheckpointDestination,
-  type CheckpointSource,
-  type LanguageModelCheckpoint,
-  type LoadedLanguageModel,
-  type SaveLanguageModelOptions,
-  type LoadLanguageModelOptions,
-} from './checkpoint/format.js';
+export * from './index.js';
+export { lockRunFolder, RunFolderLockedError, type RunFolderLock, type LockOwner } from './run-lock.js';
 
 const toPath = (p: string) => (/^file:\/\//i.test(p) ? fileURLToPath(p) : p);
 const codeOf = (err: unknown) => (err as NodeJS.ErrnoException).code;
+
+/** The largest weight file a checkpoint may have (2 GiB); larger files are refused before they are read. */
+export const MAX_WEIGHT_FILE_BYTES = 2 * 2 ** 30;
+/** The largest model.json or optimizer.json (256 MiB: a vocabulary of millions of words). */
+export const MAX_CHECKPOINT_JSON_BYTES = 256 * 2 ** 20;
 
 /** The steps of a folder save, in order; a hook may fail at any of them (tests simulate crashes). */
 export type FolderSaveStep = 'written' | 'moved-aside' | 'renamed';
@@ -55,30 +50,37 @@ async function writeFile(path: string, bytes: Uint8Array): Promise<void> {
   }
 }
 
-/** Completed leftovers of earlier saves of `dir`, newest first (a folder with model.json is complete). */
-async function completeLeftovers(dir: string): Promise<string[]> {
-  const parent = dirname(dir);
-  const pattern = LEFTOVER(basename(dir));
+/**
+ * The leftovers of crashed saves of the checkpoint folder `dir` (`.checkpoint.tmp-*`,
+ * `.checkpoint.old-*` beside it), complete or not: a run folder holding only these still holds a run.
+ */
+export async function checkpointLeftovers(dir: string): Promise<string[]> {
+  const target = resolve(toPath(dir));
+  const pattern = LEFTOVER(basename(target));
   let names: string[];
   try {
-    names = await readdir(parent);
+    names = await readdir(dirname(target));
   } catch {
     return [];
   }
-  const found: { path: string; time: number; tmp: boolean }[] = [];
-  for (const name of names) {
-    const m = pattern.exec(name);
-    if (!m) continue;
-    const path = join(parent, name);
+  return names.filter((n) => pattern.test(n)).map((n) => join(dirname(target), n));
+}
+
+/** The complete candidates for the checkpoint folder `dir` (itself and its leftovers with a model.json), newest first. */
+async function candidatesOf(dir: string): Promise<string[]> {
+  const pattern = LEFTOVER(basename(dir));
+  const found: { path: string; time: number; rank: number }[] = [];
+  for (const path of [dir, ...(await checkpointLeftovers(dir))]) {
+    const m = pattern.exec(basename(path));
     try {
       const s = await stat(join(path, 'model.json'));
-      found.push({ path, time: s.mtimeMs, tmp: m[1] === 'tmp' });
+      // On equal times: a complete tmp folder is the newest save, then the folder, then one moved aside.
+      found.push({ path, time: s.mtimeMs, rank: m ? (m[1] === 'tmp' ? 2 : 0) : 1 });
     } catch {
       // incomplete: no model.json yet
     }
   }
-  // A complete tmp folder is the newer save (written before its predecessor was moved aside).
-  found.sort((a, b) => b.time - a.time || Number(b.tmp) - Number(a.tmp));
+  found.sort((a, b) => b.time - a.time || b.rank - a.rank);
   return found.map((f) => f.path);
 }
 
@@ -87,15 +89,21 @@ function folderReader(dir: string): CheckpointFileReader {
     describe: (file) => join(dir, file),
     async read(file) {
       const path = join(dir, file);
+      const json = /\.json$/i.test(file);
       try {
-        return new Uint8Array(await readFile(path));
+        return await readRegularFile(path, { maxBytes: json ? MAX_CHECKPOINT_JSON_BYTES : MAX_WEIGHT_FILE_BYTES, what: 'checkpoint' });
       } catch (err) {
-        const code = codeOf(err);
-        if (code === 'ENOENT') return undefined;
-        if (code === 'EACCES' || code === 'EPERM')
-          throw new CheckpointError(path, `Unreadable checkpoint: ${path} cannot be read (permission denied, ${code}).`);
-        if (code === 'EISDIR') throw new CheckpointError(path, `Corrupt checkpoint: ${path} is a folder, not a file.`);
-        throw new CheckpointError(path, `Unreadable checkpoint: ${path} cannot be read (${code ?? (err as Error).message}).`);
+        if (!(err instanceof FileReadError)) throw err;
+        if (err.problem === 'missing') return undefined;
+        if (err.problem === 'permission')
+          throw new CheckpointError(path, `Unreadable checkpoint: ${path} cannot be read (permission denied, ${err.code}).`, 'unreadable');
+        if (err.problem === 'folder') throw new CheckpointError(path, `Corrupt checkpoint: ${path} is a folder, not a file.`);
+        if (err.problem === 'not-regular') throw new CheckpointError(path, `Unreadable checkpoint: ${err.message.replace(/^The checkpoint file /, '')}`, 'unreadable');
+        if (err.problem === 'too-large') {
+          const limit = json ? MAX_CHECKPOINT_JSON_BYTES : MAX_WEIGHT_FILE_BYTES;
+          throw new CheckpointError(path, `Corrupt checkpoint: ${path} is larger than the ${formatByteCount(limit)} a checkpoint's ${json ? '.json' : 'weight'} file may have.`);
+        }
+        throw new CheckpointError(path, `Unreadable checkpoint: ${path} cannot be read (${err.code ?? err.message}).`, 'unreadable');
       }
     },
   };
@@ -110,15 +118,26 @@ async function kindOf(path: string): Promise<'file' | 'folder' | 'none'> {
     throw new CheckpointError(
       path,
       `Unreadable checkpoint: ${path} cannot be read (${code === 'EACCES' || code === 'EPERM' ? `permission denied, ${code}` : code}).`,
+      'unreadable',
     );
   }
 }
 
+/** The error of a failed save: the file, the cause, and which checkpoint is intact. */
+function saveError(err: unknown, file: string, dir: string, hadOne: boolean): CheckpointError {
+  const intact = hadOne ? `The previous checkpoint in ${dir} is intact.` : `No checkpoint was written to ${dir}.`;
+  return new CheckpointError(file, `${describeWriteFailure(err, file)} ${intact}`, 'unwritable');
+}
+
 /**
  * Checkpoint folders on the local file system. A save writes the whole folder under a temporary
- * name beside it, then moves the previous folder aside and renames the new one into place; a
- * crash at any instant leaves either the folder or a complete leftover, which loading picks up
- * (newest first). The next save removes leftovers of processes that are gone.
+ * name beside it (each file synced to disk, model.json last), then moves the previous folder aside
+ * and renames the new one into place; a crash at any instant leaves the folder, a complete
+ * leftover, or both. Loading tries the complete ones newest first and takes the first that passes
+ * every check, whatever number of crashes left them. The next save removes leftovers of processes
+ * that are gone. Only regular files are read, within `MAX_WEIGHT_FILE_BYTES` /
+ * `MAX_CHECKPOINT_JSON_BYTES`. A failed save (a full disk, permissions) names the file and says
+ * which checkpoint is intact.
  */
 export function createNodeCheckpointFileSystem(options: NodeCheckpointFileSystemOptions = {}): CheckpointFileSystem {
   const step = (s: FolderSaveStep) => options.afterStep?.(s);
@@ -127,24 +146,40 @@ export function createNodeCheckpointFileSystem(options: NodeCheckpointFileSystem
       const dir = resolve(toPath(path));
       const parent = dirname(dir);
       const name = basename(dir);
-      if ((await kindOf(dir)) === 'file') throw new Error(`Cannot save a checkpoint to ${dir}: it is a file, not a folder.`);
-      await mkdir(parent, { recursive: true });
+      if ((await kindOf(dir)) === 'file') throw new CheckpointError(dir, `Cannot save a checkpoint to ${dir}: it is a file, not a folder.`, 'unwritable');
+      const hadOne = (await kindOf(join(dir, 'model.json'))) === 'file';
+      try {
+        await mkdir(parent, { recursive: true });
+      } catch (err) {
+        throw saveError(err, parent, dir, hadOne);
+      }
       const id = `${process.pid}-${++saves}`;
       const tmp = join(parent, `.${name}.tmp-${id}`);
       const aside = join(parent, `.${name}.old-${id}`);
-      await mkdir(tmp);
+      let at = tmp;
       try {
-        for (const f of files) await writeFile(join(tmp, f.name), f.bytes);
+        await mkdir(tmp);
+        for (const f of files) {
+          at = join(tmp, f.name);
+          await writeFile(at, f.bytes);
+        }
         step('written');
       } catch (err) {
         await rm(tmp, { recursive: true, force: true });
-        throw err;
+        if (err instanceof CheckpointError) throw err;
+        if (codeOf(err) === undefined) throw err; // a test's simulated crash
+        throw saveError(err, at, dir, hadOne);
       }
-      // Between these two renames no folder sits at `dir`; loading then recovers `tmp`.
-      const hadOne = (await kindOf(dir)) === 'folder';
-      if (hadOne) await rename(dir, aside);
-      step('moved-aside');
-      await rename(tmp, dir);
+      // Between these two renames no folder sits at `dir`; loading then recovers `tmp` or `aside`.
+      const hadFolder = (await kindOf(dir)) === 'folder';
+      try {
+        if (hadFolder) await rename(dir, aside);
+        step('moved-aside');
+        await rename(tmp, dir);
+      } catch (err) {
+        if (codeOf(err) === undefined) throw err;
+        throw new CheckpointError(dir, `${describeWriteFailure(err, dir)} The new checkpoint is complete in ${tmp}; loading ${dir} recovers it.`, 'unwritable');
+      }
       step('renamed');
       await rm(aside, { recursive: true, force: true });
       // Leftovers of crashed saves: remove those whose process is gone.
@@ -156,23 +191,39 @@ export function createNodeCheckpointFileSystem(options: NodeCheckpointFileSystem
     },
 
     async open(path) {
+      const [first] = await candidates(path);
+      if (!first) throw new CheckpointError(resolve(toPath(path)), `No checkpoint at ${path}.`, 'missing');
+      return first;
+    },
+
+    candidates,
+  };
+}
+
+/** What a path names, as complete checkpoint folders to try, newest first. */
+async function candidates(path: string): Promise<{ reader: CheckpointFileReader; modelJson: string }[]> {
       const target = resolve(toPath(path));
       const kind = await kindOf(target);
-      if (kind === 'file') return { reader: folderReader(dirname(target)), modelJson: basename(target) };
-      if (kind === 'folder') {
-        if ((await kindOf(join(target, 'model.json'))) !== 'none') return { reader: folderReader(target), modelJson: 'model.json' };
-        // A run folder: its checkpoint/ (or what a crash left of it).
-        const inner = join(target, 'checkpoint');
-        if ((await kindOf(join(inner, 'model.json'))) !== 'none') return { reader: folderReader(inner), modelJson: 'model.json' };
-        const [recovered] = [...(await completeLeftovers(target)), ...(await completeLeftovers(inner))];
-        if (recovered) return { reader: folderReader(recovered), modelJson: 'model.json' };
-        throw new CheckpointError(join(target, 'model.json'), `No checkpoint at ${path}: model.json is missing.`);
+      if (kind === 'file') {
+        // A model.json path: its folder, or what crashes left of that folder.
+        const file = basename(target);
+        if (file !== 'model.json') return [{ reader: folderReader(dirname(target)), modelJson: file }];
+        return (await candidatesOf(dirname(target))).map((d) => ({ reader: folderReader(d), modelJson: 'model.json' }));
       }
-      const [recovered] = await completeLeftovers(target);
-      if (recovered) return { reader: folderReader(recovered), modelJson: 'model.json' };
-      throw new CheckpointError(target, `No checkpoint at ${path}: the ${/\.json$/i.test(target) ? 'file' : 'folder'} does not exist.`);
-    },
-  };
+      if (kind === 'folder') {
+        // A checkpoint folder (with a model.json, or leftovers of its saves) or a run folder holding checkpoint/.
+        const own = await candidatesOf(target);
+        const all = own.length > 0 ? own : await candidatesOf(join(target, 'checkpoint'));
+        if (all.length > 0) return all.map((d) => ({ reader: folderReader(d), modelJson: 'model.json' }));
+        throw new CheckpointError(join(target, 'model.json'), `No checkpoint at ${path}: model.json is missing.`, 'missing');
+      }
+      const recovered = await candidatesOf(target);
+      if (recovered.length > 0) return recovered.map((d) => ({ reader: folderReader(d), modelJson: 'model.json' }));
+      if (/\.json$/i.test(target)) {
+        const leftovers = await candidatesOf(dirname(target));
+        if (basename(target) === 'model.json' && leftovers.length > 0) return leftovers.map((d) => ({ reader: folderReader(d), modelJson: 'model.json' }));
+      }
+      throw new CheckpointError(target, `No checkpoint at ${path}: the ${/\.json$/i.test(target) ? 'file' : 'folder'} does not exist.`, 'missing');
 }
 
 setCheckpointFileSystem(createNodeCheckpointFileSystem());

@@ -19,6 +19,120 @@ export type CheckpointDestination = string | tf.io.IOHandler;
  */
 export type CheckpointSource = string | tf.io.IOHandler | ArrayLike<File>;
 
+/** What a checkpoint holds a model of: anything with named variables (in a documented order) to save. */
+export interface CheckpointModel {
+  /** The weights by name, in the order the model documents; a checkpoint stores them in this order. */
+  namedVariables(): Record<string, tf.Variable>;
+  dispose(): void;
+}
+
+/** How a checkpoint kind checks one of its vocabularies. */
+export interface VocabularyRule<C> {
+  /** The config field that holds the number of tokens the model needs (its embedding or output rows). */
+  size: keyof C & string;
+  /** Whether every token but `<unk>` and `reserved` is one character (a Unicode code point): char-level models. */
+  characters(config: C): boolean;
+  /** The tokens right after `<unk>`, in order (d2l's `reserved_tokens`); `[]` for none. */
+  reserved: readonly string[];
+  /** The checkpoint may leave this vocabulary out (a model trained on ids). Default false. */
+  optional?: boolean;
+}
+
+/**
+ * One kind of model a checkpoint can hold: the one place that says how its config is checked, how
+ * many weights it has and how it is built. Every kind gets the same file format and checks
+ * (checksums, finite weights, contained paths, vocabularies, weights in the model's order).
+ */
+export interface CheckpointKind<M extends CheckpointModel = CheckpointModel, C = unknown> {
+  /** `userDefinedMetadata.rnnkit.kind` in model.json. */
+  readonly name: string;
+  /** What messages call it: "a language model". */
+  readonly description: string;
+  /**
+   * Checks a config read from a file, field by field, and returns it typed (with defaults filled
+   * in); throws an Error naming the first bad field and the values it takes.
+   */
+  checkConfig(config: unknown): C;
+  /** The number of weights (floats) the config's model has: checked against the files before the model is built. */
+  weightCount(config: C): number;
+  /** Builds the model a checked config describes, with fresh weights. */
+  build(config: C): M;
+  /** The vocabularies stored beside the config, by their key in the metadata (`vocab`; `sourceVocab`...). */
+  readonly vocabularies: Readonly<Record<string, VocabularyRule<C>>>;
+  /**
+   * Reads the metadata of a checkpoint written before checksums existed (no `layout`) as
+   * `{ config, vocabularies, training }`; undefined when it is not this kind's old layout.
+   */
+  upgradeLegacy?(meta: Record<string, unknown>): LegacyContents | undefined;
+}
+
+/** What an old (unverified) layout holds, in today's terms. */
+export interface LegacyContents {
+  config: unknown;
+  vocabularies: Record<string, unknown>;
+  training?: unknown;
+}
+
+/** What `saveCheckpoint` stores. */
+export interface Checkpoint<M extends CheckpointModel = CheckpointModel, C = unknown> {
+  model: M;
+  config: C;
+  /** The kind's vocabularies, by name (those marked optional may be left out). */
+  vocabularies?: Record<string, Vocab>;
+  /** Saved too, so training can continue exactly (Adam included). */
+  optimizer?: tf.Optimizer;
+  /** Any JSON the caller needs to resume (epoch, data-loader state, history...). */
+  training?: unknown;
+}
+
+export interface SaveCheckpointOptions {
+  /**
+   * Where the optimizer's state goes when the destination is an IO handler object. A string
+   * destination derives it: the same folder (`optimizer.json`), or `<url>.optimizer`.
+   */
+  optimizerDestination?: CheckpointDestination;
+}
+
+export interface LoadCheckpointOptions {
+  /**
+   * Restores the saved optimizer state into this optimizer (of the same class as the saved
+   * one), exactly, Adam's running beta powers included; a function builds it from the saved
+   * training record first. Without it the optimizer files are not read at all.
+   */
+  optimizer?: tf.Optimizer | ((training: unknown) => tf.Optimizer);
+  /** Where the optimizer's state is when the source is an IO handler object. */
+  optimizerSource?: CheckpointSource;
+  /** What error messages call an IO handler object source (default "the checkpoint"). */
+  name?: string;
+  /**
+   * Loads a checkpoint of the old layout that has no checksums, whose damage or edits (another
+   * vocabulary, other weights) cannot be detected. Default false: such a checkpoint is refused
+   * (`CheckpointError` with problem `'unverified'`); `migrateCheckpoint` writes a verified copy.
+   */
+  allowUnverified?: boolean;
+}
+
+/** What `loadCheckpoint` gives. */
+export interface LoadedCheckpoint<M extends CheckpointModel = CheckpointModel, C = unknown> {
+  /** The kind it holds. */
+  kind: CheckpointKind<M, C>;
+  /** Built from `config` with the saved weights; the caller disposes it. */
+  model: M;
+  config: C;
+  vocabularies: Record<string, Vocab>;
+  training?: unknown;
+  /** `options.optimizer` (the one built, when it was a function). */
+  optimizer?: tf.Optimizer;
+  /** Whether `optimizer` got saved state (false: the checkpoint has none). */
+  optimizerRestored: boolean;
+  /** False for an old checkpoint without checksums, loaded with `allowUnverified`. */
+  verified: boolean;
+  /** Where it was read from (for messages): a leftover of a crashed save when the folder itself failed. */
+  source: string;
+  /** Why newer copies (left by crashed saves) were passed over, newest first; absent when none were. */
+  skipped?: string[];
+}
+
 /** What `saveLanguageModel` stores. */
 export interface LanguageModelCheckpoint {
   model: RecurrentLanguageModel;
@@ -30,26 +144,8 @@ export interface LanguageModelCheckpoint {
   training?: unknown;
 }
 
-export interface SaveLanguageModelOptions {
-  /**
-   * Where the optimizer's state goes when the destination is an IO handler object. A string
-   * destination derives it: the same folder (`optimizer.json`), or `<url>.optimizer`.
-   */
-  optimizerDestination?: CheckpointDestination;
-}
-
-export interface LoadLanguageModelOptions {
-  /**
-   * Restores the saved optimizer state into this optimizer (of the same class as the saved
-   * one), exactly, Adam's running beta powers included; a function builds it from the saved
-   * training record first. Without it the optimizer files are not read at all.
-   */
-  optimizer?: tf.Optimizer | ((training: unknown) => tf.Optimizer);
-  /** Where the optimizer's state is when the source is an IO handler object. */
-  optimizerSource?: CheckpointSource;
-  /** What error messages call an IO handler object source (default "the checkpoint"). */
-  name?: string;
-}
+export type SaveLanguageModelOptions = SaveCheckpointOptions;
+export type LoadLanguageModelOptions = LoadCheckpointOptions;
 
 export interface LoadedLanguageModel {
   /** Built from `config` with the saved weights; the caller disposes it. */
@@ -61,9 +157,21 @@ export interface LoadedLanguageModel {
   optimizer?: tf.Optimizer;
   /** Whether `optimizer` got saved state (false: the checkpoint has none). */
   optimizerRestored: boolean;
-  /** Where it was read from (for messages). */
+  /** False for an old checkpoint without checksums, loaded with `allowUnverified`. */
+  verified: boolean;
+  /** Where it was read from (for messages): a leftover of a crashed save when the folder itself failed. */
   source: string;
+  /** Why newer copies (left by crashed saves) were passed over, newest first; absent when none were. */
+  skipped?: string[];
 }
+
+/**
+ * Why a checkpoint was refused: damaged or edited (`corrupt`), not there (`missing`), not readable
+ * (`unreadable`: permissions, a special file, too large), of another kind (`wrong-kind`), or of
+ * the old layout without checksums (`unverified`); or a save that failed (`unwritable`: a full
+ * disk, permissions).
+ */
+export type CheckpointProblem = 'corrupt' | 'missing' | 'unreadable' | 'wrong-kind' | 'unverified' | 'unwritable';
 
 /** A bad or unreadable checkpoint file; the message names the file and the problem. */
 export class CheckpointError extends Error {
@@ -71,6 +179,7 @@ export class CheckpointError extends Error {
     /** The file (path or URL) at fault. */
     readonly file: string,
     message: string,
+    readonly problem: CheckpointProblem = 'corrupt',
   ) {
     super(message);
     this.name = 'CheckpointError';
@@ -108,6 +217,11 @@ export interface CheckpointFileSystem {
   writeFolder(path: string, files: CheckpointFile[]): Promise<void>;
   /** Opens a folder, a run folder holding `checkpoint/`, or a `.json` file. */
   open(path: string): Promise<{ reader: CheckpointFileReader; modelJson: string }>;
+  /**
+   * Every complete checkpoint a path may mean, newest first (the folder and what crashed saves
+   * left of it); loading takes the first that passes every check. Without it, `open`'s only.
+   */
+  candidates?(path: string): Promise<{ reader: CheckpointFileReader; modelJson: string }[]>;
 }
 
 let fileSystem: CheckpointFileSystem | null = null;

@@ -34,15 +34,12 @@ export async function withIntegrity(meta: Record<string, unknown>, specs: Spec[]
 
 export type Meta = Record<string, unknown> & { integrity?: Integrity };
 
+/**
+ * Checks the recorded SHA-256 checksums: of the metadata with the weight list (every byte of
+ * model.json that means something) and of the weight bytes (every weight file, in manifest order).
+ */
 export async function checkIntegrity(art: tf.io.ModelArtifacts, meta: Meta, data: ArrayBuffer, files: { json: string; weights: string }): Promise<void> {
   const integrity = meta.integrity;
-  if (meta.layout === undefined) {
-    // Layout 1 (the CLI's first checkpoints) predates checksums; anything else without a layout is damaged.
-    const config = meta.config as Record<string, unknown> | undefined;
-    if (meta.kind === 'optimizer' || meta.integrity !== undefined || !config || !('model' in config))
-      throw corrupt(files.json, 'has no layout version in its rnnkit metadata.');
-    return;
-  }
   if (integrity?.algorithm !== 'SHA-256' || typeof integrity.weights !== 'string' || typeof integrity.manifest !== 'string') {
     throw corrupt(files.json, 'has no SHA-256 checksums (userDefinedMetadata.rnnkit.integrity).');
   }

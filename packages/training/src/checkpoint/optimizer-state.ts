@@ -9,7 +9,7 @@ import {
   needFileSystem,
   type CheckpointFileReader,
   type CheckpointSource,
-  type LoadLanguageModelOptions,
+  type LoadCheckpointOptions,
 } from './format.js';
 import { checkIntegrity, withIntegrity, type Meta } from './integrity.js';
 import { filesReader, loadArtifacts, loadHandler, readArtifacts } from './readers.js';
@@ -43,11 +43,13 @@ export async function restoreOptimizer(
   optimizer: tf.Optimizer,
   art: tf.io.ModelArtifacts,
   files: { json: string; weights: string },
-  modelDigest: string | undefined,
+  modelDigest: string | null,
 ): Promise<void> {
   // Layout 1 wrote optimizer files without metadata, beside a model.json without checksums.
-  const legacy = modelDigest === undefined && (art.userDefinedMetadata as { rnnkit?: unknown } | undefined)?.rnnkit === undefined;
-  const meta: Meta = legacy ? {} : metaOf(art, files.json, 'optimizer');
+  const legacy = modelDigest === null && (art.userDefinedMetadata as { rnnkit?: unknown } | undefined)?.rnnkit === undefined;
+  const meta: Meta = legacy ? {} : metaOf(art, files.json);
+  if (!legacy && meta.kind !== 'optimizer') throw corrupt(files.json, `holds ${JSON.stringify(meta.kind ?? null)}, not optimizer state.`);
+  if (!legacy && meta.layout === undefined) throw corrupt(files.json, 'has no layout version in its rnnkit metadata.');
   const data = weightData(art);
   const specs = art.weightSpecs ?? [];
   checkSpecs(specs as unknown[], files.json);
@@ -82,8 +84,8 @@ export async function loadOptimizer(
   optimizer: tf.Optimizer,
   source: CheckpointSource,
   files: { reader: CheckpointFileReader; modelJson: string } | null,
-  options: LoadLanguageModelOptions,
-  modelDigest: string | undefined,
+  options: LoadCheckpointOptions,
+  modelDigest: string | null,
 ): Promise<boolean> {
   if (options.optimizerSource !== undefined) {
     const o = options.optimizerSource;
@@ -112,14 +114,14 @@ export async function loadOptimizer(
     await restoreOptimizer(optimizer, art, { json: url, weights: url }, modelDigest);
     return true;
   }
-  throw new Error('loadLanguageModel: with an optimizer and an IO handler object, pass optimizerSource too.');
+  throw new Error('loadCheckpoint: with an optimizer and an IO handler object, pass optimizerSource too.');
 }
 
 export async function restoreFromFiles(
   optimizer: tf.Optimizer,
   reader: CheckpointFileReader,
   jsonFile: string,
-  modelDigest: string | undefined,
+  modelDigest: string | null,
 ): Promise<boolean> {
   const read = await readArtifacts(reader, jsonFile);
   if (!read) return false;

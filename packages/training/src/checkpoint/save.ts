@@ -1,29 +1,62 @@
 // Saving: a folder (Node, written whole then renamed into place) or any TensorFlow.js IO handler.
 import * as tf from '@tensorflow/tfjs-core';
 import { Vocab } from '@rnnkit/data';
-import { checkLanguageModelConfig } from '@rnnkit/models';
+import type { RecurrentLanguageModel } from '@rnnkit/cells';
+import type { LanguageModelConfig } from '@rnnkit/models';
 import {
   LAYOUT_VERSION,
   artifactsOf,
   isFileLike,
   needFileSystem,
+  type Checkpoint,
   type CheckpointDestination,
   type CheckpointFile,
+  type CheckpointKind,
+  type CheckpointModel,
   type LanguageModelCheckpoint,
-  type SaveLanguageModelOptions,
+  type SaveCheckpointOptions,
 } from './format.js';
 import { integrityOf, withIntegrity } from './integrity.js';
+import { languageModelKind } from './kinds.js';
 import { encodeOptimizer, optimizerUrl } from './optimizer-state.js';
+import { checkVocabulary } from './validation.js';
 
-async function encodeModel(c: LanguageModelCheckpoint): Promise<tf.io.ModelArtifacts> {
-  const config = checkLanguageModelConfig(c.config);
-  if (!(c.vocab instanceof Vocab)) throw new TypeError('saveLanguageModel: vocab must be a Vocab.');
-  if (c.vocab.size !== config.vocabSize)
-    throw new Error(`saveLanguageModel: the vocabulary has ${c.vocab.size} tokens but config.vocabSize is ${config.vocabSize}.`);
-  if (c.model.vocabSize !== config.vocabSize)
-    throw new Error(`saveLanguageModel: the model's vocabSize is ${c.model.vocabSize} but config.vocabSize is ${config.vocabSize}.`);
-  const { data, specs } = await tf.io.encodeWeights(c.model.namedVariables());
-  const meta: Record<string, unknown> = { kind: 'language-model', layout: LAYOUT_VERSION, config, vocab: c.vocab.toJSON() };
+/** The metadata keys every kind has; a vocabulary may not take one of these names. */
+const META_KEYS = new Set(['kind', 'layout', 'config', 'training', 'integrity']);
+
+async function encodeModel<M extends CheckpointModel, C>(kind: CheckpointKind<M, C>, c: Checkpoint<M, C>, caller: string): Promise<tf.io.ModelArtifacts> {
+  let config: C;
+  try {
+    config = kind.checkConfig(c.config);
+  } catch (err) {
+    throw new Error(`${caller}: ${(err as Error).message}`);
+  }
+  const meta: Record<string, unknown> = { kind: kind.name, layout: LAYOUT_VERSION, config };
+  const given = c.vocabularies ?? {};
+  for (const key of Object.keys(given)) {
+    if (!Object.hasOwn(kind.vocabularies, key)) {
+      throw new Error(`${caller}: ${kind.description} has no vocabulary "${key}" (it has ${Object.keys(kind.vocabularies).join(', ') || 'none'}).`);
+    }
+  }
+  for (const [key, rule] of Object.entries(kind.vocabularies)) {
+    if (META_KEYS.has(key)) throw new Error(`${caller}: the vocabulary name "${key}" is taken by the checkpoint's metadata.`);
+    const vocab = given[key];
+    if (vocab === undefined) {
+      if (rule.optional) continue;
+      throw new Error(`${caller}: ${kind.description} needs its vocabulary "${key}".`);
+    }
+    if (!(vocab instanceof Vocab)) throw new TypeError(`${caller}: vocabulary "${key}" must be a Vocab.`);
+    // The same checks a load makes: a checkpoint that saves is one that loads.
+    meta[key] = vocab.toJSON();
+    checkVocabulary(meta[key], rule, config, key, (problem) => new Error(`${caller}: the checkpoint ${problem}`));
+  }
+  const variables = c.model.namedVariables();
+  const count = Object.values(variables).reduce((n, v) => n + v.size, 0);
+  const expected = kind.weightCount(config);
+  if (count !== expected) {
+    throw new Error(`${caller}: the model has ${count} weights, but its config describes ${kind.description} of ${expected}: save the config the model was built from.`);
+  }
+  const { data, specs } = await tf.io.encodeWeights(variables);
   if (c.training !== undefined) meta.training = c.training;
   return artifactsOf(specs, data, await withIntegrity(meta, specs, data));
 }
@@ -53,22 +86,49 @@ function saveHandler(url: string): tf.io.IOHandler {
 }
 
 /**
- * Saves a language model, its vocabulary and its config (and optionally its optimizer's state
- * and the caller's training state) in the format of `rnnkit train`'s checkpoints: `model.json`
- * (a TensorFlow.js weights manifest with rnnkit's metadata and SHA-256 checksums) and
- * `weights.bin`, plus `optimizer.json`/`optimizer.bin` with an optimizer.
+ * Saves a model of any checkpoint kind (`languageModelKind`, `translationKind`,
+ * `seqClassifierKind`, `timeSeriesRegressorKind`, or your own record), its config, its
+ * vocabularies and optionally its optimizer's state and your training state, in rnnkit's checkpoint
+ * format: `model.json` (a TensorFlow.js weights manifest with rnnkit's metadata and SHA-256
+ * checksums) and `weights.bin`, plus `optimizer.json`/`optimizer.bin` with an optimizer. The config
+ * and vocabularies pass the checks a load makes, so what saves loads.
  *
  * `destination`: any TensorFlow.js IO handler, or a URL (`indexeddb://`, `localstorage://`,
  * `downloads://`, `http(s)://`); in Node with `@rnnkit/training/node`, a folder (written whole
  * under a temporary name, then renamed into place) or a `file://` URL.
  */
+export async function saveCheckpoint<M extends CheckpointModel, C>(
+  destination: CheckpointDestination,
+  kind: CheckpointKind<M, C>,
+  checkpoint: Checkpoint<M, C>,
+  options: SaveCheckpointOptions = {},
+): Promise<void> {
+  await writeCheckpoint(destination, await encodeModel(kind, checkpoint, 'saveCheckpoint'), checkpoint.optimizer, options, 'saveCheckpoint');
+}
+
+/**
+ * Saves a language model, its vocabulary and its config (and optionally its optimizer's state
+ * and the caller's training state) in the format of `rnnkit train`'s checkpoints:
+ * `saveCheckpoint` with `languageModelKind` and the vocabulary `vocab`.
+ */
 export async function saveLanguageModel(
   destination: CheckpointDestination,
   checkpoint: LanguageModelCheckpoint,
-  options: SaveLanguageModelOptions = {},
+  options: SaveCheckpointOptions = {},
 ): Promise<void> {
-  const model = await encodeModel(checkpoint);
-  const optimizer = checkpoint.optimizer ? await encodeOptimizer(checkpoint.optimizer, integrityOf(model).weights) : null;
+  const { vocab, ...rest } = checkpoint;
+  const c: Checkpoint<RecurrentLanguageModel, LanguageModelConfig> = { ...rest, vocabularies: { vocab } };
+  await writeCheckpoint(destination, await encodeModel(languageModelKind, c, 'saveLanguageModel'), checkpoint.optimizer, options, 'saveLanguageModel');
+}
+
+async function writeCheckpoint(
+  destination: CheckpointDestination,
+  model: tf.io.ModelArtifacts,
+  optimizerToSave: tf.Optimizer | undefined,
+  options: SaveCheckpointOptions,
+  caller: string,
+): Promise<void> {
+  const optimizer = optimizerToSave ? await encodeOptimizer(optimizerToSave, integrityOf(model).weights) : null;
   if (typeof destination === 'string' && isFileLike(destination)) {
     const files = [...checkpointFiles(model, 'model'), ...(optimizer ? checkpointFiles(optimizer, 'optimizer') : [])];
     // The weight files first, model.json last: a folder with a model.json is complete.
@@ -80,13 +140,13 @@ export async function saveLanguageModel(
   let optimizerHandler: tf.io.IOHandler | null = null;
   if (optimizer) {
     const where = options.optimizerDestination ?? (typeof destination === 'string' ? optimizerUrl(destination) : undefined);
-    if (where === undefined) throw new Error('saveLanguageModel: with an optimizer and an IO handler object, pass optimizerDestination too.');
+    if (where === undefined) throw new Error(`${caller}: with an optimizer and an IO handler object, pass optimizerDestination too.`);
     optimizerHandler = typeof where === 'string' ? saveHandler(where) : where;
   }
-  if (!handler.save) throw new Error('saveLanguageModel: this IO handler cannot save (it has no save method).');
+  if (!handler.save) throw new Error(`${caller}: this IO handler cannot save (it has no save method).`);
   // The optimizer first: a model whose optimizer state is missing still generates.
   if (optimizer && optimizerHandler) {
-    if (!optimizerHandler.save) throw new Error('saveLanguageModel: the optimizer IO handler cannot save.');
+    if (!optimizerHandler.save) throw new Error(`${caller}: the optimizer IO handler cannot save.`);
     await optimizerHandler.save(optimizer);
   }
   await handler.save(model);

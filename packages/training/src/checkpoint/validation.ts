@@ -1,11 +1,19 @@
-// Validating what was read (the same rules for every source).
+// Validating what was read (the same rules for every source and every kind).
 import * as tf from '@tensorflow/tfjs-core';
-import { assignVariables, type RecurrentLanguageModel } from '@rnnkit/cells';
-import { Vocab, type VocabJSON } from '@rnnkit/data';
-import { checkLanguageModelConfig, createLanguageModel, type LanguageModelConfig } from '@rnnkit/models';
-import { CHECKPOINT_FORMAT, LAYOUT_VERSION, corrupt, type LoadedLanguageModel, type Spec } from './format.js';
+import { Vocab } from '@rnnkit/data';
+import {
+  CHECKPOINT_FORMAT,
+  CheckpointError,
+  LAYOUT_VERSION,
+  corrupt,
+  type CheckpointKind,
+  type CheckpointModel,
+  type LegacyContents,
+  type Spec,
+  type VocabularyRule,
+} from './format.js';
 import { checkIntegrity, type Meta } from './integrity.js';
-import { upgradeLegacy } from './legacy.js';
+import { CHECKPOINT_KINDS } from './kinds.js';
 
 const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4 };
 
@@ -51,15 +59,13 @@ export function decode(art: tf.io.ModelArtifacts, data: ArrayBuffer, files: { js
   return tf.io.decodeWeights(data, specs);
 }
 
-export function metaOf(art: tf.io.ModelArtifacts, file: string, kind: 'language-model' | 'optimizer'): Meta {
+/** The rnnkit metadata of a model.json (or optimizer.json): the format, an object, a layout this rnnkit reads. */
+export function metaOf(art: tf.io.ModelArtifacts, file: string): Meta {
   if (art.format !== undefined && art.format !== CHECKPOINT_FORMAT)
     throw corrupt(file, `is not an rnnkit checkpoint (its format is ${JSON.stringify(art.format)}).`);
   const meta = (art.userDefinedMetadata as { rnnkit?: unknown } | undefined)?.rnnkit;
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw corrupt(file, 'has no rnnkit metadata (userDefinedMetadata.rnnkit).');
   const m = meta as Meta;
-  if (kind === 'optimizer' ? m.kind !== 'optimizer' : m.kind !== undefined && m.kind !== 'language-model') {
-    throw corrupt(file, `holds ${JSON.stringify(m.kind)}, not ${kind === 'optimizer' ? 'optimizer state' : 'a language model'}.`);
-  }
   if (m.layout !== undefined && m.layout !== LAYOUT_VERSION)
     throw corrupt(file, `has layout ${JSON.stringify(m.layout)}; this rnnkit reads layout ${LAYOUT_VERSION}: update rnnkit.`);
   return m;
@@ -67,44 +73,192 @@ export function metaOf(art: tf.io.ModelArtifacts, file: string, kind: 'language-
 
 export const weightData = (art: tf.io.ModelArtifacts) => tf.io.CompositeArrayBuffer.join(art.weightData ?? new ArrayBuffer(0));
 
-export async function buildModel(
-  art: tf.io.ModelArtifacts,
-  files: { json: string; weights: string },
-): Promise<Omit<LoadedLanguageModel, 'optimizerRestored' | 'source'> & { weightsDigest?: string }> {
-  const raw = metaOf(art, files.json, 'language-model');
-  const data = weightData(art);
-  checkSpecs((art.weightSpecs ?? []) as unknown[], files.json);
-  checkSize(art.weightSpecs ?? [], data, files);
-  await checkIntegrity(art, raw, data, files);
-  const meta = upgradeLegacy(raw);
-  let config: LanguageModelConfig;
-  try {
-    config = checkLanguageModelConfig(meta.config);
-  } catch (err) {
-    throw corrupt(files.json, `does not describe a language model: ${(err as Error).message}`);
-  }
+const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+const listOf = (kinds: readonly CheckpointKind[]) => kinds.map((k) => k.description).join(' or ');
+
+/**
+ * Checks a vocabulary read from a checkpoint (or about to be saved): it loads, no token is empty
+ * or listed twice, d2l's reserved tokens sit right after `<unk>`, a character model's tokens are
+ * single characters, the tokens after the reserved ones follow their counts (d2l's order: by
+ * descending count, ties first-seen), and its size is the one the config's model needs.
+ * `fail` makes the error (a corrupt file when loading, a plain Error when saving).
+ */
+export function checkVocabulary<C>(json: unknown, rule: VocabularyRule<C>, config: C, key: string, fail: (problem: string) => Error): Vocab {
   let vocab: Vocab;
   try {
-    vocab = Vocab.fromJSON(meta.vocab as VocabJSON);
+    vocab = Vocab.fromJSON(json);
   } catch (err) {
-    throw corrupt(files.json, `has a vocabulary that does not load (${(err as Error).message}).`);
+    throw fail(`has a ${key} that does not load (${(err as Error).message}).`);
   }
-  if (vocab.size !== config.vocabSize) throw corrupt(files.json, `has a vocabulary of ${vocab.size} tokens but config.vocabSize ${config.vocabSize}.`);
-  const weights = decode(art, data, files);
-  let model: RecurrentLanguageModel;
+  const tokens = vocab.idxToToken;
+  const first = new Map<string, number>();
+  tokens.forEach((t, i) => {
+    if (t === '') throw fail(`has an empty token at index ${i} of its ${key}.`);
+    const seen = first.get(t);
+    if (seen !== undefined) throw fail(`lists the token ${JSON.stringify(t)} twice in its ${key} (indices ${seen} and ${i}).`);
+    first.set(t, i);
+  });
+  rule.reserved.forEach((r, j) => {
+    if (tokens[1 + j] !== r) throw fail(`has ${JSON.stringify(tokens[1 + j] ?? null)} at index ${1 + j} of its ${key}, where the reserved token ${r} belongs.`);
+  });
+  const head = 1 + rule.reserved.length;
+  if (rule.characters(config)) {
+    for (let i = head; i < tokens.length; i++) {
+      const t = tokens[i] as string;
+      if (Array.from(t).length !== 1) throw fail(`has the token ${JSON.stringify(t)} at index ${i} of its ${key}: a character model's tokens are single characters.`);
+    }
+  }
+  // The order of the tokens follows their counts, as Vocab builds it.
+  const freqs = vocab.tokenFreqs;
+  const counted = new Set<string>();
+  for (let i = 0; i < freqs.length; i++) {
+    const [t, n] = freqs[i] as readonly [string, number];
+    if (!Number.isInteger(n) || n < 1) throw fail(`gives the token ${JSON.stringify(t)} the count ${n} in its ${key}.`);
+    if (counted.has(t)) throw fail(`counts the token ${JSON.stringify(t)} twice in its ${key}.`);
+    counted.add(t);
+    if (i > 0 && n > (freqs[i - 1] as readonly [string, number])[1]) throw fail(`has its ${key}'s counts out of order at ${JSON.stringify(t)}.`);
+  }
+  const ranked = freqs.filter(([t]) => (first.get(t) ?? head) >= head);
+  for (let i = head; i < tokens.length; i++) {
+    const expected = ranked[i - head];
+    if (!expected || expected[0] !== tokens[i]) {
+      throw fail(`has ${JSON.stringify(tokens[i])} at index ${i} of its ${key}, which its counts put ${expected ? `after ${JSON.stringify(expected[0])}` : 'nowhere'}: the vocabulary was edited.`);
+    }
+  }
+  const kept = tokens.length - head;
+  if (kept > 0 && kept < ranked.length && (ranked[kept] as readonly [string, number])[1] >= (ranked[kept - 1] as readonly [string, number])[1]) {
+    throw fail(`leaves ${JSON.stringify((ranked[kept] as readonly [string, number])[0])} out of its ${key} though it is counted as often as a token it keeps.`);
+  }
+  const size = config[rule.size];
+  if (vocab.size !== size) throw fail(`has a vocabulary of ${vocab.size} tokens but config.${rule.size} ${String(size)}${key === 'vocab' ? '' : ` (${key})`}.`);
+  return vocab;
+}
+
+/** What a checkpoint's model.json holds, checked and built. */
+export interface BuiltCheckpoint {
+  kind: CheckpointKind;
+  model: CheckpointModel;
+  config: unknown;
+  vocabularies: Record<string, Vocab>;
+  training?: unknown;
+  /** The SHA-256 of the weights (null for an unverified old layout). */
+  weightsDigest: string | null;
+  verified: boolean;
+}
+
+/** What the metadata holds, by kind, and whether its checksums were checked. */
+async function contentsOf(
+  art: tf.io.ModelArtifacts,
+  raw: Meta,
+  data: ArrayBuffer,
+  kinds: readonly CheckpointKind[],
+  files: { json: string; weights: string },
+  allowUnverified: boolean,
+): Promise<{ kind: CheckpointKind; contents: LegacyContents; verified: boolean }> {
+  if (raw.layout === undefined) {
+    // The layouts written before checksums: nothing can be verified, so only on request.
+    const legacy = raw.integrity === undefined && raw.kind !== 'optimizer' ? CHECKPOINT_KINDS.find((k) => k.upgradeLegacy?.(raw) !== undefined) : undefined;
+    if (!legacy) throw corrupt(files.json, 'has no layout version in its rnnkit metadata.');
+    if (!kinds.includes(legacy)) throw wrongKind(files.json, legacy.description, kinds);
+    if (!allowUnverified) {
+      throw new CheckpointError(
+        files.json,
+        `Unverified checkpoint: ${files.json} has rnnkit's first layout, which records no checksums, so damage or edits (another vocabulary, other weights) cannot be detected. Make a verified copy with migrateCheckpoint (rnnkit migrate), or allow unverified checkpoints to load it as it is.`,
+        'unverified',
+      );
+    }
+    return { kind: legacy, contents: legacy.upgradeLegacy?.(raw) as LegacyContents, verified: false };
+  }
+  const kind = kinds.find((k) => k.name === raw.kind);
+  if (!kind) {
+    const other = CHECKPOINT_KINDS.find((k) => k.name === raw.kind);
+    if (other) throw wrongKind(files.json, other.description, kinds);
+    throw corrupt(files.json, `holds ${JSON.stringify(raw.kind ?? null)}, not ${listOf(kinds)}.`);
+  }
+  await checkIntegrity(art, raw, data, files);
+  const vocabularies = Object.fromEntries(Object.keys(kind.vocabularies).map((key) => [key, raw[key]]));
+  return { kind, contents: { config: raw.config, vocabularies, training: raw.training }, verified: true };
+}
+
+const wrongKind = (file: string, holds: string, kinds: readonly CheckpointKind[]) =>
+  new CheckpointError(file, `${file} holds ${holds}, not ${listOf(kinds)}.`, 'wrong-kind');
+
+/**
+ * Checks a checkpoint's model.json and weights and builds its model: the format and layout, the
+ * checksums (or, for an old layout, the caller's permission), the config, the vocabularies, the
+ * weight count the config implies (before anything is built), finite weights, and weights in the
+ * model's own order with its shapes and types.
+ */
+export async function buildCheckpoint(
+  art: tf.io.ModelArtifacts,
+  kinds: readonly CheckpointKind[],
+  files: { json: string; weights: string },
+  options: { allowUnverified?: boolean } = {},
+): Promise<BuiltCheckpoint> {
+  const raw = metaOf(art, files.json);
+  if (raw.kind === 'optimizer') throw new CheckpointError(files.json, `${files.json} holds optimizer state, not ${listOf(kinds)}: load its model.json.`, 'wrong-kind');
+  const data = weightData(art);
+  const specs = art.weightSpecs ?? [];
+  checkSpecs(specs as unknown[], files.json);
+  checkSize(specs, data, files);
+  const { kind, contents, verified } = await contentsOf(art, raw, data, kinds, files, options.allowUnverified === true);
+  let config: unknown;
   try {
-    model = createLanguageModel(config);
+    config = kind.checkConfig(contents.config);
+  } catch (err) {
+    throw corrupt(files.json, `does not describe ${kind.description}: ${(err as Error).message}`);
+  }
+  const fail = (problem: string) => corrupt(files.json, problem);
+  const vocabularies: Record<string, Vocab> = {};
+  for (const [key, rule] of Object.entries(kind.vocabularies)) {
+    const json = contents.vocabularies[key];
+    if (json === undefined) {
+      if (rule.optional) continue;
+      throw fail(`has no ${key}.`);
+    }
+    vocabularies[key] = checkVocabulary(json, rule, config, key, fail);
+  }
+  // Before anything is built: a config that asks for more weights than the files hold is refused here.
+  const expected = kind.weightCount(config);
+  const stored = specs.reduce((n, s) => n + sizeOf(s.shape), 0);
+  if (expected !== stored) throw fail(`describes ${kind.description} of ${expected} weights, but its weight list holds ${stored}.`);
+  const weights = decode(art, data, files);
+  let model: CheckpointModel;
+  try {
+    model = kind.build(config);
   } catch (err) {
     tf.dispose(Object.values(weights));
-    throw corrupt(files.json, `does not describe a language model: ${(err as Error).message}`);
+    throw fail(`does not describe ${kind.description}: ${(err as Error).message}`);
   }
   try {
-    assignVariables(model.namedVariables(), weights);
+    assignInOrder(model.namedVariables(), specs, weights, files.json);
   } catch (err) {
     model.dispose();
-    throw corrupt(files.json, `does not fit its model (${(err as Error).message})`);
+    throw err;
   } finally {
     tf.dispose(Object.values(weights));
   }
-  return { model, vocab, config, training: meta.training, weightsDigest: raw.integrity?.weights };
+  return { kind, model, config, vocabularies, training: contents.training, weightsDigest: verified ? (raw.integrity?.weights ?? null) : null, verified };
+}
+
+/** Assigns the weights, which must list the model's variables in the model's order, with their shapes and types. */
+function assignInOrder(variables: Record<string, tf.Variable>, specs: Spec[], weights: tf.NamedTensorMap, file: string): void {
+  const names = Object.keys(variables);
+  const listed = specs.map((s) => s.name);
+  if (names.join('\n') !== listed.join('\n')) {
+    const sameSet = names.length === listed.length && [...names].sort().join('\n') === [...listed].sort().join('\n');
+    throw corrupt(
+      file,
+      sameSet
+        ? `lists its weights in another order than the model's (${listed.join(', ')}; the model's: ${names.join(', ')}).`
+        : `does not fit its model (the model has [${names.join(', ')}], the file [${listed.join(', ')}]).`,
+    );
+  }
+  specs.forEach((s) => {
+    const v = variables[s.name] as tf.Variable;
+    if (s.shape.join() !== v.shape.join() || s.dtype !== v.dtype) {
+      throw corrupt(file, `does not fit its model (the weight ${s.name} is ${s.dtype} [${s.shape.join(', ')}], the model's ${v.dtype} [${v.shape.join(', ')}]).`);
+    }
+  });
+  for (const s of specs) (variables[s.name] as tf.Variable).assign(weights[s.name] as tf.Tensor);
 }
