@@ -98,10 +98,14 @@ function folderReader(dir: string): CheckpointFileReader {
         if (err.problem === 'permission')
           throw new CheckpointError(path, `Unreadable checkpoint: ${path} cannot be read (permission denied, ${err.code}).`, 'unreadable');
         if (err.problem === 'folder') throw new CheckpointError(path, `Corrupt checkpoint: ${path} is a folder, not a file.`);
-        if (err.problem === 'not-regular') throw new CheckpointError(path, `Unreadable checkpoint: ${err.message.replace(/^The checkpoint file /, '')}`, 'unreadable');
+        if (err.problem === 'not-regular')
+          throw new CheckpointError(path, `Unreadable checkpoint: ${err.message.replace(/^The checkpoint file /, '')}`, 'unreadable');
         if (err.problem === 'too-large') {
           const limit = json ? MAX_CHECKPOINT_JSON_BYTES : MAX_WEIGHT_FILE_BYTES;
-          throw new CheckpointError(path, `Corrupt checkpoint: ${path} is larger than the ${formatByteCount(limit)} a checkpoint's ${json ? '.json' : 'weight'} file may have.`);
+          throw new CheckpointError(
+            path,
+            `Corrupt checkpoint: ${path} is larger than the ${formatByteCount(limit)} a checkpoint's ${json ? '.json' : 'weight'} file may have.`,
+          );
         }
         throw new CheckpointError(path, `Unreadable checkpoint: ${path} cannot be read (${err.code ?? err.message}).`, 'unreadable');
       }
@@ -202,28 +206,28 @@ export function createNodeCheckpointFileSystem(options: NodeCheckpointFileSystem
 
 /** What a path names, as complete checkpoint folders to try, newest first. */
 async function candidates(path: string): Promise<{ reader: CheckpointFileReader; modelJson: string }[]> {
-      const target = resolve(toPath(path));
-      const kind = await kindOf(target);
-      if (kind === 'file') {
-        // A model.json path: its folder, or what crashes left of that folder.
-        const file = basename(target);
-        if (file !== 'model.json') return [{ reader: folderReader(dirname(target)), modelJson: file }];
-        return (await candidatesOf(dirname(target))).map((d) => ({ reader: folderReader(d), modelJson: 'model.json' }));
-      }
-      if (kind === 'folder') {
-        // A checkpoint folder (with a model.json, or leftovers of its saves) or a run folder holding checkpoint/.
-        const own = await candidatesOf(target);
-        const all = own.length > 0 ? own : await candidatesOf(join(target, 'checkpoint'));
-        if (all.length > 0) return all.map((d) => ({ reader: folderReader(d), modelJson: 'model.json' }));
-        throw new CheckpointError(join(target, 'model.json'), `No checkpoint at ${path}: model.json is missing.`, 'missing');
-      }
-      const recovered = await candidatesOf(target);
-      if (recovered.length > 0) return recovered.map((d) => ({ reader: folderReader(d), modelJson: 'model.json' }));
-      if (/\.json$/i.test(target)) {
-        const leftovers = await candidatesOf(dirname(target));
-        if (basename(target) === 'model.json' && leftovers.length > 0) return leftovers.map((d) => ({ reader: folderReader(d), modelJson: 'model.json' }));
-      }
-      throw new CheckpointError(target, `No checkpoint at ${path}: the ${/\.json$/i.test(target) ? 'file' : 'folder'} does not exist.`, 'missing');
+  const target = resolve(toPath(path));
+  const kind = await kindOf(target);
+  if (kind === 'file') {
+    // A model.json path: its folder, or what crashes left of that folder.
+    const file = basename(target);
+    if (file !== 'model.json') return [{ reader: folderReader(dirname(target)), modelJson: file }];
+    return (await candidatesOf(dirname(target))).map((d) => ({ reader: folderReader(d), modelJson: 'model.json' }));
+  }
+  if (kind === 'folder') {
+    // A checkpoint folder (with a model.json, or leftovers of its saves) or a run folder holding checkpoint/.
+    const own = await candidatesOf(target);
+    const all = own.length > 0 ? own : await candidatesOf(join(target, 'checkpoint'));
+    if (all.length > 0) return all.map((d) => ({ reader: folderReader(d), modelJson: 'model.json' }));
+    throw new CheckpointError(join(target, 'model.json'), `No checkpoint at ${path}: model.json is missing.`, 'missing');
+  }
+  const recovered = await candidatesOf(target);
+  if (recovered.length > 0) return recovered.map((d) => ({ reader: folderReader(d), modelJson: 'model.json' }));
+  if (/\.json$/i.test(target)) {
+    const leftovers = await candidatesOf(dirname(target));
+    if (basename(target) === 'model.json' && leftovers.length > 0) return leftovers.map((d) => ({ reader: folderReader(d), modelJson: 'model.json' }));
+  }
+  throw new CheckpointError(target, `No checkpoint at ${path}: the ${/\.json$/i.test(target) ? 'file' : 'folder'} does not exist.`, 'missing');
 }
 
 setCheckpointFileSystem(createNodeCheckpointFileSystem());

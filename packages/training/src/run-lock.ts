@@ -176,4 +176,3 @@ function held(file: string): RunFolderLock {
     },
   };
 }
-

@@ -5,12 +5,14 @@ import { checkSeed } from '@rnnkit/data';
 import {
   EncoderDecoder,
   GATES,
+  SEQUENCE_POOLINGS,
   SeqClassifier,
   TimeSeriesRegressor,
   checkLanguageModelConfig,
   createLanguageModel,
   type CellKind,
   type LanguageModelConfig,
+  type SequencePooling,
 } from '@rnnkit/models';
 import type { RecurrentLanguageModel } from '@rnnkit/cells';
 import type { CheckpointKind, CheckpointModel } from './format.js';
@@ -46,6 +48,22 @@ function seedOf(c: Record<string, unknown>): number | string {
     throw new Error((err as Error).message);
   }
   return v as number | string;
+}
+
+function tokenKindOf(v: unknown): 'char' | 'word' {
+  if (v !== 'char' && v !== 'word') throw new Error(`config.tokens is ${JSON.stringify(v)}: use "char" or "word".`);
+  return v;
+}
+
+function classesOf(v: unknown, numClasses: number): string[] {
+  if (!Array.isArray(v) || v.length !== numClasses) throw new Error(`config.classes must list config.numClasses (${numClasses}) class names.`);
+  const seen = new Set<string>();
+  for (const name of v) {
+    if (typeof name !== 'string' || name === '') throw new Error(`config.classes holds ${JSON.stringify(name)}: class names are non-empty strings.`);
+    if (seen.has(name)) throw new Error(`config.classes lists ${JSON.stringify(name)} twice.`);
+    seen.add(name);
+  }
+  return v as string[];
 }
 
 /** Weights of a recurrent layer with two bias vectors (PyTorch's b_ih and b_hh): W_ih, W_hh, b_ih, b_hh. */
@@ -101,7 +119,8 @@ export const translationKind: CheckpointKind<EncoderDecoder, TranslationConfig> 
   checkConfig(config) {
     const c = fields(config);
     const dropout = c.dropout === undefined ? 0 : c.dropout;
-    if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw new Error(`config.dropout is ${JSON.stringify(c.dropout)}: it must be a number in [0, 1).`);
+    if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1))
+      throw new Error(`config.dropout is ${JSON.stringify(c.dropout)}: it must be a number in [0, 1).`);
     const init = c.init === undefined ? 'pytorch' : c.init;
     if (init !== 'pytorch' && init !== 'xavier') throw new Error(`config.init is ${JSON.stringify(c.init)}: use "pytorch" or "xavier".`);
     return {
@@ -139,27 +158,46 @@ export interface SeqClassifierConfig {
   numHiddens: number;
   numClasses: number;
   cell: CellKind;
+  /** How `classify` reads a sequence: its last real step's hidden state, or the mean of its real steps'. */
+  pooling: SequencePooling;
   seed: number | string;
+  /** What the vocabulary's tokens are, when it has one: characters or words. */
+  tokens?: 'char' | 'word';
+  /** The class names, when known: `classes[i]` is class i (numClasses of them, none empty or repeated). */
+  classes?: string[];
 }
 
-/** `SeqClassifier` (the hello -> ohlol toy's model); an optional input vocabulary `vocab`, any tokens. */
+/**
+ * `SeqClassifier` (the hello -> ohlol toy's model, and many-to-one text classification); an
+ * optional vocabulary `vocab` (`<unk>`, `<pad>`, then the tokens: `classificationData`'s), and
+ * optionally the token kind and the class names in the config.
+ */
 export const seqClassifierKind: CheckpointKind<SeqClassifier, SeqClassifierConfig> = {
   name: 'sequence-classifier',
   description: 'a sequence classifier',
   checkConfig(config) {
     const c = fields(config);
+    const pooling = c.pooling === undefined ? 'last' : c.pooling;
+    if (typeof pooling !== 'string' || !SEQUENCE_POOLINGS.includes(pooling as SequencePooling)) {
+      throw new Error(`config.pooling is ${JSON.stringify(c.pooling)}: use ${SEQUENCE_POOLINGS.map((p) => `"${p}"`).join(' or ')}.`);
+    }
     return {
       vocabSize: positiveInt(c, 'vocabSize'),
       embeddingSize: positiveInt(c, 'embeddingSize'),
       numHiddens: positiveInt(c, 'numHiddens'),
       numClasses: positiveInt(c, 'numClasses'),
       cell: cellOf(c, 'rnn'),
+      pooling: pooling as SequencePooling,
       seed: seedOf(c),
+      ...(c.tokens === undefined ? {} : { tokens: tokenKindOf(c.tokens) }),
+      ...(c.classes === undefined ? {} : { classes: classesOf(c.classes, c.numClasses as number) }),
     };
   },
-  weightCount: (c) => c.vocabSize * c.embeddingSize + recurrentWeights(GATES[c.cell], c.embeddingSize, c.numHiddens) + c.numHiddens * c.numClasses + c.numClasses,
-  build: (c) => new SeqClassifier(c),
-  vocabularies: { vocab: { size: 'vocabSize', characters: () => false, reserved: [], optional: true } },
+  weightCount: (c) =>
+    c.vocabSize * c.embeddingSize + recurrentWeights(GATES[c.cell], c.embeddingSize, c.numHiddens) + c.numHiddens * c.numClasses + c.numClasses,
+  build: ({ vocabSize, embeddingSize, numHiddens, numClasses, cell, pooling, seed }) =>
+    new SeqClassifier({ vocabSize, embeddingSize, numHiddens, numClasses, cell, pooling, seed }),
+  vocabularies: { vocab: { size: 'vocabSize', characters: (c) => c.tokens === 'char', reserved: ['<pad>'], optional: true } },
 };
 
 /** What a time-series regressor checkpoint's config holds: `TimeSeriesRegressorOptions` with every default filled in. */

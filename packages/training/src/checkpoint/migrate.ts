@@ -55,7 +55,10 @@ export async function migrateCheckpoint(
       const b = copy.model.namedVariables();
       for (const [name, v] of Object.entries(a)) {
         const same = tf.tidy(() => tf.all(tf.equal(v, b[name] as tf.Variable)).dataSync()[0] === 1);
-        if (!same) throw new Error(`migrateCheckpoint: the copy at ${String(destination)} differs from ${copy.source} in the weight ${name}; it was not written correctly.`);
+        if (!same)
+          throw new Error(
+            `migrateCheckpoint: the copy at ${String(destination)} differs from ${copy.source} in the weight ${name}; it was not written correctly.`,
+          );
       }
       return summary(loaded.kind, loaded.verified, optimizer !== undefined, a);
     } finally {

@@ -117,12 +117,7 @@ export async function loadOptimizer(
   throw new Error('loadCheckpoint: with an optimizer and an IO handler object, pass optimizerSource too.');
 }
 
-export async function restoreFromFiles(
-  optimizer: tf.Optimizer,
-  reader: CheckpointFileReader,
-  jsonFile: string,
-  modelDigest: string | null,
-): Promise<boolean> {
+export async function restoreFromFiles(optimizer: tf.Optimizer, reader: CheckpointFileReader, jsonFile: string, modelDigest: string | null): Promise<boolean> {
   const read = await readArtifacts(reader, jsonFile);
   if (!read) return false;
   await restoreOptimizer(optimizer, read.artifacts, { json: reader.describe(jsonFile), weights: read.weightsFile }, modelDigest);

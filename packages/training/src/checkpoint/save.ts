@@ -54,7 +54,9 @@ async function encodeModel<M extends CheckpointModel, C>(kind: CheckpointKind<M,
   const count = Object.values(variables).reduce((n, v) => n + v.size, 0);
   const expected = kind.weightCount(config);
   if (count !== expected) {
-    throw new Error(`${caller}: the model has ${count} weights, but its config describes ${kind.description} of ${expected}: save the config the model was built from.`);
+    throw new Error(
+      `${caller}: the model has ${count} weights, but its config describes ${kind.description} of ${expected}: save the config the model was built from.`,
+    );
   }
   const { data, specs } = await tf.io.encodeWeights(variables);
   if (c.training !== undefined) meta.training = c.training;

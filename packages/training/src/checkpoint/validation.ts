@@ -105,7 +105,8 @@ export function checkVocabulary<C>(json: unknown, rule: VocabularyRule<C>, confi
   if (rule.characters(config)) {
     for (let i = head; i < tokens.length; i++) {
       const t = tokens[i] as string;
-      if (Array.from(t).length !== 1) throw fail(`has the token ${JSON.stringify(t)} at index ${i} of its ${key}: a character model's tokens are single characters.`);
+      if (Array.from(t).length !== 1)
+        throw fail(`has the token ${JSON.stringify(t)} at index ${i} of its ${key}: a character model's tokens are single characters.`);
     }
   }
   // The order of the tokens follows their counts, as Vocab builds it.
@@ -122,7 +123,9 @@ export function checkVocabulary<C>(json: unknown, rule: VocabularyRule<C>, confi
   for (let i = head; i < tokens.length; i++) {
     const expected = ranked[i - head];
     if (!expected || expected[0] !== tokens[i]) {
-      throw fail(`has ${JSON.stringify(tokens[i])} at index ${i} of its ${key}, which its counts put ${expected ? `after ${JSON.stringify(expected[0])}` : 'nowhere'}: the vocabulary was edited.`);
+      throw fail(
+        `has ${JSON.stringify(tokens[i])} at index ${i} of its ${key}, which its counts put ${expected ? `after ${JSON.stringify(expected[0])}` : 'nowhere'}: the vocabulary was edited.`,
+      );
     }
   }
   const kept = tokens.length - head;
@@ -196,7 +199,8 @@ export async function buildCheckpoint(
   options: { allowUnverified?: boolean } = {},
 ): Promise<BuiltCheckpoint> {
   const raw = metaOf(art, files.json);
-  if (raw.kind === 'optimizer') throw new CheckpointError(files.json, `${files.json} holds optimizer state, not ${listOf(kinds)}: load its model.json.`, 'wrong-kind');
+  if (raw.kind === 'optimizer')
+    throw new CheckpointError(files.json, `${files.json} holds optimizer state, not ${listOf(kinds)}: load its model.json.`, 'wrong-kind');
   const data = weightData(art);
   const specs = art.weightSpecs ?? [];
   checkSpecs(specs as unknown[], files.json);
@@ -257,7 +261,10 @@ function assignInOrder(variables: Record<string, tf.Variable>, specs: Spec[], we
   specs.forEach((s) => {
     const v = variables[s.name] as tf.Variable;
     if (s.shape.join() !== v.shape.join() || s.dtype !== v.dtype) {
-      throw corrupt(file, `does not fit its model (the weight ${s.name} is ${s.dtype} [${s.shape.join(', ')}], the model's ${v.dtype} [${v.shape.join(', ')}]).`);
+      throw corrupt(
+        file,
+        `does not fit its model (the weight ${s.name} is ${s.dtype} [${s.shape.join(', ')}], the model's ${v.dtype} [${v.shape.join(', ')}]).`,
+      );
     }
   });
   for (const s of specs) (variables[s.name] as tf.Variable).assign(weights[s.name] as tf.Tensor);
