@@ -16,6 +16,7 @@ export function sharedTestConfig(name: string): UserWorkspaceConfig {
         { find: /^@rnnkit\/data$/, replacement: `${root}packages/data/src/index.node.ts` },
         { find: /^@rnnkit\/data\/timemachine$/, replacement: `${root}packages/data/src/timemachine-text.ts` },
         { find: /^@rnnkit\/cells$/, replacement: `${root}packages/cells/src/index.node.ts` },
+        { find: /^@rnnkit\/models\/cell-kinds$/, replacement: `${root}packages/models/src/cell-kinds.ts` },
         { find: /^@rnnkit\/(models|training)$/, replacement: `${root}packages/$1/src/index.ts` },
         { find: /^@rnnkit\/training\/parallel$/, replacement: `${root}packages/training/src/parallel.ts` },
         { find: /^@rnnkit\/training\/node$/, replacement: `${root}packages/training/src/node.ts` },

@@ -1,10 +1,9 @@
 import { totalmem } from 'node:os';
 import { UsageError } from './errors.js';
+import { GATES } from '@rnnkit/models';
 import type { LanguageModelConfig } from './lm.js';
 
 type Shape = Pick<LanguageModelConfig, 'cell' | 'numHiddens' | 'numLayers' | 'bidirectional' | 'vocabSize'>;
-
-const GATES = { rnn: 1, gru: 3, lstm: 4 } as const;
 
 /** Weights of a language model as `createLanguageModel` builds it (each gate's W, U and biases, and the output layer). */
 export function parameterCount(config: Shape): number {

@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { BACKEND_CHOICES, type BackendChoice } from './backend.js';
 import { setKernelThreads } from '@rnnkit/cells';
 import { PREPROCESSINGS } from '@rnnkit/data';
+import { CELL_KINDS } from '@rnnkit/models';
 import { RnnkitError, UsageError } from './errors.js';
 import { runBench, BENCH_BACKENDS } from './commands/bench.js';
 import { runGenerate } from './commands/generate.js';
@@ -69,7 +70,7 @@ export function buildProgram(
   program
     .command('train')
     .description('Train a character-level language model (d2l train_ch8): progress, metrics.json, a perplexity plot and a checkpoint in --out.')
-    .addOption(new Option('--model <kind>', 'recurrent cell').choices(['rnn', 'gru', 'lstm']).default('gru'))
+    .addOption(new Option('--model <kind>', 'recurrent cell').choices(CELL_KINDS).default('gru'))
     .addOption(
       new Option('--impl <impl>', 'scratch (d2l from scratch), fused (rnnkit, fastest) or layers (tf.layers)')
         .choices(['scratch', 'fused', 'layers'])

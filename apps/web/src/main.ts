@@ -1,5 +1,6 @@
 import embed from 'vega-embed';
 import { perplexitySpec } from '@rnnkit/cli/plot';
+import { CELL_KINDS } from '@rnnkit/models/cell-kinds';
 import type {
   BackendInfo,
   CheckpointFile,
@@ -20,6 +21,9 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
 };
 const input = (id: string) => $<HTMLInputElement>(id);
 const button = (id: string) => $<HTMLButtonElement>(id);
+
+// The cell menu offers every cell kind, GRU chosen (rnnkit train's default).
+for (const kind of CELL_KINDS) $<HTMLSelectElement>('cell').add(new Option(kind.toUpperCase(), kind, kind === 'gru', kind === 'gru'));
 
 const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
 let nextId = 1;

@@ -1,9 +1,9 @@
 /** Messages between the page (main.ts) and the training worker (worker.ts). */
 
-export type Cell = 'rnn' | 'gru' | 'lstm';
+import type { CellKind } from '@rnnkit/models/cell-kinds';
 
 export interface TrainSettings {
-  cell: Cell;
+  cell: CellKind;
   hidden: number;
   epochs: number;
   lr: number;
@@ -52,7 +52,7 @@ export interface BackendInfo {
 
 export interface ModelSummary {
   describe: string;
-  cell: Cell;
+  cell: CellKind;
   hidden: number;
   vocabSize: number;
   epoch: number;

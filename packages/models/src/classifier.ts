@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkOptions, checkPositiveInts, createRng } from '@rnnkit/data';
-import type { CellKind } from './fused/kinds.js';
+import type { CellKind } from './cell-kinds.js';
 import { Dense, Embedding, RecurrentLayer } from './layers.js';
 import { VariableOwner } from '@rnnkit/cells';
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@rnnkit/data';
 import { timeMajor } from '@rnnkit/data';
 import type { State } from '@rnnkit/cells';
-import type { CellKind } from './fused/kinds.js';
+import type { CellKind } from './cell-kinds.js';
 import { RecurrentLayer } from './layers.js';
 import type { CoreConfig, RecurrentCore } from './rnn-core.js';
 

@@ -1,7 +1,8 @@
 export { fusedRecurrence, type RecurrenceOptions, type RecurrenceResult } from './fused/recurrence.js';
 export { gatherRows } from './fused/gather.js';
 export { denseCrossEntropy } from './fused/dense-cross-entropy.js';
-export { GATES, RECURRENCES, type CellKind, type Recurrence, type RecurrenceSpec } from './fused/kinds.js';
+export { CELL_KINDS, GATES, isCellKind, cellKindsInWords, type CellKind } from './cell-kinds.js';
+export { RECURRENCES, type Recurrence, type RecurrenceSpec } from './fused/kinds.js';
 export { useWasmGates } from '@rnnkit/cells';
 export { RNNModel, type RNNModelOptions } from './rnn-model.js';
 export type { RNNModelImplementation, RecurrentCore } from './rnn-core.js';

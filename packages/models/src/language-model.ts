@@ -1,6 +1,6 @@
-import { RNNModelScratch, gruCell, lstmCell, rnnCell, type RecurrentLanguageModel } from '@rnnkit/cells';
+import { RNNModelScratch, gruCell, lstmCell, rnnCell, type RecurrentLanguageModel, type ScratchCell } from '@rnnkit/cells';
 import { RNNModel } from './rnn-model.js';
-import type { CellKind } from './fused/kinds.js';
+import { cellKindsInWords, isCellKind, type CellKind } from './cell-kinds.js';
 import type { RNNModelImplementation } from './rnn-core.js';
 
 /** d2l's from-scratch model (`RNNModelScratch` of @rnnkit/cells), or one of `RNNModel`'s two implementations. */
@@ -18,7 +18,8 @@ export interface LanguageModelConfig {
   seed: number;
 }
 
-const SCRATCH_CELLS = { rnn: rnnCell, gru: gruCell, lstm: lstmCell } as const;
+/** d2l's from-scratch cell of each kind (`implementation: 'scratch'`). */
+const SCRATCH_CELLS = { rnn: rnnCell, gru: gruCell, lstm: lstmCell } as const satisfies Record<CellKind, ScratchCell>;
 const IMPLEMENTATIONS: readonly LanguageModelImplementation[] = ['scratch', 'fused', 'layers'];
 
 const isPositiveInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
@@ -30,8 +31,7 @@ const isPositiveInt = (v: unknown): v is number => typeof v === 'number' && Numb
 export function checkLanguageModelConfig(config: unknown): LanguageModelConfig {
   if (typeof config !== 'object' || config === null) throw new Error('A language model config must be an object.');
   const c = config as Record<string, unknown>;
-  if (typeof c.cell !== 'string' || !Object.hasOwn(SCRATCH_CELLS, c.cell))
-    throw new Error(`config.cell is ${JSON.stringify(c.cell)}: use "rnn", "gru" or "lstm".`);
+  if (!isCellKind(c.cell)) throw new Error(`config.cell is ${JSON.stringify(c.cell)}: use ${cellKindsInWords('"')}.`);
   if (typeof c.implementation !== 'string' || !IMPLEMENTATIONS.includes(c.implementation as LanguageModelImplementation)) {
     throw new Error(`config.implementation is ${JSON.stringify(c.implementation)}: use "scratch", "fused" or "layers".`);
   }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Rng } from '@rnnkit/data';
 import { oneHotFloat, type State } from '@rnnkit/cells';
-import type { CellKind } from './fused/kinds.js';
+import type { CellKind } from './cell-kinds.js';
 import type { CoreConfig, RecurrentCore } from './rnn-core.js';
 
 /**

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@rnnkit/data';
 import { fusedRecurrence } from './fused/recurrence.js';
 import { gatherRows } from './fused/gather.js';
-import { GATES, RECURRENCES, isCellKind, type CellKind } from './fused/kinds.js';
+import { GATES, cellKindsInWords, isCellKind, type CellKind } from './cell-kinds.js';
+import { RECURRENCES } from './fused/kinds.js';
 import { normalVariable, VariableOwner } from '@rnnkit/cells';
 import { uniformVariable } from './init.js';
 
@@ -61,7 +62,7 @@ export class RecurrentLayer extends VariableOwner {
     readonly resetAfter = true,
   ) {
     super();
-    if (!isCellKind(cell)) throw new Error(`Unknown cell "${String(cell)}": use rnn, gru or lstm.`);
+    if (!isCellKind(cell)) throw new Error(`Unknown cell "${String(cell)}": use ${cellKindsInWords()}.`);
     const GH = GATES[cell] * numHiddens;
     const bound = 1 / Math.sqrt(numHiddens);
     this.W_ih = uniformVariable([inputSize, GH], bound, rng);

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { checkOptions, checkPositiveInts, createRng, timeMajor } from '@rnnkit/data';
 import { VariableOwner, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
 import { denseCrossEntropy } from './fused/dense-cross-entropy.js';
-import { RECURRENCES, isCellKind, type CellKind } from './fused/kinds.js';
+import { cellKindsInWords, isCellKind, type CellKind } from './cell-kinds.js';
+import { RECURRENCES } from './fused/kinds.js';
 import { FusedCore } from './fused-core.js';
 import { uniformVariable } from './init.js';
 import { LayersCore } from './layers-core.js';
@@ -57,7 +58,7 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     this.implementation = options.implementation ?? 'fused';
     this.resetAfter = options.resetAfter ?? true;
     checkPositiveInts({ vocabSize: this.vocabSize, numHiddens: this.numHiddens, numLayers: this.numLayers });
-    if (!isCellKind(this.cell)) throw new Error(`Unknown cell "${String(this.cell)}": use rnn, gru or lstm.`);
+    if (!isCellKind(this.cell)) throw new Error(`Unknown cell "${String(this.cell)}": use ${cellKindsInWords()}.`);
     const rng = createRng(options.seed ?? 0);
     const config = {
       vocabSize: this.vocabSize,

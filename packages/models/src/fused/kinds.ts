@@ -1,7 +1,5 @@
 import type { KernelCalls } from '@rnnkit/cells';
-
-/** Which recurrence a fused op runs. */
-export type CellKind = 'rnn' | 'gru' | 'lstm';
+import { GATES, type CellKind } from '../cell-kinds.js';
 
 /**
  * The recurrences behind the cell kinds: one per kind, and d2l's reset-before GRU beside
@@ -150,7 +148,7 @@ const tanh = (x: number): number => 1 - 2 / (Math.exp(2 * x) + 1);
 
 /** d2l `rnn`: h' = tanh(x W_xh + h W_hh + b). */
 const rnn: RecurrenceSpec = {
-  gates: 1,
+  gates: GATES.rnn,
   states: 1,
   recurrentGates: 1,
   saved: false,
@@ -181,7 +179,7 @@ const rnn: RecurrenceSpec = {
 
 /** PyTorch's `nn.GRU`, gates [r, z, n]: n = tanh(x_n + r (h W_n + b_n)), h' = (1 - z) n + z h. */
 const gru: RecurrenceSpec = {
-  gates: 3,
+  gates: GATES.gru,
   states: 1,
   recurrentGates: 3,
   saved: true, // h W_n + b_n
@@ -236,7 +234,7 @@ const gru: RecurrenceSpec = {
 
 /** d2l's `gru`: the reset gate multiplies h before the candidate's own product, n = tanh(x_n + (r h) W_n + b_n). */
 const gruResetBefore: RecurrenceSpec = {
-  gates: 3,
+  gates: GATES.gru,
   states: 1,
   recurrentGates: 2,
   saved: true, // r h
@@ -315,7 +313,7 @@ const gruResetBefore: RecurrenceSpec = {
 
 /** d2l `lstm`, gates [i, f, g, o]: c' = f c + i g, h' = o tanh(c'). */
 const lstm: RecurrenceSpec = {
-  gates: 4,
+  gates: GATES.lstm,
   states: 2,
   recurrentGates: 4,
   saved: true, // tanh(c')
@@ -373,9 +371,9 @@ const lstm: RecurrenceSpec = {
 };
 
 /**
- * The records, one per recurrence: a cell kind (or variant) without one does not compile. To add
- * a kind, add it to `CellKind`, write its record here, and its forward/backward kernel pair in
- * `@rnnkit/cells`' assembly/kernels.ts (or leave `wasm: null` to run on the JS loops).
+ * The records, one per recurrence: a cell kind of `cell-kinds.ts` (or variant) without one does
+ * not compile. A record's forward/backward kernel pair is in `@rnnkit/cells`' assembly/kernels.ts
+ * (or `wasm: null` runs the JS loops).
  */
 export const RECURRENCES = {
   rnn,
@@ -383,11 +381,3 @@ export const RECURRENCES = {
   'gru-reset-before': gruResetBefore,
   lstm,
 } as const satisfies Record<Recurrence, RecurrenceSpec>;
-
-/** Gates per cell, in PyTorch's order: GRU [r, z, n], LSTM [i, f, g, o]. */
-export const GATES: Record<CellKind, number> = { rnn: rnn.gates, gru: gru.gates, lstm: lstm.gates };
-
-/** Whether `cell` names a cell kind (user input is checked against it). */
-export function isCellKind(cell: unknown): cell is CellKind {
-  return typeof cell === 'string' && Object.hasOwn(GATES, cell);
-}

@@ -5,7 +5,7 @@ import { createRng } from '@rnnkit/data';
 import { setKernelThreads, simdKernels, useWasmGates, type SimdKernels } from '@rnnkit/cells';
 import { fusedRecurrence, type RecurrenceResult } from './recurrence.js';
 import { gatherRows } from './gather.js';
-import { GATES, type CellKind } from './kinds.js';
+import { GATES, type CellKind } from '../cell-kinds.js';
 
 const T = 4;
 const B = 3;

@@ -2,12 +2,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { simdKernels } from '@rnnkit/cells';
 import { checkIds } from './gather.js';
 import { jsRecurrence } from './js-loops.js';
-import { GATES, RECURRENCES, recurrenceOf, type CellKind } from './kinds.js';
+import { cellKindsInWords, isCellKind, type CellKind } from '../cell-kinds.js';
+import { RECURRENCES, recurrenceOf } from './kinds.js';
 import type { Pass, PassResult } from './pass.js';
 import { wasmRecurrence } from './wasm-recurrence.js';
 
 export interface RecurrenceOptions {
-  /** The cell kind: rnn, gru or lstm (`RNNModelOptions.cell`). */
+  /** The cell kind (`RNNModelOptions.cell`). */
   cell: CellKind;
   /** GRU only: true applies the reset gate after the recurrent matmul (PyTorch `nn.GRU`), false before it (d2l). */
   resetAfter?: boolean;
@@ -51,7 +52,7 @@ export function fusedRecurrence(
   options: RecurrenceOptions,
 ): RecurrenceResult {
   const { cell } = options;
-  if (!Object.hasOwn(GATES, cell)) throw new Error(`fusedRecurrence: unknown cell "${String(cell)}": use rnn, gru or lstm.`);
+  if (!isCellKind(cell)) throw new Error(`fusedRecurrence: unknown cell "${String(cell)}": use ${cellKindsInWords()}.`);
   const spec = RECURRENCES[recurrenceOf(cell, options.resetAfter ?? true)];
   const ids = options.inputIds ?? null;
   const h0 = state[0];
