@@ -8,6 +8,14 @@ export { runGenerate, type GenerateCommandOptions, type GenerateResult } from '.
 export { runToy, type ToyCommandOptions, type ToyRun } from './commands/toy.js';
 export { runSeq2Seq, type Seq2SeqCommandOptions, type Seq2SeqResult } from './commands/seq2seq.js';
 export { runTimeseries, HORIZONS, type TimeseriesCommandOptions, type TimeseriesResult } from './commands/timeseries.js';
+export {
+  runClassify,
+  confusionLines,
+  type ClassifyCommandOptions,
+  type ClassifySummary,
+  type ClassifiedText,
+  type ClassifierCheckpointMeta,
+} from './commands/classify.js';
 export { runBench, BENCH_CASES, BENCH_BACKENDS, type BenchOptions, type BenchRow, type BenchCase } from './commands/bench.js';
 export { run, buildProgram } from './program.js';
 export { VERSION } from './version.js';

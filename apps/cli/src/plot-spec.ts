@@ -58,8 +58,8 @@ export function seriesSpec(points: readonly { x: number; y: number; series: stri
     mark: { type: 'line', strokeWidth: 1.2 },
     encoding: {
       x: { field: 'x', type: 'quantitative', title: xTitle },
-      y: { field: 'y', type: 'quantitative', title: yTitle },
-      color: { field: 'series', type: 'nominal', title: null },
+      y: { field: 'y', type: 'quantitative', title: yTitle, scale: { zero: false } },
+      color: { field: 'series', type: 'nominal', title: null, legend: { labelLimit: 280 } },
     },
   };
 }

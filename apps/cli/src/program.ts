@@ -5,6 +5,7 @@ import { PREPROCESSINGS } from '@rnnkit/data';
 import { CELL_KINDS } from '@rnnkit/models';
 import { RnnkitError, UsageError } from './errors.js';
 import { runBench, BENCH_BACKENDS } from './commands/bench.js';
+import { runClassify } from './commands/classify.js';
 import { runGenerate } from './commands/generate.js';
 import { runSeq2Seq } from './commands/seq2seq.js';
 import { runTimeseries } from './commands/timeseries.js';
@@ -33,6 +34,21 @@ const generateLength = (value: string): number => {
   const n = wholeNumber(1)(value);
   if (n > MAX_GENERATE_LENGTH) throw new InvalidArgumentError(`must be at most ${MAX_GENERATE_LENGTH} characters (one model step each).`);
   return n;
+};
+/** A whole number from min to max, the range in the message. */
+const wholeNumberIn =
+  (min: number, max: number) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`must be a whole number from ${min} to ${max.toLocaleString('en-US')}.`);
+    return n;
+  };
+/** --val-fraction: a share strictly between 0 and 1. */
+const openFraction = (value: string): number => {
+  const x = value.trim() === '' ? Number.NaN : Number(value);
+  if (!(x > 0 && x < 1)) throw new InvalidArgumentError('must be a number between 0 and 1 (both excluded).');
+  return x;
 };
 const positiveNumber = (value: string): number => {
   const n = Number(value);
@@ -253,6 +269,11 @@ Examples:
     .option('--held-out <n>', 'held-out pairs: the lines after the training lines', wholeNumber(0), 400)
     .option('--data <file>', "a local fra.txt or d2l's fra-eng.zip instead of the shipped first 1,000 lines")
     .option('--download', "download d2l's fra-eng.zip (SHA-1 checked, cached) instead of the shipped first 1,000 lines", false)
+    .option(
+      '--pairs <file>',
+      'your own source<TAB>target pairs, any languages (its last tenth held out unless --held-out is given), instead of English-French',
+      nonEmpty('a file'),
+    )
     .option('--checkpoint <dir>', 'translate with this checkpoint (or run folder) instead of training')
     .option('--out <dir>', 'output folder (metrics.json, loss.svg, checkpoint/)', 'runs/translate')
     .addOption(backendOption())
@@ -265,24 +286,37 @@ Examples:
   rnnkit translate                                      d2l's run: 300 epochs, then go . => va !, ...
   rnnkit translate --checkpoint runs/translate --beam 3 --sentence "I'm cold."
   rnnkit translate --download --num-examples 5000       more of Tatoeba's pairs
+  rnnkit translate --pairs de-en.tsv --epochs 100         your own pairs (source<TAB>target per line)
 
 The sentence pairs are from the Tatoeba Project (tatoeba.org), CC-BY 2.0 FR, as packaged by
 manythings.org/anki and d2l; the first 1,000 lines of fra.txt ship with @rnnkit/data.`,
     )
-    .action(async (o) => {
-      await runTranslate(withBackendAndJson(o));
+    .action(async (o, cmd: Command) => {
+      const given = Object.keys(o).filter((key) => cmd.getOptionValueSource(key) === 'cli');
+      await runTranslate({ ...withBackendAndJson(o), given });
     });
 
   program
     .command('timeseries')
-    .description("GRU forecasting of d2l's noisy sine: 1-step and k-step-ahead test MSE against linear autoregression and last-value baselines, and a plot.")
+    .description(
+      "GRU forecasting of d2l's noisy sine or your own series (--csv): 1-step and k-step-ahead MSE against linear autoregression and last-value baselines, forecasts past the end, and a plot.",
+    )
     .option('--epochs <n>', 'epochs', wholeNumber(1), 10)
     .option('--lr <x>', 'Adam learning rate', positiveNumber, 0.01)
     .option('--batch-size <n>', 'minibatch size', wholeNumber(1), 16)
     .option('--hidden <n>', 'GRU hidden units', wholeNumber(1), 32)
     .option('--tau <n>', 'window length', wholeNumber(1), 4)
     .option('--seed <n>', 'seed of the noise, weights and batches', wholeNumber(0), 0)
-    .option('--out <dir>', 'output folder (metrics.json, forecast.svg)', 'runs/timeseries')
+    .option('--csv <file>', "your own series: a column of numbers from this CSV file, instead of d2l's noisy sine", nonEmpty('a file'))
+    .option('--column <name>', 'with --csv: the column, by header name or number from 1 (default: the last column of numbers only)', nonEmpty('a column'))
+    .option('--horizon <n>', 'with --csv: steps to forecast past the end of the data (1-100,000; default 50)', wholeNumberIn(1, 100_000))
+    .option('--val-fraction <f>', 'with --csv: the share of the windows, the last ones, held out for validation (default 0.2)', openFraction)
+    .option(
+      '--checkpoint <dir>',
+      'forecast with the GRU a --csv run saved (its checkpoint or run folder), on its CSV or --csv, instead of training',
+      nonEmpty('a folder'),
+    )
+    .option('--out <dir>', 'output folder (metrics.json, forecast.svg; with --csv forecast.csv)', 'runs/timeseries')
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(jsonOption())
@@ -291,10 +325,71 @@ manythings.org/anki and d2l; the first 1,000 lines of fra.txt ship with @rnnkit/
       `
 Examples:
   rnnkit timeseries
-  rnnkit timeseries --hidden 64 --epochs 20 --out runs/ts64`,
+  rnnkit timeseries --hidden 64 --epochs 20 --out runs/ts64
+  rnnkit timeseries --csv sales.csv --column units --tau 14 --horizon 30
+  rnnkit timeseries --checkpoint runs/timeseries --horizon 60   forecast again with that GRU`,
     )
     .action(async (o) => {
+      if (o.csv === undefined && o.checkpoint === undefined) {
+        const csvOnly = ['column', 'horizon', 'valFraction'].filter((k) => o[k] !== undefined);
+        if (csvOnly.length > 0)
+          throw new UsageError(`${csvOnly.map((k) => `--${k.replace(/[A-Z]/g, (c: string) => `-${c.toLowerCase()}`)}`).join(', ')} only work with --csv FILE.`);
+      }
       await runTimeseries(withBackendAndJson(o));
+    });
+
+  program
+    .command('classify')
+    .description(
+      'Sequence classification on your own labelled texts (text<TAB>label per line): a many-to-one GRU on characters or words, accuracy and a confusion matrix on a validation split; or classify --text with a trained --checkpoint.',
+    )
+    .option('--data <file>', 'text<TAB>label lines: train on them (with --checkpoint: measure its accuracy on them)', nonEmpty('a file'))
+    .option('--checkpoint <dir>', 'classify with this trained classifier (checkpoint or run folder) instead of training', nonEmpty('a folder'))
+    .option(
+      '--text <text>',
+      'a text to classify, with --checkpoint or after training (repeatable)',
+      (v: string, prev: string[]) => [...prev, nonEmpty('some text')(v)],
+      [] as string[],
+    )
+    .addOption(new Option('--tokens <kind>', 'characters or words (split at white space)').choices(['char', 'word']).default('char'))
+    .option('--num-steps <n>', "tokens per text, longer ones cut (1-10,000; default the longest text's, at most 200)", wholeNumberIn(1, 10_000))
+    .option('--min-freq <n>', 'tokens seen fewer times become <unk> (1-1,000,000)', wholeNumberIn(1, 1_000_000), 1)
+    .option('--val-fraction <f>', "the share of each class's texts held out for validation", openFraction, 0.2)
+    .addOption(new Option('--model <kind>', 'recurrent cell').choices(['rnn', 'gru', 'lstm']).default('gru'))
+    .addOption(
+      new Option('--pooling <how>', "what the classifier reads: each text's last real step (last) or the mean of its steps (mean)")
+        .choices(['last', 'mean'])
+        .default('last'),
+    )
+    .option('--embed <n>', 'embedding size (1-4,096)', wholeNumberIn(1, 4096), 32)
+    .option('--hidden <n>', 'hidden units (1-4,096)', wholeNumberIn(1, 4096), 64)
+    .option('--epochs <n>', 'epochs (1-100,000)', wholeNumberIn(1, 100_000), 10)
+    .option('--lr <x>', 'Adam learning rate', positiveNumber, 0.01)
+    .option('--batch-size <n>', 'minibatch size (1-65,536)', wholeNumberIn(1, 65_536), 32)
+    .addOption(
+      new Option('--class-weights <how>', 'balanced: weigh each class by n / (classes * its count), for uneven classes')
+        .choices(['none', 'balanced'])
+        .default('none'),
+    )
+    .option('--seed <n>', 'seed of weights, split and batches', wholeNumber(0), 0)
+    .option('--out <dir>', 'output folder (metrics.json, accuracy.svg, checkpoint/)', nonEmpty('a folder'), 'runs/classify')
+    .addOption(backendOption())
+    .addOption(threadsOption())
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  rnnkit classify --data reviews.tsv                         train, then accuracy and the confusion matrix
+  rnnkit classify --data code.tsv --tokens char --epochs 20 --class-weights balanced
+  rnnkit classify --checkpoint runs/classify --text "def main():" --text "int main(void) {"
+  rnnkit classify --checkpoint runs/classify --data more.tsv  accuracy of a trained classifier on other rows
+
+Each line of --data is a text, a tab and its label; blank lines are skipped, and a line without
+exactly one tab is an error that names it.`,
+    )
+    .action(async (o) => {
+      await runClassify(withBackendAndJson(o));
     });
 
   program

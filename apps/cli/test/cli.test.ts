@@ -144,7 +144,7 @@ describe('rnnkit errors', () => {
   it('--help shows every command, and each command has help with examples', () => {
     const top = rnnkit(['--help']);
     expect(top.code).toBe(0);
-    for (const c of ['train', 'generate', 'toy', 'seq2seq', 'timeseries', 'bench']) {
+    for (const c of ['train', 'generate', 'toy', 'seq2seq', 'timeseries', 'classify', 'translate', 'bench']) {
       expect(top.stdout).toContain(c);
       const help = rnnkit([c, '--help']);
       expect(help.code).toBe(0);

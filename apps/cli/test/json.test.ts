@@ -33,6 +33,11 @@ const EVENTS: Record<string, Record<string, string[]>> = {
     done: ['exactMatch', 'bleu', 'examples'],
   },
   timeseries: { start: ['command', 'backend', 'versions', 'kernels'], epoch: ['epoch', 'loss'], done: ['mse', 'files'] },
+  classify: {
+    start: ['command', 'backend', 'versions', 'kernels'],
+    epoch: ['epoch', 'epochs', 'loss', 'accuracy', 'validationLoss', 'validationAccuracy', 'seconds'],
+    done: ['backend', 'trained', 'classes', 'accuracy', 'confusion', 'evaluatedRows', 'predictions', 'files'],
+  },
   translate: {
     start: ['command', 'backend', 'versions', 'kernels'],
     epoch: ['epoch', 'epochs', 'loss', 'tokensPerSecond', 'seconds'],
@@ -133,6 +138,13 @@ describe('--json: every line is an event with its documented fields', () => {
       expect(r.code, r.stderr).toBe(0);
       checkContract(command, r.stdout);
     }
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
+
+  it('classify on your own labelled texts', () => {
+    const data = fileURLToPath(new URL('./fixtures/sentences.tsv', import.meta.url));
+    const r = rnnkit(['classify', '--data', data, '--epochs', '1', '--hidden', '8', '--out', 'cls', '--text', 'why?', '--backend', 'wasm', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(checkContract('classify', r.stdout).map((e) => e.event)).toEqual(['start', 'epoch', 'done']);
   }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it('bench: JSON rows with case and tokensPerSecond (what ../shared/pytorch/side_by_side.py reads), no table', () => {

@@ -1,13 +1,15 @@
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import {
   FRA_ENG_HEAD,
   Vocab,
   buildArrayNmtTokens,
   loadDataNmt,
   nmtSpecialIds,
+  parseTsv,
   preprocessNmt,
   readDataNmt,
+  readTextFile,
   tokenizeNmt,
   writeFileAtomic,
   type VocabJSON,
@@ -15,6 +17,7 @@ import {
 import { EncoderDecoder, type EncoderDecoderOptions } from '@rnnkit/models';
 import { bleu, evaluateSeq2Seq, makeOptimizer, predictSeq2Seq, trainSeq2Seq } from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
+import { RnnkitError, UsageError } from '../errors.js';
 import { loadTranslationCheckpoint, restoreTranslationWeights, saveTranslationCheckpoint } from '../translation-checkpoint.js';
 import { lossSpec, renderSvg } from '../plot.js';
 import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary } from '../progress.js';
@@ -43,6 +46,10 @@ export interface TranslateCommandOptions {
   data?: string;
   /** Download d2l's fra-eng.zip (SHA-1 checked, cached) instead of the shipped first 1,000 lines. */
   download: boolean;
+  /** Your own source<TAB>target pairs, any languages, instead of English-French. */
+  pairs?: string;
+  /** The options given on the command line (their defaults differ with --pairs). */
+  given?: string[];
   /** Translate with this checkpoint instead of training. */
   checkpoint?: string;
   out: string;
@@ -60,6 +67,8 @@ export interface TranslateCheckpointMeta {
   srcVocab: VocabJSON;
   tgtVocab: VocabJSON;
   epoch: number;
+  /** The pairs file it was trained on (--pairs), and how many of its last lines were held out. */
+  pairs?: { file: string; heldOut: number };
 }
 
 /** d2l 9.7's four test sentences and their references. */
@@ -106,10 +115,16 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   reporter.event('start', { command: 'translate', backend, versions: versions(), kernels: kernelsInfo() });
   const resumed = opts.checkpoint ? await loadTranslationCheckpoint<TranslateCheckpointMeta>(opts.checkpoint, 'translation') : null;
   const numSteps = resumed ? resumed.metadata.numSteps : opts.numSteps;
-  const numExamples = resumed ? resumed.metadata.numExamples : opts.numExamples;
+  const pairsFile = opts.pairs ?? resumed?.metadata.pairs?.file;
+  const own = pairsFile !== undefined ? await readPairs(pairsFile, opts, resumed?.metadata) : null;
+  const numExamples = resumed ? resumed.metadata.numExamples : (own?.numExamples ?? opts.numExamples);
+  const heldOut = own?.heldOut ?? opts.heldOut;
 
-  const text =
-    opts.data || opts.download ? await readDataNmt({ ...(opts.data ? { path: opts.data } : {}), localCopyHint: 'or pass --data FILE' }) : FRA_ENG_HEAD;
+  const text = own
+    ? own.text
+    : opts.data || opts.download
+      ? await readDataNmt({ ...(opts.data ? { path: opts.data } : {}), localCopyHint: 'or pass --data FILE' })
+      : FRA_ENG_HEAD;
   const data = loadDataNmt({ numSteps, numExamples, text });
   const srcVocab = resumed ? Vocab.fromJSON(resumed.metadata.srcVocab) : data.srcVocab;
   const tgtVocab = resumed ? Vocab.fromJSON(resumed.metadata.tgtVocab) : data.tgtVocab;
@@ -141,7 +156,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
     reporter.info(`translating with ${resumed.dir} (trained ${resumed.metadata.epoch} epochs)`);
   } else {
     reporter.info(
-      `training a GRU encoder-decoder (embed ${opts.embed}, hidden ${opts.hidden}, ${opts.layers} layers, dropout ${opts.dropout}) on ${data.src.rows} English-French pairs ` +
+      `training a GRU encoder-decoder (embed ${opts.embed}, hidden ${opts.hidden}, ${opts.layers} layers, dropout ${opts.dropout}) on ${data.src.rows} ${own ? `pairs of ${pairsFile}` : 'English-French pairs'} ` +
         `(vocab ${srcVocab.size} / ${tgtVocab.size}), num_steps ${numSteps}, batch ${opts.batchSize}, Adam lr ${opts.lr}, clip 1, ${opts.epochs} epochs`,
     );
     const optimizer = makeOptimizer('adam', opts.lr);
@@ -179,12 +194,16 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
       srcVocab: srcVocab.toJSON(),
       tgtVocab: tgtVocab.toJSON(),
       epoch: opts.epochs,
+      ...(own ? { pairs: { file: pairsFile as string, heldOut } } : {}),
     };
     files.checkpoint = join(opts.out, 'checkpoint');
     await saveTranslationCheckpoint(files.checkpoint, model.namedVariables(), { ...metadata });
     optimizer.dispose();
     files.plot = join(opts.out, 'loss.svg');
-    await writeFileAtomic(files.plot, await renderSvg(lossSpec(history, 'GRU encoder-decoder, English-French: loss per token')));
+    await writeFileAtomic(
+      files.plot,
+      await renderSvg(lossSpec(history, `GRU encoder-decoder, ${own ? basename(pairsFile as string) : 'English-French'}: loss per token`)),
+    );
   }
 
   const search = { beamSize: opts.beam, alpha: opts.alpha };
@@ -196,18 +215,23 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
     return line;
   };
   const show = (l: TranslationLine) => `${l.source} => ${l.prediction}${l.bleu !== undefined ? `, bleu ${l.bleu.toFixed(3)}` : ''}`;
-  const examples = D2L_EXAMPLES.map(([en, fr]) => translate(en, fr));
-  reporter.info(`d2l's examples (${opts.beam === 1 ? 'greedy' : `beam ${opts.beam}, alpha ${opts.alpha}`}):`);
+  // Your own pairs: the first held-out pairs (or, with none held out, the first training pairs).
+  const all = tokenizeNmt(preprocessNmt(text));
+  const from = data.src.rows;
+  const ownExamples = (): [string, string][] => {
+    const at = heldOut > 0 && all.source.length > from ? from : 0;
+    return all.source.slice(at, at + 4).map((s, i) => [s.join(' '), (all.target[at + i] as string[]).join(' ')]);
+  };
+  const examples = (own ? ownExamples() : D2L_EXAMPLES).map(([en, fr]) => translate(en, fr));
+  reporter.info(`${own ? 'examples' : "d2l's examples"} (${opts.beam === 1 ? 'greedy' : `beam ${opts.beam}, alpha ${opts.alpha}`}):`);
   for (const e of examples) reporter.info(show(e));
 
   // Mean BLEU on the training pairs and on the lines right after them.
   const ids = (lines: string[][]) => lines.map((l) => tgtVocab.indicesOf(l));
   const evalOptions = { bos, eos, maxLength: numSteps, ...search };
   const trainBleu = evaluateSeq2Seq(model, data.src, ids(data.target), evalOptions).bleu;
-  const all = tokenizeNmt(preprocessNmt(text));
-  const from = data.src.rows;
-  const heldSource = all.source.slice(from, from + opts.heldOut);
-  const heldTarget = all.target.slice(from, from + opts.heldOut);
+  const heldSource = all.source.slice(from, from + heldOut);
+  const heldTarget = all.target.slice(from, from + heldOut);
   const heldOutBleu =
     heldSource.length > 0 ? evaluateSeq2Seq(model, buildArrayNmtTokens(heldSource, srcVocab, numSteps), ids(heldTarget), evalOptions).bleu : Number.NaN;
   reporter.info(
@@ -247,4 +271,30 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   // train, the BLEU of no held-out pairs) is left out of the event.
   reporter.event('done', Object.fromEntries(Object.entries(summary).filter(([, v]) => typeof v !== 'number' || Number.isFinite(v))));
   return summary;
+}
+
+/**
+ * `--pairs FILE`: source<TAB>target lines (any languages), each malformed line named. Unless
+ * given, --held-out is a tenth of the pairs (the last lines) and --num-examples all the others.
+ */
+async function readPairs(
+  file: string,
+  opts: TranslateCommandOptions,
+  resumed?: TranslateCheckpointMeta,
+): Promise<{ text: string; numExamples: number; heldOut: number }> {
+  if (opts.data !== undefined || opts.download) throw new UsageError('--pairs replaces the English-French data: leave out --data and --download.');
+  const raw = await readTextFile(file, 'pairs', 'pass --pairs FILE.tsv (one source<TAB>target per line)');
+  let rows: string[][];
+  try {
+    rows = parseTsv(raw, { fields: ['source', 'target'], file });
+  } catch (err) {
+    throw new RnnkitError((err as Error).message);
+  }
+  const given = new Set(opts.given ?? []);
+  const heldOut = given.has('heldOut') ? opts.heldOut : (resumed?.pairs?.heldOut ?? Math.floor(rows.length / 10));
+  const trainPairs = given.has('numExamples') ? Math.min(opts.numExamples + 1, rows.length) : rows.length - heldOut;
+  if (trainPairs < 2)
+    throw new RnnkitError(`${file} has ${rows.length} pairs: with ${heldOut} held out, fewer than 2 are left to train on (add pairs, or lower --held-out).`);
+  // d2l's tokenize_nmt keeps the first num_examples + 1 lines.
+  return { text: rows.map((r) => r.join('\t')).join('\n'), numExamples: trainPairs - 1, heldOut };
 }
