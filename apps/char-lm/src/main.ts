@@ -6,21 +6,12 @@
 // Relaxed SIMD first, then the CLI (imported after, so no WebAssembly compiles before the flag).
 import '@rnnkit/cells/relaxed-simd';
 
-const { run } = await import('@rnnkit/cli');
+const { argumentPath, packageScriptCommand, run } = await import('@rnnkit/cli');
+// Hints (the command that continues a stopped run) name this demo as the user started it.
+const programCommand = packageScriptCommand() ?? `node ${argumentPath(process.argv[1] ?? 'dist/main.js')}`;
 
-process.exitCode = await run([
-  'train',
-  '--model',
-  'gru',
-  '--impl',
-  'fused',
-  '--hidden',
-  '256',
-  '--epochs',
-  '500',
-  '--lr',
-  '1',
-  '--out',
-  'runs/char-lm',
-  ...process.argv.slice(2),
-]);
+const userArgs = process.argv.slice(2);
+// A resumed run keeps its checkpoint's settings and folder: the demo's own settings would conflict.
+const resuming = userArgs.some((a) => a === '--resume' || a.startsWith('--resume='));
+const demoSettings = ['--model', 'gru', '--impl', 'fused', '--hidden', '256', '--epochs', '500', '--lr', '1', '--out', 'runs/char-lm'];
+process.exitCode = await run(['train', ...(resuming ? [] : demoSettings), ...userArgs], { programCommand });

@@ -17,5 +17,6 @@ export {
   type ClassifierCheckpointMeta,
 } from './commands/classify.js';
 export { runBench, BENCH_CASES, BENCH_BACKENDS, type BenchOptions, type BenchRow, type BenchCase } from './commands/bench.js';
-export { run, buildProgram } from './program.js';
+export { run, buildProgram, type RunOptions } from './program.js';
+export { argumentPath, displayPath, packageScriptCommand } from './invocation.js';
 export { VERSION } from './version.js';

@@ -14,6 +14,7 @@ import { runTrain } from './commands/train.js';
 import { runTranslate } from './commands/translate.js';
 import { jsonEvent } from './progress.js';
 import { VERSION } from './version.js';
+import { setProgramCommand } from './invocation.js';
 
 const wholeNumber =
   (min: number) =>
@@ -275,7 +276,10 @@ Examples:
       nonEmpty('a file'),
     )
     .option('--checkpoint <dir>', 'translate with this checkpoint (or run folder) instead of training')
-    .option('--out <dir>', 'output folder (metrics.json, loss.svg, checkpoint/)', 'runs/translate')
+    .option(
+      '--out <dir>',
+      'output folder (metrics.json, loss.svg, checkpoint/; default runs/translate, or with --checkpoint its run folder, for eval-beamK.json)',
+    )
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(jsonOption())
@@ -444,7 +448,17 @@ export const cliNames = (message: string): string =>
   message.replace(/\b(numSteps|batchSize|maxTokens|numHiddens|numLayers|numPreds|topK|useRandomIter|preprocess)\b/g, (name) => FLAG_NAMES[name] ?? name);
 
 /** Runs the command line; returns the exit code (0 ok, 1 a problem with files or data, 2 bad usage, 130/143 stopped by SIGINT/SIGTERM after saving). */
-export async function run(argv: string[]): Promise<number> {
+/** How an app runs the CLI. */
+export interface RunOptions {
+  /**
+   * For an app that runs one command on the user's arguments (the char-LM demo): how the user
+   * runs that app again, printed in hints instead of `rnnkit <command>` (e.g. `pnpm start`).
+   */
+  programCommand?: string;
+}
+
+export async function run(argv: string[], options: RunOptions = {}): Promise<number> {
+  setProgramCommand(options.programCommand);
   let exitCode = 0;
   const program = buildProgram((code) => {
     exitCode = code;

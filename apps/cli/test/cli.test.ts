@@ -309,6 +309,12 @@ describe('rnnkit translate', () => {
     );
     expect(beam.beam).toBe(3);
     expect(readFileSync(join(dir, 'tr', 'eval-beam3.json'), 'utf8')).toContain('"beam": 3');
+    // Without --out, the evaluation goes beside the checkpoint it evaluated, not into ./runs/translate.
+    const beside = rnnkit(['translate', '--checkpoint', 'tr/checkpoint', '--held-out', '5', '--beam', '2'], { INIT_CWD: undefined });
+    expect(beside.code, beside.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'tr', 'eval-beam2.json'), 'utf8')).toContain('"beam": 2');
+    expect(beside.stdout).toContain('file: tr/eval-beam2.json');
+    expect(existsSync(join(dir, 'runs', 'translate'))).toBe(false);
   }, 240_000);
 
   it('refuses a language-model checkpoint and a missing data file in one line', () => {

@@ -1,7 +1,7 @@
 // Issue 14, "never lose a run" and "values that break later": signals, --out, resume settings,
 // writability, divergence and limits, through the built `rnnkit` bin as a user runs it.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,8 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 let dir: string;
 
+// As a user's shell runs it: not inside a package-manager script (no npm_* variables, no INIT_CWD).
+const userEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_') && k !== 'INIT_CWD'));
+
 function rnnkit(args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000, env: userEnv });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const tiny = ['--hidden', '16', '--batch-size', '8', '--num-steps', '10', '--max-tokens', '2000', '--backend', 'wasm'];
@@ -24,7 +27,7 @@ const checkpointEpoch = (out: string): number =>
 /** Starts `rnnkit train`, sends `signal` once `trigger` shows on stdout; resolves with the exit code and output. */
 function trainAndSignal(args: string[], trigger: RegExp, signal: NodeJS.Signals): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, 'train', ...args], { cwd: dir });
+    const child = spawn(process.execPath, [bin, 'train', ...args], { cwd: dir, env: userEnv });
     let stdout = '';
     let stderr = '';
     let sent = false;
@@ -58,8 +61,9 @@ describe('signals and resume (items 2, 4)', () => {
     expect(m.epochsDone).toBeLessThan(40);
     expect(checkpointEpoch('term')).toBe(m.epochsDone);
     // The "Continue with" line is complete: it names the target epochs and the non-default run options.
-    const line = /Continue with: (rnnkit train .*)$/m.exec(r.stdout)?.[1];
-    expect(line).toBe('rnnkit train --resume term --epochs 40 --print-every 1 --checkpoint-every 100 --backend wasm');
+    // It runs the bin as the user did (here `node <path>`), with the run folder as they name it.
+    const line = /Continue with: (.*)$/m.exec(r.stdout)?.[1];
+    expect(line).toBe(`node ${bin} train --resume term --epochs 40 --print-every 1 --checkpoint-every 100 --backend wasm`);
   }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it("--resume without --epochs trains to the checkpoint's target (40), not the default 500", () => {
@@ -119,7 +123,9 @@ describe('--out (items 3, 6, 8)', () => {
     const before = metricsText('kept');
     const again = rnnkit(['train', ...tiny, '--epochs', '1', '--out', 'kept']);
     expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/--out kept already holds a run: continue it with --resume kept, replace it with --force, or choose another --out/);
+    expect(again.stderr).toContain(
+      `--out kept already holds a run: continue it with "node ${bin} train --resume kept", replace it with --force, or choose another --out.`,
+    );
     expect(metricsText('kept')).toBe(before);
     expect(rnnkit(['train', ...tiny, '--epochs', '1', '--out', 'kept', '--force']).code).toBe(0);
     expect(metricsOf('kept').epochsDone).toBe(1);
@@ -145,6 +151,23 @@ describe('--out (items 3, 6, 8)', () => {
       expect(r.stdout).not.toMatch(/training|epoch/);
     }
     expect(statSync(join(dir, 'a-file')).isFile()).toBe(true);
+  }, 240_000); // several runs of the bin each; slow on a loaded machine
+
+  it('a run that fails before training leaves no empty folder behind (missing or binary corpus)', () => {
+    writeFileSync(join(dir, 'binary.dat'), Buffer.from([0, 1, 2, 0, 255]));
+    for (const [corpus, out] of [
+      ['missing.txt', 'failed/missing/run'],
+      ['binary.dat', 'failed/binary/run'],
+    ]) {
+      const r = rnnkit(['train', ...tiny, '--epochs', '1', '--corpus', corpus!, '--out', out!]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain(corpus);
+      expect(existsSync(join(dir, 'failed')), out).toBe(false);
+    }
+    // A folder that was there before stays, empty or not.
+    mkdirSync(join(dir, 'existing'));
+    expect(rnnkit(['train', ...tiny, '--epochs', '1', '--corpus', 'missing.txt', '--out', 'existing/run']).code).toBe(1);
+    expect(readdirSync(join(dir, 'existing'))).toEqual([]);
   }, 240_000); // several runs of the bin each; slow on a loaded machine
 });
 

@@ -9,6 +9,7 @@ import { VERSION } from '../version.js';
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { renderSvg, seriesSpec } from '../plot.js';
 import { createReporter, versions, writeLine, kernelsInfo, kernelsSummary } from '../progress.js';
+import { displayPath } from '../invocation.js';
 
 export interface TimeseriesCommandOptions {
   epochs: number;
@@ -100,7 +101,7 @@ export async function runTimeseries(opts: TimeseriesCommandOptions, write: (line
   await writeFileAtomic(plot, await renderSvg(seriesSpec(points, 'Noisy sine: GRU 1-, 4-, 16- and 64-step-ahead forecasts (test windows)')));
   await writeFileAtomic(metrics, `${JSON.stringify({ backend, options: opts, losses, mse: report.mse }, null, 2)}\n`);
   model.dispose();
-  reporter.info(`files: ${metrics}, ${plot}`);
+  reporter.info(`files: ${displayPath(metrics)}, ${displayPath(plot)}`);
   reporter.event('done', { mse: report.mse, files: { metrics, plot } });
   return { mse: report.mse, losses, files: { metrics, plot } };
 }

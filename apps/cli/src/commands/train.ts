@@ -8,10 +8,11 @@ import { LOCAL_COPY_HINT, RnnkitError } from '../errors.js';
 import { createModelFromFlags, type LanguageModelConfig } from '../lm.js';
 import { checkTrainingFits } from '../memory.js';
 import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary, type Reporter } from '../progress.js';
+import { displayPath } from '../invocation.js';
 import { VERSION } from '../version.js';
 import type { EpochRecord, TrainCheckpointMeta, TrainCommandOptions } from './train/options.js';
 import { loadForResume, resumeCommand, runSettings, type Resumed } from './train/resume.js';
-import { checkWritable, writeRunFiles } from './train/run-folder.js';
+import { checkWritable, removeIfEmpty, writeRunFiles } from './train/run-folder.js';
 import { stopOnSignals, type StopSignal } from './train/signals.js';
 
 export type { EpochRecord, TrainCheckpointMeta, TrainCommandOptions } from './train/options.js';
@@ -29,6 +30,12 @@ export interface TrainSummary {
   files: { metrics: string; plot: string; checkpoint: string };
 }
 
+/** How far a run got: whether training started, and the folders it created for --out. */
+interface TrainProgress {
+  started: boolean;
+  createdFolders: string[];
+}
+
 export const PREFIXES = ['time traveller', 'traveller'];
 
 /** `rnnkit train`: d2l `train_ch8` with progress, files, checkpoints and resume. */
@@ -38,7 +45,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
   const backend = await selectBackend(opts.backend); // before any tensor exists
   reporter.event('start', { command: 'train', backend, versions: versions(), kernels: kernelsInfo() });
   const resumed = opts.resume !== undefined ? await loadForResume(opts.resume) : null;
-  const progress = { started: false };
+  const progress: TrainProgress = { started: false, createdFolders: [] };
   try {
     return await trainLoaded(opts, reporter, given, backend, resumed, progress);
   } catch (err) {
@@ -47,6 +54,8 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
       resumed.model.dispose();
       resumed.optimizer?.dispose();
     }
+    // Nor leave behind an empty run folder of a run that never started.
+    if (!progress.started) await removeIfEmpty(progress.createdFolders);
     throw err;
   }
 }
@@ -57,11 +66,11 @@ async function trainLoaded(
   given: Set<string>,
   backend: string,
   resumed: Resumed | null,
-  progress: { started: boolean },
+  progress: TrainProgress,
 ): Promise<TrainSummary> {
   const settings = runSettings(opts, given, resumed);
   const { training, out } = settings;
-  await checkWritable(out);
+  progress.createdFolders = await checkWritable(out);
 
   const { loader, vocab, corpus, keptFraction } = await loadDataTimeMachine({
     batchSize: training.batchSize,
@@ -217,7 +226,7 @@ async function trainLoaded(
   if (interrupted) reporter.info(`Stopped at epoch ${epochsDone} of ${training.epochs}; checkpoint saved. Continue with: ${resumeCommand(opts, settings)}`);
   reporter.info(`perplexity ${finalPerplexity.toFixed(2)}, ${Math.round(metrics.tokensPerSecond)} tokens/s on ${backend}, ${seconds.toFixed(1)} s`);
   for (const c of continuations) reporter.info(c);
-  reporter.info(`files: ${metricsPath}, ${plotPath}, ${checkpointDir}/`);
+  reporter.info(`files: ${displayPath(metricsPath)}, ${displayPath(plotPath)}, ${displayPath(checkpointDir)}/`);
   reporter.event('done', { ...summary });
   return summary;
 }

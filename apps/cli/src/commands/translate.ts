@@ -22,6 +22,8 @@ import { loadTranslationCheckpoint, restoreTranslationWeights, saveTranslationCh
 import { lossSpec, renderSvg } from '../plot.js';
 import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary } from '../progress.js';
 import { VERSION } from '../version.js';
+import { displayPath } from '../invocation.js';
+import { runFolderOf } from './train/run-folder.js';
 
 export interface TranslateCommandOptions {
   epochs: number;
@@ -52,7 +54,8 @@ export interface TranslateCommandOptions {
   given?: string[];
   /** Translate with this checkpoint instead of training. */
   checkpoint?: string;
-  out: string;
+  /** Output folder: by default runs/translate, or with `checkpoint` the run folder holding it. */
+  out?: string;
   backend: BackendChoice;
   json: boolean;
 }
@@ -145,9 +148,10 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
         seed: opts.seed,
       };
   const model = new EncoderDecoder(config);
-  await mkdir(opts.out, { recursive: true });
+  const out = opts.out ?? (resumed ? runFolderOf(resumed.dir) : join('runs', 'translate'));
+  await mkdir(out, { recursive: true });
   // An evaluation of a checkpoint keeps the training run's metrics.json.
-  const files: TranslateSummary['files'] = { metrics: join(opts.out, resumed ? `eval-beam${opts.beam}.json` : 'metrics.json') };
+  const files: TranslateSummary['files'] = { metrics: join(out, resumed ? `eval-beam${opts.beam}.json` : 'metrics.json') };
 
   const history: { epoch: number; loss: number; tokensPerSecond: number; seconds: number }[] = [];
   let trainSeconds = 0;
@@ -196,10 +200,10 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
       epoch: opts.epochs,
       ...(own ? { pairs: { file: pairsFile as string, heldOut } } : {}),
     };
-    files.checkpoint = join(opts.out, 'checkpoint');
+    files.checkpoint = join(out, 'checkpoint');
     await saveTranslationCheckpoint(files.checkpoint, model.namedVariables(), { ...metadata });
     optimizer.dispose();
-    files.plot = join(opts.out, 'loss.svg');
+    files.plot = join(out, 'loss.svg');
     await writeFileAtomic(
       files.plot,
       await renderSvg(lossSpec(history, `GRU encoder-decoder, ${own ? basename(pairsFile as string) : 'English-French'}: loss per token`)),
@@ -263,8 +267,9 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   };
   if (!resumed)
     reporter.info(
-      `trained ${opts.epochs} epochs in ${trainSeconds.toFixed(1)} s, ${Math.round(summary.tokensPerSecond)} tokens/s on ${backend}; files: ${files.metrics}, ${files.plot}, ${files.checkpoint}/`,
+      `trained ${opts.epochs} epochs in ${trainSeconds.toFixed(1)} s, ${Math.round(summary.tokensPerSecond)} tokens/s on ${backend}; files: ${displayPath(files.metrics)}, ${displayPath(files.plot ?? '')}, ${displayPath(files.checkpoint ?? '')}/`,
     );
+  else reporter.info(`file: ${displayPath(files.metrics)}`);
   await writeFileAtomic(files.metrics, `${JSON.stringify({ ...summary, config, numSteps, numExamples, versions: versions(), history }, null, 2)}\n`);
   model.dispose();
   // JSON numbers are never null: a value that does not exist (the loss of a run that did not

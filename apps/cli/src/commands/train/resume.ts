@@ -5,6 +5,7 @@ import { loadRunCheckpoint } from '../../checkpoint.js';
 import { RnnkitError, UsageError } from '../../errors.js';
 import type { TrainCheckpointMeta, TrainCommandOptions } from './options.js';
 import { freshRunFolder, holdsRun, runFolderOf } from './run-folder.js';
+import { argumentPath, commandFor, displayPath } from '../../invocation.js';
 
 // A run's settings: the flags for a new run; the checkpoint's own for a resumed one, where a
 // given flag that differs is an error and only --epochs may grow.
@@ -76,7 +77,9 @@ function freshSettings(opts: TrainCommandOptions): RunSettings {
   };
   const out = opts.out ?? freshRunFolder();
   if (holdsRun(out) && !opts.force) {
-    throw new UsageError(`--out ${out} already holds a run: continue it with --resume ${out}, replace it with --force, or choose another --out.`);
+    throw new UsageError(
+      `--out ${displayPath(out)} already holds a run: continue it with "${commandFor('train')} --resume ${shellWord(argumentPath(out))}", replace it with --force, or choose another --out.`,
+    );
   }
   return { training, out };
 }
@@ -150,5 +153,5 @@ export function resumeCommand(opts: TrainCommandOptions, { training, out }: RunS
     ...(opts.backend !== 'auto' ? [`--backend ${opts.backend}`] : []),
     ...(opts.json ? ['--json'] : []),
   ];
-  return `rnnkit train --resume ${shellWord(out)} ${runOptions.join(' ')}`;
+  return `${commandFor('train')} --resume ${shellWord(argumentPath(out))} ${runOptions.join(' ')}`;
 }

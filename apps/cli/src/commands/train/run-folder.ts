@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '@rnnkit/data';
 import { RnnkitError } from '../../errors.js';
@@ -24,17 +24,26 @@ export function runFolderOf(path: string): string {
   return basename(p) === 'checkpoint' ? dirname(p) : p;
 }
 
-/** Creates `dir` and writes a probe file in it, so a bad --out fails before training, not at the first save. */
-export async function checkWritable(dir: string): Promise<void> {
+/**
+ * Creates `dir` and writes a probe file in it, so a bad --out fails before training, not at the
+ * first save. Returns the folders it created, outermost first (`removeIfEmpty` undoes them).
+ */
+export async function checkWritable(dir: string): Promise<string[]> {
+  const created: string[] = [];
   try {
     // One level at a time: Node's recursive mkdir loops forever under /proc.
     const missing: string[] = [];
     for (let d = resolve(dir); !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
-    for (const d of missing) await mkdir(d);
+    for (const d of missing) {
+      await mkdir(d);
+      created.push(d);
+    }
     const probe = join(dir, `.rnnkit-write-check-${process.pid}`);
     await writeFile(probe, '');
     await rm(probe);
+    return created;
   } catch (err) {
+    await removeIfEmpty(created);
     const code = (err as NodeJS.ErrnoException).code;
     const why =
       code === 'EEXIST' || code === 'ENOTDIR'
@@ -46,6 +55,11 @@ export async function checkWritable(dir: string): Promise<void> {
             : `it cannot be created (${code ?? (err as Error).message})`;
     throw new RnnkitError(`Cannot write to --out ${dir}: ${why}. Choose another --out.`);
   }
+}
+
+/** Removes these folders, innermost first, where they are still empty: what a run that failed before training created. */
+export async function removeIfEmpty(folders: readonly string[]): Promise<void> {
+  for (const d of [...folders].reverse()) await rmdir(d).catch(() => undefined);
 }
 
 /** Writes a run's `metrics.json` and its perplexity chart (`perplexity.svg`, titled `title`) into `dir`; returns their paths. */
