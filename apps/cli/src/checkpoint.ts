@@ -1,5 +1,17 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError, loadLanguageModel, saveLanguageModel, type LanguageModelCheckpoint, type LoadedLanguageModel } from '@rnnkit/training/node';
+import {
+  CheckpointError,
+  loadCheckpoint,
+  loadLanguageModel,
+  saveCheckpoint,
+  saveLanguageModel,
+  type Checkpoint,
+  type CheckpointKind,
+  type CheckpointModel,
+  type LanguageModelCheckpoint,
+  type LoadedCheckpoint,
+  type LoadedLanguageModel,
+} from '@rnnkit/training/node';
 import { RnnkitError } from './errors.js';
 
 // A checkpoint is a folder in TensorFlow.js's own file format, written and checked by
@@ -26,6 +38,25 @@ export async function loadRunCheckpoint(path: string, options: { optimizer?: (tr
   if (path.trim() === '') throw new RnnkitError('The checkpoint path is empty: give a checkpoint folder, a run folder or a model .json file.');
   try {
     return await loadLanguageModel(path, { optimizer: options.optimizer });
+  } catch (err) {
+    throw userError(err);
+  }
+}
+
+/** Saves a model of any kind (`seqClassifierKind`, `timeSeriesRegressorKind`...) as a checkpoint folder, crash-safe, in the language models' format. */
+export async function saveModelCheckpoint<M extends CheckpointModel, C>(dir: string, kind: CheckpointKind<M, C>, checkpoint: Checkpoint<M, C>): Promise<void> {
+  try {
+    await saveCheckpoint(dir, kind, checkpoint);
+  } catch (err) {
+    throw userError(err);
+  }
+}
+
+/** Loads a checkpoint folder (or a run folder holding `checkpoint/`) of `kind`, with every check of the format; refusals name the file. */
+export async function loadModelCheckpoint<M extends CheckpointModel, C>(path: string, kind: CheckpointKind<M, C>): Promise<LoadedCheckpoint<M, C>> {
+  if (path.trim() === '') throw new RnnkitError('The checkpoint path is empty: give a checkpoint folder or a run folder.');
+  try {
+    return await loadCheckpoint(path, kind);
   } catch (err) {
     throw userError(err);
   }

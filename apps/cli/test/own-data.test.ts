@@ -136,7 +136,7 @@ describe('rnnkit classify', () => {
     expect(rnnkit(['classify', '--data', data, '--val-fraction', '1']).stderr).toMatch(/must be a number between 0 and 1/);
     const wrongKind = rnnkit(['classify', '--checkpoint', 'ts', '--text', 'x']);
     expect(wrongKind.code).toBe(1);
-    expect(errorLine(wrongKind.stderr)).toMatch(/is not a sequence-classifier checkpoint/);
+    expect(errorLine(wrongKind.stderr)).toMatch(/model\.json holds a time-series regressor, not a sequence classifier/);
   }, 240_000);
 });
 

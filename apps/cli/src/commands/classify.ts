@@ -2,7 +2,6 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  Vocab,
   classificationData,
   encodeTexts,
   parseTsv,
@@ -12,16 +11,23 @@ import {
   textTokens,
   writeFileAtomic,
   type TokenKind,
-  type VocabJSON,
+  type Vocab,
 } from '@rnnkit/data';
-import { SeqClassifier, type CellKind, type SeqClassifierOptions, type SequencePooling } from '@rnnkit/models';
-import { balancedClassWeights, evaluateClassifier, trainSequenceClassifier, type ClassifierEvaluation, type LabelledSequences } from '@rnnkit/training';
+import { SeqClassifier, type CellKind, type SequencePooling } from '@rnnkit/models';
+import {
+  balancedClassWeights,
+  evaluateClassifier,
+  seqClassifierKind,
+  trainSequenceClassifier,
+  type ClassifierEvaluation,
+  type LabelledSequences,
+  type SeqClassifierConfig,
+} from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { RnnkitError, UsageError } from '../errors.js';
 import { renderSvg, seriesSpec } from '../plot.js';
 import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary, type Reporter } from '../progress.js';
-import { loadTranslationCheckpoint, restoreTranslationWeights, saveTranslationCheckpoint } from '../translation-checkpoint.js';
-import { VERSION } from '../version.js';
+import { loadModelCheckpoint, saveModelCheckpoint } from '../checkpoint.js';
 
 export interface ClassifyCommandOptions {
   /** text<TAB>label lines: trains (or, with --checkpoint, is evaluated). */
@@ -49,16 +55,16 @@ export interface ClassifyCommandOptions {
   json: boolean;
 }
 
-/** What a classifier checkpoint stores besides the weights. */
-export interface ClassifierCheckpointMeta {
-  kind: 'sequence-classifier';
-  rnnkit: string;
-  config: Required<Omit<SeqClassifierOptions, 'seed'>> & { seed: number | string };
-  vocab: VocabJSON;
-  classes: string[];
-  tokens: TokenKind;
+/**
+ * The training record of a classifier checkpoint (`seqClassifierKind`; its config holds the
+ * classes and the token kind, its vocabulary is `vocab`).
+ */
+export interface ClassifierTrainingRecord {
+  /** Tokens per text: longer texts are cut to their first numSteps. */
   numSteps: number;
-  epoch: number;
+  epochs: number;
+  /** The labelled file it was trained on. */
+  data: string;
 }
 
 export interface ClassifiedText {
@@ -147,7 +153,7 @@ async function train(opts: ClassifyCommandOptions, backend: string, reporter: Re
       `num_steps ${numSteps}${opts.numSteps === undefined ? ` (the longest text${longest > MAX_DEFAULT_NUM_STEPS ? ` has ${longest}; at most ${MAX_DEFAULT_NUM_STEPS}` : ''})` : ''}` +
       `${data.truncated > 0 ? `, ${data.truncated} texts cut to their first ${numSteps} tokens` : ''}; ${split.train.length} train, ${split.validation.length} validate`,
   );
-  const config: ClassifierCheckpointMeta['config'] = {
+  const config: SeqClassifierConfig = {
     vocabSize: data.vocab.size,
     embeddingSize: opts.embed,
     numHiddens: opts.hidden,
@@ -155,6 +161,8 @@ async function train(opts: ClassifyCommandOptions, backend: string, reporter: Re
     cell: opts.model,
     pooling: opts.pooling,
     seed: opts.seed,
+    tokens: opts.tokens,
+    classes: data.classes,
   };
   const model = new SeqClassifier(config);
   const classWeights = opts.classWeights === 'balanced' ? balancedClassWeights(trainPart.labels, numClasses) : undefined;
@@ -207,17 +215,8 @@ async function train(opts: ClassifyCommandOptions, backend: string, reporter: Re
       `validation (${split.validation.length} texts; rows: actual class, columns: predicted)`,
     );
     const predictions = classifyTexts(model, { vocab: data.vocab, classes: data.classes, tokens: opts.tokens, numSteps }, opts.text, reporter);
-    const metadata: ClassifierCheckpointMeta = {
-      kind: 'sequence-classifier',
-      rnnkit: VERSION,
-      config,
-      vocab: data.vocab.toJSON(),
-      classes: data.classes,
-      tokens: opts.tokens,
-      numSteps,
-      epoch: opts.epochs,
-    };
-    await saveTranslationCheckpoint(files.checkpoint as string, model.namedVariables(), { ...metadata });
+    const training: ClassifierTrainingRecord = { numSteps, epochs: opts.epochs, data: file };
+    await saveModelCheckpoint(files.checkpoint as string, seqClassifierKind, { model, config, vocabularies: { vocab: data.vocab }, training });
     await writeFileAtomic(
       files.plot as string,
       await renderSvg(
@@ -277,15 +276,18 @@ function classifyTexts(
 }
 
 async function classifyWithCheckpoint(opts: ClassifyCommandOptions & { checkpoint: string }, backend: string, reporter: Reporter): Promise<ClassifySummary> {
-  const loaded = await loadTranslationCheckpoint<ClassifierCheckpointMeta>(opts.checkpoint, 'sequence-classifier');
-  const meta = loaded.metadata;
-  const vocab = Vocab.fromJSON(meta.vocab);
-  const model = new SeqClassifier(meta.config);
+  const loaded = await loadModelCheckpoint(opts.checkpoint, seqClassifierKind);
+  const { model, config } = loaded;
   try {
-    restoreTranslationWeights(model.namedVariables(), loaded);
-    const { classes, tokens, numSteps } = meta;
-    reporter.info(`classifying with ${loaded.dir} (${classes.length} classes: ${classes.join(', ')}; ${tokens} tokens, num_steps ${numSteps})`);
-    const predictions = classifyTexts(model, { vocab, classes, tokens, numSteps }, opts.text, reporter);
+    const vocab = loaded.vocabularies.vocab;
+    const numSteps = (loaded.training as Partial<ClassifierTrainingRecord> | undefined)?.numSteps;
+    const { classes, tokens } = config;
+    if (!vocab || !classes || !tokens || !(Number.isInteger(numSteps) && (numSteps as number) >= 1))
+      throw new RnnkitError(
+        `${loaded.source} holds a sequence classifier without its vocabulary, class names, token kind or num_steps: rnnkit classify needs a checkpoint that rnnkit classify --data wrote.`,
+      );
+    reporter.info(`classifying with ${loaded.source} (${classes.length} classes: ${classes.join(', ')}; ${tokens} tokens, num_steps ${numSteps})`);
+    const predictions = classifyTexts(model, { vocab, classes, tokens, numSteps: numSteps as number }, opts.text, reporter);
     const summary: ClassifySummary = { backend, trained: false, classes, evaluatedRows: 0, predictions, files: {} };
     if (opts.data !== undefined) {
       const { texts, labels } = await readLabelled(opts.data);
@@ -297,7 +299,7 @@ async function classifyWithCheckpoint(opts: ClassifyCommandOptions & { checkpoin
         );
       const evaluation = evaluateClassifier(
         model,
-        { X: encodeTexts(texts, vocab, tokens, numSteps), labels: Int32Array.from(labels, (l) => classId.get(l) as number) },
+        { X: encodeTexts(texts, vocab, tokens, numSteps as number), labels: Int32Array.from(labels, (l) => classId.get(l) as number) },
         { numClasses: classes.length },
       );
       report(reporter, classes, evaluation, texts.length, `${opts.data} (${texts.length} texts; rows: actual class, columns: predicted)`);

@@ -2,10 +2,19 @@ import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { StandardScaler, noisySine, parseCsvColumn, readTextFile, timeSeriesData, writeFileAtomic, type StandardScalerJSON } from '@rnnkit/data';
 import { TimeSeriesRegressor } from '@rnnkit/models';
-import { evaluateForecasts, fitLinearAR, forecastAhead, lastValuePredictor, trainRegressor, type ForecastReport, type WindowPredictor } from '@rnnkit/training';
+import {
+  evaluateForecasts,
+  fitLinearAR,
+  forecastAhead,
+  lastValuePredictor,
+  timeSeriesRegressorKind,
+  trainRegressor,
+  type ForecastReport,
+  type TimeSeriesRegressorConfig,
+  type WindowPredictor,
+} from '@rnnkit/training';
 import { RnnkitError } from '../errors.js';
-import { loadTranslationCheckpoint, restoreTranslationWeights, saveTranslationCheckpoint } from '../translation-checkpoint.js';
-import { VERSION } from '../version.js';
+import { loadModelCheckpoint, saveModelCheckpoint } from '../checkpoint.js';
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { renderSvg, seriesSpec } from '../plot.js';
 import { createReporter, versions, writeLine, kernelsInfo, kernelsSummary } from '../progress.js';
@@ -118,17 +127,14 @@ export async function readCsvSeries(file: string, column?: string): Promise<{ na
 
 const fmt = (v: number) => (Number.isFinite(v) ? (Math.abs(v) >= 1e5 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : v.toFixed(4)) : '-');
 
-/** What a time-series regressor checkpoint stores besides the weights. */
-export interface RegressorCheckpointMeta {
-  kind: 'time-series-regressor';
-  rnnkit: string;
-  config: { inputSize: number; numHiddens: number; cell: 'gru'; seed: number | string };
+/** The training record of a `timeseries --csv` checkpoint (`timeSeriesRegressorKind`). */
+export interface RegressorTrainingRecord {
   tau: number;
   /** The training part's mean and std: the model reads and writes scaled values. */
   scaler: StandardScalerJSON;
   /** The CSV file and column it was trained on. */
   data: { file: string; column: string };
-  epoch: number;
+  epochs: number;
 }
 
 type Reporter = ReturnType<typeof createReporter>;
@@ -156,7 +162,7 @@ async function runCsvTimeseries(opts: TimeseriesCommandOptions & { csv: string }
     `${opts.csv}, column "${column.name}"${others.length && opts.column === undefined ? ` (the last column of numbers; others: ${others.map((c) => `"${c}"`).join(', ')}; choose with --column)` : ''}: ${n} values, ` +
       `${series.numWindows} windows of tau ${opts.tau}: ${train.size} train, ${test.size} validate (the last ${Math.round(valFraction * 100)}%); scaled by the training part's mean ${fmt(scaler.mean)} and std ${fmt(scaler.std)}`,
   );
-  const config: RegressorCheckpointMeta['config'] = { inputSize: 1, numHiddens: opts.hidden, cell: 'gru', seed: opts.seed };
+  const config: TimeSeriesRegressorConfig = { inputSize: 1, numHiddens: opts.hidden, cell: 'gru', seed: opts.seed };
   const model = new TimeSeriesRegressor(config);
   try {
     reporter.info(`GRU ${opts.hidden}, Adam lr ${opts.lr}, batch ${opts.batchSize}, ${opts.epochs} epochs`);
@@ -191,16 +197,8 @@ async function runCsvTimeseries(opts: TimeseriesCommandOptions & { csv: string }
 
     await mkdir(opts.out, { recursive: true });
     const checkpoint = join(opts.out, 'checkpoint');
-    const meta: RegressorCheckpointMeta = {
-      kind: 'time-series-regressor',
-      rnnkit: VERSION,
-      config,
-      tau: opts.tau,
-      scaler: scaler.toJSON(),
-      data: { file: opts.csv, column: column.name },
-      epoch: opts.epochs,
-    };
-    await saveTranslationCheckpoint(checkpoint, model.namedVariables(), { ...meta });
+    const training: RegressorTrainingRecord = { tau: opts.tau, scaler: scaler.toJSON(), data: { file: opts.csv, column: column.name }, epochs: opts.epochs };
+    await saveModelCheckpoint(checkpoint, timeSeriesRegressorKind, { model, config, training });
     const oneStep = report.predictions.gru?.[1];
     const validationPoints = oneStep ? { index: oneStep.index, values: scaler.inverse(oneStep.values) } : undefined;
     const written = await writeForecast(
@@ -277,29 +275,38 @@ async function writeForecast(
  * (the one it was trained on unless --csv is given) with a trained GRU; no training.
  */
 async function forecastWithCheckpoint(opts: TimeseriesCommandOptions & { checkpoint: string }, backend: string, reporter: Reporter): Promise<TimeseriesResult> {
-  const loaded = await loadTranslationCheckpoint<RegressorCheckpointMeta>(opts.checkpoint, 'time-series-regressor');
-  const meta = loaded.metadata;
-  const model = new TimeSeriesRegressor(meta.config);
+  const loaded = await loadModelCheckpoint(opts.checkpoint, timeSeriesRegressorKind);
+  const { model } = loaded;
   try {
-    restoreTranslationWeights(model.namedVariables(), loaded);
-    const csv = opts.csv ?? meta.data.file;
-    const column = await readCsvSeries(csv, opts.column ?? meta.data.column);
-    if (column.values.length < meta.tau) throw new RnnkitError(`${csv} has ${column.values.length} values; this model reads the last ${meta.tau} (its --tau).`);
-    const scaler = StandardScaler.fromJSON(meta.scaler);
+    const meta = loaded.training as Partial<RegressorTrainingRecord> | undefined;
+    let scaler: StandardScaler;
+    try {
+      if (!meta || !(Number.isInteger(meta.tau) && (meta.tau as number) >= 1) || typeof meta.data?.file !== 'string' || typeof meta.data.column !== 'string')
+        throw new Error('no --tau, CSV file or column');
+      if (loaded.config.inputSize !== 1) throw new Error(`${loaded.config.inputSize} input features, not 1`);
+      scaler = StandardScaler.fromJSON(meta.scaler as StandardScalerJSON);
+    } catch (err) {
+      throw new RnnkitError(`${loaded.source} is not a checkpoint of rnnkit timeseries --csv (${(err as Error).message}).`);
+    }
+    const tau = meta.tau as number;
+    const data = meta.data as RegressorTrainingRecord['data'];
+    const csv = opts.csv ?? data.file;
+    const column = await readCsvSeries(csv, opts.column ?? data.column);
+    if (column.values.length < tau) throw new RnnkitError(`${csv} has ${column.values.length} values; this model reads the last ${tau} (its --tau).`);
     reporter.info(
-      `forecasting with ${loaded.dir} (GRU ${meta.config.numHiddens}, tau ${meta.tau}) from the last ${meta.tau} of ${column.values.length} values of ${csv}, column "${column.name}"`,
+      `forecasting with ${loaded.source} (GRU ${loaded.config.numHiddens}, tau ${tau}) from the last ${tau} of ${column.values.length} values of ${csv}, column "${column.name}"`,
     );
     const raw = Float32Array.from(column.values);
     const written = await writeForecast(
       { ...opts, csv },
       reporter,
-      { raw, scaled: scaler.transform(raw), name: column.name, scaler, tau: meta.tau },
-      { gru: (w) => model.predictWindows(w, meta.tau) },
+      { raw, scaled: scaler.transform(raw), name: column.name, scaler, tau },
+      { gru: (w) => model.predictWindows(w, tau) },
     );
     const files = { ...written.files, metrics: join(opts.out, 'forecast.json') };
     await writeFileAtomic(
       files.metrics,
-      `${JSON.stringify({ backend, checkpoint: loaded.dir, csv, column: column.name, forecast: written.forecast }, null, 2)}\n`,
+      `${JSON.stringify({ backend, checkpoint: loaded.source, csv, column: column.name, forecast: written.forecast }, null, 2)}\n`,
     );
     reporter.info(`files: ${files.forecast}, ${files.plot}, ${files.metrics}`);
     reporter.event('done', { mse: {}, forecast: written.forecast, files });
