@@ -43,8 +43,8 @@ export async function loadRunCheckpoint(path: string, options: { optimizer?: (tr
   }
 }
 
-/** Saves a model of any kind (`seqClassifierKind`, `timeSeriesRegressorKind`...) as a checkpoint folder, crash-safe, in the language models' format. */
-export async function saveModelCheckpoint<M extends CheckpointModel, C>(dir: string, kind: CheckpointKind<M, C>, checkpoint: Checkpoint<M, C>): Promise<void> {
+/** Saves a checkpoint of any kind into the folder `dir` (crash-safe as `saveRunCheckpoint`). */
+export async function saveKindCheckpoint<M extends CheckpointModel, C>(dir: string, kind: CheckpointKind<M, C>, checkpoint: Checkpoint<M, C>): Promise<void> {
   try {
     await saveCheckpoint(dir, kind, checkpoint);
   } catch (err) {
@@ -52,8 +52,8 @@ export async function saveModelCheckpoint<M extends CheckpointModel, C>(dir: str
   }
 }
 
-/** Loads a checkpoint folder (or a run folder holding `checkpoint/`) of `kind`, with every check of the format; refusals name the file. */
-export async function loadModelCheckpoint<M extends CheckpointModel, C>(path: string, kind: CheckpointKind<M, C>): Promise<LoadedCheckpoint<M, C>> {
+/** Loads a checkpoint of `kind` (a checkpoint folder or a run folder holding `checkpoint/`), with every check. */
+export async function loadKindCheckpoint<M extends CheckpointModel, C>(path: string, kind: CheckpointKind<M, C>): Promise<LoadedCheckpoint<M, C>> {
   if (path.trim() === '') throw new RnnkitError('The checkpoint path is empty: give a checkpoint folder or a run folder.');
   try {
     return await loadCheckpoint(path, kind);

@@ -1,6 +1,6 @@
 export { selectBackend, workerBackendSetup, BACKEND_CHOICES, type BackendChoice } from './backend.js';
 export { RnnkitError, UsageError } from './errors.js';
-export { saveRunCheckpoint, loadRunCheckpoint, saveModelCheckpoint, loadModelCheckpoint } from './checkpoint.js';
+export { saveRunCheckpoint, loadRunCheckpoint, saveKindCheckpoint, loadKindCheckpoint } from './checkpoint.js';
 export { createModelFromFlags, type LanguageModelConfig, type LanguageModelImplementation } from './lm.js';
 export { renderSvg, perplexitySpec, seriesSpec } from './plot.js';
 export { runTrain, PREFIXES, type TrainCommandOptions, type TrainCheckpointMeta, type TrainSummary, type EpochRecord } from './commands/train.js';

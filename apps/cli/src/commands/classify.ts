@@ -27,7 +27,7 @@ import { selectBackend, type BackendChoice } from '../backend.js';
 import { RnnkitError, UsageError } from '../errors.js';
 import { renderSvg, seriesSpec } from '../plot.js';
 import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary, type Reporter } from '../progress.js';
-import { loadModelCheckpoint, saveModelCheckpoint } from '../checkpoint.js';
+import { loadKindCheckpoint, saveKindCheckpoint } from '../checkpoint.js';
 
 export interface ClassifyCommandOptions {
   /** text<TAB>label lines: trains (or, with --checkpoint, is evaluated). */
@@ -216,7 +216,7 @@ async function train(opts: ClassifyCommandOptions, backend: string, reporter: Re
     );
     const predictions = classifyTexts(model, { vocab: data.vocab, classes: data.classes, tokens: opts.tokens, numSteps }, opts.text, reporter);
     const training: ClassifierTrainingRecord = { numSteps, epochs: opts.epochs, data: file };
-    await saveModelCheckpoint(files.checkpoint as string, seqClassifierKind, { model, config, vocabularies: { vocab: data.vocab }, training });
+    await saveKindCheckpoint(files.checkpoint as string, seqClassifierKind, { model, config, vocabularies: { vocab: data.vocab }, training });
     await writeFileAtomic(
       files.plot as string,
       await renderSvg(
@@ -276,7 +276,7 @@ function classifyTexts(
 }
 
 async function classifyWithCheckpoint(opts: ClassifyCommandOptions & { checkpoint: string }, backend: string, reporter: Reporter): Promise<ClassifySummary> {
-  const loaded = await loadModelCheckpoint(opts.checkpoint, seqClassifierKind);
+  const loaded = await loadKindCheckpoint(opts.checkpoint, seqClassifierKind);
   const { model, config } = loaded;
   try {
     const vocab = loaded.vocabularies.vocab;

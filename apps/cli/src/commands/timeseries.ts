@@ -14,7 +14,7 @@ import {
   type WindowPredictor,
 } from '@rnnkit/training';
 import { RnnkitError } from '../errors.js';
-import { loadModelCheckpoint, saveModelCheckpoint } from '../checkpoint.js';
+import { loadKindCheckpoint, saveKindCheckpoint } from '../checkpoint.js';
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { renderSvg, seriesSpec } from '../plot.js';
 import { createReporter, versions, writeLine, kernelsInfo, kernelsSummary } from '../progress.js';
@@ -198,7 +198,7 @@ async function runCsvTimeseries(opts: TimeseriesCommandOptions & { csv: string }
     await mkdir(opts.out, { recursive: true });
     const checkpoint = join(opts.out, 'checkpoint');
     const training: RegressorTrainingRecord = { tau: opts.tau, scaler: scaler.toJSON(), data: { file: opts.csv, column: column.name }, epochs: opts.epochs };
-    await saveModelCheckpoint(checkpoint, timeSeriesRegressorKind, { model, config, training });
+    await saveKindCheckpoint(checkpoint, timeSeriesRegressorKind, { model, config, training });
     const oneStep = report.predictions.gru?.[1];
     const validationPoints = oneStep ? { index: oneStep.index, values: scaler.inverse(oneStep.values) } : undefined;
     const written = await writeForecast(
@@ -275,7 +275,7 @@ async function writeForecast(
  * (the one it was trained on unless --csv is given) with a trained GRU; no training.
  */
 async function forecastWithCheckpoint(opts: TimeseriesCommandOptions & { checkpoint: string }, backend: string, reporter: Reporter): Promise<TimeseriesResult> {
-  const loaded = await loadModelCheckpoint(opts.checkpoint, timeSeriesRegressorKind);
+  const loaded = await loadKindCheckpoint(opts.checkpoint, timeSeriesRegressorKind);
   const { model } = loaded;
   try {
     const meta = loaded.training as Partial<RegressorTrainingRecord> | undefined;
