@@ -396,7 +396,11 @@ button('download').addEventListener('click', async () => {
       links.append(a, document.createTextNode(' '));
       a.click();
     }
-    links.append(document.createTextNode('(put both in one folder for rnnkit generate --checkpoint)'));
+    links.append(
+      document.createTextNode(
+        `(put these ${files.length} files in one folder: rnnkit generate --checkpoint FOLDER reads it; to load them here again, choose them all at once)`,
+      ),
+    );
   } catch (err) {
     showError(`Could not download: ${(err as Error).message}`);
   }

@@ -176,6 +176,7 @@ describe('the char-LM page in Chromium', () => {
     await seen;
     await Promise.all(downloads);
     expect((await readdir(dir)).sort()).toEqual(['model.json', 'optimizer.bin', 'optimizer.json', 'weights.bin']);
+    expect(await page.textContent('#download-links')).toContain('(put these 4 files in one folder: rnnkit generate --checkpoint FOLDER reads it');
     const cli = await cliGenerate(dir);
     console.log(`page -> rnnkit generate:\n  page: ${JSON.stringify(expected)}\n  cli:  ${JSON.stringify(cli)}`);
     expect(cli).toBe(expected);
@@ -204,6 +205,14 @@ describe('the char-LM page in Chromium', () => {
   it('loads a checkpoint written by rnnkit train and continues "time traveller" exactly as rnnkit generate does', async () => {
     const dir = await cliCheckpoint;
     const cli = await cliGenerate(dir);
+    // model.json alone: the page says which files to choose together (nothing is damaged).
+    await page.setInputFiles('#checkpoint-files', [join(dir, 'model.json')]);
+    await page.waitForFunction(() => !document.getElementById('message')!.hidden);
+    expect(await message()).toMatchObject({
+      kind: 'error',
+      text: expect.stringContaining('weights.bin was not among the chosen files: choose model.json and weights.bin together'),
+    });
+    expect((await message()).text).not.toMatch(/corrupt/i);
     await page.setInputFiles('#checkpoint-files', [join(dir, 'model.json'), join(dir, 'weights.bin')]);
     await idle();
     expect(await message()).toMatchObject({ kind: 'info' });

@@ -252,6 +252,11 @@ export interface CheckpointFileReader {
    * the file when it exists but cannot be read (permissions...).
    */
   read(file: string): Promise<Uint8Array | undefined>;
+  /**
+   * The error for a file the checkpoint names that `read` did not find, where that is not damage
+   * (files the user chose: one was left out); by default "Corrupt checkpoint: ... is missing".
+   */
+  missing?(file: string): CheckpointError;
 }
 
 export function isIOHandler(x: unknown): x is tf.io.IOHandler {

@@ -35,6 +35,12 @@ export function filesReader(files: ArrayLike<File>): { reader: CheckpointFileRea
     modelJson: jsons[0] as string,
     reader: {
       describe: (file) => file,
+      missing: (file) =>
+        new CheckpointError(
+          file,
+          `${file} was not among the chosen files: choose ${jsons[0]} and ${file} together (and optimizer.json with optimizer.bin, to go on training).`,
+          'missing',
+        ),
       async read(file) {
         const f = byName.get(file);
         if (!f) return undefined;
@@ -87,7 +93,7 @@ export async function readArtifacts(
   const chunks: Uint8Array[] = [];
   for (const p of paths) {
     const chunk = await reader.read(p);
-    if (!chunk) throw corrupt(reader.describe(p), 'is missing.');
+    if (!chunk) throw reader.missing?.(p) ?? corrupt(reader.describe(p), 'is missing.');
     chunks.push(chunk);
   }
   const total = chunks.reduce((n, c) => n + c.byteLength, 0);
