@@ -42,6 +42,8 @@ export default defineProject({
       // (language models, the classifier, seq2seq, the forecast) with their tensor-leak checks;
       // the checkpoint rules on in-memory IO handlers.
       'packages/training/src/*.test.ts',
+      // ONNX exports in onnxruntime-web (the interop package's other tests read fixture files in Node).
+      'packages/interop/src/*.browser.test.ts',
     ],
     exclude: [
       ...configDefaults.exclude,

@@ -24,6 +24,7 @@ for (const p of PACKAGES) symlinkSync(join(root, 'packages', p), join(work, 'nod
 const bundles = {
   ...Object.fromEntries(PACKAGES.map((p) => [`@rnnkit/${p}`, `import * as m from '@rnnkit/${p}';\nconsole.log(Object.keys(m).length);\n`])),
   '@rnnkit/data/timemachine': `import { TIME_MACHINE_TEXT } from '@rnnkit/data/timemachine';\nconsole.log(TIME_MACHINE_TEXT.length);\n`,
+  '@rnnkit/interop/onnx': `import * as m from '@rnnkit/interop/onnx';\nconsole.log(Object.keys(m).length);\n`,
   'all four + wasm backend': `import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadDataTimeMachine } from '@rnnkit/data';

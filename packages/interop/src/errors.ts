@@ -28,3 +28,13 @@ export function checkFinite(file: string, where: string, data: Float32Array): vo
     if (!Number.isFinite(v)) throw refuse(file, `${where} holds ${v} at flat index ${i}: weights must be finite numbers.`);
   }
 }
+
+/** IEEE 754 half precision (the bits of a float16) to a number. */
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exponent = (h >> 10) & 0x1f;
+  const fraction = h & 0x3ff;
+  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
+  if (exponent === 0x1f) return fraction ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+}

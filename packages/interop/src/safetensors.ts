@@ -1,7 +1,7 @@
 // safetensors (the format of `safetensors.torch.save_file`): an 8-byte little-endian header
 // length N, N bytes of JSON ({ name: { dtype, shape, data_offsets: [begin, end] }, __metadata__ }),
 // then the tensors' raw little-endian bytes, offsets relative to the end of the header.
-import { InteropError, checkFinite, refuse, sizeOf, type NamedArray } from './errors.js';
+import { InteropError, checkFinite, halfToFloat, refuse, sizeOf, type NamedArray } from './errors.js';
 
 /** The dtypes read: float32 as is, float64 and float16 converted to float32. */
 const READ_DTYPES = { F32: 4, F64: 8, F16: 2 } as const;
@@ -23,15 +23,6 @@ export function looksLikeSafetensors(bytes: Uint8Array): boolean {
   if (bytes.length < 10) return false;
   const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   return n > 1n && n <= BigInt(bytes.length - 8) && bytes[8] === 0x7b;
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 0x1f) return fraction ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }
 
 const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;

@@ -1,0 +1,149 @@
+// RecurrentWeights -> an ONNX language model on the standard RNN/GRU/LSTM operators.
+import type { Vocab } from '@rnnkit/data';
+import type { CellKind } from '@rnnkit/models';
+import { GATE_COUNT, concatColumns, reorderGates, transpose, unitInputs, type RecurrentWeights } from './recurrent-weights.js';
+import {
+  ONNX_TYPES,
+  encodeModel,
+  floatTensor,
+  int64Tensor,
+  type AttributeProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from './onnx-proto.js';
+
+/** The opset the exports declare (RNN/GRU/LSTM as of opset 14, with the `layout` attribute). */
+export const ONNX_OPSET = 14;
+/** ONNX's IR version of the exports (that of ONNX 1.12). */
+export const ONNX_IR_VERSION = 8;
+
+/** ONNX's operator and its gate order as indices into PyTorch's: GRU z, r, h; LSTM i, o, f, c. */
+export const ONNX_OPS: Record<CellKind, { op: 'RNN' | 'GRU' | 'LSTM'; order: readonly number[] }> = {
+  rnn: { op: 'RNN', order: [0] },
+  gru: { op: 'GRU', order: [1, 0, 2] },
+  lstm: { op: 'LSTM', order: [0, 3, 1, 2] },
+};
+
+export interface OnnxExportOptions {
+  /** Stored in the model's metadata (`rnnkit.vocab`, d2l's idx_to_token as JSON), so the file carries its vocabulary. */
+  vocab?: Vocab;
+  /** `producer_version` (the exporting tool's version). */
+  producerVersion?: string;
+  /** The model's `doc_string`. */
+  docString?: string;
+}
+
+const attr = {
+  int: (name: string, i: number): AttributeProto => ({ name, type: 2, i }),
+  ints: (name: string, ints: number[]): AttributeProto => ({ name, type: 7, ints }),
+  string: (name: string, s: string): AttributeProto => ({ name, type: 3, s: new TextEncoder().encode(s) }),
+};
+
+function valueInfo(name: string, elemType: number, dims: (number | string)[]): ValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  };
+}
+
+/**
+ * An ONNX model of a language model (opset 14): inputs `tokens` (int64 [batch, steps]) and `h0`
+ * (float32 [layers * directions, batch, hidden]; plus `c0` for the LSTM), outputs `logits`
+ * (float32 [batch, steps, vocab]) and `hn` (plus `cn`), batch and steps dynamic. Inside: the
+ * tokens one-hot encoded (OneHot), one standard `RNN`/`GRU`/`LSTM` node per layer (GRU with
+ * `linear_before_reset` 1 for PyTorch's reset-after GRU, 0 for d2l's reset-before one), the dense
+ * head as MatMul + Add. ONNX Runtime computes rnnkit's logits with it.
+ */
+export function weightsToOnnx(w: RecurrentWeights, options: OnnxExportOptions = {}): Uint8Array {
+  const { op, order } = ONNX_OPS[w.cell];
+  const H = w.numHiddens;
+  const D = w.numDirections;
+  const GH = GATE_COUNT[w.cell] * H;
+  const lstm = w.cell === 'lstm';
+  const nodes: NodeProto[] = [];
+  const inits: TensorProto[] = [];
+  const node = (opType: string, input: string[], output: string[], name: string, attribute: AttributeProto[] = []): void => {
+    nodes.push({ opType, input, output, name, attribute });
+  };
+  inits.push(int64Tensor('onehot.depth', [], [w.vocabSize]), floatTensor('onehot.values', [2], Float32Array.of(0, 1)));
+  node('Transpose', ['tokens'], ['tokens.time_major'], 'tokens/Transpose', [attr.ints('perm', [1, 0])]);
+  node('OneHot', ['tokens.time_major', 'onehot.depth', 'onehot.values'], ['onehot'], 'onehot/OneHot', [attr.int('axis', -1)]);
+  let x = 'onehot';
+  const hs: string[] = [];
+  const cs: string[] = [];
+  for (let l = 0; l < w.numLayers; l++) {
+    const inputs = unitInputs(w, l);
+    const units = w.units.slice(l * D, (l + 1) * D);
+    // ONNX stacks the directions: W [D, G*H, in], R [D, G*H, H], B [D, 2*G*H] (Wb then Rb), its gate order.
+    const W = new Float32Array(D * GH * inputs);
+    const R = new Float32Array(D * GH * H);
+    const B = new Float32Array(D * 2 * GH);
+    units.forEach((u, d) => {
+      W.set(transpose(reorderGates(u.W_ih, inputs, H, order), inputs, GH), d * GH * inputs);
+      R.set(transpose(reorderGates(u.W_hh, H, H, order), H, GH), d * GH * H);
+      B.set(concatColumns([reorderGates(u.b_ih, 1, H, order), reorderGates(u.b_hh, 1, H, order)], 1), d * 2 * GH);
+    });
+    const p = `rnn.l${l}`;
+    inits.push(floatTensor(`${p}.W`, [D, GH, inputs], W), floatTensor(`${p}.R`, [D, GH, H], R), floatTensor(`${p}.B`, [D, 2 * GH], B));
+    let h0 = 'h0';
+    let c0 = 'c0';
+    if (w.numLayers > 1) {
+      inits.push(int64Tensor(`${p}.state_start`, [1], [l * D]), int64Tensor(`${p}.state_end`, [1], [(l + 1) * D]));
+      inits.push(int64Tensor(`${p}.state_axes`, [1], [0]));
+      h0 = `${p}.h0`;
+      node('Slice', ['h0', `${p}.state_start`, `${p}.state_end`, `${p}.state_axes`], [h0], `${p}/Slice_h0`);
+      if (lstm) {
+        c0 = `${p}.c0`;
+        node('Slice', ['c0', `${p}.state_start`, `${p}.state_end`, `${p}.state_axes`], [c0], `${p}/Slice_c0`);
+      }
+    }
+    const single = w.numLayers === 1;
+    const outputs = [`${p}.Y`, single ? 'hn' : `${p}.Y_h`, ...(lstm ? [single ? 'cn' : `${p}.Y_c`] : [])];
+    const attributes = [attr.int('hidden_size', H), attr.string('direction', D === 2 ? 'bidirectional' : 'forward')];
+    if (w.cell === 'gru') attributes.push(attr.int('linear_before_reset', w.resetAfter ? 1 : 0));
+    node(op, [x, `${p}.W`, `${p}.R`, `${p}.B`, '', h0, ...(lstm ? [c0] : [])], outputs, `${p}/${op}`, attributes);
+    hs.push(outputs[1] as string);
+    if (lstm) cs.push(outputs[2] as string);
+    // Y [steps, D, batch, H] -> [steps, batch, D * H], the directions side by side as PyTorch's.
+    node('Transpose', [`${p}.Y`], [`${p}.Y_t`], `${p}/Transpose`, [attr.ints('perm', [0, 2, 1, 3])]);
+    if (l === 0) inits.push(int64Tensor('rnn.features', [3], [0, 0, -1]));
+    node('Reshape', [`${p}.Y_t`, 'rnn.features'], [`${p}.out`], `${p}/Reshape`);
+    x = `${p}.out`;
+  }
+  if (w.numLayers > 1) {
+    node('Concat', hs, ['hn'], 'hn/Concat', [attr.int('axis', 0)]);
+    if (lstm) node('Concat', cs, ['cn'], 'cn/Concat', [attr.int('axis', 0)]);
+  }
+  inits.push(floatTensor('linear.W', [D * H, w.vocabSize], w.W_out), floatTensor('linear.b', [w.vocabSize], w.b_out));
+  node('MatMul', [x, 'linear.W'], ['linear.xW'], 'linear/MatMul');
+  node('Add', ['linear.xW', 'linear.b'], ['logits.time_major'], 'linear/Add');
+  node('Transpose', ['logits.time_major'], ['logits'], 'logits/Transpose', [attr.ints('perm', [1, 0, 2])]);
+
+  const state = [D * w.numLayers, 'batch', H];
+  const model: ModelProto = {
+    irVersion: ONNX_IR_VERSION,
+    opsetImport: [{ domain: '', version: ONNX_OPSET }],
+    producerName: 'rnnkit',
+    producerVersion: options.producerVersion ?? '',
+    docString: options.docString ?? '',
+    graph: {
+      name: 'rnnkit_language_model',
+      node: nodes,
+      initializer: inits,
+      input: [
+        valueInfo('tokens', ONNX_TYPES.INT64, ['batch', 'steps']),
+        valueInfo('h0', ONNX_TYPES.FLOAT, state),
+        ...(lstm ? [valueInfo('c0', ONNX_TYPES.FLOAT, state)] : []),
+      ],
+      output: [
+        valueInfo('logits', ONNX_TYPES.FLOAT, ['batch', 'steps', w.vocabSize]),
+        valueInfo('hn', ONNX_TYPES.FLOAT, state),
+        ...(lstm ? [valueInfo('cn', ONNX_TYPES.FLOAT, state)] : []),
+      ],
+    },
+    metadataProps: options.vocab ? [{ key: 'rnnkit.vocab', value: JSON.stringify(options.vocab.idxToToken) }] : [],
+  };
+  return encodeModel(model);
+}
