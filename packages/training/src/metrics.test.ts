@@ -22,3 +22,19 @@ describe('bleu (d2l)', () => {
     expect(bleu(t('a b c d e'), t('a b c d'))).toBeLessThan(1);
   });
 });
+
+describe('bleu (d2l) edge cases, as d2l PyTorch script scores them', () => {
+  it('a prediction shorter than k has no k-grams and scores 0', () => {
+    expect(bleu(t('va'), t('va'))).toBe(0);
+    expect(bleu(t('va'), t('va'), 1)).toBe(1);
+    expect(bleu(t('a b'), t('a b'), 3)).toBe(0);
+  });
+
+  it('the unk token of the options never matches, even a reference token spelled the same', () => {
+    expect(bleu(t('<unk> b'), t('<unk> b'))).toBe(1);
+    // p1 = 1/2, p2 = 0/1.
+    expect(bleu(t('<unk> b'), t('<unk> b'), 2, { unk: '<unk>' })).toBe(0);
+    expect(bleu(t('<unk> b'), t('<unk> b'), 1, { unk: '<unk>' })).toBeCloseTo(Math.sqrt(1 / 2), 12);
+    expect(bleu(t('<unk> b c'), t('x b c'), 2, { unk: '<unk>' })).toBeCloseTo(Math.sqrt(2 / 3) * Math.pow(1 / 2, 1 / 4), 12);
+  });
+});

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Vocab, buildArrayNmt, reversePairs } from '@rnnkit/data';
+import { Vocab, buildArrayNmt, buildArrayNmtTokens, nmtSpecialIds, nmtVocab, reversePairs } from '@rnnkit/data';
 import { EncoderDecoder } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
-import { evaluateSeq2Seq, trainSeq2Seq } from './index.js';
+import { evaluateSeq2Seq, trainSeq2Seq, type Seq2SeqModelLike } from './index.js';
 
 describe('EncoderDecoder (d2l Seq2SeqEncoder/Decoder)', () => {
   beforeAll(() => useBackend('wasm'));
@@ -66,12 +66,85 @@ describe('EncoderDecoder (d2l Seq2SeqEncoder/Decoder)', () => {
     const ev = evaluateSeq2Seq(
       model,
       test.src,
-      testPairs.map((p) => vocab.indicesOf([...p.target])),
-      { bos, eos, maxLength: numSteps + 1 },
+      testPairs.map((p) => [...p.target]),
+      { tgtVocab: vocab, bos, eos, maxLength: numSteps + 1 },
     );
     expect(tf.memory().numTensors).toBe(before);
     expect(ev.exactMatch).toBeGreaterThan(0.9);
     expect(ev.bleu).toBeGreaterThan(0.9);
     model.dispose();
   }, 120_000);
+});
+
+describe('evaluateSeq2Seq scores words, as d2l bleu(pred_seq, label_seq, k=2)', () => {
+  beforeAll(() => useBackend('cpu'));
+  // "zorglub" and "plop" occur once, so they are outside a min_freq 2 vocabulary: their id is <unk>'s.
+  const source = [
+    ['go', '.'],
+    ['go', '.'],
+    ['hi', '.'],
+    ['hi', '.'],
+  ];
+  const target = [
+    ['va', 'zorglub', '!'],
+    ['va', '!'],
+    ['salut', 'plop', '.'],
+    ['salut', '.'],
+  ];
+  const tgtVocab = nmtVocab(target);
+  const srcVocab = nmtVocab(source);
+  const { bos, eos } = nmtSpecialIds(tgtVocab);
+  const src = buildArrayNmtTokens(source, srcVocab, 6);
+  /** A model that outputs `rows` whatever the input (its decoder is never run). */
+  const fixedOutput = (rows: (readonly string[])[]): Seq2SeqModelLike & { decoded: number } => {
+    const model = {
+      decoded: 0,
+      trainableVariables: [],
+      call: () => {
+        throw new Error('not trained here');
+      },
+      greedyDecode: (x: tf.Tensor2D) => {
+        model.decoded += x.shape[0];
+        return rows.slice(0, x.shape[0]).map((r) => tgtVocab.indicesOf(r));
+      },
+    };
+    return model;
+  };
+
+  it('a model that outputs only <unk> scores 0, though the references hold words outside the vocabulary (<unk> by id)', () => {
+    expect(tgtVocab.indexOf('zorglub')).toBe(tgtVocab.unk);
+    expect(tgtVocab.indexOf('plop')).toBe(tgtVocab.unk);
+    const model = fixedOutput(target.map((r) => r.map(() => '<unk>')));
+    const ev = evaluateSeq2Seq(model, src, target, { tgtVocab, bos, eos, maxLength: 6 });
+    expect(model.decoded).toBe(4);
+    expect(ev.predictions[0]).toEqual([tgtVocab.unk, tgtVocab.unk, tgtVocab.unk]);
+    expect(ev.bleu).toBe(0);
+    expect(ev.exactMatch).toBe(0);
+  });
+
+  it('an <unk> output for an unknown word matches nothing, the words around it do; outputs equal to the references score 1', () => {
+    // The references as the vocabulary spells them: the unknown words become <unk>.
+    const spelled = [
+      ['va', '<unk>', '!'],
+      ['va', '!'],
+      ['salut', '<unk>', '.'],
+      ['salut', '.'],
+    ];
+    const ev = evaluateSeq2Seq(fixedOutput(spelled), src, target, { tgtVocab, bos, eos, maxLength: 6 });
+    // Rows 1 and 3: p1 = 2/3, p2 = 0/2 -> 0; rows 2 and 4 are exact.
+    expect(ev.bleu).toBe(0.5);
+    expect(ev.exactMatch).toBe(0.5);
+    const known = evaluateSeq2Seq(fixedOutput(target.map((r) => r.filter((w) => tgtVocab.has(w)))), src, [target[1]!, target[1]!, target[3]!, target[3]!], {
+      tgtVocab,
+      bos,
+      eos,
+      maxLength: 6,
+    });
+    expect(known.bleu).toBe(1);
+    expect(known.exactMatch).toBe(1);
+  });
+
+  it('refuses references that do not match the rows', () => {
+    expect(() => evaluateSeq2Seq(fixedOutput(target), src, target.slice(1), { tgtVocab, bos, eos, maxLength: 6 })).toThrow(/3 references for 4 source rows/);
+  });
 });

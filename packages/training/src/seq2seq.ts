@@ -119,37 +119,47 @@ export function trainSeq2Seq(model: Seq2SeqModelLike, data: { src: PaddedArray; 
 }
 
 export interface Seq2SeqEvaluation {
-  /** Share of rows whose greedy output equals the target exactly. */
+  /** Share of rows whose output equals the reference exactly (a predicted `<unk>` never does). */
   exactMatch: number;
-  /** Mean d2l BLEU (k = 2 unless given). */
+  /** Mean d2l BLEU of the output tokens against the reference tokens (k = 2 unless given). */
   bleu: number;
+  /** The output ids of each row, without `<eos>`. */
   predictions: number[][];
 }
 
 /**
  * Decodes every source row (in batches; greedy, or beam search with `beamSize` > 1) and scores
- * it against its target ids (no `<eos>`).
+ * its output, as `tgtVocab`'s tokens, against the row's reference tokens, as d2l scores
+ * `bleu(pred_seq, label_seq, k=2)`: the predicted string against the preprocessed reference
+ * string, split at spaces (for translation, the target words of `tokenizeNmt`, not their ids: a
+ * reference word outside the vocabulary is that word, and a predicted `<unk>` matches nothing).
  */
 export function evaluateSeq2Seq(
   model: Seq2SeqModelLike,
   src: PaddedArray,
-  targets: readonly (readonly number[])[],
-  options: { bos: number; eos: number; maxLength: number; batchSize?: number; k?: number; beamSize?: number; alpha?: number },
+  references: readonly (readonly string[])[],
+  options: { tgtVocab: Vocab; bos: number; eos: number; maxLength: number; batchSize?: number; k?: number; beamSize?: number; alpha?: number },
 ): Seq2SeqEvaluation {
+  if (references.length !== src.rows) throw new Error(`evaluateSeq2Seq: ${references.length} references for ${src.rows} source rows: give one per row.`);
   const batchSize = options.batchSize ?? 256;
   const predictions: number[][] = [];
   for (let i = 0; i < src.rows; i += batchSize) {
     const rows = Math.min(batchSize, src.rows - i);
     const srcT = tf.tensor2d(src.array.subarray(i * src.numSteps, (i + rows) * src.numSteps), [rows, src.numSteps], 'int32');
-    predictions.push(...decodeRows(model, srcT, options));
-    srcT.dispose();
+    try {
+      predictions.push(...decodeRows(model, srcT, options));
+    } finally {
+      srcT.dispose();
+    }
   }
+  const unk = options.tgtVocab.tokenOf(options.tgtVocab.unk);
   let exact = 0;
   let bleuSum = 0;
-  predictions.forEach((p, i) => {
-    const t = targets[i] ?? [];
-    if (p.length === t.length && p.every((id, j) => id === t[j])) exact++;
-    bleuSum += bleu(p.map(String), t.map(String), options.k ?? 2);
+  predictions.forEach((ids, i) => {
+    const p = options.tgtVocab.tokensOf(ids);
+    const r = references[i] ?? [];
+    if (p.length === r.length && p.every((token, j) => token === r[j] && token !== unk)) exact++;
+    bleuSum += bleu(p, r, options.k ?? 2, { unk });
   });
   const n = Math.max(predictions.length, 1);
   return { exactMatch: exact / n, bleu: bleuSum / n, predictions };

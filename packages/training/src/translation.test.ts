@@ -99,7 +99,7 @@ describe('d2l 9.7 training and predict_seq2seq on the shipped English-French lin
       seed: 0,
     });
     const before = tf.memory().numTensors;
-    const history = trainSeq2Seq(model, data, { epochs: 30, lr: 0.005, batchSize: 64, bos, loss: 'd2l', seed: 0 });
+    const history = trainSeq2Seq(model, data, { epochs: 90, lr: 0.005, batchSize: 64, bos, loss: 'd2l', seed: 0 });
     expect(tf.memory().numTensors).toBe(before);
     expect(history.at(-1)!.loss).toBeLessThan(history[0]!.loss / 2);
     const greedy = predictSeq2Seq(model, 'Go zorglub!', data.srcVocab, data.tgtVocab, 10);
@@ -110,10 +110,11 @@ describe('d2l 9.7 training and predict_seq2seq on the shipped English-French lin
     expect(predictSeq2Seq(model, 'Go zorglub!', data.srcVocab, data.tgtVocab, 10, { beamSize: 1 })).toEqual(greedy);
     const beam = predictSeq2Seq(model, 'go .', data.srcVocab, data.tgtVocab, 10, { beamSize: 3 });
     expect(beam.tokens.every((t) => data.tgtVocab.has(t) && t !== '<eos>')).toBe(true);
-    const targets = data.target.map((t) => data.tgtVocab.indicesOf(t));
-    const ev1 = evaluateSeq2Seq(model, data.src, targets, { bos, eos, maxLength: 10 });
-    const ev3 = evaluateSeq2Seq(model, data.src, targets, { bos, eos, maxLength: 10, beamSize: 3 });
-    expect(ev1.bleu).toBeGreaterThan(0.2);
+    const ev1 = evaluateSeq2Seq(model, data.src, data.target, { tgtVocab: data.tgtVocab, bos, eos, maxLength: 10 });
+    const ev3 = evaluateSeq2Seq(model, data.src, data.target, { tgtVocab: data.tgtVocab, bos, eos, maxLength: 10, beamSize: 3 });
+    // BLEU on words (0.125 here after 90 epochs; 30 epochs give "<unk> !" for every line, which scores 0).
+    expect(ev1.bleu).toBeGreaterThan(0.08);
+    expect(ev1.exactMatch).toBeGreaterThan(0.03);
     expect(ev3.predictions).toHaveLength(data.src.rows);
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();

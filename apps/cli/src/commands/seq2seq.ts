@@ -64,7 +64,7 @@ export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: stri
   });
   const trainData = encode(train);
   const testSrc = encode(test).src;
-  const testTargets = test.map((p) => vocab.indicesOf([...p.target]));
+  const testTargets = test.map((p) => [...p.target]);
   const model = new EncoderDecoder({
     srcVocabSize: vocab.size,
     tgtVocabSize: vocab.size,
@@ -78,7 +78,7 @@ export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: stri
       `GRU encoder-decoder (embed ${opts.embed}, hidden ${opts.hidden}, ${opts.layers} layers), Adam lr ${opts.lr}${opts.lrDecay !== 1 ? ` (x${opts.lrDecay} per epoch)` : ''}, batch ${opts.batchSize}, ${opts.epochs} epochs`,
   );
   const history: Seq2SeqResult['history'] = [];
-  const evaluate = () => evaluateSeq2Seq(model, testSrc, testTargets, { bos, eos, maxLength: numSteps + 1 });
+  const evaluate = () => evaluateSeq2Seq(model, testSrc, testTargets, { tgtVocab: vocab, bos, eos, maxLength: numSteps + 1 });
   trainSeq2Seq(model, trainData, {
     epochs: opts.epochs,
     lr: opts.lr,
@@ -97,8 +97,8 @@ export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: stri
   });
   const final = evaluate();
   const examples = test.slice(0, opts.examples).map((p, i) => {
-    const prediction = vocab.tokensOf(final.predictions[i] ?? []).join('');
-    return { ...p, prediction, bleu: bleu([...prediction], [...p.target]) };
+    const tokens = vocab.tokensOf(final.predictions[i] ?? []);
+    return { ...p, prediction: tokens.join(''), bleu: bleu(tokens, [...p.target], 2, { unk: vocab.tokenOf(vocab.unk) }) };
   });
   for (const e of examples)
     reporter.info(`${e.source} => ${e.prediction}, bleu ${e.bleu.toFixed(3)}${e.prediction === e.target ? '' : ` (target ${e.target})`}`);

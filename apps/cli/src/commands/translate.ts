@@ -214,7 +214,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   const translate = (source: string, reference?: string): TranslationLine => {
     const t = predictSeq2Seq(model, source, srcVocab, tgtVocab, numSteps, search);
     const line: TranslationLine = { source, prediction: t.text, unknown: t.unknown };
-    if (reference !== undefined) line.bleu = bleu(t.tokens, preprocessNmt(reference).split(' '), 2);
+    if (reference !== undefined) line.bleu = bleu(t.tokens, preprocessNmt(reference).split(' '), 2, { unk: tgtVocab.tokenOf(tgtVocab.unk) });
     if (reference !== undefined) line.reference = reference;
     return line;
   };
@@ -230,14 +230,14 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   reporter.info(`${own ? 'examples' : "d2l's examples"} (${opts.beam === 1 ? 'greedy' : `beam ${opts.beam}, alpha ${opts.alpha}`}):`);
   for (const e of examples) reporter.info(show(e));
 
-  // Mean BLEU on the training pairs and on the lines right after them.
-  const ids = (lines: string[][]) => lines.map((l) => tgtVocab.indicesOf(l));
-  const evalOptions = { bos, eos, maxLength: numSteps, ...search };
-  const trainBleu = evaluateSeq2Seq(model, data.src, ids(data.target), evalOptions).bleu;
+  // Mean BLEU on the training pairs and on the lines right after them, on words: each output
+  // against its preprocessed reference, as d2l's bleu(pred_seq, label_seq, k=2).
+  const evalOptions = { tgtVocab, bos, eos, maxLength: numSteps, ...search };
+  const trainBleu = evaluateSeq2Seq(model, buildArrayNmtTokens(data.source, srcVocab, numSteps), data.target, evalOptions).bleu;
   const heldSource = all.source.slice(from, from + heldOut);
   const heldTarget = all.target.slice(from, from + heldOut);
   const heldOutBleu =
-    heldSource.length > 0 ? evaluateSeq2Seq(model, buildArrayNmtTokens(heldSource, srcVocab, numSteps), ids(heldTarget), evalOptions).bleu : Number.NaN;
+    heldSource.length > 0 ? evaluateSeq2Seq(model, buildArrayNmtTokens(heldSource, srcVocab, numSteps), heldTarget, evalOptions).bleu : Number.NaN;
   reporter.info(
     `mean BLEU: ${trainBleu.toFixed(3)} on the ${data.src.rows} training pairs, ${heldSource.length > 0 ? heldOutBleu.toFixed(3) : '-'} on ${heldSource.length} held-out pairs (lines ${from + 1}-${from + heldSource.length})`,
   );
