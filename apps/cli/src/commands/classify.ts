@@ -103,9 +103,10 @@ async function readLabelled(file: string): Promise<{ texts: string[]; labels: st
 
 /** The confusion matrix as aligned lines: a row per actual class, a column per predicted one. */
 export function confusionLines(classes: readonly string[], confusion: readonly (readonly number[])[]): string[] {
-  const first = Math.max(6, ...classes.map((c) => c.length)) + 2;
+  const corner = 'actual \\ predicted';
+  const first = Math.max(corner.length, ...classes.map((c) => c.length)) + 2;
   const width = Math.max(5, ...classes.map((c) => c.length), ...confusion.flat().map((n) => String(n).length)) + 2;
-  const head = `${'actual \\ predicted'.padEnd(first)}${classes.map((c) => c.padStart(width)).join('')}`;
+  const head = `${corner.padEnd(first)}${classes.map((c) => c.padStart(width)).join('')}`;
   return [head, ...classes.map((c, i) => `${c.padEnd(first)}${(confusion[i] ?? []).map((n) => String(n).padStart(width)).join('')}`)];
 }
 
