@@ -282,6 +282,11 @@ describe('rnnkit translate', () => {
       expect(r.stdout).toMatch(new RegExp(`^${en.replace('.', '\\.')} => .*, bleu [01]\\.\\d{3}$`, 'm'));
     expect(r.stdout).toMatch(/mean BLEU: [\d.]+ on the 101 training pairs, [\d.]+ on 20 held-out pairs \(lines 102-121\)/);
     expect(r.stdout).toMatch(/^Go zorglub! => /m);
+    // Both loss scales, labelled: per token, and d2l's train_seq2seq figure (divided by num_steps 10).
+    const [, perToken, d2l] =
+      r.stdout.match(/^loss ([\d.]+) per target token; ([\d.]+) as d2l's train_seq2seq prints it \(the same divided by num_steps 10\)$/m) ?? [];
+    expect(perToken, r.stdout).toBeDefined();
+    expect(Number(d2l)).toBeCloseTo(Number(perToken) / 10, 3);
     expect(r.stdout).toContain('read as <unk>: "zorglub"');
     const m = JSON.parse(readFileSync(join(dir, 'tr', 'metrics.json'), 'utf8'));
     expect(m.history.map((h: { epoch: number }) => h.epoch)).toEqual([1, 2, 3]);

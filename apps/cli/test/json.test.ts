@@ -40,12 +40,13 @@ const EVENTS: Record<string, Record<string, string[]>> = {
   },
   translate: {
     start: ['command', 'backend', 'versions', 'kernels'],
-    epoch: ['epoch', 'epochs', 'loss', 'tokensPerSecond', 'seconds'],
+    epoch: ['epoch', 'epochs', 'loss', 'd2lLoss', 'tokensPerSecond', 'seconds'],
     done: [
       'backend',
       'trained',
       'epochs',
       'loss',
+      'd2lLoss',
       'tokensPerSecond',
       'trainSeconds',
       'beam',
@@ -136,7 +137,14 @@ describe('--json: every line is an event with its documented fields', () => {
     ] as const) {
       const r = rnnkit([command, ...args, '--backend', 'wasm', '--json']);
       expect(r.code, r.stderr).toBe(0);
-      checkContract(command, r.stdout);
+      const events = checkContract(command, r.stdout);
+      if (command === 'translate') {
+        // The loss per token, and d2l's train_seq2seq figure: the same divided by num_steps (10).
+        const epoch = events.find((e) => e.event === 'epoch')!;
+        expect(epoch.loss).toBeGreaterThan(0);
+        expect(epoch.d2lLoss).toBeCloseTo((epoch.loss as number) / 10, 12);
+        expect(events.at(-1)!.d2lLoss).toBe(epoch.d2lLoss);
+      }
     }
   }, 240_000); // several runs of the bin each; slow on a loaded machine
 

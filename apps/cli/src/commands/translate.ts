@@ -94,7 +94,10 @@ export interface TranslateSummary {
   backend: string;
   trained: boolean;
   epochs: number;
+  /** The last epoch's loss per target token. */
   loss: number;
+  /** The same divided by num_steps: the figure d2l's `train_seq2seq` prints. */
+  d2lLoss: number;
   tokensPerSecond: number;
   trainSeconds: number;
   beam: number;
@@ -153,7 +156,10 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   // An evaluation of a checkpoint keeps the training run's metrics.json.
   const files: TranslateSummary['files'] = { metrics: join(out, resumed ? `eval-beam${opts.beam}.json` : 'metrics.json') };
 
-  const history: { epoch: number; loss: number; tokensPerSecond: number; seconds: number }[] = [];
+  const history: { epoch: number; loss: number; d2lLoss: number; tokensPerSecond: number; seconds: number }[] = [];
+  // d2l's train_seq2seq sums each row's masked loss averaged over num_steps and divides by the
+  // tokens, so its figure is the loss per token divided by num_steps.
+  const d2lScale = (loss: number) => loss / numSteps;
   let trainSeconds = 0;
   if (resumed) {
     restoreTranslationWeights(model.namedVariables(), resumed);
@@ -177,11 +183,14 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
         loss: 'd2l',
         seed: opts.seed,
         onEpochEnd: ({ epoch, loss, tokensPerSecond, seconds }) => {
-          history.push({ epoch, loss, tokensPerSecond, seconds });
-          reporter.updateBar(epoch, { perplexity: loss.toFixed(3), speed: String(Math.round(tokensPerSecond)) });
-          reporter.event('epoch', { epoch, epochs: opts.epochs, loss, tokensPerSecond, seconds });
+          const d2lLoss = d2lScale(loss);
+          history.push({ epoch, loss, d2lLoss, tokensPerSecond, seconds });
+          reporter.updateBar(epoch, { perplexity: `${loss.toFixed(3)} (d2l ${d2lLoss.toFixed(4)})`, speed: String(Math.round(tokensPerSecond)) });
+          reporter.event('epoch', { epoch, epochs: opts.epochs, loss, d2lLoss, tokensPerSecond, seconds });
           if (reporter.mode === 'lines' && (epoch % 10 === 0 || epoch === opts.epochs)) {
-            reporter.info(`epoch ${epoch}/${opts.epochs}  loss ${loss.toFixed(3)}  ${Math.round(tokensPerSecond)} tokens/s`);
+            reporter.info(
+              `epoch ${epoch}/${opts.epochs}  loss ${loss.toFixed(3)} per token (d2l's train_seq2seq: ${d2lLoss.toFixed(4)})  ${Math.round(tokensPerSecond)} tokens/s`,
+            );
           }
         },
       });
@@ -255,6 +264,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
     trained: !resumed,
     epochs: resumed ? resumed.metadata.epoch : opts.epochs,
     loss: history.at(-1)?.loss ?? Number.NaN,
+    d2lLoss: history.at(-1)?.d2lLoss ?? Number.NaN,
     tokensPerSecond: seconds > 0 ? tokens / seconds : 0,
     trainSeconds,
     beam: opts.beam,
@@ -265,11 +275,14 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
     sentences,
     files,
   };
-  if (!resumed)
+  if (!resumed) {
+    reporter.info(
+      `loss ${summary.loss.toFixed(3)} per target token; ${summary.d2lLoss.toFixed(4)} as d2l's train_seq2seq prints it (the same divided by num_steps ${numSteps})`,
+    );
     reporter.info(
       `trained ${opts.epochs} epochs in ${trainSeconds.toFixed(1)} s, ${Math.round(summary.tokensPerSecond)} tokens/s on ${backend}; files: ${displayPath(files.metrics)}, ${displayPath(files.plot ?? '')}, ${displayPath(files.checkpoint ?? '')}/`,
     );
-  else reporter.info(`file: ${displayPath(files.metrics)}`);
+  } else reporter.info(`file: ${displayPath(files.metrics)}`);
   await writeFileAtomic(files.metrics, `${JSON.stringify({ ...summary, config, numSteps, numExamples, versions: versions(), history }, null, 2)}\n`);
   model.dispose();
   // JSON numbers are never null: a value that does not exist (the loss of a run that did not
