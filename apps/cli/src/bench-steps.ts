@@ -11,14 +11,19 @@ export interface BenchCase {
   impl: 'fused' | 'layers' | 'scratch';
   cell: CellKind;
   hidden: number;
+  /** Stacked layers (1 unless the id says x2). */
+  layers: number;
   randomIter: boolean;
 }
 
 export const BENCH_CASES: readonly BenchCase[] = [
   ...(['fused', 'layers'] as const).flatMap((impl) =>
-    (['gru', 'rnn', 'lstm'] as const).map((cell) => ({ id: `${impl}-${cell}-256`, impl, cell, hidden: 256, randomIter: false })),
+    (['gru', 'rnn', 'lstm'] as const).map((cell) => ({ id: `${impl}-${cell}-256`, impl, cell, hidden: 256, layers: 1, randomIter: false })),
   ),
-  { id: 'scratch-gru-512', impl: 'scratch', cell: 'gru', hidden: 512, randomIter: true },
+  // d2l's other concise configurations: a wider GRU and two stacked layers (PyTorch's step_bench has both).
+  { id: 'fused-gru-512', impl: 'fused', cell: 'gru', hidden: 512, layers: 1, randomIter: false },
+  { id: 'fused-gru-256x2', impl: 'fused', cell: 'gru', hidden: 256, layers: 2, randomIter: false },
+  { id: 'scratch-gru-512', impl: 'scratch', cell: 'gru', hidden: 512, layers: 1, randomIter: true },
 ];
 
 /** The minibatch shape of every case: d2l's 32 sequences of 35 one-hot steps over The Time Machine. */
@@ -38,9 +43,9 @@ export async function benchBatches(count: number, localCopyHint = 'for rnnkit be
   return { batches: Array.from({ length: count }, (_, i) => corpus[i % corpus.length] as SeqBatch), vocab };
 }
 
-/** The model a case trains: one unidirectional layer, seed 0. */
+/** The model a case trains: `c.layers` unidirectional layers, seed 0. */
 export function benchModelConfig(c: BenchCase, vocabSize: number): LanguageModelConfig {
-  return { cell: c.cell, implementation: c.impl, numHiddens: c.hidden, numLayers: 1, bidirectional: false, vocabSize, seed: 0 };
+  return { cell: c.cell, implementation: c.impl, numHiddens: c.hidden, numLayers: c.layers, bidirectional: false, vocabSize, seed: 0 };
 }
 
 /** Tokens per second of one minibatch step taking `msPerStep`. */
