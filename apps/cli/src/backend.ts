@@ -22,9 +22,8 @@ export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow-gp
 
 /**
  * Picks the backend (apps do this, never the libraries): `auto` takes tfjs-node-gpu, then
- * tfjs-node when installed and loadable, else wasm: measured with `rnnkit bench`, wasm with
- * rnnkit's kernels trains the fused models 1.3-1.5x and the others 15-40x faster than cpu
- * (fused GRU-256: 38,349 vs 28,749 tokens/s; tf.layers GRU-256: 5,502 vs 141). Returns a description of what it chose. `replacementKernels: false` keeps the
+ * tfjs-node when installed and loadable, else wasm: with rnnkit's kernels it trains every model
+ * faster than cpu (`rnnkit bench`; the figures are in the models README). Returns a description of what it chose. `replacementKernels: false` keeps the
  * stock wasm kernels (`rnnkit bench`'s wasm-stock; rnnkit's, once installed, stay installed).
  */
 export async function selectBackend(choice: BackendChoice, options: { replacementKernels?: boolean } = {}): Promise<string> {

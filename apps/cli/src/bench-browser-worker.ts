@@ -66,7 +66,7 @@ async function run(
   await tf.ready();
   cells.installWasmKernels();
   // The kernels' workers start asynchronously: time the steps once they run (as a long training would).
-  await cells.simdKernels()?.pool?.whenReady();
+  await cells.activeKernels()?.pool?.whenReady();
   const multithread = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
   const { batches, vocab } = await benchBatches(request.warmup + request.steps, 'in a browser');
   const tensorsBefore = tf.memory().numTensors;
@@ -77,7 +77,7 @@ async function run(
   } finally {
     model.dispose();
   }
-  const kernels = cells.simdKernels();
+  const kernels = cells.activeKernels();
   const ms = median(times);
   return {
     case: c.id,

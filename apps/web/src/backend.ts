@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { hasRelaxedSimd, installWasmKernels, kernelThreads, simdKernels } from '@rnnkit/cells';
+import { hasRelaxedSimd, installWasmKernels, kernelThreads, activeKernels } from '@rnnkit/cells';
 import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import simdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import threadedSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
@@ -36,8 +36,8 @@ export async function setupWasmBackend(): Promise<BackendInfo> {
 
 /** The kernels' threads once their workers have started (they start with the kernels' module). */
 async function kernelThreadsStarted(): Promise<number> {
-  for (let i = 0; i < 500 && !simdKernels(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  const pool = simdKernels()?.pool;
+  for (let i = 0; i < 500 && !activeKernels(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  const pool = activeKernels()?.pool;
   if (pool) await pool.whenReady(5000);
-  return simdKernels()?.threads ?? kernelThreads();
+  return activeKernels()?.threads ?? kernelThreads();
 }

@@ -12,7 +12,17 @@ export {
 export { oneHotFloat } from './ops.js';
 export { installWasmKernels } from './kernels/backend.js';
 export { keepNodeErrorReporting } from './node-errors.js';
-export { SimdKernels, simdKernels, useWasmGates, readInto, tensorOfView } from './kernels/simd.js';
+export {
+  Kernels,
+  activeKernels,
+  useKernels,
+  kernelsUnavailableReason,
+  readInto,
+  tensorOfView,
+  SimdKernels,
+  simdKernels,
+  useWasmGates,
+} from './kernels/simd.js';
 export type { KernelExports } from './kernels/simd-module.generated.js';
 export {
   KernelPool,
@@ -26,4 +36,5 @@ export {
   type KernelWorkerInit,
 } from './kernels/threads.js';
 export { productRuns } from './kernels/matmul.js';
+export { recordOpPath, watchOpPaths, type OpPath } from './kernels/paths.js';
 export { enableRelaxedSimd, hasRelaxedSimd } from './simd-support.js';

@@ -3,7 +3,7 @@ export { gatherRows } from './fused/gather.js';
 export { denseCrossEntropy } from './fused/dense-cross-entropy.js';
 export { CELL_KINDS, GATES, isCellKind, cellKindsInWords, type CellKind } from './cell-kinds.js';
 export { RECURRENCES, type Recurrence, type RecurrenceSpec } from './fused/kinds.js';
-export { useWasmGates } from '@rnnkit/cells';
+export { useKernels, useWasmGates } from '@rnnkit/cells';
 export { RNNModel, type RNNModelOptions } from './rnn-model.js';
 export type { RNNModelImplementation, RecurrentCore } from './rnn-core.js';
 export { FusedCore, layerSuffix } from './fused-core.js';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assignVariables, gruCell, lstmCell, rnnCell, RNNModelScratch } from '@rnnkit/cells';
-import { RNNModel, fromTorchNames, type CellKind, useWasmGates } from '@rnnkit/models';
+import { RNNModel, fromTorchNames, type CellKind, useKernels } from '@rnnkit/models';
 import { TEST_BACKENDS, expectClose, flat, loadFixture, tensorOf, tensorsOf, useBackend, type Nested } from '../../../test/backends.js';
 import { makeOptimizer, trainStep } from './index.js';
 
@@ -32,13 +32,13 @@ for (const [backend, gates] of TEST_BACKENDS.flatMap(
     let model: RNNModel;
     beforeAll(async () => {
       await useBackend(backend);
-      useWasmGates(gates === 'wasm gates');
+      useKernels(gates === 'wasm gates');
       model = new RNNModel({ vocabSize: fx.sizes.vocab as number, numHiddens: fx.sizes.hidden as number, cell, numLayers, bidirectional });
       assignVariables(model.namedVariables(), torchTensors(fx.params));
     });
     afterAll(() => {
       model.dispose();
-      useWasmGates(true);
+      useKernels(true);
     });
 
     it('matches logits, state, loss, gradients and one clipped SGD step', () => {

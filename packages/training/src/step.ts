@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkTheta, clipGradsByGlobalNorm, globalNorm } from './clip.js';
-import { clippedSgdOnKernels } from './fused-sgd.js';
+import { clippedUpdateOnKernels } from './kernel-update.js';
 
 /**
  * Clips `grads` by global norm (`theta`; no clipping when undefined), applies one optimizer
@@ -9,7 +9,7 @@ import { clippedSgdOnKernels } from './fused-sgd.js';
 export function applyClippedGradients(grads: tf.NamedTensorMap, optimizer: tf.Optimizer, theta?: number): number {
   if (theta !== undefined) {
     checkTheta(theta);
-    const norm = clippedSgdOnKernels(grads, optimizer, theta);
+    const norm = clippedUpdateOnKernels(grads, optimizer, theta);
     if (norm !== null) {
       tf.dispose(grads);
       return norm;

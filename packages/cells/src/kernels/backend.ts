@@ -19,13 +19,13 @@ const installed = new Set<string>();
  * registered or already patched. In Node it also calls `keepNodeErrorReporting`, so that the
  * backend's own crash listeners do not bury the program's uncaught errors.
  *
- * - BatchMatMul: with transposeA or transposeB the stock kernel leaves XNNPACK for a naive loop
- *   (1-3 GFLOP/s), and every matmul gradient is transposed. It now runs on the kernels' SIMD gemm
- *   (`GemmMatMul`: 25-30 GFLOP/s here with or without a transpose, about a tenth faster than
- *   XNNPACK untransposed), its B operand packed straight from the transposed layout and kept
+ * - BatchMatMul: with transposeA or transposeB the stock kernel leaves XNNPACK for a naive loop,
+ *   and every matmul gradient is transposed. It now runs on the kernels' SIMD gemm (`GemmMatMul`:
+ *   as fast with a transpose as without, and faster than XNNPACK untransposed; the measured speeds
+ *   are in the package README), its B operand packed straight from the transposed layout and kept
  *   packed while its tensor lives (a weight is used 35 times a step). Without WebAssembly SIMD
  *   it transposes the operand explicitly (wasm Transpose) and runs the plain XNNPACK path.
- * - Tanh: the stock kernel is about 15x slower than Sigmoid; tanh(x) = 2 sigmoid(2x) - 1 is used,
+ * - Tanh: the stock kernel is many times slower than Sigmoid; tanh(x) = 2 sigmoid(2x) - 1 is used,
  *   computed as Sigmoid on 2x with the affine steps done in place on the output.
  * - Slice: the stock kernel copies the whole input out of the heap before taking its part, so
  *   slicing one step off a sequence costs the sequence. A contiguous slice is now one copy of its
@@ -69,7 +69,7 @@ let gemm: GemmMatMul | null = null;
  * The SIMD gemm behind BatchMatMul, on the process's kernels (`processKernels`: the fused ops'
  * memory and threads); null where WebAssembly SIMD is missing, and in a browser's main thread
  * until the asynchronous compile has finished. A new instance of the kernels (a new thread
- * count, `useWasmGates` turned on again) gets a new one, without the old one's kept operands.
+ * count, `useKernels` turned on again) gets a new one, without the old one's kept operands.
  */
 export function wasmMatMul(): GemmMatMul | null {
   const k = processKernels();

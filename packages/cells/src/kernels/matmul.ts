@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { SimdKernels } from './simd.js';
+import type { Kernels } from './simd.js';
 import { splitRows } from './threads.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -30,7 +30,7 @@ class PackedOperands {
   private floats = 0;
 
   constructor(
-    private readonly k: SimdKernels,
+    private readonly k: Kernels,
     private readonly maxFloats: number,
   ) {}
 
@@ -130,7 +130,7 @@ export class GemmMatMul {
   private readonly packed: PackedOperands;
 
   constructor(
-    readonly k: SimdKernels,
+    readonly k: Kernels,
     /** Most floats of packed operands kept (default 16M, 64 MB). */
     maxKeptFloats = 16 * 2 ** 20,
   ) {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { SimdKernels, simdKernels } from './simd.js';
+import { Kernels, activeKernels } from './simd.js';
 // @ts-expect-error: a plain .mjs build script without types
 import { compileKernels } from '../../scripts/build-wasm.mjs';
 
@@ -46,11 +46,11 @@ describe('the WebAssembly SIMD kernels', () => {
   });
 
   it('load here (Node 20 has WebAssembly SIMD)', () => {
-    expect(simdKernels()).not.toBeNull();
+    expect(activeKernels()).not.toBeNull();
   });
 
   it('hand out 16-byte aligned regions, reuse freed ones and merge neighbours', () => {
-    const k = SimdKernels.create();
+    const k = Kernels.create();
     const a = k.alloc(10);
     const b = k.alloc(100_000); // grows the memory past its first page
     const c = k.alloc(7);
@@ -71,7 +71,7 @@ describe('the WebAssembly SIMD kernels', () => {
   });
 
   it('lay named buffers out in one region, in order and in whole lanes', () => {
-    const k = SimdKernels.create();
+    const k = Kernels.create();
     const l = k.allocLayout({ A: 5, B: 0, C: 8 });
     expect([l.A, l.B, l.C]).toEqual([l.region, l.region + 8, l.region + 8]);
     expect(k.inUse).toBe(16);

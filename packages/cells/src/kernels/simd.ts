@@ -10,13 +10,14 @@ import {
 import { type KernelCalls, KernelPool, kernelThreads, onKernelThreadsChange } from './threads.js';
 
 /**
- * rnnkit's WebAssembly SIMD kernels (assembly/kernels.ts: the fused ops' gate work and a packed
- * matmul; four lanes, no bounds checks; several times faster than plain JS loops), loaded once,
- * and a region allocator over their memory. One module and one memory for the process, shared by
+ * rnnkit's kernels: one WebAssembly SIMD module (assembly/kernels.ts: the recurrences' gate work,
+ * the dense head's softmax cross-entropy, the one-pass optimizer updates, row gathers and a matmul
+ * on packed panels; four lanes, no bounds checks; several times faster than plain JS loops),
+ * loaded once, with its worker threads and a region allocator over its memory. One module and one memory for the process, shared by
  * every user: each takes regions of it with `alloc` and gives them back with `release`. What a
  * forward pass saves for its backward pass stays there, uncopied.
  */
-export class SimdKernels {
+export class Kernels {
   /** Free regions (offset and size in floats), sorted by offset; everything from `top` up is free. */
   private readonly freeList: { offset: number; size: number }[] = [];
   private readonly sizes = new Map<number, number>();
@@ -50,26 +51,26 @@ export class SimdKernels {
    * `threads` above 1 (default: `kernelThreads()`) and shared memory at hand, the module runs over
    * a shared memory and starts `threads - 1` workers on it.
    */
-  static create(threads = kernelThreads()): SimdKernels {
+  static create(threads = kernelThreads()): Kernels {
     const m = moduleSetup(threads);
     const instance = new WebAssembly.Instance(new WebAssembly.Module(m.bytes), { env: { memory: m.memory } });
-    return SimdKernels.over(instance, m, threads);
+    return Kernels.over(instance, m, threads);
   }
 
-  static async createAsync(threads = kernelThreads()): Promise<SimdKernels> {
+  static async createAsync(threads = kernelThreads()): Promise<Kernels> {
     const m = moduleSetup(threads);
     const { instance } = await WebAssembly.instantiate(m.bytes, { env: { memory: m.memory } });
-    return SimdKernels.over(instance, m, threads);
+    return Kernels.over(instance, m, threads);
   }
 
-  private static over(instance: WebAssembly.Instance, m: ModuleSetup, threads: number): SimdKernels {
+  private static over(instance: WebAssembly.Instance, m: ModuleSetup, threads: number): Kernels {
     const fn = instance.exports as unknown as KernelExports;
     const names = Object.keys(fn)
       .filter((name) => name !== 'memory')
       .sort();
     const pool = m.shared ? KernelPool.start(m.bytes, m.memory, names, threads) : null;
     const byIndex = names.map((name) => (fn as unknown as Record<string, (...args: number[]) => void>)[name] as (...args: number[]) => void);
-    return new SimdKernels(fn, m.relaxed, pool, byIndex);
+    return new Kernels(fn, m.relaxed, pool, byIndex);
   }
 
   /** Threads a pass may split its work over now: the workers that have started, and the caller. */
@@ -141,7 +142,7 @@ export class SimdKernels {
   /** Gives a region back; adjacent free regions merge, and the topmost returns to the top. */
   release(offset: number): void {
     const size = this.sizes.get(offset);
-    if (size === undefined) throw new Error(`SimdKernels.release: no region at ${offset} (released twice?).`);
+    if (size === undefined) throw new Error(`Kernels.release: no region at ${offset} (released twice?).`);
     this.sizes.delete(offset);
     let i = this.freeList.findIndex((r) => r.offset > offset);
     if (i < 0) i = this.freeList.length;
@@ -207,30 +208,38 @@ function newSharedMemory(): WebAssembly.Memory | null {
   }
 }
 
-let kernels: SimdKernels | null | undefined;
+let kernels: Kernels | null | undefined;
 let enabled = true;
 
 /**
- * The shared kernels, or null while they are unavailable and the JS loops run instead: where
- * WebAssembly SIMD is missing, and in a browser's main thread until the asynchronous compile
- * this starts has finished (main threads refuse to compile modules over 4 KB synchronously).
+ * The kernels the fused ops run on, or null where they do not and the JS loops or TensorFlow.js
+ * ops run instead: turned off (`useKernels(false)`), where WebAssembly SIMD is missing, and in a
+ * browser's main thread until the asynchronous compile this starts has finished (main threads
+ * refuse to compile modules over 4 KB synchronously).
  */
-export function simdKernels(): SimdKernels | null {
+export function activeKernels(): Kernels | null {
   return enabled ? processKernels() : null;
+}
+
+/** Why `activeKernels()` is null now, or null when they run: for the step's report of its path. */
+export function kernelsUnavailableReason(): string | null {
+  if (!enabled) return 'turned off (useKernels(false))';
+  if (processKernels()) return null;
+  return typeof WebAssembly === 'object' ? 'not loaded yet, or no WebAssembly SIMD in this engine' : 'no WebAssembly in this engine';
 }
 
 /**
  * The one instance of the kernels in this thread, whether or not the fused ops use them
- * (`useWasmGates`): the fused ops and the wasm backend's BatchMatMul share its memory and its
+ * (`useKernels`): the fused ops and the wasm backend's BatchMatMul share its memory and its
  * worker threads.
  */
-export function processKernels(): SimdKernels | null {
+export function processKernels(): Kernels | null {
   if (kernels === undefined) {
     try {
-      kernels = SimdKernels.create();
+      kernels = Kernels.create();
     } catch {
       kernels = null;
-      SimdKernels.createAsync().then(
+      Kernels.createAsync().then(
         (k) => {
           if (kernels === null) kernels = k;
           else k.close();
@@ -243,17 +252,27 @@ export function processKernels(): SimdKernels | null {
 }
 
 /**
- * Turns the WebAssembly SIMD kernels off (false: the fused ops run their JS loops) or back on,
- * for tests and A/B benchmarks.
- * Turning them on again starts a fresh module with an empty memory.
+ * Turns rnnkit's kernels off for the fused ops (false: the recurrence runs its JS loops, the dense
+ * head and loss, the clipping and the optimizer update their TensorFlow.js ops) or back on, for
+ * tests and A/B benchmarks. The wasm backend's replaced BatchMatMul keeps them. Turning them on
+ * again starts a fresh module with an empty memory.
  */
-export function useWasmGates(on: boolean): void {
+export function useKernels(on: boolean): void {
   if (on && !enabled) {
     kernels?.close();
     kernels = undefined;
   }
   enabled = on;
 }
+
+/** @deprecated Renamed `Kernels` (0.2.0). */
+export const SimdKernels = Kernels;
+/** @deprecated Renamed `Kernels` (0.2.0). */
+export type SimdKernels = Kernels;
+/** @deprecated Renamed `activeKernels` (0.2.0). */
+export const simdKernels = activeKernels;
+/** @deprecated Renamed `useKernels` (0.2.0): it switches every fused op's kernels, not only the gates. */
+export const useWasmGates = useKernels;
 
 // A new thread count starts the shared kernels again, with that many threads.
 onKernelThreadsChange(() => {

@@ -2,15 +2,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installWasmKernels, wasmMatMul } from './backend.js';
-import { SimdKernels, simdKernels } from './simd.js';
+import { Kernels, activeKernels } from './simd.js';
 import { nodeThreadHost, threadsFromEnv } from './threads-node.js';
 import { controlProtocol, kernelThreads, MAX_AUTO_THREADS, setKernelThreads, setThreadHost, splitRows } from './threads.js';
 
 setThreadHost(nodeThreadHost);
 
 /** Kernels on `threads` threads whose workers have all started. */
-async function kernelsOn(threads: number): Promise<SimdKernels> {
-  const k = SimdKernels.create(threads);
+async function kernelsOn(threads: number): Promise<Kernels> {
+  const k = Kernels.create(threads);
   expect(k.pool).not.toBeNull();
   expect(await k.pool?.whenReady()).toBe(true);
   expect(k.threads).toBe(threads);
@@ -18,7 +18,7 @@ async function kernelsOn(threads: number): Promise<SimdKernels> {
 }
 
 /** A, B (in panels) and two outputs for C (M, N) = A (M, K) B (K, N), filled with fixed values. */
-function product(k: SimdKernels, M: number, K: number, N: number) {
+function product(k: Kernels, M: number, K: number, N: number) {
   const L = k.allocLayout({ A: M * K, B: K * N, P: K * N, C1: M * N, C2: M * N });
   const f = k.f32;
   for (let i = 0; i < M * K; i++) f[L.A + i] = Math.sin(i);
@@ -187,7 +187,7 @@ describe('the kernels on worker threads', () => {
     const { L, same } = product(k, 8, 8, 8);
     k.split(splitRows(8, 2), (fn, a, b) => fn.gemm(4 * (L.C2 + a * 8), 4 * (L.A + a * 8), 4 * L.P, b - a, 8, 8));
     expect(same()).toBe(true);
-    const single = SimdKernels.create(1);
+    const single = Kernels.create(1);
     expect(single.pool).toBeNull();
     expect(single.threads).toBe(1);
     expect(single.fn.memory.buffer).toBeInstanceOf(ArrayBuffer); // not shared: no threads asked for
@@ -197,10 +197,10 @@ describe('the kernels on worker threads', () => {
     try {
       setKernelThreads(3);
       expect(kernelThreads()).toBe(3);
-      expect(simdKernels()?.pool?.size).toBe(2);
+      expect(activeKernels()?.pool?.size).toBe(2);
       setKernelThreads(1);
       expect(kernelThreads()).toBe(1);
-      expect(simdKernels()?.pool).toBeNull();
+      expect(activeKernels()?.pool).toBeNull();
     } finally {
       setKernelThreads('auto');
     }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, useBackend } from '../../../../test/backends.js';
 import { createRng } from '@rnnkit/data';
-import { oneHotFloat, setKernelThreads, simdKernels, useWasmGates, type SimdKernels } from '@rnnkit/cells';
+import { oneHotFloat, setKernelThreads, activeKernels, useKernels, type Kernels } from '@rnnkit/cells';
 import { denseCrossEntropy } from './dense-cross-entropy.js';
 
 function randomTensor(shape: number[], rng: { next(): number }, scale = 1): tf.Tensor {
@@ -43,7 +43,7 @@ function expectAllClose(a: number[], b: number[], tol: number): void {
 for (const backend of TEST_BACKENDS) {
   describe(`denseCrossEntropy on ${backend}`, () => {
     beforeAll(() => useBackend(backend));
-    afterEach(() => useWasmGates(true));
+    afterEach(() => useKernels(true));
 
     // V 28 is The Time Machine's vocabulary; 29 and 3 leave padding columns in the kernels' rows;
     // N 6 and H 10 are not in whole lanes (the separate ops run).
@@ -56,7 +56,7 @@ for (const backend of TEST_BACKENDS) {
     ] as [number, number, number][]) {
       it(`equals the separate ops: loss and every gradient (N ${N}, H ${H}, V ${V})`, () => {
         const before = tf.memory().numTensors;
-        const k = simdKernels() as SimdKernels;
+        const k = activeKernels() as Kernels;
         const inUse = k.inUse;
         const fused = run(N, H, V, denseCrossEntropy);
         expect(k.inUse).toBe(inUse); // the backward pass gave its saved region back
@@ -77,7 +77,7 @@ for (const backend of TEST_BACKENDS) {
       const labels = new Int32Array(16).fill(2);
       const opsOf = async () => (await tf.profile(() => denseCrossEntropy(x, W, b, labels))).kernelNames;
       const fused = await opsOf();
-      useWasmGates(false); // no kernels: the separate ops run
+      useKernels(false); // no kernels: the separate ops run
       const separate = await opsOf();
       expect(separate).toEqual(expect.arrayContaining(['BatchMatMul', 'Exp']));
       expect(fused).not.toContain('BatchMatMul');
@@ -101,7 +101,7 @@ for (const backend of TEST_BACKENDS) {
     });
 
     it('without a gradient tape keeps nothing in the kernels’ memory', () => {
-      const k = simdKernels() as SimdKernels;
+      const k = activeKernels() as Kernels;
       const inUse = k.inUse;
       const rng = createRng(3);
       const x = randomTensor([16, 8], rng) as tf.Tensor2D;
@@ -133,7 +133,7 @@ describe('denseCrossEntropy on worker threads', () => {
   it("2 and 3 threads give the single thread's loss and gradients bit for bit", async () => {
     const on = async (threads: number) => {
       setKernelThreads(threads);
-      const k = simdKernels() as SimdKernels;
+      const k = activeKernels() as Kernels;
       if (threads > 1) expect(await k.pool?.whenReady()).toBe(true);
       expect(k.threads).toBe(threads);
       return run(96, 16, 29, denseCrossEntropy);

@@ -1,5 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { oneHotFloat, productRuns, readInto, simdKernels, splitRows, tensorOfView, type SimdKernels } from '@rnnkit/cells';
+import {
+  activeKernels,
+  kernelsUnavailableReason,
+  oneHotFloat,
+  productRuns,
+  readInto,
+  recordOpPath,
+  splitRows,
+  tensorOfView,
+  type Kernels,
+} from '@rnnkit/cells';
 import { checkIds } from './gather.js';
 import { gradientOfSaved } from './saved-region.js';
 
@@ -19,8 +29,16 @@ export function denseCrossEntropy(x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D
   if (b.size !== V) throw new Error(`denseCrossEntropy: b has ${b.size} entries, expected ${V} (W's columns).`);
   if (labels.length !== N) throw new Error(`denseCrossEntropy: ${N} rows of x but ${labels.length} labels.`);
   checkIds(labels, V);
-  const k = simdKernels();
-  if (!k || N % 4 !== 0 || H % 4 !== 0) {
+  const k = activeKernels();
+  const fallback = !k
+    ? kernelsUnavailableReason()
+    : N % 4 !== 0
+      ? `${N} rows are not a multiple of 4`
+      : H % 4 !== 0
+        ? `${H} features are not a multiple of 4`
+        : null;
+  recordOpPath('denseCrossEntropy', fallback === null, fallback ?? undefined);
+  if (!k || fallback !== null) {
     return tf.tidy(() => {
       const targets = oneHotFloat(tf.tensor1d(labels, 'int32'), V);
       return tf.losses.softmaxCrossEntropy(targets, tf.add(tf.matMul(x, W), b), undefined, 0, tf.Reduction.MEAN) as tf.Scalar;
@@ -34,12 +52,12 @@ export function denseCrossEntropy(x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D
 }
 
 /** The row chunks of a product (M, K) x (K, N) over the kernels' threads (one chunk where it does not split by rows). */
-function rowChunks(k: SimdKernels, M: number, K: number, N: number): [number, number][] {
+function rowChunks(k: Kernels, M: number, K: number, N: number): [number, number][] {
   return productRuns(M, N, K, k.threads).rows ?? [[0, M]];
 }
 
 function kernelPass(
-  k: SimdKernels,
+  k: Kernels,
   x: tf.Tensor2D,
   W: tf.Tensor2D,
   b: tf.Tensor1D,

@@ -62,10 +62,10 @@ export interface JsBackwardStep {
 }
 
 /**
- * A wasm forward step: byte offsets into the kernels' memory, as `JsForwardStep` (gh is h_{t-1}
- * times W_hh's first recurrentGates blocks).
+ * A forward step on rnnkit's kernels: byte offsets into the kernels' memory, as `JsForwardStep` (gh
+ * is h_{t-1} times W_hh's first recurrentGates blocks).
  */
-export interface WasmForwardStep {
+export interface KernelForwardStep {
   B: number;
   H: number;
   x: number;
@@ -84,8 +84,8 @@ export interface WasmForwardStep {
   restOut: number;
 }
 
-/** A wasm backward step, as `JsBackwardStep`; the bias gradients are summed by the caller after the pass. */
-export interface WasmBackwardStep {
+/** A backward step on the kernels, as `JsBackwardStep`; the bias gradients are summed by the caller after the pass. */
+export interface KernelBackwardStep {
   B: number;
   H: number;
   acts: number;
@@ -112,7 +112,7 @@ export interface WasmBackwardStep {
 
 /**
  * Everything the fused op knows about one recurrence. The JS loops are the reference and the
- * fallback; `wasm` (the SIMD kernels of `@rnnkit/cells`' assembly/kernels.ts) runs where the
+ * fallback; `kernels` (rnnkit's kernels, `@rnnkit/cells`' assembly/gates.ts) run where the
  * kernels load and H is a multiple of 4.
  */
 export interface RecurrenceSpec {
@@ -126,15 +126,15 @@ export interface RecurrenceSpec {
    * whose `saved` is then that product's input, r h).
    */
   recurrentGates: number;
-  /** Whether a (B, H) array per step is saved for the backward pass. */
+  /** Whether the step keeps a (B, H) buffer, `saved`, for the backward pass. */
   saved: boolean;
   js: {
     forward(s: JsForwardStep): void;
     backward(s: JsBackwardStep): void;
   };
-  wasm: {
-    forward(fn: KernelCalls, s: WasmForwardStep): void;
-    backward(fn: KernelCalls, s: WasmBackwardStep): void;
+  kernels: {
+    forward(fn: KernelCalls, s: KernelForwardStep): void;
+    backward(fn: KernelCalls, s: KernelBackwardStep): void;
     /** Whether the backward step writes dg apart from dx (else they are the same, and so are db_hh and db_ih). */
     ownRecurrentGrad: boolean;
     /** Whether it writes a direct part of dh_{t-1} (the GRUs' z dh) to dhPrev. */
@@ -169,7 +169,7 @@ const rnn: RecurrenceSpec = {
       }
     },
   },
-  wasm: {
+  kernels: {
     forward: (fn, s) => fn.rnnForward(s.x, s.gh, s.bx, s.bh, s.hNext, s.B, s.H),
     backward: (fn, s) => fn.rnnBackward(s.hOut, s.dh, s.dx, s.B, s.H),
     ownRecurrentGrad: false,
@@ -224,7 +224,7 @@ const gru: RecurrenceSpec = {
       }
     },
   },
-  wasm: {
+  kernels: {
     forward: (fn, s) => fn.gruForward(s.x, s.gh, s.bx, s.bh, s.hPrev, s.hNext, s.acts, s.saved, s.B, s.H),
     backward: (fn, s) => fn.gruBackward(s.acts, s.saved, s.hPrev, s.dh, s.dx, s.dg, s.dhPrev, s.B, s.H),
     ownRecurrentGrad: true,
@@ -295,7 +295,7 @@ const gruResetBefore: RecurrenceSpec = {
       }
     },
   },
-  wasm: {
+  kernels: {
     forward(fn, s) {
       fn.gruResetBeforeGates(s.x, s.gh, s.bx, s.bh, s.hPrev, s.acts, s.saved, s.B, s.H);
       fn.gemm(s.restOut, s.saved, s.restPanels, s.B, s.H, s.H); // (r h) W_n
@@ -362,7 +362,7 @@ const lstm: RecurrenceSpec = {
       dg.set(dx);
     },
   },
-  wasm: {
+  kernels: {
     forward: (fn, s) => fn.lstmForward(s.x, s.gh, s.bx, s.bh, s.cPrev, s.cNext, s.hNext, s.acts, s.saved, s.B, s.H),
     backward: (fn, s) => fn.lstmBackward(s.acts, s.saved, s.cPrev, s.dh, s.dc, s.dx, s.B, s.H),
     ownRecurrentGrad: false,
@@ -372,8 +372,8 @@ const lstm: RecurrenceSpec = {
 
 /**
  * The records, one per recurrence: a cell kind of `cell-kinds.ts` (or variant) without one does
- * not compile. A record's forward/backward kernel pair is in `@rnnkit/cells`' assembly/kernels.ts
- * (or `wasm: null` runs the JS loops).
+ * not compile. A record's forward/backward kernel pair is in `@rnnkit/cells`' assembly/gates.ts
+ * (or `kernels: null` runs the JS loops).
  */
 export const RECURRENCES = {
   rnn,

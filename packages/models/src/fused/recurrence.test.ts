@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, useBackend } from '../../../../test/backends.js';
 import { createRng } from '@rnnkit/data';
-import { setKernelThreads, simdKernels, useWasmGates, type SimdKernels } from '@rnnkit/cells';
+import { activeKernels, setKernelThreads, useKernels, watchOpPaths, type Kernels } from '@rnnkit/cells';
 import { fusedRecurrence, type RecurrenceResult } from './recurrence.js';
 import { gatherRows } from './gather.js';
 import { GATES, type CellKind } from '../cell-kinds.js';
@@ -39,11 +39,16 @@ function run(cell: CellKind, resetAfter: boolean, withInputBias: boolean, seed =
     const state = c ? [h as tf.Tensor2D, c as tf.Tensor2D] : [h as tf.Tensor2D];
     return tf.sum(tf.mul(packed(fusedRecurrence(xIn, state, w as tf.Tensor2D, bb as tf.Tensor1D, opts)), R));
   };
-  const { value, grads } = tf.valueAndGrads(f)(inputs);
-  const out = { value: value.dataSync()[0] as number, grads: grads.map((g) => Array.from(g.dataSync())) };
+  const { result, paths } = watchOpPaths(() => tf.valueAndGrads(f)(inputs));
+  const { value, grads } = result;
+  const out = { value: value.dataSync()[0] as number, grads: grads.map((g) => Array.from(g.dataSync())), paths };
   tf.dispose([value, ...grads, ...inputs, R]);
   return out;
 }
+
+/** The path a run on the kernels must report, and one on the JS loops with them turned off. */
+const ON_KERNELS = [{ op: 'fusedRecurrence', kernels: true }];
+const ON_JS_LOOPS = [{ op: 'fusedRecurrence', kernels: false, reason: 'turned off (useKernels(false))' }];
 
 /** h_1..h_T and, for the LSTM, c_T as one more row: the shape the tests' weights R take. */
 function packed({ outputs, state }: RecurrenceResult): tf.Tensor {
@@ -59,7 +64,7 @@ function expectAllClose(a: number[], b: number[], tol: number): void {
 for (const backend of TEST_BACKENDS) {
   describe(`fusedRecurrence kernels on ${backend}`, () => {
     beforeAll(() => useBackend(backend));
-    afterEach(() => useWasmGates(true));
+    afterEach(() => useKernels(true));
 
     for (const [cell, weightGemm] of [
       ['rnn', false],
@@ -69,15 +74,17 @@ for (const backend of TEST_BACKENDS) {
       ['gru', true],
       ['lstm', true],
     ] as [CellKind, boolean][]) {
-      it(`${cell} on WebAssembly SIMD equals the JS loops: output and every gradient (dW_hh by ${weightGemm ? 'the kernels' : 'the backend'})`, () => {
+      it(`${cell} on the kernels (WebAssembly SIMD) equals the JS loops: output and every gradient (dW_hh by ${weightGemm ? 'the kernels' : 'the backend'})`, () => {
         const before = tf.memory().numTensors;
-        const k = simdKernels() as SimdKernels;
+        const k = activeKernels() as Kernels;
         const preferred = k.weightGradientGemm;
         k.weightGradientGemm = weightGemm;
         const wasm = run(cell, true, true);
         k.weightGradientGemm = preferred;
-        useWasmGates(false);
+        useKernels(false);
         const js = run(cell, true, true);
+        expect(wasm.paths).toEqual(ON_KERNELS); // a kind without kernels would run its JS loops here
+        expect(js.paths).toEqual(ON_JS_LOOPS);
         expect(Math.abs(wasm.value - js.value)).toBeLessThan(1e-4 * Math.abs(js.value) + 1e-5);
         expect(wasm.grads).toHaveLength(cell === 'lstm' ? 6 : 5);
         wasm.grads.forEach((g, i) => {
@@ -96,17 +103,19 @@ for (const backend of TEST_BACKENDS) {
       [false, { T: 5, B: 3, H: 12 }],
       [true, { T: 5, B: 3, H: 12 }], // the kernels' gemm asked for, T*B not in 4 x 4 blocks: the backend's
     ] as [boolean, { T: number; B: number; H: number }][]) {
-      it(`gru (d2l, reset before; T ${dims.T}, B ${dims.B}, H ${dims.H}) on WebAssembly SIMD equals the JS loops: output and every gradient (dW_hh by ${weightGemm ? 'the kernels' : 'the backend'})`, () => {
+      it(`gru (d2l, reset before; T ${dims.T}, B ${dims.B}, H ${dims.H}) on the kernels equals the JS loops: output and every gradient (dW_hh by ${weightGemm ? 'the kernels' : 'the backend'})`, () => {
         const before = tf.memory().numTensors;
-        const k = simdKernels() as SimdKernels;
+        const k = activeKernels() as Kernels;
         const inUse = k.inUse;
         const preferred = k.weightGradientGemm;
         k.weightGradientGemm = weightGemm;
         const wasm = run('gru', false, true, 1, dims);
         k.weightGradientGemm = preferred;
         expect(k.inUse).toBe(inUse);
-        useWasmGates(false);
+        useKernels(false);
         const js = run('gru', false, true, 1, dims);
+        expect(wasm.paths).toEqual(ON_KERNELS);
+        expect(js.paths).toEqual(ON_JS_LOOPS);
         expect(wasm.value).not.toBe(js.value); // the kernels ran: float32 lanes round unlike the JS loops' doubles
         expect(Math.abs(wasm.value - js.value)).toBeLessThan(1e-4 * Math.abs(js.value) + 1e-5);
         expect(wasm.grads).toHaveLength(5);
@@ -118,7 +127,7 @@ for (const backend of TEST_BACKENDS) {
     }
 
     it('gives back its kernel memory after the backward pass, and at once when no gradient is taped', () => {
-      const k = simdKernels() as SimdKernels;
+      const k = activeKernels() as Kernels;
       const inUse = k.inUse;
       run('gru', true, true);
       expect(k.inUse).toBe(inUse);
@@ -134,8 +143,8 @@ for (const backend of TEST_BACKENDS) {
 
     it('stays right when its memory grows in the middle of a pass', () => {
       // A fresh module starts with no memory, so the passes below grow it at every new high.
-      useWasmGates(false);
-      useWasmGates(true);
+      useKernels(false);
+      useKernels(true);
       const rng = createRng(11);
       const [t, b, h] = [5, 4, 64];
       const x = randomTensor([t, b, 3 * h], rng) as tf.Tensor3D;
@@ -151,12 +160,17 @@ for (const backend of TEST_BACKENDS) {
         return out;
       };
       const wasm = grads();
-      useWasmGates(false);
+      useKernels(false);
       const js = grads();
       wasm.forEach((g, i) => {
         expectAllClose(g, js[i] as number[], 5e-4);
       });
       tf.dispose([x, h0, W, bias]);
+    });
+
+    it('reports why it ran its JS loops: a hidden size not in whole SIMD lanes', () => {
+      const out = run('gru', true, true, 1, { T: 2, B: 3, H: 10 });
+      expect(out.paths).toEqual([{ op: 'fusedRecurrence', kernels: false, reason: 'hidden size 10 is not a multiple of 4' }]);
     });
 
     it('saturated gates and tiny tanh arguments stay accurate', () => {
@@ -170,7 +184,7 @@ for (const backend of TEST_BACKENDS) {
       const W = tf.zeros([H, 3 * H]) as tf.Tensor2D;
       const b = tf.zeros([3 * H]) as tf.Tensor1D;
       const wasm = fusedRecurrence(x, [h0], W, b, { cell: 'gru' }).outputs;
-      useWasmGates(false);
+      useKernels(false);
       const js = fusedRecurrence(x, [h0], W, b, { cell: 'gru' }).outputs;
       expectAllClose(Array.from(wasm.dataSync()), Array.from(js.dataSync()), 1e-5);
       tf.dispose([x, h0, W, b, wasm, js]);
@@ -234,7 +248,7 @@ describe('fusedRecurrence on worker threads', () => {
   /** run() on `threads` threads, the pool started and the threaded path checked to run. */
   async function onThreads(threads: number, kind: CellKind, resetAfter: boolean, dims: { T: number; B: number; H: number }) {
     setKernelThreads(threads);
-    const k = simdKernels() as SimdKernels;
+    const k = activeKernels() as Kernels;
     if (threads > 1) expect(await k.pool?.whenReady()).toBe(true);
     expect(k.threads).toBe(threads);
     const inUse = k.inUse;
@@ -250,7 +264,7 @@ describe('fusedRecurrence on worker threads', () => {
     const V = 7;
     const withIds = async (threads: number) => {
       setKernelThreads(threads);
-      const k = simdKernels() as SimdKernels;
+      const k = activeKernels() as Kernels;
       if (threads > 1) expect(await k.pool?.whenReady()).toBe(true);
       expect(k.threads).toBe(threads);
       const rng = createRng(4);

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { simdKernels } from '@rnnkit/cells';
+import { activeKernels, kernelsUnavailableReason, recordOpPath } from '@rnnkit/cells';
 import { checkIds } from './gather.js';
 import { jsRecurrence } from './js-loops.js';
 import { cellKindsInWords, isCellKind, type CellKind } from '../cell-kinds.js';
 import { RECURRENCES, recurrenceOf } from './kinds.js';
 import type { Pass, PassResult } from './pass.js';
-import { wasmRecurrence } from './wasm-recurrence.js';
+import { kernelRecurrence } from './kernel-recurrence.js';
 
 export interface RecurrenceOptions {
   /** The cell kind (`RNNModelOptions.cell`). */
@@ -41,7 +41,7 @@ export type RecurrenceResult = {
  * sequence; b_ih too unless passed as `inputBias`), or is W_ih itself with `inputIds`; `state` is
  * [h0] or, for the LSTM, [h0, c0] (each (B, H)); `Whh` (H, G*H) and `bhh` (G*H) are the recurrent
  * weights. The element-wise gate work runs in the WebAssembly SIMD kernels of `@rnnkit/cells`
- * where the cell kind's record has them (see `RECURRENCES`, `useWasmGates`) or in plain loops over
+ * where the cell kind's record has them (see `RECURRENCES`, `useKernels`) or in plain loops over
  * typed arrays; the backward pass forms dW_hh for all steps as one large matmul.
  */
 export function fusedRecurrence(
@@ -94,8 +94,19 @@ export function fusedRecurrence(
       keep,
     };
     // The kernels cover the kinds whose record has them, for hidden sizes in whole SIMD lanes.
-    const kernels = spec.wasm && H % 4 === 0 ? simdKernels() : null;
-    const { packed, gradFunc }: PassResult = kernels ? wasmRecurrence(kernels, pass) : jsRecurrence(pass);
+    const kernels = spec.kernels && H % 4 === 0 ? activeKernels() : null;
+    recordOpPath(
+      'fusedRecurrence',
+      kernels !== null,
+      kernels
+        ? undefined
+        : !spec.kernels
+          ? `no kernels for ${cell}`
+          : H % 4 !== 0
+            ? `hidden size ${H} is not a multiple of 4`
+            : (kernelsUnavailableReason() ?? undefined),
+    );
+    const { packed, gradFunc }: PassResult = kernels ? kernelRecurrence(kernels, pass) : jsRecurrence(pass);
     const grads = (dy: tf.Tensor): tf.Tensor[] => {
       const g = gradFunc(dy);
       return [g.dxp, g.dW, g.db, ...g.dState, ...(g.dbx ? [g.dbx] : [])];

@@ -1,8 +1,8 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { SimdKernels } from '@rnnkit/cells';
+import type { Kernels } from '@rnnkit/cells';
 
 interface Lease {
-  kernels: SimdKernels;
+  kernels: Kernels;
   offset: number;
   released: boolean;
 }
@@ -22,7 +22,7 @@ const leases = new FinalizationRegistry<Lease>(releaseLease);
 class SavedRegion {
   private readonly lease: Lease;
 
-  constructor(kernels: SimdKernels, offset: number) {
+  constructor(kernels: Kernels, offset: number) {
     this.lease = { kernels, offset, released: false };
     leases.register(this, this.lease, this);
   }
@@ -42,7 +42,7 @@ class SavedRegion {
  * the region released after it (or after it threw). Where no backward pass can follow (`keep`
  * false) the region goes at once and the function only throws. `op` names the op in the errors.
  */
-export function gradientOfSaved<G>(kernels: SimdKernels, offset: number, keep: boolean, op: string, backward: (dy: tf.Tensor) => G): (dy: tf.Tensor) => G {
+export function gradientOfSaved<G>(kernels: Kernels, offset: number, keep: boolean, op: string, backward: (dy: tf.Tensor) => G): (dy: tf.Tensor) => G {
   if (!keep) {
     kernels.release(offset);
     return () => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { readInto, splitRows, tensorOfView, type SimdKernels } from '@rnnkit/cells';
+import { readInto, splitRows, tensorOfView, type Kernels } from '@rnnkit/cells';
 import type { Pass, PassGrads, PassResult } from './pass.js';
 import { gradientOfSaved } from './saved-region.js';
 
@@ -9,11 +9,11 @@ import { gradientOfSaved } from './saved-region.js';
  * backward pass needs (states, gates, what the record saves) stays in the kernels' memory: the
  * backward pass releases it, or, where no gradient will be taken (`keep` false), the forward pass
  * itself. A region whose backward pass never runs is released once its gradient function is
- * garbage-collected. Needs `spec.wasm` and H % 4 == 0 (so that a block boundary is a panel's).
+ * garbage-collected. Needs `spec.kernels` and H % 4 == 0 (so that a block boundary is a panel's).
  */
-export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
+export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
   const { spec, T, B, H, ids } = p;
-  const wasm = spec.wasm!;
+  const step = spec.kernels!;
   const GH = spec.gates * H;
   const cols = spec.recurrentGates * H; // columns of the per-step product h W_hh
   const BH = B * H;
@@ -58,7 +58,7 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
       const row = rowsFrom(B, b0);
       for (let t = 0; t < T; t++) {
         fn.gemm(row(f.GHS, 0, cols), row(HS, t, H), 4 * f.WHHP, rows, H, cols);
-        wasm.forward(fn, {
+        step.forward(fn, {
           B: rows,
           H,
           x: row(f.X, t, GH),
@@ -93,7 +93,7 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
     packed = tensorOfView<tf.Rank.R3>(k.f32.subarray(HS + BH, HS + (T + 1) * BH), [T, B, H]);
   }
   const gradFunc = gradientOfSaved(k, saved.region, p.keep, 'fusedRecurrence', (dy): PassGrads => {
-    const own = wasm.ownRecurrentGrad;
+    const own = step.ownRecurrentGrad;
     const rest = cols < GH;
     // dW_hh on the kernels' gemm takes the inputs transposed, in whole 4 x 4 blocks.
     const ownGemm = TB % 4 === 0 && k.weightGradientGemm;
@@ -149,7 +149,7 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
         const row = rowsFrom(B, b0);
         for (let t = T - 1; t >= 0; t--) {
           const dg = row(DG, t, GH);
-          wasm.backward(fn, {
+          step.backward(fn, {
             B: rows,
             H,
             acts: row(ACTS, t, GH),
@@ -171,9 +171,9 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
           // Where there is nothing to add (the first step of a record without a direct part), the
           // product goes straight to dh.
           const dyPrev = t > 0 ? row(r.DY, t - 1, H) : 0;
-          const straight = !wasm.directPath && !dyPrev;
+          const straight = !step.directPath && !dyPrev;
           fn.gemm(straight ? row(r.DH, 0, H) : row(r.BACK, 0, H), rest ? row(r.DGH, 0, cols) : dg, 4 * r.WHHTP, rows, cols, H);
-          if (wasm.directPath) fn.add3(row(r.DH, 0, H), row(r.DHP, 0, H), row(r.BACK, 0, H), dyPrev, rows * H);
+          if (step.directPath) fn.add3(row(r.DH, 0, H), row(r.DHP, 0, H), row(r.BACK, 0, H), dyPrev, rows * H);
           else if (dyPrev) fn.add3(row(r.DH, 0, H), row(r.BACK, 0, H), dyPrev, 0, rows * H);
         }
       });
@@ -240,7 +240,7 @@ export function wasmRecurrence(k: SimdKernels, p: Pass): PassResult {
 }
 
 /** The column sums of `rows` rows of `width` floats at `offset`, rows added in order. */
-function columnSums(k: SimdKernels, offset: number, rows: number, width: number): tf.Tensor1D {
+function columnSums(k: Kernels, offset: number, rows: number, width: number): tf.Tensor1D {
   const l = k.allocLayout({ SUM: width, ZEROS: rows });
   k.f32.fill(0, l.SUM, l.SUM + width);
   new Int32Array(k.f32.buffer, 4 * l.ZEROS, rows).fill(0);
@@ -256,12 +256,12 @@ function columnSums(k: SimdKernels, offset: number, rows: number, width: number)
  * Splitting by rows rather than by the product's column panels needs no hand-off per step: row b
  * of h_t depends on row b of h_{t-1} only.
  */
-function rowRuns(k: SimdKernels, B: number): [number, number][] {
+function rowRuns(k: Kernels, B: number): [number, number][] {
   return k.threads > 1 && B >= 8 ? splitRows(B, 2 * k.threads, 4) : [[0, B]];
 }
 
 /** Column chunks of a packing into gemm's panels (whole 8-column panels), about two a thread. */
-function panelRuns(k: SimdKernels, columns: number): [number, number][] {
+function panelRuns(k: Kernels, columns: number): [number, number][] {
   return splitRows(columns, 2 * k.threads, 8);
 }
 

@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, useBackend } from '../../../test/backends.js';
 import { createRng } from '@rnnkit/data';
-import { simdKernels, useWasmGates, type SimdKernels } from '@rnnkit/cells';
+import { activeKernels, useKernels, watchOpPaths, type Kernels } from '@rnnkit/cells';
 import { clipGradsByGlobalNorm } from './clip.js';
-import { clippedSgdOnKernels } from './fused-sgd.js';
+import { clippedUpdateOnKernels } from './kernel-update.js';
 import { applyClippedGradients } from './step.js';
 
 /** Variables of several shapes (one not in whole lanes) and gradients for them, seeded. */
@@ -48,17 +48,17 @@ function tfjsStep(grads: tf.NamedTensorMap, optimizer: tf.Optimizer): number {
 }
 
 for (const backend of TEST_BACKENDS) {
-  describe(`clippedSgdOnKernels on ${backend}`, () => {
+  describe(`clippedUpdateOnKernels on ${backend}`, () => {
     beforeAll(() => useBackend(backend));
-    afterEach(() => useWasmGates(true));
+    afterEach(() => useKernels(true));
 
     // Scale 2 puts the norm far above theta 1 (clipped), 0.01 below it (unclipped).
     for (const gradScale of [2, 0.01]) {
       it(`equals clipGradsByGlobalNorm then SGD's applyGradients (gradients x ${gradScale})`, () => {
         const before = tf.memory().numTensors;
-        const k = simdKernels() as SimdKernels;
+        const k = activeKernels() as Kernels;
         const inUse = k.inUse;
-        const fused = stepWith(gradScale, (g, o) => clippedSgdOnKernels(g, o, 1) as number);
+        const fused = stepWith(gradScale, (g, o) => clippedUpdateOnKernels(g, o, 1) as number);
         expect(k.inUse).toBe(inUse);
         const reference = stepWith(gradScale, tfjsStep);
         expect(gradScale > 1 ? fused.norm > 1 : fused.norm < 1).toBe(true);
@@ -81,25 +81,41 @@ for (const backend of TEST_BACKENDS) {
       // A subclass of SGD may do more in its applyGradients (a schedule, say): it keeps it.
       class ScheduledSgd extends tf.SGDOptimizer {}
       for (const optimizer of [tf.train.momentum(0.5, 0.9), tf.train.adam(0.1), new ScheduledSgd(0.5)]) {
-        expect(clippedSgdOnKernels(grads, optimizer, 1)).toBeNull();
+        expect(clippedUpdateOnKernels(grads, optimizer, 1)).toBeNull();
         optimizer.dispose();
       }
       const plain = tf.train.sgd(0.5);
       const withNull = { ...grads, [variables[0]!.name]: null } as unknown as tf.NamedTensorMap;
-      expect(clippedSgdOnKernels(withNull, plain, 1)).toBeNull(); // tf's applyGradients skips it
+      expect(clippedUpdateOnKernels(withNull, plain, 1)).toBeNull(); // tf's applyGradients skips it
       plain.dispose();
-      useWasmGates(false);
+      useKernels(false);
       const sgd = tf.train.sgd(0.5);
-      expect(clippedSgdOnKernels(grads, sgd, 1)).toBeNull();
+      expect(clippedUpdateOnKernels(grads, sgd, 1)).toBeNull();
       sgd.dispose();
       expect(variables.map((v) => Array.from(v.dataSync()))).toEqual(before);
       tf.dispose([...variables, ...Object.values(grads)]);
     });
 
+    it('reports the path it took, and why it declined', () => {
+      const { variables, grads } = setup(1);
+      const momentum = tf.train.momentum(0.5, 0.9);
+      expect(watchOpPaths(() => clippedUpdateOnKernels(grads, momentum, 1)).paths).toEqual([
+        { op: 'clippedUpdate', kernels: false, reason: 'the optimizer is Momentum, not plain SGD' },
+      ]);
+      useKernels(false);
+      const sgd = tf.train.sgd(0.5);
+      expect(watchOpPaths(() => clippedUpdateOnKernels(grads, sgd, 1)).paths).toEqual([
+        { op: 'clippedUpdate', kernels: false, reason: 'turned off (useKernels(false))' },
+      ]);
+      tf.dispose([...variables, ...Object.values(grads)]);
+      momentum.dispose();
+      sgd.dispose();
+    });
+
     it('is what applyClippedGradients runs for plain SGD with a theta, freeing the gradients', () => {
       const before = tf.memory().numTensors;
       const viaStep = stepWith(2, (g, o) => applyClippedGradients(g, o, 1));
-      const fused = stepWith(2, (g, o) => clippedSgdOnKernels(g, o, 1) as number);
+      const fused = stepWith(2, (g, o) => clippedUpdateOnKernels(g, o, 1) as number);
       expect(viaStep).toEqual(fused);
       expect(tf.memory().numTensors).toBe(before);
       expect(() => stepWith(2, (g, o) => applyClippedGradients(g, o, 0))).toThrow(/theta must be > 0/);

@@ -3,7 +3,7 @@
 // may refuse to compile the module synchronously there; the fused ops run their JS loops meanwhile.
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it, vi } from 'vitest';
-import { SimdKernels, simdKernels, useWasmGates } from '@rnnkit/cells';
+import { Kernels, activeKernels, useKernels } from '@rnnkit/cells';
 import { useBackend } from '../../../../test/backends.js';
 import { fusedRecurrence } from './recurrence.js';
 
@@ -27,15 +27,15 @@ describe('the SIMD kernels on a browser main thread', () => {
   it('compile asynchronously (WebAssembly.instantiate) and compute what the JS loops compute', async () => {
     expect(typeof document).toBe('object'); // a page's main thread, not a worker
     await useBackend('wasm');
-    useWasmGates(false);
+    useKernels(false);
     const js = gruOutput();
-    const kernels = await SimdKernels.createAsync();
+    const kernels = await Kernels.createAsync();
     expect(kernels.inUse).toBe(0);
     const at = kernels.alloc(3 * H);
     expect(at % 4).toBe(0);
     kernels.release(at);
-    useWasmGates(true);
-    expect(simdKernels()).not.toBeNull();
+    useKernels(true);
+    expect(activeKernels()).not.toBeNull();
     expect(worstDiff(gruOutput(), js)).toBeLessThan(1e-5);
   });
 
@@ -43,26 +43,26 @@ describe('the SIMD kernels on a browser main thread', () => {
     // Chromium's limit on synchronous main-thread compiles has changed across versions (the module
     // compiles synchronously in Debian's Chromium today); make the refusal certain so the path runs.
     await useBackend('wasm');
-    const refuse = vi.spyOn(SimdKernels, 'create').mockImplementation(() => {
+    const refuse = vi.spyOn(Kernels, 'create').mockImplementation(() => {
       throw new RangeError('WebAssembly.Module(): Buffer size is too large for synchronous compilation on the main thread');
     });
-    const compileAsync = vi.spyOn(SimdKernels, 'createAsync');
+    const compileAsync = vi.spyOn(Kernels, 'createAsync');
     try {
-      useWasmGates(false);
-      useWasmGates(true); // a fresh start, as on page load
-      expect(simdKernels()).toBeNull(); // the sync compile failed and the async one started
+      useKernels(false);
+      useKernels(true); // a fresh start, as on page load
+      expect(activeKernels()).toBeNull(); // the sync compile failed and the async one started
       expect(refuse).toHaveBeenCalledTimes(1);
       expect(compileAsync).toHaveBeenCalledTimes(1);
       const js = gruOutput(); // the JS loops meanwhile
       const kernels = await vi.waitFor(
         () => {
-          const k = simdKernels();
+          const k = activeKernels();
           if (!k) throw new Error('not compiled yet');
           return k;
         },
         { timeout: 20_000, interval: 10 },
       );
-      expect(kernels).toBeInstanceOf(SimdKernels);
+      expect(kernels).toBeInstanceOf(Kernels);
       expect(compileAsync).toHaveBeenCalledTimes(1); // one compile, however often it was asked for
       const inUse = kernels.inUse;
       expect(worstDiff(gruOutput(), js)).toBeLessThan(1e-5);

@@ -1,0 +1,161 @@
+// The matmul: B packed into panels of 8 (or 4) columns, register tiles of 4 x 8 over them.
+
+import { madd } from './math';
+
+/**
+ * B (K, N) row-major into column panels for `gemm`: each 8 columns as K rows of 8 contiguous
+ * floats, then (N % 8 == 4) the last 4 columns as K rows of 4. N % 4 == 0.
+ */
+export function packPanels(out: usize, B: usize, K: i32, N: i32): void {
+  packPanelsWide(out, B, K, N, N);
+}
+
+/**
+ * `packPanels` from rows of `ldb` floats: columns j0 .. j0 + N of a wider matrix (called with
+ * B + 4 j0 and out + 4 K j0, j0 % 8 == 0), which is how threads split one packing by panels.
+ */
+export function packPanelsWide(out: usize, B: usize, K: i32, N: i32, ldb: i32): void {
+  const N4 = <usize>N << 2;
+  const L4 = <usize>ldb << 2;
+  let o = out;
+  let j: usize = 0;
+  for (; j + 32 <= N4; j += 32) {
+    let b = B + j;
+    for (let k = 0; k < K; k++) {
+      v128.store(o, v128.load(b));
+      v128.store(o, v128.load(b, 16), 16);
+      o += 32;
+      b += L4;
+    }
+  }
+  if (j < N4) {
+    let b = B + j;
+    for (let k = 0; k < K; k++) {
+      v128.store(o, v128.load(b));
+      o += 16;
+      b += L4;
+    }
+  }
+}
+
+/**
+ * C (M, N) = A (M, K) B (K, N), A and C row-major, B as `packPanels` lays it out; N % 4 == 0.
+ * Register tiles of 4 rows x 8 columns (8 accumulators; a panel is read once per 4 rows of A,
+ * front to back), with 1-row and 4-column edges. For the per-step products of a recurrence,
+ * which on the backend's matmul would cost a tensor, a copy in and a copy out per step.
+ */
+export function gemm(C: usize, A: usize, Bp: usize, M: i32, K: i32, N: i32): void {
+  gemmStrided(C, A, Bp, M, K, N, N);
+}
+
+/**
+ * `gemm` into C's rows of `ldc` floats: columns j0 .. j0 + N of a wider product, from the panels
+ * at Bp + 4 K j0 (j0 % 8 == 0), which is how worker threads split one product by column panels.
+ */
+export function gemmStrided(C: usize, A: usize, Bp: usize, M: i32, K: i32, N: i32, ldc: i32): void {
+  const N4 = <usize>N << 2;
+  const L4 = <usize>ldc << 2;
+  const K4 = <usize>K << 2;
+  const M4 = M & ~3;
+  let j: usize = 0;
+  let panel = Bp;
+  for (; j + 32 <= N4; j += 32) {
+    let i = 0;
+    for (; i < M4; i += 4) {
+      const a0 = A + <usize>i * K4;
+      const a1 = a0 + K4;
+      const a2 = a1 + K4;
+      const a3 = a2 + K4;
+      let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+      let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+      let b = panel;
+      for (let k: usize = 0; k < K4; k += 4) {
+        const b0 = v128.load(b);
+        const b1 = v128.load(b, 16);
+        b += 32;
+        let a = v128.load32_splat(a0 + k);
+        c00 = madd(a, b0, c00);
+        c01 = madd(a, b1, c01);
+        a = v128.load32_splat(a1 + k);
+        c10 = madd(a, b0, c10);
+        c11 = madd(a, b1, c11);
+        a = v128.load32_splat(a2 + k);
+        c20 = madd(a, b0, c20);
+        c21 = madd(a, b1, c21);
+        a = v128.load32_splat(a3 + k);
+        c30 = madd(a, b0, c30);
+        c31 = madd(a, b1, c31);
+      }
+      const c = C + <usize>i * L4 + j;
+      v128.store(c, c00);
+      v128.store(c, c01, 16);
+      v128.store(c + L4, c10);
+      v128.store(c + L4, c11, 16);
+      v128.store(c + 2 * L4, c20);
+      v128.store(c + 2 * L4, c21, 16);
+      v128.store(c + 3 * L4, c30);
+      v128.store(c + 3 * L4, c31, 16);
+    }
+    for (; i < M; i++) {
+      const a0 = A + <usize>i * K4;
+      let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+      let b = panel;
+      for (let k: usize = 0; k < K4; k += 4) {
+        const a = v128.load32_splat(a0 + k);
+        c00 = madd(a, v128.load(b), c00);
+        c01 = madd(a, v128.load(b, 16), c01);
+        b += 32;
+      }
+      const c = C + <usize>i * L4 + j;
+      v128.store(c, c00);
+      v128.store(c, c01, 16);
+    }
+    panel += <usize>K * 32;
+  }
+  if (j < N4) {
+    // The last 4 columns, one row at a time.
+    for (let i = 0; i < M; i++) {
+      const a0 = A + <usize>i * K4;
+      let c00 = f32x4.splat(0);
+      let b = panel;
+      for (let k: usize = 0; k < K4; k += 4) {
+        c00 = madd(v128.load32_splat(a0 + k), v128.load(b), c00);
+        b += 16;
+      }
+      v128.store(C + <usize>i * L4 + j, c00);
+    }
+  }
+}
+
+/**
+ * B (K, N) into `gemm`'s panels from any layout: element (k, j) is the float at byte
+ * B + 4 (k rs + j cs). N need not be a multiple of 4: the panels are those of N rounded up to
+ * one, the extra columns zero. With rs = 1, cs = K it packs the transpose of a row-major (N, K)
+ * matrix without forming it (a matmul's transposed operand).
+ */
+export function packPanelsStrided(out: usize, B: usize, K: i32, N: i32, rs: i32, cs: i32): void {
+  const Np = (N + 3) & ~3;
+  const rowStep = <usize>rs << 2;
+  const colStep = <usize>cs << 2;
+  let o = out;
+  for (let j0 = 0; j0 < Np; ) {
+    const w = j0 + 8 <= Np ? 8 : 4;
+    const real = min(w, N - j0); // columns of B in this panel; the rest are padding
+    let row = B + <usize>j0 * colStep;
+    for (let k = 0; k < K; k++) {
+      let b = row;
+      let jj = 0;
+      for (; jj < real; jj++) {
+        store<f32>(o, load<f32>(b));
+        o += 4;
+        b += colStep;
+      }
+      for (; jj < w; jj++) {
+        store<f32>(o, 0);
+        o += 4;
+      }
+      row += rowStep;
+    }
+    j0 += w;
+  }
+}
