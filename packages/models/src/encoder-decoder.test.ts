@@ -143,6 +143,87 @@ describe('beam search (d2l 9.8)', () => {
     expect(differs).toBeGreaterThan(0); // the narrow beams do miss the optimum sometimes: the check above is not vacuous
   });
 
+  /**
+   * d2l 9.8's wording: every output without <eos> of 1 to maxLength tokens (each a hypothesis cut
+   * before its first <eos>), scored by teacher forcing without <eos>'s probability, L its length.
+   */
+  function exhaustivePrefixes(model: EncoderDecoder, src: tf.Tensor2D) {
+    const sequences: number[][] = [];
+    const grow = (prefix: number[]) => {
+      for (let v = 0; v < V; v++) {
+        if (v === eos) continue;
+        const seq = [...prefix, v];
+        sequences.push(seq);
+        if (seq.length < maxLength) grow(seq);
+      }
+    };
+    grow([]);
+    const lp = tf.tidy(() => {
+      const input = tf.tensor2d(
+        sequences.map((seq) => [bos, ...seq.slice(0, -1), ...new Array<number>(maxLength - seq.length).fill(0)]),
+        undefined,
+        'int32',
+      );
+      return tf
+        .reshape(tf.logSoftmax(model.call(tf.tile(src, [sequences.length, 1]) as tf.Tensor2D, input)), [sequences.length, maxLength, V])
+        .arraySync() as number[][][];
+    });
+    return (alpha: number) =>
+      sequences.map((seq, i) => {
+        const logProb = seq.reduce((sum, token, t) => sum + lp[i]![t]![token]!, 0);
+        return { tokens: seq, logProb, score: logProb / Math.pow(seq.length, alpha) };
+      });
+  }
+
+  it("d2l's literal rule (candidates: 'prefixes') finds its own exhaustive optimum with a beam that holds every hypothesis, and differs from rnnkit's", () => {
+    let rulesDiffer = 0;
+    let narrowMisses = 0;
+    for (let seed = 0; seed < 8; seed++) {
+      const model = new EncoderDecoder({ srcVocabSize: 6, tgtVocabSize: V, embedSize: 3, numHiddens: 4, numLayers: 2, seed, init: 'xavier' });
+      const src = tf.tensor2d([[4, 5, 3, 1]], undefined, 'int32');
+      const scored = exhaustivePrefixes(model, src);
+      for (const alpha of [0.75, 0]) {
+        const all = scored(alpha);
+        expect(all).toHaveLength(4 + 16 + 64);
+        const best = all.reduce((a, h) => (h.score > a.score ? h : a));
+        const before = tf.memory().numTensors;
+        const [found] = model.beamSearch(src, bos, eos, maxLength, { beamSize: V ** maxLength, alpha, candidates: 'prefixes' });
+        expect(tf.memory().numTensors).toBe(before);
+        expect(found!.tokens).toEqual(best.tokens);
+        expect(found!.score).toBeCloseTo(best.score, 5);
+        const [finished] = model.beamSearch(src, bos, eos, maxLength, { beamSize: V ** maxLength, alpha });
+        if (finished!.tokens.join() !== found!.tokens.join()) rulesDiffer++;
+        // A narrow beam returns a real prefix with its true score, never better than the optimum.
+        for (const beamSize of [1, 2, 3]) {
+          const [h] = model.beamSearch(src, bos, eos, maxLength, { beamSize, alpha, candidates: 'prefixes' });
+          if (h!.tokens.length === 0) {
+            // Every kept hypothesis began with <eos>: the only prefix is the empty one.
+            expect(h!.score).toBe(Number.NEGATIVE_INFINITY);
+            narrowMisses++;
+            continue;
+          }
+          const same = all.find((c) => c.tokens.join() === h!.tokens.join())!;
+          expect(h!.logProb).toBeCloseTo(same.logProb, 5);
+          expect(h!.score).toBeLessThanOrEqual(best.score + 1e-6);
+          if (h!.tokens.join() !== best.tokens.join()) narrowMisses++;
+        }
+      }
+      src.dispose();
+      model.dispose();
+    }
+    expect(rulesDiffer).toBeGreaterThan(0); // the option changes the result: the two rules are not the same search
+    expect(narrowMisses).toBeGreaterThan(0);
+  });
+
+  it('refuses an unknown candidates rule', () => {
+    const model = new EncoderDecoder({ srcVocabSize: 6, tgtVocabSize: V, embedSize: 3, numHiddens: 4, seed: 0 });
+    const src = tf.tensor2d([[4, 5, 3, 1]], undefined, 'int32');
+    // @ts-expect-error: not a rule
+    expect(() => model.beamSearch(src, bos, eos, maxLength, { beamSize: 2, candidates: 'all' })).toThrow(/candidates is "all": use 'finished'/);
+    src.dispose();
+    model.dispose();
+  });
+
   it('beam 1 equals greedy decoding row by row on a batch', () => {
     const model = new EncoderDecoder({ srcVocabSize: 9, tgtVocabSize: 12, embedSize: 4, numHiddens: 8, seed: 5 });
     const src = tf.tensor2d(

@@ -30,15 +30,29 @@ export interface BeamSearchOptions {
   beamSize: number;
   /** Length penalty exponent: candidates are ranked by logProb / L^alpha. Default 0.75 (d2l). */
   alpha?: number;
+  /**
+   * Which hypotheses compete at the end.
+   * - `'finished'` (default, rnnkit's rule): a hypothesis that emits `<eos>` (or reaches
+   *   maxLength tokens) leaves the beam finished; only finished ones compete, `<eos>`'s
+   *   log-probability counted in logProb and `<eos>` in L.
+   * - `'prefixes'` (d2l 9.8's wording): `<eos>` is a token like any other during the search;
+   *   every hypothesis kept at every step competes, cut before its first `<eos>` (whose
+   *   probability is not counted), L its length after the cut.
+   *
+   * rnnkit's rule deviates from the book's wording: on d2l 9.7's English-French model it does
+   * better held-out, and a short prefix of a long hypothesis cannot win without the model having
+   * ended the sentence there.
+   */
+  candidates?: 'finished' | 'prefixes';
 }
 
-/** One finished beam-search candidate. */
+/** The winning beam-search candidate. */
 export interface BeamHypothesis {
   /** Output ids without `<eos>`. */
   tokens: number[];
-  /** Sum of the log-probabilities of every emitted token, `<eos>` included. */
+  /** Sum of the log-probabilities of its tokens: with `<eos>` for a finished candidate, without for a d2l prefix. */
   logProb: number;
-  /** logProb / L^alpha, L the number of emitted tokens (with `<eos>` when it ended with one). */
+  /** logProb / L^alpha, L its length (with `<eos>` when a finished candidate ended with one); -Infinity for an empty prefix. */
   score: number;
 }
 
@@ -156,14 +170,20 @@ export class EncoderDecoder extends VariableOwner {
 
   /**
    * d2l 9.8 beam search for each source row: from `<bos>`, every step extends each live
-   * hypothesis by every token and keeps the `beamSize` best by summed log-probability; those
-   * ending in `<eos>` (or reaching `maxLength` tokens) are finished. The finished candidate with the
-   * best logProb / L^alpha wins. Beam size 1 is greedy search (`greedyDecode`).
+   * hypothesis by every token and keeps the `beamSize` best by summed log-probability. With
+   * `candidates: 'finished'` (the default) those ending in `<eos>` (or reaching `maxLength`
+   * tokens) are finished, and the finished candidate with the best logProb / L^alpha wins; beam
+   * size 1 is then greedy search (`greedyDecode`). With `'prefixes'`, every kept hypothesis of
+   * every step competes, cut before its first `<eos>` (see `BeamSearchOptions.candidates`).
    */
   beamSearch(src: tf.Tensor2D, bos: number, eos: number, maxLength: number, options: BeamSearchOptions): BeamHypothesis[] {
     const { beamSize } = options;
     const alpha = options.alpha ?? 0.75;
+    const candidates = options.candidates ?? 'finished';
     checkPositiveInts({ beamSize, maxLength });
+    if (candidates !== 'finished' && candidates !== 'prefixes')
+      throw new Error(`beamSearch: candidates is ${JSON.stringify(candidates)}: use 'finished' (rnnkit's rule) or 'prefixes' (d2l 9.8's wording).`);
+    const prefixes = candidates === 'prefixes';
     const [B, S] = src.shape;
     const best: BeamHypothesis[] = [];
     for (let b = 0; b < B; b++) {
@@ -171,8 +191,11 @@ export class EncoderDecoder extends VariableOwner {
       const encoded = this.encode(row);
       row.dispose();
       const finished: BeamHypothesis[] = [];
-      const finish = (tokens: number[], logProb: number, length: number) => finished.push({ tokens, logProb, score: logProb / Math.pow(length, alpha) });
-      let live = [{ tokens: [] as number[], logProb: 0 }];
+      const finish = (tokens: number[], logProb: number, length: number) =>
+        finished.push({ tokens, logProb, score: length > 0 ? logProb / Math.pow(length, alpha) : Number.NEGATIVE_INFINITY });
+      // `cut`/`cutLogProb`: the hypothesis before its first <eos> (for d2l's prefixes); `ended` once it emitted <eos>.
+      type Live = { tokens: number[]; logProb: number; cut: number[]; cutLogProb: number; ended: boolean };
+      let live: Live[] = [{ tokens: [], logProb: 0, cut: [], cutLogProb: 0, ended: false }];
       let last = [bos];
       let hidden = encoded.hidden;
       for (let t = 0; t < maxLength && live.length > 0; t++) {
@@ -188,17 +211,25 @@ export class EncoderDecoder extends VariableOwner {
         const order = Array.from({ length: n * V }, (_, i) => i);
         const scoreOf = (i: number) => live[Math.floor(i / V)]!.logProb + lp[i]!;
         order.sort((i, j) => scoreOf(j) - scoreOf(i) || i - j);
-        const kept: { tokens: number[]; logProb: number }[] = [];
+        const kept: Live[] = [];
         const parents: number[] = [];
         for (const i of order.slice(0, beamSize)) {
           const parent = Math.floor(i / V);
           const token = i % V;
           const logProb = scoreOf(i);
-          const tokens = live[parent]!.tokens;
-          if (token === eos) finish(tokens, logProb, tokens.length + 1);
+          const h = live[parent]!;
+          const tokens = h.tokens;
+          if (prefixes) {
+            const ended = h.ended || token === eos;
+            const cut = ended ? h.cut : [...h.cut, token];
+            const cutLogProb = ended ? h.cutLogProb : h.cutLogProb + lp[i]!;
+            finish(cut, cutLogProb, cut.length);
+            kept.push({ tokens: [...tokens, token], logProb, cut, cutLogProb, ended });
+            parents.push(parent);
+          } else if (token === eos) finish(tokens, logProb, tokens.length + 1);
           else if (t === maxLength - 1) finish([...tokens, token], logProb, tokens.length + 1);
           else {
-            kept.push({ tokens: [...tokens, token], logProb });
+            kept.push({ tokens: [...tokens, token], logProb, cut: [], cutLogProb: 0, ended: false });
             parents.push(parent);
           }
         }
