@@ -7,6 +7,7 @@ import { RnnkitError, UsageError } from './errors.js';
 import { runBench, BENCH_BACKENDS } from './commands/bench.js';
 import { runClassify } from './commands/classify.js';
 import { runGenerate } from './commands/generate.js';
+import { runExport, runImport } from './commands/interop.js';
 import { runSeq2Seq } from './commands/seq2seq.js';
 import { runTimeseries } from './commands/timeseries.js';
 import { runToy } from './commands/toy.js';
@@ -394,6 +395,69 @@ exactly one tab is an error that names it.`,
     )
     .action(async (o) => {
       await runClassify(withBackendAndJson(o));
+    });
+
+  program
+    .command('import')
+    .description(
+      "A PyTorch model into an rnnkit checkpoint: a state dict saved as safetensors (d2l's RNNModel, scratch model or 9.7 encoder-decoder, PyTorch's names) or a torch.onnx.export ONNX file of d2l's RNNModel, told apart by content.",
+    )
+    .argument('<file>', 'the .safetensors or .onnx file', nonEmpty('a path'))
+    .option(
+      '--vocab <file>',
+      "vocab.json: d2l's vocab.idx_to_token as a JSON array (default: <name>.vocab.json or vocab.json beside the file)",
+      nonEmpty('a path'),
+    )
+    .requiredOption('--out <dir>', 'the run folder to write (the checkpoint goes to its checkpoint/)', nonEmpty('a path'))
+    .addOption(
+      new Option('--impl <impl>', 'the implementation to import onto (default: fused, or what computes the model exactly)').choices([
+        'scratch',
+        'fused',
+        'layers',
+      ]),
+    )
+    .option('--corpus <file>', 'the text rnnkit train --resume continues on (default The Time Machine)', nonEmpty('a path'))
+    .option('--max-tokens <n>', 'first N characters of that text for train --resume (0: all)', wholeNumber(0), 10000)
+    .option('--force', 'replace a run already in --out')
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  rnnkit import gru.safetensors --vocab vocab.json --out runs/from-pytorch     then: rnnkit generate --checkpoint runs/from-pytorch
+  rnnkit import rnn_model.onnx --out runs/from-onnx
+  rnnkit import seq2seq.safetensors --vocab vocab.json --out runs/nmt           then: rnnkit translate --checkpoint runs/nmt`,
+    )
+    .action(async (file: string, o) => {
+      await runImport({ ...withBackendAndJson(o), file, force: Boolean(o.force) });
+    });
+
+  program
+    .command('export')
+    .description(
+      "An rnnkit checkpoint out: a PyTorch state dict (safetensors, PyTorch's names: load_state_dict(strict=True) takes it) or ONNX (opset 14), with vocab.json beside it.",
+    )
+    .argument('<checkpoint>', 'a checkpoint folder, or a run folder holding checkpoint/', nonEmpty('a path'))
+    .addOption(new Option('--format <format>', 'what to write').choices(['safetensors', 'onnx']).makeOptionMandatory())
+    .requiredOption('--out <file>', 'the file to write (vocab.json goes beside it)', nonEmpty('a path'))
+    .addOption(
+      new Option('--style <names>', "safetensors names: d2l's concise RNNModel or its scratch model (default: the model's own)").choices([
+        'concise',
+        'scratch',
+      ]),
+    )
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  rnnkit export runs/train --format safetensors --out export/gru.safetensors     (PyTorch: net.load_state_dict(load_file(...), strict=True))
+  rnnkit export runs/train --format onnx --out export/gru.onnx                   (ONNX Runtime: tokens, h0 -> logits, hn)`,
+    )
+    .action(async (checkpoint: string, o) => {
+      await runExport({ ...withBackendAndJson(o), checkpoint });
     });
 
   program

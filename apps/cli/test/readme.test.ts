@@ -18,6 +18,7 @@ const READMES = [
   'packages/cells/README.md',
   'packages/models/README.md',
   'packages/training/README.md',
+  'packages/interop/README.md',
   'apps/cli/README.md',
 ];
 
@@ -104,7 +105,14 @@ describe('what the READMEs and --help quote', () => {
     const rootReadme = readFileSync(join(root, 'README.md'), 'utf8');
     expect(rootReadme).toMatch(/## Installing the packages \(not on the npm registry yet\)/);
     expect(rootReadme).toMatch(/pnpm pack --pack-destination/);
-    for (const f of ['packages/data/README.md', 'packages/cells/README.md', 'packages/models/README.md', 'packages/training/README.md', 'apps/cli/README.md']) {
+    for (const f of [
+      'packages/data/README.md',
+      'packages/cells/README.md',
+      'packages/models/README.md',
+      'packages/training/README.md',
+      'packages/interop/README.md',
+      'apps/cli/README.md',
+    ]) {
       const text = readFileSync(join(root, f), 'utf8');
       const link = `${relative(dirname(f), '.') || '.'}/README.md#installing-the-packages-not-on-the-npm-registry-yet`;
       expect(text, f).toContain('Not on the npm registry yet');

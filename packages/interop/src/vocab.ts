@@ -9,7 +9,8 @@ export function vocabTokens(vocab: Vocab): string[] {
 
 /**
  * Reads d2l's `idx_to_token` (the parsed `vocab.json`): an array of distinct strings, `<unk>`
- * first as d2l's Vocab has it. `file` names the file in refusals.
+ * first as d2l's Vocab has it. `file` names the file in refusals. The counts (`tokenFreqs`) are
+ * stand-ins, falling by one per index, since the file has none.
  */
 export function vocabFromTokens(tokens: unknown, file = 'vocab.json'): Vocab {
   if (!Array.isArray(tokens)) throw refuse(file, "is not a JSON array of tokens in index order (d2l's vocab.idx_to_token).");
@@ -22,7 +23,10 @@ export function vocabFromTokens(tokens: unknown, file = 'vocab.json'): Vocab {
     seen.set(t, i);
   });
   if (tokens[0] !== UNK) throw refuse(file, `starts with ${JSON.stringify(tokens[0])}; d2l's Vocab puts "${UNK}" at index 0.`);
-  return Vocab.fromJSON({ format: 'rnnkit-vocab', version: 1, idxToToken: tokens, tokenFreqs: [] });
+  // idx_to_token carries no counts; a Vocab's order follows its counts (d2l's), so the tokens after
+  // <unk> get stand-in counts that fall by one per index and keep the order exactly.
+  const tokenFreqs = (tokens.slice(1) as string[]).map((t, i): [string, number] => [t, tokens.length - 1 - i]);
+  return Vocab.fromJSON({ format: 'rnnkit-vocab', version: 1, idxToToken: tokens, tokenFreqs });
 }
 
 /** Parses vocab.json's text (`vocabFromTokens` of its JSON). */

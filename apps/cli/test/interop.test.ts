@@ -1,0 +1,139 @@
+// rnnkit import / rnnkit export, the built bin as a child process, on the PyTorch files of
+// test/fixtures/interop (d2l's models saved by test/fixtures/parity/interop.py).
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSafetensors } from '@rnnkit/interop';
+
+const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+const fixtures = fileURLToPath(new URL('../../../test/fixtures/interop/', import.meta.url));
+let dir: string;
+
+function rnnkit(args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args, '--backend', 'wasm'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const fixture = (name: string) => JSON.parse(readFileSync(join(fixtures, `${name}.json`), 'utf8')) as { greedy: string; num_preds: number; prefix: string };
+const generate = (run: string, length: number) => rnnkit(['generate', '--checkpoint', run, '--length', String(length)]);
+
+beforeAll(() => {
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run "pnpm build" before the CLI tests.`);
+  dir = mkdtempSync(join(tmpdir(), 'rnnkit-interop-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('rnnkit import', () => {
+  // (Every case and implementation: the library's tests. Here one file of each format.)
+  it.each([
+    ['gru.safetensors', 'gru', 'fused'],
+    ['lstm_2layer.onnx', 'lstm_2layer', 'fused'],
+  ])('%s: generate continues "time traveller" as PyTorch does, character for character', (file, name, implementation) => {
+    const r = rnnkit(['import', join(fixtures, file), '--vocab', join(fixtures, `${name}.vocab.json`), '--out', `import-${name}`]);
+    expect(r.stderr).toMatch(/The Time Machine gives another vocabulary than the model's/);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`onto the ${implementation} implementation`);
+    const fx = fixture(name);
+    const g = generate(`import-${name}`, fx.num_preds);
+    expect(g.code, g.stderr).toBe(0);
+    expect(g.stdout.trim()).toBe(fx.greedy);
+  });
+
+  it('finds vocab.json beside the file, and says what it needs when there is none', () => {
+    copyFileSync(join(fixtures, 'rnn.safetensors'), join(dir, 'rnn.safetensors'));
+    const none = rnnkit(['import', 'rnn.safetensors', '--out', 'no-vocab']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/rnn\.safetensors's model has 14 tokens and no vocabulary beside it: give it with --vocab FILE/);
+    copyFileSync(join(fixtures, 'rnn.vocab.json'), join(dir, 'vocab.json'));
+    const beside = rnnkit(['import', 'rnn.safetensors', '--impl', 'scratch', '--out', 'beside']);
+    expect(beside.code, beside.stderr).toBe(0);
+    expect(beside.stdout).toContain('RNN, 1 layer, 8 hidden, vocabulary 14) onto the scratch implementation');
+  });
+
+  it('refuses what it cannot import exactly, naming the file and the reason', () => {
+    writeFileSync(join(dir, 'notes.txt'), 'not a model at all');
+    const junk = rnnkit(['import', 'notes.txt', '--out', 'junk']);
+    expect(junk.code).toBe(1);
+    expect(junk.stderr).toMatch(/notes\.txt: is neither safetensors .* nor ONNX/);
+    const layers = rnnkit(['import', join(fixtures, 'gru.safetensors'), '--vocab', join(fixtures, 'gru.vocab.json'), '--impl', 'layers', '--out', 'layers']);
+    expect(layers.code).toBe(2);
+    expect(layers.stderr).toMatch(
+      /--impl layers: this is PyTorch's GRU \(reset gate after the recurrent matmul\), which only the fused implementation computes/,
+    );
+    const bytes = readFileSync(join(fixtures, 'gru.safetensors'));
+    writeFileSync(join(dir, 'cut.safetensors'), bytes.subarray(0, bytes.length - 10));
+    const cut = rnnkit(['import', 'cut.safetensors', '--vocab', join(fixtures, 'gru.vocab.json'), '--out', 'cut']);
+    expect(cut.code).toBe(1);
+    expect(cut.stderr).toMatch(
+      /^rnnkit: cut\.safetensors: gives tensor "linear\.bias" bytes \d+-\d+ of the data, which holds \d+ bytes: the file is truncated or damaged\.$/m,
+    );
+    const wrongVocab = rnnkit(['import', join(fixtures, 'gru.safetensors'), '--vocab', join(fixtures, 'encoder_decoder.vocab.json'), '--out', 'wv']);
+    expect(wrongVocab.stderr).toMatch(/encoder_decoder\.vocab\.json: is not a JSON array of tokens/);
+    expect(existsSync(join(dir, 'cut', 'checkpoint'))).toBe(false);
+  });
+});
+
+describe('rnnkit export', () => {
+  it('safetensors: the state dict PyTorch saved, byte for byte in its values, with vocab.json beside it', () => {
+    const r = rnnkit(['export', 'import-gru', '--format', 'safetensors', '--out', 'out/gru.safetensors']);
+    expect(r.code, r.stderr).toBe(0);
+    const mine = readSafetensors(new Uint8Array(readFileSync(join(dir, 'out', 'gru.safetensors'))), 'mine').tensors;
+    const theirs = readSafetensors(new Uint8Array(readFileSync(join(fixtures, 'gru.safetensors'))), 'theirs').tensors;
+    expect(Object.keys(mine).sort()).toEqual(Object.keys(theirs).sort());
+    for (const [k, t] of Object.entries(theirs)) expect(Array.from(mine[k]!.data), k).toEqual(Array.from(t.data));
+    expect(JSON.parse(readFileSync(join(dir, 'out', 'vocab.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(fixtures, 'gru.vocab.json'), 'utf8')));
+  });
+
+  it('onnx: ONNX Runtime continues the prefix greedily exactly as rnnkit generate does', async () => {
+    const r = rnnkit(['export', 'import-lstm_2layer', '--format', 'onnx', '--out', 'out/lstm.onnx']);
+    expect(r.code, r.stderr).toBe(0);
+    const vocab = JSON.parse(readFileSync(join(dir, 'out', 'vocab.json'), 'utf8')) as string[];
+    const text = await greedyInOnnxRuntime(join(dir, 'out', 'lstm.onnx'), vocab, 'time traveller', 30);
+    expect(text).toBe(generate('import-lstm_2layer', 30).stdout.trim());
+  });
+
+  it("a translation model: safetensors with d2l's names and { src, tgt } vocab.json; ONNX is refused", () => {
+    const imported = rnnkit(['import', join(fixtures, 'encoder_decoder.safetensors'), '--vocab', join(fixtures, 'encoder_decoder.vocab.json'), '--out', 'nmt']);
+    expect(imported.code, imported.stderr).toBe(0);
+    const r = rnnkit(['export', 'nmt', '--format', 'safetensors', '--out', 'nmt-out/model.safetensors']);
+    expect(r.code, r.stderr).toBe(0);
+    const mine = readSafetensors(new Uint8Array(readFileSync(join(dir, 'nmt-out', 'model.safetensors'))), 'mine').tensors;
+    const theirs = readSafetensors(new Uint8Array(readFileSync(join(fixtures, 'encoder_decoder.safetensors'))), 'theirs').tensors;
+    for (const [k, t] of Object.entries(theirs)) expect(Array.from(mine[k]!.data), k).toEqual(Array.from(t.data));
+    expect(JSON.parse(readFileSync(join(dir, 'nmt-out', 'vocab.json'), 'utf8'))).toEqual(
+      JSON.parse(readFileSync(join(fixtures, 'encoder_decoder.vocab.json'), 'utf8')),
+    );
+    const onnx = rnnkit(['export', 'nmt', '--format', 'onnx', '--out', 'nmt-out/model.onnx']);
+    expect(onnx.code).toBe(2);
+    expect(onnx.stderr).toMatch(/ONNX export covers language models/);
+  });
+});
+
+/** d2l's predict_ch8 on an exported ONNX file in onnxruntime-node: the prefix token by token, then argmax. */
+async function greedyInOnnxRuntime(file: string, vocab: string[], prefix: string, n: number): Promise<string> {
+  const session = await ort.InferenceSession.create(file);
+  const dims = (name: string) => session.inputMetadata.find((m) => m.name === name) as { shape: (number | string)[] } | undefined;
+  const stateShape = (dims('h0')?.shape ?? []).map((d) => (typeof d === 'number' ? d : 1));
+  const zeros = () => new ort.Tensor('float32', new Float32Array(stateShape.reduce((a, b) => a * b, 1)), stateShape);
+  let state: Record<string, ort.Tensor> = { h0: zeros(), ...(session.inputNames.includes('c0') ? { c0: zeros() } : {}) };
+  const ids = Array.from(prefix, (ch) => Math.max(0, vocab.indexOf(ch)));
+  let logits: Float32Array = new Float32Array();
+  const step = async (id: number) => {
+    const out = await session.run({ tokens: new ort.Tensor('int64', BigInt64Array.of(BigInt(id)), [1, 1]), ...state });
+    logits = out.logits!.data as Float32Array;
+    state = { h0: out.hn!, ...(out.cn ? { c0: out.cn } : {}) };
+  };
+  for (const id of ids) await step(id);
+  const outputs = [...ids];
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let v = 1; v < logits.length; v++) if (logits[v]! > logits[best]!) best = v;
+    outputs.push(best);
+    await step(best);
+  }
+  await session.release();
+  return outputs.map((i) => vocab[i]).join('');
+}
