@@ -6,7 +6,7 @@
 // - gates.ts: the recurrences' gate work, one forward/backward pair per cell kind;
 // - math.ts: exp, sigmoid, tanh and the multiply-add on lanes, and element-wise kernels (add3, expFloats);
 // - loss.ts: the dense head's softmax cross-entropy and its gradient;
-// - optimizer.ts: the one-pass update (the gradients' squared norm, SGD's y += a x);
+// - optimizer.ts: the one-pass updates (the gradients' squared norm, SGD's y += a x, Adam);
 // - rows.ts: row gathers, their scatter-add gradient, transposes;
 // - gemm.ts: the matmul on packed panels and the packings.
 
@@ -24,6 +24,6 @@ export {
 } from './gates';
 export { add3, expFloats } from './math';
 export { softmaxCrossEntropy, softmaxCrossEntropyGrad } from './loss';
-export { sumSquares, axpy } from './optimizer';
+export { sumSquares, axpy, adam } from './optimizer';
 export { addRows, transpose, transposeStrided, gatherRows } from './rows';
 export { packPanels, packPanelsWide, gemm, gemmStrided, packPanelsStrided } from './gemm';

@@ -7,6 +7,9 @@ import { clipGradsByGlobalNorm } from './clip.js';
 import { clippedUpdateOnKernels } from './kernel-update.js';
 import { applyClippedGradients } from './step.js';
 
+/** What `getWeights` returns: named tensors. */
+type NamedWeight = Awaited<ReturnType<tf.Optimizer['getWeights']>>[number];
+
 /** Variables of several shapes (one not in whole lanes) and gradients for them, seeded. */
 function setup(gradScale: number) {
   const rng = createRng(11);
@@ -80,7 +83,8 @@ for (const backend of TEST_BACKENDS) {
       const before = variables.map((v) => Array.from(v.dataSync()));
       // A subclass of SGD may do more in its applyGradients (a schedule, say): it keeps it.
       class ScheduledSgd extends tf.SGDOptimizer {}
-      for (const optimizer of [tf.train.momentum(0.5, 0.9), tf.train.adam(0.1), new ScheduledSgd(0.5)]) {
+      class ScheduledAdam extends tf.AdamOptimizer {}
+      for (const optimizer of [tf.train.momentum(0.5, 0.9), tf.train.rmsprop(0.1), new ScheduledSgd(0.5), new ScheduledAdam(0.1, 0.9, 0.999, 1e-8)]) {
         expect(clippedUpdateOnKernels(grads, optimizer, 1)).toBeNull();
         optimizer.dispose();
       }
@@ -96,11 +100,82 @@ for (const backend of TEST_BACKENDS) {
       tf.dispose([...variables, ...Object.values(grads)]);
     });
 
+    // Adam on the kernels is TensorFlow.js's Adam bit for bit: three steps (the moments start at
+    // zero, then carry), unclipped, and clipped with the scale the kernels' norm gives (the norm
+    // itself is summed in double precision, TensorFlow.js's in float32).
+    for (const gradScale of [0.01, 2]) {
+      it(`Adam: three steps equal tf.train.adam's applyGradients bit for bit, moments and beta powers included (gradients x ${gradScale})`, () => {
+        const before = tf.memory().numTensors;
+        const run = (onKernels: boolean) => {
+          const { variables, grads } = setup(gradScale);
+          const optimizer = tf.train.adam(0.05, 0.9, 0.999, 1e-8);
+          const norms: number[] = [];
+          for (let step = 0; step < 3; step++) {
+            if (onKernels) {
+              const { result, paths } = watchOpPaths(() => clippedUpdateOnKernels(grads, optimizer, 1));
+              expect(paths).toEqual([{ op: 'clippedUpdate', kernels: true }]);
+              norms.push(result as number);
+            } else {
+              // The clipping TensorFlow.js's way with the kernels' norm, then tf's own Adam.
+              const normOnly = tf.train.sgd(0); // lr 0: the kernels' norm, the variables unchanged
+              const norm = clippedUpdateOnKernels(grads, normOnly, undefined) as number;
+              normOnly.dispose();
+              const scale = Math.fround(1 / Math.max(norm, 1));
+              const clipped: tf.NamedTensorMap = tf.tidy(() =>
+                Object.fromEntries(Object.entries(grads).map(([n, g]) => [n, tf.mul(g as tf.Tensor, tf.scalar(scale))])),
+              );
+              optimizer.applyGradients(clipped as never); // tfjs types it as a map of variables; gradients are tensors
+              tf.dispose(Object.values(clipped));
+              norms.push(norm);
+            }
+          }
+          const internals = optimizer as unknown as { accBeta1: tf.Variable; accBeta2: tf.Variable };
+          const out = {
+            norms,
+            values: variables.map((v) => Array.from(v.dataSync())),
+            state: optimizer.getWeights(),
+            powers: [internals.accBeta1.dataSync()[0], internals.accBeta2.dataSync()[0]],
+            iterations: optimizer.iterations,
+          };
+          const names = variables.map((v) => v.name);
+          return {
+            out,
+            names,
+            dispose: () => {
+              tf.dispose([...variables, ...Object.values(grads)]);
+              optimizer.dispose();
+            },
+          };
+        };
+        const fused = run(true);
+        const reference = run(false);
+        expect(fused.out.norms).toEqual(reference.out.norms);
+        expect(gradScale > 1 ? (fused.out.norms[0] as number) > 1 : (fused.out.norms[0] as number) < 1).toBe(true);
+        expect(fused.out.values).toEqual(reference.out.values);
+        expect(fused.out.powers).toEqual(reference.out.powers);
+        expect(fused.out.iterations).toBe(3);
+        expect(reference.out.iterations).toBe(3);
+        return Promise.all([fused.out.state, reference.out.state]).then(([a, b]) => {
+          // Named after each run's own variables, as tf names them: "<variable>/m", "<variable>/v".
+          const suffixes = (ws: NamedWeight[]) => ws.map((w) => w.name.replace(/^.*\//, ''));
+          expect(suffixes(a)).toEqual(suffixes(b));
+          expect(a.slice(1, 5).map((w) => w.name)).toEqual(fused.names.map((n) => `${n}/m`));
+          a.forEach((w, i) => {
+            expect(Array.from(w.tensor.dataSync())).toEqual(Array.from((b[i] as NamedWeight).tensor.dataSync()));
+          });
+          fused.dispose();
+          reference.dispose();
+          tf.dispose([(a[0] as NamedWeight).tensor, (b[0] as NamedWeight).tensor]); // getWeights' iteration count
+          expect(tf.memory().numTensors).toBe(before);
+        });
+      });
+    }
+
     it('reports the path it took, and why it declined', () => {
       const { variables, grads } = setup(1);
       const momentum = tf.train.momentum(0.5, 0.9);
       expect(watchOpPaths(() => clippedUpdateOnKernels(grads, momentum, 1)).paths).toEqual([
-        { op: 'clippedUpdate', kernels: false, reason: 'the optimizer is Momentum, not plain SGD' },
+        { op: 'clippedUpdate', kernels: false, reason: 'the optimizer is Momentum, not plain SGD or Adam' },
       ]);
       useKernels(false);
       const sgd = tf.train.sgd(0.5);

@@ -7,25 +7,50 @@ interface SgdInternals {
   incrementIterations(): void;
 }
 
+/** What `tf.AdamOptimizer` keeps (tfjs 4.x; checked before use): its moments are by gradient position. */
+interface AdamInternals extends SgdInternals {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+  accumulatedFirstMoment: ({ originalName: string; variable: tf.Variable } | undefined)[];
+  accumulatedSecondMoment: ({ originalName: string; variable: tf.Variable } | undefined)[];
+}
+
 /** The op name a step's report gives the update. */
 export const KERNEL_UPDATE_OP = 'clippedUpdate';
 
 /** The optimizer's internals where this update can run it, or a reason why not. */
-function optimizerOf(optimizer: tf.Optimizer): { sgd: SgdInternals } | string {
-  // Plain tf.SGDOptimizer only: a subclass (a schedule in its applyGradients, momentum) keeps its own.
-  if (Object.getPrototypeOf(optimizer) !== tf.SGDOptimizer.prototype) return `the optimizer is ${optimizer.getClassName()}, not plain SGD`;
-  const o = optimizer as unknown as Partial<SgdInternals>;
-  if (typeof o.learningRate !== 'number' || typeof o.incrementIterations !== 'function') return "SGD's internals are not tfjs 4's";
-  return { sgd: o as SgdInternals };
+function optimizerOf(optimizer: tf.Optimizer): { sgd: SgdInternals } | { adam: AdamInternals } | string {
+  // Plain tf.SGDOptimizer and tf.AdamOptimizer only: a subclass (a schedule in its applyGradients) keeps its own.
+  const proto = Object.getPrototypeOf(optimizer);
+  const o = optimizer as unknown as Partial<AdamInternals>;
+  if (typeof o.learningRate !== 'number' || typeof o.incrementIterations !== 'function') return `${optimizer.getClassName()}'s internals are not tfjs 4's`;
+  if (proto === tf.SGDOptimizer.prototype) return { sgd: o as SgdInternals };
+  if (proto === tf.AdamOptimizer.prototype) {
+    const ok =
+      o.accBeta1 instanceof tf.Variable &&
+      o.accBeta2 instanceof tf.Variable &&
+      Array.isArray(o.accumulatedFirstMoment) &&
+      Array.isArray(o.accumulatedSecondMoment) &&
+      typeof o.beta1 === 'number' &&
+      typeof o.beta2 === 'number' &&
+      typeof o.epsilon === 'number';
+    return ok ? { adam: o as AdamInternals } : "Adam's internals are not tfjs 4's";
+  }
+  return `the optimizer is ${optimizer.getClassName()}, not plain SGD or Adam`;
 }
 
 /**
- * d2l's `grad_clipping` (when `theta` is given) and `sgd` (param -= lr * clipped gradient) in one
- * pass over all gradients on rnnkit's kernels, where TensorFlow.js runs some six kernels per
- * variable (square, sum, scale, multiply, add, assign) and a few for the norm. The norm is summed
- * in double precision. Returns the gradient norm before clipping, or null (having done nothing)
- * where it does not apply: an optimizer other than plain `tf.SGDOptimizer`, no kernels, a gradient
- * that is null, not float32 or of an unknown variable. The step's report of its path says which.
+ * d2l's `grad_clipping` (when `theta` is given) and the optimizer's update in one pass over all
+ * gradients on rnnkit's kernels, for plain `tf.SGDOptimizer` (`d2l.sgd`) and `tf.AdamOptimizer`
+ * (`torch.optim.Adam`), where TensorFlow.js runs some six kernels per variable for SGD, fifteen for
+ * Adam, and a few per variable for the norm. Adam's update is TensorFlow.js's bit for bit (its
+ * moments and beta powers stay in the optimizer, so its checkpoints and `getWeights` see them);
+ * the norm is summed in double precision. Returns the gradient norm before clipping, or null
+ * (having done nothing) where it does not apply: another optimizer, no kernels, a gradient that is
+ * null, not float32 or of an unknown variable. The step's report of its path says which.
  */
 export function clippedUpdateOnKernels(grads: tf.NamedTensorMap, optimizer: tf.Optimizer, theta: number | undefined): number | null {
   const decline = (reason: string): null => {
@@ -44,7 +69,7 @@ export function clippedUpdateOnKernels(grads: tf.NamedTensorMap, optimizer: tf.O
     pairs.push({ v, g });
   }
   recordOpPath(KERNEL_UPDATE_OP, true);
-  return sgdPass(k, pairs, which.sgd, theta);
+  return 'sgd' in which ? sgdPass(k, pairs, which.sgd, theta) : adamPass(k, pairs, which.adam, theta);
 }
 
 /** The squared norm of the gradients at G (in order), each square added in double precision, and their clipping scale. */
@@ -103,6 +128,69 @@ function sgdPass(k: Kernels, pairs: { v: tf.Variable; g: tf.Tensor }[], sgd: Sgd
       pairs.map((p) => p.v),
     );
     sgd.incrementIterations();
+    return norm;
+  } finally {
+    k.release(l.region);
+  }
+}
+
+function adamPass(k: Kernels, pairs: { v: tf.Variable; g: tf.Tensor }[], adam: AdamInternals, theta: number | undefined): number {
+  // The moments by gradient position, created as tf.AdamOptimizer creates them (zeros, named after the variable).
+  const moment = (list: AdamInternals['accumulatedFirstMoment'], i: number, v: tf.Variable, suffix: string): tf.Variable => {
+    list[i] ??= { originalName: `${v.name}/${suffix}`, variable: tf.tidy(() => tf.zerosLike(v).variable(false)) };
+    return list[i].variable;
+  };
+  const ms = pairs.map(({ v }, i) => moment(adam.accumulatedFirstMoment, i, v, 'm'));
+  const vs = pairs.map(({ v }, i) => moment(adam.accumulatedSecondMoment, i, v, 'v'));
+  const total = pairs.reduce((sum, { g }) => sum + g.size, 0);
+  const l = k.allocLayout({ G: total, P: total, M: total, V: total });
+  try {
+    readAll(
+      k,
+      l.G,
+      pairs.map((p) => p.g),
+    );
+    readAll(
+      k,
+      l.P,
+      pairs.map((p) => p.v),
+    );
+    readAll(k, l.M, ms);
+    readAll(k, l.V, vs);
+    const { norm, scale } = normAndScale(k, l.G, pairs, theta);
+    const power1 = adam.accBeta1.dataSync()[0] as number;
+    const power2 = adam.accBeta2.dataSync()[0] as number;
+    const f = Math.fround;
+    // Every constant as TensorFlow.js makes it: a float32 scalar from the JS number.
+    k.fn.adam(
+      4 * l.P,
+      4 * l.G,
+      4 * l.M,
+      4 * l.V,
+      total,
+      scale,
+      f(adam.beta1),
+      f(1 - adam.beta1),
+      f(adam.beta2),
+      f(1 - adam.beta2),
+      f(1 - power1),
+      f(1 - power2),
+      f(adam.epsilon),
+      f(-adam.learningRate),
+    );
+    assignAll(k, l.M, ms);
+    assignAll(k, l.V, vs);
+    assignAll(
+      k,
+      l.P,
+      pairs.map((p) => p.v),
+    );
+    // beta^t as tf.AdamOptimizer keeps it: the running product, rounded to float32 each step.
+    tf.tidy(() => {
+      adam.accBeta1.assign(tf.scalar(f(power1 * f(adam.beta1))));
+      adam.accBeta2.assign(tf.scalar(f(power2 * f(adam.beta2))));
+    });
+    adam.incrementIterations();
     return norm;
   } finally {
     k.release(l.region);

@@ -7,13 +7,12 @@ import { clippedUpdateOnKernels } from './kernel-update.js';
  * update and frees them. Returns the gradient norm before clipping.
  */
 export function applyClippedGradients(grads: tf.NamedTensorMap, optimizer: tf.Optimizer, theta?: number): number {
-  if (theta !== undefined) {
-    checkTheta(theta);
-    const norm = clippedUpdateOnKernels(grads, optimizer, theta);
-    if (norm !== null) {
-      tf.dispose(grads);
-      return norm;
-    }
+  if (theta !== undefined) checkTheta(theta);
+  // Plain SGD and Adam: clipping and the update in one pass on rnnkit's kernels where they run.
+  const norm = clippedUpdateOnKernels(grads, optimizer, theta);
+  if (norm !== null) {
+    tf.dispose(grads);
+    return norm;
   }
   const clipped = theta === undefined ? { grads, norm: globalNorm(Object.values(grads)) } : clipGradsByGlobalNorm(grads, theta);
   optimizer.applyGradients(clipped.grads);
