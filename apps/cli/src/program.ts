@@ -88,9 +88,12 @@ export function buildProgram(
   program
     .command('train')
     .description('Train a character-level language model (d2l train_ch8): progress, metrics.json, a perplexity plot and a checkpoint in --out.')
-    .addOption(new Option('--model <kind>', 'recurrent cell').choices(CELL_KINDS).default('gru'))
+    .addOption(new Option('--model <kind>', 'recurrent cell (LanguageModelConfig.cell in the library)').choices(CELL_KINDS).default('gru'))
     .addOption(
-      new Option('--impl <impl>', 'scratch (d2l from scratch), fused (rnnkit, fastest) or layers (tf.layers)')
+      new Option(
+        '--impl <impl>',
+        'scratch (d2l from scratch), fused (rnnkit, fastest) or layers (tf.layers): LanguageModelConfig.implementation in the library',
+      )
         .choices(['scratch', 'fused', 'layers'])
         .default('fused'),
     )
@@ -360,7 +363,7 @@ Examples:
     .option('--num-steps <n>', "tokens per text, longer ones cut (1-10,000; default the longest text's, at most 200)", wholeNumberIn(1, 10_000))
     .option('--min-freq <n>', 'tokens seen fewer times become <unk> (1-1,000,000)', wholeNumberIn(1, 1_000_000), 1)
     .option('--val-fraction <f>', "the share of each class's texts held out for validation", openFraction, 0.2)
-    .addOption(new Option('--model <kind>', 'recurrent cell').choices(['rnn', 'gru', 'lstm']).default('gru'))
+    .addOption(new Option('--model <kind>', 'recurrent cell (SeqClassifierOptions.cell in the library)').choices(CELL_KINDS).default('gru'))
     .addOption(
       new Option('--pooling <how>', "what the classifier reads: each text's last real step (last) or the mean of its steps (mean)")
         .choices(['last', 'mean'])

@@ -65,7 +65,7 @@ describe('rnnkit train / generate', () => {
     const b = rnnkit(['generate', '--checkpoint', 'run', '--length', '40', '--temperature', '1', '--seed', '3', '--json']);
     expect(JSON.parse(a.stdout.trim().split('\n').at(-1)!).mode).toBe('sample');
     expect(a.stdout).toBe(b.stdout);
-    // Issue 14 item 9: "Time!" is d2l-preprocessed to "time " (it used to feed "T" and "!" as <unk>).
+    // "Time!" is d2l-preprocessed to "time " as the training text was (not "T" and "!" as <unk>).
     const odd = rnnkit(['generate', '--checkpoint', 'run', '--prefix', 'Time!', '--length', '5', '--backend', 'wasm']);
     expect(odd.code).toBe(0);
     expect(odd.stderr).toMatch(/the prefix is preprocessed as the training text was \(--preprocess d2l\): "time "/);
@@ -129,7 +129,7 @@ describe('rnnkit train / generate', () => {
       });
       child.on('exit', (c) => resolve(c));
     });
-    expect(code).toBe(130); // issue 14 item 2: 130 after saving, not 0
+    expect(code).toBe(130); // Ctrl-C's exit code after saving, not 0
     const partial = metricsOf('sigint');
     expect(partial.interrupted).toBe(true);
     expect(partial.epochsDone).toBeLessThan(8);

@@ -1,4 +1,4 @@
-// `--json` is a contract (issue 14 item 14): every stdout line of every command parses, has an
+// `--json` is a contract: every stdout line of every command parses, has an
 // `event`, starts with `start` (backend, versions) and ends with `done` (or `error`); each event
 // has the fields the README documents. The README's table is checked against this list too.
 import { spawnSync } from 'node:child_process';

@@ -1,7 +1,6 @@
-// Issue 14 item 15: every ts/js block of the READMEs runs as copy-pasted (its own backend set-up,
-// every tensor disposed), so the snippets cannot rot; and item 13/15: the toy output that the
-// README and --help quote is what `rnnkit toy` prints. Item 12: the READMEs say how to install
-// before the first release.
+// Every ts/js block of the READMEs runs as copy-pasted (its own backend set-up, every tensor
+// disposed), so the snippets cannot rot; the toy output that the README and --help quote is what
+// `rnnkit toy` prints; the READMEs say how to install from packed tarballs.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

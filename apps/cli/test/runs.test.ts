@@ -1,5 +1,6 @@
-// Issue 14, "never lose a run" and "values that break later": signals, --out, resume settings,
-// writability, divergence and limits, through the built `rnnkit` bin as a user runs it.
+// A run is never lost, and values that would break later are refused up front: signals, --out,
+// resume settings, writability, divergence and limits, through the built `rnnkit` bin as a user
+// runs it.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,5 +1,5 @@
-// Issue 14 item 9 through the bin: other alphabets, the dropped-text warning, binary files, and
-// generate's prefix preprocessed as the training text was.
+// Texts outside d2l's a-z through the bin: other alphabets, the dropped-text warning, binary
+// files, and generate's prefix preprocessed as the training text was.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-// Issue 12 item 7: the package READMEs' page snippets (```ts browser blocks) work as pasted, so
+// The package READMEs' page snippets (```ts browser blocks) work as pasted, so
 // they cannot rot. Each is type-checked (strict, DOM), bundled for browsers by esbuild through
 // the built packages' browser entries (as a user's bundler would), and run as a page's module in
 // Debian's Chromium: it must finish without an error, write to the page, and leave no tensor

@@ -1,4 +1,4 @@
-// Issue 14 item 10: bad arguments fail early with a message naming the argument, not deep inside.
+// Bad arguments fail early with a message naming the argument, not deep inside TensorFlow.js.
 import { describe, expect, it } from 'vitest';
 import { createRng } from './rng.js';
 import { SeqDataLoader } from './seqdata.js';

@@ -1,4 +1,4 @@
-// Issue 14 item 9: texts outside d2l's a-z: what preprocessing keeps, other alphabets, binary files.
+// Texts outside d2l's a-z: what each preprocessing keeps, other alphabets, binary files.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

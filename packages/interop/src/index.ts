@@ -1,6 +1,6 @@
 export { InteropError, type NamedArray } from './errors.js';
 export { readSafetensors, writeSafetensors, looksLikeSafetensors, MAX_SAFETENSORS_HEADER, type SafetensorsContents } from './safetensors.js';
-export { GATE_COUNT, describeWeights, type RecurrentUnit, type RecurrentWeights } from './recurrent-weights.js';
+export { describeWeights, type RecurrentUnit, type RecurrentWeights } from './recurrent-weights.js';
 export {
   weightsFromTorch,
   weightsToTorch,

@@ -1,7 +1,7 @@
 // RecurrentWeights -> an ONNX language model on the standard RNN/GRU/LSTM operators.
 import type { Vocab } from '@rnnkit/data';
-import type { CellKind } from '@rnnkit/models';
-import { GATE_COUNT, concatColumns, reorderGates, transpose, unitInputs, type RecurrentWeights } from './recurrent-weights.js';
+import { GATES, type CellKind } from '@rnnkit/models';
+import { concatColumns, reorderGates, transpose, unitInputs, type RecurrentWeights } from './recurrent-weights.js';
 import {
   ONNX_TYPES,
   encodeModel,
@@ -60,7 +60,7 @@ export function weightsToOnnx(w: RecurrentWeights, options: OnnxExportOptions = 
   const { op, order } = ONNX_OPS[w.cell];
   const H = w.numHiddens;
   const D = w.numDirections;
-  const GH = GATE_COUNT[w.cell] * H;
+  const GH = GATES[w.cell] * H;
   const lstm = w.cell === 'lstm';
   const nodes: NodeProto[] = [];
   const inits: TensorProto[] = [];

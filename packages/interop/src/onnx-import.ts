@@ -4,11 +4,11 @@
 // every value is tracked as what it holds (the tokens, a layer's outputs, a state...) with its axes
 // as products of named factors (steps, batch, directions, hidden...), so transposes and reshapes
 // are checked, not guessed; anything the interpretation cannot vouch for is refused by name.
-import type { CellKind } from '@rnnkit/models';
+import { GATES, type CellKind } from '@rnnkit/models';
 import { checkFinite, refuse } from './errors.js';
 import { ONNX_OPS } from './onnx-export.js';
 import { decodeModel, tensorValues, typeName, type AttributeProto, type NodeProto, type TensorProto } from './onnx-proto.js';
-import { GATE_COUNT, transpose, type RecurrentUnit, type RecurrentWeights } from './recurrent-weights.js';
+import { transpose, type RecurrentUnit, type RecurrentWeights } from './recurrent-weights.js';
 
 /** A factor of an axis: a named dimension of known size, or the symbolic batch and steps. */
 interface Factor {
@@ -587,7 +587,7 @@ export function onnxToWeights(bytes: Uint8Array, options: OnnxImportOptions = {}
       );
     }
     const inputs = features.reduce((a, f) => a * (f.size ?? 1), 1);
-    const G = GATE_COUNT[CELL_OF_OP[op] as CellKind];
+    const G = GATES[CELL_OF_OP[op] as CellKind];
     const GH = G * H;
     const tensor = (k: number, what: string, dims: number[], optional = false): Float32Array => {
       const v = ins[k];
@@ -747,7 +747,7 @@ export function onnxToWeights(bytes: Uint8Array, options: OnnxImportOptions = {}
   const table = embedding as { rows: number; cols: number; data: Float32Array } | null;
   if (table) {
     // x W_ih over table rows: fold the table into the first layer's input weights (vocab, G*H).
-    const GH = GATE_COUNT[CELL_OF_OP[first.op] as CellKind] * first.H;
+    const GH = GATES[CELL_OF_OP[first.op] as CellKind] * first.H;
     for (const u of units.slice(0, first.D)) {
       const folded = new Float32Array(table.rows * GH);
       for (let r = 0; r < table.rows; r++) {

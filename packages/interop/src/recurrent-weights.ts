@@ -5,9 +5,6 @@
 import type { CellKind } from '@rnnkit/models';
 import type { NamedArray } from './errors.js';
 
-/** Gates per cell, in PyTorch's order: rnn [h], gru [r, z, n], lstm [i, f, g, o]. */
-export const GATE_COUNT: Record<CellKind, number> = { rnn: 1, gru: 3, lstm: 4 };
-
 /** One (layer, direction) of the recurrence. Gate blocks are H columns each, in PyTorch's order. */
 export interface RecurrentUnit {
   /** (inputs, G*H): the input projection, x W_ih. */

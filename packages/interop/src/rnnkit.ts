@@ -2,7 +2,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { assignVariables, type RecurrentLanguageModel } from '@rnnkit/cells';
 import {
+  GATES,
   RNNModel,
+  type CellKind,
   checkLanguageModelConfig,
   createLanguageModel,
   layerSuffix,
@@ -10,13 +12,13 @@ import {
   type LanguageModelImplementation,
 } from '@rnnkit/models';
 import type { NamedArray } from './errors.js';
-import { GATE_COUNT, add, array, reorderGates, unitInputs, type RecurrentUnit, type RecurrentWeights } from './recurrent-weights.js';
+import { add, array, reorderGates, unitInputs, type RecurrentUnit, type RecurrentWeights } from './recurrent-weights.js';
 import { SCRATCH_NAMES, weightsFromTorch, weightsToTorch } from './torch.js';
 
 /** tf.layers' gate order, as indices into PyTorch's: GRU z, r, h (= PyTorch's z, r, n); LSTM i, f, c, o (the same). */
-const LAYERS_ORDER = { rnn: [0], gru: [1, 0, 2], lstm: [0, 1, 2, 3] } as const;
+const LAYERS_ORDER = { rnn: [0], gru: [1, 0, 2], lstm: [0, 1, 2, 3] } as const satisfies Record<CellKind, readonly number[]>;
 /** PyTorch's order as indices into tf.layers' (the inverse permutation). */
-const FROM_LAYERS_ORDER = { rnn: [0], gru: [1, 0, 2], lstm: [0, 1, 2, 3] } as const;
+const FROM_LAYERS_ORDER = { rnn: [0], gru: [1, 0, 2], lstm: [0, 1, 2, 3] } as const satisfies Record<CellKind, readonly number[]>;
 
 const valuesOf = (v: tf.Variable): Float32Array => Float32Array.from(v.dataSync() as Float32Array);
 
@@ -91,7 +93,7 @@ export function weightsOfModel(model: RecurrentLanguageModel, config: LanguageMo
       W_ih: reorderGates(get(`kernel_l${l}`), inputs, H, order),
       W_hh: reorderGates(get(`recurrent_kernel_l${l}`), H, H, order),
       b_ih: reorderGates(get(`bias_l${l}`), 1, H, order),
-      b_hh: new Float32Array(GATE_COUNT[c.cell] * H),
+      b_hh: new Float32Array(GATES[c.cell] * H),
     });
   }
   return { ...base, resetAfter: false, units, W_out: get('W_out'), b_out: get('b_out') };
@@ -102,7 +104,7 @@ export function modelVariables(w: RecurrentWeights, implementation: LanguageMode
   const why = whyNot(w, implementation);
   if (why) throw new Error(`The ${implementation} implementation cannot hold this model: ${why}.`);
   const H = w.numHiddens;
-  const GH = GATE_COUNT[w.cell] * H;
+  const GH = GATES[w.cell] * H;
   if (implementation === 'scratch') return weightsToTorch(w, 'scratch');
   const out: Record<string, NamedArray> = {};
   if (implementation === 'fused') {

@@ -1,8 +1,8 @@
 // PyTorch state dicts (name -> float32 array) of d2l's language models <-> RecurrentWeights:
 // the concise `RNNModel` (nn.RNN/GRU/LSTM + nn.Linear) and the scratch model's named parameters.
-import type { CellKind } from '@rnnkit/models';
+import { GATES, type CellKind } from '@rnnkit/models';
 import { refuse, sizeOf, type NamedArray } from './errors.js';
-import { GATE_COUNT, add, array, columns, concatColumns, transpose, unitInputs, type RecurrentUnit, type RecurrentWeights } from './recurrent-weights.js';
+import { add, array, columns, concatColumns, transpose, unitInputs, type RecurrentUnit, type RecurrentWeights } from './recurrent-weights.js';
 
 /** A PyTorch state dict: parameter name -> float32 values in PyTorch's layout. */
 export type TorchStateDict = Record<string, NamedArray>;
@@ -10,7 +10,8 @@ export type TorchStateDict = Record<string, NamedArray>;
 /** Which PyTorch code a state dict belongs to: d2l's concise `RNNModel` or its scratch model (`get_params` names). */
 export type TorchModelStyle = 'concise' | 'scratch';
 
-const CELL_OF_GATES: Record<number, CellKind> = { 1: 'rnn', 3: 'gru', 4: 'lstm' };
+/** The cell kind of a gate count (PyTorch's weights say only their shape). */
+const CELL_OF_GATES: Record<number, CellKind> = Object.fromEntries(Object.entries(GATES).map(([cell, gates]) => [gates, cell as CellKind]));
 const CONCISE_NAME = /^rnn\.(weight|bias)_(ih|hh)_l(\d+)(_reverse)?$/;
 
 /** d2l's scratch parameter names per cell, in `get_params` order (chapter 8.5, 9.1, 9.2). */
@@ -54,7 +55,7 @@ export function conciseShapes(
   numDirections: number,
   prefix = 'rnn.',
 ): Record<string, number[]> {
-  const GH = GATE_COUNT[cell] * H;
+  const GH = GATES[cell] * H;
   const out: Record<string, number[]> = {};
   for (let l = 0; l < numLayers; l++) {
     for (let d = 0; d < numDirections; d++) {
@@ -107,7 +108,7 @@ function conciseToWeights(file: string, state: TorchStateDict, vocabSize?: numbe
     { ...conciseShapes(cell, V, H, numLayers, numDirections), 'linear.weight': [V, numDirections * H], 'linear.bias': [V] },
     `d2l's RNNModel (${cell.toUpperCase()}, ${numLayers} layer(s), ${numDirections} direction(s), hidden ${H}, vocabulary ${V})`,
   );
-  const GH = GATE_COUNT[cell] * H;
+  const GH = GATES[cell] * H;
   const dims = { vocabSize: V, numHiddens: H, numDirections };
   const units: RecurrentUnit[] = [];
   for (let l = 0; l < numLayers; l++) {
@@ -209,7 +210,7 @@ export function defaultTorchStyle(w: Pick<RecurrentWeights, 'cell' | 'resetAfter
  */
 export function weightsToTorch(w: RecurrentWeights, style: TorchModelStyle = defaultTorchStyle(w)): TorchStateDict {
   const H = w.numHiddens;
-  const GH = GATE_COUNT[w.cell] * H;
+  const GH = GATES[w.cell] * H;
   const out: TorchStateDict = {};
   if (style === 'concise') {
     if (w.cell === 'gru' && !w.resetAfter) {

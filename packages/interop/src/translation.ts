@@ -2,9 +2,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { assignVariables } from '@rnnkit/cells';
 import type { Vocab } from '@rnnkit/data';
-import { EncoderDecoder, type EncoderDecoderOptions } from '@rnnkit/models';
+import { GATES, EncoderDecoder, type EncoderDecoderOptions } from '@rnnkit/models';
 import { refuse, type NamedArray } from './errors.js';
-import { GATE_COUNT, array, transpose } from './recurrent-weights.js';
+import { array, transpose } from './recurrent-weights.js';
 import { checkTensors, conciseShapes, recurrentSizes, type TorchStateDict } from './torch.js';
 import { vocabFromTokens, vocabTokens } from './vocab.js';
 
@@ -58,7 +58,7 @@ export function translationFromTorch(state: TorchStateDict, options: { file?: st
     'decoder.dense.bias': [Vt],
   };
   checkTensors(file, state, expected, `d2l's encoder-decoder (${cell.toUpperCase()}, ${numLayers} layers, embedding ${E}, hidden ${H})`);
-  const GH = GATE_COUNT[cell] * H;
+  const GH = GATES[cell] * H;
   const variables: Record<string, NamedArray> = {
     'encoder.embedding': array([Vs, E], state['encoder.embedding.weight']!.data.slice()),
     'decoder.embedding': array([Vt, E], state['decoder.embedding.weight']!.data.slice()),

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import type { State } from '@rnnkit/cells';
+import type { CellKind } from '@rnnkit/models';
 
 export const FIXTURES = new URL('../../../test/fixtures/interop/', import.meta.url);
 
@@ -10,7 +11,7 @@ export type Nested = number | Nested[];
 export interface InteropFixture {
   case: string;
   kind: 'concise' | 'scratch' | 'translation';
-  cell: 'rnn' | 'gru' | 'lstm';
+  cell: CellKind;
   sizes: Record<string, number>;
   X: number[][];
   state0?: Nested[];

@@ -1,4 +1,4 @@
-// Issue 14 item 10: bad constructor arguments fail early with a message naming the argument.
+// Bad constructor arguments fail early, in the constructor, with a message naming the argument.
 import { describe, expect, it } from 'vitest';
 import { RNNModel } from './rnn-model.js';
 import { SeqClassifier } from './classifier.js';

@@ -1,4 +1,4 @@
-// 150 damaged checkpoints, with a fixed seed (issue 14 item 7): byte flips in weights.bin and
+// 150 damaged checkpoints, with a fixed seed: byte flips in weights.bin and
 // model.json, truncations, and JSON edits of model.json. Each must either load a model whose
 // output is exactly the original's (a harmless change) or be refused with a message naming the
 // file. Counts are printed; silent wrong outputs and unnamed messages must both be 0.

@@ -1,4 +1,4 @@
-// Unreadable files are reported as unreadable (issue 14 item 7), not as missing or invalid JSON.
+// Unreadable files are reported as unreadable, not as missing or invalid JSON.
 // Tests run as root here, where chmod does not stop reads, so opening the file is made to fail as it
 // does for a user without permission; the chmod variant runs where it can.
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';

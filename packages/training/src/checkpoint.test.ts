@@ -184,7 +184,7 @@ describe('saveLanguageModel / loadLanguageModel', () => {
   });
 });
 
-describe('the loader refuses bad checkpoints, naming the file and the problem (issue 14 item 7)', () => {
+describe('the loader refuses bad checkpoints, naming the file and the problem', () => {
   const refuses = async (path: string, pattern: RegExp) => {
     const tensors = tf.memory().numTensors;
     const err = await loadLanguageModel(path).then(
@@ -288,7 +288,7 @@ describe('the loader refuses bad checkpoints, naming the file and the problem (i
   });
 });
 
-describe('crash-safe folder saves (issue 14 item 1)', () => {
+describe('crash-safe folder saves: a complete new folder or the previous one, never half of one', () => {
   const epochOf = async (path: string) => {
     const loaded = await loadLanguageModel(path);
     loaded.model.dispose();
@@ -324,7 +324,7 @@ describe('crash-safe folder saves (issue 14 item 1)', () => {
     },
   );
 
-  it('recovers the newest complete leftover when the folder itself is gone (the kill -9 of issue 14)', async () => {
+  it('recovers the newest complete leftover when the folder itself is gone (a kill -9 between the two renames)', async () => {
     const run = join(dir, 'leftovers');
     const model = makeModel();
     await saveLanguageModel(join(run, 'checkpoint'), { model, vocab, config, training: { epoch: 1 } });
@@ -367,7 +367,7 @@ describe('checkpointFiles', () => {
   });
 });
 
-describe('resume is bit-exact (issue 14 item 5)', () => {
+describe('resume is bit-exact', () => {
   const batches = Array.from({ length: 12 }, (_, b) => {
     const ids = Array.from({ length: 4 * 7 }, (_, i) => (i * 7 + b * 3 + (i >> 2)) % vocab.size);
     return { X: ids.slice(0, 24), Y: ids.slice(4, 28) };
@@ -431,7 +431,7 @@ describe('resume is bit-exact (issue 14 item 5)', () => {
   });
 });
 
-describe('kill -9 in the middle of a save (issue 14 item 1)', () => {
+describe('kill -9 in the middle of a save', () => {
   // A child process saves twice; the second save is held between its two renames (no folder at
   // the checkpoint's path), and the child is killed there with SIGKILL. Needs the build (dist):
   // skipped without it, except in CI (CI=true), where a missing build fails the test instead.

@@ -1,4 +1,4 @@
-// Issue 14 item 10: predict's bad arguments fail early with a message naming the argument.
+// predict's bad arguments fail early, before any tensor work, with a message naming the argument.
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Vocab, createRng } from '@rnnkit/data';

@@ -8,8 +8,10 @@ import {
   SEQUENCE_POOLINGS,
   SeqClassifier,
   TimeSeriesRegressor,
+  cellKindsInWords,
   checkLanguageModelConfig,
   createLanguageModel,
+  isCellKind,
   type CellKind,
   type LanguageModelConfig,
   type SequencePooling,
@@ -17,8 +19,6 @@ import {
 import type { RecurrentLanguageModel } from '@rnnkit/cells';
 import type { CheckpointKind, CheckpointModel } from './format.js';
 import { upgradeLanguageModelLegacy, upgradeTranslationLegacy } from './legacy.js';
-
-const CELLS: readonly CellKind[] = ['rnn', 'gru', 'lstm'];
 
 /** Reads a config object's fields with messages that name `config.<field>`. */
 function fields(config: unknown): Record<string, unknown> {
@@ -36,8 +36,8 @@ function positiveInt(c: Record<string, unknown>, key: string, fallback?: number)
 
 function cellOf(c: Record<string, unknown>, fallback: CellKind): CellKind {
   const v = c.cell === undefined ? fallback : c.cell;
-  if (typeof v !== 'string' || !CELLS.includes(v as CellKind)) throw new Error(`config.cell is ${JSON.stringify(c.cell)}: use "rnn", "gru" or "lstm".`);
-  return v as CellKind;
+  if (!isCellKind(v)) throw new Error(`config.cell is ${JSON.stringify(c.cell)}: use ${cellKindsInWords('"')}.`);
+  return v;
 }
 
 function seedOf(c: Record<string, unknown>): number | string {
