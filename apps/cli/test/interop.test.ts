@@ -5,9 +5,9 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensors } from '@rnnkit/interop';
+import { greedyInOnnxRuntime } from '../../../packages/interop/test/ort-greedy.js';
 
 const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 const fixtures = fileURLToPath(new URL('../../../test/fixtures/interop/', import.meta.url));
@@ -111,29 +111,3 @@ describe('rnnkit export', () => {
     expect(onnx.stderr).toMatch(/ONNX export covers language models/);
   });
 });
-
-/** d2l's predict_ch8 on an exported ONNX file in onnxruntime-node: the prefix token by token, then argmax. */
-async function greedyInOnnxRuntime(file: string, vocab: string[], prefix: string, n: number): Promise<string> {
-  const session = await ort.InferenceSession.create(file);
-  const dims = (name: string) => session.inputMetadata.find((m) => m.name === name) as { shape: (number | string)[] } | undefined;
-  const stateShape = (dims('h0')?.shape ?? []).map((d) => (typeof d === 'number' ? d : 1));
-  const zeros = () => new ort.Tensor('float32', new Float32Array(stateShape.reduce((a, b) => a * b, 1)), stateShape);
-  let state: Record<string, ort.Tensor> = { h0: zeros(), ...(session.inputNames.includes('c0') ? { c0: zeros() } : {}) };
-  const ids = Array.from(prefix, (ch) => Math.max(0, vocab.indexOf(ch)));
-  let logits: Float32Array = new Float32Array();
-  const step = async (id: number) => {
-    const out = await session.run({ tokens: new ort.Tensor('int64', BigInt64Array.of(BigInt(id)), [1, 1]), ...state });
-    logits = out.logits!.data as Float32Array;
-    state = { h0: out.hn!, ...(out.cn ? { c0: out.cn } : {}) };
-  };
-  for (const id of ids) await step(id);
-  const outputs = [...ids];
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let v = 1; v < logits.length; v++) if (logits[v]! > logits[best]!) best = v;
-    outputs.push(best);
-    await step(best);
-  }
-  await session.release();
-  return outputs.map((i) => vocab[i]).join('');
-}

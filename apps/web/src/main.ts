@@ -8,6 +8,7 @@ import type {
   CorpusChoice,
   EpochPoint,
   FromWorker,
+  ImportedModel,
   ModelSummary,
   Request,
   TrainSettings,
@@ -90,6 +91,9 @@ function refreshButtons(): void {
   button('load-idb').disabled = !ready || busy !== null || !savedInfo;
   button('load-url').disabled = !ready || busy !== null;
   input('checkpoint-files').disabled = !ready || busy !== null;
+  input('pytorch-files').disabled = !ready || busy !== null;
+  button('download-onnx').disabled = !model || busy !== null;
+  button('download-safetensors').disabled = !model || busy !== null;
   document.body.dataset.state = busy ?? (model ? 'ready' : 'empty');
 }
 
@@ -405,6 +409,57 @@ button('download').addEventListener('click', async () => {
     showError(`Could not download: ${(err as Error).message}`);
   }
 });
+
+// --- PyTorch and ONNX ------------------------------------------------------------------------
+
+input('pytorch-files').addEventListener('change', async () => {
+  const files = [...(input('pytorch-files').files ?? [])];
+  input('pytorch-files').value = '';
+  if (!files.length) return;
+  clearMessage();
+  busy = 'loading';
+  refreshButtons();
+  try {
+    const r = await call<ImportedModel>({ type: 'import-pytorch', files });
+    $('samples').replaceChildren();
+    $('generated').textContent = '';
+    showModel(r.summary);
+    showInfo(`Loaded ${r.describe}, vocabulary from ${r.vocabulary}, on rnnkit's ${r.summary.describe.split(' ')[0]} implementation.`);
+  } catch (err) {
+    showError(`Could not load ${files.map((f) => f.name).join(' + ')}: ${(err as Error).message}`);
+  } finally {
+    busy = null;
+    refreshButtons();
+  }
+});
+
+async function downloadModel(format: 'onnx' | 'safetensors'): Promise<void> {
+  clearMessage();
+  try {
+    const files = await call<CheckpointFile[]>({ type: 'export-model', format });
+    const links = $('model-download-links');
+    links.replaceChildren(document.createTextNode('Downloaded: '));
+    for (const f of files) {
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(new Blob([f.data], { type: f.type }));
+      a.download = f.name;
+      a.textContent = f.name;
+      links.append(a, document.createTextNode(' '));
+      a.click();
+    }
+    links.append(
+      document.createTextNode(
+        format === 'onnx'
+          ? '(ONNX opset 14: tokens int64 [batch, steps] and h0 in, logits [batch, steps, vocab] and hn out)'
+          : "(PyTorch: net.load_state_dict(safetensors.torch.load_file('model.safetensors'), strict=True))",
+      ),
+    );
+  } catch (err) {
+    showError(`Could not download: ${(err as Error).message}`);
+  }
+}
+button('download-onnx').addEventListener('click', () => void downloadModel('onnx'));
+button('download-safetensors').addEventListener('click', () => void downloadModel('safetensors'));
 
 refreshButtons();
 void start();

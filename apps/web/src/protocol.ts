@@ -36,6 +36,8 @@ export type Request =
   | { type: 'save' }
   | { type: 'export' }
   | { type: 'load'; source: CheckpointSource }
+  | { type: 'import-pytorch'; files: File[] }
+  | { type: 'export-model'; format: 'onnx' | 'safetensors' }
   | { type: 'saved-info' };
 
 export interface BackendInfo {
@@ -76,6 +78,15 @@ export interface CheckpointFile {
   name: string;
   data: ArrayBuffer | string;
   type: string;
+}
+
+/** What an import of a PyTorch (or ONNX) file found. */
+export interface ImportedModel {
+  summary: ModelSummary;
+  /** "gru.safetensors (safetensors): GRU (PyTorch's reset-after), 1 layer, 256 hidden, vocabulary 28". */
+  describe: string;
+  /** Where the vocabulary came from. */
+  vocabulary: string;
 }
 
 export type WorkerEvent =

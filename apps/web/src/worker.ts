@@ -4,10 +4,35 @@ import { SeqDataLoader, corpusFromLines, createRng, preprocessText, type Corpus,
 import { checkpointFiles, loadLanguageModel, makeOptimizer, predict, saveLanguageModel, trainLanguageModel, type CheckpointSource } from '@rnnkit/training';
 import type { RecurrentLanguageModel } from '@rnnkit/cells';
 import { createLanguageModel, type LanguageModelConfig } from '@rnnkit/models';
+import {
+  createModelFromWeights,
+  describeWeights,
+  isTranslationStateDict,
+  looksLikeSafetensors,
+  readSafetensors,
+  vocabFromTokens,
+  weightsFromTorch,
+  weightsOfModel,
+  weightsToTorch,
+  writeSafetensors,
+  type RecurrentWeights,
+} from '@rnnkit/interop';
+import { looksLikeOnnx, onnxToWeights, weightsToOnnx } from '@rnnkit/interop/onnx';
 import type { TrainCheckpointMeta } from '@rnnkit/cli';
 import { TIME_MACHINE_TEXT } from '@rnnkit/data/timemachine';
 import { setupWasmBackend } from './backend.js';
-import type { CheckpointFile, CorpusChoice, EpochPoint, FromWorker, GenerateSettings, ModelSummary, Request, TrainSettings, WorkerEvent } from './protocol.js';
+import type {
+  CheckpointFile,
+  CorpusChoice,
+  EpochPoint,
+  FromWorker,
+  GenerateSettings,
+  ImportedModel,
+  ModelSummary,
+  Request,
+  TrainSettings,
+  WorkerEvent,
+} from './protocol.js';
 
 const BATCH_SIZE = 32;
 const NUM_STEPS = 35;
@@ -280,6 +305,105 @@ async function load(source: Request & { type: 'load' }): Promise<ModelSummary> {
   return summary(session);
 }
 
+/** d2l's chapter 8 settings: what an imported model trains on with Continue (on The Time Machine, when its vocabulary is that text's). */
+const D2L_TRAINING: TrainCheckpointMeta['training'] = {
+  epochs: 0,
+  lr: 1,
+  optimizer: 'sgd',
+  batchSize: BATCH_SIZE,
+  numSteps: NUM_STEPS,
+  randomIter: false,
+  maxTokens: 10000,
+};
+
+/**
+ * A PyTorch model chosen as files: a .safetensors state dict (d2l's RNNModel or scratch model) or
+ * a torch.onnx.export .onnx file, told apart by content, and its vocab.json (d2l's idx_to_token).
+ */
+async function importPytorch(files: File[]): Promise<ImportedModel> {
+  const read = await Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
+  const models = read.filter((f) => looksLikeSafetensors(f.bytes) || looksLikeOnnx(f.bytes));
+  const jsons = read.filter((f) => f.name.toLowerCase().endsWith('.json'));
+  if (models.length !== 1) {
+    throw new Error(
+      models.length === 0
+        ? `None of ${read.map((f) => f.name).join(', ')} is a safetensors or ONNX model: choose the model's .safetensors (or .onnx) file and its vocab.json together.`
+        : `Choose one model file at a time (got ${models.map((f) => f.name).join(', ')}).`,
+    );
+  }
+  if (jsons.length > 1) throw new Error(`Choose one vocab.json with the model (got ${jsons.map((f) => f.name).join(', ')}).`);
+  const file = models[0]!;
+  let vocab: Vocab | null = null;
+  let vocabulary = '';
+  if (jsons[0]) {
+    const text = new TextDecoder().decode(jsons[0].bytes);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`${jsons[0].name}: is not valid JSON (${(err as Error).message}).`);
+    }
+    vocab = vocabFromTokens(json, jsons[0].name);
+    vocabulary = jsons[0].name;
+  }
+  let weights: RecurrentWeights;
+  const format = looksLikeSafetensors(file.bytes) ? 'safetensors' : 'ONNX';
+  if (format === 'safetensors') {
+    const state = readSafetensors(file.bytes, file.name).tensors;
+    if (isTranslationStateDict(state))
+      throw new Error(`${file.name} holds d2l's encoder-decoder: this page runs language models (rnnkit import reads it for rnnkit translate).`);
+    weights = weightsFromTorch(state, { file: file.name, vocabSize: vocab?.size });
+  } else {
+    const onnx = onnxToWeights(file.bytes, { file: file.name, vocabSize: vocab?.size });
+    weights = onnx.weights;
+    if (!vocab && onnx.vocabTokens !== undefined) {
+      vocab = vocabFromTokens(onnx.vocabTokens, `${file.name}'s metadata`);
+      vocabulary = `${file.name}'s metadata`;
+    }
+  }
+  const timeMachine = loadData(TIME_MACHINE, TIME_MACHINE_TEXT, D2L_TRAINING.maxTokens, 0);
+  if (!vocab) {
+    if (weights.vocabSize !== timeMachine.vocab.size)
+      throw new Error(`${file.name}'s model has ${weights.vocabSize} tokens: choose its vocab.json (d2l's vocab.idx_to_token) together with it.`);
+    vocab = timeMachine.vocab;
+    vocabulary = "d2l's vocabulary of The Time Machine (no vocab.json chosen)";
+  }
+  if (vocab.size !== weights.vocabSize) throw new Error(`${vocabulary} has ${vocab.size} tokens but ${file.name}'s model ${weights.vocabSize}.`);
+  const onTimeMachine = vocab.equals(timeMachine.vocab);
+  const { model, config } = createModelFromWeights(weights);
+  disposeSession();
+  session = {
+    model,
+    vocab: onTimeMachine ? timeMachine.vocab : vocab,
+    config,
+    training: { ...D2L_TRAINING },
+    loader: onTimeMachine ? timeMachine.loader : null,
+    optimizer: makeOptimizer('sgd', D2L_TRAINING.lr),
+    history: [],
+    epoch: 0,
+    corpusName: onTimeMachine ? TIME_MACHINE : file.name,
+  };
+  return { summary: summary(session), describe: `${file.name} (${format}): ${describeWeights(weights)}`, vocabulary };
+}
+
+/** The model as PyTorch or ONNX Runtime takes it, and vocab.json beside it. */
+function exportModel(format: 'onnx' | 'safetensors'): CheckpointFile[] {
+  const s = current();
+  const weights = weightsOfModel(s.model, s.config);
+  const bytes =
+    format === 'onnx'
+      ? weightsToOnnx(weights, { vocab: s.vocab, producerVersion: 'rnnkit web' })
+      : writeSafetensors(weightsToTorch(weights, s.config.implementation === 'scratch' ? 'scratch' : undefined));
+  return [
+    {
+      name: format === 'onnx' ? 'model.onnx' : 'model.safetensors',
+      data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+      type: 'application/octet-stream',
+    },
+    { name: 'vocab.json', data: JSON.stringify(s.vocab.idxToToken), type: 'application/json' },
+  ];
+}
+
 async function handle(req: Request): Promise<unknown> {
   switch (req.type) {
     case 'init':
@@ -304,6 +428,10 @@ async function handle(req: Request): Promise<unknown> {
       return exportFiles();
     case 'load':
       return load(req);
+    case 'import-pytorch':
+      return importPytorch(req.files);
+    case 'export-model':
+      return exportModel(req.format);
     case 'saved-info': {
       const models = await tf.io.listModels();
       const info = models[INDEXEDDB_URL];

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { greedyInOnnxRuntime } from '../../../packages/interop/test/ort-greedy.js';
 
 const run = promisify(execFile);
 const appDir = fileURLToPath(new URL('..', import.meta.url));
@@ -52,9 +53,9 @@ async function message(): Promise<{ kind: string; text: string }> {
   });
 }
 
-async function pageGenerate(prefix = PREFIX): Promise<string> {
+async function pageGenerate(prefix = PREFIX, length = LENGTH): Promise<string> {
   await page.fill('#prefix', prefix);
-  await page.fill('#length', String(LENGTH));
+  await page.fill('#length', String(length));
   await page.fill('#temperature', '');
   await page.fill('#top-k', '');
   await page.evaluate(() => (document.getElementById('generated')!.textContent = ''));
@@ -243,6 +244,47 @@ describe('the char-LM page in Chromium', () => {
     } finally {
       host.close();
     }
+  });
+
+  it("loads d2l's PyTorch GRU (safetensors + vocab.json), continues as PyTorch's predict_ch8, and its ONNX download runs in ONNX Runtime to the same text", async () => {
+    const fixtures = fileURLToPath(new URL('../../../test/fixtures/interop/', import.meta.url));
+    const fx = JSON.parse(await readFile(join(fixtures, 'gru.json'), 'utf8')) as { greedy: string; num_preds: number };
+    // Without its vocab.json, the page says what it needs.
+    await page.setInputFiles('#pytorch-files', [join(fixtures, 'gru.safetensors')]);
+    await idle();
+    expect(await message()).toMatchObject({ kind: 'error', text: expect.stringContaining("gru.safetensors's model has 14 tokens: choose its vocab.json") });
+    await page.setInputFiles('#pytorch-files', [join(fixtures, 'gru.safetensors'), join(fixtures, 'gru.vocab.json')]);
+    await idle();
+    expect(await message()).toMatchObject({
+      kind: 'info',
+      text: expect.stringContaining(
+        "Loaded gru.safetensors (safetensors): GRU (PyTorch's reset-after), 1 layer, 8 hidden, vocabulary 14, vocabulary from gru.vocab.json",
+      ),
+    });
+    const shown = await pageGenerate(PREFIX, fx.num_preds);
+    console.log(`PyTorch -> page:\n  PyTorch: ${JSON.stringify(fx.greedy)}\n  page:    ${JSON.stringify(shown)}`);
+    expect(shown).toBe(fx.greedy);
+    await page.screenshot({ path: join(outputDir, 'web-pytorch.png'), fullPage: true });
+
+    const dir = join(work, 'onnx');
+    await mkdir(dir);
+    const saved: Promise<unknown>[] = [];
+    const both = new Promise<void>((resolve) => {
+      const onDownload = (d: import('playwright-core').Download) => {
+        saved.push(d.saveAs(join(dir, d.suggestedFilename())));
+        if (saved.length === 2) {
+          page.off('download', onDownload);
+          resolve();
+        }
+      };
+      page.on('download', onDownload);
+    });
+    await page.click('#download-onnx');
+    await both;
+    await Promise.all(saved);
+    expect((await readdir(dir)).sort()).toEqual(['model.onnx', 'vocab.json']);
+    const vocab = JSON.parse(await readFile(join(dir, 'vocab.json'), 'utf8')) as string[];
+    expect(await greedyInOnnxRuntime(join(dir, 'model.onnx'), vocab, PREFIX, fx.num_preds)).toBe(shown);
   });
 
   it('shows clear errors for bad checkpoints and corpora, and keeps working', async () => {
