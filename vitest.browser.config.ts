@@ -21,7 +21,7 @@ export default defineProject({
   resolve: {
     alias: [
       { find: /^@rnnkit\/data$/, replacement: `${root}packages/data/src/index.ts` },
-      { find: /^@rnnkit\/data\/timemachine$/, replacement: `${root}packages/data/src/timemachine-text.ts` },
+      { find: /^@rnnkit\/data\/timemachine$/, replacement: `${root}packages/data/src/shipped/timemachine.generated.ts` },
       { find: /^@rnnkit\/(cells|models|training|interop)$/, replacement: `${root}packages/$1/src/index.ts` },
       { find: /^@rnnkit\/interop\/onnx$/, replacement: `${root}packages/interop/src/onnx.ts` },
     ],

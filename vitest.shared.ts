@@ -14,7 +14,7 @@ export function sharedTestConfig(name: string): UserWorkspaceConfig {
       alias: [
         // Node gets @rnnkit/data's `node` entry, as the package's export conditions do.
         { find: /^@rnnkit\/data$/, replacement: `${root}packages/data/src/index.node.ts` },
-        { find: /^@rnnkit\/data\/timemachine$/, replacement: `${root}packages/data/src/timemachine-text.ts` },
+        { find: /^@rnnkit\/data\/timemachine$/, replacement: `${root}packages/data/src/shipped/timemachine.generated.ts` },
         { find: /^@rnnkit\/cells$/, replacement: `${root}packages/cells/src/index.node.ts` },
         { find: /^@rnnkit\/models\/cell-kinds$/, replacement: `${root}packages/models/src/cell-kinds.ts` },
         { find: /^@rnnkit\/(models|training)$/, replacement: `${root}packages/$1/src/index.ts` },

@@ -80,7 +80,7 @@ export {
   type ClassificationDataOptions,
 } from './classification.js';
 export { reversePairs, truncatePad, buildArrayNmt, type ReversePairsOptions, type PaddedArray } from './seq2seq.js';
-export { FRA_ENG_HEAD } from './fra-eng-head.js';
+export { FRA_ENG_HEAD } from './shipped/fra-eng-head.generated.js';
 export {
   NMT_RESERVED_TOKENS,
   preprocessNmt,

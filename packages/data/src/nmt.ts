@@ -1,5 +1,5 @@
 import { checkPositiveInts } from './checks.js';
-import { FRA_ENG_HEAD } from './fra-eng-head.js';
+import { FRA_ENG_HEAD } from './shipped/fra-eng-head.generated.js';
 import { buildArrayNmt, type PaddedArray } from './seq2seq.js';
 import { Vocab } from './vocab.js';
 

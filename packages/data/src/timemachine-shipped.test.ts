@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { TIME_MACHINE_SHA1, sha1Hex } from './timemachine.js';
 import { fetchTimeMachineText, loadCorpusTimeMachine, loadDataTimeMachine } from './timemachine-browser.js';
-import { TIME_MACHINE_TEXT } from './timemachine-text.js';
+import { TIME_MACHINE_TEXT } from './shipped/timemachine.generated.js';
 
 describe('The Time Machine shipped with @rnnkit/data', () => {
   it("is d2l's file byte for byte (SHA-1 090b5e7e...)", async () => {

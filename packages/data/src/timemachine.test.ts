@@ -6,7 +6,7 @@ import { TIME_MACHINE_ENV, TIME_MACHINE_MODULE, corpusFromLines } from './timema
 import { fetchTimeMachineText, loadCorpusTimeMachine, loadDataTimeMachine, readTimeMachine, readTextFile } from './timemachine-node.js';
 import * as browser from './timemachine-browser.js';
 import { SeqDataLoader } from './seqdata.js';
-import { TIME_MACHINE_TEXT } from './timemachine-text.js';
+import { TIME_MACHINE_TEXT } from './shipped/timemachine.generated.js';
 import { serveFiles } from './test-server.js';
 
 describe('The Time Machine (the real file)', () => {

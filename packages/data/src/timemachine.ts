@@ -74,7 +74,7 @@ export async function sha1Hex(data: Uint8Array | string): Promise<string> {
 
 /** The copy shipped with the package, loaded on first use so bundles that never need it stay small. */
 export async function shippedTimeMachine(): Promise<TimeMachineText> {
-  const { TIME_MACHINE_TEXT } = await import('./timemachine-text.js');
+  const { TIME_MACHINE_TEXT } = await import('./shipped/timemachine.generated.js');
   return { text: TIME_MACHINE_TEXT, origin: 'shipped', file: TIME_MACHINE_MODULE };
 }
 
