@@ -31,7 +31,7 @@ const nonEmpty =
     return value;
   };
 /** --length and --predict-length: generation runs one model step per character, so cap it. */
-export const MAX_GENERATE_LENGTH = 100_000;
+const MAX_GENERATE_LENGTH = 100_000;
 const generateLength = (value: string): number => {
   const n = wholeNumber(1)(value);
   if (n > MAX_GENERATE_LENGTH) throw new InvalidArgumentError(`must be at most ${MAX_GENERATE_LENGTH} characters (one model step each).`);
@@ -511,7 +511,7 @@ const FLAG_NAMES: Record<string, string> = {
   preprocess: '--preprocess',
 };
 /** An error from the libraries, with their option names replaced by the flags that set them. */
-export const cliNames = (message: string): string =>
+const cliNames = (message: string): string =>
   message.replace(/\b(numSteps|batchSize|maxTokens|numHiddens|numLayers|numPreds|topK|useRandomIter|preprocess)\b/g, (name) => FLAG_NAMES[name] ?? name);
 
 /** Runs the command line; returns the exit code (0 ok, 1 a problem with files or data, 2 bad usage, 130/143 stopped by SIGINT/SIGTERM after saving). */

@@ -7,8 +7,6 @@ import type { Params, State } from './params.js';
  * one module implementing this; the scratch model and the training loop need no change.
  */
 export interface ScratchCell {
-  /** Which cell this is, as the `cell` option of `@rnnkit/models` names it: `'rnn'`, `'gru'`, `'lstm'`, or a new kind's name. */
-  readonly cell: string;
   /** d2l `get_params`: weights N(0, 0.01^2), zero biases, including the output layer W_hq, b_q. */
   initParams(vocabSize: number, numHiddens: number, rng: Rng): Params;
   /** d2l `init_*_state`: zeros, one (batch, hidden) tensor per state part. */

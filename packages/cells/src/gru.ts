@@ -33,4 +33,4 @@ export function gruForward(inputs: tf.Tensor3D, state: State, params: Record<str
   return { outputs: tf.concat(outputs, 0), state: [H] };
 }
 
-export const gruCell: ScratchCell = { cell: 'gru', initParams: gruParams, initState: gruState, forward: gruForward };
+export const gruCell: ScratchCell = { initParams: gruParams, initState: gruState, forward: gruForward };

@@ -33,4 +33,4 @@ export function lstmForward(inputs: tf.Tensor3D, state: State, params: Record<st
   return { outputs: tf.concat(outputs, 0), state: [H, C] };
 }
 
-export const lstmCell: ScratchCell = { cell: 'lstm', initParams: lstmParams, initState: lstmState, forward: lstmForward };
+export const lstmCell: ScratchCell = { initParams: lstmParams, initState: lstmState, forward: lstmForward };

@@ -32,4 +32,4 @@ export function rnnForward(inputs: tf.Tensor3D, state: State, params: Record<str
   return { outputs: tf.concat(outputs, 0), state: [H] };
 }
 
-export const rnnCell: ScratchCell = { cell: 'rnn', initParams: rnnParams, initState: rnnState, forward: rnnForward };
+export const rnnCell: ScratchCell = { initParams: rnnParams, initState: rnnState, forward: rnnForward };
