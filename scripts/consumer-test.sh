@@ -61,6 +61,7 @@ import { TIME_MACHINE_TEXT } from '@rnnkit/data/timemachine';
 import { RNNModelScratch, gruCell, installWasmKernels } from '@rnnkit/cells';
 import { RNNModel, SeqClassifier, createLanguageModel } from '@rnnkit/models';
 import { createModelFromWeights, readSafetensors, weightsFromTorch, weightsOfModel, weightsToTorch, writeSafetensors } from '@rnnkit/interop';
+import { onnxToWeights, weightsToOnnx } from '@rnnkit/interop/onnx';
 import { predict, trainLanguageModel, trainSeqClassifier } from '@rnnkit/training';
 import { VERSION, selectBackend } from '@rnnkit/cli';
 
@@ -87,6 +88,12 @@ const back = createModelFromWeights(weightsFromTorch(readSafetensors(bytes, 'gru
 const [a, b] = [predict(lm, vocab, 'time ', 10).text, predict(back.model, vocab, 'time ', 10).text];
 if (a !== b) throw new Error(`safetensors round trip: "${a}" became "${b}"`);
 console.log(`@rnnkit/interop: ${bytes.length} bytes of safetensors, "${b}" both ways`);
+const onnx = weightsToOnnx(weightsOfModel(lm, config));
+const fromOnnx = onnxToWeights(onnx, { file: 'gru.onnx' }).weights;
+if (fromOnnx.cell !== 'gru' || fromOnnx.numHiddens !== 8) throw new Error('@rnnkit/interop/onnx: the export did not read back');
+console.log(`@rnnkit/interop/onnx: ${onnx.length} bytes of ONNX, read back as a ${fromOnnx.cell.toUpperCase()} ${fromOnnx.numHiddens}`);
+lm.dispose();
+back.model.dispose();
 console.log(`@rnnkit/cli ${VERSION}, selectBackend is a ${typeof selectBackend}`);
 JS
 node use.mjs
@@ -97,4 +104,6 @@ for f in run/metrics.json run/perplexity.svg run/checkpoint/model.json run/check
   test -s "$f" || { echo "missing $f"; exit 1; }
 done
 npx --no-install rnnkit generate --checkpoint run --length 10
+npx --no-install rnnkit export run --format onnx --out export/gru.onnx
+test -s export/gru.onnx && test -s export/vocab.json || { echo "rnnkit export wrote no export/gru.onnx and vocab.json"; exit 1; }
 echo "consumer test: ok"
