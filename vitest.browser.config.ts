@@ -24,6 +24,7 @@ export default defineProject({
       { find: /^@rnnkit\/data\/timemachine$/, replacement: `${root}packages/data/src/shipped/timemachine.generated.ts` },
       { find: /^@rnnkit\/(cells|models|training|interop)$/, replacement: `${root}packages/$1/src/index.ts` },
       { find: /^@rnnkit\/interop\/onnx$/, replacement: `${root}packages/interop/src/onnx.ts` },
+      { find: /^@rnnkit\/models\/cell-kinds$/, replacement: `${root}packages/models/src/cell-kinds.ts` },
     ],
   },
   // Cross-origin isolated, as apps/web's pages: shared memory, so rnnkit's kernels run their worker

@@ -59,7 +59,7 @@ async function bundle(name, source) {
     if (hit) throw new Error(`${f} uses a Node-only global in a browser bundle: ${hit.trim()}`);
   }
   const bytes = result.outputFiles.reduce((n, f) => n + f.contents.length, 0);
-  return { bytes, ours: ours.length };
+  return { bytes, ours: ours.length, inputs: Object.keys(result.metafile.inputs) };
 }
 
 function describeError(err) {
@@ -94,10 +94,15 @@ const globalCaught = await bundle('self-test setImmediate', `import '${probe}';\
 rmSync(dirname(probe), { recursive: true, force: true });
 if (!globalCaught) throw new Error('check-browser-bundles: setImmediate passed; the global scan cannot fail');
 
+/** Entries that must bundle without TensorFlow.js. */
+const LIGHT = new Set(['@rnnkit/interop/onnx']);
 let failed = 0;
 for (const [name, source] of Object.entries(bundles)) {
   try {
-    const { bytes, ours } = await bundle(name, source);
+    const { bytes, ours, inputs } = await bundle(name, source);
+    // The ONNX entry is apart so that it stays light: protobufjs, never TensorFlow.js.
+    const heavy = LIGHT.has(name) ? inputs.find((f) => /@tensorflow[\\/]/.test(f)) : undefined;
+    if (heavy) throw new Error(`${name} pulls in TensorFlow.js (${heavy}); it must not.`);
     console.log(`ok   ${name}: ${(bytes / 1024).toFixed(0)} KiB, ${ours} rnnkit modules, no Node built-ins`);
   } catch (err) {
     failed++;

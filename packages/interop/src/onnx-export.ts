@@ -1,6 +1,6 @@
 // RecurrentWeights -> an ONNX language model on the standard RNN/GRU/LSTM operators.
 import type { Vocab } from '@rnnkit/data';
-import { GATES, type CellKind } from '@rnnkit/models';
+import { GATES, type CellKind } from '@rnnkit/models/cell-kinds';
 import { concatColumns, reorderGates, transpose, unitInputs, type RecurrentWeights } from './recurrent-weights.js';
 import {
   ONNX_TYPES,

@@ -4,7 +4,7 @@
 // every value is tracked as what it holds (the tokens, a layer's outputs, a state...) with its axes
 // as products of named factors (steps, batch, directions, hidden...), so transposes and reshapes
 // are checked, not guessed; anything the interpretation cannot vouch for is refused by name.
-import { GATES, type CellKind } from '@rnnkit/models';
+import { GATES, type CellKind } from '@rnnkit/models/cell-kinds';
 import { checkFinite, refuse } from './errors.js';
 import { ONNX_OPS } from './onnx-export.js';
 import { decodeModel, tensorValues, typeName, type AttributeProto, type NodeProto, type TensorProto } from './onnx-proto.js';

@@ -2,7 +2,7 @@
 // dense head in PyTorch's layout and gate order, transposed to (inputs, gates*hidden) as rnnkit's
 // fused model keeps them. PyTorch, d2l's scratch names, rnnkit's three implementations and ONNX
 // each convert to and from it, so every pair of formats meets here.
-import type { CellKind } from '@rnnkit/models';
+import type { CellKind } from '@rnnkit/models/cell-kinds';
 import type { NamedArray } from './errors.js';
 
 /** One (layer, direction) of the recurrence. Gate blocks are H columns each, in PyTorch's order. */

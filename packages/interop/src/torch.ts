@@ -1,6 +1,6 @@
 // PyTorch state dicts (name -> float32 array) of d2l's language models <-> RecurrentWeights:
 // the concise `RNNModel` (nn.RNN/GRU/LSTM + nn.Linear) and the scratch model's named parameters.
-import { GATES, type CellKind } from '@rnnkit/models';
+import { GATES, type CellKind } from '@rnnkit/models/cell-kinds';
 import { refuse, sizeOf, type NamedArray } from './errors.js';
 import { add, array, columns, concatColumns, transpose, unitInputs, type RecurrentUnit, type RecurrentWeights } from './recurrent-weights.js';
 
