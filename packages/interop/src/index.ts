@@ -23,6 +23,7 @@ export { vocabTokens, vocabFromTokens, parseVocabJson } from './vocab.js';
 export {
   translationFromTorch,
   translationToTorch,
+  translationWeightsOfModel,
   createTranslationModel,
   isTranslationStateDict,
   translationVocabJson,

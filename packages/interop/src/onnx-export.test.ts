@@ -1,11 +1,20 @@
 import * as ort from 'onnxruntime-node';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createLanguageModel, type LanguageModelConfig } from '@rnnkit/models';
+import { EncoderDecoder, createLanguageModel, type LanguageModelConfig } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
 import { LANGUAGE_MODEL_CASES, fixture, fixtureBytes, flat, maxAbsDiff } from '../test/fixtures.js';
-import { createModelFromWeights, implementationsFor, readSafetensors, weightsFromTorch, weightsOfModel, type RecurrentWeights } from './index.js';
-import { weightsToOnnx } from './onnx.js';
+import {
+  createModelFromWeights,
+  implementationsFor,
+  readSafetensors,
+  translationFromTorch,
+  translationWeightsOfModel,
+  weightsFromTorch,
+  weightsOfModel,
+  type RecurrentWeights,
+} from './index.js';
+import { translationWeightsToOnnx, weightsToOnnx } from './onnx.js';
 
 /** Runs an exported model in ONNX Runtime (CPU): logits [batch, steps, vocab] and the final states. */
 export async function runOnnx(bytes: Uint8Array, tokens: number[][], h0: Float32Array, c0: Float32Array | null, dims: number[]) {
@@ -81,5 +90,38 @@ describe('ONNX export in ONNX Runtime (onnxruntime-node)', () => {
     const ran = await runOnnx(weightsToOnnx(w), tokens, zeros, zeros, [2, 2, 12]);
     const mine = rnnkitRun(w, 'layers', tokens, [zeros, zeros]);
     expect(maxAbsDiff(ran.logits.data as Float32Array, mine.logits)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it("d2l's encoder-decoder (teacher-forced): ONNX Runtime gives PyTorch's logits and final state", async () => {
+    const fx = fixture('encoder_decoder');
+    const t = translationFromTorch(readSafetensors(fixtureBytes('encoder_decoder.safetensors'), 'encoder_decoder').tensors);
+    const session = await ort.InferenceSession.create(translationWeightsToOnnx(t));
+    const int64 = (rows: number[][]) => new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0]!.length]);
+    const out = await session.run({ src: int64(fx.X), tgt: int64(fx.dec_X!) });
+    await session.release();
+    expect(out.logits!.dims).toEqual([fx.X.length, fx.dec_X![0]!.length, t.options.tgtVocabSize]);
+    expect(maxAbsDiff(out.logits!.data as Float32Array, flat(fx.logits))).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(out.hn!.data as Float32Array, flat(fx.state))).toBeLessThanOrEqual(1e-5);
+  });
+
+  it("an rnnkit encoder-decoder with LSTM cells: ONNX Runtime gives rnnkit's logits", async () => {
+    const model = new EncoderDecoder({ srcVocabSize: 9, tgtVocabSize: 7, embedSize: 5, numHiddens: 8, numLayers: 2, cell: 'lstm', seed: 3 });
+    const src = [
+      [1, 2, 3, 4],
+      [8, 7, 6, 5],
+    ];
+    const tgt = [
+      [2, 4, 5],
+      [2, 6, 1],
+    ];
+    const mine = tf.tidy(() => model.call(tf.tensor2d(src, undefined, 'int32'), tf.tensor2d(tgt, undefined, 'int32')).dataSync() as Float32Array);
+    const onnx = translationWeightsToOnnx(translationWeightsOfModel(model));
+    model.dispose();
+    const session = await ort.InferenceSession.create(onnx);
+    const int64 = (rows: number[][]) => new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0]!.length]);
+    const out = await session.run({ src: int64(src), tgt: int64(tgt) });
+    await session.release();
+    expect(out.cn!.dims).toEqual([2, 2, 8]);
+    expect(maxAbsDiff(out.logits!.data as Float32Array, mine)).toBeLessThanOrEqual(1e-5);
   });
 });

@@ -1,6 +1,8 @@
 // RecurrentWeights -> an ONNX language model on the standard RNN/GRU/LSTM operators.
 import type { Vocab } from '@rnnkit/data';
 import { GATES, type CellKind } from '@rnnkit/models/cell-kinds';
+import type { NamedArray } from './errors.js';
+import type { TranslationWeights } from './translation.js';
 import { concatColumns, reorderGates, transpose, unitInputs, type RecurrentWeights } from './recurrent-weights.js';
 import {
   ONNX_TYPES,
@@ -146,4 +148,93 @@ export function weightsToOnnx(w: RecurrentWeights, options: OnnxExportOptions = 
     metadataProps: options.vocab ? [{ key: 'rnnkit.vocab', value: JSON.stringify(options.vocab.idxToToken) }] : [],
   };
   return encodeModel(model);
+}
+
+/**
+ * An ONNX model of d2l's encoder-decoder (`EncoderDecoder`; opset 14), teacher-forced: inputs
+ * `src` (int64 [batch, src_steps]) and `tgt` (int64 [batch, tgt_steps]: `<bos>` then the target
+ * shifted right, or the tokens decoded so far), outputs `logits` (float32 [batch, tgt_steps,
+ * tgt_vocab]) and the decoder's final `hn` (plus `cn` for the LSTM), batch and steps dynamic. The
+ * embeddings are Gather nodes, the encoder and decoder standard recurrent nodes (the decoder starts
+ * from the encoder's final states), the context (the encoder's last top-layer output) is expanded
+ * over the target steps and joined to each decoder input, as in d2l 9.7.
+ */
+export function translationWeightsToOnnx(t: TranslationWeights, options: Omit<OnnxExportOptions, 'vocab'> = {}): Uint8Array {
+  const { cell, numHiddens: H, numLayers: L, embedSize: E, tgtVocabSize: Vt } = t.options;
+  const { op, order } = ONNX_OPS[cell];
+  const GH = GATES[cell] * H;
+  const lstm = cell === 'lstm';
+  const v = (name: string): NamedArray => {
+    const a = t.variables[name];
+    if (!a) throw new Error(`The encoder-decoder has no variable ${name}.`);
+    return a;
+  };
+  const nodes: NodeProto[] = [];
+  const inits: TensorProto[] = [];
+  const node = (opType: string, input: string[], output: string[], name: string, attribute: AttributeProto[] = []): void => {
+    nodes.push({ opType, input, output, name, attribute });
+  };
+  inits.push(int64Tensor('axis0', [1], [0]), int64Tensor('axis1', [1], [1]), int64Tensor('one', [1], [1]), int64Tensor('ones2', [2], [1, 1]));
+  const stack = (part: 'encoder' | 'decoder', x0: string, inputs0: number, initial: (l: number) => string[]) => {
+    let x = x0;
+    const hs: string[] = [];
+    const cs: string[] = [];
+    for (let l = 0; l < L; l++) {
+      const inputs = l === 0 ? inputs0 : H;
+      const p = `${part}.l${l}`;
+      const W = transpose(reorderGates(v(`${part}.W_ih_l${l}`).data, inputs, H, order), inputs, GH);
+      const R = transpose(reorderGates(v(`${part}.W_hh_l${l}`).data, H, H, order), H, GH);
+      const B = concatColumns([reorderGates(v(`${part}.b_ih_l${l}`).data, 1, H, order), reorderGates(v(`${part}.b_hh_l${l}`).data, 1, H, order)], 1);
+      inits.push(floatTensor(`${p}.W`, [1, GH, inputs], W), floatTensor(`${p}.R`, [1, GH, H], R), floatTensor(`${p}.B`, [1, 2 * GH], B));
+      const attributes = [attr.int('hidden_size', H)];
+      if (cell === 'gru') attributes.push(attr.int('linear_before_reset', 1));
+      const outs = [`${p}.Y`, `${p}.Y_h`, ...(lstm ? [`${p}.Y_c`] : [])];
+      node(op, [x, `${p}.W`, `${p}.R`, `${p}.B`, '', ...initial(l)], outs, `${p}/${op}`, attributes);
+      hs.push(`${p}.Y_h`);
+      if (lstm) cs.push(`${p}.Y_c`);
+      node('Squeeze', [`${p}.Y`, 'axis1'], [`${p}.out`], `${p}/Squeeze`);
+      x = `${p}.out`;
+    }
+    return { out: x, hs, cs };
+  };
+  // Encoder: embedding, then the stack from zeros.
+  inits.push(floatTensor('encoder.embedding', v('encoder.embedding').shape, v('encoder.embedding').data));
+  node('Transpose', ['src'], ['src.time_major'], 'src/Transpose', [attr.ints('perm', [1, 0])]);
+  node('Gather', ['encoder.embedding', 'src.time_major'], ['encoder.x'], 'encoder/embedding', [attr.int('axis', 0)]);
+  const enc = stack('encoder', 'encoder.x', E, () => []);
+  // Decoder: embedding joined with the context over every target step, the stack from the encoder's states.
+  inits.push(floatTensor('decoder.embedding', v('decoder.embedding').shape, v('decoder.embedding').data));
+  node('Transpose', ['tgt'], ['tgt.time_major'], 'tgt/Transpose', [attr.ints('perm', [1, 0])]);
+  node('Gather', ['decoder.embedding', 'tgt.time_major'], ['decoder.emb'], 'decoder/embedding', [attr.int('axis', 0)]);
+  node('Shape', ['tgt.time_major'], ['tgt.shape'], 'tgt/Shape');
+  node('Slice', ['tgt.shape', 'axis0', 'one', 'axis0'], ['tgt.steps'], 'tgt/steps');
+  node('Concat', ['tgt.steps', 'ones2'], ['context.repeat'], 'context/shape', [attr.int('axis', 0)]);
+  node('Expand', [enc.hs[L - 1] as string, 'context.repeat'], ['context'], 'context/Expand');
+  node('Concat', ['decoder.emb', 'context'], ['decoder.x'], 'decoder/Concat', [attr.int('axis', 2)]);
+  const dec = stack('decoder', 'decoder.x', E + H, (l) => [enc.hs[l] as string, ...(lstm ? [enc.cs[l] as string] : [])]);
+  node('Concat', dec.hs, ['hn'], 'hn/Concat', [attr.int('axis', 0)]);
+  if (lstm) node('Concat', dec.cs, ['cn'], 'cn/Concat', [attr.int('axis', 0)]);
+  inits.push(floatTensor('decoder.dense.W', [H, Vt], v('decoder.W_out').data), floatTensor('decoder.dense.b', [Vt], v('decoder.b_out').data));
+  node('MatMul', [dec.out, 'decoder.dense.W'], ['decoder.xW'], 'decoder/dense/MatMul');
+  node('Add', ['decoder.xW', 'decoder.dense.b'], ['logits.time_major'], 'decoder/dense/Add');
+  node('Transpose', ['logits.time_major'], ['logits'], 'logits/Transpose', [attr.ints('perm', [1, 0, 2])]);
+  const state = [L, 'batch', H];
+  return encodeModel({
+    irVersion: ONNX_IR_VERSION,
+    opsetImport: [{ domain: '', version: ONNX_OPSET }],
+    producerName: 'rnnkit',
+    producerVersion: options.producerVersion ?? '',
+    docString: options.docString ?? '',
+    graph: {
+      name: 'rnnkit_encoder_decoder',
+      node: nodes,
+      initializer: inits,
+      input: [valueInfo('src', ONNX_TYPES.INT64, ['batch', 'src_steps']), valueInfo('tgt', ONNX_TYPES.INT64, ['batch', 'tgt_steps'])],
+      output: [
+        valueInfo('logits', ONNX_TYPES.FLOAT, ['batch', 'tgt_steps', Vt]),
+        valueInfo('hn', ONNX_TYPES.FLOAT, state),
+        ...(lstm ? [valueInfo('cn', ONNX_TYPES.FLOAT, state)] : []),
+      ],
+    },
+  });
 }

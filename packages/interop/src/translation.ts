@@ -93,6 +93,20 @@ export function createTranslationModel(t: TranslationWeights, options: Partial<E
   return model;
 }
 
+/** An `EncoderDecoder`'s options and weights (rnnkit's names and layout), for `translationWeightsToOnnx`. */
+export function translationWeightsOfModel(model: EncoderDecoder): TranslationWeights {
+  const vars = model.namedVariables();
+  const variables = Object.fromEntries(
+    Object.entries(vars).map(([k, v]) => [k, array([...v.shape], Float32Array.from(v.dataSync() as Float32Array))]),
+  ) as Record<string, NamedArray>;
+  const layers = Object.keys(vars).filter((k) => /^encoder\.W_ih_l\d+$/.test(k)).length;
+  const [srcVocabSize, embedSize] = vars['encoder.embedding']!.shape as [number, number];
+  const tgtVocabSize = vars['decoder.embedding']!.shape[0] as number;
+  const [numHiddens, GH] = vars['encoder.W_hh_l0']!.shape as [number, number];
+  const cell = (Object.entries(GATES).find(([, g]) => g * numHiddens === GH)?.[0] ?? 'gru') as TranslationWeights['options']['cell'];
+  return { options: { srcVocabSize, tgtVocabSize, embedSize, numHiddens, numLayers: layers, cell }, variables };
+}
+
 /** The state dict of d2l 9.7's EncoderDecoder holding `model`'s weights (PyTorch's names and layout). */
 export function translationToTorch(model: EncoderDecoder): TorchStateDict {
   const vars = model.namedVariables();

@@ -17,6 +17,7 @@ import {
   translationToTorch,
   translationVocabFromJson,
   translationVocabJson,
+  translationWeightsOfModel,
   vocabFromTokens,
   vocabTokens,
   weightsFromTorch,
@@ -27,7 +28,7 @@ import {
   type RecurrentWeights,
   type TorchModelStyle,
 } from '@rnnkit/interop';
-import { looksLikeOnnx, onnxToWeights, weightsToOnnx } from '@rnnkit/interop/onnx';
+import { looksLikeOnnx, onnxToWeights, translationWeightsToOnnx, weightsToOnnx } from '@rnnkit/interop/onnx';
 import type { EncoderDecoder, LanguageModelConfig, LanguageModelImplementation } from '@rnnkit/models';
 import { CheckpointError, loadAnyCheckpoint, makeOptimizer, translationKind, type TranslationConfig } from '@rnnkit/training/node';
 import { selectBackend, type BackendChoice } from '../backend.js';
@@ -316,9 +317,12 @@ export async function runExport(opts: ExportCommandOptions): Promise<ExportSumma
         }
       }
     } else if (loaded.kind.name === 'translation') {
-      if (opts.format === 'onnx') throw new UsageError('ONNX export covers language models; export a translation model with --format safetensors.');
       if (opts.style) throw new UsageError("--style is for language models; a translation model exports with d2l's Seq2SeqEncoder/Seq2SeqDecoder names.");
-      bytes = writeSafetensors(translationToTorch(loaded.model as EncoderDecoder));
+      const model = loaded.model as EncoderDecoder;
+      bytes =
+        opts.format === 'onnx'
+          ? translationWeightsToOnnx(translationWeightsOfModel(model), { producerVersion: `rnnkit ${VERSION}`, docString: "rnnkit d2l's encoder-decoder" })
+          : writeSafetensors(translationToTorch(model));
       vocabJson = translationVocabJson(loaded.vocabularies.sourceVocab as Vocab, loaded.vocabularies.targetVocab as Vocab);
       what = "d2l's encoder-decoder";
     } else {
