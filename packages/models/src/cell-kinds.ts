@@ -4,8 +4,10 @@
 
 /**
  * The cell kinds and their gates per step, in PyTorch's order: GRU [r, z, n], LSTM [i, f, g, o].
- * To add a kind, add it here; the compiler then asks for its record in `fused/kinds.ts`, its
- * tf.layers cell in `layers-core.ts` and its from-scratch cell in `language-model.ts`.
+ * To add a kind, add it here; the compiler then asks for each table keyed by kind: its record in
+ * `fused/kinds.ts` (with its kernel pair, or `kernels: null`), its tf.layers cell in
+ * `layers-core.ts`, its from-scratch cell in `language-model.ts`, and `@rnnkit/interop`'s
+ * layouts of it (PyTorch's scratch names, tf.layers' and ONNX's gate orders).
  */
 export const GATES = { rnn: 1, gru: 3, lstm: 4 } as const satisfies Record<string, number>;
 
