@@ -150,7 +150,7 @@ describe('rnnkit errors', () => {
       expect(help.code).toBe(0);
       expect(help.stdout).toContain('Examples:');
     }
-  });
+  }, 180_000); // a run of the bin per command; slow on a loaded machine
 
   it('an unknown option or a bad value is a one-line error with exit code 2', () => {
     for (const args of [['train', '--bogus'], ['train', '--epochs', 'many'], ['train', '--lr', '-1'], ['train', '--model', 'tcn'], ['frobnicate']]) {

@@ -4,7 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -62,9 +62,10 @@ describe('signals and resume (items 2, 4)', () => {
     expect(m.epochsDone).toBeLessThan(40);
     expect(checkpointEpoch('term')).toBe(m.epochsDone);
     // The "Continue with" line is complete: it names the target epochs and the non-default run options.
-    // It runs the bin as the user did (here `node <path>`), with the run folder as they name it.
-    const line = /Continue with: (.*)$/m.exec(r.stdout)?.[1];
-    expect(line).toBe(`node ${bin} train --resume term --epochs 40 --print-every 1 --checkpoint-every 100 --backend wasm`);
+    // It runs the bin as the user did (`node <path from where they stand>`), with the run folder as they name it.
+    const line = /Continue with: node (\S+) (.*)$/m.exec(r.stdout);
+    expect(line?.[2]).toBe('train --resume term --epochs 40 --print-every 1 --checkpoint-every 100 --backend wasm');
+    expect(resolve(dir, line?.[1] ?? '')).toBe(bin);
   }, 240_000); // several runs of the bin each; slow on a loaded machine
 
   it("--resume without --epochs trains to the checkpoint's target (40), not the default 500", () => {
@@ -124,9 +125,10 @@ describe('--out (items 3, 6, 8)', () => {
     const before = metricsText('kept');
     const again = rnnkit(['train', ...tiny, '--epochs', '1', '--out', 'kept']);
     expect(again.code).toBe(2);
-    expect(again.stderr).toContain(
-      `--out kept already holds a run: continue it with "node ${bin} train --resume kept", replace it with --force, or choose another --out.`,
+    const hint = /--out kept already holds a run: continue it with "node (\S+) train --resume kept", replace it with --force, or choose another --out\./.exec(
+      again.stderr,
     );
+    expect(resolve(dir, hint?.[1] ?? ''), again.stderr).toBe(bin);
     expect(metricsText('kept')).toBe(before);
     expect(rnnkit(['train', ...tiny, '--epochs', '1', '--out', 'kept', '--force']).code).toBe(0);
     expect(metricsOf('kept').epochsDone).toBe(1);
