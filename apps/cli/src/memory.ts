@@ -5,17 +5,16 @@ import type { LanguageModelConfig } from './lm.js';
 
 type Shape = Pick<LanguageModelConfig, 'cell' | 'numHiddens' | 'numLayers' | 'bidirectional' | 'vocabSize'>;
 
-/** Weights of a language model as `createLanguageModel` builds it (each gate's W, U and biases, and the output layer). */
+/**
+ * Weights of a language model as `createLanguageModel` builds it (each gate's W, U and biases, and
+ * the output layer), in closed form: layers above the first are alike, so --layers 1e12 costs no loop.
+ */
 export function parameterCount(config: Shape): number {
   const g = GATES[config.cell];
   const dirs = config.bidirectional ? 2 : 1;
   const h = config.numHiddens;
-  let n = 0;
-  for (let layer = 0; layer < config.numLayers; layer++) {
-    const inputs = layer === 0 ? config.vocabSize : h * dirs;
-    n += dirs * g * (inputs * h + h * h + 2 * h);
-  }
-  return n + h * dirs * config.vocabSize + config.vocabSize;
+  const layer = (inputs: number) => dirs * g * (inputs * h + h * h + 2 * h);
+  return layer(config.vocabSize) + (config.numLayers - 1) * layer(h * dirs) + h * dirs * config.vocabSize + config.vocabSize;
 }
 
 /**
@@ -57,8 +56,25 @@ export function checkTrainingFits(config: Shape, batchSize: number, numSteps: nu
   const needed = trainingBytes(config, batchSize, numSteps);
   if (needed <= memoryLimit) return;
   const most = largestHidden(config, batchSize, numSteps, memoryLimit);
+  // When even one hidden unit does not fit, the hidden size is not what to change.
+  const advice = most >= 1 ? `use --hidden ${most} or less` : 'even --hidden 1 does not fit: use fewer --layers, or a smaller --batch-size or --num-steps';
+  const what = most >= 1 ? `--hidden ${config.numHiddens}` : `--layers ${config.numLayers} with --hidden ${config.numHiddens}`;
   throw new UsageError(
-    `--hidden ${config.numHiddens} needs about ${formatBytes(needed)} to train (${parameterCount(config).toLocaleString('en')} weights, their gradients, optimizer state and activations); ` +
-      `${backend === 'wasm' ? 'the wasm backend has at most 4 GiB' : `this machine has ${formatBytes(totalmem())}`}: use --hidden ${most} or less.`,
+    `${what} needs about ${formatBytes(needed)} to train (${parameterCount(config).toLocaleString('en')} weights, their gradients, optimizer state and activations); ` +
+      `${backend === 'wasm' ? 'the wasm backend has at most 4 GiB' : `this machine has ${formatBytes(totalmem())}`}: ${advice}.`,
+  );
+}
+
+/**
+ * A usage error when a model of `weights` weights would not fit to train (the weights, their
+ * gradients and two optimizer slots in float32, against the same limit as above), naming `flags`.
+ */
+export function checkWeightsFit(weights: number, backend: string, flags: string): void {
+  const memoryLimit = Math.min(totalmem() * 0.75, backend === 'wasm' ? 4 * 2 ** 30 : Infinity);
+  const needed = 16 * weights;
+  if (needed <= memoryLimit && weights < 2 ** 31) return;
+  throw new UsageError(
+    `${flags} give a model of ${weights.toLocaleString('en')} weights, which needs about ${formatBytes(needed)} to train (the weights, their gradients and optimizer state); ` +
+      `${backend === 'wasm' ? 'the wasm backend has at most 4 GiB' : `this machine has ${formatBytes(totalmem())}`}: choose smaller sizes.`,
   );
 }

@@ -7,62 +7,37 @@ import { RnnkitError, UsageError } from './errors.js';
 import { runBench, BENCH_BACKENDS } from './commands/bench.js';
 import { runClassify } from './commands/classify.js';
 import { runGenerate } from './commands/generate.js';
+import { runMigrate } from './commands/migrate.js';
 import { runExport, runImport } from './commands/interop.js';
 import { runSeq2Seq } from './commands/seq2seq.js';
 import { runTimeseries } from './commands/timeseries.js';
 import { runToy } from './commands/toy.js';
 import { runTrain } from './commands/train.js';
 import { runTranslate } from './commands/translate.js';
+import { intOption, numberOption, RANGES, wholeNumberIn } from './flags.js';
 import { jsonEvent } from './progress.js';
 import { VERSION } from './version.js';
 import { setProgramCommand } from './invocation.js';
 
-const wholeNumber =
-  (min: number) =>
-  (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be a whole number >= ${min}.`);
-    return n;
-  };
 const nonEmpty =
   (what: string) =>
   (value: string): string => {
     if (value.trim() === '') throw new InvalidArgumentError(`must be ${what}, not empty.`);
     return value;
   };
-/** --length and --predict-length: generation runs one model step per character, so cap it. */
-const MAX_GENERATE_LENGTH = 100_000;
-const generateLength = (value: string): number => {
-  const n = wholeNumber(1)(value);
-  if (n > MAX_GENERATE_LENGTH) throw new InvalidArgumentError(`must be at most ${MAX_GENERATE_LENGTH} characters (one model step each).`);
-  return n;
-};
-/** A whole number from min to max, the range in the message. */
-const wholeNumberIn =
-  (min: number, max: number) =>
-  (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max)
-      throw new InvalidArgumentError(`must be a whole number from ${min} to ${max.toLocaleString('en-US')}.`);
-    return n;
-  };
-/** --val-fraction: a share strictly between 0 and 1. */
-const openFraction = (value: string): number => {
-  const x = value.trim() === '' ? Number.NaN : Number(value);
-  if (!(x > 0 && x < 1)) throw new InvalidArgumentError('must be a number between 0 and 1 (both excluded).');
-  return x;
-};
-const positiveNumber = (value: string): number => {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a number > 0.');
-  return n;
-};
 const backendOption = () => new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKEND_CHOICES as string[]).default('auto');
 const jsonOption = () => new Option('--json', 'machine-readable JSON lines on stdout');
-const kernelThreadCount = (value: string): number | 'auto' => (value.trim() === 'auto' ? 'auto' : wholeNumber(1)(value));
+const kernelThreadCount = (value: string): number | 'auto' => (value.trim() === 'auto' ? 'auto' : wholeNumberIn(...RANGES.threads)(value));
 const threadsOption = () =>
-  new Option('--threads <n>', "threads of rnnkit's WebAssembly kernels, or auto: the machine's cores ($RNNKIT_THREADS sets the default)").argParser(
-    kernelThreadCount,
+  new Option(
+    '--threads <n>',
+    `threads of rnnkit's WebAssembly kernels (${RANGES.threads.join('-')}), or auto: the machine's cores ($RNNKIT_THREADS sets the default)`,
+  ).argParser(kernelThreadCount);
+/** --allow-unverified: the one way to load a checkpoint without checksums, its risk in its name and help. */
+const allowUnverifiedOption = () =>
+  new Option(
+    '--allow-unverified',
+    "load a checkpoint of rnnkit's first layout, which has no checksums: damage or edits to it go undetected (rnnkit migrate makes a verified copy)",
   );
 /**
  * A command's parsed options with --backend and --json typed, as the run functions take them;
@@ -97,16 +72,16 @@ export function buildProgram(
         .choices(['scratch', 'fused', 'layers'])
         .default('fused'),
     )
-    .option('--hidden <n>', 'hidden units', wholeNumber(1), 256)
-    .option('--layers <n>', 'stacked layers (fused, layers)', wholeNumber(1), 1)
+    .addOption(intOption('--hidden <n>', 'hidden units', ...RANGES.hidden, 256))
+    .addOption(intOption('--layers <n>', 'stacked layers (fused, layers)', ...RANGES.layers, 1))
     .option('--bidirectional', 'bidirectional layers (fused)', false)
-    .option('--epochs <n>', 'epochs', wholeNumber(0), 500)
-    .option('--lr <x>', 'learning rate', positiveNumber, 1)
+    .addOption(intOption('--epochs <n>', 'epochs', ...RANGES.epochs, 500))
+    .addOption(numberOption('--lr <x>', 'learning rate', ...RANGES.lr, 1, { aboveMin: true }))
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam']).default('sgd'))
-    .option('--batch-size <n>', 'minibatch size', wholeNumber(1), 32)
-    .option('--num-steps <n>', 'time steps per minibatch', wholeNumber(1), 35)
+    .addOption(intOption('--batch-size <n>', 'minibatch size', ...RANGES.batchSize, 32))
+    .addOption(intOption('--num-steps <n>', 'time steps per minibatch', ...RANGES.numSteps, 35))
     .option('--random-iter', 'random instead of sequential minibatches', false)
-    .option('--max-tokens <n>', 'first N characters of the text (0: all)', wholeNumber(0), 10000)
+    .addOption(intOption('--max-tokens <n>', 'first N characters of the text (0: all)', 0, 1_000_000_000, 10000))
     .option('--corpus <file>', 'a UTF-8 text file instead of The Time Machine', nonEmpty('a file'))
     .addOption(
       new Option(
@@ -116,7 +91,7 @@ export function buildProgram(
         .choices(PREPROCESSINGS as string[])
         .default('d2l'),
     )
-    .option('--seed <n>', 'seed of weights and batches', wholeNumber(0), 0)
+    .addOption(intOption('--seed <n>', 'seed of weights and batches', ...RANGES.seed, 0))
     .option(
       '--out <dir>',
       "output folder (default: runs/train, or runs/train-2, -3... when that holds a run; with --resume, the resumed run's folder)",
@@ -124,10 +99,11 @@ export function buildProgram(
     )
     .option('--force', 'replace the run already in --out', false)
     .option('--resume <dir>', 'continue the run whose checkpoint (or run folder) this is, with its settings and target --epochs', nonEmpty('a folder'))
-    .option('--print-every <n>', 'epochs between sample lines', wholeNumber(1), 10)
-    .option('--checkpoint-every <n>', 'epochs between checkpoints (also at the end and on Ctrl-C)', wholeNumber(1), 50)
-    .option('--predict-length <n>', 'characters generated after each prefix', generateLength, 50)
-    .option('--workers <n>', 'extra worker threads: each minibatch is split across them (data-parallel)', wholeNumber(0), 0)
+    .addOption(allowUnverifiedOption())
+    .addOption(intOption('--print-every <n>', 'epochs between sample lines', ...RANGES.epochs, 10))
+    .addOption(intOption('--checkpoint-every <n>', 'epochs between checkpoints (also at the end and on Ctrl-C)', ...RANGES.epochs, 50))
+    .addOption(intOption('--predict-length <n>', 'characters generated after each prefix', ...RANGES.length, 50))
+    .addOption(intOption('--workers <n>', 'extra worker threads: each minibatch is split across them (data-parallel)', ...RANGES.workers, 0))
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(jsonOption())
@@ -158,16 +134,17 @@ The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or the copy shippe
       'checkpoint folder, the run folder holding checkpoint/, or a model .json (a page download name.json)',
       nonEmpty('a path'),
     )
+    .addOption(allowUnverifiedOption())
     .option(
       '--prefix <text>',
       'text to continue, preprocessed as the training text was (d2l: "Time Traveller!" becomes "time traveller ")',
       nonEmpty('some text'),
       'time traveller',
     )
-    .option('--length <n>', `characters to generate (at most ${MAX_GENERATE_LENGTH})`, generateLength, 100)
-    .option('--temperature <x>', 'sample with this temperature', positiveNumber)
-    .option('--top-k <n>', 'sample among the k most likely characters', wholeNumber(1))
-    .option('--seed <n>', 'seed of the sampling', wholeNumber(0), 0)
+    .addOption(intOption('--length <n>', 'characters to generate', ...RANGES.length, 100))
+    .addOption(numberOption('--temperature <x>', 'sample with this temperature', 0, 100, undefined, { aboveMin: true }))
+    .addOption(intOption('--top-k <n>', 'sample among the k most likely characters', 1, 1_000_000))
+    .addOption(intOption('--seed <n>', 'seed of the sampling', ...RANGES.seed, 0))
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(jsonOption())
@@ -186,10 +163,10 @@ Examples:
   program
     .command('toy')
     .description('The hello -> ohlol toy: learn "hello" -> "ohlol" (Embedding -> RNN -> Linear, Adam).')
-    .option('--epochs <n>', 'epochs', wholeNumber(1), 15)
-    .option('--lr <x>', 'Adam learning rate', positiveNumber, 0.1)
-    .option('--seed <n>', 'first seed', wholeNumber(0), 0)
-    .option('--seeds <n>', 'run this many seeds and report the distribution', wholeNumber(1), 1)
+    .addOption(intOption('--epochs <n>', 'epochs', ...RANGES.epochs, 15))
+    .addOption(numberOption('--lr <x>', 'Adam learning rate', ...RANGES.lr, 0.1, { aboveMin: true }))
+    .addOption(intOption('--seed <n>', 'first seed', ...RANGES.seed, 0))
+    .addOption(intOption('--seeds <n>', 'run this many seeds and report the distribution', 1, 10_000, 1))
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(jsonOption())
@@ -207,19 +184,19 @@ Examples:
   program
     .command('seq2seq')
     .description('GRU encoder-decoder (d2l 9.7) on a toy translation: reverse random letter strings; exact match and BLEU on held-out strings.')
-    .option('--train-size <n>', 'training pairs', wholeNumber(1), 40000)
-    .option('--test-size <n>', 'held-out pairs', wholeNumber(1), 500)
-    .option('--min-length <n>', 'shortest string', wholeNumber(1), 3)
-    .option('--max-length <n>', 'longest string', wholeNumber(1), 10)
-    .option('--epochs <n>', 'epochs', wholeNumber(1), 6)
-    .option('--lr <x>', 'Adam learning rate', positiveNumber, 0.01)
-    .option('--lr-decay <x>', 'learning-rate factor per epoch', positiveNumber, 0.6)
-    .option('--batch-size <n>', 'minibatch size', wholeNumber(1), 128)
-    .option('--embed <n>', 'embedding size', wholeNumber(1), 32)
-    .option('--hidden <n>', 'hidden units', wholeNumber(1), 128)
-    .option('--layers <n>', 'GRU layers', wholeNumber(1), 2)
-    .option('--seed <n>', 'seed', wholeNumber(0), 0)
-    .option('--examples <n>', 'examples printed at the end', wholeNumber(0), 8)
+    .addOption(intOption('--train-size <n>', 'training pairs', 1, 10_000_000, 40000))
+    .addOption(intOption('--test-size <n>', 'held-out pairs', 1, 1_000_000, 500))
+    .addOption(intOption('--min-length <n>', 'shortest string', 1, 1000, 3))
+    .addOption(intOption('--max-length <n>', 'longest string (at least --min-length)', 1, 1000, 10))
+    .addOption(intOption('--epochs <n>', 'epochs', ...RANGES.epochs, 6))
+    .addOption(numberOption('--lr <x>', 'Adam learning rate', ...RANGES.lr, 0.01, { aboveMin: true }))
+    .addOption(numberOption('--lr-decay <x>', 'learning-rate factor per epoch', 0, 1, 0.6, { aboveMin: true }))
+    .addOption(intOption('--batch-size <n>', 'minibatch size', ...RANGES.batchSize, 128))
+    .addOption(intOption('--embed <n>', 'embedding size', ...RANGES.embed, 32))
+    .addOption(intOption('--hidden <n>', 'hidden units', ...RANGES.hidden, 128))
+    .addOption(intOption('--layers <n>', 'GRU layers', ...RANGES.layers, 2))
+    .addOption(intOption('--seed <n>', 'seed', ...RANGES.seed, 0))
+    .addOption(intOption('--examples <n>', 'examples printed at the end', 0, 10_000, 8))
     .option('--out <dir>', 'write metrics.json here')
     .addOption(backendOption())
     .addOption(threadsOption())
@@ -240,38 +217,20 @@ Examples:
     .description(
       "English-French translation, d2l 9.5-9.8: the GRU encoder-decoder with the book's settings; d2l's four examples with BLEU, mean BLEU on training and held-out pairs, your own --sentence; greedy or --beam k.",
     )
-    .option('--epochs <n>', 'epochs', wholeNumber(1), 300)
-    .option('--lr <x>', 'Adam learning rate', positiveNumber, 0.005)
-    .option('--batch-size <n>', 'minibatch size', wholeNumber(1), 64)
-    .option('--num-steps <n>', 'tokens per sentence (with <eos>), and the longest translation', wholeNumber(1), 10)
-    .option('--num-examples <n>', "d2l's num_examples (600 keeps 601 pairs, as d2l's code)", wholeNumber(1), 600)
-    .option('--embed <n>', 'embedding size', wholeNumber(1), 32)
-    .option('--hidden <n>', 'GRU hidden units', wholeNumber(1), 32)
-    .option('--layers <n>', 'GRU layers', wholeNumber(1), 2)
-    .option(
-      '--dropout <x>',
-      'dropout between GRU layers',
-      (v: string) => {
-        const x = Number(v);
-        if (!(x >= 0 && x < 1)) throw new InvalidArgumentError('must be a number in [0, 1).');
-        return x;
-      },
-      0.1,
-    )
-    .option('--seed <n>', 'seed of weights, dropout and batches', wholeNumber(0), 0)
-    .option('--beam <k>', 'beam size (1: greedy search)', wholeNumber(1), 1)
-    .option(
-      '--alpha <x>',
-      'length penalty of the beam search: score / length^alpha',
-      (v: string) => {
-        const x = Number(v);
-        if (!Number.isFinite(x) || x < 0) throw new InvalidArgumentError('must be a number >= 0.');
-        return x;
-      },
-      0.75,
-    )
+    .addOption(intOption('--epochs <n>', 'epochs', ...RANGES.epochs, 300))
+    .addOption(numberOption('--lr <x>', 'Adam learning rate', ...RANGES.lr, 0.005, { aboveMin: true }))
+    .addOption(intOption('--batch-size <n>', 'minibatch size', ...RANGES.batchSize, 64))
+    .addOption(intOption('--num-steps <n>', 'tokens per sentence (with <eos>), and the longest translation', 1, 1000, 10))
+    .addOption(intOption('--num-examples <n>', "d2l's num_examples (600 keeps 601 pairs, as d2l's code)", 1, 10_000_000, 600))
+    .addOption(intOption('--embed <n>', 'embedding size', ...RANGES.embed, 32))
+    .addOption(intOption('--hidden <n>', 'GRU hidden units', ...RANGES.hidden, 32))
+    .addOption(intOption('--layers <n>', 'GRU layers', ...RANGES.layers, 2))
+    .addOption(numberOption('--dropout <x>', 'dropout between GRU layers', 0, 1, 0.1, { belowMax: true }))
+    .addOption(intOption('--seed <n>', 'seed of weights, dropout and batches', ...RANGES.seed, 0))
+    .addOption(intOption('--beam <k>', 'beam size (1: greedy search)', 1, 100, 1))
+    .addOption(numberOption('--alpha <x>', 'length penalty of the beam search: score / length^alpha', 0, 10, 0.75))
     .option('--sentence <text>', 'an English sentence to translate (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
-    .option('--held-out <n>', 'held-out pairs: the lines after the training lines', wholeNumber(0), 400)
+    .addOption(intOption('--held-out <n>', 'held-out pairs: the lines after the training lines', 0, 1_000_000, 400))
     .option('--data <file>', "a local fra.txt or d2l's fra-eng.zip instead of the shipped first 1,000 lines")
     .option('--download', "download d2l's fra-eng.zip (SHA-1 checked, cached) instead of the shipped first 1,000 lines", false)
     .option(
@@ -279,7 +238,8 @@ Examples:
       'your own source<TAB>target pairs, any languages (its last tenth held out unless --held-out is given), instead of English-French',
       nonEmpty('a file'),
     )
-    .option('--checkpoint <dir>', 'translate with this checkpoint (or run folder) instead of training')
+    .option('--checkpoint <dir>', 'translate with this checkpoint (or run folder) instead of training', nonEmpty('a folder'))
+    .addOption(allowUnverifiedOption())
     .option(
       '--out <dir>',
       'output folder (metrics.json, loss.svg, checkpoint/; default runs/translate, or with --checkpoint its run folder, for eval-beamK.json)',
@@ -309,16 +269,21 @@ manythings.org/anki and d2l; the first 1,000 lines of fra.txt ship with @rnnkit/
     .description(
       "GRU forecasting of d2l's noisy sine or your own series (--csv): 1-step and k-step-ahead MSE against linear autoregression and last-value baselines, forecasts past the end, and a plot.",
     )
-    .option('--epochs <n>', 'epochs', wholeNumber(1), 10)
-    .option('--lr <x>', 'Adam learning rate', positiveNumber, 0.01)
-    .option('--batch-size <n>', 'minibatch size', wholeNumber(1), 16)
-    .option('--hidden <n>', 'GRU hidden units', wholeNumber(1), 32)
-    .option('--tau <n>', 'window length', wholeNumber(1), 4)
-    .option('--seed <n>', 'seed of the noise, weights and batches', wholeNumber(0), 0)
+    .addOption(intOption('--epochs <n>', 'epochs', ...RANGES.epochs, 10))
+    .addOption(numberOption('--lr <x>', 'Adam learning rate', ...RANGES.lr, 0.01, { aboveMin: true }))
+    .addOption(intOption('--batch-size <n>', 'minibatch size', ...RANGES.batchSize, 16))
+    .addOption(intOption('--hidden <n>', 'GRU hidden units', ...RANGES.hidden, 32))
+    .addOption(intOption('--tau <n>', 'window length', 1, 10_000, 4))
+    .addOption(intOption('--seed <n>', 'seed of the noise, weights and batches', ...RANGES.seed, 0))
     .option('--csv <file>', "your own series: a column of numbers from this CSV file, instead of d2l's noisy sine", nonEmpty('a file'))
     .option('--column <name>', 'with --csv: the column, by header name or number from 1 (default: the last column of numbers only)', nonEmpty('a column'))
-    .option('--horizon <n>', 'with --csv: steps to forecast past the end of the data (1-100,000; default 50)', wholeNumberIn(1, 100_000))
-    .option('--val-fraction <f>', 'with --csv: the share of the windows, the last ones, held out for validation (default 0.2)', openFraction)
+    .addOption(intOption('--horizon <n>', 'with --csv: steps to forecast past the end of the data (default 50)', 1, 100_000))
+    .addOption(
+      numberOption('--val-fraction <f>', 'with --csv: the share of the windows, the last ones, held out for validation (default 0.2)', 0, 1, undefined, {
+        aboveMin: true,
+        belowMax: true,
+      }),
+    )
     .option(
       '--checkpoint <dir>',
       'forecast with the GRU a --csv run saved (its checkpoint or run folder), on its CSV or --csv, instead of training',
@@ -360,26 +325,26 @@ Examples:
       [] as string[],
     )
     .addOption(new Option('--tokens <kind>', 'characters or words (split at white space)').choices(['char', 'word']).default('char'))
-    .option('--num-steps <n>', "tokens per text, longer ones cut (1-10,000; default the longest text's, at most 200)", wholeNumberIn(1, 10_000))
-    .option('--min-freq <n>', 'tokens seen fewer times become <unk> (1-1,000,000)', wholeNumberIn(1, 1_000_000), 1)
-    .option('--val-fraction <f>', "the share of each class's texts held out for validation", openFraction, 0.2)
+    .addOption(intOption('--num-steps <n>', "tokens per text, longer ones cut (default the longest text's, at most 200)", 1, 10_000))
+    .addOption(intOption('--min-freq <n>', 'tokens seen fewer times become <unk>', 1, 1_000_000, 1))
+    .addOption(numberOption('--val-fraction <f>', "the share of each class's texts held out for validation", 0, 1, 0.2, { aboveMin: true, belowMax: true }))
     .addOption(new Option('--model <kind>', 'recurrent cell (SeqClassifierOptions.cell in the library)').choices(CELL_KINDS).default('gru'))
     .addOption(
       new Option('--pooling <how>', "what the classifier reads: each text's last real step (last) or the mean of its steps (mean)")
         .choices(['last', 'mean'])
         .default('last'),
     )
-    .option('--embed <n>', 'embedding size (1-4,096)', wholeNumberIn(1, 4096), 32)
-    .option('--hidden <n>', 'hidden units (1-4,096)', wholeNumberIn(1, 4096), 64)
-    .option('--epochs <n>', 'epochs (1-100,000)', wholeNumberIn(1, 100_000), 10)
-    .option('--lr <x>', 'Adam learning rate', positiveNumber, 0.01)
-    .option('--batch-size <n>', 'minibatch size (1-65,536)', wholeNumberIn(1, 65_536), 32)
+    .addOption(intOption('--embed <n>', 'embedding size', 1, 4096, 32))
+    .addOption(intOption('--hidden <n>', 'hidden units', 1, 4096, 64))
+    .addOption(intOption('--epochs <n>', 'epochs', ...RANGES.epochs, 10))
+    .addOption(numberOption('--lr <x>', 'Adam learning rate', ...RANGES.lr, 0.01, { aboveMin: true }))
+    .addOption(intOption('--batch-size <n>', 'minibatch size', ...RANGES.batchSize, 32))
     .addOption(
       new Option('--class-weights <how>', 'balanced: weigh each class by n / (classes * its count), for uneven classes')
         .choices(['none', 'balanced'])
         .default('none'),
     )
-    .option('--seed <n>', 'seed of weights, split and batches', wholeNumber(0), 0)
+    .addOption(intOption('--seed <n>', 'seed of weights, split and batches', ...RANGES.seed, 0))
     .option('--out <dir>', 'output folder (metrics.json, accuracy.svg, checkpoint/)', nonEmpty('a folder'), 'runs/classify')
     .addOption(backendOption())
     .addOption(threadsOption())
@@ -420,7 +385,7 @@ exactly one tab is an error that names it.`,
       ]),
     )
     .option('--corpus <file>', 'the text rnnkit train --resume continues on (default The Time Machine)', nonEmpty('a path'))
-    .option('--max-tokens <n>', 'first N characters of that text for train --resume (0: all)', wholeNumber(0), 10000)
+    .addOption(intOption('--max-tokens <n>', 'first N characters of that text for train --resume (0: all)', 0, 1_000_000_000, 10000))
     .option('--force', 'replace a run already in --out')
     .addOption(backendOption())
     .addOption(jsonOption())
@@ -464,16 +429,41 @@ Examples:
     });
 
   program
+    .command('migrate')
+    .description(
+      "Write a verified copy of a checkpoint (any kind): for checkpoints of rnnkit's first layout, which record no checksums. The copy is read back with every check and compared weight for weight.",
+    )
+    .requiredOption(
+      '--checkpoint <path>',
+      'the checkpoint to copy: a checkpoint folder, a run folder holding checkpoint/, or a model .json',
+      nonEmpty('a path'),
+    )
+    .requiredOption('--out <dir>', 'run folder of the copy (it gets checkpoint/)', nonEmpty('a folder'))
+    .option('--force', 'replace a run already in --out', false)
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  rnnkit migrate --checkpoint runs/old --out runs/old-verified
+  rnnkit generate --checkpoint runs/old-verified`,
+    )
+    .action(async (o) => {
+      await runMigrate(withBackendAndJson(o));
+    });
+
+  program
     .command('bench')
     .description(
       'Training throughput (tokens/s) and memory of the fused, layers and scratch models on the pure backends. Prints a table, or JSON lines with --json.',
     )
-    .option('--steps <n>', 'timed steps per case (median)', wholeNumber(1), 30)
-    .option('--warmup <n>', 'untimed steps first', wholeNumber(0), 3)
+    .addOption(intOption('--steps <n>', 'timed steps per case (median)', 1, 100_000, 30))
+    .addOption(intOption('--warmup <n>', 'untimed steps first', 0, 100_000, 3))
     .option('--backends <list>', `comma-separated: ${BENCH_BACKENDS.join(', ')}`, 'wasm,cpu')
     .option('--only <ids>', 'comma-separated case ids (e.g. fused-gru-256,layers-gru-256)')
     .option('--json-file <file>', 'also write the rows here')
-    .option('--workers <n>', 'also time each case data-parallel with this many extra worker threads', wholeNumber(0), 0)
+    .addOption(intOption('--workers <n>', 'also time each case data-parallel with this many extra worker threads', ...RANGES.workers, 0))
     .addOption(threadsOption())
     .addOption(jsonOption())
     .addHelpText(
@@ -512,7 +502,10 @@ const FLAG_NAMES: Record<string, string> = {
 };
 /** An error from the libraries, with their option names replaced by the flags that set them. */
 const cliNames = (message: string): string =>
-  message.replace(/\b(numSteps|batchSize|maxTokens|numHiddens|numLayers|numPreds|topK|useRandomIter|preprocess)\b/g, (name) => FLAG_NAMES[name] ?? name);
+  message.replace(
+    /(?<![-.\w])(numSteps|batchSize|maxTokens|numHiddens|numLayers|numPreds|topK|useRandomIter|preprocess)\b/g,
+    (name) => FLAG_NAMES[name] ?? name,
+  );
 
 /** Runs the command line; returns the exit code (0 ok, 1 a problem with files or data, 2 bad usage, 130/143 stopped by SIGINT/SIGTERM after saving). */
 /** How an app runs the CLI. */

@@ -330,7 +330,9 @@ describe('rnnkit translate', () => {
     copyFileSync(join(dir, 'tr', 'checkpoint', 'weights.bin'), join(dir, 'lm-ckpt', 'weights.bin'));
     const wrong = rnnkit(['translate', '--checkpoint', 'lm-ckpt', '--backend', 'wasm']);
     expect(wrong.code).toBe(1);
-    expect(wrong.stderr).toMatch(/^backend: wasm \(rnnkit kernels: (relaxed|plain) SIMD, \d+ threads?\)\nrnnkit: .* is not a translation checkpoint[^\n]*\n$/);
+    expect(wrong.stderr).toMatch(
+      /^backend: wasm \(rnnkit kernels: (relaxed|plain) SIMD, \d+ threads?\)\nrnnkit: .* holds a language model, not a translation model[^\n]*\n$/,
+    );
     const missing = rnnkit(['translate', '--data', 'nope.txt', '--backend', 'wasm']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(

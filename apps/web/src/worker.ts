@@ -1,7 +1,17 @@
 // The training worker: owns the backend, the model and its data, so the page never blocks.
 import * as tf from '@tensorflow/tfjs-core';
 import { SeqDataLoader, corpusFromLines, createRng, preprocessText, type Corpus, type Vocab } from '@rnnkit/data';
-import { checkpointFiles, loadLanguageModel, makeOptimizer, predict, saveLanguageModel, trainLanguageModel, type CheckpointSource } from '@rnnkit/training';
+import {
+  checkpointFiles,
+  loadLanguageModel,
+  makeOptimizer,
+  predict,
+  saveLanguageModel,
+  trainLanguageModel,
+  type CheckpointSource,
+  trainCheckpointMetaOf,
+  type TrainCheckpointMeta,
+} from '@rnnkit/training';
 import type { RecurrentLanguageModel } from '@rnnkit/cells';
 import { createLanguageModel, type LanguageModelConfig } from '@rnnkit/models';
 import {
@@ -18,7 +28,6 @@ import {
   type RecurrentWeights,
 } from '@rnnkit/interop';
 import { looksLikeOnnx, onnxToWeights, weightsToOnnx } from '@rnnkit/interop/onnx';
-import type { TrainCheckpointMeta } from '@rnnkit/cli';
 import { TIME_MACHINE_TEXT } from '@rnnkit/data/timemachine';
 import { setupWasmBackend } from './backend.js';
 import type {
@@ -245,14 +254,6 @@ async function exportFiles(): Promise<CheckpointFile[]> {
   }));
 }
 
-/** The training record of a checkpoint from `rnnkit train` or this page (undefined for others). */
-function recordOf(training: unknown): TrainCheckpointMeta | undefined {
-  const r = training as Partial<TrainCheckpointMeta> | undefined;
-  return r && typeof r.epoch === 'number' && typeof r.training === 'object' && r.training !== null && Array.isArray(r.history)
-    ? (r as TrainCheckpointMeta)
-    : undefined;
-}
-
 async function load(source: Request & { type: 'load' }): Promise<ModelSummary> {
   let from: CheckpointSource;
   if (source.source.kind === 'indexeddb') {
@@ -268,11 +269,11 @@ async function load(source: Request & { type: 'load' }): Promise<ModelSummary> {
   }
   const loaded = await loadLanguageModel(from, {
     optimizer: (training) => {
-      const t = recordOf(training)?.training;
+      const t = trainCheckpointMetaOf(training)?.training;
       return makeOptimizer(t?.optimizer ?? 'sgd', t?.lr ?? 1);
     },
   });
-  const record = recordOf(loaded.training);
+  const record = trainCheckpointMetaOf(loaded.training);
   const training: TrainCheckpointMeta['training'] = record
     ? { ...record.training }
     : { epochs: 0, lr: 1, optimizer: 'sgd', batchSize: BATCH_SIZE, numSteps: NUM_STEPS, randomIter: false, maxTokens: 10000 };

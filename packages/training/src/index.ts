@@ -65,6 +65,15 @@ export {
   type TrainRegressorOptions,
   type ForecastReport,
 } from './forecast.js';
+export {
+  checkTrainCheckpointMeta,
+  trainCheckpointMetaOf,
+  trainCheckpointMetaProblem,
+  type TrainCheckpointMeta,
+  type TrainSettings,
+  type CorpusIdentity,
+  type EpochRecord,
+} from './train-record.js';
 export { saveCheckpoint, saveLanguageModel, checkpointFiles } from './checkpoint/save.js';
 export { loadCheckpoint, loadAnyCheckpoint, loadLanguageModel } from './checkpoint/load.js';
 export { migrateCheckpoint, type MigrateCheckpointOptions, type MigratedCheckpoint } from './checkpoint/migrate.js';

@@ -7,6 +7,8 @@ import { createReporter, versions, type Reporter, kernelsInfo, kernelsSummary } 
 
 export interface GenerateCommandOptions {
   checkpoint: string;
+  /** Load a checkpoint of the old layout without checksums (its damage cannot be detected). */
+  allowUnverified?: boolean;
   prefix: string;
   length: number;
   /** Sampling temperature; given (or topK given) switches from greedy to sampling. */
@@ -28,7 +30,7 @@ export async function runGenerate(opts: GenerateCommandOptions, reporter: Report
   const backend = await selectBackend(opts.backend); // before any tensor exists
   reporter.event('start', { command: 'generate', backend, versions: versions(), kernels: kernelsInfo() });
   // The model, its vocabulary and config, checked (the optimizer files are not read).
-  const { model, vocab, training } = await loadRunCheckpoint(opts.checkpoint);
+  const { model, vocab, training } = await loadRunCheckpoint(opts.checkpoint, { allowUnverified: opts.allowUnverified === true });
   reporter.note(`backend: ${backend} (${kernelsSummary()})`, { json: false });
   // The prefix is preprocessed as the training text was (a page's checkpoint has no record: d2l's).
   const preprocess = (training as { training?: { preprocess?: Preprocessing } } | undefined)?.training?.preprocess ?? 'd2l';

@@ -2,9 +2,12 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Vocab, buildArrayNmt, reversePairs, writeFileAtomic } from '@rnnkit/data';
 import { EncoderDecoder } from '@rnnkit/models';
-import { bleu, evaluateSeq2Seq, trainSeq2Seq } from '@rnnkit/training';
+import { bleu, evaluateSeq2Seq, trainSeq2Seq, translationKind } from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { createReporter, versions, writeLine, kernelsInfo, kernelsSummary } from '../progress.js';
+import { divergedMessage, divergedRecord, divergenceCheck, divergenceOf, uniformCrossEntropy } from '../divergence.js';
+import { RnnkitError, UsageError } from '../errors.js';
+import { checkWeightsFit } from '../memory.js';
 
 export interface Seq2SeqCommandOptions {
   trainSize: number;
@@ -39,6 +42,8 @@ export interface Seq2SeqResult {
  * strings; held-out strings (a different seed) measure exact match and d2l's BLEU after each epoch.
  */
 export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: string) => void = writeLine): Promise<Seq2SeqResult> {
+  if (opts.minLength > opts.maxLength)
+    throw new UsageError(`--min-length ${opts.minLength} is more than --max-length ${opts.maxLength}: give --min-length <= --max-length.`);
   const backend = await selectBackend(opts.backend);
   const reporter = createReporter(opts.json ? 'json' : 'lines', write);
   reporter.note(`backend: ${backend} (${kernelsSummary()})`, { json: false });
@@ -65,36 +70,55 @@ export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: stri
   const trainData = encode(train);
   const testSrc = encode(test).src;
   const testTargets = test.map((p) => [...p.target]);
-  const model = new EncoderDecoder({
+  const options = {
     srcVocabSize: vocab.size,
     tgtVocabSize: vocab.size,
     embedSize: opts.embed,
     numHiddens: opts.hidden,
     numLayers: opts.layers,
     seed: opts.seed,
-  });
+  };
+  checkWeightsFit(
+    translationKind.weightCount(translationKind.checkConfig(options)),
+    backend,
+    `--embed ${opts.embed}, --hidden ${opts.hidden} and --layers ${opts.layers}`,
+  );
+  const model = new EncoderDecoder(options);
+  const diverged = divergenceCheck(uniformCrossEntropy(vocab.size), 'loss per token');
   reporter.info(
     `reverse task: ${opts.trainSize} training / ${opts.testSize} held-out strings of ${opts.minLength}-${opts.maxLength} letters; ` +
       `GRU encoder-decoder (embed ${opts.embed}, hidden ${opts.hidden}, ${opts.layers} layers), Adam lr ${opts.lr}${opts.lrDecay !== 1 ? ` (x${opts.lrDecay} per epoch)` : ''}, batch ${opts.batchSize}, ${opts.epochs} epochs`,
   );
   const history: Seq2SeqResult['history'] = [];
   const evaluate = () => evaluateSeq2Seq(model, testSrc, testTargets, { tgtVocab: vocab, bos, eos, maxLength: numSteps + 1 });
-  trainSeq2Seq(model, trainData, {
-    epochs: opts.epochs,
-    lr: opts.lr,
-    lrDecay: opts.lrDecay,
-    batchSize: opts.batchSize,
-    bos,
-    seed: opts.seed,
-    onEpochEnd: ({ epoch, loss, seconds, tokensPerSecond }) => {
-      const ev = evaluate();
-      history.push({ epoch, loss, exactMatch: ev.exactMatch, bleu: ev.bleu, seconds });
-      reporter.info(
-        `epoch ${epoch}, loss ${loss.toFixed(3)}, held-out exact match ${(100 * ev.exactMatch).toFixed(1)}%, BLEU ${ev.bleu.toFixed(3)}, ${Math.round(tokensPerSecond)} tokens/s`,
-      );
-      reporter.event('epoch', { epoch, loss, exactMatch: ev.exactMatch, bleu: ev.bleu, seconds });
-    },
-  });
+  try {
+    trainSeq2Seq(model, trainData, {
+      epochs: opts.epochs,
+      lr: opts.lr,
+      lrDecay: opts.lrDecay,
+      batchSize: opts.batchSize,
+      bos,
+      seed: opts.seed,
+      onEpochEnd: ({ epoch, loss, seconds, tokensPerSecond }) => {
+        diverged(epoch, loss);
+        const ev = evaluate();
+        history.push({ epoch, loss, exactMatch: ev.exactMatch, bleu: ev.bleu, seconds });
+        reporter.info(
+          `epoch ${epoch}, loss ${loss.toFixed(3)}, held-out exact match ${(100 * ev.exactMatch).toFixed(1)}%, BLEU ${ev.bleu.toFixed(3)}, ${Math.round(tokensPerSecond)} tokens/s`,
+        );
+        reporter.event('epoch', { epoch, loss, exactMatch: ev.exactMatch, bleu: ev.bleu, seconds });
+      },
+    });
+  } catch (err) {
+    model.dispose();
+    const d = divergenceOf(err, 'loss per token');
+    if (!d) throw err;
+    if (opts.out) {
+      await mkdir(opts.out, { recursive: true });
+      await writeFileAtomic(join(opts.out, 'metrics.json'), `${JSON.stringify({ backend, options: opts, history, diverged: divergedRecord(d) }, null, 2)}\n`);
+    }
+    throw new RnnkitError(divergedMessage(d, opts.lr, opts.out ? `${join(opts.out, 'metrics.json')} records where.` : 'nothing was saved.'));
+  }
   const final = evaluate();
   const examples = test.slice(0, opts.examples).map((p, i) => {
     const tokens = vocab.tokensOf(final.predictions[i] ?? []);

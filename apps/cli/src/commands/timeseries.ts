@@ -13,9 +13,11 @@ import {
   type TimeSeriesRegressorConfig,
   type WindowPredictor,
 } from '@rnnkit/training';
-import { RnnkitError } from '../errors.js';
 import { loadKindCheckpoint, saveKindCheckpoint } from '../checkpoint.js';
 import { selectBackend, type BackendChoice } from '../backend.js';
+import { divergedMessage, divergedRecord, divergenceCheck, divergenceOf, meanSquare } from '../divergence.js';
+import { RnnkitError } from '../errors.js';
+import { checkWeightsFit } from '../memory.js';
 import { renderSvg, seriesSpec } from '../plot.js';
 import { createReporter, versions, writeLine, kernelsInfo, kernelsSummary } from '../progress.js';
 import { displayPath } from '../invocation.js';
@@ -66,20 +68,38 @@ export async function runTimeseries(opts: TimeseriesCommandOptions, write: (line
   if (opts.csv !== undefined) return runCsvTimeseries({ ...opts, csv: opts.csv }, backend, reporter);
   const series = noisySine({ tau: opts.tau, seed: opts.seed });
   const { train } = series.split();
+  checkWeightsFit(
+    timeSeriesRegressorKind.weightCount({ inputSize: 1, numHiddens: opts.hidden, cell: 'gru', seed: opts.seed }),
+    backend,
+    `--hidden ${opts.hidden}`,
+  );
   const model = new TimeSeriesRegressor({ numHiddens: opts.hidden, cell: 'gru', seed: opts.seed });
+  const diverged = divergenceCheck(meanSquare(train.labels), 'training MSE');
   reporter.info(
     `GRU ${opts.hidden} on the noisy sine (tau ${opts.tau}, ${train.size} training windows), Adam lr ${opts.lr}, batch ${opts.batchSize}, ${opts.epochs} epochs`,
   );
-  const losses = trainRegressor(model, train, opts.tau, {
-    epochs: opts.epochs,
-    lr: opts.lr,
-    batchSize: opts.batchSize,
-    seed: opts.seed,
-    onEpochEnd: ({ epoch, loss }) => {
-      reporter.info(`epoch ${epoch}, loss ${loss.toFixed(4)}`);
-      reporter.event('epoch', { epoch, loss });
-    },
-  });
+  let losses: number[];
+  try {
+    losses = trainRegressor(model, train, opts.tau, {
+      epochs: opts.epochs,
+      lr: opts.lr,
+      batchSize: opts.batchSize,
+      seed: opts.seed,
+      onEpochEnd: ({ epoch, loss }) => {
+        diverged(epoch, loss);
+        reporter.info(`epoch ${epoch}, loss ${loss.toFixed(4)}`);
+        reporter.event('epoch', { epoch, loss });
+      },
+    });
+  } catch (err) {
+    const metrics = join(opts.out, 'metrics.json');
+    if (divergenceOf(err, 'training MSE')) await mkdir(opts.out, { recursive: true });
+    const d = divergenceOf(err, 'training MSE');
+    model.dispose();
+    if (!d) throw err;
+    await writeFileAtomic(metrics, `${JSON.stringify({ backend, options: opts, diverged: divergedRecord(d) }, null, 2)}\n`);
+    throw new RnnkitError(divergedMessage(d, opts.lr, `no forecasts were made (${metrics} records where it diverged).`));
+  }
   const report = evaluateForecasts(
     series,
     {

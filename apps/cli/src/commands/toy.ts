@@ -4,6 +4,8 @@ import { trainSeqClassifier } from '@rnnkit/training';
 import { median } from '../median.js';
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { createReporter, versions, writeLine, kernelsInfo, kernelsSummary } from '../progress.js';
+import { divergedMessage, divergenceCheck, divergenceOf, uniformCrossEntropy } from '../divergence.js';
+import { RnnkitError } from '../errors.js';
 
 export interface ToyCommandOptions {
   epochs: number;
@@ -34,19 +36,29 @@ export async function runToy(opts: ToyCommandOptions, write: (line: string) => v
   for (let i = 0; i < opts.seeds; i++) {
     const seed = opts.seed + i;
     const model = new SeqClassifier({ vocabSize: 4, embeddingSize: 10, numHiddens: 8, numClasses: 4, seed });
-    const history = trainSeqClassifier(
-      model,
-      { X: toy.input, Y: toy.target, batchSize: 1, numSteps: 5 },
-      {
-        epochs: opts.epochs,
-        lr: opts.lr,
-        onEpochEnd: ({ epoch, loss, prediction }) => {
-          const guess = toy.decode(prediction[0] ?? []);
-          reporter.event('epoch', { seed, epoch, loss, guess });
-          if (opts.seeds === 1) reporter.info(`${epoch} loss: ${loss.toFixed(2)} guess: ${guess}`);
+    const diverged = divergenceCheck(uniformCrossEntropy(4), 'loss');
+    let history: ReturnType<typeof trainSeqClassifier>;
+    try {
+      history = trainSeqClassifier(
+        model,
+        { X: toy.input, Y: toy.target, batchSize: 1, numSteps: 5 },
+        {
+          epochs: opts.epochs,
+          lr: opts.lr,
+          onEpochEnd: ({ epoch, loss, prediction }) => {
+            diverged(epoch, loss);
+            const guess = toy.decode(prediction[0] ?? []);
+            reporter.event('epoch', { seed, epoch, loss, guess });
+            if (opts.seeds === 1) reporter.info(`${epoch} loss: ${loss.toFixed(2)} guess: ${guess}`);
+          },
         },
-      },
-    );
+      );
+    } catch (err) {
+      model.dispose();
+      const d = divergenceOf(err, 'loss');
+      if (!d) throw err;
+      throw new RnnkitError(divergedMessage(d, opts.lr, `seed ${seed} did not finish.`));
+    }
     model.dispose();
     const guesses = history.map((h) => toy.decode(h.prediction[0] ?? []));
     let solvedAt: number | null = null;

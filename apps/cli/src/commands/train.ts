@@ -1,9 +1,11 @@
-import { join } from 'node:path';
-import { loadDataTimeMachine } from '@rnnkit/data';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { FileWriteError, fileIdentity, loadDataTimeMachine } from '@rnnkit/data';
 import { makeOptimizer, predict, trainLanguageModel, type TrainResult } from '@rnnkit/training';
 import { DataParallelTrainer } from '@rnnkit/training/parallel';
 import { selectBackend, workerBackendSetup } from '../backend.js';
-import { saveRunCheckpoint } from '../checkpoint.js';
+import { saveRunCheckpoint, takeRunFolder } from '../checkpoint.js';
+import { DIVERGENCE_FACTOR, uniformCrossEntropy } from '../divergence.js';
 import { LOCAL_COPY_HINT, RnnkitError } from '../errors.js';
 import { createModelFromFlags, type LanguageModelConfig } from '../lm.js';
 import { checkTrainingFits } from '../memory.js';
@@ -11,8 +13,8 @@ import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary, type
 import { displayPath } from '../invocation.js';
 import { VERSION } from '../version.js';
 import type { EpochRecord, TrainCheckpointMeta, TrainCommandOptions } from './train/options.js';
-import { loadForResume, resumeCommand, runSettings, type Resumed } from './train/resume.js';
-import { checkWritable, removeIfEmpty, writeRunFiles } from './train/run-folder.js';
+import { loadForResume, resumeCommand, resumeCorpus, runSettings, type Resumed } from './train/resume.js';
+import { checkWritable, removeIfEmpty, runFolderOf, writeRunFiles } from './train/run-folder.js';
 import { stopOnSignals, type StopSignal } from './train/signals.js';
 
 export type { EpochRecord, TrainCheckpointMeta, TrainCommandOptions } from './train/options.js';
@@ -30,10 +32,11 @@ export interface TrainSummary {
   files: { metrics: string; plot: string; checkpoint: string };
 }
 
-/** How far a run got: whether training started, and the folders it created for --out. */
+/** How far a run got: whether training started, the folders it created for --out, and the run folder's lock once taken. */
 interface TrainProgress {
   started: boolean;
   createdFolders: string[];
+  lock?: Awaited<ReturnType<typeof takeRunFolder>>;
 }
 
 export const PREFIXES = ['time traveller', 'traveller'];
@@ -44,8 +47,19 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
   const given = new Set<string>(opts.given ?? Object.keys(opts));
   const backend = await selectBackend(opts.backend); // before any tensor exists
   reporter.event('start', { command: 'train', backend, versions: versions(), kernels: kernelsInfo() });
-  const resumed = opts.resume !== undefined ? await loadForResume(opts.resume) : null;
   const progress: TrainProgress = { started: false, createdFolders: [] };
+  // A run being resumed is taken before its checkpoint is read: another live run there is named, not half-read.
+  if (opts.resume !== undefined) {
+    const runDir = opts.out ?? runFolderOf(opts.resume);
+    if (existsSync(runDir)) progress.lock = await takeRunFolder(runDir);
+  }
+  let resumed: Resumed | null;
+  try {
+    resumed = opts.resume !== undefined ? await loadForResume(opts.resume, opts.allowUnverified === true) : null;
+  } catch (err) {
+    await progress.lock?.release();
+    throw err;
+  }
   try {
     return await trainLoaded(opts, reporter, given, backend, resumed, progress);
   } catch (err) {
@@ -54,9 +68,15 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
       resumed.model.dispose();
       resumed.optimizer?.dispose();
     }
-    // Nor leave behind an empty run folder of a run that never started.
-    if (!progress.started) await removeIfEmpty(progress.createdFolders);
+    // Nor leave behind an empty run folder of a run that never started (its lock file gone first).
+    if (!progress.started) {
+      await progress.lock?.release();
+      progress.lock = undefined;
+      await removeIfEmpty(progress.createdFolders);
+    }
     throw err;
+  } finally {
+    await progress.lock?.release();
   }
 }
 
@@ -71,6 +91,11 @@ async function trainLoaded(
   const settings = runSettings(opts, given, resumed);
   const { training, out } = settings;
   progress.createdFolders = await checkWritable(out);
+  // One writer per run folder: another live run there (even with --force) is refused, naming it.
+  progress.lock = await takeRunFolder(out);
+  // A resumed run reads the very text it trained on (checked by SHA-256), wherever it runs from.
+  const resumedCorpus = resumed ? await resumeCorpus(resumed, given.has('corpus') ? opts.corpus : undefined) : null;
+  const corpusPath = resumedCorpus ? resumedCorpus.path : training.corpus;
 
   const { loader, vocab, corpus, keptFraction } = await loadDataTimeMachine({
     batchSize: training.batchSize,
@@ -79,8 +104,13 @@ async function trainLoaded(
     maxTokens: training.maxTokens,
     preprocess: training.preprocess,
     seed: resumed ? resumed.config.seed : opts.seed,
-    source: { path: training.corpus, localCopyHint: LOCAL_COPY_HINT },
+    source: { path: corpusPath, localCopyHint: LOCAL_COPY_HINT },
   });
+  const corpusFile = resumedCorpus
+    ? resumedCorpus.identity
+    : corpusPath !== undefined
+      ? { path: resolve(corpusPath), ...(await fileIdentity(corpusPath, { what: 'corpus' })) }
+      : undefined;
   if (resumed && !vocab.equals(resumed.vocab)) {
     throw new RnnkitError('The corpus gives a different vocabulary than the checkpoint: resume with the same text (--corpus) and --max-tokens.');
   }
@@ -123,7 +153,7 @@ async function trainLoaded(
   const checkpointDir = join(out, 'checkpoint');
   let savedEpoch: number | null = resumed ? resumed.metadata.epoch : null;
   const save = async (epoch: number) => {
-    const record: TrainCheckpointMeta = { rnnkit: VERSION, training, epoch, loaderState: loader.getState(), history };
+    const record: TrainCheckpointMeta = { rnnkit: VERSION, training, ...(corpusFile ? { corpusFile } : {}), epoch, loaderState: loader.getState(), history };
     await saveRunCheckpoint(checkpointDir, { model, vocab, config, optimizer, training: record });
     savedEpoch = epoch;
   };
@@ -146,8 +176,8 @@ async function trainLoaded(
       stepper,
       signal: controller.signal,
       onEpochEnd: async ({ epoch, perplexity, tokensPerSecond, seconds }) => {
-        if (!Number.isFinite(perplexity)) {
-          // The weights are NaN or Infinity now: keep the last checkpoint and stop.
+        if (!Number.isFinite(perplexity) || Math.log(perplexity) > DIVERGENCE_FACTOR * uniformCrossEntropy(vocab.size)) {
+          // The weights are NaN or Infinity now, or the loss exploded: keep the last checkpoint and stop.
           diverged = { epoch, perplexity };
           controller.abort();
           return;
@@ -199,7 +229,19 @@ async function trainLoaded(
     continuations,
     history,
   };
-  const { metrics: metricsPath, plot: plotPath } = await writeRunFiles(out, metrics, `${describe}: perplexity`);
+  let written: { metrics: string; plot: string };
+  try {
+    written = await writeRunFiles(out, metrics, `${describe}: perplexity`);
+  } catch (err) {
+    model.dispose();
+    optimizer.dispose();
+    if (!(err instanceof FileWriteError)) throw err;
+    // The checkpoint was written before the metrics: say which one is intact.
+    throw new RnnkitError(
+      `${err.message} ${savedEpoch === null ? 'No checkpoint was written.' : `The checkpoint of epoch ${savedEpoch} in ${checkpointDir} is intact.`}`,
+    );
+  }
+  const { metrics: metricsPath, plot: plotPath } = written;
   model.dispose();
   optimizer.dispose();
   if (diverged) {

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import {
   FRA_ENG_HEAD,
-  Vocab,
+  type Vocab,
   buildArrayNmtTokens,
   loadDataNmt,
   nmtSpecialIds,
@@ -12,13 +12,14 @@ import {
   readTextFile,
   tokenizeNmt,
   writeFileAtomic,
-  type VocabJSON,
 } from '@rnnkit/data';
 import { EncoderDecoder, type EncoderDecoderOptions } from '@rnnkit/models';
-import { bleu, evaluateSeq2Seq, makeOptimizer, predictSeq2Seq, trainSeq2Seq } from '@rnnkit/training';
+import { bleu, evaluateSeq2Seq, makeOptimizer, predictSeq2Seq, trainSeq2Seq, translationKind } from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
+import { loadKindCheckpoint, saveKindCheckpoint, takeRunFolder } from '../checkpoint.js';
 import { RnnkitError, UsageError } from '../errors.js';
-import { loadTranslationCheckpoint, restoreTranslationWeights, saveTranslationCheckpoint } from '../translation-checkpoint.js';
+import { divergedMessage, divergedRecord, divergenceCheck, divergenceOf, uniformCrossEntropy } from '../divergence.js';
+import { checkWeightsFit } from '../memory.js';
 import { lossSpec, renderSvg } from '../plot.js';
 import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary } from '../progress.js';
 import { VERSION } from '../version.js';
@@ -56,22 +57,31 @@ export interface TranslateCommandOptions {
   checkpoint?: string;
   /** Output folder: by default runs/translate, or with `checkpoint` the run folder holding it. */
   out?: string;
+  /** Load a --checkpoint of the old layout without checksums (its damage cannot be detected). */
+  allowUnverified?: boolean;
   backend: BackendChoice;
   json: boolean;
 }
 
-/** What a translation checkpoint stores besides the weights. */
+/** A translation checkpoint's training record (the model, config and both vocabularies are the checkpoint's own). */
 export interface TranslateCheckpointMeta {
-  kind: 'translation';
   rnnkit: string;
-  model: EncoderDecoderOptions;
   numSteps: number;
   numExamples: number;
-  srcVocab: VocabJSON;
-  tgtVocab: VocabJSON;
+  /** Epochs trained. */
   epoch: number;
   /** The pairs file it was trained on (--pairs), and how many of its last lines were held out. */
   pairs?: { file: string; heldOut: number };
+}
+
+/** The training record of a translation checkpoint, checked; an error naming the checkpoint otherwise. */
+function translateRecord(training: unknown, source: string): TranslateCheckpointMeta {
+  const r = (training ?? {}) as Partial<Record<keyof TranslateCheckpointMeta, unknown>>;
+  const whole = (v: unknown, min: number) => typeof v === 'number' && Number.isInteger(v) && v >= min;
+  if (!whole(r.numSteps, 1) || !whole(r.numExamples, 1) || !whole(r.epoch, 0)) {
+    throw new RnnkitError(`${source} holds no rnnkit translate record (numSteps, numExamples, epoch): it was not written by rnnkit translate.`);
+  }
+  return r as TranslateCheckpointMeta;
 }
 
 /** d2l 9.7's four test sentences and their references. */
@@ -119,7 +129,14 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   const backend = await selectBackend(opts.backend);
   reporter.note(`backend: ${backend} (${kernelsSummary()})`, { json: false });
   reporter.event('start', { command: 'translate', backend, versions: versions(), kernels: kernelsInfo() });
-  const resumed = opts.checkpoint ? await loadTranslationCheckpoint<TranslateCheckpointMeta>(opts.checkpoint, 'translation') : null;
+  const loaded = opts.checkpoint ? await loadKindCheckpoint(opts.checkpoint, translationKind, { allowUnverified: opts.allowUnverified === true }) : null;
+  let resumed: (NonNullable<typeof loaded> & { metadata: TranslateCheckpointMeta }) | null = null;
+  try {
+    resumed = loaded ? { ...loaded, metadata: translateRecord(loaded.training, loaded.source) } : null;
+  } catch (err) {
+    loaded?.model.dispose();
+    throw err;
+  }
   const numSteps = resumed ? resumed.metadata.numSteps : opts.numSteps;
   const pairsFile = opts.pairs ?? resumed?.metadata.pairs?.file;
   const own = pairsFile !== undefined ? await readPairs(pairsFile, opts, resumed?.metadata) : null;
@@ -132,14 +149,14 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
       ? await readDataNmt({ ...(opts.data ? { path: opts.data } : {}), localCopyHint: 'or pass --data FILE' })
       : FRA_ENG_HEAD;
   const data = loadDataNmt({ numSteps, numExamples, text });
-  const srcVocab = resumed ? Vocab.fromJSON(resumed.metadata.srcVocab) : data.srcVocab;
-  const tgtVocab = resumed ? Vocab.fromJSON(resumed.metadata.tgtVocab) : data.tgtVocab;
+  const srcVocab = resumed ? (resumed.vocabularies.sourceVocab as Vocab) : data.srcVocab;
+  const tgtVocab = resumed ? (resumed.vocabularies.targetVocab as Vocab) : data.tgtVocab;
   if (resumed && !(srcVocab.equals(data.srcVocab) && tgtVocab.equals(data.tgtVocab))) {
     reporter.note("note: this text gives other vocabularies than the checkpoint; the checkpoint's are used.", { json: false });
   }
   const { bos, eos } = nmtSpecialIds(tgtVocab);
   const config: EncoderDecoderOptions = resumed
-    ? resumed.metadata.model
+    ? resumed.config
     : {
         srcVocabSize: srcVocab.size,
         tgtVocabSize: tgtVocab.size,
@@ -150,9 +167,15 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
         init: 'xavier',
         seed: opts.seed,
       };
-  const model = new EncoderDecoder(config);
-  const out = opts.out ?? (resumed ? runFolderOf(resumed.dir) : join('runs', 'translate'));
+  if (!resumed) {
+    const weights = translationKind.weightCount(translationKind.checkConfig(config));
+    checkWeightsFit(weights, backend, `--embed ${opts.embed}, --hidden ${opts.hidden} and --layers ${opts.layers}`);
+  }
+  const model = resumed ? resumed.model : new EncoderDecoder(config);
+  const out = opts.out ?? (resumed ? runFolderOf(resumed.source) : join('runs', 'translate'));
   await mkdir(out, { recursive: true });
+  // Training writes a checkpoint into the run folder: one writer at a time.
+  const lock = resumed ? null : await takeRunFolder(out);
   // An evaluation of a checkpoint keeps the training run's metrics.json.
   const files: TranslateSummary['files'] = { metrics: join(out, resumed ? `eval-beam${opts.beam}.json` : 'metrics.json') };
 
@@ -162,8 +185,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   const d2lScale = (loss: number) => loss / numSteps;
   let trainSeconds = 0;
   if (resumed) {
-    restoreTranslationWeights(model.namedVariables(), resumed);
-    reporter.info(`translating with ${resumed.dir} (trained ${resumed.metadata.epoch} epochs)`);
+    reporter.info(`translating with ${resumed.source} (trained ${resumed.metadata.epoch} epochs)`);
   } else {
     reporter.info(
       `training a GRU encoder-decoder (embed ${opts.embed}, hidden ${opts.hidden}, ${opts.layers} layers, dropout ${opts.dropout}) on ${data.src.rows} ${own ? `pairs of ${pairsFile}` : 'English-French pairs'} ` +
@@ -172,6 +194,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
     const optimizer = makeOptimizer('adam', opts.lr);
     const started = performance.now();
     reporter.startBar(opts.epochs, 0, 'loss');
+    const diverged = divergenceCheck(uniformCrossEntropy(tgtVocab.size), 'loss per token');
     try {
       trainSeq2Seq(model, data, {
         epochs: opts.epochs,
@@ -183,6 +206,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
         loss: 'd2l',
         seed: opts.seed,
         onEpochEnd: ({ epoch, loss, tokensPerSecond, seconds }) => {
+          diverged(epoch, loss);
           const d2lLoss = d2lScale(loss);
           history.push({ epoch, loss, d2lLoss, tokensPerSecond, seconds });
           reporter.updateBar(epoch, { perplexity: `${loss.toFixed(3)} (d2l ${d2lLoss.toFixed(4)})`, speed: String(Math.round(tokensPerSecond)) });
@@ -194,23 +218,39 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
           }
         },
       });
+    } catch (err) {
+      const d = divergenceOf(err, 'loss per token');
+      if (!d) throw err;
+      // Nothing diverged is saved: no checkpoint is written, metrics.json says where it went wrong.
+      reporter.stopBar();
+      optimizer.dispose();
+      model.dispose();
+      await lock?.release();
+      await writeFileAtomic(
+        files.metrics,
+        `${JSON.stringify({ config, numSteps, numExamples, versions: versions(), history, diverged: divergedRecord(d) }, null, 2)}\n`,
+      );
+      throw new RnnkitError(
+        divergedMessage(d, opts.lr, `no checkpoint was written (a checkpoint in ${join(out, 'checkpoint')} from an earlier run is unchanged).`),
+      );
     } finally {
       reporter.stopBar();
     }
     trainSeconds = (performance.now() - started) / 1000;
-    const metadata: TranslateCheckpointMeta = {
-      kind: 'translation',
+    const record: TranslateCheckpointMeta = {
       rnnkit: VERSION,
-      model: config,
       numSteps,
       numExamples,
-      srcVocab: srcVocab.toJSON(),
-      tgtVocab: tgtVocab.toJSON(),
       epoch: opts.epochs,
       ...(own ? { pairs: { file: pairsFile as string, heldOut } } : {}),
     };
     files.checkpoint = join(out, 'checkpoint');
-    await saveTranslationCheckpoint(files.checkpoint, model.namedVariables(), { ...metadata });
+    await saveKindCheckpoint(files.checkpoint, translationKind, {
+      model,
+      config: translationKind.checkConfig(config),
+      vocabularies: { sourceVocab: srcVocab, targetVocab: tgtVocab },
+      training: record,
+    });
     optimizer.dispose();
     files.plot = join(out, 'loss.svg');
     await writeFileAtomic(
@@ -285,6 +325,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   } else reporter.info(`file: ${displayPath(files.metrics)}`);
   await writeFileAtomic(files.metrics, `${JSON.stringify({ ...summary, config, numSteps, numExamples, versions: versions(), history }, null, 2)}\n`);
   model.dispose();
+  await lock?.release();
   // JSON numbers are never null: a value that does not exist (the loss of a run that did not
   // train, the BLEU of no held-out pairs) is left out of the event.
   reporter.event('done', Object.fromEntries(Object.entries(summary).filter(([, v]) => typeof v !== 'number' || Number.isFinite(v))));

@@ -97,9 +97,10 @@ export interface LoadCheckpointOptions {
   /**
    * Restores the saved optimizer state into this optimizer (of the same class as the saved
    * one), exactly, Adam's running beta powers included; a function builds it from the saved
-   * training record first. Without it the optimizer files are not read at all.
+   * training record first (returning undefined: no optimizer for this record). Without it the
+   * optimizer files are not read at all.
    */
-  optimizer?: tf.Optimizer | ((training: unknown) => tf.Optimizer);
+  optimizer?: tf.Optimizer | ((training: unknown) => tf.Optimizer | undefined);
   /** Where the optimizer's state is when the source is an IO handler object. */
   optimizerSource?: CheckpointSource;
   /** What error messages call an IO handler object source (default "the checkpoint"). */

@@ -5,6 +5,8 @@ import { checkSeed } from '@rnnkit/data';
 import {
   EncoderDecoder,
   GATES,
+  cellKindsInWords,
+  isCellKind,
   SEQUENCE_POOLINGS,
   SeqClassifier,
   TimeSeriesRegressor,

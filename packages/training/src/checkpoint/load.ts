@@ -68,7 +68,7 @@ async function loadFrom(
   try {
     if (options.optimizer) {
       optimizer = typeof options.optimizer === 'function' ? options.optimizer(loaded.training) : options.optimizer;
-      optimizerRestored = await loadOptimizer(optimizer, source, files, options, loaded.weightsDigest);
+      if (optimizer) optimizerRestored = await loadOptimizer(optimizer, source, files, options, loaded.weightsDigest);
     }
   } catch (err) {
     loaded.model.dispose();

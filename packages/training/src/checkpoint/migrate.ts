@@ -8,9 +8,9 @@ export interface MigrateCheckpointOptions {
   /**
    * Builds the optimizer the checkpoint's optimizer state belongs to, from its training record, so
    * the copy can resume training; without it (or when the checkpoint has no optimizer files) the
-   * copy holds the model only.
+   * copy holds the model only (also when it returns undefined for the record it is given).
    */
-  optimizer?: (training: unknown) => tf.Optimizer;
+  optimizer?: (training: unknown) => tf.Optimizer | undefined;
   /** What error messages call an IO handler object source. */
   name?: string;
 }

@@ -1,4 +1,4 @@
-import type { Preprocessing, RngState } from '@rnnkit/data';
+import type { Preprocessing } from '@rnnkit/data';
 import type { CellKind } from '@rnnkit/models';
 import type { BackendChoice } from '../../backend.js';
 import type { LanguageModelImplementation } from '../../lm.js';
@@ -24,8 +24,10 @@ export interface TrainCommandOptions {
   seed: number;
   /** Output folder. Default: `runs/train`, or `runs/train-2`, `-3`... when taken; a resumed run's own folder. */
   out?: string;
-  /** Replace a run already in `out`. */
+  /** Replace a run already in `out` (never one another live process is writing). */
   force?: boolean;
+  /** Load a --resume checkpoint of the old layout without checksums (its damage cannot be detected). */
+  allowUnverified?: boolean;
   backend: BackendChoice;
   json: boolean;
   /** A checkpoint folder (or a run folder holding `checkpoint/`) to continue from. */
@@ -46,21 +48,5 @@ export interface TrainCommandOptions {
   given?: readonly string[];
 }
 
-/**
- * Everything besides the model, its config and vocabulary (which @rnnkit/training stores) needed
- * to continue a run exactly: the checkpoint's training record.
- */
-export interface TrainCheckpointMeta {
-  rnnkit: string;
-  training: Pick<TrainCommandOptions, 'epochs' | 'lr' | 'optimizer' | 'batchSize' | 'numSteps' | 'randomIter' | 'maxTokens' | 'corpus' | 'preprocess'>;
-  epoch: number;
-  loaderState: RngState;
-  history: EpochRecord[];
-}
-
-export interface EpochRecord {
-  epoch: number;
-  perplexity: number;
-  tokensPerSecond: number;
-  seconds: number;
-}
+// The checkpoint's training record and its checks live in @rnnkit/training (the page reads them too).
+export type { TrainCheckpointMeta, EpochRecord, CorpusIdentity } from '@rnnkit/training';

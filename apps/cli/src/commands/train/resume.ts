@@ -1,9 +1,9 @@
-import { resolve } from 'node:path';
-import type { Preprocessing } from '@rnnkit/data';
-import { makeOptimizer } from '@rnnkit/training';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { fileIdentity, formatByteCount, type Preprocessing } from '@rnnkit/data';
+import { checkTrainCheckpointMeta, makeOptimizer } from '@rnnkit/training';
 import { loadRunCheckpoint } from '../../checkpoint.js';
 import { RnnkitError, UsageError } from '../../errors.js';
-import type { TrainCheckpointMeta, TrainCommandOptions } from './options.js';
+import type { CorpusIdentity, TrainCheckpointMeta, TrainCommandOptions } from './options.js';
 import { freshRunFolder, holdsRun, runFolderOf } from './run-folder.js';
 import { argumentPath, commandFor, displayPath } from '../../invocation.js';
 
@@ -21,16 +21,17 @@ export interface RunSettings {
 
 /** The training record of a checkpoint `rnnkit train` wrote; a clear error for one it did not (a page's download). */
 function trainingRecord(record: unknown, source: string): TrainCheckpointMeta {
-  const r = record as Partial<TrainCheckpointMeta> | undefined;
-  if (!r || typeof r.epoch !== 'number' || typeof r.training !== 'object' || !r.loaderState || !Array.isArray(r.history)) {
-    throw new RnnkitError(`${source} holds no rnnkit train state, so it cannot be resumed (rnnkit generate reads it).`);
+  try {
+    return checkTrainCheckpointMeta(record, source);
+  } catch (err) {
+    throw new RnnkitError((err as Error).message);
   }
-  return r as TrainCheckpointMeta;
 }
 
 /** Loads the checkpoint of --resume with its optimizer state; an error when it cannot continue exactly. */
-export async function loadForResume(path: string): Promise<Resumed> {
+export async function loadForResume(path: string, allowUnverified = false): Promise<Resumed> {
   const loaded = await loadRunCheckpoint(path, {
+    allowUnverified,
     optimizer: (record) => {
       const { training: saved } = trainingRecord(record, path);
       return makeOptimizer(saved.optimizer, saved.lr);
@@ -58,7 +59,6 @@ const FROM_CHECKPOINT = {
   numSteps: '--num-steps',
   randomIter: '--random-iter',
   maxTokens: '--max-tokens',
-  corpus: '--corpus',
   preprocess: '--preprocess',
 } as const satisfies Partial<Record<keyof TrainCommandOptions, string>>;
 
@@ -104,16 +104,16 @@ function resumedSettings(opts: TrainCommandOptions, given: ReadonlySet<string>, 
       numSteps: savedTraining.numSteps,
       randomIter: savedTraining.randomIter,
     },
-    ...{ maxTokens: savedTraining.maxTokens, corpus: savedTraining.corpus, preprocess: savedTraining.preprocess },
+    ...{ maxTokens: savedTraining.maxTokens, preprocess: savedTraining.preprocess },
   };
-  const same = (key: string, a: unknown, b: unknown) =>
-    key === 'corpus' && typeof a === 'string' && typeof b === 'string' ? resolve(a) === resolve(b) : a === b;
+  // --corpus is checked by its content (resumeCorpus), wherever the file now is.
   const conflicts = Object.entries(FROM_CHECKPOINT)
-    .filter(([key]) => given.has(key) && !same(key, opts[key as keyof TrainCommandOptions], fixed[key as keyof typeof FROM_CHECKPOINT]))
+    .filter(([key]) => given.has(key) && opts[key as keyof TrainCommandOptions] !== fixed[key as keyof typeof FROM_CHECKPOINT])
     .map(
       ([key, flag]) =>
         `${flag} ${String(opts[key as keyof TrainCommandOptions] ?? '(none)')} (the checkpoint has ${String(fixed[key as keyof typeof FROM_CHECKPOINT] ?? 'none')})`,
     );
+  if (given.has('corpus') && saved.training.corpus === undefined) conflicts.push(`--corpus ${opts.corpus} (the checkpoint has none)`);
   if (conflicts.length) {
     throw new UsageError(
       `--resume continues ${resumed.source} with its own settings, and these differ: ${conflicts.join(', ')}. Leave them out, or start a new run in another --out.`,
@@ -132,6 +132,41 @@ function resumedSettings(opts: TrainCommandOptions, given: ReadonlySet<string>, 
     );
   }
   return { training, out };
+}
+
+/**
+ * The corpus file a resumed run reads: the one whose SHA-256 and size the checkpoint recorded.
+ * Without --corpus: the recorded location first, then the recorded name from here. With
+ * --corpus: a relative one from the recorded location's folder first, then from here. A file
+ * that differs is refused, naming both hashes. Checkpoints from before the hash was recorded
+ * read the corpus as given (the vocabulary check still applies).
+ */
+export async function resumeCorpus(resumed: Resumed, corpus: string | undefined): Promise<{ path?: string; identity?: CorpusIdentity }> {
+  const saved = resumed.metadata.training.corpus;
+  const recorded = resumed.metadata.corpusFile;
+  if (saved === undefined) {
+    if (corpus !== undefined) throw new UsageError(`--resume continues ${resumed.source}, which trained on The Time Machine: leave --corpus out.`);
+    return {};
+  }
+  if (!recorded) return { path: corpus ?? saved };
+  const places =
+    corpus === undefined ? [recorded.path, resolve(saved)] : [...(isAbsolute(corpus) ? [] : [resolve(dirname(recorded.path), corpus)]), resolve(corpus)];
+  const found: string[] = [];
+  for (const path of [...new Set(places)]) {
+    let id: { sha256: string; bytes: number };
+    try {
+      id = await fileIdentity(path, { what: 'corpus' });
+    } catch (err) {
+      found.push(`${path}: ${(err as Error).message.replace(/^The corpus file \S+ /, '')}`);
+      continue;
+    }
+    if (id.sha256 === recorded.sha256 && id.bytes === recorded.bytes) return { path, identity: { path, sha256: id.sha256, bytes: id.bytes } };
+    found.push(`${path} has SHA-256 ${id.sha256} (${formatByteCount(id.bytes)})`);
+  }
+  throw new RnnkitError(
+    `The corpus of ${resumed.source} is ${recorded.path}, SHA-256 ${recorded.sha256} (${formatByteCount(recorded.bytes)}), and no file here matches: ${found.join('; ')}. ` +
+      'Resume with --corpus naming that same text, or start a new run.',
+  );
 }
 
 /** What a run trains with and where it writes: a resumed run's checkpoint settings, or a new run's flags. */

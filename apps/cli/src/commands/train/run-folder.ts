@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '@rnnkit/data';
@@ -8,8 +8,18 @@ import type { EpochRecord } from './options.js';
 
 // Where a run writes: its folder (metrics.json, perplexity.svg, checkpoint/), picked, found from a --resume path, and checked.
 
-/** A folder holds a run when it has a checkpoint or metrics. */
-export const holdsRun = (dir: string): boolean => existsSync(join(dir, 'metrics.json')) || existsSync(join(dir, 'checkpoint', 'model.json'));
+/** What crashed saves of `checkpoint/` leave beside it (see @rnnkit/training/node). */
+const LEFTOVER = /^\.checkpoint\.(tmp|old)-\d+-\d+$/;
+
+/** A folder holds a run when it has a checkpoint, metrics, or only what crashed saves of a checkpoint left. */
+export function holdsRun(dir: string): boolean {
+  if (existsSync(join(dir, 'metrics.json')) || existsSync(join(dir, 'checkpoint', 'model.json'))) return true;
+  try {
+    return readdirSync(dir).some((name) => LEFTOVER.test(name));
+  } catch {
+    return false;
+  }
+}
 
 /** `runs/train`, or the first of `runs/train-2`, `runs/train-3`, ... that holds no run. */
 export function freshRunFolder(base = join('runs', 'train')): string {
