@@ -5,8 +5,6 @@ import { checkSeed } from '@rnnkit/data';
 import {
   EncoderDecoder,
   GATES,
-  cellKindsInWords,
-  isCellKind,
   SEQUENCE_POOLINGS,
   SeqClassifier,
   TimeSeriesRegressor,
