@@ -39,16 +39,18 @@ export function softmaxCrossEntropy(z: usize, b: usize, labels: usize, parts: us
 
 /**
  * `softmaxCrossEntropy`'s softmax rows p into the gradient of `scale` times the sum of the losses,
- * (p - onehot(label)) scale, in place. Its float argument keeps it out of thread jobs (their
- * records hold integers).
+ * (p - onehot(label)) scale, in place; with `weights` (n floats; 0 for none) the sum of the losses
+ * weighted by row, row i's gradient scaled by scale weights[i]. Its float argument keeps it out of
+ * thread jobs (their records hold integers).
  */
-export function softmaxCrossEntropyGrad(p: usize, labels: usize, n: i32, ld: i32, scale: f32): void {
+export function softmaxCrossEntropyGrad(p: usize, labels: usize, weights: usize, n: i32, ld: i32, scale: f32): void {
   const L = <usize>ld << 2;
-  const s = f32x4.splat(scale);
   for (let i = 0; i < n; i++) {
+    const rowScale = weights != 0 ? scale * load<f32>(weights + (<usize>i << 2)) : scale;
+    const s = f32x4.splat(rowScale);
     const row = p + <usize>i * L;
     for (let j: usize = 0; j < L; j += 16) v128.store(row + j, f32x4.mul(v128.load(row + j), s));
     const at = row + (<usize>load<i32>(labels + (<usize>i << 2)) << 2);
-    store<f32>(at, load<f32>(at) - scale);
+    store<f32>(at, load<f32>(at) - rowScale);
   }
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkOptions, checkPositiveInts, createRng, type Rng } from '@rnnkit/data';
+import { checkOptions, checkPositiveInts, createRng, timeMajor, type Rng } from '@rnnkit/data';
 import type { CellKind } from './cell-kinds.js';
+import { denseCrossEntropy } from './fused/dense-cross-entropy.js';
 import { Dense, Embedding, RecurrentStack } from './layers.js';
 import { VariableOwner } from '@rnnkit/cells';
 
@@ -122,11 +123,41 @@ export class EncoderDecoder extends VariableOwner {
   decode(tgtIn: tf.Tensor2D, state: DecoderState, training = false): { logits: tf.Tensor2D; state: DecoderState } {
     return tf.tidy(() => {
       const [B, T] = tgtIn.shape;
-      const emb = this.tgtEmbedding.apply(tf.transpose(tgtIn)) as tf.Tensor3D; // (T, B, E)
-      const context = tf.broadcastTo(tf.expandDims(state.context, 0), [T, B, this.numHiddens]);
-      const { outputs, state: hidden } = this.decoder.apply(tf.concat([emb, context], 2) as tf.Tensor3D, state.hidden, this.mode(training));
+      const { outputs, state: next } = this.decoderOutputs(tgtIn, state, training);
       const batchFirst = tf.reshape(tf.transpose(outputs, [1, 0, 2]), [B * T, this.numHiddens]) as tf.Tensor2D;
-      return { logits: this.head.apply(batchFirst), state: { context: state.context, hidden } };
+      return { logits: this.head.apply(batchFirst), state: next };
+    });
+  }
+
+  /** The decoder's top-layer outputs (steps, batch, hidden), time-major, before the head. */
+  private decoderOutputs(tgtIn: tf.Tensor2D, state: DecoderState, training: boolean): { outputs: tf.Tensor3D; state: DecoderState } {
+    const [B, T] = tgtIn.shape;
+    const emb = this.tgtEmbedding.apply(tf.transpose(tgtIn)) as tf.Tensor3D; // (T, B, E)
+    const context = tf.broadcastTo(tf.expandDims(state.context, 0), [T, B, this.numHiddens]);
+    const { outputs, state: hidden } = this.decoder.apply(tf.concat([emb, context], 2) as tf.Tensor3D, state.hidden, this.mode(training));
+    return { outputs, state: { context: state.context, hidden } };
+  }
+
+  /**
+   * The teacher-forced loss: the softmax cross-entropy of `labels` (batch*tgtSteps, batch-major,
+   * as `call`'s logits' rows), each token's weighted by `weights` and summed (a padding mask over
+   * `num_steps` is d2l's `MaskedSoftmaxCELoss(...).sum()`), with the head and the loss one op
+   * (`denseCrossEntropy`: on rnnkit's kernels the logits never become tensors). `training` turns
+   * dropout on.
+   */
+  loss(src: tf.Tensor2D, tgtIn: tf.Tensor2D, labels: Int32Array, weights: Float32Array, options: { training?: boolean } = {}): tf.Scalar {
+    const [B, T] = tgtIn.shape;
+    if (labels.length !== B * T || weights.length !== B * T) {
+      throw new Error(`EncoderDecoder.loss: ${B} x ${T} target steps but ${labels.length} labels and ${weights.length} weights.`);
+    }
+    const training = options.training ?? false;
+    // The decoder's outputs are time-major: the labels and weights follow them, so no transpose.
+    const tm = timeMajor(labels, T);
+    const wm = timeMajor(weights, T);
+    return tf.tidy(() => {
+      const { outputs } = this.decoderOutputs(tgtIn, this.encode(src, training), training);
+      const x = tf.reshape(outputs, [T * B, this.numHiddens]) as tf.Tensor2D;
+      return denseCrossEntropy(x, this.head.W as tf.Tensor2D, this.head.b as tf.Tensor1D, tm, wm);
     });
   }
 

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Vocab, buildArrayNmt, buildArrayNmtTokens, nmtSpecialIds, nmtVocab, reversePairs } from '@rnnkit/data';
 import { EncoderDecoder } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
-import { evaluateSeq2Seq, trainSeq2Seq, type Seq2SeqModelLike } from './index.js';
+import { evaluateSeq2Seq, maskedSoftmaxCELoss, trainSeq2Seq, type Seq2SeqModelLike } from './index.js';
 
 describe('EncoderDecoder (d2l Seq2SeqEncoder/Decoder)', () => {
   beforeAll(() => useBackend('wasm'));
@@ -50,6 +50,57 @@ describe('EncoderDecoder (d2l Seq2SeqEncoder/Decoder)', () => {
     expect(out).toHaveLength(2);
     for (const row of out) expect(row.length).toBeLessThanOrEqual(7);
     expect(tf.memory().numTensors).toBe(before + 1); // only the target input above
+    model.dispose();
+  });
+
+  // The loss the training loop differentiates: the head and the masked loss as one op against
+  // call() and the separate ops, for d2l's sum over rows of the masked mean over num_steps.
+  it('loss (head and masked loss fused) equals call() then maskedSoftmaxCELoss: value and every gradient', () => {
+    const model = new EncoderDecoder({ srcVocabSize: vocab.size, tgtVocabSize: vocab.size, embedSize: 8, numHiddens: 8, numLayers: 2, seed: 3 });
+    const B = 4;
+    const T = 5;
+    const src = tf.tensor2d(
+      Int32Array.from({ length: B * 3 }, (_, i) => 3 + (i % 5)),
+      [B, 3],
+      'int32',
+    );
+    const tgtIn = tf.tensor2d(
+      Int32Array.from({ length: B * T }, (_, i) => (i % T === 0 ? bos : 3 + ((i * 7) % 5))),
+      [B, T],
+      'int32',
+    );
+    const labels = Int32Array.from({ length: B * T }, (_, i) => 3 + ((i * 3) % 6));
+    const mask = Float32Array.from({ length: B * T }, (_, i) => (i % T < 2 + (Math.floor(i / T) % 3) ? 1 : 0));
+    const before = tf.memory().numTensors;
+    const vars = model.trainableVariables;
+    const fused = tf.variableGrads(
+      () =>
+        model.loss(
+          src,
+          tgtIn,
+          labels,
+          mask.map((m) => m / T),
+        ),
+      vars,
+    );
+    const separate = tf.variableGrads(() => {
+      const labelsT = tf.tensor1d(labels, 'int32');
+      const maskT = tf.tensor1d(mask);
+      return tf.sum(maskedSoftmaxCELoss(model.call(src, tgtIn), labelsT, maskT, T)) as tf.Scalar;
+    }, vars);
+    const a = fused.value.dataSync()[0] as number;
+    const b = separate.value.dataSync()[0] as number;
+    expect(Math.abs(a - b)).toBeLessThan(1e-5 * Math.abs(b));
+    for (const v of vars) {
+      const ga = Array.from((fused.grads[v.name] as tf.Tensor).dataSync());
+      const gb = Array.from((separate.grads[v.name] as tf.Tensor).dataSync());
+      const worst = Math.max(...ga.map((x, i) => Math.abs(x - (gb[i] as number)) / (1e-3 + Math.abs(gb[i] as number))));
+      expect(worst).toBeLessThan(1e-4);
+    }
+    tf.dispose([fused.value, separate.value, ...Object.values(fused.grads), ...Object.values(separate.grads)]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => model.loss(src, tgtIn, labels.subarray(1), mask)).toThrow(/4 x 5 target steps but 19 labels and 20 weights/);
+    tf.dispose([src, tgtIn]);
     model.dispose();
   });
 

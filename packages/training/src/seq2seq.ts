@@ -12,6 +12,13 @@ export interface Seq2SeqModelLike {
   greedyDecode(src: tf.Tensor2D, bos: number, eos: number, maxLength: number): number[][];
   /** d2l 9.8 beam search (needed for `beamSize` > 1). */
   beamDecode?(src: tf.Tensor2D, bos: number, eos: number, maxLength: number, options: { beamSize: number; alpha?: number }): number[][];
+  /**
+   * Optional: the teacher-forced loss as the sum of each target token's softmax cross-entropy times
+   * its weight (`labels`, `weights`: batch*tgtSteps, batch-major), for a model that computes it
+   * faster than `call` and a separate loss (`EncoderDecoder`: the head and the loss as one op on
+   * rnnkit's kernels). The loop uses it where present.
+   */
+  loss?(src: tf.Tensor2D, tgtIn: tf.Tensor2D, labels: Int32Array, weights: Float32Array, options?: { training?: boolean }): tf.Scalar;
   readonly trainableVariables: tf.Variable[];
 }
 
@@ -95,15 +102,25 @@ export function trainSeq2Seq(model: Seq2SeqModelLike, data: { src: PaddedArray; 
         const B = rows.length;
         const srcT = tf.tensor2d(selectRows(src.array, rows, src.numSteps), [B, src.numSteps], 'int32');
         const inT = tf.tensor2d(selectRows(decIn, rows, tgt.numSteps), [B, tgt.numSteps], 'int32');
-        const labels = tf.tensor1d(selectRows(tgt.array, rows, tgt.numSteps), 'int32');
+        const labelIds = selectRows(tgt.array, rows, tgt.numSteps);
         const batchMask = selectRows(mask, rows, tgt.numSteps);
-        const maskT = tf.tensor1d(batchMask, 'float32');
         const n = batchMask.reduce((a, b) => a + b, 0);
-        const lossOf = d2lLoss
-          ? () => tf.sum(maskedSoftmaxCELoss(model.call(srcT, inT, { training: true }), labels, maskT, tgt.numSteps)) as tf.Scalar
-          : () => crossEntropyLoss(model.call(srcT, inT, { training: true }), labels, maskT);
+        let lossOf: () => tf.Scalar;
+        const temporaries: tf.Tensor[] = [];
+        if (model.loss) {
+          // The token weights of either loss: d2l's mask / num_steps summed, or the mean over the tokens.
+          const weights = batchMask.map((m) => (d2lLoss ? m / tgt.numSteps : m / Math.max(n, 1)));
+          lossOf = () => (model.loss as NonNullable<Seq2SeqModelLike['loss']>)(srcT, inT, labelIds, weights, { training: true });
+        } else {
+          const labels = tf.tensor1d(labelIds, 'int32');
+          const maskT = tf.tensor1d(batchMask, 'float32');
+          temporaries.push(labels, maskT);
+          lossOf = d2lLoss
+            ? () => tf.sum(maskedSoftmaxCELoss(model.call(srcT, inT, { training: true }), labels, maskT, tgt.numSteps)) as tf.Scalar
+            : () => crossEntropyLoss(model.call(srcT, inT, { training: true }), labels, maskT);
+        }
         const { loss } = optimizeStep(model.trainableVariables, lossOf, optimizer, options.theta ?? 1);
-        tf.dispose([srcT, inT, labels, maskT]);
+        tf.dispose([srcT, inT, ...temporaries]);
         lossSum += d2lLoss ? loss * tgt.numSteps : loss * n;
         tokens += n;
       }

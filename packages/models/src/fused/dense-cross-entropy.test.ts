@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, useBackend } from '../../../../test/backends.js';
 import { createRng } from '@rnnkit/data';
-import { oneHotFloat, setKernelThreads, activeKernels, useKernels, type Kernels } from '@rnnkit/cells';
+import { activeKernels, oneHotFloat, setKernelThreads, useKernels, watchOpPaths, type Kernels } from '@rnnkit/cells';
 import { denseCrossEntropy } from './dense-cross-entropy.js';
 
 function randomTensor(shape: number[], rng: { next(): number }, scale = 1): tf.Tensor {
@@ -69,6 +69,33 @@ for (const backend of TEST_BACKENDS) {
       });
     }
 
+    // Row weights: a padding mask over the steps (d2l's MaskedSoftmaxCELoss(...).sum()), zeros included.
+    for (const [N, H, V] of [
+      [40, 12, 29],
+      [6, 10, 5],
+    ] as [number, number, number][]) {
+      it(`with row weights equals the separate ops' weighted sum: loss and every gradient (N ${N}, H ${H}, V ${V})`, () => {
+        const before = tf.memory().numTensors;
+        const weights = Float32Array.from({ length: N }, (_, i) => (i % 7 < 5 ? 1 / 10 : 0));
+        const { result: fused, paths } = watchOpPaths(() => run(N, H, V, (x, W, b, labels) => denseCrossEntropy(x, W, b, labels, weights)));
+        expect(paths).toEqual([
+          N % 4 === 0 ? { op: 'denseCrossEntropy', kernels: true } : { op: 'denseCrossEntropy', kernels: false, reason: `${N} rows are not a multiple of 4` },
+        ]);
+        const reference = run(N, H, V, (x, W, b, labels) =>
+          tf.tidy(() => {
+            const targets = oneHotFloat(tf.tensor1d(labels, 'int32'), V);
+            const perRow = tf.losses.softmaxCrossEntropy(targets, tf.add(tf.matMul(x, W), b), undefined, 0, tf.Reduction.NONE);
+            return tf.sum(tf.mul(perRow, tf.tensor1d(weights))) as tf.Scalar;
+          }),
+        );
+        expect(Math.abs(fused.value - reference.value)).toBeLessThan(1e-5 * Math.abs(reference.value));
+        fused.grads.forEach((g, i) => {
+          expectAllClose(g, reference.grads[i] as number[], 1e-4);
+        });
+        expect(tf.memory().numTensors).toBe(before);
+      });
+    }
+
     it('runs the kernels where the sizes allow: no matmul or softmax op, where the separate ops have them', async () => {
       const rng = createRng(5);
       const x = randomTensor([16, 8], rng) as tf.Tensor2D;
@@ -119,6 +146,7 @@ for (const backend of TEST_BACKENDS) {
       const b = tf.zeros([3]) as tf.Tensor1D;
       expect(() => denseCrossEntropy(x, W, b, new Int32Array(8).fill(3))).toThrow(/Token id 3 is outside the vocabulary of 3/);
       expect(() => denseCrossEntropy(x, W, b, new Int32Array(7))).toThrow(/8 rows of x but 7 labels/);
+      expect(() => denseCrossEntropy(x, W, b, new Int32Array(8), new Float32Array(3))).toThrow(/8 rows of x but 3 weights/);
       expect(() => denseCrossEntropy(x, tf.zeros([5, 3]) as tf.Tensor2D, b, new Int32Array(8))).toThrow(/x has 4 features but W has 5 rows/);
       expect(() => denseCrossEntropy(x, W, tf.zeros([4]) as tf.Tensor1D, new Int32Array(8))).toThrow(/b has 4 entries, expected 3/);
       tf.dispose([x, W, b]);

@@ -16,18 +16,22 @@ import { gradientOfSaved } from './saved-region.js';
 /**
  * The mean softmax cross-entropy of a dense layer's logits, x W + b, against `labels` (one class id
  * per row of x): d2l's `nn.Linear` head and `nn.CrossEntropyLoss` as one op with its own gradient.
+ * With `weights` (one per row) it is the weighted sum of the rows' losses instead: a padding mask
+ * over the number of steps gives d2l's `MaskedSoftmaxCELoss(...).sum()`, a mask over its own sum
+ * the mean over the unmasked tokens.
  * On rnnkit's WebAssembly kernels the logits, their softmax and the gradients stay in the kernels'
  * memory: a product and one pass over the rows forward, two products back, split over the kernels'
  * threads, where the separate ops run some 40 TensorFlow.js kernels and copy the logits in and out
  * of them. On any backend; where the kernels are not at hand (no WebAssembly SIMD, a browser's main
  * thread before they compile) or x's rows or features are not multiples of 4, it is those ops.
  */
-export function denseCrossEntropy(x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D, labels: Int32Array): tf.Scalar {
+export function denseCrossEntropy(x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D, labels: Int32Array, weights?: Float32Array): tf.Scalar {
   const [N, H] = x.shape;
   const [HW, V] = W.shape;
   if (HW !== H) throw new Error(`denseCrossEntropy: x has ${H} features but W has ${HW} rows.`);
   if (b.size !== V) throw new Error(`denseCrossEntropy: b has ${b.size} entries, expected ${V} (W's columns).`);
   if (labels.length !== N) throw new Error(`denseCrossEntropy: ${N} rows of x but ${labels.length} labels.`);
+  if (weights && weights.length !== N) throw new Error(`denseCrossEntropy: ${N} rows of x but ${weights.length} weights.`);
   checkIds(labels, V);
   const k = activeKernels();
   const fallback = !k
@@ -41,13 +45,14 @@ export function denseCrossEntropy(x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D
   if (!k || fallback !== null) {
     return tf.tidy(() => {
       const targets = oneHotFloat(tf.tensor1d(labels, 'int32'), V);
-      return tf.losses.softmaxCrossEntropy(targets, tf.add(tf.matMul(x, W), b), undefined, 0, tf.Reduction.MEAN) as tf.Scalar;
+      const logits = tf.add(tf.matMul(x, W), b);
+      if (!weights) return tf.losses.softmaxCrossEntropy(targets, logits, undefined, 0, tf.Reduction.MEAN) as tf.Scalar;
+      return tf.sum(tf.mul(tf.losses.softmaxCrossEntropy(targets, logits, undefined, 0, tf.Reduction.NONE), tf.tensor1d(weights))) as tf.Scalar;
     });
   }
   const keep = tf.engine().isTapeOn();
-  const run = tf.customGrad(((xs: tf.Tensor2D, Ws: tf.Tensor2D, bs: tf.Tensor1D) => kernelPass(k, xs, Ws, bs, labels, keep)) as unknown as Parameters<
-    typeof tf.customGrad
-  >[0]);
+  const run = tf.customGrad(((xs: tf.Tensor2D, Ws: tf.Tensor2D, bs: tf.Tensor1D) =>
+    kernelPass(k, xs, Ws, bs, labels, weights ?? null, keep)) as unknown as Parameters<typeof tf.customGrad>[0]);
   return run(x, W, b) as tf.Scalar;
 }
 
@@ -62,20 +67,22 @@ function kernelPass(
   W: tf.Tensor2D,
   b: tf.Tensor1D,
   labels: Int32Array,
+  weights: Float32Array | null,
   keep: boolean,
 ): { value: tf.Scalar; gradFunc: (dy: tf.Tensor) => tf.Tensor[] } {
   const [N, H] = x.shape;
   const V = W.shape[1];
   const Vp = (V + 3) & ~3; // the logits' rows in whole lanes; the extra columns get probability 0
-  // Kept for the backward pass: x, the softmax rows (then the logits' gradient), the labels, and
-  // W with its rows padded to Vp.
-  const saved = k.allocLayout({ X: N * H, P: N * Vp, LABELS: N, W: H * Vp });
+  // Kept for the backward pass: x, the softmax rows (then the logits' gradient), the labels, the
+  // rows' weights, and W with its rows padded to Vp.
+  const saved = k.allocLayout({ X: N * H, P: N * Vp, LABELS: N, WEIGHTS: weights ? N : 0, W: H * Vp });
   const f = k.allocLayout({ WRAW: Vp === V ? 0 : H * V, WP: H * Vp, BIAS: Vp, PARTS: 2 * N });
   let sum = 0;
   try {
     const f32 = k.f32;
     readInto(x, f32, saved.X);
     new Int32Array(f32.buffer, 4 * saved.LABELS, N).set(labels);
+    if (weights) f32.set(weights, saved.WEIGHTS);
     if (Vp === V) readInto(W, f32, saved.W);
     else {
       readInto(W, f32, f.WRAW);
@@ -91,18 +98,23 @@ function kernelPass(
     });
     // Row i's loss is log(sum) - (z_label - max), from the two parts the kernel left.
     const parts = k.f32.subarray(f.PARTS, f.PARTS + 2 * N);
-    for (let i = 0; i < 2 * N; i += 2) sum += Math.log(parts[i] as number) - (parts[i + 1] as number);
+    const w = weights ? k.f32.subarray(saved.WEIGHTS, saved.WEIGHTS + N) : null;
+    for (let i = 0; i < N; i++) {
+      const loss = Math.log(parts[2 * i] as number) - (parts[2 * i + 1] as number);
+      sum += w ? (w[i] as number) * loss : loss;
+    }
   } catch (err) {
     k.release(saved.region);
     throw err;
   } finally {
     k.release(f.region);
   }
-  const value = tf.scalar(sum / N);
+  const value = tf.scalar(weights ? sum : sum / N);
   const gradFunc = gradientOfSaved(k, saved.region, keep, 'denseCrossEntropy', (dy): tf.Tensor[] => {
-    const scale = (dy.dataSync()[0] as number) / N;
-    // The logits' gradient (p - onehot) scale, over the softmax rows; its extra columns stay 0.
-    k.fn.softmaxCrossEntropyGrad(4 * saved.P, 4 * saved.LABELS, N, Vp, scale);
+    const scale = (dy.dataSync()[0] as number) / (weights ? 1 : N);
+    // The logits' gradient (p - onehot) scale (times the row's weight), over the softmax rows; its
+    // extra columns stay 0.
+    k.fn.softmaxCrossEntropyGrad(4 * saved.P, 4 * saved.LABELS, weights ? 4 * saved.WEIGHTS : 0, N, Vp, scale);
     const M = H + 1; // x^T with a row of ones under it: dW, then db (the gradient's column sums)
     const r = k.allocLayout({ XT: M * N, GP: N * Vp, DWB: M * Vp, WTP: Vp * H, DX: N * H });
     try {
