@@ -8,6 +8,7 @@
 // - loss.ts: the dense head's softmax cross-entropy and its gradient;
 // - optimizer.ts: the one-pass updates (the gradients' squared norm, SGD's y += a x, Adam);
 // - rows.ts: row gathers, their scatter-add gradient, transposes;
+// - random.ts: dropout masks drawn by position (the same bits in any order, on any thread);
 // - gemm.ts: the matmul on packed panels and the packings.
 
 export {
@@ -26,4 +27,5 @@ export { add3, expFloats } from './math';
 export { softmaxCrossEntropy, softmaxCrossEntropyGrad } from './loss';
 export { sumSquares, axpy, adam } from './optimizer';
 export { addRows, transpose, transposeStrided, gatherRows } from './rows';
+export { dropoutMask } from './random';
 export { packPanels, packPanelsWide, gemm, gemmStrided, packPanelsStrided } from './gemm';

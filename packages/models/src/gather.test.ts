@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, useBackend } from '../../../test/backends.js';
+import { useKernels, watchOpPaths } from '@rnnkit/cells';
 import { gatherRows } from './index.js';
 
 for (const backend of TEST_BACKENDS) {
@@ -37,6 +38,36 @@ for (const backend of TEST_BACKENDS) {
         [1, -1],
         [1.5, 4.5],
       ]);
+    });
+
+    it('on the kernels (rows of 4 floats) equals its JS loops, forward and backward, and reports the path', () => {
+      const W = tf.tensor2d(
+        Float32Array.from({ length: 5 * 8 }, (_, i) => Math.sin(i)),
+        [5, 8],
+      );
+      const ids = Int32Array.from([4, 0, 4, 1, 2, 2, 3]);
+      const upstream = tf.tensor2d(
+        Float32Array.from({ length: 7 * 8 }, (_, i) => Math.cos(i)),
+        [7, 8],
+      );
+      const run = () =>
+        watchOpPaths(() => {
+          const value = gatherRows(ids, W);
+          const grad = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(gatherRows(ids, w as tf.Tensor2D), upstream)))(W);
+          const out = { value: Array.from(value.dataSync()), grad: Array.from(grad.dataSync()) };
+          tf.dispose([value, grad]);
+          return out;
+        });
+      const before = tf.memory().numTensors;
+      const onKernels = run();
+      useKernels(false);
+      const inJs = run();
+      useKernels(true);
+      expect(onKernels.paths).toEqual([{ op: 'gatherRows', kernels: true }]);
+      expect(inJs.paths).toEqual([{ op: 'gatherRows', kernels: false, reason: 'turned off (useKernels(false))' }]);
+      expect(onKernels.result).toEqual(inJs.result);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([W, upstream]);
     });
 
     it('rejects ids outside the vocabulary', () => {
