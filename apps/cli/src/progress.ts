@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { VERSION } from './version.js';
 import { hasRelaxedSimd, kernelThreads } from '@rnnkit/cells';
+import type { StepPath } from '@rnnkit/training';
 
 export type OutputMode = 'bar' | 'lines' | 'json';
 
@@ -152,5 +153,20 @@ export function createReporter(
       clear();
       bar = null;
     },
+  };
+}
+
+/**
+ * What a training command does with the path its steps took (`onPath` of the training loops): a
+ * `path` event in --json, and with RNNKIT_DEBUG set a note on stderr: each fused op on rnnkit's
+ * kernels or on its fallback, and why.
+ */
+export function reportStepPath(reporter: Reporter): (path: StepPath) => void {
+  return (path) => {
+    reporter.event('path', { ...path });
+    if (process.env.RNNKIT_DEBUG) {
+      const ops = path.ops.map((p) => (p.kernels ? `${p.op}: kernels` : `${p.op}: fallback (${p.reason ?? 'no reason given'})`));
+      reporter.note(`step path: ${ops.join('; ')}`, { json: false });
+    }
   };
 }

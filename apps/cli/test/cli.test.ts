@@ -90,7 +90,7 @@ describe('rnnkit train / generate', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { event: string });
-    expect(events.map((e) => e.event)).toEqual(['start', 'epoch', 'epoch', 'sample', 'done']);
+    expect(events.map((e) => e.event)).toEqual(['start', 'path', 'epoch', 'epoch', 'sample', 'done']);
   });
 
   it('--resume after a run killed mid-way ends with the same metrics as an uninterrupted run', async () => {

@@ -23,6 +23,7 @@ const EVENTS: Record<string, Record<string, string[]>> = {
     start: ['command', 'backend', 'versions', 'kernels'],
     epoch: ['epoch', 'epochs', 'perplexity', 'tokensPerSecond', 'seconds'],
     sample: ['epoch', 'text'],
+    path: ['ops'],
     done: ['backend', 'perplexity', 'tokensPerSecond', 'seconds', 'epochsDone', 'interrupted', 'continuations', 'files'],
   },
   generate: { start: ['command', 'backend', 'versions', 'kernels'], done: ['text', 'unknownTokens', 'mode'] },
@@ -40,6 +41,7 @@ const EVENTS: Record<string, Record<string, string[]>> = {
   },
   translate: {
     start: ['command', 'backend', 'versions', 'kernels'],
+    path: ['ops'],
     epoch: ['epoch', 'epochs', 'loss', 'd2lLoss', 'tokensPerSecond', 'seconds'],
     done: [
       'backend',
@@ -122,7 +124,14 @@ describe('--json: every line is an event with its documented fields', () => {
       '--json',
     ]);
     expect(t.code, t.stderr).toBe(0);
-    expect(checkContract('train', t.stdout).map((e) => e.event)).toEqual(['start', 'epoch', 'sample', 'epoch', 'sample', 'done']);
+    const events = checkContract('train', t.stdout);
+    expect(events.map((e) => e.event)).toEqual(['start', 'path', 'epoch', 'sample', 'epoch', 'sample', 'done']);
+    // The step's path: the fused recurrence, the fused loss and the one-pass update, all on the kernels.
+    expect(events[1]!.ops).toEqual([
+      { op: 'fusedRecurrence', kernels: true },
+      { op: 'denseCrossEntropy', kernels: true },
+      { op: 'clippedUpdate', kernels: true },
+    ]);
     const g = rnnkit(['generate', '--checkpoint', 'run', '--length', '5', '--backend', 'wasm', '--json']);
     expect(g.code, g.stderr).toBe(0);
     expect(checkContract('generate', g.stdout).map((e) => e.event)).toEqual(['start', 'done']);
@@ -142,6 +151,13 @@ describe('--json: every line is an event with its documented fields', () => {
         // The loss per token, and d2l's train_seq2seq figure: the same divided by num_steps (10).
         const epoch = events.find((e) => e.event === 'epoch')!;
         expect(epoch.loss).toBeGreaterThan(0);
+        // d2l 9.7's step: the embeddings, both stacks, the fused masked loss and Adam's one pass on the kernels.
+        expect(events.find((e) => e.event === 'path')!.ops).toEqual([
+          { op: 'gatherRows', kernels: true },
+          { op: 'fusedRecurrence', kernels: true },
+          { op: 'denseCrossEntropy', kernels: true },
+          { op: 'clippedUpdate', kernels: true },
+        ]);
         expect(epoch.d2lLoss).toBeCloseTo((epoch.loss as number) / 10, 12);
         expect(events.at(-1)!.d2lLoss).toBe(epoch.d2lLoss);
       }

@@ -6,6 +6,7 @@ export { globalNorm, clipGradsByGlobalNorm } from './clip.js';
 export { languageModelLoss, crossEntropyLoss, maskedSoftmaxCELoss, mseLoss } from './loss.js';
 export { makeOptimizer, type OptimizerSpec } from './optim.js';
 export { applyClippedGradients, optimizeStep } from './step.js';
+export { stepPathReporter, type StepPath } from './paths.js';
 export { learningRateAt, setLearningRate, checkLearningRateSchedule, LR_SCHEDULE_KINDS, type LearningRateSchedule } from './schedule.js';
 export {
   trainStep,

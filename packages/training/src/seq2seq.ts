@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { recordOpPath } from '@rnnkit/cells';
 import { buildArrayNmt, checkPositiveInts, createRng, nmtSpecialIds, preprocessNmt, selectRows, type PaddedArray, type Vocab } from '@rnnkit/data';
 import { crossEntropyLoss, maskedSoftmaxCELoss } from './loss.js';
 import { bleu } from './metrics.js';
 import { makeOptimizer, type OptimizerSpec } from './optim.js';
+import { stepPathReporter, type StepPath } from './paths.js';
 import { optimizeStep } from './step.js';
 
 /** What the seq2seq loop needs of a model (`@rnnkit/models`' `EncoderDecoder` has it). */
@@ -73,6 +75,8 @@ export interface TrainSeq2SeqOptions {
    */
   loss?: 'mean' | 'd2l';
   onEpochEnd?: (info: Seq2SeqEpoch) => void;
+  /** Told which way the steps ran (fused loss, one-pass update, kernels, and why not): after the first step, and when it changes. */
+  onPath?: (path: StepPath) => void;
 }
 
 /** d2l `train_seq2seq`: teacher forcing with `<bos>`, masked cross-entropy, clipping, shuffled minibatches; dropout on. */
@@ -89,6 +93,8 @@ export function trainSeq2Seq(model: Seq2SeqModelLike, data: { src: PaddedArray; 
   if (options.loss !== undefined && options.loss !== 'mean' && options.loss !== 'd2l')
     throw new Error(`Unknown loss "${String(options.loss)}": use 'mean' or 'd2l'.`);
   const d2lLoss = options.loss === 'd2l';
+  const reported = stepPathReporter(options.onPath);
+  const variables = model.trainableVariables;
   try {
     for (let epoch = 1; epoch <= options.epochs; epoch++) {
       const start = performance.now();
@@ -115,11 +121,13 @@ export function trainSeq2Seq(model: Seq2SeqModelLike, data: { src: PaddedArray; 
           const labels = tf.tensor1d(labelIds, 'int32');
           const maskT = tf.tensor1d(batchMask, 'float32');
           temporaries.push(labels, maskT);
-          lossOf = d2lLoss
-            ? () => tf.sum(maskedSoftmaxCELoss(model.call(srcT, inT, { training: true }), labels, maskT, tgt.numSteps)) as tf.Scalar
-            : () => crossEntropyLoss(model.call(srcT, inT, { training: true }), labels, maskT);
+          lossOf = () => {
+            recordOpPath('denseCrossEntropy', false, 'the model has no loss(): its logits, then a separate masked cross-entropy');
+            const logits = model.call(srcT, inT, { training: true });
+            return d2lLoss ? (tf.sum(maskedSoftmaxCELoss(logits, labels, maskT, tgt.numSteps)) as tf.Scalar) : crossEntropyLoss(logits, labels, maskT);
+          };
         }
-        const { loss } = optimizeStep(model.trainableVariables, lossOf, optimizer, options.theta ?? 1);
+        const { loss } = reported(() => optimizeStep(variables, lossOf, optimizer, options.theta ?? 1));
         tf.dispose([srcT, inT, ...temporaries]);
         lossSum += d2lLoss ? loss * tgt.numSteps : loss * n;
         tokens += n;

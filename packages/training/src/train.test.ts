@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SeqDataLoader, createRng, loadDataTimeMachine, textEncoding } from '@rnnkit/data';
 import { RNNModelScratch, gruCell, lstmCell, rnnCell } from '@rnnkit/cells';
 import { useBackend } from '../../../test/backends.js';
-import { makeOptimizer, predict, trainEpoch, trainLanguageModel } from './index.js';
+import { RNNModel } from '@rnnkit/models';
+import { makeOptimizer, predict, trainEpoch, trainLanguageModel, type StepPath } from './index.js';
 
 describe('no tensor leaks', () => {
   beforeAll(() => useBackend('wasm'));
@@ -161,6 +162,49 @@ describe('predict', () => {
     expect(unknown.tokens).toHaveLength(3);
     expect(() => predict(model, vocab, '', 3)).toThrow(/prefix is empty/);
     expect(() => predict(model, vocab, 'a', 3, { mode: 'sample' })).toThrow(/seeded generator/);
+    model.dispose();
+  });
+});
+
+describe("the step's path (fused loss, one-pass update, kernels), reported once", () => {
+  beforeAll(() => useBackend('wasm'));
+
+  const corpus = Int32Array.from({ length: 600 }, (_, i) => (i * 7) % 12);
+  const loader = () => new SeqDataLoader(corpus, { batchSize: 4, numSteps: 5, seed: 1 });
+
+  it('the fused model on the kernels: recurrence, loss and update, told after the first step only', () => {
+    const model = new RNNModel({ vocabSize: 12, cell: 'gru', numHiddens: 8, seed: 1 });
+    const optimizer = makeOptimizer('sgd', 0.5);
+    const paths: StepPath[] = [];
+    const result = trainEpoch(model, loader(), optimizer, { onPath: (p) => paths.push(p) });
+    expect(result.steps).toBeGreaterThan(2);
+    expect(paths).toEqual([
+      {
+        ops: [
+          { op: 'fusedRecurrence', kernels: true },
+          { op: 'denseCrossEntropy', kernels: true },
+          { op: 'clippedUpdate', kernels: true },
+        ],
+      },
+    ]);
+    optimizer.dispose();
+    model.dispose();
+  });
+
+  it('says why a step fell back: a model without a fused loss, an optimizer the kernels do not run', () => {
+    const model = new RNNModelScratch({ vocabSize: 12, numHiddens: 8, ...gruCell, seed: 2 });
+    const optimizer = tf.train.momentum(0.1, 0.9);
+    const paths: StepPath[] = [];
+    trainEpoch(model, loader(), optimizer, { onPath: (p) => paths.push(p) });
+    expect(paths).toEqual([
+      {
+        ops: [
+          { op: 'denseCrossEntropy', kernels: false, reason: 'RNNModelScratch has no loss(): its logits, then a separate cross-entropy' },
+          { op: 'clippedUpdate', kernels: false, reason: 'the optimizer is Momentum, not plain SGD or Adam' },
+        ],
+      },
+    ]);
+    optimizer.dispose();
     model.dispose();
   });
 });

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { SeqBatch } from '@rnnkit/data';
-import type { RecurrentLanguageModel, State } from '@rnnkit/cells';
+import { recordOpPath, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
 import { languageModelLoss } from './loss.js';
 import { makeOptimizer, type OptimizerSpec } from './optim.js';
 import { checkLearningRateSchedule, learningRateAt, setLearningRate, type LearningRateSchedule } from './schedule.js';
+import { stepPathReporter, type StepPath } from './paths.js';
 import { optimizeStep } from './step.js';
 import { yieldToEventLoop } from './yield.js';
 
@@ -33,6 +34,7 @@ export function languageModelObjective(
   onState: (next: State) => void,
 ): () => tf.Scalar {
   const callThenLoss = () => {
+    recordOpPath('denseCrossEntropy', false, `${model.constructor.name} has no loss(): its logits, then a separate cross-entropy`);
     const out = model.call(X, state);
     return { loss: languageModelLoss(out.logits, Y), state: out.state };
   };
@@ -74,6 +76,11 @@ export interface EpochOptions {
   /** Random iteration: a fresh state every minibatch. Sequential (default): carry it over. */
   useRandomIter?: boolean;
   onStep?: (info: { step: number; loss: number; gradNorm: number; tokens: number }) => void;
+  /**
+   * Told which way the steps ran (each fused op on rnnkit's kernels or its fallback, and why):
+   * after the first step, and again when that changes.
+   */
+  onPath?: (path: StepPath) => void;
   /** Checked between minibatches; true ends the epoch. */
   shouldStop?: () => boolean;
   /**
@@ -106,6 +113,7 @@ function* epochSteps(
   options: EpochOptions,
 ): Generator<Promise<{ loss: number; gradNorm: number }> | null, EpochResult, { loss: number; gradNorm: number } | undefined> {
   const theta = options.theta ?? 1;
+  const reported = stepPathReporter(options.onPath);
   const start = performance.now();
   let state: State | null = null;
   let lossSum = 0;
@@ -127,7 +135,8 @@ function* epochSteps(
           state = model.beginState(batch.batchSize);
         }
         const [X, Y] = batchTensors(batch);
-        const full = trainStep(model, X, Y, state, optimizer, theta);
+        const from: State = state;
+        const full: StepResult = reported(() => trainStep(model, X, Y, from, optimizer, theta));
         tf.dispose([X, Y]);
         disposeState(state);
         state = full.state;
@@ -257,6 +266,7 @@ export interface TrainOptions {
   startEpoch?: number;
   onEpochEnd?: (info: EpochInfo) => void | Promise<void>;
   onStep?: EpochOptions['onStep'] & {};
+  onPath?: EpochOptions['onPath'] & {};
   /** Runs the minibatches elsewhere, e.g. across threads (`DataParallelTrainer`). */
   stepper?: MinibatchStepper;
   /** Aborting stops cleanly after the current minibatch. */

@@ -9,7 +9,7 @@ import { DIVERGENCE_FACTOR, uniformCrossEntropy } from '../divergence.js';
 import { LOCAL_COPY_HINT, RnnkitError } from '../errors.js';
 import { createModelFromFlags, type LanguageModelConfig } from '../lm.js';
 import { checkTrainingFits } from '../memory.js';
-import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary, type Reporter } from '../progress.js';
+import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary, reportStepPath, type Reporter } from '../progress.js';
 import { displayPath } from '../invocation.js';
 import { VERSION } from '../version.js';
 import type { EpochRecord, TrainCheckpointMeta, TrainCommandOptions } from './train/options.js';
@@ -175,6 +175,7 @@ async function trainLoaded(
       startEpoch,
       stepper,
       signal: controller.signal,
+      onPath: reportStepPath(reporter),
       onEpochEnd: async ({ epoch, perplexity, tokensPerSecond, seconds }) => {
         if (!Number.isFinite(perplexity) || Math.log(perplexity) > DIVERGENCE_FACTOR * uniformCrossEntropy(vocab.size)) {
           // The weights are NaN or Infinity now, or the loss exploded: keep the last checkpoint and stop.

@@ -21,7 +21,7 @@ import { RnnkitError, UsageError } from '../errors.js';
 import { divergedMessage, divergedRecord, divergenceCheck, divergenceOf, uniformCrossEntropy } from '../divergence.js';
 import { checkWeightsFit } from '../memory.js';
 import { lossSpec, renderSvg } from '../plot.js';
-import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary } from '../progress.js';
+import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary, reportStepPath } from '../progress.js';
 import { VERSION } from '../version.js';
 import { displayPath } from '../invocation.js';
 import { runFolderOf } from './train/run-folder.js';
@@ -205,6 +205,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
         theta: 1,
         loss: 'd2l',
         seed: opts.seed,
+        onPath: reportStepPath(reporter),
         onEpochEnd: ({ epoch, loss, tokensPerSecond, seconds }) => {
           diverged(epoch, loss);
           const d2lLoss = d2lScale(loss);
