@@ -125,7 +125,7 @@ export class EncoderDecoder extends VariableOwner {
       const [B, T] = tgtIn.shape;
       const { outputs, state: next } = this.decoderOutputs(tgtIn, state, training);
       const batchFirst = tf.reshape(tf.transpose(outputs, [1, 0, 2]), [B * T, this.numHiddens]) as tf.Tensor2D;
-      return { logits: this.head.apply(batchFirst), state: next };
+      return { logits: this.head.apply(batchFirst), state: { context: next.context, hidden: next.hidden } };
     });
   }
 
