@@ -48,6 +48,24 @@ const withBackendAndJson = <O extends { backend?: unknown; json?: unknown; threa
   return { ...o, backend: o.backend as BackendChoice, json: Boolean(o.json) };
 };
 
+/** The options given on the command line (not defaults), by their attribute names. */
+const givenOptions = (o: Record<string, unknown>, cmd: Command): string[] => Object.keys(o).filter((key) => cmd.getOptionValueSource(key) === 'cli');
+
+/**
+ * With --checkpoint a command uses a trained model and does not train: a given option outside
+ * `applies` (the training flags: --epochs, --lr, --val-fraction...) would be ignored, so it is
+ * refused, named, as `train --resume` refuses the settings its checkpoint fixes.
+ */
+function refuseWithCheckpoint(cmd: Command, given: readonly string[], applies: readonly string[], what: string): void {
+  const ignored = given.filter((key) => key !== 'checkpoint' && !applies.includes(key) && !['backend', 'threads', 'json'].includes(key));
+  if (ignored.length === 0) return;
+  const flags = ignored.map((key) => cmd.options.find((opt) => opt.attributeName() === key)?.long ?? key);
+  throw new UsageError(
+    `--checkpoint ${what} and does not train: ${flags.join(', ')} ${flags.length > 1 ? 'have' : 'has'} no effect with it. Leave ${flags.length > 1 ? 'them' : 'it'} out ` +
+      `(with --checkpoint: ${applies.map((key) => cmd.options.find((opt) => opt.attributeName() === key)?.long ?? key).join(', ')}), or train a new model without --checkpoint.`,
+  );
+}
+
 /** The `rnnkit` command line. `run` resolves to the exit code. */
 export function buildProgram(
   setExitCode: (code: number) => void = (code) => {
@@ -121,7 +139,7 @@ Examples:
 The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or the copy shipped with @rnnkit/data.`,
     )
     .action(async (o, cmd: Command) => {
-      const given = Object.keys(o).filter((key) => cmd.getOptionValueSource(key) === 'cli');
+      const given = givenOptions(o, cmd);
       const summary = await runTrain({ ...withBackendAndJson(o), given });
       if (summary.signal) setExitCode(summary.signal === 'SIGTERM' ? 143 : 130);
     });
@@ -260,7 +278,14 @@ The sentence pairs are from the Tatoeba Project (tatoeba.org), CC-BY 2.0 FR, as 
 manythings.org/anki and d2l; the first 1,000 lines of fra.txt ship with @rnnkit/data.`,
     )
     .action(async (o, cmd: Command) => {
-      const given = Object.keys(o).filter((key) => cmd.getOptionValueSource(key) === 'cli');
+      const given = givenOptions(o, cmd);
+      if (o.checkpoint !== undefined)
+        refuseWithCheckpoint(
+          cmd,
+          given,
+          ['allowUnverified', 'beam', 'alpha', 'sentence', 'heldOut', 'pairs', 'data', 'download', 'out'],
+          'translates with a trained model (its num_steps and vocabularies)',
+        );
       await runTranslate({ ...withBackendAndJson(o), given });
     });
 
@@ -302,7 +327,9 @@ Examples:
   rnnkit timeseries --csv sales.csv --column units --tau 14 --horizon 30
   rnnkit timeseries --checkpoint runs/timeseries --horizon 60   forecast again with that GRU`,
     )
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
+      if (o.checkpoint !== undefined)
+        refuseWithCheckpoint(cmd, givenOptions(o, cmd), ['csv', 'column', 'horizon', 'out'], 'forecasts with a trained GRU (its --tau and scaling)');
       if (o.csv === undefined && o.checkpoint === undefined) {
         const csvOnly = ['column', 'horizon', 'valFraction'].filter((k) => o[k] !== undefined);
         if (csvOnly.length > 0)
@@ -361,7 +388,9 @@ Examples:
 Each line of --data is a text, a tab and its label; blank lines are skipped, and a line without
 exactly one tab is an error that names it.`,
     )
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
+      if (o.checkpoint !== undefined)
+        refuseWithCheckpoint(cmd, givenOptions(o, cmd), ['text', 'data'], 'classifies with a trained classifier (its tokens, num_steps and classes)');
       await runClassify(withBackendAndJson(o));
     });
 
@@ -386,6 +415,14 @@ exactly one tab is an error that names it.`,
     )
     .option('--corpus <file>', 'the text rnnkit train --resume continues on (default The Time Machine)', nonEmpty('a path'))
     .addOption(intOption('--max-tokens <n>', 'first N characters of that text for train --resume (0: all)', 0, 1_000_000_000, 10000))
+    .addOption(
+      intOption(
+        '--num-steps <n>',
+        "d2l's num_steps: a translation model reads sentences as this many tokens and translates to at most as many (default 10, d2l 9.7's); a language model's train --resume steps per minibatch (default 35)",
+        1,
+        1000,
+      ),
+    )
     .option('--force', 'replace a run already in --out')
     .addOption(backendOption())
     .addOption(jsonOption())
@@ -397,8 +434,9 @@ Examples:
   rnnkit import rnn_model.onnx --out runs/from-onnx
   rnnkit import seq2seq.safetensors --vocab vocab.json --out runs/nmt           then: rnnkit translate --checkpoint runs/nmt`,
     )
-    .action(async (file: string, o) => {
-      await runImport({ ...withBackendAndJson(o), file, force: Boolean(o.force) });
+    .action(async (file: string, o, cmd: Command) => {
+      const given = givenOptions(o, cmd);
+      await runImport({ ...withBackendAndJson(o), file, force: Boolean(o.force), given });
     });
 
   program

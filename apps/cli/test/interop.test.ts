@@ -111,3 +111,61 @@ describe('rnnkit export', () => {
     expect(readFileSync(join(dir, 'nmt-out', 'model.onnx')).length).toBeGreaterThan(1000);
   });
 });
+
+describe('rnnkit translate --checkpoint on an imported PyTorch encoder-decoder', () => {
+  it("translates as d2l's predict_seq2seq does in PyTorch, with the model's num_steps given at import", () => {
+    const fx = JSON.parse(readFileSync(join(fixtures, 'encoder_decoder.json'), 'utf8')) as { sources: number[][]; greedy: number[][]; eos: number };
+    const vocab = JSON.parse(readFileSync(join(fixtures, 'encoder_decoder.vocab.json'), 'utf8')) as { src: string[]; tgt: string[] };
+    const numSteps = fx.sources[0]!.length; // the generator pads its sources to 5 tokens
+    const words = (ids: number[], v: string[], eos: number) =>
+      ids
+        .slice(0, ids.includes(eos) ? ids.indexOf(eos) : ids.length)
+        .map((i) => v[i])
+        .join(' ');
+    const sentences = fx.sources.map((ids) => words(ids, vocab.src, fx.eos));
+    const imported = rnnkit([
+      'import',
+      join(fixtures, 'encoder_decoder.safetensors'),
+      '--vocab',
+      join(fixtures, 'encoder_decoder.vocab.json'),
+      '--out',
+      'nmt5',
+      '--num-steps',
+      String(numSteps),
+    ]);
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stdout).toContain(`num_steps ${numSteps}: sentences are read as ${numSteps} tokens`);
+    const r = rnnkit(['translate', '--checkpoint', 'nmt5', '--held-out', '0', '--json', ...sentences.flatMap((s) => ['--sentence', s])]);
+    expect(r.code, r.stderr).toBe(0);
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const done = events.at(-1) as { event: string; trained: boolean; sentences: { source: string; prediction: string }[] };
+    expect(done.event).toBe('done');
+    expect(done.trained).toBe(false);
+    // PyTorch's greedy ids, cut to num_steps (predict_seq2seq's longest output) and at <eos>.
+    expect(done.sentences.map((s) => s.prediction)).toEqual(fx.greedy.map((ids) => words(ids.slice(0, numSteps), vocab.tgt, fx.eos)));
+    expect(events.filter((e) => e.event === 'epoch')).toHaveLength(0);
+    const plain = rnnkit(['translate', '--checkpoint', 'nmt5', '--held-out', '0', '--sentence', sentences[0]!]);
+    expect(plain.stdout).toMatch(/\(imported from encoder_decoder\.safetensors; num_steps 5\)/);
+    // What cannot apply is refused, not ignored: a language model's flags at import, a training flag with --checkpoint.
+    const lmFlags = rnnkit([
+      'import',
+      join(fixtures, 'encoder_decoder.safetensors'),
+      '--vocab',
+      join(fixtures, 'encoder_decoder.vocab.json'),
+      '--out',
+      'nmt-x',
+      '--impl',
+      'fused',
+    ]);
+    expect(lmFlags.code).toBe(2);
+    expect(lmFlags.stderr).toMatch(
+      /^rnnkit: --impl applies only to language models; encoder_decoder\.safetensors holds d2l's encoder-decoder: leave it out\.$/m,
+    );
+    const numStepsAgain = rnnkit(['translate', '--checkpoint', 'nmt5', '--num-steps', '10']);
+    expect(numStepsAgain.code).toBe(2);
+    expect(numStepsAgain.stderr).toMatch(/--checkpoint translates with a trained model .* --num-steps has no effect with it/);
+  });
+});

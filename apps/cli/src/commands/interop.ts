@@ -56,6 +56,14 @@ export interface ImportCommandOptions {
   corpus?: string;
   /** d2l's max_tokens of that text for `train --resume` (0: all). */
   maxTokens: number;
+  /**
+   * d2l's num_steps: of a translation model, the source tokens it reads (padded or cut) and its
+   * longest translation (default 10, d2l 9.7's); of a language model, the time steps per
+   * minibatch of `train --resume` (default 35).
+   */
+  numSteps?: number;
+  /** The options given on the command line (those that do not apply to the file's model are refused). */
+  given?: readonly string[];
   force?: boolean;
   backend: BackendChoice;
   json: boolean;
@@ -74,6 +82,7 @@ export interface ImportSummary {
 const D2L_TRAINING = { lr: 1, optimizer: 'sgd', batchSize: 32, numSteps: 35, randomIter: false, preprocess: 'd2l' } as const;
 /** d2l 9.7's: what `rnnkit translate --checkpoint` reads an imported translation model with. */
 const D2L_TRANSLATION = { numSteps: 10, numExamples: 600 } as const;
+const FLAG_OF = { impl: '--impl', corpus: '--corpus', maxTokens: '--max-tokens' } as const;
 
 const userError = (err: unknown): unknown => (err instanceof InteropError || err instanceof CheckpointError ? new RnnkitError(err.message) : err);
 
@@ -130,6 +139,7 @@ export async function runImport(opts: ImportCommandOptions): Promise<ImportSumma
       const state = readSafetensors(bytes, opts.file).tensors;
       if (isTranslationStateDict(state)) return await importTranslation(opts, state, vocabFile, checkpoint, reporter, startBackend);
     }
+    const numSteps = opts.numSteps ?? D2L_TRAINING.numSteps;
     let vocab: Vocab | null = vocabFile ? vocabFromTokens(vocabFile.json, vocabFile.path) : null;
     let vocabSource = vocabFile?.path ?? '';
     let weights: RecurrentWeights;
@@ -147,7 +157,7 @@ export async function runImport(opts: ImportCommandOptions): Promise<ImportSumma
     }
     const loaderOptions = {
       batchSize: D2L_TRAINING.batchSize,
-      numSteps: D2L_TRAINING.numSteps,
+      numSteps,
       useRandomIter: D2L_TRAINING.randomIter,
       maxTokens: opts.maxTokens,
       preprocess: D2L_TRAINING.preprocess,
@@ -177,7 +187,7 @@ export async function runImport(opts: ImportCommandOptions): Promise<ImportSumma
         lr: D2L_TRAINING.lr,
         optimizer: D2L_TRAINING.optimizer,
         batchSize: D2L_TRAINING.batchSize,
-        numSteps: D2L_TRAINING.numSteps,
+        numSteps,
         randomIter: D2L_TRAINING.randomIter,
         maxTokens: opts.maxTokens,
         corpus: opts.corpus,
@@ -234,17 +244,25 @@ async function importTranslation(
       `${opts.file} holds d2l's encoder-decoder: give its vocabularies with --vocab FILE, a JSON object { "src": [...], "tgt": [...] } of src_vocab.idx_to_token and tgt_vocab.idx_to_token (or put vocab.json beside it).`,
     );
   }
+  // The language model's options have no meaning here: refused rather than ignored.
+  const lmOnly = (['impl', 'corpus', 'maxTokens'] as const).filter((k) => opts.given?.includes(k));
+  if (lmOnly.length > 0) {
+    throw new UsageError(
+      `${lmOnly.map((k) => FLAG_OF[k]).join(', ')} ${lmOnly.length > 1 ? 'apply' : 'applies'} only to language models; ${basename(opts.file)} holds d2l's encoder-decoder: leave ${lmOnly.length > 1 ? 'them' : 'it'} out.`,
+    );
+  }
   const { src, tgt } = translationVocabFromJson(vocabFile.json, vocabFile.path);
   const weights = translationFromTorch(state, { file: opts.file, srcVocabSize: src.size, tgtVocabSize: tgt.size });
   const config: TranslationConfig = translationKind.checkConfig({ ...weights.options, dropout: 0, init: 'pytorch', seed: 0 });
   await startBackend();
   const model = createTranslationModel(weights);
+  const numSteps = opts.numSteps ?? D2L_TRANSLATION.numSteps;
   try {
     await saveKindCheckpoint(checkpoint, translationKind, {
       model,
       config,
       vocabularies: { sourceVocab: src, targetVocab: tgt },
-      training: { rnnkit: VERSION, ...D2L_TRANSLATION, epoch: 0 },
+      training: { rnnkit: VERSION, ...D2L_TRANSLATION, numSteps, epoch: 0, imported: basename(opts.file) },
     });
   } finally {
     model.dispose();
@@ -258,6 +276,9 @@ async function importTranslation(
     checkpoint,
   };
   reporter.info(`imported ${displayPath(opts.file)} (safetensors: ${summary.model}): ${displayPath(checkpoint)}/`);
+  reporter.info(
+    `num_steps ${numSteps}${opts.numSteps === undefined ? " (d2l 9.7's; give the model's own with --num-steps)" : ''}: sentences are read as ${numSteps} tokens (padded or cut) and translated to at most ${numSteps} tokens`,
+  );
   reporter.info(`next: ${commandFor('translate')} --checkpoint ${argumentPath(opts.out)} --sentence "go ."`);
   reporter.event('done', { ...summary });
   return summary;

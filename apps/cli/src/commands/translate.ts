@@ -72,6 +72,8 @@ export interface TranslateCheckpointMeta {
   epoch: number;
   /** The pairs file it was trained on (--pairs), and how many of its last lines were held out. */
   pairs?: { file: string; heldOut: number };
+  /** The file `rnnkit import` read it from (a PyTorch state dict), for a model not trained by rnnkit. */
+  imported?: string;
 }
 
 /** The training record of a translation checkpoint, checked; an error naming the checkpoint otherwise. */
@@ -185,7 +187,9 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   const d2lScale = (loss: number) => loss / numSteps;
   let trainSeconds = 0;
   if (resumed) {
-    reporter.info(`translating with ${resumed.source} (trained ${resumed.metadata.epoch} epochs)`);
+    const m = resumed.metadata;
+    const origin = typeof m.imported === 'string' && m.epoch === 0 ? `imported from ${m.imported}` : `trained ${m.epoch} epoch${m.epoch === 1 ? '' : 's'}`;
+    reporter.info(`translating with ${resumed.source} (${origin}; num_steps ${numSteps})`);
   } else {
     reporter.info(
       `training a GRU encoder-decoder (embed ${opts.embed}, hidden ${opts.hidden}, ${opts.layers} layers, dropout ${opts.dropout}) on ${data.src.rows} ${own ? `pairs of ${pairsFile}` : 'English-French pairs'} ` +
