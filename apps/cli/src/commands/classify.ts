@@ -24,6 +24,7 @@ import {
   type SeqClassifierConfig,
 } from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
+import { divergedMessage, divergedRecord, divergenceCheck, divergenceOf, uniformCrossEntropy } from '../divergence.js';
 import { RnnkitError, UsageError } from '../errors.js';
 import { renderSvg, seriesSpec } from '../plot.js';
 import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary, type Reporter } from '../progress.js';
@@ -179,6 +180,8 @@ async function train(opts: ClassifyCommandOptions, backend: string, reporter: Re
     plot: join(opts.out, 'accuracy.svg'),
     checkpoint: join(opts.out, 'checkpoint'),
   };
+  // An untrained classifier guesses uniformly: ln(classes) per text (class weights keep that mean).
+  const diverged = divergenceCheck(uniformCrossEntropy(numClasses), 'loss');
   try {
     reporter.startBar(opts.epochs, 0, 'loss');
     try {
@@ -190,6 +193,7 @@ async function train(opts: ClassifyCommandOptions, backend: string, reporter: Re
         validation,
         ...(classWeights ? { classWeights } : {}),
         onEpochEnd: (e) => {
+          diverged(e.epoch, e.loss);
           const v = e.validation as ClassifierEvaluation;
           last = v;
           const row = { epoch: e.epoch, loss: e.loss, accuracy: e.accuracy, validationLoss: v.loss, validationAccuracy: v.accuracy, seconds: e.seconds };
@@ -203,7 +207,21 @@ async function train(opts: ClassifyCommandOptions, backend: string, reporter: Re
         },
       });
     } catch (err) {
-      throw new RnnkitError((err as Error).message.replace('learning rate', 'learning rate (--lr)'));
+      reporter.stopBar();
+      const d = divergenceOf(err, 'loss');
+      if (!d) throw new RnnkitError((err as Error).message.replace('learning rate', 'learning rate (--lr)'));
+      // Nothing diverged is saved: metrics.json says where it went wrong.
+      await writeFileAtomic(
+        files.metrics as string,
+        `${JSON.stringify({ backend, config, tokens: opts.tokens, numSteps, options: opts, versions: versions(), history, diverged: divergedRecord(d) }, null, 2)}\n`,
+      );
+      throw new RnnkitError(
+        divergedMessage(
+          d,
+          opts.lr,
+          `no checkpoint was written (a checkpoint in ${files.checkpoint} from an earlier run is unchanged; ${files.metrics} records where it diverged).`,
+        ),
+      );
     } finally {
       reporter.stopBar();
     }

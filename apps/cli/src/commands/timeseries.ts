@@ -188,6 +188,9 @@ async function runCsvTimeseries(opts: TimeseriesCommandOptions & { csv: string }
     reporter.info(`GRU ${opts.hidden}, Adam lr ${opts.lr}, batch ${opts.batchSize}, ${opts.epochs} epochs`);
     const unitsSq = scaler.std * scaler.std; // MSE on scaled values -> the data's units
     const validationLosses: number[] = [];
+    const trainLosses: number[] = [];
+    // An untrained model that predicts the (scaled) mean: the mean square of the scaled targets.
+    const diverged = divergenceCheck(meanSquare(train.labels) * unitsSq, 'training MSE');
     let losses: number[];
     try {
       losses = trainRegressor(model, train, opts.tau, {
@@ -197,13 +200,30 @@ async function runCsvTimeseries(opts: TimeseriesCommandOptions & { csv: string }
         seed: opts.seed,
         validation: test,
         onEpochEnd: ({ epoch, loss, validationLoss }) => {
+          diverged(epoch, loss * unitsSq);
+          trainLosses.push(loss * unitsSq);
           validationLosses.push((validationLoss as number) * unitsSq);
           reporter.info(`epoch ${epoch}, loss ${fmt(loss * unitsSq)}, validation MSE ${fmt((validationLoss as number) * unitsSq)}`);
           reporter.event('epoch', { epoch, loss: loss * unitsSq, validationLoss: (validationLoss as number) * unitsSq });
         },
       });
     } catch (err) {
-      throw new RnnkitError(`${(err as Error).message.replace('learning rate', 'learning rate (--lr)')}`);
+      const d = divergenceOf(err, 'training MSE');
+      if (!d) throw new RnnkitError(`${(err as Error).message.replace('learning rate', 'learning rate (--lr)')}`);
+      // Nothing diverged is saved: metrics.json says where it went wrong.
+      await mkdir(opts.out, { recursive: true });
+      const metrics = join(opts.out, 'metrics.json');
+      await writeFileAtomic(
+        metrics,
+        `${JSON.stringify({ backend, options: opts, losses: trainLosses, validationLosses, diverged: divergedRecord(d) }, null, 2)}\n`,
+      );
+      throw new RnnkitError(
+        divergedMessage(
+          d,
+          opts.lr,
+          `no checkpoint or forecast was written (a checkpoint in ${join(opts.out, 'checkpoint')} from an earlier run is unchanged; ${metrics} records where it diverged).`,
+        ),
+      );
     }
     losses = losses.map((l) => l * unitsSq);
     const gru: WindowPredictor = (w) => model.predictWindows(w, opts.tau);

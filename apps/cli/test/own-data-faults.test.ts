@@ -1,0 +1,77 @@
+// A new user's wrong and edge inputs to the commands on their own files (classify, timeseries
+// --csv, translate --pairs, import, export), run in this process on the cpu backend with tiny
+// files: each ends with one line naming the file or flag and the fix, the right exit code, and
+// no half-written or silently wrong output.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { run } from '../src/program.js';
+
+let dir: string;
+let stderr: string[];
+let stdout: string[];
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'rnnkit-faults-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+beforeEach(() => {
+  stderr = [];
+  stdout = [];
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stderr.push(String(chunk));
+    return true;
+  });
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdout.push(String(chunk));
+    return true;
+  });
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+const at = (name: string) => join(dir, name);
+async function rnnkit(argv: string[]): Promise<{ code: number; error: string; stdout: string }> {
+  const code = await run([...argv, '--backend', 'cpu']);
+  return { code, error: stderr.join('').trim().split('\n').at(-1) ?? '', stdout: stdout.join('') };
+}
+
+/** Two classes told apart by the last character. */
+function labelledFile(name: string): string {
+  const rows: string[] = [];
+  for (let i = 0; i < 20; i++)
+    rows.push(`is it ${['red', 'blue', 'big', 'late'][i % 4]}?\tquestion`, `it is ${['red', 'blue', 'big', 'late'][i % 4]}.\tstatement`);
+  writeFileSync(at(name), `${rows.join('\n')}\n`);
+  return at(name);
+}
+
+/** A weekly swing over 120 days. */
+function seriesFile(name: string): string {
+  const rows = Array.from({ length: 120 }, (_, i) => `${i},${(100 + 10 * Math.sin((i / 7) * 2 * Math.PI)).toFixed(3)}`);
+  writeFileSync(at(name), `day,units\n${rows.join('\n')}\n`);
+  return at(name);
+}
+
+describe('divergence: the one rule (not finite, or 5 times an untrained model) in classify and timeseries --csv', () => {
+  it('classify: stops at the epoch, exit 1, no checkpoint, metrics.json records it', async () => {
+    const r = await rnnkit(['classify', '--data', labelledFile('lr.tsv'), '--epochs', '3', '--lr', '1000', '--out', at('cls-lr')]);
+    expect(r.code).toBe(1);
+    expect(r.error).toMatch(
+      /^rnnkit: Training diverged: the loss became [\d.e+]+ at epoch (\d), more than 5 times an untrained model's \(0\.693\); --lr 1000 is probably too high\. Stopped; no checkpoint was written/,
+    );
+    expect(existsSync(at('cls-lr/checkpoint'))).toBe(false);
+    expect(JSON.parse(readFileSync(at('cls-lr/metrics.json'), 'utf8')).diverged.epoch).toBe(Number(/at epoch (\d)/.exec(r.error)?.[1]));
+  });
+
+  it('timeseries --csv: the MSE in the data units against the variance, exit 1, no checkpoint or forecast', async () => {
+    const r = await rnnkit(['timeseries', '--csv', seriesFile('lr.csv'), '--epochs', '3', '--lr', '1000', '--out', at('ts-lr')]);
+    expect(r.code).toBe(1);
+    expect(r.error).toMatch(
+      /^rnnkit: Training diverged: the training MSE became [\d.e+]+ at epoch \d, more than 5 times an untrained model's \([\d.]+\); --lr 1000/,
+    );
+    expect(existsSync(at('ts-lr/checkpoint'))).toBe(false);
+    expect(existsSync(at('ts-lr/forecast.csv'))).toBe(false);
+    expect(JSON.parse(readFileSync(at('ts-lr/metrics.json'), 'utf8')).diverged).toBeDefined();
+  });
+});
