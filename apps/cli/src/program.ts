@@ -80,7 +80,9 @@ export function buildProgram(
 
   program
     .command('train')
-    .description('Train a character-level language model (d2l train_ch8): progress, metrics.json, a perplexity plot and a checkpoint in --out.')
+    .description(
+      'Train a character- or word-level language model (d2l train_ch8): progress, validation, metrics.json, a perplexity plot and a checkpoint in --out.',
+    )
     .addOption(new Option('--model <kind>', 'recurrent cell (LanguageModelConfig.cell in the library)').choices(CELL_KINDS).default('gru'))
     .addOption(
       new Option(
@@ -99,7 +101,7 @@ export function buildProgram(
     .addOption(intOption('--batch-size <n>', 'minibatch size', ...RANGES.batchSize, 32))
     .addOption(intOption('--num-steps <n>', 'time steps per minibatch', ...RANGES.numSteps, 35))
     .option('--random-iter', 'random instead of sequential minibatches', false)
-    .addOption(intOption('--max-tokens <n>', 'first N characters of the text (0: all)', 0, 1_000_000_000, 10000))
+    .addOption(intOption('--max-tokens <n>', 'first N tokens (characters or words) of the text (0: all)', 0, 1_000_000_000, 10000))
     .option('--corpus <file>', 'a UTF-8 text file instead of The Time Machine', nonEmpty('a file'))
     .addOption(
       new Option(
@@ -108,6 +110,32 @@ export function buildProgram(
       )
         .choices(PREPROCESSINGS as string[])
         .default('d2l'),
+    )
+    .addOption(
+      new Option('--tokens <kind>', "char, or word (d2l's tokenize(lines, 'word'); generation joins words with spaces)")
+        .choices(['char', 'word'])
+        .default('char'),
+    )
+    .addOption(intOption('--min-freq <n>', 'words seen fewer times become <unk> (d2l min_freq; --tokens word)', 0, 1_000_000_000, 0))
+    .addOption(numberOption('--val-fraction <f>', "the corpus' last share held out for validation perplexity, never trained on (0: none)", 0, 1, 0, { belowMax: true }))
+    .addOption(
+      intOption('--patience <n>', 'stop when validation perplexity has not improved for n epochs; the best is kept in checkpoint-best/ (needs --val-fraction)', 1, 1_000_000),
+    )
+    .addOption(
+      new Option(
+        '--lr-schedule <kind>',
+        'learning rate by epoch: constant, step (x --lr-gamma every --lr-step-size epochs) or cosine (down to --lr-min over --epochs)',
+      )
+        .choices(['constant', 'step', 'cosine'])
+        .default('constant'),
+    )
+    .addOption(intOption('--lr-step-size <n>', 'step schedule: epochs between cuts (default 100)', 1, 1_000_000))
+    .addOption(numberOption('--lr-gamma <x>', 'step schedule: the factor of each cut (default 0.5)', 0, 1, undefined, { aboveMin: true }))
+    .addOption(numberOption('--lr-min <x>', 'cosine schedule: the rate at the end (default 0)', ...RANGES.lr))
+    .option(
+      '--prefix <text>',
+      `the text the sample lines continue (default: "time traveller" on The Time Machine, the corpus' first words otherwise)`,
+      nonEmpty('some text'),
     )
     .addOption(intOption('--seed <n>', 'seed of weights and batches', ...RANGES.seed, 0))
     .option(
@@ -134,6 +162,9 @@ Examples:
   rnnkit train --impl scratch --model rnn --hidden 512 --random-iter
   rnnkit train --corpus my-book.txt --max-tokens 0
   rnnkit train --corpus roman.txt --preprocess letters   keep é, ß, Cyrillic... (d2l keeps a-z)
+  rnnkit train --corpus notes.txt --preprocess raw --max-tokens 0 --val-fraction 0.1 --patience 20
+  rnnkit train --tokens word --min-freq 2 --max-tokens 0 --val-fraction 0.1   a word model of The Time Machine
+  rnnkit train --lr-schedule cosine --lr-min 0.1
   rnnkit train --resume runs/train               continue after Ctrl-C (same settings and --epochs)
 
 The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or the copy shipped with @rnnkit/data.`,
@@ -155,14 +186,14 @@ The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or the copy shippe
     .addOption(allowUnverifiedOption())
     .option(
       '--prefix <text>',
-      'text to continue, preprocessed as the training text was (d2l: "Time Traveller!" becomes "time traveller ")',
+      `text to continue, preprocessed as the training text was (d2l: "Time Traveller!" becomes "time traveller "); default: the run's sample prefix, or "time traveller"`,
       nonEmpty('some text'),
-      'time traveller',
     )
-    .addOption(intOption('--length <n>', 'characters to generate', ...RANGES.length, 100))
+    .addOption(intOption('--length <n>', 'tokens (characters or words) to generate', ...RANGES.length, 100))
     .addOption(numberOption('--temperature <x>', 'sample with this temperature', 0, 100, undefined, { aboveMin: true }))
-    .addOption(intOption('--top-k <n>', 'sample among the k most likely characters', 1, 1_000_000))
+    .addOption(intOption('--top-k <n>', 'sample among the k most likely tokens', 1, 1_000_000))
     .addOption(intOption('--seed <n>', 'seed of the sampling', ...RANGES.seed, 0))
+    .option('--stream', 'print each token as it is made', false)
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(jsonOption())
@@ -171,11 +202,15 @@ The Time Machine is read from $RNNKIT_TIMEMACHINE, the cache, or the copy shippe
       `
 Examples:
   rnnkit generate --checkpoint runs/train --prefix "time traveller" --length 100
-  rnnkit generate --checkpoint runs/train --temperature 0.8 --top-k 5 --seed 1`,
+  rnnkit generate --checkpoint runs/train --temperature 0.8 --top-k 5 --seed 1
+  rnnkit generate --checkpoint runs/train --stream --length 2000
+
+A run folder with checkpoint-best/ (a run with --val-fraction) generates from the best epoch;
+name RUN/checkpoint for the latest.`,
     )
     .action(async (o) => {
       const r = await runGenerate(withBackendAndJson(o));
-      if (!o.json) process.stdout.write(`${r.text}\n`);
+      if (!o.json && !o.stream) process.stdout.write(`${r.text}\n`);
     });
 
   program

@@ -210,7 +210,7 @@ describe('values that break later (item 8)', () => {
   it('--max-tokens beyond the text prints the real token count', () => {
     const r = rnnkit(['train', '--hidden', '8', '--max-tokens', '999999999', '--epochs', '1', '--out', 'all', '--backend', 'wasm']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/on The Time Machine \(170580 tokens, vocab 28\)/);
+    expect(r.stdout).toMatch(/on The Time Machine \(all 170,580 characters, vocab 28\)/);
     expect(r.stdout).not.toContain('999999999');
   }, 240_000); // several runs of the bin each; slow on a loaded machine
 

@@ -8,6 +8,7 @@ import type {
   CorpusChoice,
   EpochPoint,
   FromWorker,
+  GenerateResult,
   ImportedModel,
   ModelSummary,
   Request,
@@ -76,6 +77,9 @@ const clearMessage = () => ($('message').hidden = true);
 // --- state ----------------------------------------------------------------------------------
 
 let busy: 'training' | 'loading' | null = null;
+let generating = false;
+/** Whether the user typed a generation prefix (else a new model's own sample prefix fills it). */
+let prefixEdited = false;
 let model: ModelSummary | null = null;
 let history: EpochPoint[] = [];
 let corpusFile: File | null = null;
@@ -85,7 +89,8 @@ function refreshButtons(): void {
   button('train').disabled = !ready || busy !== null;
   button('stop').disabled = busy !== 'training';
   button('continue').disabled = !ready || busy !== null || !model?.canContinue;
-  button('generate').disabled = !model || busy === 'loading';
+  button('generate').disabled = !model || busy === 'loading' || generating;
+  button('stop-generate').disabled = !generating;
   button('save-idb').disabled = !model || busy !== null;
   button('download').disabled = !model || busy !== null;
   button('load-idb').disabled = !ready || busy !== null || !savedInfo;
@@ -100,10 +105,20 @@ function refreshButtons(): void {
 function showModel(m: ModelSummary): void {
   model = m;
   history = [...m.history];
-  $('model-info').textContent = `${m.describe}, vocab ${m.vocabSize}, ${m.corpus}${m.canContinue ? '' : ' (generate only: its corpus is not here)'}`;
+  const where = m.canContinue
+    ? ''
+    : m.needsCorpus
+      ? ` (generate only: choose ${m.needsCorpus.name} again to train on)`
+      : ' (generate only: its corpus is not here)';
+  $('model-info').textContent =
+    `${m.describe}, vocab ${m.vocabSize.toLocaleString('en-US')} ${m.tokens === 'word' ? 'words' : 'characters'}, ${m.corpus}${where}`;
+  $('model-info').title = m.text;
   $('epoch').textContent = `${m.epoch} / ${m.epochs}`;
+  $('samples-prefix').textContent = JSON.stringify(m.prefix);
+  if (!prefixEdited) $<HTMLTextAreaElement>('prefix').value = m.prefix;
   const last = history.at(-1);
   $('perplexity').textContent = last ? last.perplexity.toFixed(2) : '–';
+  $('validation').textContent = last?.validationPerplexity === undefined ? '–' : last.validationPerplexity.toFixed(2);
   $('speed').textContent = last ? Math.round(last.tokensPerSecond).toLocaleString('en-US') : '–';
   fillHistoryTable();
   drawChart();
@@ -116,7 +131,8 @@ function fillHistoryTable(): void {
   body.replaceChildren(
     ...history.map((h) => {
       const tr = document.createElement('tr');
-      for (const v of [String(h.epoch), h.perplexity.toFixed(3), String(Math.round(h.tokensPerSecond)), h.seconds.toFixed(2)])
+      const validation = h.validationPerplexity === undefined ? '' : h.validationPerplexity.toFixed(3);
+      for (const v of [String(h.epoch), h.perplexity.toFixed(3), String(Math.round(h.tokensPerSecond)), h.seconds.toFixed(2), validation])
         tr.append(Object.assign(document.createElement('td'), { textContent: v }));
       return tr;
     }),
@@ -152,6 +168,7 @@ function onEvent(e: WorkerEvent): void {
     history.push(e.point);
     $('epoch').textContent = `${e.point.epoch} / ${e.epochs}`;
     $('perplexity').textContent = e.point.perplexity.toFixed(2);
+    $('validation').textContent = e.point.validationPerplexity === undefined ? '–' : e.point.validationPerplexity.toFixed(2);
     $('speed').textContent = Math.round(e.point.tokensPerSecond).toLocaleString('en-US');
     fillHistoryTable();
     drawChart();
@@ -165,7 +182,14 @@ function onEvent(e: WorkerEvent): void {
     $('samples').prepend(li);
     while ($('samples').children.length > 12) $('samples').lastElementChild?.remove();
   } else if (e.type === 'corpus') {
-    $('corpus-info').textContent = `${e.name}: ${e.tokens.toLocaleString('en-US')} characters used, vocabulary of ${e.vocabSize}.`;
+    const n = (x: number) => x.toLocaleString('en-US');
+    const used = e.tokens < e.total ? `${n(e.tokens)} of ${n(e.total)} ${e.unit} used` : `all ${n(e.tokens)} ${e.unit} used`;
+    const held = e.validation ? `, the last ${n(e.validation)} held out for validation` : '';
+    const prefix = e.prefixChosen ? ` Samples continue ${JSON.stringify(e.prefix)}, its first words (set Sample prefix to choose).` : '';
+    $('corpus-info').textContent = `${e.name}: ${used}${held}; vocabulary of ${n(e.vocabSize)}.${prefix}`;
+    $('samples-prefix').textContent = JSON.stringify(e.prefix);
+  } else if (e.type === 'generated') {
+    $('generated').textContent = e.text;
   }
 }
 
@@ -225,6 +249,20 @@ function pickCorpus(file: File | undefined): void {
   corpusFile = file;
   document.querySelector<HTMLInputElement>('input[name=corpus][value=file]')!.checked = true;
   $('corpus-info').textContent = `${file.name} (${file.size.toLocaleString('en-US')} bytes) will be used when you press Train.`;
+  if (model?.needsCorpus) void attachCorpus(file);
+}
+
+/** A loaded model that trained on a file: the same file chosen again (same SHA-256) lets Continue train it on. */
+async function attachCorpus(file: File): Promise<void> {
+  clearMessage();
+  try {
+    const m = await call<ModelSummary>({ type: 'attach-corpus', corpus: { kind: 'file', name: file.name, bytes: await file.arrayBuffer() } });
+    showModel(m);
+    showInfo(`${file.name} is the text this model trained on (same SHA-256): Continue trains it on from epoch ${m.epoch}.`);
+  } catch (err) {
+    showError((err as Error).message);
+  }
+  refreshButtons();
 }
 input('corpus-file').addEventListener('change', () => pickCorpus(input('corpus-file').files?.[0]));
 const drop = $('drop-zone');
@@ -267,7 +305,13 @@ function trainSettings(): TrainSettings {
     epochs: numberField('epochs', 'Epochs'),
     lr: numberField('lr', 'Learning rate'),
     maxTokens: numberField('max-tokens', 'Max tokens'),
+    preprocess: $<HTMLSelectElement>('preprocess').value as TrainSettings['preprocess'],
+    tokens: $<HTMLSelectElement>('tokens').value as TrainSettings['tokens'],
+    minFreq: numberField('min-freq', 'Min freq'),
+    valFraction: numberField('val-percent', 'Validation %') / 100,
+    ...(input('patience').value.trim() === '' ? {} : { patience: numberField('patience', 'Patience') }),
     sampleEvery: numberField('sample-every', 'Sample every'),
+    prefix: input('sample-prefix').value,
     seed: 0,
   };
 }
@@ -286,6 +330,7 @@ async function runTraining(req: () => Promise<Request>, fresh: boolean): Promise
     $('samples').replaceChildren();
     $('epoch').textContent = '–';
     $('perplexity').textContent = '–';
+    $('validation').textContent = '–';
     $('speed').textContent = '–';
     $('chart').replaceChildren();
     fillHistoryTable();
@@ -294,7 +339,11 @@ async function runTraining(req: () => Promise<Request>, fresh: boolean): Promise
   try {
     const m = await call<ModelSummary>(request);
     showModel(m);
-    if (m.epoch < m.epochs) showInfo(`Stopped at epoch ${m.epoch} of ${m.epochs}: Continue goes on from there.`);
+    if (m.earlyStopped && m.best)
+      showInfo(
+        `Stopped early at epoch ${m.epoch}: validation perplexity has not improved since epoch ${m.best.epoch} (${m.best.validationPerplexity.toFixed(2)}); the model holds that epoch's weights again.`,
+      );
+    else if (m.epoch < m.epochs) showInfo(`Stopped at epoch ${m.epoch} of ${m.epochs}: Continue goes on from there.`);
   } catch (err) {
     showError((err as Error).message);
   } finally {
@@ -320,29 +369,42 @@ button('continue').addEventListener('click', () => {
 
 // --- generation -----------------------------------------------------------------------------
 
+$('prefix').addEventListener('input', () => (prefixEdited = true));
 button('generate').addEventListener('click', async () => {
   clearMessage();
   const optional = (id: string, label: string) => (input(id).value.trim() === '' ? undefined : numberField(id, label));
+  let settings: Extract<Request, { type: 'generate' }>['settings'];
   try {
-    const r = await call<{ text: string; unknownTokens: string[] }>({
-      type: 'generate',
-      settings: {
-        prefix: input('prefix').value,
-        length: numberField('length', 'Length'),
-        temperature: optional('temperature', 'Temperature'),
-        topK: optional('top-k', 'Top-k'),
-        seed: numberField('seed', 'Seed'),
-      },
-    });
+    settings = {
+      prefix: $<HTMLTextAreaElement>('prefix').value,
+      length: numberField('length', 'Length'),
+      temperature: optional('temperature', 'Temperature'),
+      topK: optional('top-k', 'Top-k'),
+      seed: numberField('seed', 'Seed'),
+    };
+  } catch (err) {
+    return showError((err as Error).message);
+  }
+  generating = true;
+  refreshButtons();
+  try {
+    // The text streams in through 'generated' events as it is made (generate() of @rnnkit/training).
+    const r = await call<GenerateResult>({ type: 'generate', settings });
     $('generated').textContent = r.text;
     const note = $('unknown-note');
     note.hidden = r.unknownTokens.length === 0;
     note.textContent = r.unknownTokens.length
-      ? `Not in the vocabulary, fed to the model as <unk>: ${r.unknownTokens.map((t) => JSON.stringify(t)).join(', ')}. (d2l's preprocessing keeps lower-case letters and spaces.)`
+      ? `Not in the vocabulary, fed to the model as <unk>: ${r.unknownTokens.map((t) => JSON.stringify(t)).join(', ')}. (The prefix is read as the training text was: ${JSON.stringify(r.prefix)}.)`
       : '';
   } catch (err) {
     showError((err as Error).message);
+  } finally {
+    generating = false;
+    refreshButtons();
   }
+});
+button('stop-generate').addEventListener('click', () => {
+  void call({ type: 'stop-generate' });
 });
 
 // --- checkpoints ----------------------------------------------------------------------------

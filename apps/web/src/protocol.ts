@@ -1,4 +1,5 @@
 /** Messages between the page (main.ts) and the training worker (worker.ts). */
+import type { Preprocessing, TokenKind } from '@rnnkit/data';
 
 import type { CellKind } from '@rnnkit/models/cell-kinds';
 
@@ -7,10 +8,21 @@ export interface TrainSettings {
   hidden: number;
   epochs: number;
   lr: number;
-  /** d2l's `max_tokens`: the first N characters of the corpus (0: all). */
+  /** d2l's `max_tokens`: the first N tokens of the corpus (0: all). */
   maxTokens: number;
-  /** Epochs between greedy samples of "time traveller". */
+  /** What each line keeps: d2l's a-z, every letter, or every character (line breaks too). */
+  preprocess: Preprocessing;
+  tokens: TokenKind;
+  /** Words seen fewer times become `<unk>`. */
+  minFreq: number;
+  /** The last share of the corpus held out for validation perplexity (0: none). */
+  valFraction: number;
+  /** Stop when validation perplexity has not improved for this many epochs (needs validation). */
+  patience?: number;
+  /** Epochs between greedy samples. */
   sampleEvery: number;
+  /** What the samples continue; empty: "time traveller" on The Time Machine, the corpus' first words otherwise. */
+  prefix: string;
   seed: number;
 }
 
@@ -33,6 +45,8 @@ export type Request =
   | { type: 'continue'; epochs: number }
   | { type: 'stop' }
   | { type: 'generate'; settings: GenerateSettings }
+  | { type: 'stop-generate' }
+  | { type: 'attach-corpus'; corpus: CorpusChoice & { kind: 'file' } }
   | { type: 'save' }
   | { type: 'export' }
   | { type: 'load'; source: CheckpointSource }
@@ -64,6 +78,17 @@ export interface ModelSummary {
   history: EpochPoint[];
   /** Whether this model can go on training here (its corpus is loaded). */
   canContinue: boolean;
+  /** A model trained on a file that is not loaded here: choosing that file again (same SHA-256) lets it train on. */
+  needsCorpus?: { name: string; sha256: string };
+  /** How its text becomes tokens, in words ("d2l's a-z, lower-cased; words; ..."). */
+  text: string;
+  tokens: TokenKind;
+  /** What its samples continue. */
+  prefix: string;
+  /** With validation: the best epoch. */
+  best?: { epoch: number; validationPerplexity: number };
+  /** Whether patience ended the last training (the model holds the best epoch's weights again). */
+  earlyStopped?: boolean;
 }
 
 export interface EpochPoint {
@@ -71,6 +96,16 @@ export interface EpochPoint {
   perplexity: number;
   tokensPerSecond: number;
   seconds: number;
+  validationPerplexity?: number;
+}
+
+export interface GenerateResult {
+  text: string;
+  unknownTokens: string[];
+  /** The prefix as the model saw it (preprocessed as its training text was). */
+  prefix: string;
+  /** True when Stop ended it before its length. */
+  stopped: boolean;
 }
 
 /** A checkpoint as files, for the page to download (a worker has no `document`). */
@@ -92,7 +127,20 @@ export interface ImportedModel {
 export type WorkerEvent =
   | { type: 'epoch'; point: EpochPoint; epochs: number }
   | { type: 'sample'; epoch: number; text: string }
-  | { type: 'corpus'; name: string; tokens: number; vocabSize: number };
+  | {
+      type: 'corpus';
+      name: string;
+      /** Tokens used, of `total` in the text; `validation` of them held out. */
+      tokens: number;
+      total: number;
+      validation: number;
+      unit: 'characters' | 'words';
+      vocabSize: number;
+      prefix: string;
+      /** Whether the prefix was chosen from the corpus (not given). */
+      prefixChosen: boolean;
+    }
+  | { type: 'generated'; text: string };
 
 export type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
 

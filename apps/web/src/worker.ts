@@ -1,15 +1,34 @@
 // The training worker: owns the backend, the model and its data, so the page never blocks.
 import * as tf from '@tensorflow/tfjs-core';
-import { SeqDataLoader, corpusFromLines, createRng, preprocessText, type Corpus, type Vocab } from '@rnnkit/data';
+import {
+  D2L_TEXT_ENCODING,
+  SeqDataLoader,
+  corpusFromText,
+  corpusPrefix,
+  createRng,
+  decodeText,
+  describeEncoding,
+  seqDataEvalBatches,
+  splitCorpus,
+  textEncoding,
+  type Corpus,
+  type SeqBatch,
+  type TextEncoding,
+  type Vocab,
+} from '@rnnkit/data';
 import {
   checkpointFiles,
+  generate as generateTokens,
   loadLanguageModel,
   makeOptimizer,
   predict,
   saveLanguageModel,
-  trainLanguageModel,
-  type CheckpointSource,
+  textEncodingOf,
   trainCheckpointMetaOf,
+  trainLanguageModel,
+  type BestEpoch,
+  type CheckpointSource,
+  type CorpusIdentity,
   type TrainCheckpointMeta,
 } from '@rnnkit/training';
 import type { RecurrentLanguageModel } from '@rnnkit/cells';
@@ -35,6 +54,7 @@ import type {
   CorpusChoice,
   EpochPoint,
   FromWorker,
+  GenerateResult,
   GenerateSettings,
   ImportedModel,
   ModelSummary,
@@ -45,64 +65,92 @@ import type {
 
 const BATCH_SIZE = 32;
 const NUM_STEPS = 35;
-const SAMPLE_PREFIX = 'time traveller';
+const TIME_MACHINE_PREFIX = 'time traveller';
 const SAMPLE_LENGTH = 50;
 const INDEXEDDB_URL = 'indexeddb://rnnkit-web-char-lm';
 const TIME_MACHINE = 'The Time Machine';
+
+/** The file a model trained on, as the checkpoint records it (`rnnkit train` records the same; the page records the file's name as its path). */
+type CorpusFile = CorpusIdentity;
 
 interface Session {
   model: RecurrentLanguageModel;
   vocab: Vocab;
   config: LanguageModelConfig;
+  text: TextEncoding;
   training: TrainCheckpointMeta['training'];
   /** Null for a loaded checkpoint whose corpus is not here (it can generate, not train). */
   loader: SeqDataLoader | null;
+  validation?: SeqBatch[];
   optimizer: tf.Optimizer;
   history: EpochPoint[];
   epoch: number;
   corpusName: string;
+  corpusFile?: CorpusFile;
+  best?: BestEpoch;
+  earlyStopped?: boolean;
   /** A loaded checkpoint's loader state, kept as is when its corpus is not here. */
   loaderState?: TrainCheckpointMeta['loaderState'];
 }
 
 let session: Session | null = null;
 let abort: AbortController | null = null;
+let generation: AbortController | null = null;
 
 const post = (message: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(message, transfer);
 const emit = (event: WorkerEvent) => post({ kind: 'event', ...event });
 
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 /** The text of the chosen corpus, with clear errors for files that are empty or not text. */
-function corpusText(choice: CorpusChoice): { name: string; text: string } {
+async function corpusText(choice: CorpusChoice): Promise<{ name: string; text: string; file?: CorpusFile }> {
   if (choice.kind === 'timemachine') return { name: TIME_MACHINE, text: TIME_MACHINE_TEXT };
   const bytes = new Uint8Array(choice.bytes);
   if (bytes.length === 0) throw new Error(`${choice.name} is empty: pick a .txt file with some text in it.`);
-  let text: string;
-  try {
-    if (bytes.subarray(0, 8192).includes(0)) throw new Error('NUL byte');
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new Error(`${choice.name} is not a UTF-8 text file (it looks binary): pick a plain .txt file.`);
-  }
+  const text = decodeText(bytes);
+  if (text === null) throw new Error(`${choice.name} is not a UTF-8 text file (it looks binary): pick a plain .txt file.`);
   if (text.trim() === '') throw new Error(`${choice.name} holds only white space: pick a .txt file with some text in it.`);
-  return { name: choice.name, text };
+  return { name: choice.name, text, file: { path: choice.name, sha256: await sha256Hex(bytes), bytes: bytes.length } };
 }
 
-/** d2l `load_data_time_machine` on any text, with the page's own message for a corpus too short. */
-function loadData(name: string, text: string, maxTokens: number, seed: number, vocab?: Vocab): { loader: SeqDataLoader; vocab: Vocab } {
+interface PageData {
+  loader: SeqDataLoader;
+  vocab: Vocab;
+  corpus: Corpus;
+  validation?: { corpus: Int32Array; batches: SeqBatch[] };
+}
+
+/** d2l `load_data_time_machine` on any text, as `rnnkit train` reads it, with the page's own messages for a corpus too short. */
+function loadData(name: string, text: string, t: Pick<TrainSettings, 'maxTokens' | 'minFreq' | 'valFraction' | 'seed'>, encoding: TextEncoding): PageData {
   let corpus: Corpus;
   try {
-    corpus = corpusFromLines(preprocessText(text), { maxTokens, vocab });
+    corpus = corpusFromText(text, { ...encoding, maxTokens: t.maxTokens, minFreq: t.minFreq });
   } catch (err) {
     throw new Error(`${name}: ${(err as Error).message}`);
   }
+  const unit = encoding.tokens === 'word' ? 'words' : 'characters';
+  const { train, validation } = splitCorpus(corpus.corpus, t.valFraction);
   const needed = NUM_STEPS * (BATCH_SIZE + 1);
-  if (corpus.corpus.length < needed) {
+  if (t.valFraction > 0 && validation.length < NUM_STEPS + 1) {
     throw new Error(
-      `${name} is too short to train on: it gives ${corpus.corpus.length} characters after preprocessing (letters and spaces${maxTokens ? `, max tokens ${maxTokens}` : ''}), ` +
-        `and one minibatch of ${BATCH_SIZE} x ${NUM_STEPS} needs at least ${needed}. Use a longer text${maxTokens && maxTokens < needed ? ' or raise max tokens' : ''}.`,
+      `Validation ${Math.round(t.valFraction * 100)}% of ${corpus.corpus.length} ${unit} is ${validation.length}, fewer than one sequence of ${NUM_STEPS + 1}: raise it or max tokens.`,
     );
   }
-  return { loader: new SeqDataLoader(corpus.corpus, { batchSize: BATCH_SIZE, numSteps: NUM_STEPS, seed }), vocab: corpus.vocab };
+  if (train.length < needed) {
+    throw new Error(
+      `${name} is too short to train on: it gives ${train.length} ${unit} ${t.valFraction > 0 ? 'to train on after validation' : 'after preprocessing'} (${describeEncoding(encoding)}${t.maxTokens ? `, max tokens ${t.maxTokens}` : ''}), ` +
+        `and one minibatch of ${BATCH_SIZE} x ${NUM_STEPS} needs at least ${needed}. Use a longer text${t.maxTokens && t.maxTokens < needed ? ' or raise max tokens' : ''}.`,
+    );
+  }
+  return {
+    loader: new SeqDataLoader(train, { batchSize: BATCH_SIZE, numSteps: NUM_STEPS, seed: t.seed }),
+    vocab: corpus.vocab,
+    corpus,
+    ...(validation.length > 0 ? { validation: { corpus: validation, batches: seqDataEvalBatches(validation, BATCH_SIZE, NUM_STEPS) } } : {}),
+  };
 }
 
 function disposeSession(): void {
@@ -110,6 +158,8 @@ function disposeSession(): void {
   session?.optimizer.dispose();
   session = null;
 }
+
+const samplePrefix = (s: Session) => s.training.prefix ?? TIME_MACHINE_PREFIX;
 
 function summary(s: Session): ModelSummary {
   const { config } = s;
@@ -123,6 +173,12 @@ function summary(s: Session): ModelSummary {
     corpus: s.corpusName,
     history: s.history,
     canContinue: s.loader !== null,
+    ...(s.loader === null && s.corpusFile ? { needsCorpus: { name: s.corpusFile.path, sha256: s.corpusFile.sha256 } } : {}),
+    text: describeEncoding(s.text),
+    tokens: s.text.tokens,
+    prefix: samplePrefix(s),
+    ...(s.best ? { best: s.best } : {}),
+    ...(s.earlyStopped ? { earlyStopped: true } : {}),
   };
 }
 
@@ -133,15 +189,32 @@ function checkSettings(t: TrainSettings): void {
   whole('Hidden size', t.hidden, 1);
   whole('Epochs', t.epochs, 1);
   whole('Max tokens', t.maxTokens, 0);
+  whole('Min freq', t.minFreq, 0);
   whole('Sample every', t.sampleEvery, 1);
+  if (t.patience !== undefined) whole('Patience', t.patience, 1);
   if (!(t.lr > 0) || !Number.isFinite(t.lr)) throw new Error(`The learning rate must be a number > 0, got ${String(t.lr)}.`);
+  if (!(t.valFraction >= 0 && t.valFraction <= 0.5)) throw new Error(`Validation must be from 0% to 50%, got ${String(t.valFraction * 100)}%.`);
+  if (t.patience !== undefined && t.valFraction === 0) throw new Error('Patience stops on validation perplexity: set Validation % above 0 too.');
 }
 
 async function train(choice: CorpusChoice, t: TrainSettings): Promise<ModelSummary> {
   checkSettings(t);
-  const { name, text } = corpusText(choice);
-  const { loader, vocab } = loadData(name, text, t.maxTokens, t.seed);
-  emit({ type: 'corpus', name, tokens: loader.corpus.length, vocabSize: vocab.size });
+  const { name, text, file } = await corpusText(choice);
+  const encoding = textEncoding({ preprocess: t.preprocess, tokens: t.tokens });
+  const data = loadData(name, text, t, encoding);
+  const prefix =
+    t.prefix.trim() !== '' ? t.prefix : choice.kind === 'timemachine' ? TIME_MACHINE_PREFIX : corpusPrefix(data.corpus.corpus, data.vocab, encoding);
+  emit({
+    type: 'corpus',
+    name,
+    tokens: data.corpus.corpus.length,
+    total: data.corpus.totalTokens,
+    validation: data.validation?.corpus.length ?? 0,
+    unit: encoding.tokens === 'word' ? 'words' : 'characters',
+    vocabSize: data.vocab.size,
+    prefix,
+    prefixChosen: t.prefix.trim() === '' && choice.kind === 'file',
+  });
   disposeSession();
   const config: LanguageModelConfig = {
     cell: t.cell,
@@ -149,13 +222,15 @@ async function train(choice: CorpusChoice, t: TrainSettings): Promise<ModelSumma
     numHiddens: t.hidden,
     numLayers: 1,
     bidirectional: false,
-    vocabSize: vocab.size,
+    vocabSize: data.vocab.size,
     seed: t.seed,
+    text: encoding,
   };
   session = {
     model: createLanguageModel(config),
-    vocab,
+    vocab: data.vocab,
     config,
+    text: encoding,
     training: {
       epochs: t.epochs,
       lr: t.lr,
@@ -165,12 +240,20 @@ async function train(choice: CorpusChoice, t: TrainSettings): Promise<ModelSumma
       randomIter: false,
       maxTokens: t.maxTokens,
       ...(choice.kind === 'file' ? { corpus: name } : {}),
+      preprocess: t.preprocess,
+      tokens: t.tokens,
+      minFreq: t.minFreq,
+      valFraction: t.valFraction,
+      ...(t.patience === undefined ? {} : { patience: t.patience }),
+      ...(choice.kind === 'file' || t.prefix.trim() !== '' ? { prefix } : {}),
     },
-    loader,
+    loader: data.loader,
+    validation: data.validation?.batches,
     optimizer: makeOptimizer('sgd', t.lr),
     history: [],
     epoch: 0,
     corpusName: name,
+    ...(file ? { corpusFile: file } : {}),
   };
   sampleEvery = t.sampleEvery;
   return run(session);
@@ -180,45 +263,92 @@ let sampleEvery = 10;
 
 /** Trains the session up to its `training.epochs`; Stop aborts after the current minibatch. */
 async function run(s: Session): Promise<ModelSummary> {
-  if (!s.loader) throw new Error(`This model's corpus (${s.corpusName}) is not loaded here, so it can generate but not train further.`);
+  if (!s.loader) {
+    throw new Error(
+      s.corpusFile
+        ? `This model trained on ${s.corpusFile.path}: choose that file again (as your own .txt file) to train it further.`
+        : `This model's corpus (${s.corpusName}) is not loaded here, so it can generate but not train further.`,
+    );
+  }
   abort = new AbortController();
+  s.earlyStopped = false;
   try {
-    await trainLanguageModel(s.model, s.loader, {
+    const result = await trainLanguageModel(s.model, s.loader, {
       epochs: s.training.epochs,
       lr: s.training.lr,
       optimizer: s.optimizer,
       theta: 1,
       startEpoch: s.epoch,
       signal: abort.signal,
-      onEpochEnd: ({ epoch, epochs, perplexity, tokensPerSecond, seconds }) => {
-        const point = { epoch, perplexity, tokensPerSecond, seconds };
+      validation: s.validation,
+      patience: s.training.patience,
+      best: s.best,
+      onEpochEnd: ({ epoch, epochs, perplexity, tokensPerSecond, seconds, validationPerplexity, best }) => {
+        const point = { epoch, perplexity, tokensPerSecond, seconds, ...(validationPerplexity === undefined ? {} : { validationPerplexity }) };
         s.history.push(point);
         s.epoch = epoch;
+        s.best = best;
         emit({ type: 'epoch', point, epochs });
-        if (epoch % sampleEvery === 0 || epoch === epochs) emit({ type: 'sample', epoch, text: predict(s.model, s.vocab, SAMPLE_PREFIX, SAMPLE_LENGTH).text });
+        if (epoch % sampleEvery === 0 || epoch === epochs)
+          emit({ type: 'sample', epoch, text: predict(s.model, s.vocab, samplePrefix(s), SAMPLE_LENGTH, { text: s.text }).text });
       },
     });
+    s.earlyStopped = result.earlyStopped;
   } finally {
     abort = null;
   }
   return summary(s);
 }
 
-function generate(g: GenerateSettings): { text: string; unknownTokens: string[] } {
-  current();
+/** Streams a continuation: the text so far goes to the page as it grows; Stop ends it. */
+async function generate(g: GenerateSettings): Promise<GenerateResult> {
+  const s = current();
   if (g.prefix.length === 0) throw new Error('The prefix is empty: type at least one character to start from.');
   if (!Number.isInteger(g.length) || g.length < 1 || g.length > 10000)
     throw new Error(`The length must be a whole number from 1 to 10000, got ${String(g.length)}.`);
   if (g.temperature !== undefined && !(g.temperature > 0)) throw new Error(`The temperature must be a number > 0, got ${String(g.temperature)}.`);
   if (g.topK !== undefined && (!Number.isInteger(g.topK) || g.topK < 1)) throw new Error(`Top-k must be a whole number >= 1, got ${String(g.topK)}.`);
   const mode = g.temperature !== undefined || g.topK !== undefined ? 'sample' : 'greedy';
-  const out = predict(session!.model, session!.vocab, g.prefix, g.length, { mode, temperature: g.temperature, topK: g.topK, rng: createRng(g.seed) });
-  return { text: out.text, unknownTokens: out.unknownTokens };
+  generation?.abort();
+  const stop = new AbortController();
+  generation = stop;
+  const stream = generateTokens(s.model, s.vocab, g.prefix, {
+    mode,
+    temperature: g.temperature,
+    topK: g.topK,
+    rng: createRng(g.seed),
+    text: s.text,
+    length: g.length,
+  });
+  emit({ type: 'generated', text: stream.text });
+  let shown = performance.now();
+  try {
+    for await (const _ of stream) {
+      if (stop.signal.aborted) break;
+      // At most every 30 ms: the page shows the text as it grows without a message per token.
+      if (performance.now() - shown > 30) {
+        emit({ type: 'generated', text: stream.text });
+        shown = performance.now();
+      }
+    }
+  } finally {
+    if (generation === stop) generation = null;
+  }
+  emit({ type: 'generated', text: stream.text });
+  return { text: stream.text, unknownTokens: [...stream.unknownTokens], prefix: stream.prefix, stopped: stream.tokens.length < g.length };
 }
 
 /** What `rnnkit train` stores beside the model, so `rnnkit train --resume` can go on from a page's checkpoint. */
 function trainingRecord(s: Session): TrainCheckpointMeta {
-  return { rnnkit: 'web', training: s.training, epoch: s.epoch, loaderState: s.loader ? s.loader.getState() : s.loaderState!, history: s.history };
+  return {
+    rnnkit: 'web',
+    training: s.training,
+    ...(s.corpusFile ? { corpusFile: s.corpusFile } : {}),
+    epoch: s.epoch,
+    loaderState: s.loader ? s.loader.getState() : s.loaderState!,
+    history: s.history,
+    ...(s.best ? { best: s.best } : {}),
+  };
 }
 
 function current(): Session {
@@ -254,6 +384,27 @@ async function exportFiles(): Promise<CheckpointFile[]> {
   }));
 }
 
+/** The data a checkpoint's record trained on, at its saved place, when the page has the text and trains the same way; else null. */
+function resumeData(record: TrainCheckpointMeta | undefined, text: string, encoding: TextEncoding, vocab: Vocab, seed: number): PageData | null {
+  if (!record) return null;
+  const t = record.training;
+  if (t.batchSize !== BATCH_SIZE || t.numSteps !== NUM_STEPS || t.randomIter || (t.lrSchedule !== undefined && t.lrSchedule.kind !== 'constant')) return null;
+  let data: PageData;
+  try {
+    data = loadData(
+      record.corpusFile?.path ?? TIME_MACHINE,
+      text,
+      { maxTokens: t.maxTokens, minFreq: t.minFreq ?? 0, valFraction: t.valFraction ?? 0, seed },
+      encoding,
+    );
+  } catch {
+    return null;
+  }
+  if (!data.vocab.equals(vocab)) return null;
+  data.loader.setState(record.loaderState);
+  return data;
+}
+
 async function load(source: Request & { type: 'load' }): Promise<ModelSummary> {
   let from: CheckpointSource;
   if (source.source.kind === 'indexeddb') {
@@ -274,33 +425,28 @@ async function load(source: Request & { type: 'load' }): Promise<ModelSummary> {
     },
   });
   const record = trainCheckpointMetaOf(loaded.training);
+  const text = textEncodingOf(loaded);
   const training: TrainCheckpointMeta['training'] = record
     ? { ...record.training }
     : { epochs: 0, lr: 1, optimizer: 'sgd', batchSize: BATCH_SIZE, numSteps: NUM_STEPS, randomIter: false, maxTokens: 10000 };
-  // The Time Machine is here, so its checkpoints can go on training (with their optimizer state).
-  let loader: SeqDataLoader | null = null;
-  if (record && training.corpus === undefined && training.batchSize === BATCH_SIZE && training.numSteps === NUM_STEPS && !training.randomIter) {
-    try {
-      const data = loadData(TIME_MACHINE, TIME_MACHINE_TEXT, training.maxTokens, loaded.config.seed);
-      if (data.vocab.equals(loaded.vocab)) {
-        loader = data.loader;
-        loader.setState(record.loaderState);
-      }
-    } catch {
-      loader = null;
-    }
-  }
+  // The Time Machine is here, so its checkpoints can go on training (with their optimizer state);
+  // a file's can once that file is chosen again (attachCorpus).
+  const data = training.corpus === undefined ? resumeData(record, TIME_MACHINE_TEXT, text, loaded.vocab, loaded.config.seed) : null;
   disposeSession();
   session = {
     model: loaded.model,
     vocab: loaded.vocab,
     config: loaded.config,
+    text,
     training,
-    loader,
+    loader: data?.loader ?? null,
+    validation: data?.validation?.batches,
     optimizer: loaded.optimizer ?? makeOptimizer('sgd', training.lr),
     history: [...(record?.history ?? [])],
     epoch: record?.epoch ?? 0,
     corpusName: training.corpus ?? TIME_MACHINE,
+    ...(record?.corpusFile ? { corpusFile: record.corpusFile } : {}),
+    ...(record?.best ? { best: record.best } : {}),
     loaderState: record?.loaderState,
   };
   return summary(session);
@@ -362,7 +508,7 @@ async function importPytorch(files: File[]): Promise<ImportedModel> {
       vocabulary = `${file.name}'s metadata`;
     }
   }
-  const timeMachine = loadData(TIME_MACHINE, TIME_MACHINE_TEXT, D2L_TRAINING.maxTokens, 0);
+  const timeMachine = loadData(TIME_MACHINE, TIME_MACHINE_TEXT, { maxTokens: D2L_TRAINING.maxTokens, minFreq: 0, valFraction: 0, seed: 0 }, D2L_TEXT_ENCODING);
   if (!vocab) {
     if (weights.vocabSize !== timeMachine.vocab.size)
       throw new Error(`${file.name}'s model has ${weights.vocabSize} tokens: choose its vocab.json (d2l's vocab.idx_to_token) together with it.`);
@@ -377,6 +523,7 @@ async function importPytorch(files: File[]): Promise<ImportedModel> {
     model,
     vocab: onTimeMachine ? timeMachine.vocab : vocab,
     config,
+    text: D2L_TEXT_ENCODING,
     training: { ...D2L_TRAINING },
     loader: onTimeMachine ? timeMachine.loader : null,
     optimizer: makeOptimizer('sgd', D2L_TRAINING.lr),
@@ -405,6 +552,31 @@ function exportModel(format: 'onnx' | 'safetensors'): CheckpointFile[] {
   ];
 }
 
+/**
+ * The same text chosen again for a loaded model that trained on a file: when its SHA-256 is the
+ * one the checkpoint recorded, the model can train on from where it stopped.
+ */
+async function attachCorpus(choice: CorpusChoice & { kind: 'file' }): Promise<ModelSummary> {
+  const s = current();
+  if (s.loader) return summary(s);
+  if (!s.corpusFile)
+    throw new Error(`This checkpoint does not record its corpus' SHA-256, so the page cannot tell the file it trained on: it can generate, not train further.`);
+  const { text, file } = await corpusText(choice);
+  if (file?.sha256 !== s.corpusFile.sha256) {
+    throw new Error(
+      `${choice.name} is not the text this model trained on: its SHA-256 is ${file?.sha256}, the checkpoint's corpus (${s.corpusFile.path}) has ${s.corpusFile.sha256}.`,
+    );
+  }
+  const data = resumeData(trainCheckpointMetaOf(trainingRecord(s)), text, s.text, s.vocab, s.config.seed);
+  if (!data)
+    throw new Error(
+      `${choice.name} is the same text, but this checkpoint trained with settings the page does not have (minibatches of ${s.training.batchSize} x ${s.training.numSteps}${s.training.randomIter ? ', random' : ''}): continue it with rnnkit train --resume.`,
+    );
+  s.loader = data.loader;
+  s.validation = data.validation?.batches;
+  return summary(s);
+}
+
 async function handle(req: Request): Promise<unknown> {
   switch (req.type) {
     case 'init':
@@ -422,6 +594,11 @@ async function handle(req: Request): Promise<unknown> {
       return null;
     case 'generate':
       return generate(req.settings);
+    case 'stop-generate':
+      generation?.abort();
+      return null;
+    case 'attach-corpus':
+      return attachCorpus(req.corpus);
     case 'save':
       await save(INDEXEDDB_URL);
       return null;

@@ -144,3 +144,15 @@ export function describeEncoding(encoding: TextEncoding): string {
   const joined = { '': 'lines joined with nothing', ' ': 'lines joined with a space', '\n': 'line breaks kept' }[encoding.lineBreak];
   return `${kept}; ${encoding.tokens === 'char' ? 'characters' : 'words'}; ${joined}`;
 }
+
+/**
+ * A default prefix for a corpus: its first `words` words (2 by default) as the corpus spells
+ * them, from its first line with any (`"GNU General"` of a licence under `'raw'`). Samples of a
+ * model trained on one's own text then start from that text, not from The Time Machine's.
+ */
+export function corpusPrefix(corpus: Int32Array, vocab: Vocab, encoding: TextEncoding, words = 2): string {
+  const head = joinTokens(vocab.tokensOf(corpus.subarray(0, encoding.tokens === 'word' ? 64 : 400)), encoding);
+  const line = head.split('\n').find((l) => l.trim() !== '') ?? head;
+  const found = line.trim().split(/\s+/u).slice(0, words).join(' ');
+  return found === '' ? (vocab.tokensOf([corpus[0] ?? 0])[0] as string) : found;
+}

@@ -20,6 +20,7 @@ export {
   prefixText,
   encodePrefix,
   joinTokens,
+  corpusPrefix,
   joinLineTokens,
   describeEncoding,
   D2L_TEXT_ENCODING,

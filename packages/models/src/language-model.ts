@@ -1,4 +1,5 @@
 import { RNNModelScratch, gruCell, lstmCell, rnnCell, type RecurrentLanguageModel, type ScratchCell } from '@rnnkit/cells';
+import { textEncoding, type TextEncoding } from '@rnnkit/data';
 import { RNNModel } from './rnn-model.js';
 import { cellKindsInWords, isCellKind, type CellKind } from './cell-kinds.js';
 import type { RNNModelImplementation } from './rnn-core.js';
@@ -16,6 +17,12 @@ export interface LanguageModelConfig {
   vocabSize: number;
   /** Seed of the parameter initialisation. */
   seed: number;
+  /**
+   * How its training text became tokens (`Corpus.encoding` of `@rnnkit/data`): what a prefix
+   * goes through before generation, and whether the vocabulary holds characters or words.
+   * Absent: d2l's (a-z lower-cased, characters, lines joined with nothing).
+   */
+  text?: TextEncoding;
 }
 
 /** d2l's from-scratch cell of each kind (`implementation: 'scratch'`). */
@@ -40,6 +47,16 @@ export function checkLanguageModelConfig(config: unknown): LanguageModelConfig {
   }
   if (typeof c.bidirectional !== 'boolean') throw new Error(`config.bidirectional is ${JSON.stringify(c.bidirectional)}: it must be true or false.`);
   if (typeof c.seed !== 'number' || !Number.isFinite(c.seed)) throw new Error(`config.seed is ${JSON.stringify(c.seed)}: it must be a finite number.`);
+  if (c.text !== undefined) {
+    const t = c.text as Partial<TextEncoding> | null;
+    if (typeof t !== 'object' || t === null || t.preprocess === undefined || t.tokens === undefined || t.lineBreak === undefined)
+      throw new Error(`config.text is ${JSON.stringify(c.text)}: it must be { preprocess, tokens, lineBreak } (a corpus' encoding).`);
+    try {
+      textEncoding(t);
+    } catch (err) {
+      throw new Error(`config.text: ${(err as Error).message}`);
+    }
+  }
   return config as LanguageModelConfig;
 }
 

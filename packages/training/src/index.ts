@@ -24,6 +24,7 @@ export {
   type TrainResult,
   type MinibatchStepper,
 } from './train.js';
+export { textEncodingOf } from './text-encoding.js';
 export { predict, generate, argmax, sampleLogits, type PredictOptions, type Prediction, type GenerateOptions, type TokenStream } from './predict.js';
 export {
   trainSeqClassifier,

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { D2L_TEXT_ENCODING, encodePrefix, joinTokens, type EncodedPrefix, type Rng, type TextEncoding, type Vocab } from '@rnnkit/data';
 import type { RecurrentLanguageModel, State } from '@rnnkit/cells';
+import { yieldToEventLoop } from './yield.js';
 
 export interface PredictOptions {
   /** Greedy argmax (d2l, default) or sampling from the softmax. */
@@ -138,7 +139,8 @@ type SavedState = { values: Float32Array; shape: number[] }[];
 /**
  * Streaming generation: `predict`'s tokens one at a time, as an async iterator that carries its
  * state, so a caller can show each token as it comes, stop at any time and go on later. Reads
- * each step's results asynchronously, so a page or a worker stays responsive. The same options,
+ * each step's results asynchronously and lets the event loop run every 10 ms or so, so a page or
+ * a worker stays responsive (a Stop message gets through). The same options,
  * prefix encoding and tokens as `predict` (greedy, or sampling with a seeded `rng`).
  *
  * ```ts
@@ -172,7 +174,14 @@ export function generate(model: RecurrentLanguageModel, vocab: Vocab, prefix: st
       tf.dispose([out.logits, ...out.next]);
     }
   };
+  let yielded = performance.now();
   const nextToken = async (): Promise<string> => {
+    // A backend on the CPU (wasm, cpu) reads results at once, in microtasks: let the event loop
+    // run now and then, so a worker sees its messages (a Stop) and a page its clicks.
+    if (performance.now() - yielded > 10) {
+      await yieldToEventLoop();
+      yielded = performance.now();
+    }
     if (saved === null) {
       // As warmUp: a bidirectional model one token at a time.
       if (isBidirectional(model)) for (const id of encoded.ids.slice(0, -1)) await step([id]);

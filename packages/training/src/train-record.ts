@@ -1,6 +1,8 @@
 // The training record `rnnkit train` (and the char-LM page) keep in a language-model checkpoint:
 // everything besides the model, its config and vocabulary needed to continue a run exactly.
-import { PREPROCESSINGS, type Preprocessing, type RngState } from '@rnnkit/data';
+import { PREPROCESSINGS, TOKEN_KINDS, type Preprocessing, type RngState, type TokenKind } from '@rnnkit/data';
+import { checkLearningRateSchedule, type LearningRateSchedule } from './schedule.js';
+import type { BestEpoch } from './train.js';
 
 /** A run's training settings, as `rnnkit train`'s flags set them. */
 export interface TrainSettings {
@@ -16,6 +18,18 @@ export interface TrainSettings {
   corpus?: string;
   /** What preprocessing kept of the text (absent: d2l's). */
   preprocess?: Preprocessing;
+  /** Characters or words (absent: characters). */
+  tokens?: TokenKind;
+  /** Tokens seen fewer times map to `<unk>` (absent: 0). */
+  minFreq?: number;
+  /** The corpus' last share held out for validation (absent: none). */
+  valFraction?: number;
+  /** Early stopping after this many epochs without a better validation perplexity. */
+  patience?: number;
+  /** How the learning rate changes by epoch (absent: constant). */
+  lrSchedule?: LearningRateSchedule;
+  /** What the run's samples continue (`rnnkit generate`'s default prefix for it). */
+  prefix?: string;
 }
 
 /** Which file a run trained on: where it was, and what it held. */
@@ -34,6 +48,10 @@ export interface EpochRecord {
   perplexity: number;
   tokensPerSecond: number;
   seconds: number;
+  /** With validation. */
+  validationPerplexity?: number;
+  /** The epoch's learning rate, with a schedule other than constant. */
+  lr?: number;
 }
 
 /** The checkpoint's training record (`LoadedLanguageModel.training`) of a run `rnnkit train` or the page wrote. */
@@ -48,6 +66,8 @@ export interface TrainCheckpointMeta {
   /** The minibatch iterator's generator state. */
   loaderState: RngState;
   history: EpochRecord[];
+  /** With validation: the best epoch so far (`rnnkit train` keeps its checkpoint in `checkpoint-best/`). */
+  best?: BestEpoch;
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -71,6 +91,24 @@ export function trainCheckpointMetaProblem(record: unknown): string | null {
   if (typeof t.randomIter !== 'boolean') return `training.randomIter is ${JSON.stringify(t.randomIter)}, not true or false`;
   if (t.corpus !== undefined && (typeof t.corpus !== 'string' || t.corpus === '')) return `training.corpus is ${JSON.stringify(t.corpus)}, not a file name`;
   if (t.preprocess !== undefined && !PREPROCESSINGS.includes(t.preprocess as Preprocessing)) return `training.preprocess is ${JSON.stringify(t.preprocess)}`;
+  if (t.tokens !== undefined && !TOKEN_KINDS.includes(t.tokens as TokenKind)) return `training.tokens is ${JSON.stringify(t.tokens)}, not "char" or "word"`;
+  if (t.minFreq !== undefined && !wholeAtLeast(t.minFreq, 0)) return `training.minFreq is ${JSON.stringify(t.minFreq)}, not a whole number >= 0`;
+  if (t.valFraction !== undefined && !(typeof t.valFraction === 'number' && t.valFraction >= 0 && t.valFraction < 1))
+    return `training.valFraction is ${JSON.stringify(t.valFraction)}, not a number from 0 up to 1`;
+  if (t.patience !== undefined && !wholeAtLeast(t.patience, 1)) return `training.patience is ${JSON.stringify(t.patience)}, not a whole number >= 1`;
+  if (t.lrSchedule !== undefined) {
+    try {
+      checkLearningRateSchedule(t.lrSchedule);
+    } catch (err) {
+      return `training.lrSchedule: ${(err as Error).message}`;
+    }
+  }
+  if (t.prefix !== undefined && (typeof t.prefix !== 'string' || t.prefix === '')) return `training.prefix is ${JSON.stringify(t.prefix)}, not some text`;
+  if (r.best !== undefined) {
+    const b = r.best;
+    if (!isObject(b) || !wholeAtLeast(b.epoch, 1) || typeof b.validationPerplexity !== 'number' || !Number.isFinite(b.validationPerplexity))
+      return 'best is not { epoch, validationPerplexity }';
+  }
   if (r.corpusFile !== undefined) {
     const c = r.corpusFile;
     if (!isObject(c) || typeof c.path !== 'string' || typeof c.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(c.sha256) || !wholeAtLeast(c.bytes, 0))

@@ -1,18 +1,19 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { FileWriteError, fileIdentity, loadDataTimeMachine } from '@rnnkit/data';
-import { makeOptimizer, predict, trainLanguageModel, type TrainResult } from '@rnnkit/training';
+import { FileWriteError, corpusPrefix, describeEncoding, fileIdentity } from '@rnnkit/data';
+import { makeOptimizer, predict, trainLanguageModel, type BestEpoch, type LearningRateSchedule, type TrainResult } from '@rnnkit/training';
 import { DataParallelTrainer } from '@rnnkit/training/parallel';
 import { selectBackend, workerBackendSetup } from '../backend.js';
-import { saveRunCheckpoint, takeRunFolder } from '../checkpoint.js';
+import { loadRunCheckpoint, saveRunCheckpoint, takeRunFolder } from '../checkpoint.js';
 import { DIVERGENCE_FACTOR, uniformCrossEntropy } from '../divergence.js';
-import { LOCAL_COPY_HINT, RnnkitError } from '../errors.js';
+import { RnnkitError } from '../errors.js';
 import { createModelFromFlags, type LanguageModelConfig } from '../lm.js';
 import { checkTrainingFits } from '../memory.js';
 import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary, reportStepPath, type Reporter } from '../progress.js';
 import { displayPath } from '../invocation.js';
 import { VERSION } from '../version.js';
-import type { EpochRecord, TrainCheckpointMeta, TrainCommandOptions } from './train/options.js';
+import type { EpochRecord, TrainCheckpointMeta, TrainCommandOptions, TrainingRecord } from './train/options.js';
+import { loadRunData, type RunData } from './train/data.js';
 import { loadForResume, resumeCommand, resumeCorpus, runSettings, type Resumed } from './train/resume.js';
 import { checkWritable, removeIfEmpty, runFolderOf, writeRunFiles } from './train/run-folder.js';
 import { stopOnSignals, type StopSignal } from './train/signals.js';
@@ -28,8 +29,12 @@ export interface TrainSummary {
   interrupted: boolean;
   /** The signal that interrupted the run (Ctrl-C is SIGINT). */
   signal?: StopSignal;
+  /** With validation: the best epoch. */
+  best?: BestEpoch;
+  /** Whether --patience ended the run. */
+  earlyStopped: boolean;
   continuations: string[];
-  files: { metrics: string; plot: string; checkpoint: string };
+  files: { metrics: string; plot: string; checkpoint: string; bestCheckpoint?: string };
 }
 
 /** How far a run got: whether training started, the folders it created for --out, and the run folder's lock once taken. */
@@ -97,23 +102,13 @@ async function trainLoaded(
   const resumedCorpus = resumed ? await resumeCorpus(resumed, given.has('corpus') ? opts.corpus : undefined) : null;
   const corpusPath = resumedCorpus ? resumedCorpus.path : training.corpus;
 
-  const { loader, vocab, corpus, keptFraction } = await loadDataTimeMachine({
-    batchSize: training.batchSize,
-    numSteps: training.numSteps,
-    useRandomIter: training.randomIter,
-    maxTokens: training.maxTokens,
-    preprocess: training.preprocess,
-    seed: resumed ? resumed.config.seed : opts.seed,
-    source: { path: corpusPath, localCopyHint: LOCAL_COPY_HINT },
-  });
+  const data = await loadRunData(training, resumed, resumed ? resumed.config.seed : opts.seed, corpusPath);
+  const { loader, vocab, corpus, keptFraction, validation, encoding } = data;
   const corpusFile = resumedCorpus
     ? resumedCorpus.identity
     : corpusPath !== undefined
       ? { path: resolve(corpusPath), ...(await fileIdentity(corpusPath, { what: 'corpus' })) }
       : undefined;
-  if (resumed && !vocab.equals(resumed.vocab)) {
-    throw new RnnkitError('The corpus gives a different vocabulary than the checkpoint: resume with the same text (--corpus) and --max-tokens.');
-  }
   const config: LanguageModelConfig = resumed
     ? resumed.config
     : {
@@ -124,6 +119,7 @@ async function trainLoaded(
         bidirectional: opts.bidirectional,
         vocabSize: vocab.size,
         seed: opts.seed,
+        text: encoding,
       };
   checkTrainingFits(config, training.batchSize, training.numSteps, backend);
   reporter.note(`backend: ${backend} (${kernelsSummary()})`, { json: false });
@@ -133,6 +129,7 @@ async function trainLoaded(
       `warning: preprocessing (${what}) kept only ${Math.round(keptFraction * 100)}% of the text's characters${training.preprocess === 'raw' ? '' : `; for other alphabets use --preprocess ${training.preprocess === 'letters' ? 'raw' : 'letters (or raw)'}`}.`,
     );
   }
+  const schedule = training.lrSchedule ?? { kind: 'constant' };
   const model = resumed ? resumed.model : createModelFromFlags(config);
   const optimizer = resumed?.optimizer ?? makeOptimizer(training.optimizer, training.lr);
   const history: EpochRecord[] = resumed ? [...resumed.metadata.history] : [];
@@ -146,17 +143,38 @@ async function trainLoaded(
     opts.workers > 0 ? await DataParallelTrainer.create(model, { ...workerBackendSetup(backend), model: { config } }, { workers: opts.workers }) : undefined;
   if (stepper) reporter.info(`data-parallel: each minibatch split over ${opts.workers + 1} threads`);
   const describe = `${config.implementation} ${config.cell.toUpperCase()} ${config.numHiddens}${config.numLayers > 1 ? ` x${config.numLayers}` : ''}${config.bidirectional ? ' bidirectional' : ''}`;
+  const unit = encoding.tokens === 'word' ? 'words' : 'characters';
+  const count = (n: number) => n.toLocaleString('en-US');
+  const used = corpus.length < data.totalTokens ? `${count(corpus.length)} of ${count(data.totalTokens)} ${unit}` : `all ${count(corpus.length)} ${unit}`;
+  const held = validation ? `; validation: the last ${count(validation.corpus.length)}` : '';
   reporter.info(
-    `training ${describe} on ${training.corpus ?? 'The Time Machine'} (${corpus.length} tokens, vocab ${vocab.size}), ` +
-      `batch ${training.batchSize} x ${training.numSteps}, ${training.optimizer} lr ${training.lr}, ${training.epochs} epochs${training.randomIter ? ', random iteration' : ''}`,
+    `training ${describe} on ${training.corpus ?? 'The Time Machine'} (${used}, vocab ${count(vocab.size)}${held}), ` +
+      `batch ${training.batchSize} x ${training.numSteps}, ${training.optimizer} lr ${training.lr}${describeSchedule(schedule)}, ${training.epochs} epochs${training.randomIter ? ', random iteration' : ''}`,
   );
+  if (encoding.preprocess !== 'd2l' || encoding.tokens !== 'char') reporter.info(`text: ${describeEncoding(encoding)}`);
+  const prefixes = samplePrefixes(opts, training, data);
+  if (opts.prefix !== undefined || training.corpus !== undefined) training.prefix = prefixes[0];
+  if (!opts.prefix && training.corpus !== undefined && !resumed) {
+    reporter.info(`samples continue ${JSON.stringify(prefixes[0])}, the corpus' first words (choose another with --prefix)`);
+  }
   const checkpointDir = join(out, 'checkpoint');
+  const bestDir = join(out, 'checkpoint-best');
   let savedEpoch: number | null = resumed ? resumed.metadata.epoch : null;
-  const save = async (epoch: number) => {
-    const record: TrainCheckpointMeta = { rnnkit: VERSION, training, ...(corpusFile ? { corpusFile } : {}), epoch, loaderState: loader.getState(), history };
-    await saveRunCheckpoint(checkpointDir, { model, vocab, config, optimizer, training: record });
-    savedEpoch = epoch;
+  let best: BestEpoch | undefined = resumed?.metadata.best;
+  const save = async (epoch: number, dir = checkpointDir) => {
+    const record: TrainCheckpointMeta = {
+      rnnkit: VERSION,
+      training,
+      ...(corpusFile ? { corpusFile } : {}),
+      epoch,
+      loaderState: loader.getState(),
+      history,
+      ...(best ? { best } : {}),
+    };
+    await saveRunCheckpoint(dir, { model, vocab, config, optimizer, training: record });
+    if (dir === checkpointDir) savedEpoch = epoch;
   };
+  const sample = (prefix: string, m = model) => predict(m, vocab, prefix, opts.predictLength, { text: encoding }).text;
 
   const controller = new AbortController();
   const stop = stopOnSignals(reporter);
@@ -176,28 +194,63 @@ async function trainLoaded(
       stepper,
       signal: controller.signal,
       onPath: reportStepPath(reporter),
-      onEpochEnd: async ({ epoch, perplexity, tokensPerSecond, seconds }) => {
-        if (!Number.isFinite(perplexity) || Math.log(perplexity) > DIVERGENCE_FACTOR * uniformCrossEntropy(vocab.size)) {
+      validation: validation?.batches,
+      patience: training.patience,
+      best,
+      restoreBest: false, // the best epoch is on disk (checkpoint-best/), read back at the end
+      lrSchedule: schedule,
+      onEpochEnd: async (info) => {
+        const { epoch, perplexity, tokensPerSecond, seconds, validationPerplexity } = info;
+        const exploded = !Number.isFinite(perplexity) || Math.log(perplexity) > DIVERGENCE_FACTOR * uniformCrossEntropy(vocab.size);
+        if (exploded || (validationPerplexity !== undefined && !Number.isFinite(validationPerplexity))) {
           // The weights are NaN or Infinity now, or the loss exploded: keep the last checkpoint and stop.
-          diverged = { epoch, perplexity };
+          diverged = { epoch, perplexity: exploded ? perplexity : (validationPerplexity as number) };
           controller.abort();
           return;
         }
-        history.push({ epoch, perplexity, tokensPerSecond, seconds });
-        reporter.updateBar(epoch, { perplexity: perplexity.toFixed(2), speed: String(Math.round(tokensPerSecond)) });
-        reporter.event('epoch', { epoch, epochs: training.epochs, perplexity, tokensPerSecond, seconds });
-        if (epoch % opts.printEvery === 0 || epoch === training.epochs) {
-          const sample = predict(model, vocab, PREFIXES[0]!, opts.predictLength).text;
+        const lr = schedule.kind === 'constant' ? undefined : info.lr;
+        history.push({
+          epoch,
+          perplexity,
+          tokensPerSecond,
+          seconds,
+          ...(validationPerplexity === undefined ? {} : { validationPerplexity }),
+          ...(lr === undefined ? {} : { lr }),
+        });
+        const improved = info.best !== undefined && info.best.epoch === epoch;
+        best = info.best;
+        const shown = validationPerplexity === undefined ? perplexity.toFixed(2) : `${perplexity.toFixed(2)}, validation ${validationPerplexity.toFixed(2)}`;
+        reporter.updateBar(epoch, { perplexity: shown, speed: String(Math.round(tokensPerSecond)) });
+        reporter.event('epoch', {
+          epoch,
+          epochs: training.epochs,
+          perplexity,
+          ...(validationPerplexity === undefined ? {} : { validationPerplexity, best: info.best }),
+          ...(lr === undefined ? {} : { lr }),
+          tokensPerSecond,
+          seconds,
+        });
+        if (epoch % opts.printEvery === 0 || epoch === training.epochs || info.earlyStop) {
+          const text = sample(prefixes[0] as string);
           if (reporter.mode === 'lines') {
             const elapsed = (performance.now() - started) / 1000;
             const left = (elapsed / (epoch - startEpoch)) * (training.epochs - epoch);
+            const valid = validationPerplexity === undefined ? '' : `  validation ${validationPerplexity.toFixed(2)}${improved ? ' (best)' : ''}`;
+            const rate = lr === undefined ? '' : `  lr ${Number(lr.toPrecision(4))}`;
             reporter.info(
-              `epoch ${epoch}/${training.epochs}  perplexity ${perplexity.toFixed(2)}  ${Math.round(tokensPerSecond)} tokens/s  ~${left.toFixed(0)} s left  | ${sample}`,
+              `epoch ${epoch}/${training.epochs}  perplexity ${perplexity.toFixed(2)}${valid}${rate}  ${Math.round(tokensPerSecond)} tokens/s  ~${left.toFixed(0)} s left  | ${oneLine(text)}`,
             );
-          } else reporter.info(`epoch ${epoch}: ${sample}`);
-          reporter.event('sample', { epoch, text: sample });
+          } else reporter.info(`epoch ${epoch}: ${oneLine(text)}`);
+          reporter.event('sample', { epoch, text });
         }
-        if (stop.signal || epoch % opts.checkpointEvery === 0) await save(epoch);
+        if (improved) await save(epoch, bestDir);
+        if (stop.signal || epoch % opts.checkpointEvery === 0 || info.earlyStop) await save(epoch);
+        if (info.earlyStop) {
+          const b = info.best as BestEpoch;
+          reporter.info(
+            `early stop at epoch ${epoch}: validation perplexity has not improved for ${training.patience} epochs since epoch ${b.epoch} (${b.validationPerplexity.toFixed(2)})`,
+          );
+        }
         if (stop.signal) controller.abort();
       },
     });
@@ -210,8 +263,11 @@ async function trainLoaded(
   const signal = stop.signal;
   const epochsDone = diverged ? (history.at(-1)?.epoch ?? startEpoch) : result.epochsDone;
   const interrupted = signal !== undefined;
-  if (!interrupted && !diverged) await save(epochsDone);
-  const continuations = diverged ? [] : PREFIXES.map((p) => predict(model, vocab, p, opts.predictLength).text);
+  if (!interrupted && !diverged && savedEpoch !== epochsDone) await save(epochsDone);
+  // Early stopping ends on the best epoch's weights: read back from checkpoint-best/.
+  const bestModel = result.earlyStopped && !diverged ? (await loadRunCheckpoint(bestDir)).model : null;
+  const continuations = diverged ? [] : prefixes.map((p) => sample(p, bestModel ?? model));
+  bestModel?.dispose();
   const tokens = history.reduce((a, h) => a + h.tokensPerSecond * h.seconds, 0);
   const totalSeconds = history.reduce((a, h) => a + h.seconds, 0);
   const finalPerplexity = history.at(-1)?.perplexity ?? 0;
@@ -225,8 +281,13 @@ async function trainLoaded(
     // Where training diverged, and the epoch of the checkpoint kept (absent when none was written).
     ...(diverged ? { diverged: { epoch: (diverged as { epoch: number }).epoch, ...(savedEpoch === null ? {} : { checkpointEpoch: savedEpoch }) } } : {}),
     perplexity: finalPerplexity,
+    ...(best ? { best, bestCheckpoint: bestDir } : {}),
+    ...(result.earlyStopped ? { earlyStopped: { epoch: epochsDone } } : {}),
+    text: encoding,
+    tokens: { used: corpus.length, total: data.totalTokens, ...(validation ? { validation: validation.corpus.length } : {}) },
     tokensPerSecond: totalSeconds > 0 ? tokens / totalSeconds : 0,
     wallSeconds: seconds,
+    prefixes,
     continuations,
     history,
   };
@@ -263,13 +324,38 @@ async function trainLoaded(
     epochsDone,
     interrupted,
     ...(signal ? { signal } : {}),
+    ...(best ? { best } : {}),
+    earlyStopped: result.earlyStopped,
     continuations,
-    files: { metrics: metricsPath, plot: plotPath, checkpoint: checkpointDir },
+    files: { metrics: metricsPath, plot: plotPath, checkpoint: checkpointDir, ...(best ? { bestCheckpoint: bestDir } : {}) },
   };
   if (interrupted) reporter.info(`Stopped at epoch ${epochsDone} of ${training.epochs}; checkpoint saved. Continue with: ${resumeCommand(opts, settings)}`);
-  reporter.info(`perplexity ${finalPerplexity.toFixed(2)}, ${Math.round(metrics.tokensPerSecond)} tokens/s on ${backend}, ${seconds.toFixed(1)} s`);
+  const validated = best ? `; best validation perplexity ${best.validationPerplexity.toFixed(2)} at epoch ${best.epoch}` : '';
+  reporter.info(`perplexity ${finalPerplexity.toFixed(2)}${validated}, ${Math.round(metrics.tokensPerSecond)} tokens/s on ${backend}, ${seconds.toFixed(1)} s`);
+  if (bestModel) reporter.info(`the continuations below are the best epoch's (${best?.epoch}), read back from ${bestDir}/`);
   for (const c of continuations) reporter.info(c);
-  reporter.info(`files: ${displayPath(metricsPath)}, ${displayPath(plotPath)}, ${displayPath(checkpointDir)}/`);
+  reporter.info(`files: ${displayPath(metricsPath)}, ${displayPath(plotPath)}, ${displayPath(checkpointDir)}/${best ? `, ${displayPath(bestDir)}/` : ''}`);
   reporter.event('done', { ...summary });
   return summary;
+}
+
+/** A sample on one progress line: its line breaks shown as ↵. */
+const oneLine = (text: string): string => text.replace(/\r?\n/g, '↵');
+
+/** ", cosine to 0.01 over 500 epochs": the learning-rate schedule for the header ('' when constant). */
+function describeSchedule(s: LearningRateSchedule): string {
+  if (s.kind === 'step') return `, x${s.gamma} every ${s.stepSize} epochs`;
+  if (s.kind === 'cosine') return `, cosine to ${s.minLr} over ${s.epochs} epochs`;
+  return '';
+}
+
+/**
+ * What the sample lines continue: --prefix; else a resumed run's own; else d2l's two prefixes on
+ * The Time Machine, and the first words of anything else.
+ */
+function samplePrefixes(opts: TrainCommandOptions, training: TrainingRecord, data: RunData): string[] {
+  if (opts.prefix !== undefined) return [opts.prefix];
+  if (training.prefix !== undefined) return [training.prefix];
+  if (training.corpus === undefined) return PREFIXES;
+  return [corpusPrefix(data.corpus, data.vocab, data.encoding)];
 }

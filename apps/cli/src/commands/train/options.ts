@@ -1,4 +1,5 @@
-import type { Preprocessing } from '@rnnkit/data';
+import type { Preprocessing, TokenKind } from '@rnnkit/data';
+import type { LearningRateSchedule, TrainCheckpointMeta } from '@rnnkit/training';
 import type { CellKind } from '@rnnkit/models';
 import type { BackendChoice } from '../../backend.js';
 import type { LanguageModelImplementation } from '../../lm.js';
@@ -21,6 +22,24 @@ export interface TrainCommandOptions {
   corpus?: string;
   /** What preprocessing keeps of the text: d2l's a-z lower-cased (default), every Unicode letter, or every character. */
   preprocess?: Preprocessing;
+  /** Characters (default) or words (d2l `tokenize(lines, 'word')`). */
+  tokens?: TokenKind;
+  /** Tokens seen fewer times map to `<unk>` (d2l's `min_freq`). Default 0. */
+  minFreq?: number;
+  /** The last share of the corpus held out for validation (0: none, the default). */
+  valFraction?: number;
+  /** Stop when validation perplexity has not improved for this many epochs. */
+  patience?: number;
+  /** How the learning rate changes by epoch. Default constant. */
+  lrSchedule?: LearningRateSchedule['kind'];
+  /** `step`: epochs between two cuts of the rate. */
+  lrStepSize?: number;
+  /** `step`: the factor of each cut. */
+  lrGamma?: number;
+  /** `cosine`: the rate at the end. */
+  lrMin?: number;
+  /** The text the sample lines continue. Default: "time traveller" on The Time Machine, the corpus' first words otherwise. */
+  prefix?: string;
   seed: number;
   /** Output folder. Default: `runs/train`, or `runs/train-2`, `-3`... when taken; a resumed run's own folder. */
   out?: string;
@@ -50,3 +69,6 @@ export interface TrainCommandOptions {
 
 // The checkpoint's training record and its checks live in @rnnkit/training (the page reads them too).
 export type { TrainCheckpointMeta, EpochRecord, CorpusIdentity } from '@rnnkit/training';
+
+/** A run's settings, as its checkpoint records them (fields added after rnnkit 0.1 are optional). */
+export type TrainingRecord = TrainCheckpointMeta['training'];

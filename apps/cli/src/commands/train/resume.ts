@@ -1,6 +1,6 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileIdentity, formatByteCount, type Preprocessing } from '@rnnkit/data';
-import { checkTrainCheckpointMeta, makeOptimizer } from '@rnnkit/training';
+import { checkTrainCheckpointMeta, makeOptimizer, type LearningRateSchedule } from '@rnnkit/training';
 import { loadRunCheckpoint } from '../../checkpoint.js';
 import { RnnkitError, UsageError } from '../../errors.js';
 import type { CorpusIdentity, TrainCheckpointMeta, TrainCommandOptions } from './options.js';
@@ -60,7 +60,35 @@ const FROM_CHECKPOINT = {
   randomIter: '--random-iter',
   maxTokens: '--max-tokens',
   preprocess: '--preprocess',
+  tokens: '--tokens',
+  minFreq: '--min-freq',
+  valFraction: '--val-fraction',
+  patience: '--patience',
+  lrSchedule: '--lr-schedule',
+  lrStepSize: '--lr-step-size',
+  lrGamma: '--lr-gamma',
+  lrMin: '--lr-min',
 } as const satisfies Partial<Record<keyof TrainCommandOptions, string>>;
+
+/** The learning-rate schedule the flags describe (cosine over the run's --epochs). */
+export function scheduleOf(opts: Pick<TrainCommandOptions, 'lrSchedule' | 'lrStepSize' | 'lrGamma' | 'lrMin' | 'epochs'>): LearningRateSchedule {
+  switch (opts.lrSchedule ?? 'constant') {
+    case 'constant':
+      return { kind: 'constant' };
+    case 'step':
+      return { kind: 'step', stepSize: opts.lrStepSize ?? 100, gamma: opts.lrGamma ?? 0.5 };
+    case 'cosine':
+      return { kind: 'cosine', epochs: opts.epochs, minLr: opts.lrMin ?? 0 };
+  }
+}
+
+/** A schedule's parameters as the flags that set them. */
+const scheduleFlags = (s: LearningRateSchedule) => ({
+  lrSchedule: s.kind,
+  lrStepSize: s.kind === 'step' ? s.stepSize : undefined,
+  lrGamma: s.kind === 'step' ? s.gamma : undefined,
+  lrMin: s.kind === 'cosine' ? s.minLr : undefined,
+});
 
 /** The settings of a new run: its flags, and `out` or a fresh run folder (an error when `out` holds a run, unless --force). */
 function freshSettings(opts: TrainCommandOptions): RunSettings {
@@ -74,7 +102,30 @@ function freshSettings(opts: TrainCommandOptions): RunSettings {
     maxTokens: opts.maxTokens,
     corpus: opts.corpus,
     preprocess: opts.preprocess ?? 'd2l',
+    tokens: opts.tokens ?? 'char',
+    minFreq: opts.minFreq ?? 0,
+    valFraction: opts.valFraction ?? 0,
+    ...(opts.patience === undefined ? {} : { patience: opts.patience }),
+    lrSchedule: scheduleOf(opts),
   };
+  if (opts.patience !== undefined && !(training.valFraction > 0)) {
+    throw new UsageError(`--patience ${opts.patience} stops on validation perplexity: give --val-fraction too (e.g. --val-fraction 0.1).`);
+  }
+  const unused = (
+    {
+      constant: ['lrStepSize', 'lrGamma', 'lrMin'],
+      step: ['lrMin'],
+      cosine: ['lrStepSize', 'lrGamma'],
+    } as const
+  )[training.lrSchedule.kind].filter((key) => opts[key] !== undefined);
+  if (unused.length) {
+    throw new UsageError(
+      `${unused.map((k) => FROM_CHECKPOINT[k]).join(' and ')} ${unused.length === 1 ? 'is' : 'are'} not used by --lr-schedule ${training.lrSchedule.kind}: give --lr-schedule ${unused.includes('lrMin') ? 'cosine' : 'step'}, or leave ${unused.length === 1 ? 'it' : 'them'} out.`,
+    );
+  }
+  if (training.tokens === 'char' && training.minFreq > 0) {
+    throw new UsageError(`--min-freq ${training.minFreq} is for --tokens word: every character of the text stays in a character vocabulary.`);
+  }
   const out = opts.out ?? freshRunFolder();
   if (holdsRun(out) && !opts.force) {
     throw new UsageError(
@@ -87,7 +138,14 @@ function freshSettings(opts: TrainCommandOptions): RunSettings {
 /** The settings of a resumed run: its checkpoint's, with --epochs when given; it writes into its own run folder unless --out says otherwise. */
 function resumedSettings(opts: TrainCommandOptions, given: ReadonlySet<string>, resumed: Resumed): RunSettings {
   const saved = resumed.metadata;
-  const savedTraining = { preprocess: 'd2l' as Preprocessing, ...saved.training };
+  const savedTraining = {
+    preprocess: 'd2l' as Preprocessing,
+    tokens: 'char' as const,
+    minFreq: 0,
+    valFraction: 0,
+    lrSchedule: { kind: 'constant' } as LearningRateSchedule,
+    ...saved.training,
+  };
   const fixed: Record<keyof typeof FROM_CHECKPOINT, unknown> = {
     ...{
       model: resumed.config.cell,
@@ -105,6 +163,8 @@ function resumedSettings(opts: TrainCommandOptions, given: ReadonlySet<string>, 
       randomIter: savedTraining.randomIter,
     },
     ...{ maxTokens: savedTraining.maxTokens, preprocess: savedTraining.preprocess },
+    ...{ tokens: savedTraining.tokens, minFreq: savedTraining.minFreq, valFraction: savedTraining.valFraction, patience: savedTraining.patience },
+    ...scheduleFlags(savedTraining.lrSchedule),
   };
   // --corpus is checked by its content (resumeCorpus), wherever the file now is.
   const conflicts = Object.entries(FROM_CHECKPOINT)
