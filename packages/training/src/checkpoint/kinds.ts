@@ -74,7 +74,7 @@ const stackWeights = (gates: number, inputs: number, hidden: number, layers: num
 
 /**
  * Language models (`createLanguageModel`: d2l's `RNNModelScratch`, `RNNModel` fused or on
- * tf.layers); vocabulary `vocab`, one character per token.
+ * tf.layers); vocabulary `vocab`: one character per token, or one word with `config.text.tokens` `'word'`.
  */
 export const languageModelKind: CheckpointKind<RecurrentLanguageModel, LanguageModelConfig> = {
   name: 'language-model',
@@ -92,7 +92,8 @@ export const languageModelKind: CheckpointKind<RecurrentLanguageModel, LanguageM
     return dirs * recurrentWeights(g, v, h) + (c.numLayers - 1) * dirs * recurrentWeights(g, h * dirs, h) + head;
   },
   build: createLanguageModel,
-  vocabularies: { vocab: { size: 'vocabSize', characters: () => true, reserved: [] } },
+  // Characters unless its text encoding (config.text, absent before word models) says words.
+  vocabularies: { vocab: { size: 'vocabSize', characters: (c) => (c.text?.tokens ?? 'char') === 'char', reserved: [] } },
   upgradeLegacy: upgradeLanguageModelLegacy,
 };
 
