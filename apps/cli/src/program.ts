@@ -117,9 +117,16 @@ export function buildProgram(
         .default('char'),
     )
     .addOption(intOption('--min-freq <n>', 'words seen fewer times become <unk> (d2l min_freq; --tokens word)', 0, 1_000_000_000, 0))
-    .addOption(numberOption('--val-fraction <f>', "the corpus' last share held out for validation perplexity, never trained on (0: none)", 0, 1, 0, { belowMax: true }))
     .addOption(
-      intOption('--patience <n>', 'stop when validation perplexity has not improved for n epochs; the best is kept in checkpoint-best/ (needs --val-fraction)', 1, 1_000_000),
+      numberOption('--val-fraction <f>', "the corpus' last share held out for validation perplexity, never trained on (0: none)", 0, 1, 0, { belowMax: true }),
+    )
+    .addOption(
+      intOption(
+        '--patience <n>',
+        'stop when validation perplexity has not improved for n epochs; the best is kept in checkpoint-best/ (needs --val-fraction)',
+        1,
+        1_000_000,
+      ),
     )
     .addOption(
       new Option(
