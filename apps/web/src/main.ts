@@ -104,6 +104,7 @@ function refreshButtons(): void {
 
 function showModel(m: ModelSummary): void {
   model = m;
+  chartTitle = m.describe;
   history = [...m.history];
   const where = m.canContinue
     ? ''
@@ -140,6 +141,8 @@ function fillHistoryTable(): void {
 }
 
 let chartQueued = false;
+/** What the chart is of: the model shown, or the settings of a run in progress (set when it starts). */
+let chartTitle = '';
 let chartRunning: Promise<unknown> = Promise.resolve();
 let chartView: { finalize(): void } | null = null;
 function drawChart(): void {
@@ -149,14 +152,18 @@ function drawChart(): void {
     chartQueued = false;
     chartView?.finalize();
     chartView = null;
-    if (history.length === 0) {
+    const shown = [...history];
+    if (shown.length === 0) {
       $('chart').replaceChildren();
+      delete $('chart').dataset.epochs;
       return;
     }
-    const title = `${model?.describe ?? describeSettings()}: perplexity`;
+    const title = `${chartTitle || describeSettings()}: perplexity`;
     chartView = (
-      await embed('#chart', perplexitySpec(history, title), { actions: { export: true, source: false, compiled: false, editor: false }, renderer: 'svg' })
+      await embed('#chart', perplexitySpec(shown, title), { actions: { export: true, source: false, compiled: false, editor: false }, renderer: 'svg' })
     ).view;
+    // How many epochs the chart shows (tests wait on it: drawing lags the figures by up to 250 ms).
+    $('chart').dataset.epochs = String(shown.length);
     await new Promise((r) => setTimeout(r, 250));
   });
 }
@@ -326,6 +333,7 @@ async function runTraining(req: () => Promise<Request>, fresh: boolean): Promise
   }
   busy = 'training';
   if (fresh) {
+    chartTitle = describeSettings();
     history = [];
     $('samples').replaceChildren();
     $('epoch').textContent = '–';

@@ -159,6 +159,7 @@ describe('the char-LM page in Chromium', () => {
     expect(await pageGenerate('Time Traveller!')).toMatch(/^time traveller ./);
     expect(await page.isHidden('#unknown-note')).toBe(true);
     expect(await pageGenerate()).toMatch(/^time traveller./);
+    await page.waitForSelector('#chart[data-epochs="30"]');
     await page.screenshot({ path: join(outputDir, 'web-trained.png'), fullPage: true });
   });
 

@@ -140,7 +140,7 @@ describe('the built site under a sub-path of a plain static host', () => {
     await page.click('#generate');
     await page.waitForFunction(() => (document.getElementById('generated')!.textContent ?? '').length >= 'time traveller'.length + 30);
     expect(await page.textContent('#generated')).toMatch(/^time traveller.{30}$/s);
-    expect(await page.$$('#chart svg')).not.toHaveLength(0);
+    await page.waitForSelector('#chart[data-epochs="2"]');
     await page.screenshot({ path: join(outputDir, 'web-subpath.png'), fullPage: true });
     // Every request stayed under the sub-path, and the console holds no warning (Vega-Lite's version ones included).
     expect(requested.filter((p) => !p.startsWith(SUB_PATH))).toEqual([]);
@@ -233,7 +233,9 @@ describe("one's own text on the page", () => {
     const validation = await page.$$eval('#history tbody tr', (rows) => rows.map((r) => Number(r.children[4]!.textContent)));
     expect(validation).toHaveLength(6);
     expect(validation.every((v) => v > 1)).toBe(true);
+    await page.waitForSelector('#chart[data-epochs="6"]');
     expect(await page.textContent('#chart svg')).toContain('validation');
+    expect(await page.textContent('#chart svg')).toContain('fused GRU 32: perplexity');
     expect(await page.$$eval('#samples li', (l) => l.map((li) => li.textContent ?? ''))).toSatisfy((l: string[]) => l.every((t) => t.includes('The quick')));
     await page.screenshot({ path: join(outputDir, 'web-validation.png'), fullPage: true });
 
