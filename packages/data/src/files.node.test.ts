@@ -73,6 +73,27 @@ describe('readRegularFile', () => {
   });
 });
 
+describe('readTextFile', () => {
+  it("says The Time Machine's fix for a corpus, and the caller's own fix for any other file", async () => {
+    const missing = join(dir, 'sales.csv');
+    const empty = join(dir, 'empty.tsv');
+    writeFileSync(empty, ' \n');
+    const message = (p: Promise<unknown>) =>
+      p.then(
+        () => 'read',
+        (e: Error) => e.message,
+      );
+    expect(await message(readTextFile(missing, 'CSV', 'give --csv a CSV file with a column of numbers'))).toBe(
+      `The CSV file ${missing} does not exist. Give --csv a CSV file with a column of numbers.`,
+    );
+    expect(await message(readTextFile(empty, 'pairs', 'give --pairs a file of source<TAB>target lines'))).toBe(
+      `The pairs file ${empty} is empty. Give --pairs a file of source<TAB>target lines.`,
+    );
+    expect(await message(readTextFile(empty, 'pairs'))).toBe(`The pairs file ${empty} is empty.`);
+    expect(await message(readTextFile(missing, 'corpus', 'or pass --corpus FILE'))).toMatch(/does not exist\. Set RNNKIT_TIMEMACHINE=.* or pass --corpus FILE/);
+  });
+});
+
 describe('write failures', () => {
   it('name the file and the cause', () => {
     const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });

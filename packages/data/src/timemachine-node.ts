@@ -17,19 +17,29 @@ import {
 // Node's The Time Machine: files, the environment and the download cache. The package's `node`
 // export condition picks this; browsers get timemachine-browser.ts.
 
-/** Reads a UTF-8 text file, with errors that name the file and the fix (`localCopyHint` as in `TimeMachineSource`). */
+/**
+ * Reads a UTF-8 text file, with errors that name the file and the fix. For a `corpus` (and the
+ * `RNNKIT_TIMEMACHINE` file) the fix is how to point rnnkit at The Time Machine (`localCopyHint` as
+ * in `TimeMachineSource`); for any other `what` (a CSV, sentence pairs...) `localCopyHint` is the
+ * fix itself, one sentence ("Give --csv a CSV file with a column of numbers").
+ */
 export async function readTextFile(path: string, what = 'corpus', localCopyHint?: string): Promise<string> {
-  const howTo = howToPass(localCopyHint);
+  const howTo =
+    what === 'corpus' || what === TIME_MACHINE_ENV
+      ? howToPass(localCopyHint)
+      : localCopyHint
+        ? `${localCopyHint.charAt(0).toUpperCase()}${localCopyHint.slice(1).replace(/\.?$/, '.')}`
+        : '';
   let bytes: Uint8Array;
   try {
     bytes = await readRegularFile(path, { what });
   } catch (err) {
-    if (err instanceof FileReadError && (err.problem === 'missing' || err.problem === 'folder')) throw new Error(`${err.message} ${howTo}`);
+    if (err instanceof FileReadError && (err.problem === 'missing' || err.problem === 'folder')) throw new Error(`${err.message} ${howTo}`.trim());
     throw err;
   }
   const text = decodeText(bytes);
   if (text === null) throw new Error(`The ${what} file ${path} is not a text file (it has NUL bytes or is not valid UTF-8): use a UTF-8 text file.`);
-  if (text.trim() === '') throw new Error(`The ${what} file ${path} is empty. ${howTo}`);
+  if (text.trim() === '') throw new Error(`The ${what} file ${path} is empty. ${howTo}`.trim());
   return text;
 }
 

@@ -92,7 +92,7 @@ export interface ClassifySummary {
 export const MAX_DEFAULT_NUM_STEPS = 200;
 
 async function readLabelled(file: string): Promise<{ texts: string[]; labels: string[] }> {
-  const text = await readTextFile(file, 'labelled data', 'pass --data FILE.tsv (one text<TAB>label per line)');
+  const text = await readTextFile(file, 'labelled data', 'give --data a file of text<TAB>label lines');
   let rows: string[][];
   try {
     rows = parseTsv(text, { fields: ['text', 'label'], file });

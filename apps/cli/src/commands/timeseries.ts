@@ -137,7 +137,7 @@ export async function runTimeseries(opts: TimeseriesCommandOptions, write: (line
 
 /** Reads the series of `--csv` (and `--column`), with errors that name the file. */
 export async function readCsvSeries(file: string, column?: string): Promise<{ name: string; values: Float64Array; columns: string[] }> {
-  const text = await readTextFile(file, 'CSV', 'pass --csv FILE');
+  const text = await readTextFile(file, 'CSV', 'give --csv a CSV file with a column of numbers');
   try {
     return parseCsvColumn(text, { file, ...(column !== undefined ? { column } : {}) });
   } catch (err) {

@@ -347,7 +347,7 @@ async function readPairs(
   resumed?: TranslateCheckpointMeta,
 ): Promise<{ text: string; numExamples: number; heldOut: number }> {
   if (opts.data !== undefined || opts.download) throw new UsageError('--pairs replaces the English-French data: leave out --data and --download.');
-  const raw = await readTextFile(file, 'pairs', 'pass --pairs FILE.tsv (one source<TAB>target per line)');
+  const raw = await readTextFile(file, 'pairs', 'give --pairs a file of source<TAB>target lines');
   let rows: string[][];
   try {
     rows = parseTsv(raw, { fields: ['source', 'target'], file });
