@@ -2,18 +2,16 @@
 // --csv, translate --pairs, import, export), run in this process on the cpu backend with tiny
 // files: each ends with one line naming the file or flag and the fix, the right exit code, and
 // no half-written or silently wrong output.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { run } from '../src/program.js';
 
-let dir: string;
+const dir = mkdtempSync(join(tmpdir(), 'rnnkit-faults-'));
 let stderr: string[];
 let stdout: string[];
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'rnnkit-faults-'));
-});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 beforeEach(() => {
   stderr = [];
@@ -73,5 +71,37 @@ describe('divergence: the one rule (not finite, or 5 times an untrained model) i
     expect(existsSync(at('ts-lr/checkpoint'))).toBe(false);
     expect(existsSync(at('ts-lr/forecast.csv'))).toBe(false);
     expect(JSON.parse(readFileSync(at('ts-lr/metrics.json'), 'utf8')).diverged).toBeDefined();
+  });
+});
+
+describe('one writer per --out', () => {
+  let other: ChildProcess;
+  beforeAll(() => {
+    other = spawn('sleep', ['60'], { stdio: 'ignore' });
+  });
+  afterAll(() => {
+    other.kill();
+  });
+  /** A run folder held by another live process (its lock file, as lockRunFolder writes it). */
+  const heldFolder = (name: string) => {
+    mkdirSync(at(name), { recursive: true });
+    writeFileSync(
+      at(`${name}/.rnnkit-lock`),
+      JSON.stringify({ pid: other.pid, hostname: hostname(), command: 'rnnkit classify (the first)', started: new Date().toISOString() }),
+    );
+    return at(name);
+  };
+
+  it.each([
+    ['classify', ['--data', labelledFile('held.tsv')]],
+    ['timeseries --csv', ['--csv', seriesFile('held.csv')]],
+    ['timeseries', []],
+  ])('%s: a second run in a folder another process writes is refused, naming it, and writes nothing', async (command, args) => {
+    const out = heldFolder(`held-${command.replace(/\W+/g, '-')}`);
+    const r = await rnnkit([command.split(' ')[0] as string, ...args, '--epochs', '1', '--out', out]);
+    expect(r.code).toBe(1);
+    expect(r.error).toMatch(new RegExp(`^rnnkit: --out .*held-.* is in use by another process: rnnkit classify \\(the first\\) \\(pid ${other.pid},`));
+    expect(existsSync(join(out, 'metrics.json'))).toBe(false);
+    expect(existsSync(join(out, 'checkpoint'))).toBe(false);
   });
 });

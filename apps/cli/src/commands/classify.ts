@@ -28,7 +28,7 @@ import { divergedMessage, divergedRecord, divergenceCheck, divergenceOf, uniform
 import { RnnkitError, UsageError } from '../errors.js';
 import { renderSvg, seriesSpec } from '../plot.js';
 import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary, type Reporter } from '../progress.js';
-import { loadKindCheckpoint, saveKindCheckpoint } from '../checkpoint.js';
+import { loadKindCheckpoint, saveKindCheckpoint, takeRunFolder } from '../checkpoint.js';
 
 export interface ClassifyCommandOptions {
   /** text<TAB>label lines: trains (or, with --checkpoint, is evaluated). */
@@ -175,6 +175,8 @@ async function train(opts: ClassifyCommandOptions, backend: string, reporter: Re
   const history: { epoch: number; loss: number; accuracy: number; validationLoss: number; validationAccuracy: number; seconds: number }[] = [];
   let last: ClassifierEvaluation | undefined;
   await mkdir(opts.out, { recursive: true });
+  // One writer per run folder: a second run there is refused, naming the first.
+  const lock = await takeRunFolder(opts.out);
   const files: ClassifySummary['files'] = {
     metrics: join(opts.out, 'metrics.json'),
     plot: join(opts.out, 'accuracy.svg'),
@@ -269,6 +271,7 @@ async function train(opts: ClassifyCommandOptions, backend: string, reporter: Re
     return summary;
   } finally {
     model.dispose();
+    await lock.release();
   }
 }
 

@@ -13,7 +13,7 @@ import {
   type TimeSeriesRegressorConfig,
   type WindowPredictor,
 } from '@rnnkit/training';
-import { loadKindCheckpoint, saveKindCheckpoint } from '../checkpoint.js';
+import { loadKindCheckpoint, saveKindCheckpoint, takeRunFolder } from '../checkpoint.js';
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { divergedMessage, divergedRecord, divergenceCheck, divergenceOf, meanSquare } from '../divergence.js';
 import { RnnkitError } from '../errors.js';
@@ -66,6 +66,17 @@ export async function runTimeseries(opts: TimeseriesCommandOptions, write: (line
   reporter.event('start', { command: 'timeseries', backend, versions: versions(), kernels: kernelsInfo() });
   if (opts.checkpoint !== undefined) return forecastWithCheckpoint({ ...opts, checkpoint: opts.checkpoint }, backend, reporter);
   if (opts.csv !== undefined) return runCsvTimeseries({ ...opts, csv: opts.csv }, backend, reporter);
+  // One writer per run folder: a second run there is refused, naming the first.
+  const lock = await takeRunFolder(opts.out);
+  try {
+    return await runSineTimeseries(opts, backend, reporter);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** d2l's noisy sine: the GRU against the linear AR and the last value on the test windows. */
+async function runSineTimeseries(opts: TimeseriesCommandOptions, backend: string, reporter: Reporter): Promise<TimeseriesResult> {
   const series = noisySine({ tau: opts.tau, seed: opts.seed });
   const { train } = series.split();
   checkWeightsFit(
@@ -183,6 +194,7 @@ async function runCsvTimeseries(opts: TimeseriesCommandOptions & { csv: string }
       `${series.numWindows} windows of tau ${opts.tau}: ${train.size} train, ${test.size} validate (the last ${Math.round(valFraction * 100)}%); scaled by the training part's mean ${fmt(scaler.mean)} and std ${fmt(scaler.std)}`,
   );
   const config: TimeSeriesRegressorConfig = { inputSize: 1, numHiddens: opts.hidden, cell: 'gru', seed: opts.seed };
+  const lock = await takeRunFolder(opts.out);
   const model = new TimeSeriesRegressor(config);
   try {
     reporter.info(`GRU ${opts.hidden}, Adam lr ${opts.lr}, batch ${opts.batchSize}, ${opts.epochs} epochs`);
@@ -264,6 +276,7 @@ async function runCsvTimeseries(opts: TimeseriesCommandOptions & { csv: string }
     return { mse: report.mse, losses, forecast: written.forecast, files };
   } finally {
     model.dispose();
+    await lock.release();
   }
 }
 
@@ -317,6 +330,7 @@ async function writeForecast(
 async function forecastWithCheckpoint(opts: TimeseriesCommandOptions & { checkpoint: string }, backend: string, reporter: Reporter): Promise<TimeseriesResult> {
   const loaded = await loadKindCheckpoint(opts.checkpoint, timeSeriesRegressorKind);
   const { model } = loaded;
+  let lock: Awaited<ReturnType<typeof takeRunFolder>> | undefined;
   try {
     const meta = loaded.training as Partial<RegressorTrainingRecord> | undefined;
     let scaler: StandardScaler;
@@ -336,6 +350,7 @@ async function forecastWithCheckpoint(opts: TimeseriesCommandOptions & { checkpo
     reporter.info(
       `forecasting with ${loaded.source} (GRU ${loaded.config.numHiddens}, tau ${tau}) from the last ${tau} of ${column.values.length} values of ${csv}, column "${column.name}"`,
     );
+    lock = await takeRunFolder(opts.out);
     const raw = Float32Array.from(column.values);
     const written = await writeForecast(
       { ...opts, csv },
@@ -353,5 +368,6 @@ async function forecastWithCheckpoint(opts: TimeseriesCommandOptions & { checkpo
     return { mse: {}, losses: [], forecast: written.forecast, files };
   } finally {
     model.dispose();
+    await lock?.release();
   }
 }
