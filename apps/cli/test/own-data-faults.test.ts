@@ -2,10 +2,11 @@
 // --csv, translate --pairs, import, export), run in this process on the cpu backend with tiny
 // files: each ends with one line naming the file or flag and the fix, the right exit code, and
 // no half-written or silently wrong output.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { run } from '../src/program.js';
 
@@ -30,6 +31,7 @@ afterEach(() => {
 });
 
 const at = (name: string) => join(dir, name);
+const interop = (name: string) => fileURLToPath(new URL(`../../../test/fixtures/interop/${name}`, import.meta.url));
 async function rnnkit(argv: string[]): Promise<{ code: number; error: string; stdout: string }> {
   const code = await run([...argv, '--backend', 'cpu']);
   return { code, error: stderr.join('').trim().split('\n').at(-1) ?? '', stdout: stdout.join('') };
@@ -103,5 +105,19 @@ describe('one writer per --out', () => {
     expect(r.error).toMatch(new RegExp(`^rnnkit: --out .*held-.* is in use by another process: rnnkit classify \\(the first\\) \\(pid ${other.pid},`));
     expect(existsSync(join(out, 'metrics.json'))).toBe(false);
     expect(existsSync(join(out, 'checkpoint'))).toBe(false);
+  });
+});
+
+describe('rnnkit import reads only regular files', () => {
+  it('refuses a FIFO and /dev/zero at once (as the model or the vocabulary), naming the file', async () => {
+    execFileSync('mkfifo', [at('pipe.safetensors')]);
+    const fifo = await rnnkit(['import', at('pipe.safetensors'), '--out', at('imp-fifo')]);
+    expect(fifo.code).toBe(1);
+    expect(fifo.error).toBe(`rnnkit: The model file ${at('pipe.safetensors')} is a FIFO (named pipe): rnnkit reads only regular files.`);
+    const zero = await rnnkit(['import', '/dev/zero', '--out', at('imp-zero')]);
+    expect(zero.error).toBe('rnnkit: The model file /dev/zero is a character device: rnnkit reads only regular files.');
+    const vocab = await rnnkit(['import', interop('gru.safetensors'), '--vocab', at('pipe.safetensors'), '--out', at('imp-vocab')]);
+    expect(vocab.error).toBe(`rnnkit: The vocabulary file ${at('pipe.safetensors')} is a FIFO (named pipe): rnnkit reads only regular files.`);
+    expect(existsSync(at('imp-fifo/checkpoint'))).toBe(false);
   });
 });

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { RecurrentLanguageModel } from '@rnnkit/cells';
-import { loadDataTimeMachine, writeFileAtomic, type Vocab } from '@rnnkit/data';
+import { FileReadError, loadDataTimeMachine, readRegularFile, writeFileAtomic, type Vocab } from '@rnnkit/data';
 import {
   InteropError,
   createModelFromWeights,
@@ -86,14 +86,16 @@ const FLAG_OF = { impl: '--impl', corpus: '--corpus', maxTokens: '--max-tokens' 
 
 const userError = (err: unknown): unknown => (err instanceof InteropError || err instanceof CheckpointError ? new RnnkitError(err.message) : err);
 
-async function readInput(file: string, what: string): Promise<Uint8Array> {
+/** The largest model file import reads (a state dict or an ONNX model). */
+const MAX_MODEL_FILE_BYTES = 2 * 2 ** 30;
+
+/** Reads a regular file (a FIFO or /dev/zero is refused at once, not read forever), errors naming it. */
+async function readInput(file: string, what: string, maxBytes?: number): Promise<Uint8Array> {
   try {
-    return new Uint8Array(await readFile(file));
+    return await readRegularFile(file, { what, ...(maxBytes !== undefined ? { maxBytes } : {}) });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new RnnkitError(
-      code === 'ENOENT' ? `No ${what} at ${file}: the file does not exist.` : `Cannot read ${what} ${file} (${code ?? (err as Error).message}).`,
-    );
+    if (!(err instanceof FileReadError)) throw err;
+    throw new RnnkitError(err.problem === 'missing' ? `No ${what} file at ${file}: the file does not exist.` : err.message);
   }
 }
 
@@ -125,7 +127,7 @@ export async function runImport(opts: ImportCommandOptions): Promise<ImportSumma
   };
   if (holdsRun(opts.out) && !opts.force)
     throw new UsageError(`--out ${displayPath(opts.out)} already holds a run: choose another --out, or replace it with --force.`);
-  const bytes = await readInput(opts.file, 'model file');
+  const bytes = await readInput(opts.file, 'model', MAX_MODEL_FILE_BYTES);
   const format = looksLikeSafetensors(bytes) ? 'safetensors' : looksLikeOnnx(bytes) ? 'onnx' : null;
   if (!format) {
     throw new RnnkitError(
