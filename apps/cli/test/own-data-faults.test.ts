@@ -121,3 +121,14 @@ describe('rnnkit import reads only regular files', () => {
     expect(existsSync(at('imp-fifo/checkpoint'))).toBe(false);
   });
 });
+
+describe('rnnkit translate --pairs', () => {
+  it('trains and saves pairs that start with punctuation or hold two spaces (no empty word reaches the vocabulary)', async () => {
+    const rows = ['...\t!!!', '?\t.', 'hi  there\tsalut', 'go .\tva !', 'hi .\tsalut .', 'go now .\tvas-y .'];
+    writeFileSync(at('punct.tsv'), `${[...rows, ...rows].join('\n')}\n`);
+    const r = await rnnkit(['translate', '--pairs', at('punct.tsv'), '--epochs', '1', '--embed', '4', '--hidden', '4', '--out', at('tr-punct')]);
+    expect(r.error).not.toMatch(/empty token/);
+    expect(r.code).toBe(0);
+    expect(existsSync(at('tr-punct/checkpoint/model.json'))).toBe(true);
+  });
+});

@@ -71,6 +71,15 @@ describe('d2l 9.5 translation pipeline on the shipped first 1,000 lines', () => 
     expect(tokenizeNmt('a b\tc\nno tab here\nx\ty\tz\n', 0).source).toEqual([['a', 'b']]);
   });
 
+  it('tokenize_nmt makes no empty word where d2l makes one (punctuation first, two spaces, a space at an end)', () => {
+    // d2l's preprocess_nmt puts a space before "!" after the tab: its tokenize_nmt gives ['', '!', '!', '!'].
+    const text = preprocessNmt('...\t!!!\n?\t.\nhi  there \t salut\n');
+    expect(text).toBe('. . .\t ! ! !\n ?\t .\nhi  there \t salut\n');
+    const { source, target } = tokenizeNmt(text);
+    expect(source).toEqual([['.', '.', '.'], ['?'], ['hi', 'there']]);
+    expect(target).toEqual([['!', '!', '!'], ['.'], ['salut']]);
+  });
+
   it('load_data_nmt: vocabularies (min_freq 2, <pad> <bos> <eos>), padded rows and valid lengths as d2l', () => {
     const want = d2l.num_examples_600;
     for (const numSteps of [8, 10]) {

@@ -26,8 +26,14 @@ export function preprocessNmt(text: string): string {
 /**
  * d2l `tokenize_nmt(text, num_examples)`: one `source<TAB>target` pair per line, split into words
  * at single spaces; lines without exactly one tab are skipped. As d2l's code (`i > num_examples`),
- * `numExamples` n keeps the pairs of the first n + 1 lines: 600 gives 601 pairs.
+ * `numExamples` n keeps the pairs of the first n + 1 lines: 600 gives 601 pairs. Unlike d2l's
+ * code, no word is empty: d2l makes an empty word of two spaces in a row, a space at either end of
+ * a sentence, or a sentence that starts with `,.!?` (`preprocess_nmt` puts a space before it), and
+ * it would become a vocabulary token `''`; here it is dropped (d2l's own data has none).
  */
+/** A preprocessed sentence's words: split at spaces, none empty. */
+const words = (sentence: string): string[] => sentence.split(' ').filter((w) => w !== '');
+
 export function tokenizeNmt(text: string, numExamples?: number): { source: string[][]; target: string[][] } {
   const source: string[][] = [];
   const target: string[][] = [];
@@ -36,8 +42,8 @@ export function tokenizeNmt(text: string, numExamples?: number): { source: strin
     if (numExamples && i > numExamples) break;
     const parts = lines[i]!.split('\t');
     if (parts.length === 2) {
-      source.push(parts[0]!.split(' '));
-      target.push(parts[1]!.split(' '));
+      source.push(words(parts[0]!));
+      target.push(words(parts[1]!));
     }
   }
   return { source, target };

@@ -268,7 +268,15 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   const translate = (source: string, reference?: string): TranslationLine => {
     const t = predictSeq2Seq(model, source, srcVocab, tgtVocab, numSteps, search);
     const line: TranslationLine = { source, prediction: t.text, unknown: t.unknown };
-    if (reference !== undefined) line.bleu = bleu(t.tokens, preprocessNmt(reference).split(' '), 2, { unk: tgtVocab.tokenOf(tgtVocab.unk) });
+    if (reference !== undefined)
+      line.bleu = bleu(
+        t.tokens,
+        preprocessNmt(reference)
+          .split(' ')
+          .filter((w) => w !== ''),
+        2,
+        { unk: tgtVocab.tokenOf(tgtVocab.unk) },
+      );
     if (reference !== undefined) line.reference = reference;
     return line;
   };
