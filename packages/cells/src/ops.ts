@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { affineKernel } from './kernels/affine.js';
 
 /**
  * Float one-hot vectors. Built as int32 then cast: the wasm backend's OneHot (tfjs 4.22) writes
@@ -8,7 +9,11 @@ export function oneHotFloat(indices: tf.Tensor, depth: number): tf.Tensor {
   return tf.tidy(() => tf.cast(tf.oneHot(indices as tf.Tensor1D, depth), 'float32'));
 }
 
-/** X W_x + H W_h + b: a gate's (or the candidate's) pre-activation in d2l's scratch cells. */
+/**
+ * X W_x + H W_h + b: a gate's (or the candidate's) pre-activation in d2l's scratch cells. One op
+ * where the backend has rnnkit's kernel for it (wasm after `installWasmKernels`: one gemm, and one
+ * entry on the gradient tape instead of four), else TensorFlow.js's matmuls and adds.
+ */
 export function affine(X: tf.Tensor2D, Wx: tf.Tensor2D, H: tf.Tensor2D, Wh: tf.Tensor2D, b: tf.Tensor): tf.Tensor2D {
-  return tf.add(tf.add(tf.matMul(X, Wx), tf.matMul(H, Wh)), b);
+  return affineKernel(X, Wx, H, Wh, b) ?? tf.add(tf.add(tf.matMul(X, Wx), tf.matMul(H, Wh)), b);
 }

@@ -89,7 +89,7 @@ describe('installWasmKernels', () => {
     ];
     stockExp = expInputs.map((t) => tf.exp(t).dataSync() as Float32Array);
     const first = installWasmKernels();
-    expect(first).toEqual(['BatchMatMul', 'Tanh', 'Slice', 'Identity', 'Unpack', 'SplitV', 'Exp']);
+    expect(first).toEqual(['BatchMatMul', 'Tanh', 'Slice', 'Identity', 'Unpack', 'SplitV', 'Exp', 'RnnkitAffine']);
     expect(installWasmKernels()).toEqual([]);
   });
 

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { AFFINE_KERNEL, registerWasmAffine } from './affine.js';
 import { GemmMatMul } from './matmul.js';
 import { processKernels } from './simd.js';
 import { keepNodeErrorReporting } from '../node-errors.js';
@@ -32,6 +33,8 @@ const installed = new Set<string>();
  *   own values, heap to heap; other slices still go to the stock kernel. Unpack and SplitV, which
  *   call the stock slice directly, now go through this one.
  * - Identity: the stock kernel copies its input; it now shares it (see patchIdentity).
+ * - RnnkitAffine (new): the scratch cells' X W_x + H W_h + b as one kernel with its own gradient
+ *   (`affine` of ops.ts uses it where registered), one gemm over the stacked operands.
  * - Exp (softmax cross-entropy's logSoftmax): float32 runs on the kernels' SIMD exp (`expFloats`,
  *   Infinity, denormals, 0 and NaN as the stock kernel gives them), one thread; other dtypes, or
  *   no WebAssembly SIMD, go to the stock kernel.
@@ -46,6 +49,7 @@ export function installWasmKernels(): string[] {
   if (!installed.has('Unpack') && patchUnpack()) done.push('Unpack');
   if (!installed.has('SplitV') && patchSplitV()) done.push('SplitV');
   if (!installed.has('Exp') && patchExp()) done.push('Exp');
+  if (!installed.has(AFFINE_KERNEL) && registerWasmAffine((args) => wasmMatMul()?.runAffine(args) ?? null)) done.push(AFFINE_KERNEL);
   done.forEach((k) => {
     installed.add(k);
   });

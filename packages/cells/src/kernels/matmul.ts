@@ -14,7 +14,15 @@ interface WasmHeapBackend {
 interface Packed {
   offset: number;
   floats: number;
+  /** The other tensors a stacked operand was packed from (its key is the first one's). */
+  with?: object[];
 }
+
+/** How a kept operand was packed: B as is, B transposed, or a stack of B operands (`runAffine`'s). */
+const PLAIN = 0;
+const TRANSPOSED = 1;
+const STACKED = 2;
+type Layout = typeof PLAIN | typeof TRANSPOSED | typeof STACKED;
 
 /**
  * B operands already in gemm's panels, kept while their tensor lives. A weight is multiplied many
@@ -24,9 +32,9 @@ interface Packed {
  * once is not), entries go when their tensor is freed, and the oldest go past `maxFloats`.
  */
 class PackedOperands {
-  /** By dataId, [plain, transposed]. Map order is use order: the first entry is the oldest. */
-  private readonly entries = [new Map<object, Packed>(), new Map<object, Packed>()];
-  private readonly seen = [new WeakSet<object>(), new WeakSet<object>()];
+  /** By dataId, one map per `Layout`. Map order is use order: the first entry is the oldest. */
+  private readonly entries = [new Map<object, Packed>(), new Map<object, Packed>(), new Map<object, Packed>()];
+  private readonly seen = [new WeakSet<object>(), new WeakSet<object>(), new WeakSet<object>()];
   private floats = 0;
 
   constructor(
@@ -38,9 +46,11 @@ class PackedOperands {
     return this.floats;
   }
 
-  get(dataId: object, transposed: boolean): Packed | undefined {
-    const map = this.entries[+transposed] as Map<object, Packed>;
+  /** The panels of `dataId` in `layout` (for a stack, packed with exactly the tensors `others`). */
+  get(dataId: object, layout: Layout, others?: object[]): Packed | undefined {
+    const map = this.entries[layout] as Map<object, Packed>;
     const p = map.get(dataId);
+    if (p && others && !others.every((id, i) => p.with?.[i] === id)) return undefined;
     if (p) {
       map.delete(dataId);
       map.set(dataId, p);
@@ -49,28 +59,32 @@ class PackedOperands {
   }
 
   /** Whether to keep B's panels: from the second time it is seen. */
-  worthKeeping(dataId: object, transposed: boolean): boolean {
-    const seen = this.seen[+transposed] as WeakSet<object>;
+  worthKeeping(dataId: object, layout: Layout): boolean {
+    const seen = this.seen[layout] as WeakSet<object>;
     if (seen.has(dataId)) return true;
     seen.add(dataId);
     return false;
   }
 
-  add(dataId: object, transposed: boolean, p: Packed, backend: WasmHeapBackend): void {
+  add(dataId: object, layout: Layout, p: Packed, backend: WasmHeapBackend): void {
     this.sweep((id) => backend.refCount(id) === 0);
+    const own = this.entries[layout] as Map<object, Packed>;
+    if (own.has(dataId)) this.drop(own, dataId); // a stack of the same first tensor with others
     for (const map of this.entries) {
       for (const id of map.keys()) {
         if (this.floats + p.floats <= this.maxFloats) break;
         this.drop(map, id);
       }
     }
-    (this.entries[+transposed] as Map<object, Packed>).set(dataId, p);
+    own.set(dataId, p);
     this.floats += p.floats;
   }
 
-  /** Gives back the panels of every tensor `gone` says was freed. */
+  /** Gives back the panels of every tensor `gone` says was freed (a stack's, when any of its tensors was). */
   sweep(gone: (dataId: object) => boolean): void {
-    for (const map of this.entries) for (const id of map.keys()) if (gone(id)) this.drop(map, id);
+    for (const map of this.entries) {
+      for (const [id, p] of map) if (gone(id) || p.with?.some(gone)) this.drop(map, id);
+    }
   }
 
   private drop(map: Map<object, Packed>, id: object): void {
@@ -169,8 +183,9 @@ export class GemmMatMul {
     const nB = tf.util.sizeFromShape(batchB);
     const panelFloats = K * Np;
 
-    const kept = this.packed.get(b.dataId, transposeB);
-    const keep = !kept && this.packed.worthKeeping(b.dataId, transposeB);
+    const layout = transposeB ? TRANSPOSED : PLAIN;
+    const kept = this.packed.get(b.dataId, layout);
+    const keep = !kept && this.packed.worthKeeping(b.dataId, layout);
     const temp = k.allocLayout({ A: nA * M * K, At: transposeA ? M * K : 0, C: M * Np, Braw: kept ? 0 : nB * K * N });
     const panels = kept ?? { offset: k.alloc(nB * panelFloats), floats: nB * panelFloats };
     const f32 = k.f32; // read after every alloc: one may have grown the memory
@@ -207,11 +222,7 @@ export class GemmMatMul {
       for (let i = 0; i < batches; i++) {
         const A = 4 * (temp.A + (aIdx[i] as number) * M * K);
         const P = 4 * (panels.offset + (bIdx[i] as number) * panelFloats);
-        if (runs.rows) {
-          k.split(runs.rows, (fn, r0, r1) => fn.gemm(4 * (temp.C + r0 * Np), A + 4 * r0 * K, P, r1 - r0, K, Np));
-        } else if (runs.cols) {
-          k.split(runs.cols, (fn, c0, c1) => fn.gemmStrided(4 * (temp.C + c0), A, P + 4 * K * c0, M, K, c1 - c0, Np));
-        } else k.fn.gemm(4 * temp.C, A, P, M, K, Np);
+        this.gemm(runs, temp.C, A, P, M, K, Np);
         if (Np === N) cHeap.set(f32.subarray(temp.C, temp.C + M * N), i * M * N);
         else for (let r = 0; r < M; r++) cHeap.set(f32.subarray(temp.C + r * Np, temp.C + r * Np + N), (i * M + r) * N);
       }
@@ -221,13 +232,88 @@ export class GemmMatMul {
     } finally {
       k.release(temp.region);
     }
-    if (keep) this.packed.add(b.dataId, transposeB, panels, backend);
+    if (keep) this.packed.add(b.dataId, layout, panels, backend);
     else if (!kept) k.release(panels.offset);
     return out;
+  }
+
+  /**
+   * d2l's X W_x + H W_h + b (`affine` of the scratch cells) as one product on the kernels:
+   * [X H 1] (M, Kx + Kh + 1) times the stack [W_x; W_h; b] (Kx + Kh + 1, N), so each output is
+   * one float32 sum over both products and the bias, in that order, the same on any thread count.
+   * The stack's panels are kept while its three tensors live (a step's weights are used 35 times
+   * a step). Returns null for what it does not take (other dtypes or shapes; the caller composes
+   * the ops then).
+   */
+  runAffine(args: KernelArgs): tf.TensorInfo | null {
+    const { x, h, wx, wh, b } = args.inputs as Record<'x' | 'h' | 'wx' | 'wh' | 'b', tf.TensorInfo>;
+    if (![x, h, wx, wh, b].every((t) => t.dtype === 'float32')) return null;
+    if (!affineShapes(x.shape, wx.shape, h.shape, wh.shape, b.shape)) return null;
+    const [M, Kx] = x.shape as [number, number];
+    const [Kh, N] = wh.shape as [number, number];
+    const K = Kx + Kh + 1;
+    const backend = args.backend as unknown as WasmHeapBackend;
+    const out = backend.makeOutput([M, N], 'float32');
+    if (M * N === 0) return out;
+    const k = this.k;
+    const Np = (N + 3) & ~3;
+    const others = [wx.dataId, b.dataId];
+    const kept = this.packed.get(wh.dataId, STACKED, others);
+    const keep = !kept && this.packed.worthKeeping(wh.dataId, STACKED);
+    const temp = k.allocLayout({ A: M * K, C: M * Np, Braw: kept ? 0 : K * N });
+    const panels = kept ?? { offset: k.alloc(K * Np), floats: K * Np, with: others };
+    const f32 = k.f32; // read after every alloc: one may have grown the memory
+    try {
+      const xHeap = backend.typedArrayFromHeap(x);
+      const hHeap = backend.typedArrayFromHeap(h);
+      for (let r = 0; r < M; r++) {
+        const row = temp.A + r * K;
+        f32.set(xHeap.subarray(r * Kx, r * Kx + Kx), row);
+        f32.set(hHeap.subarray(r * Kh, r * Kh + Kh), row + Kx);
+        f32[row + Kx + Kh] = 1;
+      }
+      if (!kept) {
+        // Row-major W_x, W_h and b one after the other are the stack's rows.
+        f32.set(backend.typedArrayFromHeap(wx), temp.Braw);
+        f32.set(backend.typedArrayFromHeap(wh), temp.Braw + Kx * N);
+        f32.set(backend.typedArrayFromHeap(b), temp.Braw + (Kx + Kh) * N);
+        if (N % 4 === 0) k.fn.packPanels(4 * panels.offset, 4 * temp.Braw, K, N);
+        else k.fn.packPanelsStrided(4 * panels.offset, 4 * temp.Braw, K, N, N, 1);
+      }
+      this.gemm(productRuns(M, Np, K, k.threads), temp.C, 4 * temp.A, 4 * panels.offset, M, K, Np);
+      const cHeap = backend.typedArrayFromHeap(out);
+      if (Np === N) cHeap.set(f32.subarray(temp.C, temp.C + M * N));
+      else for (let r = 0; r < M; r++) cHeap.set(f32.subarray(temp.C + r * Np, temp.C + r * Np + N), r * N);
+    } catch (err) {
+      if (!kept) k.release(panels.offset);
+      throw err;
+    } finally {
+      k.release(temp.region);
+    }
+    if (keep) this.packed.add(wh.dataId, STACKED, panels, backend);
+    else if (!kept) k.release(panels.offset);
+    return out;
+  }
+
+  /** C (at float offset `C`, rows of Np) = A (byte offset) times the panels at byte offset P, split as `runs` says. */
+  private gemm(runs: ReturnType<typeof productRuns>, C: number, A: number, P: number, M: number, K: number, Np: number): void {
+    const k = this.k;
+    if (runs.rows) {
+      k.split(runs.rows, (fn, r0, r1) => fn.gemm(4 * (C + r0 * Np), A + 4 * r0 * K, P, r1 - r0, K, Np));
+    } else if (runs.cols) {
+      k.split(runs.cols, (fn, c0, c1) => fn.gemmStrided(4 * (C + c0), A, P + 4 * K * c0, M, K, c1 - c0, Np));
+    } else k.fn.gemm(4 * C, A, P, M, K, Np);
   }
 
   /** Floats of packed operands kept now (for tests). */
   get keptFloats(): number {
     return this.packed.keptFloats;
   }
+}
+
+/** Whether X (M, Kx), W_x (Kx, N), H (M, Kh), W_h (Kh, N) and b (N) make `affine`'s operands. */
+export function affineShapes(x: readonly number[], wx: readonly number[], h: readonly number[], wh: readonly number[], b: readonly number[]): boolean {
+  if (x.length !== 2 || wx.length !== 2 || h.length !== 2 || wh.length !== 2 || b.length !== 1) return false;
+  const N = b[0];
+  return x[0] === h[0] && x[1] === wx[0] && h[1] === wh[0] && wx[1] === N && wh[1] === N;
 }

@@ -1,0 +1,83 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { affineShapes } from './matmul.js';
+import { recordOpPath } from './paths.js';
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+/**
+ * The kernel behind the scratch cells' `affine` (X W_x + H W_h + b) where one is registered for
+ * the backend running (`installWasmKernels` registers it for wasm): one op instead of two matmuls
+ * and two adds, so one entry on the gradient tape instead of four and four saved tensors instead
+ * of eight.
+ */
+export const AFFINE_KERNEL = 'RnnkitAffine';
+
+/**
+ * X W_x + H W_h + b through `AFFINE_KERNEL`, or null where the backend running has no such kernel
+ * or the operands do not fit it (float32, X (M, Kx), W_x (Kx, N), H (M, Kh), W_h (Kh, N), b (N)).
+ */
+export function affineKernel(X: tf.Tensor2D, Wx: tf.Tensor2D, H: tf.Tensor2D, Wh: tf.Tensor2D, b: tf.Tensor): tf.Tensor2D | null {
+  if (![X, Wx, H, Wh, b].every((t) => t.dtype === 'float32') || !affineShapes(X.shape, Wx.shape, H.shape, Wh.shape, b.shape)) return null;
+  if (!tf.getKernel(AFFINE_KERNEL, tf.getBackend())) return null;
+  return tf.engine().runKernel(AFFINE_KERNEL, { x: X, h: H, wx: Wx, wh: Wh, b }) as tf.Tensor2D;
+}
+
+/**
+ * The gradient of `AFFINE_KERNEL`, the matmuls' and adds' gradients it stands for: with G the
+ * output's gradient, dX = G W_x^T, dH = G W_h^T, dW_x = X^T G, dW_h = H^T G, db = G's column
+ * sums. The engine asks only for the inputs on the way to what is differentiated (never the
+ * one-hot X in d2l's models).
+ */
+function registerAffineGradient(): void {
+  if (tf.getGradient(AFFINE_KERNEL)) return;
+  tf.registerGradient({
+    kernelName: AFFINE_KERNEL,
+    inputsToSave: ['x', 'h', 'wx', 'wh'],
+    gradFunc: (dy, saved) => {
+      const G = dy as tf.Tensor2D;
+      const [x, h, wx, wh] = saved as tf.Tensor2D[];
+      return {
+        x: () => tf.matMul(G, wx as tf.Tensor2D, false, true),
+        h: () => tf.matMul(G, wh as tf.Tensor2D, false, true),
+        wx: () => tf.matMul(x as tf.Tensor2D, G, true, false),
+        wh: () => tf.matMul(h as tf.Tensor2D, G, true, false),
+        b: () => tf.sum(G, 0),
+      };
+    },
+  });
+}
+
+/**
+ * Registers `AFFINE_KERNEL` for the wasm backend: `fused` runs it (rnnkit's gemm), or returns
+ * null where it cannot (no WebAssembly SIMD yet), and the backend's own BatchMatMul and Add kernels
+ * compose it. Returns false where wasm is not registered.
+ */
+export function registerWasmAffine(fused: (args: KernelArgs) => tf.TensorInfo | null): boolean {
+  const matMul = tf.getKernel('BatchMatMul', 'wasm');
+  const add = tf.getKernel('Add', 'wasm');
+  if (!matMul || !add) return false;
+  registerAffineGradient();
+  tf.registerKernel({
+    kernelName: AFFINE_KERNEL,
+    backendName: 'wasm',
+    kernelFunc: (args: KernelArgs) => {
+      const viaGemm = fused(args);
+      recordOpPath('affine', viaGemm !== null, viaGemm ? undefined : 'no WebAssembly SIMD');
+      if (viaGemm) return viaGemm;
+      const { x, h, wx, wh, b } = args.inputs as Record<'x' | 'h' | 'wx' | 'wh' | 'b', tf.TensorInfo>;
+      const backend = args.backend as unknown as { disposeData(dataId: object): void };
+      const run = (kernel: tf.KernelConfig, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}) =>
+        kernel.kernelFunc({ inputs, backend: args.backend, attrs }) as tf.TensorInfo;
+      // The kernels registered now (rnnkit's BatchMatMul, once installed), as the composed ops run them.
+      const mm = tf.getKernel('BatchMatMul', 'wasm') ?? matMul;
+      const plain = { transposeA: false, transposeB: false };
+      const xw = run(mm, { a: x, b: wx }, plain);
+      const hw = run(mm, { a: h, b: wh }, plain);
+      const sum = run(add, { a: xw, b: hw });
+      const out = run(add, { a: sum, b });
+      for (const t of [xw, hw, sum]) backend.disposeData(t.dataId);
+      return out;
+    },
+  });
+  return true;
+}
