@@ -495,6 +495,7 @@ Examples:
         'scratch',
       ]),
     )
+    .option('--force', 'replace a vocab.json beside --out that holds another vocabulary (an earlier export of another model)')
     .addOption(backendOption())
     .addOption(jsonOption())
     .addHelpText(
@@ -505,7 +506,7 @@ Examples:
   rnnkit export runs/train --format onnx --out export/gru.onnx                   (ONNX Runtime: tokens, h0 -> logits, hn)`,
     )
     .action(async (checkpoint: string, o) => {
-      await runExport({ ...withBackendAndJson(o), checkpoint });
+      await runExport({ ...withBackendAndJson(o), checkpoint, force: Boolean(o.force) });
     });
 
   program

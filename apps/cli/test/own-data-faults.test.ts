@@ -132,3 +132,42 @@ describe('rnnkit translate --pairs', () => {
     expect(existsSync(at('tr-punct/checkpoint/model.json'))).toBe(true);
   });
 });
+
+describe('rnnkit export', () => {
+  beforeAll(async () => {
+    for (const [file, out] of [
+      ['gru', 'exp-lm'],
+      ['encoder_decoder', 'exp-nmt'],
+    ] as const) {
+      expect(await run(['import', interop(`${file}.safetensors`), '--vocab', interop(`${file}.vocab.json`), '--out', at(out), '--backend', 'cpu'])).toBe(0);
+    }
+  });
+
+  it("never replaces another model's vocab.json beside --out without --force", async () => {
+    expect((await rnnkit(['export', at('exp-lm'), '--format', 'onnx', '--out', at('export/gru.onnx')])).code).toBe(0);
+    // The same model again, in the other format: the same vocabulary, written again.
+    expect((await rnnkit(['export', at('exp-lm'), '--format', 'safetensors', '--out', at('export/gru.safetensors')])).code).toBe(0);
+    const lmVocab = readFileSync(at('export/vocab.json'), 'utf8');
+    const other = await rnnkit(['export', at('exp-nmt'), '--format', 'onnx', '--out', at('export/nmt.onnx')]);
+    expect(other.code).toBe(2);
+    expect(other.error).toBe(
+      `rnnkit: ${at('export/vocab.json')} holds another vocabulary (of a model exported there before?): export into another folder, or pass --force to replace it.`,
+    );
+    expect(readFileSync(at('export/vocab.json'), 'utf8')).toBe(lmVocab);
+    expect(existsSync(at('export/nmt.onnx'))).toBe(false);
+    expect((await rnnkit(['export', at('exp-nmt'), '--format', 'onnx', '--out', at('export/nmt.onnx'), '--force'])).code).toBe(0);
+    expect(JSON.parse(readFileSync(at('export/vocab.json'), 'utf8'))).toHaveProperty('src');
+  });
+
+  it('refuses an --out that is a folder, or a file in the checkpoint folder (which it would damage)', async () => {
+    const folder = await rnnkit(['export', at('exp-lm'), '--format', 'onnx', '--out', at('export')]);
+    expect(folder.code).toBe(2);
+    expect(folder.error).toMatch(/--out .*export is a folder: give the file to write, e\.g\. --out .*export\/model\.onnx/);
+    const model = readFileSync(at('exp-lm/checkpoint/model.json'));
+    const inside = await rnnkit(['export', at('exp-lm'), '--format', 'onnx', '--out', at('exp-lm/checkpoint/model.json')]);
+    expect(inside.code).toBe(2);
+    expect(inside.error).toMatch(/is in the checkpoint folder .*exp-lm\/checkpoint: write the export elsewhere/);
+    expect(readFileSync(at('exp-lm/checkpoint/model.json'))).toEqual(model);
+    expect(existsSync(at('exp-lm/checkpoint/vocab.json'))).toBe(false);
+  });
+});

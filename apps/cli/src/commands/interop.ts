@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { RecurrentLanguageModel } from '@rnnkit/cells';
 import { FileReadError, loadDataTimeMachine, readRegularFile, writeFileAtomic, type Vocab } from '@rnnkit/data';
 import {
@@ -294,6 +294,8 @@ export interface ExportCommandOptions {
   out: string;
   /** safetensors: d2l's concise RNNModel names or the scratch model's (default: the model's own kind). */
   style?: TorchModelStyle;
+  /** Replace a vocab.json beside --out that holds another vocabulary. */
+  force?: boolean;
   backend: BackendChoice;
   json: boolean;
 }
@@ -306,9 +308,31 @@ export interface ExportSummary {
   bytes: number;
 }
 
+const isFolder = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+/** Whether `path` holds JSON other than `value` (a file that is not JSON counts as other; no file, as not). */
+function otherJson(path: string, value: unknown): boolean {
+  if (!existsSync(path)) return false;
+  try {
+    return JSON.stringify(JSON.parse(readFileSync(path, 'utf8'))) !== JSON.stringify(value);
+  } catch {
+    return true;
+  }
+}
+
 /** `rnnkit export`: an rnnkit checkpoint to a PyTorch state dict (safetensors, PyTorch's names) or ONNX, with vocab.json beside it. */
 export async function runExport(opts: ExportCommandOptions): Promise<ExportSummary> {
   const reporter = createReporter(outputMode(opts.json));
+  if (isFolder(opts.out))
+    throw new UsageError(
+      `--out ${opts.out} is a folder: give the file to write, e.g. --out ${join(opts.out, `model.${opts.format}`)} (vocab.json goes beside it).`,
+    );
   const backend = await selectBackend(opts.backend);
   reporter.event('start', { command: 'export', backend, versions: versions(), kernels: kernelsInfo() });
   let loaded: Awaited<ReturnType<typeof loadAnyCheckpoint>>;
@@ -318,6 +342,15 @@ export async function runExport(opts: ExportCommandOptions): Promise<ExportSumma
     throw userError(err);
   }
   const vocabPath = join(dirname(opts.out), 'vocab.json');
+  // Writing into the checkpoint's own folder would replace its files (--out model.json) or add to a
+  // folder whose every file is checksummed.
+  const checkpointDir = resolve(dirname(loaded.source));
+  if (resolve(dirname(opts.out)) === checkpointDir) {
+    loaded.model.dispose();
+    throw new UsageError(
+      `--out ${opts.out} is in the checkpoint folder ${checkpointDir}: write the export elsewhere (e.g. --out export/model.${opts.format}).`,
+    );
+  }
   let bytes: Uint8Array;
   let vocabJson: unknown;
   let what: string;
@@ -354,9 +387,17 @@ export async function runExport(opts: ExportCommandOptions): Promise<ExportSumma
   } finally {
     loaded.model.dispose();
   }
+  // vocab.json beside the file pairs with it: another model's (an earlier export into the same
+  // folder) is not replaced silently, which would leave that model with this one's vocabulary.
+  const vocabText = `${JSON.stringify(vocabJson)}\n`;
+  if (!opts.force && otherJson(vocabPath, vocabJson)) {
+    throw new UsageError(
+      `${vocabPath} holds another vocabulary (of a model exported there before?): export into another folder, or pass --force to replace it.`,
+    );
+  }
   await mkdir(dirname(opts.out), { recursive: true });
   await writeFileAtomic(opts.out, bytes);
-  await writeFileAtomic(vocabPath, `${JSON.stringify(vocabJson)}\n`);
+  await writeFileAtomic(vocabPath, vocabText);
   const summary: ExportSummary = { format: opts.format, kind: loaded.kind.name, file: opts.out, vocab: vocabPath, bytes: bytes.length };
   reporter.info(
     `exported ${displayPath(loaded.source)} (${what}) to ${displayPath(opts.out)} (${opts.format === 'onnx' ? 'ONNX opset 14' : "safetensors, PyTorch's names"}, ${bytes.length.toLocaleString('en-US')} bytes) and ${displayPath(vocabPath)}`,
