@@ -171,3 +171,21 @@ describe('rnnkit export', () => {
     expect(existsSync(at('exp-lm/checkpoint/vocab.json'))).toBe(false);
   });
 });
+
+describe('rnnkit import: vocabularies and state dicts that do not fit', () => {
+  it('names the vocab.json of a token that is empty or not one character, before anything is written', async () => {
+    const tokens = JSON.parse(readFileSync(interop('gru.vocab.json'), 'utf8')) as string[];
+    writeFileSync(at('empty-token.json'), JSON.stringify([...tokens.slice(0, -1), '']));
+    writeFileSync(at('word-token.json'), JSON.stringify([...tokens.slice(0, -1), 'ab']));
+    const empty = await rnnkit(['import', interop('gru.safetensors'), '--vocab', at('empty-token.json'), '--out', at('imp-empty')]);
+    expect(empty.code).toBe(1);
+    expect(empty.error).toBe(`rnnkit: ${at('empty-token.json')}: holds an empty token at index ${tokens.length - 1}: every token must be a non-empty string.`);
+    const word = await rnnkit(['import', interop('gru.safetensors'), '--vocab', at('word-token.json'), '--out', at('imp-word')]);
+    expect(word.code).toBe(1);
+    expect(word.error).toMatch(
+      new RegExp(`^rnnkit: .*word-token\\.json: holds the token "ab" at index ${tokens.length - 1}: rnnkit import reads character language models`),
+    );
+    expect(stderr.join('')).not.toMatch(/The Time Machine gives another vocabulary/);
+    expect(existsSync(at('imp-word/checkpoint'))).toBe(false);
+  });
+});

@@ -69,3 +69,15 @@ describe('translation state dicts that do not fit', () => {
     expect(() => translationFromTorch(extra, { file })).toThrow(/different shapes|has a tensor "decoder\.rnn\.weight_ih_l2"/);
   });
 });
+
+describe('an incomplete encoder-decoder state dict', () => {
+  it('is seen as one and refused naming the tensor it lacks, not as "not d2l\'s RNNModel"', () => {
+    const state = readSafetensors(fixtureBytes(file), file).tensors;
+    const partial = Object.fromEntries(Object.entries(state).filter(([name]) => name.startsWith('encoder.')));
+    expect(isTranslationStateDict(partial)).toBe(true);
+    expect(() => translationFromTorch(partial, { file: 'half.safetensors' })).toThrow(
+      /^half\.safetensors: has no 2-D tensor "decoder\.embedding\.weight", which d2l's Seq2SeqEncoder\/Seq2SeqDecoder have\.$/,
+    );
+    expect(isTranslationStateDict({ 'rnn.weight_ih_l0': state['encoder.rnn.weight_ih_l0']! })).toBe(false);
+  });
+});

@@ -14,8 +14,13 @@ export interface TranslationWeights {
   variables: Record<string, NamedArray>;
 }
 
-/** Whether a state dict's names are d2l's encoder-decoder's. */
-export const isTranslationStateDict = (state: TorchStateDict): boolean => 'encoder.embedding.weight' in state && 'decoder.dense.weight' in state;
+/**
+ * Whether a state dict is meant as d2l's encoder-decoder: it has names under `encoder.` or
+ * `decoder.` (`translationFromTorch` then checks every one, so an incomplete one is refused
+ * naming the tensor it lacks rather than as "not d2l's RNNModel").
+ */
+export const isTranslationStateDict = (state: TorchStateDict): boolean =>
+  Object.keys(state).some((name) => name.startsWith('encoder.') || name.startsWith('decoder.'));
 
 /**
  * Reads the state dict of d2l 9.7's `EncoderDecoder(Seq2SeqEncoder, Seq2SeqDecoder)`:

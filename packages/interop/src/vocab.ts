@@ -8,7 +8,7 @@ export function vocabTokens(vocab: Vocab): string[] {
 }
 
 /**
- * Reads d2l's `idx_to_token` (the parsed `vocab.json`): an array of distinct strings, `<unk>`
+ * Reads d2l's `idx_to_token` (the parsed `vocab.json`): an array of distinct non-empty strings, `<unk>`
  * first as d2l's Vocab has it. `file` names the file in refusals. The counts (`tokenFreqs`) are
  * stand-ins, falling by one per index, since the file has none.
  */
@@ -18,6 +18,7 @@ export function vocabFromTokens(tokens: unknown, file = 'vocab.json'): Vocab {
   const seen = new Map<string, number>();
   tokens.forEach((t, i) => {
     if (typeof t !== 'string') throw refuse(file, `holds ${JSON.stringify(t)} at index ${i}: every token must be a string.`);
+    if (t === '') throw refuse(file, `holds an empty token at index ${i}: every token must be a non-empty string.`);
     const first = seen.get(t);
     if (first !== undefined) throw refuse(file, `holds the token ${JSON.stringify(t)} twice (indices ${first} and ${i}).`);
     seen.set(t, i);
