@@ -33,6 +33,13 @@ describe('parseCsvColumn', () => {
     expect(() => parseCsvColumn('y\n', { file })).toThrow(/a header but no rows/);
     expect(() => parseCsvColumn('\n\n', { file })).toThrow(/has no rows/);
     expect(() => parseCsvColumn('y\n1e999\n', { file })).toThrow(/too large/);
+    expect(() => parseCsvColumn('t,y\n1,2\n2,1e308\n', { file })).toThrow(
+      /^data\.csv, line 3, column "y": 1e308 is beyond the range of 32-bit floats \(about ±3\.4e38\) that models compute in; rescale the column\.$/,
+    );
+    expect(() => parseCsvColumn('t,y\n1\n', { file })).toThrow(/^data\.csv, line 2: 1 field where the first row has 2/);
+    expect(() => parseCsvColumn('t;y\n1;2\n2;3\n', { file })).toThrow(
+      /^data\.csv seems to separate its fields with semicolons: rnnkit reads comma-separated values \(replace each ";" with ","\)\.$/,
+    );
   });
 });
 

@@ -22,6 +22,8 @@ export interface ParseCsvColumnOptions {
 /** A CSV number: what JavaScript's Number reads, but never an empty field, and no hex or binary. */
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const isNumber = (field: string) => NUMBER.test(field.trim());
+/** The largest 32-bit float. */
+const FLOAT32_MAX = 3.4028234663852886e38;
 
 /**
  * One column of numbers from CSV text (RFC 4180: quoted fields, `""` escapes, CRLF), with or
@@ -38,7 +40,9 @@ export function parseCsvColumn(text: string, options: ParseCsvColumnOptions = {}
   const width = rows[0]!.fields.length;
   for (const r of rows) {
     if (r.fields.length !== width)
-      throw new Error(`${file}, line ${r.line}: ${r.fields.length} fields where the first row has ${width}; every row needs the same columns.`);
+      throw new Error(
+        `${file}, line ${r.line}: ${r.fields.length} field${r.fields.length === 1 ? '' : 's'} where the first row has ${width}; every row needs the same columns.`,
+      );
   }
   const header = rows[0]!.fields.some((f) => !isNumber(f));
   const columns = header ? rows[0]!.fields.map((f, i) => f.trim() || `column ${i + 1}`) : Array.from({ length: width }, (_, i) => `column ${i + 1}`);
@@ -54,10 +58,15 @@ export function parseCsvColumn(text: string, options: ParseCsvColumnOptions = {}
   } else {
     index = -1;
     for (let c = width - 1; c >= 0 && index < 0; c--) if (body.every((r) => isNumber(r.fields[c]!))) index = c;
-    if (index < 0)
+    if (index < 0) {
+      // One column holding ; or tabs: another separator than the comma.
+      const separator = width === 1 ? [';', '\t'].find((sep) => rows[0]!.fields[0]!.includes(sep)) : undefined;
       throw new Error(
-        `${file} has no column of numbers only (columns ${columns.map((c) => `"${c}"`).join(', ')}): choose one with --column and fix its values.`,
+        separator
+          ? `${file} seems to separate its fields with ${separator === ';' ? 'semicolons' : 'tabs'}: rnnkit reads comma-separated values (replace each ${separator === ';' ? '";"' : 'tab'} with ",").`
+          : `${file} has no column of numbers only (columns ${columns.map((c) => `"${c}"`).join(', ')}): choose one with --column and fix its values.`,
       );
+    }
   }
   const values = new Float64Array(body.length);
   body.forEach((r, i) => {
@@ -66,6 +75,11 @@ export function parseCsvColumn(text: string, options: ParseCsvColumnOptions = {}
       throw new Error(`${file}, line ${r.line}, column "${columns[index]}": ${JSON.stringify(field)} is not a number; fill in or remove that row.`);
     values[i] = Number(field);
     if (!Number.isFinite(values[i]!)) throw new Error(`${file}, line ${r.line}, column "${columns[index]}": ${field} is too large for a number.`);
+    // Models compute in 32-bit floats: a larger value would become Infinity there.
+    if (Math.abs(values[i]!) > FLOAT32_MAX)
+      throw new Error(
+        `${file}, line ${r.line}, column "${columns[index]}": ${field.trim()} is beyond the range of 32-bit floats (about ±3.4e38) that models compute in; rescale the column.`,
+      );
   });
   return { name: columns[index]!, values, columns, header };
 }
