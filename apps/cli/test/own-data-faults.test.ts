@@ -189,3 +189,14 @@ describe('rnnkit import: vocabularies and state dicts that do not fit', () => {
     expect(existsSync(at('imp-word/checkpoint'))).toBe(false);
   });
 });
+
+describe('rnnkit classify', () => {
+  it('says when a class has too few texts to be validated', async () => {
+    writeFileSync(at('rare.tsv'), `${readFileSync(labelledFile('common.tsv'), 'utf8')}wow!\texclamation\n`);
+    const r = await rnnkit(['classify', '--data', at('rare.tsv'), '--epochs', '1', '--out', at('cls-rare')]);
+    expect(r.code).toBe(0);
+    expect(stderr.join('')).toContain(
+      'note: "exclamation" has too few texts to hold any out: the validation accuracy does not measure it (add texts of that class, or raise --val-fraction).',
+    );
+  });
+});

@@ -155,6 +155,13 @@ async function train(opts: ClassifyCommandOptions, backend: string, reporter: Re
       `num_steps ${numSteps}${opts.numSteps === undefined ? ` (the longest text${longest > MAX_DEFAULT_NUM_STEPS ? ` has ${longest}; at most ${MAX_DEFAULT_NUM_STEPS}` : ''})` : ''}` +
       `${data.truncated > 0 ? `, ${data.truncated} texts cut to their first ${numSteps} tokens` : ''}; ${split.train.length} train, ${split.validation.length} validate`,
   );
+  const unmeasured = data.classes.filter((_, c) => !split.validation.some((r) => data.labels[r] === c));
+  if (unmeasured.length > 0) {
+    reporter.note(
+      `note: ${unmeasured.map((c) => JSON.stringify(c)).join(', ')} ${unmeasured.length > 1 ? 'have' : 'has'} too few texts to hold any out: the validation accuracy does not measure ${unmeasured.length > 1 ? 'them' : 'it'} (add texts of ${unmeasured.length > 1 ? 'those classes' : 'that class'}, or raise --val-fraction).`,
+      { json: false },
+    );
+  }
   const config: SeqClassifierConfig = {
     vocabSize: data.vocab.size,
     embeddingSize: opts.embed,
