@@ -200,3 +200,43 @@ describe('rnnkit classify', () => {
     );
   });
 });
+
+describe('--checkpoint reads the data file it was trained on, from any folder', () => {
+  it('timeseries and translate: by its absolute path, not a file of the same name here; a changed file is noted', async () => {
+    const cwd = process.cwd();
+    mkdirSync(at('first'));
+    mkdirSync(at('second'));
+    try {
+      process.chdir(at('first'));
+      seriesFile('first/series.csv');
+      writeFileSync('pairs.tsv', `${Array.from({ length: 12 }, (_, i) => `go ${i % 3} .\tva ${i % 3} !`).join('\n')}\n`);
+      const ts = await rnnkit(['timeseries', '--csv', 'series.csv', '--epochs', '1', '--horizon', '3', '--out', 'ts']);
+      expect(ts.code, ts.error).toBe(0);
+      const tr = await rnnkit(['translate', '--pairs', 'pairs.tsv', '--epochs', '1', '--embed', '4', '--hidden', '4', '--out', 'tr']);
+      expect(tr.code, tr.error).toBe(0);
+      const trained = JSON.parse(readFileSync('ts/metrics.json', 'utf8')).forecast.gru as number[];
+      // Another folder with other files of the same names.
+      process.chdir(at('second'));
+      writeFileSync('series.csv', 'units\n1\n2\n3\n4\n5\n6\n7\n8\n');
+      writeFileSync('pairs.tsv', 'a\tb\nc\td\ne\tf\n');
+      const again = await rnnkit(['timeseries', '--checkpoint', at('first/ts'), '--horizon', '3', '--out', 'ts-again']);
+      expect(again.code, again.error).toBe(0);
+      const forecast = JSON.parse(readFileSync('ts-again/forecast.json', 'utf8')) as { csv: string; forecast: { gru: number[] } };
+      expect(forecast.csv).toBe(at('first/series.csv'));
+      expect(forecast.forecast.gru).toEqual(trained);
+      const evaluated = await rnnkit(['translate', '--checkpoint', at('first/tr'), '--out', 'tr-again']);
+      expect(evaluated.code, evaluated.error).toBe(0);
+      expect(evaluated.stdout).toMatch(/on the 11 training pairs, [\d.]+ on 1 held-out pairs \(lines 12-12\)/);
+      // The series grew since training: forecast from its new end, saying so.
+      writeFileSync(at('first/series.csv'), `${readFileSync(at('first/series.csv'), 'utf8')}120,101\n`);
+      stderr.length = 0;
+      const grown = await rnnkit(['timeseries', '--checkpoint', at('first/ts'), '--horizon', '3', '--out', 'ts-grown']);
+      expect(grown.code).toBe(0);
+      expect(stderr.join('')).toMatch(
+        /note: .*first\/series\.csv has changed since the model was trained \(SHA-256 \w{12}\.\.\. then, \w{12}\.\.\. now\): forecasting from its last 4 values/,
+      );
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+});

@@ -21,6 +21,7 @@ import { checkWeightsFit } from '../memory.js';
 import { renderSvg, seriesSpec } from '../plot.js';
 import { createReporter, versions, writeLine, kernelsInfo, kernelsSummary } from '../progress.js';
 import { displayPath } from '../invocation.js';
+import { type DataFileRecord, dataFileRecord, recordedDataFile } from '../data-file.js';
 
 export interface TimeseriesCommandOptions {
   epochs: number;
@@ -163,8 +164,8 @@ export interface RegressorTrainingRecord {
   tau: number;
   /** The training part's mean and std: the model reads and writes scaled values. */
   scaler: StandardScalerJSON;
-  /** The CSV file and column it was trained on. */
-  data: { file: string; column: string };
+  /** The CSV file (as given, its absolute path and SHA-256) and the column it was trained on. */
+  data: DataFileRecord & { column: string };
   epochs: number;
 }
 
@@ -249,7 +250,12 @@ async function runCsvTimeseries(opts: TimeseriesCommandOptions & { csv: string }
 
     await mkdir(opts.out, { recursive: true });
     const checkpoint = join(opts.out, 'checkpoint');
-    const training: RegressorTrainingRecord = { tau: opts.tau, scaler: scaler.toJSON(), data: { file: opts.csv, column: column.name }, epochs: opts.epochs };
+    const training: RegressorTrainingRecord = {
+      tau: opts.tau,
+      scaler: scaler.toJSON(),
+      data: { ...(await dataFileRecord(opts.csv, 'CSV')), column: column.name },
+      epochs: opts.epochs,
+    };
     await saveKindCheckpoint(checkpoint, timeSeriesRegressorKind, { model, config, training });
     const oneStep = report.predictions.gru?.[1];
     const validationPoints = oneStep ? { index: oneStep.index, values: scaler.inverse(oneStep.values) } : undefined;
@@ -344,7 +350,10 @@ async function forecastWithCheckpoint(opts: TimeseriesCommandOptions & { checkpo
     }
     const tau = meta.tau as number;
     const data = meta.data as RegressorTrainingRecord['data'];
-    const csv = opts.csv ?? data.file;
+    // Its own CSV where it was trained (by absolute path, from any folder), or --csv for newer data.
+    const recorded = opts.csv === undefined ? await recordedDataFile(data, 'CSV') : undefined;
+    const csv = opts.csv ?? (recorded as { file: string }).file;
+    if (recorded?.changed) reporter.note(`note: ${recorded.changed}: forecasting from its last ${tau} values as they are now.`, { json: false });
     const column = await readCsvSeries(csv, opts.column ?? data.column);
     if (column.values.length < tau) throw new RnnkitError(`${csv} has ${column.values.length} values; this model reads the last ${tau} (its --tau).`);
     reporter.info(

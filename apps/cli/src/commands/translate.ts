@@ -24,6 +24,7 @@ import { lossSpec, renderSvg } from '../plot.js';
 import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary, reportStepPath } from '../progress.js';
 import { VERSION } from '../version.js';
 import { displayPath } from '../invocation.js';
+import { type DataFileRecord, dataFileRecord, recordedDataFile } from '../data-file.js';
 import { runFolderOf } from './train/run-folder.js';
 
 export interface TranslateCommandOptions {
@@ -70,8 +71,8 @@ export interface TranslateCheckpointMeta {
   numExamples: number;
   /** Epochs trained. */
   epoch: number;
-  /** The pairs file it was trained on (--pairs), and how many of its last lines were held out. */
-  pairs?: { file: string; heldOut: number };
+  /** The pairs file it was trained on (--pairs: as given, its absolute path and SHA-256), and how many of its last lines were held out. */
+  pairs?: DataFileRecord & { heldOut: number };
   /** The file `rnnkit import` read it from (a PyTorch state dict), for a model not trained by rnnkit. */
   imported?: string;
 }
@@ -140,7 +141,11 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
     throw err;
   }
   const numSteps = resumed ? resumed.metadata.numSteps : opts.numSteps;
-  const pairsFile = opts.pairs ?? resumed?.metadata.pairs?.file;
+  // A checkpoint's own pairs where it was trained (by absolute path, from any folder), or --pairs.
+  const recordedPairs = opts.pairs === undefined && resumed?.metadata.pairs ? await recordedDataFile(resumed.metadata.pairs, 'pairs') : undefined;
+  if (recordedPairs?.changed)
+    reporter.note(`note: ${recordedPairs.changed}: its training and held-out lines below are those of the file as it is now.`, { json: false });
+  const pairsFile = opts.pairs ?? recordedPairs?.file;
   const own = pairsFile !== undefined ? await readPairs(pairsFile, opts, resumed?.metadata) : null;
   const numExamples = resumed ? resumed.metadata.numExamples : (own?.numExamples ?? opts.numExamples);
   const heldOut = own?.heldOut ?? opts.heldOut;
@@ -247,7 +252,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
       numSteps,
       numExamples,
       epoch: opts.epochs,
-      ...(own ? { pairs: { file: pairsFile as string, heldOut } } : {}),
+      ...(own ? { pairs: { ...(await dataFileRecord(pairsFile as string, 'pairs')), heldOut } } : {}),
     };
     files.checkpoint = join(out, 'checkpoint');
     await saveKindCheckpoint(files.checkpoint, translationKind, {
@@ -301,7 +306,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
   const heldOutBleu =
     heldSource.length > 0 ? evaluateSeq2Seq(model, buildArrayNmtTokens(heldSource, srcVocab, numSteps), heldTarget, evalOptions).bleu : Number.NaN;
   reporter.info(
-    `mean BLEU: ${trainBleu.toFixed(3)} on the ${data.src.rows} training pairs, ${heldSource.length > 0 ? heldOutBleu.toFixed(3) : '-'} on ${heldSource.length} held-out pairs (lines ${from + 1}-${from + heldSource.length})`,
+    `mean BLEU: ${trainBleu.toFixed(3)} on the ${data.src.rows} training pairs, ${heldSource.length > 0 ? heldOutBleu.toFixed(3) : '-'} on ${heldSource.length} held-out pairs ${heldSource.length > 0 ? `(lines ${from + 1}-${from + heldSource.length})` : '(the training pairs reach the last line)'}`,
   );
 
   const sentences = opts.sentence.map((s) => translate(s));
