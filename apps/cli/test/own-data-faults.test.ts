@@ -95,12 +95,13 @@ describe('one writer per --out', () => {
   };
 
   it.each([
-    ['classify', ['--data', labelledFile('held.tsv')]],
-    ['timeseries --csv', ['--csv', seriesFile('held.csv')]],
-    ['timeseries', []],
-  ])('%s: a second run in a folder another process writes is refused, naming it, and writes nothing', async (command, args) => {
-    const out = heldFolder(`held-${command.replace(/\W+/g, '-')}`);
-    const r = await rnnkit([command.split(' ')[0] as string, ...args, '--epochs', '1', '--out', out]);
+    ['classify', ['classify', '--data', labelledFile('held.tsv'), '--epochs', '1']],
+    ['timeseries --csv', ['timeseries', '--csv', seriesFile('held.csv'), '--epochs', '1']],
+    ['timeseries', ['timeseries', '--epochs', '1']],
+    ['import', ['import', interop('encoder_decoder.safetensors'), '--vocab', interop('encoder_decoder.vocab.json')]],
+  ])('%s: a second run in a folder another process writes is refused, naming it, and writes nothing', async (name, argv) => {
+    const out = heldFolder(`held-${name.replace(/\W+/g, '-')}`);
+    const r = await rnnkit([...argv, '--out', out]);
     expect(r.code).toBe(1);
     expect(r.error).toMatch(new RegExp(`^rnnkit: --out .*held-.* is in use by another process: rnnkit classify \\(the first\\) \\(pid ${other.pid},`));
     expect(existsSync(join(out, 'metrics.json'))).toBe(false);

@@ -32,7 +32,7 @@ import { looksLikeOnnx, onnxToWeights, translationWeightsToOnnx, weightsToOnnx }
 import type { EncoderDecoder, LanguageModelConfig, LanguageModelImplementation } from '@rnnkit/models';
 import { CheckpointError, loadAnyCheckpoint, makeOptimizer, translationKind, type TranslationConfig } from '@rnnkit/training/node';
 import { selectBackend, type BackendChoice } from '../backend.js';
-import { saveKindCheckpoint, saveRunCheckpoint } from '../checkpoint.js';
+import { saveKindCheckpoint, saveRunCheckpoint, takeRunFolder } from '../checkpoint.js';
 import { RnnkitError, UsageError } from '../errors.js';
 import { argumentPath, commandFor, displayPath } from '../invocation.js';
 import { createReporter, kernelsInfo, kernelsSummary, outputMode, versions } from '../progress.js';
@@ -221,7 +221,12 @@ export async function runImport(opts: ImportCommandOptions): Promise<ImportSumma
     }
     const optimizer = makeOptimizer(D2L_TRAINING.optimizer, D2L_TRAINING.lr);
     try {
-      await saveRunCheckpoint(checkpoint, { model, vocab, config, optimizer, training });
+      const lock = await takeRunFolder(opts.out);
+      try {
+        await saveRunCheckpoint(checkpoint, { model, vocab, config, optimizer, training });
+      } finally {
+        await lock.release();
+      }
     } finally {
       model.dispose();
       optimizer.dispose();
@@ -272,12 +277,17 @@ async function importTranslation(
   const model = createTranslationModel(weights);
   const numSteps = opts.numSteps ?? D2L_TRANSLATION.numSteps;
   try {
-    await saveKindCheckpoint(checkpoint, translationKind, {
-      model,
-      config,
-      vocabularies: { sourceVocab: src, targetVocab: tgt },
-      training: { rnnkit: VERSION, ...D2L_TRANSLATION, numSteps, epoch: 0, imported: basename(opts.file) },
-    });
+    const lock = await takeRunFolder(opts.out);
+    try {
+      await saveKindCheckpoint(checkpoint, translationKind, {
+        model,
+        config,
+        vocabularies: { sourceVocab: src, targetVocab: tgt },
+        training: { rnnkit: VERSION, ...D2L_TRANSLATION, numSteps, epoch: 0, imported: basename(opts.file) },
+      });
+    } finally {
+      await lock.release();
+    }
   } finally {
     model.dispose();
   }
