@@ -68,8 +68,8 @@ describe('BatchMatMul on the SIMD gemm', () => {
     const expected = tf.tidy(() => tf.sum(tf.mul(tf.expandDims(a, 2), tf.expandDims(w, 0)), 1)).arraySync() as Nested;
     const expectedT = tf.tidy(() => tf.sum(tf.mul(tf.expandDims(a, 1), tf.expandDims(wt, 0)), 2)).arraySync() as Nested;
     const kept = gemm.keptFloats;
-    for (let use = 0; use < 3; use++) {
-      // The first use packs into a temporary region, the second keeps the panels, the third reads them.
+    for (let use = 0; use < 4; use++) {
+      // The first two uses pack into a temporary region, the third keeps the panels, the fourth reads them.
       tf.tidy(() => expectClose(tf.matMul(a, w), expected, `use ${use}`, tolerance(12)));
       tf.tidy(() => expectClose(tf.matMul(a, wt, false, true), expectedT, `transposed use ${use}`, tolerance(12)));
     }
@@ -78,7 +78,7 @@ describe('BatchMatMul on the SIMD gemm', () => {
     // A new tensor with other values cannot hit the old panels, wherever its data lands.
     const w2 = tf.randomNormal([12, 18], 0, 1, 'float32', 10);
     const expected2 = tf.tidy(() => tf.sum(tf.mul(tf.expandDims(a, 2), tf.expandDims(w2, 0)), 1)).arraySync() as Nested;
-    for (let use = 0; use < 2; use++) tf.tidy(() => expectClose(tf.matMul(a, w2), expected2, `new operand, use ${use}`, tolerance(12)));
+    for (let use = 0; use < 4; use++) tf.tidy(() => expectClose(tf.matMul(a, w2), expected2, `new operand, use ${use}`, tolerance(12)));
     tf.dispose([a, w2]);
     gemm.sweep(tf.backend() as never);
     expect(gemm.keptFloats).toBe(kept);

@@ -28,13 +28,14 @@ type Layout = typeof PLAIN | typeof TRANSPOSED | typeof STACKED;
  * B operands already in gemm's panels, kept while their tensor lives. A weight is multiplied many
  * times per training step (the scratch GRU-512 multiplies each W_h* by 35 hidden states forward,
  * and by 35 gate gradients transposed backward), and a tensor's values never change, so its
- * panels are packed once and reused. Only what is seen a second time is kept (a gradient used
- * once is not), entries go when their tensor is freed, and the oldest go past `maxFloats`.
+ * panels are packed once and reused. Only what is seen a third time is kept (a gradient used
+ * once or twice is not: keeping costs more than the packing it saves), entries go when their
+ * tensor is freed, and the oldest go past `maxFloats`.
  */
 class PackedOperands {
   /** By dataId, one map per `Layout`. Map order is use order: the first entry is the oldest. */
   private readonly entries = [new Map<object, Packed>(), new Map<object, Packed>(), new Map<object, Packed>()];
-  private readonly seen = [new WeakSet<object>(), new WeakSet<object>(), new WeakSet<object>()];
+  private readonly seen = [new WeakMap<object, number>(), new WeakMap<object, number>(), new WeakMap<object, number>()];
   private floats = 0;
 
   constructor(
@@ -58,11 +59,15 @@ class PackedOperands {
     return p;
   }
 
-  /** Whether to keep B's panels: from the second time it is seen. */
+  /**
+   * Whether to keep B's panels: from the third time it is seen. The scratch cells' gate gradients
+   * are B twice (for dW_x and dW_h) and never again; their weights are B 35 times a step.
+   */
   worthKeeping(dataId: object, layout: Layout): boolean {
-    const seen = this.seen[layout] as WeakSet<object>;
-    if (seen.has(dataId)) return true;
-    seen.add(dataId);
+    const seen = this.seen[layout] as WeakMap<object, number>;
+    const times = (seen.get(dataId) ?? 0) + 1;
+    if (times >= 3) return true;
+    seen.set(dataId, times);
     return false;
   }
 
@@ -83,7 +88,9 @@ class PackedOperands {
   /** Gives back the panels of every tensor `gone` says was freed (a stack's, when any of its tensors was). */
   sweep(gone: (dataId: object) => boolean): void {
     for (const map of this.entries) {
-      for (const [id, p] of map) if (gone(id) || p.with?.some(gone)) this.drop(map, id);
+      map.forEach((p, id) => {
+        if (gone(id) || (p.with !== undefined && p.with.some(gone))) this.drop(map, id);
+      });
     }
   }
 
@@ -95,9 +102,13 @@ class PackedOperands {
   }
 }
 
+/** The batch indices of a product without batch dimensions (never written to). */
+const ONE_BATCH = new Int32Array(1);
+
 /** For each index of the broadcast batch shape `out`, the flat index into batch shape `dims`. */
 function batchIndices(out: number[], dims: number[]): Int32Array {
   const n = tf.util.sizeFromShape(out);
+  if (n === 1) return ONE_BATCH;
   const idx = new Int32Array(n);
   if (tf.util.sizeFromShape(dims) === 1) return idx;
   const shift = out.length - dims.length;
@@ -260,16 +271,17 @@ export class GemmMatMul {
     const others = [wx.dataId, b.dataId];
     const kept = this.packed.get(wh.dataId, STACKED, others);
     const keep = !kept && this.packed.worthKeeping(wh.dataId, STACKED);
-    const temp = k.allocLayout({ A: M * K, C: M * Np, Braw: kept ? 0 : K * N });
+    const temp = k.allocLayout({ A: M * K, X: M * Kx, H: M * Kh, C: M * Np, Braw: kept ? 0 : K * N });
     const panels = kept ?? { offset: k.alloc(K * Np), floats: K * Np, with: others };
     const f32 = k.f32; // read after every alloc: one may have grown the memory
     try {
-      const xHeap = backend.typedArrayFromHeap(x);
-      const hHeap = backend.typedArrayFromHeap(h);
+      // X and H in as they are, then their rows side by side (copyWithin: no view per row).
+      f32.set(backend.typedArrayFromHeap(x), temp.X);
+      f32.set(backend.typedArrayFromHeap(h), temp.H);
       for (let r = 0; r < M; r++) {
         const row = temp.A + r * K;
-        f32.set(xHeap.subarray(r * Kx, r * Kx + Kx), row);
-        f32.set(hHeap.subarray(r * Kh, r * Kh + Kh), row + Kx);
+        f32.copyWithin(row, temp.X + r * Kx, temp.X + r * Kx + Kx);
+        f32.copyWithin(row + Kx, temp.H + r * Kh, temp.H + r * Kh + Kh);
         f32[row + Kx + Kh] = 1;
       }
       if (!kept) {
