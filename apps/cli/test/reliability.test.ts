@@ -7,13 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userEnv } from './user-env.js';
 
 const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 let dir: string;
 
 function rnnkit(args: string[], cwd = dir) {
   const started = Date.now();
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 120_000, env: userEnv });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, seconds: (Date.now() - started) / 1000 };
 }
 const tiny = ['--hidden', '8', '--batch-size', '8', '--num-steps', '10', '--max-tokens', '1500', '--backend', 'wasm'];
@@ -41,7 +42,7 @@ describe('crash leftovers and one writer per run folder', () => {
   }, 240_000);
 
   it('two processes on one folder: the second is refused naming the first, with --force and with --resume alike', async () => {
-    const first = spawn(process.execPath, [bin, 'train', ...tiny, '--epochs', '100000', '--print-every', '1', '--out', 'busy'], { cwd: dir });
+    const first = spawn(process.execPath, [bin, 'train', ...tiny, '--epochs', '100000', '--print-every', '1', '--out', 'busy'], { cwd: dir, env: userEnv });
     try {
       await new Promise<void>((resolve, reject) => {
         let out = '';

@@ -7,12 +7,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userEnv } from './user-env.js';
 
 const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 let dir: string;
-
-// As a user's shell runs it: not inside a package-manager script (no npm_* variables, no INIT_CWD).
-const userEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_') && k !== 'INIT_CWD'));
 
 function rnnkit(args: string[]) {
   const r = spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000, env: userEnv });
