@@ -185,7 +185,15 @@ export function onnxToWeights(bytes: Uint8Array, options: OnnxImportOptions = {}
     const t = input.type?.tensorType;
     const rank = t?.shape?.dim?.length;
     if (t?.elemType === 7 || t?.elemType === 6) {
-      if (inputs.tokens) throw refuse(file, `has two integer inputs ("${inputs.tokens}", "${name}"); d2l's RNNModel takes one, the tokens.`);
+      if (inputs.tokens)
+        throw refuse(
+          file,
+          `has two integer inputs ("${inputs.tokens}", "${name}"); d2l's RNNModel takes one, the tokens.${
+            inputs.tokens === 'src' && name === 'tgt'
+              ? ' (An encoder-decoder, as rnnkit export writes it? rnnkit imports those from safetensors: export with --format safetensors.)'
+              : ''
+          }`,
+        );
       if (rank !== 2) throw refuse(file, `gives its input "${name}" rank ${rank}; the tokens are [batch, steps].`);
       inputs.tokens = name;
       values.set(name, { kind: 'data', role: { is: 'tokens' }, axes: [[{ id: 'batch', size: null }], [{ id: 'steps', size: null }]], float: false });

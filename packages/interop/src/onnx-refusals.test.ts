@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fixtureBytes } from '../test/fixtures.js';
-import { InteropError } from './index.js';
-import { onnxToWeights } from './onnx.js';
+import { InteropError, readSafetensors, translationFromTorch } from './index.js';
+import { onnxToWeights, translationWeightsToOnnx } from './onnx.js';
 import { decodeModel, encodeModel, type AttributeProto, type ModelProto, type NodeProto } from './onnx-proto.js';
 
 // Graphs that are not d2l's RNNModel, or that an exporter wrote with settings rnnkit's models do not
@@ -25,6 +25,13 @@ const withAttr = (n: NodeProto, a: AttributeProto) => {
 };
 
 describe('ONNX graphs rnnkit refuses', () => {
+  it("rnnkit's own encoder-decoder export, pointing at safetensors", () => {
+    const t = translationFromTorch(readSafetensors(fixtureBytes('encoder_decoder.safetensors'), 'encoder_decoder').tensors);
+    expect(refusal(decodeModel(translationWeightsToOnnx(t), 'nmt'))).toMatch(
+      /has two integer inputs \("src", "tgt"\); d2l's RNNModel takes one, the tokens\. \(An encoder-decoder, as rnnkit export writes it\? rnnkit imports those from safetensors: export with --format safetensors\.\)$/,
+    );
+  });
+
   it("an operator outside d2l's RNNModel, named with its node", () => {
     const m = torchGraph('gru');
     const head = find(m, 'Gemm');
