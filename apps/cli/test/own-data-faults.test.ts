@@ -241,3 +241,14 @@ describe('--checkpoint reads the data file it was trained on, from any folder', 
     }
   });
 });
+
+describe('rnnkit timeseries --csv', () => {
+  it('notes when the linear autoregression has fewer training windows than coefficients', async () => {
+    writeFileSync(at('ten.csv'), `v\n${Array.from({ length: 10 }, (_, i) => i + 1).join('\n')}\n`);
+    const r = await rnnkit(['timeseries', '--csv', at('ten.csv'), '--val-fraction', '0.9', '--epochs', '1', '--out', at('ts-ten')]);
+    expect(r.code).toBe(0);
+    expect(stderr.join('')).toContain(
+      "note: 1 training window for the linear autoregression's 5 coefficients (--tau 4 and a bias): its least-squares fit is underdetermined",
+    );
+  });
+});

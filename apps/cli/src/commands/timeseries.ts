@@ -194,6 +194,11 @@ async function runCsvTimeseries(opts: TimeseriesCommandOptions & { csv: string }
     `${opts.csv}, column "${column.name}"${others.length && opts.column === undefined ? ` (the last column of numbers; others: ${others.map((c) => `"${c}"`).join(', ')}; choose with --column)` : ''}: ${n} values, ` +
       `${series.numWindows} windows of tau ${opts.tau}: ${train.size} train, ${test.size} validate (the last ${Math.round(valFraction * 100)}%); scaled by the training part's mean ${fmt(scaler.mean)} and std ${fmt(scaler.std)}`,
   );
+  if (train.size < opts.tau + 1)
+    reporter.note(
+      `note: ${train.size} training window${train.size === 1 ? '' : 's'} for the linear autoregression's ${opts.tau + 1} coefficients (--tau ${opts.tau} and a bias): its least-squares fit is underdetermined, so its figures mean little (lower --tau or --val-fraction, or use a longer series).`,
+      { json: false },
+    );
   const config: TimeSeriesRegressorConfig = { inputSize: 1, numHiddens: opts.hidden, cell: 'gru', seed: opts.seed };
   const lock = await takeRunFolder(opts.out);
   const model = new TimeSeriesRegressor(config);
