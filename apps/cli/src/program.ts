@@ -588,6 +588,18 @@ const cliNames = (message: string): string =>
     (name) => FLAG_NAMES[name] ?? name,
   );
 
+/** The errors of memory that ran out (the wasm heap's 4 GiB, a typed array too large). */
+const OUT_OF_MEMORY = /WebAssembly\.Memory\.grow|Maximum memory size exceeded|Array buffer allocation failed|Invalid typed array length|out of memory/i;
+
+/** The one line a failed command prints (after `rnnkit: `): the error's first line, in the command line's words. */
+export function failureMessage(err: unknown): string {
+  const message = cliNames((err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '');
+  // Memory that ran out deep in TensorFlow.js or the wasm heap: say what to change.
+  if (OUT_OF_MEMORY.test(message) && !message.startsWith('out of memory ('))
+    return `out of memory (${message.replace(/\.$/, '')}): the wasm backend holds at most 4 GiB; train with smaller sizes (--batch-size, --num-steps, --hidden, --embed) or on a native backend (--backend tensorflow).`;
+  return message;
+}
+
 /** Runs the command line; returns the exit code (0 ok, 1 a problem with files or data, 2 bad usage, 130/143 stopped by SIGINT/SIGTERM after saving). */
 /** How an app runs the CLI. */
 export interface RunOptions {
@@ -619,7 +631,7 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<num
       if (argv.includes('--json')) process.stdout.write(`${jsonEvent('error', { message: err.message.replace(/^error: /, ''), exitCode: 2 })}\n`);
       return 2;
     }
-    const message = cliNames((err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '');
+    const message = failureMessage(err);
     const code = err instanceof UsageError ? 2 : 1;
     process.stderr.write(`rnnkit: ${message}\n`);
     // --json's contract: the last line on stdout is an event, here an error.

@@ -8,7 +8,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { run } from '../src/program.js';
+import { failureMessage, run } from '../src/program.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rnnkit-faults-'));
 let stderr: string[];
@@ -250,5 +250,15 @@ describe('rnnkit timeseries --csv', () => {
     expect(stderr.join('')).toContain(
       "note: 1 training window for the linear autoregression's 5 coefficients (--tau 4 and a bias): its least-squares fit is underdetermined",
     );
+  });
+});
+
+describe('memory that runs out deep in the engine', () => {
+  it('is one line saying what to change', () => {
+    expect(failureMessage(new RangeError('WebAssembly.Memory.grow(): Maximum memory size exceeded'))).toBe(
+      'out of memory (WebAssembly.Memory.grow(): Maximum memory size exceeded): the wasm backend holds at most 4 GiB; train with smaller sizes (--batch-size, --num-steps, --hidden, --embed) or on a native backend (--backend tensorflow).',
+    );
+    expect(failureMessage(new RangeError('Invalid typed array length: 99999999999'))).toMatch(/^out of memory \(Invalid typed array length: 99999999999\): /);
+    expect(failureMessage(new Error('something else'))).toBe('something else');
   });
 });
