@@ -14,6 +14,8 @@ export { installWasmKernels } from './kernels/backend.js';
 export { keepNodeErrorReporting } from './node-errors.js';
 export {
   Kernels,
+  SPLIT_MIN_WORK,
+  WAKE_MIN_WORK,
   activeKernels,
   useKernels,
   kernelsUnavailableReason,
@@ -27,6 +29,7 @@ export type { KernelExports } from './kernels/simd-module.generated.js';
 export {
   KernelPool,
   kernelThreads,
+  kernelThreadsForced,
   MAX_AUTO_THREADS,
   setKernelThreads,
   setThreadHost,

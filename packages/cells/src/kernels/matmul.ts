@@ -311,9 +311,9 @@ export class GemmMatMul {
   private gemm(runs: ReturnType<typeof productRuns>, C: number, A: number, P: number, M: number, K: number, Np: number): void {
     const k = this.k;
     if (runs.rows) {
-      k.split(runs.rows, (fn, r0, r1) => fn.gemm(4 * (C + r0 * Np), A + 4 * r0 * K, P, r1 - r0, K, Np));
+      k.split(runs.rows, (fn, r0, r1) => fn.gemm(4 * (C + r0 * Np), A + 4 * r0 * K, P, r1 - r0, K, Np), M * Np * K);
     } else if (runs.cols) {
-      k.split(runs.cols, (fn, c0, c1) => fn.gemmStrided(4 * (C + c0), A, P + 4 * K * c0, M, K, c1 - c0, Np));
+      k.split(runs.cols, (fn, c0, c1) => fn.gemmStrided(4 * (C + c0), A, P + 4 * K * c0, M, K, c1 - c0, Np), M * Np * K);
     } else k.fn.gemm(4 * C, A, P, M, K, Np);
   }
 

@@ -7,7 +7,7 @@ import {
   KERNELS_WASM_BASE64,
   type KernelExports,
 } from './simd-module.generated.js';
-import { type KernelCalls, KernelPool, kernelThreads, onKernelThreadsChange } from './threads.js';
+import { type KernelCalls, KernelPool, kernelThreads, kernelThreadsForced, onKernelThreadsChange } from './threads.js';
 
 /**
  * rnnkit's kernels: one WebAssembly SIMD module (assembly/kernels.ts: the recurrences' gate work,
@@ -84,10 +84,22 @@ export class Kernels {
    * workers claim one at a time (give about twice as many chunks as threads, so that a late
    * worker's share is taken by the others). The body must only make kernel calls, and no reads of
    * what they write: recorded calls run after the body returns. Returns when all have run.
+   * `work` (about the multiply-adds, or the floats moved, of the whole job) keeps a job too small to
+   * gain from threads on this one: below `SPLIT_MIN_WORK` always, and below `WAKE_MIN_WORK` while
+   * the workers sleep (waking one costs more than such a job), unless the thread count was set
+   * (`kernelThreadsForced`). Either way the chunks and so the results are the same.
    */
-  split(runs: [number, number][], body: (fn: KernelCalls, start: number, end: number) => void): void {
+  split(runs: [number, number][], body: (fn: KernelCalls, start: number, end: number) => void, work = Number.POSITIVE_INFINITY): void {
     const pool = this.pool;
-    if (pool && runs.length > 1 && pool.ready && pool.run(runs.length, (i, calls) => body(calls, ...(runs[i] as [number, number])), this.byIndex)) return;
+    if (
+      pool &&
+      runs.length > 1 &&
+      pool.ready &&
+      worthSplitting(work, pool) &&
+      pool.run(runs.length, (i, calls) => body(calls, ...(runs[i] as [number, number])), this.byIndex)
+    )
+      return;
+    // The same chunks in turn on this thread: the same arithmetic, so the same bits.
     for (const [start, end] of runs) body(this.fn, start, end);
   }
 
@@ -171,6 +183,22 @@ export class Kernels {
     for (const size of this.sizes.values()) n += size;
     return n;
   }
+}
+
+/**
+ * Below this much work (multiply-adds, or floats moved) a job runs on the calling thread: a
+ * hand-off to spinning workers costs a few microseconds. Measured on the project's 2-vCPU machine:
+ * see the cells README.
+ */
+export const SPLIT_MIN_WORK = 1 << 18;
+
+/** Below this much work a job does not wake sleeping workers (a wake-up costs 50-300 µs). */
+export const WAKE_MIN_WORK = 1 << 23;
+
+function worthSplitting(work: number, pool: KernelPool): boolean {
+  if (kernelThreadsForced()) return true;
+  if (work < SPLIT_MIN_WORK) return false;
+  return work >= WAKE_MIN_WORK || pool.asleep === 0;
 }
 
 const decode = (base64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { installWasmKernels, wasmMatMul } from './backend.js';
-import { Kernels, activeKernels } from './simd.js';
+import { Kernels, SPLIT_MIN_WORK, WAKE_MIN_WORK, activeKernels } from './simd.js';
 import { nodeThreadHost, threadsFromEnv } from './threads-node.js';
 import { controlProtocol, kernelThreads, MAX_AUTO_THREADS, setKernelThreads, setThreadHost, splitRows } from './threads.js';
 
@@ -176,6 +176,33 @@ describe('the kernels on worker threads', () => {
       k.split(splitRows(8, 2), (fn, a, b) => fn.gemm(4 * (L.C2 + a * 8), 4 * (L.A + a * 8), 4 * L.P, b - a, 8, 8));
       expect(same()).toBe(true);
     } finally {
+      k.close();
+    }
+  });
+
+  it("with 'auto' threads keep a small job on this thread, wake sleeping workers only for a large one, and split everything when the count is set", async () => {
+    const k = await kernelsOn(2);
+    const pool = k.pool as NonNullable<Kernels['pool']>;
+    const run = vi.spyOn(pool, 'run');
+    try {
+      const { L, same } = product(k, 8, 8, 8);
+      const job = (work: number) => k.split(splitRows(8, 2), (fn, a, b) => fn.gemm(4 * (L.C2 + a * 8), 4 * (L.A + a * 8), 4 * L.P, b - a, 8, 8), work);
+      job(SPLIT_MIN_WORK - 1);
+      expect(run).not.toHaveBeenCalled();
+      expect(same()).toBe(true); // the same chunks, run here
+      for (let i = 0; i < 5000 && pool.asleep < pool.size; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+      expect(pool.asleep).toBe(pool.size);
+      job(WAKE_MIN_WORK - 1);
+      expect(run).not.toHaveBeenCalled(); // worth a split, not a wake-up
+      job(WAKE_MIN_WORK);
+      expect(run).toHaveBeenCalledTimes(1);
+      expect(same()).toBe(true);
+      setKernelThreads(2); // set, not 'auto': every job splits
+      job(1);
+      expect(run).toHaveBeenCalledTimes(2);
+      expect(same()).toBe(true);
+    } finally {
+      setKernelThreads('auto');
       k.close();
     }
   });

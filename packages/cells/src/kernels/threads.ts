@@ -212,6 +212,15 @@ export function kernelThreads(): number {
  */
 export const MAX_AUTO_THREADS = 8;
 
+/**
+ * Whether the thread count was set (`setKernelThreads(n)`, RNNKIT_THREADS, the CLI's --threads)
+ * rather than left to 'auto': then every job that can split does, however small; with 'auto' the
+ * kernels keep jobs too small to gain from threads on one (see `Kernels.split`).
+ */
+export function kernelThreadsForced(): boolean {
+  return requested !== undefined;
+}
+
 const listeners = new Set<() => void>();
 
 /** Called when the thread count changes, so that kernel instances start again with it. */
@@ -279,6 +288,11 @@ export class KernelPool {
   /** The threads of a job: the workers and the caller. */
   get threads(): number {
     return this.size + 1;
+  }
+
+  /** Workers asleep in Atomics.wait now (a job wakes them, at tens to hundreds of microseconds). */
+  get asleep(): number {
+    return Atomics.load(this.control, ASLEEP);
   }
 
   /** Whether every worker has started (checked without waiting). */

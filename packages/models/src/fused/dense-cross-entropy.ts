@@ -92,10 +92,14 @@ function kernelPass(
     readInto(b, f32, f.BIAS);
     f32.fill(Number.NEGATIVE_INFINITY, f.BIAS + V, f.BIAS + Vp);
     k.fn.packPanels(4 * f.WP, 4 * saved.W, H, Vp);
-    k.split(rowChunks(k, N, H, Vp), (fn, r0, r1) => {
-      fn.gemm(4 * (saved.P + r0 * Vp), 4 * (saved.X + r0 * H), 4 * f.WP, r1 - r0, H, Vp);
-      fn.softmaxCrossEntropy(4 * (saved.P + r0 * Vp), 4 * f.BIAS, 4 * (saved.LABELS + r0), 4 * (f.PARTS + 2 * r0), r1 - r0, Vp);
-    });
+    k.split(
+      rowChunks(k, N, H, Vp),
+      (fn, r0, r1) => {
+        fn.gemm(4 * (saved.P + r0 * Vp), 4 * (saved.X + r0 * H), 4 * f.WP, r1 - r0, H, Vp);
+        fn.softmaxCrossEntropy(4 * (saved.P + r0 * Vp), 4 * f.BIAS, 4 * (saved.LABELS + r0), 4 * (f.PARTS + 2 * r0), r1 - r0, Vp);
+      },
+      N * H * Vp,
+    );
     // Row i's loss is log(sum) - (z_label - max), from the two parts the kernel left.
     const parts = k.f32.subarray(f.PARTS, f.PARTS + 2 * N);
     const w = weights ? k.f32.subarray(saved.WEIGHTS, saved.WEIGHTS + N) : null;
@@ -119,13 +123,13 @@ function kernelPass(
     const r = k.allocLayout({ XT: M * N, GP: N * Vp, DWB: M * Vp, WTP: Vp * H, DX: N * H });
     try {
       const f32 = k.f32;
-      k.split(splitRows(N, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.XT + r0), 4 * (saved.X + r0 * H), r1 - r0, H, N));
+      k.split(splitRows(N, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.XT + r0), 4 * (saved.X + r0 * H), r1 - r0, H, N), N * H);
       f32.fill(1, r.XT + H * N, r.XT + M * N);
       k.fn.packPanels(4 * r.GP, 4 * saved.P, N, Vp);
       // W^T (Vp, H) in gemm's panels, straight from the padded W: element (v, h) is W[h, v].
       k.fn.packPanelsStrided(4 * r.WTP, 4 * saved.W, Vp, H, 1, Vp);
-      k.split(rowChunks(k, M, N, Vp), (fn, m0, m1) => fn.gemm(4 * (r.DWB + m0 * Vp), 4 * (r.XT + m0 * N), 4 * r.GP, m1 - m0, N, Vp));
-      k.split(rowChunks(k, N, Vp, H), (fn, r0, r1) => fn.gemm(4 * (r.DX + r0 * H), 4 * (saved.P + r0 * Vp), 4 * r.WTP, r1 - r0, Vp, H));
+      k.split(rowChunks(k, M, N, Vp), (fn, m0, m1) => fn.gemm(4 * (r.DWB + m0 * Vp), 4 * (r.XT + m0 * N), 4 * r.GP, m1 - m0, N, Vp), M * N * Vp);
+      k.split(rowChunks(k, N, Vp, H), (fn, r0, r1) => fn.gemm(4 * (r.DX + r0 * H), 4 * (saved.P + r0 * Vp), 4 * r.WTP, r1 - r0, Vp, H), N * Vp * H);
       const dx = tensorOfView<tf.Rank.R2>(f32.subarray(r.DX, r.DX + N * H), [N, H]);
       const dW = new Float32Array(H * V);
       for (let h = 0; h < H; h++) dW.set(f32.subarray(r.DWB + h * Vp, r.DWB + h * Vp + V), h * V);

@@ -19,6 +19,8 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
   const BH = B * H;
   const XG = T * B * GH;
   const TB = T * B;
+  // A pass's work, for the kernels' choice of threads: its products (h W_hh every step, and d2l's GRU's (r h) W_n).
+  const passWork = T * B * H * GH;
   const V = ids ? p.xp.shape[0]! : 0;
   const two = spec.states === 2;
   // Saved for the backward pass: states h (T+1 rows), the LSTM's c (T+1 rows), gates, what the
@@ -39,7 +41,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
     if (ids) {
       new Int32Array(k.f32.buffer, 4 * IDS, TB).set(ids);
       readInto(p.xp, k.f32, f.WIH);
-      k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.gatherRows(4 * (f.X + r0 * GH), 4 * f.WIH, 4 * (IDS + r0), r1 - r0, GH));
+      k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.gatherRows(4 * (f.X + r0 * GH), 4 * f.WIH, 4 * (IDS + r0), r1 - r0, GH), TB * GH);
     } else {
       readInto(p.xp, k.f32, f.X);
     }
@@ -49,33 +51,37 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
     else k.f32.fill(0, f.BX, f.BX + GH);
     readInto(p.b, k.f32, f.BHH);
     readInto(p.W, k.f32, saved.WHH);
-    k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (f.WHHP + c0 * H), 4 * (saved.WHH + c0), H, c1 - c0, GH));
+    k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (f.WHHP + c0 * H), 4 * (saved.WHH + c0), H, c1 - c0, GH), H * GH);
     // The recurrence is independent across batch rows, so each thread runs all T steps for its own
     // rows: one hand-off per pass, none per step (see `rowRuns`).
     const runs = rowRuns(k, B);
-    k.split(runs, (fn, b0, b1) => {
-      const rows = b1 - b0;
-      const row = rowsFrom(B, b0);
-      for (let t = 0; t < T; t++) {
-        fn.gemm(row(f.GHS, 0, cols), row(HS, t, H), 4 * f.WHHP, rows, H, cols);
-        step.forward(fn, {
-          B: rows,
-          H,
-          x: row(f.X, t, GH),
-          gh: row(f.GHS, 0, cols),
-          bx: 4 * f.BX,
-          bh: 4 * f.BHH,
-          hPrev: row(HS, t, H),
-          hNext: row(HS, t + 1, H),
-          cPrev: row(CS, t, H),
-          cNext: row(CS, t + 1, H),
-          acts: row(ACTS, t, GH),
-          saved: row(SAVED, t, H),
-          restPanels: 4 * (f.WHHP + cols * H),
-          restOut: row(f.REST, 0, H),
-        });
-      }
-    });
+    k.split(
+      runs,
+      (fn, b0, b1) => {
+        const rows = b1 - b0;
+        const row = rowsFrom(B, b0);
+        for (let t = 0; t < T; t++) {
+          fn.gemm(row(f.GHS, 0, cols), row(HS, t, H), 4 * f.WHHP, rows, H, cols);
+          step.forward(fn, {
+            B: rows,
+            H,
+            x: row(f.X, t, GH),
+            gh: row(f.GHS, 0, cols),
+            bx: 4 * f.BX,
+            bh: 4 * f.BHH,
+            hPrev: row(HS, t, H),
+            hNext: row(HS, t + 1, H),
+            cPrev: row(CS, t, H),
+            cNext: row(CS, t + 1, H),
+            acts: row(ACTS, t, GH),
+            saved: row(SAVED, t, H),
+            restPanels: 4 * (f.WHHP + cols * H),
+            restOut: row(f.REST, 0, H),
+          });
+        }
+      },
+      passWork,
+    );
   } catch (err) {
     k.release(saved.region);
     throw err;
@@ -132,51 +138,59 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
       const DG = own ? r.DG : r.DX;
       readInto(dy, k.f32, r.DY);
       // W_hh^T (G*H, H): dh_{t-1} = dg W_hh^T.
-      k.split(splitRows(H, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.WHHT + r0), 4 * (saved.WHH + r0 * GH), r1 - r0, GH, H));
+      k.split(splitRows(H, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.WHHT + r0), 4 * (saved.WHH + r0 * GH), r1 - r0, GH, H), H * GH);
       // Panels of W_hh^T's first cols rows, then of its rest rows.
-      k.split(panelRuns(k, H), (fn, c0, c1) => {
-        fn.packPanelsWide(4 * (r.WHHTP + c0 * cols), 4 * (r.WHHT + c0), cols, c1 - c0, H);
-        if (rest) fn.packPanelsWide(4 * (r.WHHTP + cols * H + c0 * (GH - cols)), 4 * (r.WHHT + cols * H + c0), GH - cols, c1 - c0, H);
-      });
+      k.split(
+        panelRuns(k, H),
+        (fn, c0, c1) => {
+          fn.packPanelsWide(4 * (r.WHHTP + c0 * cols), 4 * (r.WHHT + c0), cols, c1 - c0, H);
+          if (rest) fn.packPanelsWide(4 * (r.WHHTP + cols * H + c0 * (GH - cols)), 4 * (r.WHHT + cols * H + c0), GH - cols, c1 - c0, H);
+        },
+        H * GH,
+      );
       k.f32.copyWithin(r.DH, r.DY + (T - 1) * BH, r.DY + T * BH);
       if (two) k.f32.copyWithin(r.DC, r.DY + T * BH, r.DY + (T + 1) * BH);
       // Each thread's rows as in the forward pass. The step kernels write only the gate gradients:
       // the bias gradients are summed after the loop from all of dG (and dX), in one order whatever
       // the thread count, so that a run gives the same bits on any number of threads (a resumed run
       // must equal an uninterrupted one).
-      k.split(rowRuns(k, B), (fn, b0, b1) => {
-        const rows = b1 - b0;
-        const row = rowsFrom(B, b0);
-        for (let t = T - 1; t >= 0; t--) {
-          const dg = row(DG, t, GH);
-          step.backward(fn, {
-            B: rows,
-            H,
-            acts: row(ACTS, t, GH),
-            saved: row(SAVED, t, H),
-            hPrev: row(HS, t, H),
-            hOut: row(HS, t + 1, H),
-            cPrev: row(CS, t, H),
-            dh: row(r.DH, 0, H),
-            dc: row(r.DC, 0, H),
-            dx: row(r.DX, t, GH),
-            dg,
-            dhPrev: row(r.DHP, 0, H),
-            dgh: rest ? row(r.DGH, 0, cols) : dg,
-            restPanelsT: 4 * (r.WHHTP + cols * H),
-            scratch: row(r.S1, 0, H),
-            scratch2: row(r.S2, 0, H),
-          });
-          // dh_{t-1}: through W_hh, what step t-1's own output received, and the step's direct part.
-          // Where there is nothing to add (the first step of a record without a direct part), the
-          // product goes straight to dh.
-          const dyPrev = t > 0 ? row(r.DY, t - 1, H) : 0;
-          const straight = !step.directPath && !dyPrev;
-          fn.gemm(straight ? row(r.DH, 0, H) : row(r.BACK, 0, H), rest ? row(r.DGH, 0, cols) : dg, 4 * r.WHHTP, rows, cols, H);
-          if (step.directPath) fn.add3(row(r.DH, 0, H), row(r.DHP, 0, H), row(r.BACK, 0, H), dyPrev, rows * H);
-          else if (dyPrev) fn.add3(row(r.DH, 0, H), row(r.BACK, 0, H), dyPrev, 0, rows * H);
-        }
-      });
+      k.split(
+        rowRuns(k, B),
+        (fn, b0, b1) => {
+          const rows = b1 - b0;
+          const row = rowsFrom(B, b0);
+          for (let t = T - 1; t >= 0; t--) {
+            const dg = row(DG, t, GH);
+            step.backward(fn, {
+              B: rows,
+              H,
+              acts: row(ACTS, t, GH),
+              saved: row(SAVED, t, H),
+              hPrev: row(HS, t, H),
+              hOut: row(HS, t + 1, H),
+              cPrev: row(CS, t, H),
+              dh: row(r.DH, 0, H),
+              dc: row(r.DC, 0, H),
+              dx: row(r.DX, t, GH),
+              dg,
+              dhPrev: row(r.DHP, 0, H),
+              dgh: rest ? row(r.DGH, 0, cols) : dg,
+              restPanelsT: 4 * (r.WHHTP + cols * H),
+              scratch: row(r.S1, 0, H),
+              scratch2: row(r.S2, 0, H),
+            });
+            // dh_{t-1}: through W_hh, what step t-1's own output received, and the step's direct part.
+            // Where there is nothing to add (the first step of a record without a direct part), the
+            // product goes straight to dh.
+            const dyPrev = t > 0 ? row(r.DY, t - 1, H) : 0;
+            const straight = !step.directPath && !dyPrev;
+            fn.gemm(straight ? row(r.DH, 0, H) : row(r.BACK, 0, H), rest ? row(r.DGH, 0, cols) : dg, 4 * r.WHHTP, rows, cols, H);
+            if (step.directPath) fn.add3(row(r.DH, 0, H), row(r.DHP, 0, H), row(r.BACK, 0, H), dyPrev, rows * H);
+            else if (dyPrev) fn.add3(row(r.DH, 0, H), row(r.BACK, 0, H), dyPrev, 0, rows * H);
+          }
+        },
+        2 * passWork,
+      );
       let dW: tf.Tensor;
       let db: tf.Tensor1D;
       if (ownGemm) {
@@ -187,14 +201,16 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
         const f32 = k.f32;
         for (const [i, [, , IN]] of parts.entries()) {
           const hinT = r.HINT + i * M * TB;
-          k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (hinT + r0), 4 * (IN + r0 * H), r1 - r0, H, TB));
+          k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (hinT + r0), 4 * (IN + r0 * H), r1 - r0, H, TB), TB * H);
           f32.fill(1, hinT + H * TB, hinT + M * TB);
         }
-        k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (r.DGP + c0 * TB), 4 * (DG + c0), TB, c1 - c0, GH));
+        k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (r.DGP + c0 * TB), 4 * (DG + c0), TB, c1 - c0, GH), TB * GH);
         for (const [i, [g0, g1]] of parts.entries()) {
           const hinT = r.HINT + i * M * TB;
-          k.split(splitRows(M, 2 * k.threads, 4), (fn, m0, m1) =>
-            fn.gemmStrided(4 * (r.DWB + m0 * GH + g0), 4 * (hinT + m0 * TB), 4 * (r.DGP + g0 * TB), m1 - m0, TB, g1 - g0, GH),
+          k.split(
+            splitRows(M, 2 * k.threads, 4),
+            (fn, m0, m1) => fn.gemmStrided(4 * (r.DWB + m0 * GH + g0), 4 * (hinT + m0 * TB), 4 * (r.DGP + g0 * TB), m1 - m0, TB, g1 - g0, GH),
+            M * TB * (g1 - g0),
           );
         }
         dW = tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DWB, r.DWB + H * GH), [H, GH]);
