@@ -156,7 +156,14 @@ export function buildProgram(
     .addOption(intOption('--print-every <n>', 'epochs between sample lines', ...RANGES.epochs, 10))
     .addOption(intOption('--checkpoint-every <n>', 'epochs between checkpoints (also at the end and on Ctrl-C)', ...RANGES.epochs, 50))
     .addOption(intOption('--predict-length <n>', 'characters generated after each prefix', ...RANGES.length, 50))
-    .addOption(intOption('--workers <n>', 'extra worker threads: each minibatch is split across them (data-parallel)', ...RANGES.workers, 0))
+    .addOption(
+      intOption(
+        '--workers <n>',
+        'extra worker threads: each minibatch is split across them (data-parallel; pays for --impl layers, not the fused models)',
+        ...RANGES.workers,
+        0,
+      ),
+    )
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(jsonOption())

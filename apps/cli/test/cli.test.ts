@@ -83,6 +83,16 @@ describe('rnnkit train / generate', () => {
     });
   });
 
+  it('a resume with another --workers says the weights will differ by rounding; the same count says nothing', () => {
+    const more = rnnkit(['train', ...tiny, '--epochs', '4', '--resume', 'threads', '--out', 'threads']);
+    expect(more.code, more.stderr).toBe(0);
+    expect(more.stderr).toContain('the run so far trained with --workers 1, this part with --workers 0');
+    expect(more.stderr).toContain('give --workers 1 to continue it exactly');
+    const same = rnnkit(['train', ...tiny, '--epochs', '5', '--resume', 'threads', '--out', 'threads', '--workers', '0']);
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stderr).not.toContain('--workers');
+  });
+
   it('--json prints one JSON object per line', () => {
     const r = rnnkit(['train', ...tiny, '--epochs', '2', '--out', 'json-run', '--json']);
     expect(r.code).toBe(0);

@@ -68,6 +68,8 @@ export interface TrainCheckpointMeta {
   history: EpochRecord[];
   /** With validation: the best epoch so far (`rnnkit train` keeps its checkpoint in `checkpoint-best/`). */
   best?: BestEpoch;
+  /** Data-parallel worker threads of the run's last part (`--workers`; absent: none). */
+  workers?: number;
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -114,6 +116,7 @@ export function trainCheckpointMetaProblem(record: unknown): string | null {
     if (!isObject(c) || typeof c.path !== 'string' || typeof c.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(c.sha256) || !wholeAtLeast(c.bytes, 0))
       return 'corpusFile is not { path, sha256, bytes }';
   }
+  if (r.workers !== undefined && !wholeAtLeast(r.workers, 0)) return `workers is ${JSON.stringify(r.workers)}, not a whole number >= 0`;
   if (!isObject(r.loaderState)) return 'there is no loaderState';
   if (!Array.isArray(r.history)) return 'there is no history';
   for (const h of r.history) {

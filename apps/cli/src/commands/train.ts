@@ -137,6 +137,11 @@ async function trainLoaded(
   if (resumed) {
     loader.setState(resumed.metadata.loaderState);
     reporter.info(`resuming ${resumed.source} at epoch ${startEpoch} of ${training.epochs}`);
+    const before = resumed.metadata.workers ?? 0;
+    if (before !== opts.workers)
+      reporter.note(
+        `note: the run so far trained with --workers ${before}, this part with --workers ${opts.workers}: each minibatch's gradients are summed in another order, so the weights differ from a run that kept --workers ${before} by float rounding (give --workers ${before} to continue it exactly).`,
+      );
   }
 
   const stepper =
@@ -170,6 +175,7 @@ async function trainLoaded(
       loaderState: loader.getState(),
       history,
       ...(best ? { best } : {}),
+      ...(opts.workers > 0 ? { workers: opts.workers } : {}),
     };
     await saveRunCheckpoint(dir, { model, vocab, config, optimizer, training: record });
     if (dir === checkpointDir) savedEpoch = epoch;
