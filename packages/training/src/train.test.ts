@@ -200,6 +200,8 @@ describe("the step's path (fused loss, one-pass update, kernels), reported once"
       {
         ops: [
           { op: 'denseCrossEntropy', kernels: false, reason: 'RNNModelScratch has no loss(): its logits, then a separate cross-entropy' },
+          // The scratch cells' X W_x + H W_h + b, one kernel on the gemm.
+          { op: 'affine', kernels: true },
           { op: 'clippedUpdate', kernels: false, reason: 'the optimizer is Momentum, not plain SGD or Adam' },
         ],
       },
