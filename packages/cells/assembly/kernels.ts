@@ -9,6 +9,7 @@
 // - optimizer.ts: the one-pass updates (the gradients' squared norm, SGD's y += a x, Adam);
 // - rows.ts: row gathers, their scatter-add gradient, transposes;
 // - random.ts: dropout masks drawn by position (the same bits in any order, on any thread);
+// - elementwise.ts: tanh over whole buffers and column sums (the wasm backend's replaced kernels);
 // - gemm.ts: the matmul on packed panels and the packings.
 
 export {
@@ -28,4 +29,5 @@ export { softmaxCrossEntropy, softmaxCrossEntropyGrad } from './loss';
 export { sumSquares, axpy, adam } from './optimizer';
 export { addRows, transpose, transposeStrided, gatherRows } from './rows';
 export { dropoutMask } from './random';
+export { tanhFloats, columnSums } from './elementwise';
 export { packPanels, packPanelsWide, gemm, gemmStrided, packPanelsStrided } from './gemm';

@@ -64,6 +64,23 @@ describe('installWasmKernels', () => {
   // lengths that are not a multiple of 4 (the kernel's partial last vector), empty, and int32.
   let expInputs: tf.Tensor[] = [];
   let stockExp: Float32Array[] = [];
+  // Sums over leading axes (rows of random values of mixed sizes, so that the order of the adds
+  // shows in the bits), with keepDims, and reductions the replacement leaves to the stock kernel.
+  const sumCases: [number[], number | number[], boolean][] = [
+    [[32, 512], 0, false],
+    [[1120, 28], 0, false],
+    [[35, 3, 7], [0, 1], false],
+    [[35, 3, 7], [1, 0], false], // the stock kernel's: it adds axis 0 fastest
+    [[5, 6], 0, true],
+    [[2, 3, 5], [0], true],
+    [[5, 6], 1, false],
+    [[5, 6], [0, 1], false],
+    [[4, 5, 6], [0, 2], false],
+    [[7], 0, false],
+  ];
+  let sumInputs: tf.Tensor[] = [];
+  let stockSums: { shape: number[]; values: Float32Array }[] = [];
+  const sweepLength = 4097;
 
   beforeAll(async () => {
     await tf.setBackend('wasm');
@@ -77,7 +94,7 @@ describe('installWasmKernels', () => {
     stockSlices = sliceCases.map(([b, sz]) => [tf.slice(seq, b, sz).arraySync() as Nested, tf.slice(seqInt, b, sz).arraySync() as Nested]);
     stockUnstacks = unstackAxes.flatMap((axis) => [parts(tf.unstack(seq, axis)), parts(tf.unstack(seqInt, axis))]);
     stockSplits = splitCases.flatMap(([how, axis]) => [parts(tf.split(seq, how, axis)), parts(tf.split(seqInt, how, axis))]);
-    const sweep = Array.from({ length: 4097 }, (_, i) => -115 + (210 * i) / 4096);
+    const sweep = Array.from({ length: sweepLength }, (_, i) => -115 + (210 * i) / 4096);
     const edges = [88.72, 88.7228, 88.7229, 88.73, 89, 1e30, -87.3, -100, -103.28, -103.9, -104, -105, -1e30, 0, -0, 1e-8];
     const specials = [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, Number.NaN];
     expInputs = [
@@ -88,8 +105,13 @@ describe('installWasmKernels', () => {
       tf.tensor1d([-2, 0, 3], 'int32'),
     ];
     stockExp = expInputs.map((t) => tf.exp(t).dataSync() as Float32Array);
+    sumInputs = sumCases.map(([shape], i) => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 50 + i), tf.exp(tf.randomNormal(shape, 0, 3, 'float32', 80 + i))));
+    stockSums = sumCases.map(([, axis, keepDims], i) => {
+      const y = tf.sum(sumInputs[i]!, axis, keepDims);
+      return { shape: y.shape, values: y.dataSync() as Float32Array };
+    });
     const first = installWasmKernels();
-    expect(first).toEqual(['BatchMatMul', 'Tanh', 'Slice', 'Identity', 'Unpack', 'SplitV', 'Exp', 'RnnkitAffine']);
+    expect(first).toEqual(['BatchMatMul', 'Tanh', 'Slice', 'Identity', 'Unpack', 'SplitV', 'Exp', 'Sum', 'Cast', 'RnnkitAffine']);
     expect(installWasmKernels()).toEqual([]);
   });
 
@@ -165,6 +187,59 @@ describe('installWasmKernels', () => {
     expect(all.filter((w) => w === Number.POSITIVE_INFINITY).length).toBeGreaterThan(2);
     expect(tf.memory().numTensors).toBe(before);
     expect(k!.inUse).toBe(inUse);
+  });
+
+  it("Tanh is rnnkit's SIMD tanh: a sweep matches Math.tanh to 2e-7, odd lengths too", () => {
+    const inputs = [tf.linspace(-12, 12, 4099), tf.tensor1d([0.3, -0.7, 5])];
+    const before = tf.memory().numTensors;
+    for (const input of inputs) {
+      const y = tf.tanh(input);
+      const want = [...input.dataSync()].map(Math.tanh);
+      expectClose(y, want, `tanh of ${input.size}`, { rtol: 0, atol: 2e-7 });
+      y.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose(inputs);
+  });
+
+  it("Sum over leading axes gives the stock kernel's bits, keepDims shapes, and leaves other reductions to it", () => {
+    const before = tf.memory().numTensors;
+    sumCases.forEach(([shape, axis, keepDims], i) => {
+      const y = tf.sum(sumInputs[i]!, axis, keepDims);
+      const label = `sum of [${shape}] over ${axis}${keepDims ? ', keepDims' : ''}`;
+      expect(y.shape, label).toEqual(stockSums[i]!.shape);
+      expect([...y.dataSync()], label).toEqual([...stockSums[i]!.values]);
+      y.dispose();
+    });
+    const ints = tf.sum(
+      tf.tensor2d(
+        [
+          [1, 2],
+          [3, 4],
+        ],
+        undefined,
+        'int32',
+      ),
+      0,
+    );
+    expect(ints.dtype).toBe('int32');
+    expect([...ints.dataSync()]).toEqual([4, 6]);
+    ints.dispose();
+    expect(tf.memory().numTensors).toBe(before + 1); // the int32 input above
+  });
+
+  it('Cast to its own dtype shares the data; to another dtype it converts', () => {
+    const a = tf.tensor1d([1.5, -2.25]);
+    const buffers = tf.memory().numDataBuffers;
+    const same = tf.cast(a, 'float32');
+    expect(tf.memory().numDataBuffers).toBe(buffers);
+    a.dispose();
+    expect([...same.dataSync()]).toEqual([1.5, -2.25]);
+    const ints = tf.cast(same, 'int32');
+    expect(ints.dtype).toBe('int32');
+    expect([...ints.dataSync()]).toEqual([1, -2]);
+    tf.dispose([same, ints]);
+    expect(tf.memory().numDataBuffers).toBe(buffers - 1);
   });
 
   it('keeps gradients through tanh and matMul right', () => {

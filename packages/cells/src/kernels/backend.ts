@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AFFINE_KERNEL, registerWasmAffine } from './affine.js';
 import { GemmMatMul } from './matmul.js';
-import { processKernels } from './simd.js';
+import { type Kernels, processKernels } from './simd.js';
 import { keepNodeErrorReporting } from '../node-errors.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -26,8 +26,13 @@ const installed = new Set<string>();
  *   are in the package README), its B operand packed straight from the transposed layout and kept
  *   packed while its tensor lives (a weight is used 35 times a step). Without WebAssembly SIMD
  *   it transposes the operand explicitly (wasm Transpose) and runs the plain XNNPACK path.
- * - Tanh: the stock kernel is many times slower than Sigmoid; tanh(x) = 2 sigmoid(2x) - 1 is used,
- *   computed as Sigmoid on 2x with the affine steps done in place on the output.
+ * - Tanh (float32): the stock kernel is many times slower than Sigmoid. It runs on the kernels'
+ *   SIMD tanh (the fused gates' `tanh4`), one thread; without SIMD, as tanh(x) = 2 sigmoid(2x) - 1
+ *   on the stock Sigmoid with the affine steps done in place on the output.
+ * - Sum over leading axes (float32; a bias gradient's sum over the batch): the stock kernel
+ *   transposes first; `columnSums` adds in its order, so the sums are the same bits.
+ * - Cast to the input's own dtype (every Multiply gradient casts its saved operand): shares the
+ *   data as Identity does; the stock kernel copies it.
  * - Slice: the stock kernel copies the whole input out of the heap before taking its part, so
  *   slicing one step off a sequence costs the sequence. A contiguous slice is now one copy of its
  *   own values, heap to heap; other slices still go to the stock kernel. Unpack and SplitV, which
@@ -49,6 +54,8 @@ export function installWasmKernels(): string[] {
   if (!installed.has('Unpack') && patchUnpack()) done.push('Unpack');
   if (!installed.has('SplitV') && patchSplitV()) done.push('SplitV');
   if (!installed.has('Exp') && patchExp()) done.push('Exp');
+  if (!installed.has('Sum') && patchSum()) done.push('Sum');
+  if (!installed.has('Cast') && patchCast()) done.push('Cast');
   if (!installed.has(AFFINE_KERNEL) && registerWasmAffine((args) => wasmMatMul()?.runAffine(args) ?? null)) done.push(AFFINE_KERNEL);
   done.forEach((k) => {
     installed.add(k);
@@ -113,11 +120,12 @@ function patchMatMul(): boolean {
 
 function patchTanh(): boolean {
   const sigmoid = tf.getKernel('Sigmoid', 'wasm');
-  const multiply = tf.getKernel('Multiply', 'wasm');
-  if (!sigmoid || !multiply) return false;
+  if (!sigmoid) return false;
   return replace('Tanh', () => (args: KernelArgs) => {
     const backend = args.backend as unknown as WasmBackendLike & { makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo };
     const { x } = args.inputs as { x: tf.TensorInfo };
+    const k = processKernels();
+    if (k && x.dtype === 'float32') return mapOnKernels(k, backend, x, (at, n) => k.fn.tanhFloats(4 * at, 4 * at, n));
     // 2x, through a (x + x) free of scalar tensors: Multiply by itself would square, so copy-add.
     const doubled = backend.makeOutput(x.shape, 'float32');
     const src = backend.typedArrayFromHeap(x);
@@ -205,28 +213,83 @@ function patchSplitV(): boolean {
   });
 }
 
+type HeapBackend = WasmBackendLike & { makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo };
+
 /**
- * Exp on the kernels' SIMD exp: the input copied into the kernels' memory, exponentiated in place
- * there (single-threaded: a softmax's exp is small next to a split's cost), copied to the output.
+ * An element-wise kernel on rnnkit's kernels: x's floats copied into their memory, `op(at, n)`
+ * run over them in place there (one thread: these are small next to a split's cost), copied to a
+ * new output.
  */
+function mapOnKernels(k: Kernels, backend: HeapBackend, x: tf.TensorInfo, op: (at: number, n: number) => void): tf.TensorInfo {
+  const out = backend.makeOutput(x.shape, 'float32');
+  const n = tf.util.sizeFromShape(x.shape);
+  if (n === 0) return out;
+  const at = k.alloc(n);
+  try {
+    const f32 = k.f32; // read after the alloc: it may have grown the memory
+    f32.set(backend.typedArrayFromHeap(x), at);
+    op(at, n);
+    backend.typedArrayFromHeap(out).set(f32.subarray(at, at + n));
+  } finally {
+    k.release(at);
+  }
+  return out;
+}
+
+/** Exp on the kernels' SIMD exp (softmax cross-entropy's logSoftmax); other dtypes and no SIMD on the stock kernel. */
 function patchExp(): boolean {
   return replace('Exp', (stock) => (args: KernelArgs) => {
     const { x } = args.inputs as { x: tf.TensorInfo };
     const k = processKernels();
     if (x.dtype !== 'float32' || !k) return stock.kernelFunc(args);
-    const backend = args.backend as unknown as WasmBackendLike & { makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo };
-    const out = backend.makeOutput(x.shape, 'float32');
-    const n = tf.util.sizeFromShape(x.shape);
-    if (n === 0) return out;
-    const at = k.alloc(n);
+    return mapOnKernels(k, args.backend as unknown as HeapBackend, x, (at, n) => k.fn.expFloats(4 * at, 4 * at, n));
+  });
+}
+
+/**
+ * Sum over leading axes, given in order (axis 0 of a matrix: a bias gradient), as the kernels' column sums, which
+ * add each column from 0 in row order in float32, as the stock kernel does after transposing:
+ * the same bits without the transpose. Other reductions, dtypes and empty inputs go to the stock kernel.
+ */
+function patchSum(): boolean {
+  return replace('Sum', (stock) => (args: KernelArgs) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+    const k = processKernels();
+    const rank = x.shape.length;
+    if (x.dtype !== 'float32' || !k) return stock.kernelFunc(args);
+    // Axes 0, 1, ... in that order (the stock kernel adds the reduced axes in the order given).
+    const axes = tf.util.parseAxisParam(axis, x.shape);
+    const lead = axes.length;
+    if (lead === 0 || lead === rank || !axes.every((a, i) => a === i)) return stock.kernelFunc(args);
+    const rows = tf.util.sizeFromShape(x.shape.slice(0, lead));
+    const cols = tf.util.sizeFromShape(x.shape.slice(lead));
+    if (rows * cols === 0) return stock.kernelFunc(args);
+    const backend = args.backend as unknown as HeapBackend;
+    const out = backend.makeOutput(keepDims ? [...x.shape.map((d, i) => (i < lead ? 1 : d))] : x.shape.slice(lead), 'float32');
+    const at = k.allocLayout({ x: rows * cols, sums: cols });
     try {
       const f32 = k.f32; // read after the alloc: it may have grown the memory
-      f32.set(backend.typedArrayFromHeap(x), at);
-      k.fn.expFloats(4 * at, 4 * at, n);
-      backend.typedArrayFromHeap(out).set(f32.subarray(at, at + n));
+      f32.set(backend.typedArrayFromHeap(x), at.x);
+      k.fn.columnSums(4 * at.sums, 4 * at.x, rows, cols);
+      backend.typedArrayFromHeap(out).set(f32.subarray(at.sums, at.sums + cols));
     } finally {
-      k.release(at);
+      k.release(at.region);
     }
     return out;
+  });
+}
+
+/**
+ * Cast to the dtype a tensor already has shares its data, as Identity does (every Multiply
+ * gradient casts its saved operand to float32); the stock kernel copies it.
+ */
+function patchCast(): boolean {
+  return replace('Cast', (stock) => (args: KernelArgs) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { dtype } = args.attrs as unknown as { dtype: tf.DataType };
+    if (dtype !== x.dtype || x.dtype === 'string') return stock.kernelFunc(args);
+    (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   });
 }

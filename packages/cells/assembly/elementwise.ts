@@ -1,0 +1,50 @@
+// Element-wise kernels behind the wasm backend's replaced Tanh and Sum kernels
+// (src/kernels/backend.ts): tanh on f32x4 lanes, and column sums in the order TensorFlow.js' Sum
+// kernel adds.
+
+import { tanh4 } from './math';
+
+/** out = tanh(x) element-wise (tanh4), n floats, any n; out may be x. */
+export function tanhFloats(out: usize, x: usize, n: i32): void {
+  const end = (<usize>n & ~3) << 2;
+  for (let i: usize = 0; i < end; i += 16) v128.store(out + i, tanh4(v128.load(x + i)));
+  const rest = n & 3;
+  if (rest == 0) return;
+  // The last n % 4 floats as one partial vector, read and written lane by lane.
+  let v = f32x4.splat(0.0);
+  v = f32x4.replace_lane(v, 0, load<f32>(x + end));
+  if (rest > 1) v = f32x4.replace_lane(v, 1, load<f32>(x + end + 4));
+  if (rest > 2) v = f32x4.replace_lane(v, 2, load<f32>(x + end + 8));
+  const y = tanh4(v);
+  store<f32>(out + end, f32x4.extract_lane(y, 0));
+  if (rest > 1) store<f32>(out + end + 4, f32x4.extract_lane(y, 1));
+  if (rest > 2) store<f32>(out + end + 8, f32x4.extract_lane(y, 2));
+}
+
+/**
+ * out[j] = x[0][j] + x[1][j] + ... + x[rows - 1][j] for a row-major (rows, cols) matrix, each
+ * column summed from 0 in row order in float32: the sums TensorFlow.js' Sum kernel forms (it
+ * transposes and adds each run from 0 in order), bit for bit, four columns at a time.
+ */
+export function columnSums(out: usize, x: usize, rows: i32, cols: i32): void {
+  const rowBytes = <usize>cols << 2;
+  const end = (<usize>cols & ~3) << 2;
+  for (let j: usize = 0; j < end; j += 16) {
+    let s = f32x4.splat(0.0);
+    let p = x + j;
+    for (let i = 0; i < rows; i++) {
+      s = f32x4.add(s, v128.load(p));
+      p += rowBytes;
+    }
+    v128.store(out + j, s);
+  }
+  for (let j: usize = end; j < rowBytes; j += 4) {
+    let s: f32 = 0.0;
+    let p = x + j;
+    for (let i = 0; i < rows; i++) {
+      s += load<f32>(p);
+      p += rowBytes;
+    }
+    store<f32>(out + j, s);
+  }
+}
