@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FileReadError, type FileWriteError, describeWriteFailure, fileIdentity, readRegularFile } from './files-node.js';
-import { readTextFile } from './timemachine-node.js';
+import { fetchTimeMachineText, readTextFile } from './timemachine-node.js';
 
 let dir: string;
 beforeAll(() => {
@@ -91,6 +91,10 @@ describe('readTextFile', () => {
     );
     expect(await message(readTextFile(empty, 'pairs'))).toBe(`The pairs file ${empty} is empty.`);
     expect(await message(readTextFile(missing, 'corpus', 'or pass --corpus FILE'))).toMatch(/does not exist\. Set RNNKIT_TIMEMACHINE=.* or pass --corpus FILE/);
+    // A path the caller chose: check it (it is the user's own text more often than the book).
+    expect(await message(fetchTimeMachineText({ path: missing, localCopyHint: 'or pass --corpus FILE' }))).toBe(
+      `The corpus file ${missing} does not exist. Check the path, or leave it out to use The Time Machine shipped with @rnnkit/data.`,
+    );
   });
 });
 

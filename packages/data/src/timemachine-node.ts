@@ -21,15 +21,18 @@ import {
  * Reads a UTF-8 text file, with errors that name the file and the fix. For a `corpus` (and the
  * `RNNKIT_TIMEMACHINE` file) the fix is how to point rnnkit at The Time Machine (`localCopyHint` as
  * in `TimeMachineSource`); for any other `what` (a CSV, sentence pairs...) `localCopyHint` is the
- * fix itself, one sentence ("Give --csv a CSV file with a column of numbers").
+ * fix itself, one sentence ("Give --csv a CSV file with a column of numbers"). `fix`, when given,
+ * is the sentence for every case.
  */
-export async function readTextFile(path: string, what = 'corpus', localCopyHint?: string): Promise<string> {
+export async function readTextFile(path: string, what = 'corpus', localCopyHint?: string, fix?: string): Promise<string> {
   const howTo =
-    what === 'corpus' || what === TIME_MACHINE_ENV
-      ? howToPass(localCopyHint)
-      : localCopyHint
-        ? `${localCopyHint.charAt(0).toUpperCase()}${localCopyHint.slice(1).replace(/\.?$/, '.')}`
-        : '';
+    fix !== undefined
+      ? fix
+      : what === 'corpus' || what === TIME_MACHINE_ENV
+        ? howToPass(localCopyHint)
+        : localCopyHint
+          ? `${localCopyHint.charAt(0).toUpperCase()}${localCopyHint.slice(1).replace(/\.?$/, '.')}`
+          : '';
   let bytes: Uint8Array;
   try {
     bytes = await readRegularFile(path, { what });
@@ -51,7 +54,9 @@ export async function readTextFile(path: string, what = 'corpus', localCopyHint?
 export async function fetchTimeMachineText(source: TimeMachineSource = {}): Promise<TimeMachineText> {
   const hint = source.localCopyHint;
   if (source.path !== undefined) {
-    return { text: await readTextFile(source.path, 'corpus', hint), origin: 'path', file: source.path };
+    // A path the caller chose (the user's own text, often not the book): check it, not RNNKIT_TIMEMACHINE.
+    const fix = 'Check the path, or leave it out to use The Time Machine shipped with @rnnkit/data.';
+    return { text: await readTextFile(source.path, 'corpus', hint, fix), origin: 'path', file: source.path };
   }
   const env = source.env ?? process.env;
   const fromEnv = env[TIME_MACHINE_ENV];
