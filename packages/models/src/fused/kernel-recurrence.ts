@@ -28,6 +28,8 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
   const saved = k.allocLayout({
     WHH: H * GH,
     HS: (T + 1) * BH,
+    // A copy of c_T right after the states: h_1..h_T and c_T are then one run, the output's values.
+    CT: two ? BH : 0,
     CS: two ? (T + 1) * BH : 0,
     ACTS: XG,
     SAVED: spec.saved ? T * BH : 0,
@@ -88,16 +90,11 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
   } finally {
     k.release(f.region);
   }
-  let packed: tf.Tensor3D;
-  if (two) {
-    // h_1..h_T, then c_T as one more row.
-    const out = new Float32Array((T + 1) * BH);
-    out.set(k.f32.subarray(HS + BH, HS + (T + 1) * BH));
-    out.set(k.f32.subarray(CS + T * BH, CS + (T + 1) * BH), T * BH);
-    packed = tf.tensor3d(out, [T + 1, B, H]);
-  } else {
-    packed = tensorOfView<tf.Rank.R3>(k.f32.subarray(HS + BH, HS + (T + 1) * BH), [T, B, H]);
-  }
+  // h_1..h_T, and with two states c_T as one more row, copied once into the tensor (a JavaScript
+  // array of their size in between cost more than the copy: a fresh allocation each pass).
+  if (two) k.f32.copyWithin(saved.CT, CS + T * BH, CS + (T + 1) * BH);
+  const outRows = two ? T + 1 : T;
+  const packed = tensorOfView<tf.Rank.R3>(k.f32.subarray(HS + BH, HS + (outRows + 1) * BH), [outRows, B, H]);
   const gradFunc = gradientOfSaved(k, saved.region, p.keep, 'fusedRecurrence', (dy): PassGrads => {
     const own = step.ownRecurrentGrad;
     const rest = cols < GH;
