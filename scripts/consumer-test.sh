@@ -45,7 +45,7 @@ for name in data cells models training cli; do
   got=$(node -p "require('./node_modules/@rnnkit/$name/package.json').version")
   if [ "$got" != "$want" ] || [ "$got" = 0.0.0 ]; then echo "@rnnkit/$name installed at $got, expected the released $want"; exit 1; fi
 done
-echo "versions: $(node -p "require('./node_modules/@rnnkit/cli/package.json').version") (every package)"
+echo "versions: $(node -p "require('./node_modules/@rnnkit/cli/package.json').version") (every released package; @rnnkit/interop $(node -p "require('./node_modules/@rnnkit/interop/package.json').version"), not released yet)"
 # @rnnkit/cli's native backends are optional peers: npm lists them but must not install them.
 for native in tfjs-node tfjs-node-gpu; do
   if [ -e "node_modules/@tensorflow/$native" ]; then echo "npm installed the optional peer @tensorflow/$native"; exit 1; fi
