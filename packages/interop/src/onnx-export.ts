@@ -10,6 +10,7 @@ import {
   floatTensor,
   int64Tensor,
   type AttributeProto,
+  type GraphProto,
   type ModelProto,
   type NodeProto,
   type TensorProto,
@@ -48,6 +49,19 @@ function valueInfo(name: string, elemType: number, dims: (number | string)[]): V
     name,
     type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
   };
+}
+
+/** An rnnkit export: the graph with the opset, producer and metadata every export declares. */
+function encodeExport(graph: GraphProto, options: Omit<OnnxExportOptions, 'vocab'>, metadataProps: ModelProto['metadataProps'] = []): Uint8Array {
+  return encodeModel({
+    irVersion: ONNX_IR_VERSION,
+    opsetImport: [{ domain: '', version: ONNX_OPSET }],
+    producerName: 'rnnkit',
+    producerVersion: options.producerVersion ?? '',
+    docString: options.docString ?? '',
+    graph,
+    metadataProps,
+  });
 }
 
 /**
@@ -124,13 +138,8 @@ export function weightsToOnnx(w: RecurrentWeights, options: OnnxExportOptions = 
   node('Transpose', ['logits.time_major'], ['logits'], 'logits/Transpose', [attr.ints('perm', [1, 0, 2])]);
 
   const state = [D * w.numLayers, 'batch', H];
-  const model: ModelProto = {
-    irVersion: ONNX_IR_VERSION,
-    opsetImport: [{ domain: '', version: ONNX_OPSET }],
-    producerName: 'rnnkit',
-    producerVersion: options.producerVersion ?? '',
-    docString: options.docString ?? '',
-    graph: {
+  return encodeExport(
+    {
       name: 'rnnkit_language_model',
       node: nodes,
       initializer: inits,
@@ -145,9 +154,9 @@ export function weightsToOnnx(w: RecurrentWeights, options: OnnxExportOptions = 
         ...(lstm ? [valueInfo('cn', ONNX_TYPES.FLOAT, state)] : []),
       ],
     },
-    metadataProps: options.vocab ? [{ key: 'rnnkit.vocab', value: JSON.stringify(options.vocab.idxToToken) }] : [],
-  };
-  return encodeModel(model);
+    options,
+    options.vocab ? [{ key: 'rnnkit.vocab', value: JSON.stringify(options.vocab.idxToToken) }] : [],
+  );
 }
 
 /**
@@ -219,13 +228,8 @@ export function translationWeightsToOnnx(t: TranslationWeights, options: Omit<On
   node('Add', ['decoder.xW', 'decoder.dense.b'], ['logits.time_major'], 'decoder/dense/Add');
   node('Transpose', ['logits.time_major'], ['logits'], 'logits/Transpose', [attr.ints('perm', [1, 0, 2])]);
   const state = [L, 'batch', H];
-  return encodeModel({
-    irVersion: ONNX_IR_VERSION,
-    opsetImport: [{ domain: '', version: ONNX_OPSET }],
-    producerName: 'rnnkit',
-    producerVersion: options.producerVersion ?? '',
-    docString: options.docString ?? '',
-    graph: {
+  return encodeExport(
+    {
       name: 'rnnkit_encoder_decoder',
       node: nodes,
       initializer: inits,
@@ -236,5 +240,6 @@ export function translationWeightsToOnnx(t: TranslationWeights, options: Omit<On
         ...(lstm ? [valueInfo('cn', ONNX_TYPES.FLOAT, state)] : []),
       ],
     },
-  });
+    options,
+  );
 }
