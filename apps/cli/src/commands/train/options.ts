@@ -1,35 +1,18 @@
-import type { Preprocessing, TokenKind } from '@rnnkit/data';
-import type { LearningRateSchedule, TrainCheckpointMeta } from '@rnnkit/training';
+import type { LearningRateSchedule, TrainCheckpointMeta, TrainSettings } from '@rnnkit/training';
 import type { CellKind } from '@rnnkit/models';
 import type { BackendChoice } from '../../backend.js';
 import type { LanguageModelImplementation } from '../../lm.js';
 
-export interface TrainCommandOptions {
+/**
+ * `rnnkit train`'s options: the run's training settings as its checkpoint records them
+ * (`TrainSettings`; the schedule as its flags), the model, and how this process runs.
+ */
+export interface TrainCommandOptions extends Omit<TrainSettings, 'lrSchedule'> {
   model: CellKind;
   impl: LanguageModelImplementation;
   hidden: number;
   layers: number;
   bidirectional: boolean;
-  epochs: number;
-  lr: number;
-  optimizer: 'sgd' | 'adam';
-  batchSize: number;
-  numSteps: number;
-  randomIter: boolean;
-  /** 0 keeps the whole text. */
-  maxTokens: number;
-  /** A UTF-8 text file instead of The Time Machine. */
-  corpus?: string;
-  /** What preprocessing keeps of the text: d2l's a-z lower-cased (default), every Unicode letter, or every character. */
-  preprocess?: Preprocessing;
-  /** Characters (default) or words (d2l `tokenize(lines, 'word')`). */
-  tokens?: TokenKind;
-  /** Tokens seen fewer times map to `<unk>` (d2l's `min_freq`). Default 0. */
-  minFreq?: number;
-  /** The last share of the corpus held out for validation (0: none, the default). */
-  valFraction?: number;
-  /** Stop when validation perplexity has not improved for this many epochs. */
-  patience?: number;
   /** How the learning rate changes by epoch. Default constant. */
   lrSchedule?: LearningRateSchedule['kind'];
   /** `step`: epochs between two cuts of the rate. */
@@ -38,8 +21,6 @@ export interface TrainCommandOptions {
   lrGamma?: number;
   /** `cosine`: the rate at the end. */
   lrMin?: number;
-  /** The text the sample lines continue. Default: "time traveller" on The Time Machine, the corpus' first words otherwise. */
-  prefix?: string;
   seed: number;
   /** Output folder. Default: `runs/train`, or `runs/train-2`, `-3`... when taken; a resumed run's own folder. */
   out?: string;
