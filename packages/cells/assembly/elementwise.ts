@@ -2,23 +2,14 @@
 // (src/kernels/backend.ts): tanh on f32x4 lanes, and column sums in the order TensorFlow.js' Sum
 // kernel adds.
 
-import { tanh4 } from './math';
+import { loadPartial, storePartial, tanh4 } from './math';
 
 /** out = tanh(x) element-wise (tanh4), n floats, any n; out may be x. */
 export function tanhFloats(out: usize, x: usize, n: i32): void {
   const end = (<usize>n & ~3) << 2;
   for (let i: usize = 0; i < end; i += 16) v128.store(out + i, tanh4(v128.load(x + i)));
   const rest = n & 3;
-  if (rest == 0) return;
-  // The last n % 4 floats as one partial vector, read and written lane by lane.
-  let v = f32x4.splat(0.0);
-  v = f32x4.replace_lane(v, 0, load<f32>(x + end));
-  if (rest > 1) v = f32x4.replace_lane(v, 1, load<f32>(x + end + 4));
-  if (rest > 2) v = f32x4.replace_lane(v, 2, load<f32>(x + end + 8));
-  const y = tanh4(v);
-  store<f32>(out + end, f32x4.extract_lane(y, 0));
-  if (rest > 1) store<f32>(out + end + 4, f32x4.extract_lane(y, 1));
-  if (rest > 2) store<f32>(out + end + 8, f32x4.extract_lane(y, 2));
+  if (rest != 0) storePartial(out + end, tanh4(loadPartial(x + end, rest)), rest);
 }
 
 /**

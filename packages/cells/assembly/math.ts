@@ -100,18 +100,26 @@ export function add3(out: usize, a: usize, b: usize, c: usize, n: i32): void {
   }
 }
 
+/** The last `rest` (1-3) floats at x as one vector, the other lanes 0. */
+export function loadPartial(x: usize, rest: i32): v128 {
+  let v = f32x4.splat(0.0);
+  v = f32x4.replace_lane(v, 0, load<f32>(x));
+  if (rest > 1) v = f32x4.replace_lane(v, 1, load<f32>(x + 4));
+  if (rest > 2) v = f32x4.replace_lane(v, 2, load<f32>(x + 8));
+  return v;
+}
+
+/** The first `rest` (1-3) lanes of y to out. */
+export function storePartial(out: usize, y: v128, rest: i32): void {
+  store<f32>(out, f32x4.extract_lane(y, 0));
+  if (rest > 1) store<f32>(out + 4, f32x4.extract_lane(y, 1));
+  if (rest > 2) store<f32>(out + 8, f32x4.extract_lane(y, 2));
+}
+
 /** out = exp(x) element-wise (expWide4), n floats, any n; out may be x. The last n % 4 go as one partial vector. */
 export function expFloats(out: usize, x: usize, n: i32): void {
   const end = (<usize>n & ~3) << 2;
   for (let i: usize = 0; i < end; i += 16) v128.store(out + i, expWide4(v128.load(x + i)));
   const rest = n & 3;
-  if (rest == 0) return;
-  let v = f32x4.splat(0.0);
-  v = f32x4.replace_lane(v, 0, load<f32>(x + end));
-  if (rest > 1) v = f32x4.replace_lane(v, 1, load<f32>(x + end + 4));
-  if (rest > 2) v = f32x4.replace_lane(v, 2, load<f32>(x + end + 8));
-  const y = expWide4(v);
-  store<f32>(out + end, f32x4.extract_lane(y, 0));
-  if (rest > 1) store<f32>(out + end + 4, f32x4.extract_lane(y, 1));
-  if (rest > 2) store<f32>(out + end + 8, f32x4.extract_lane(y, 2));
+  if (rest != 0) storePartial(out + end, expWide4(loadPartial(x + end, rest)), rest);
 }
