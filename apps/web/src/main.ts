@@ -456,24 +456,29 @@ button('load-url').addEventListener('click', () => {
   if (!url) return showError("Type the URL of a checkpoint's model.json (or of its folder, ending in /).");
   void loadCheckpoint({ kind: 'url', url }, url);
 });
+/** Saves each file (a click on its link) and lists the links in `listId`, followed by `note`. */
+function saveFiles(listId: string, files: CheckpointFile[], note: string): void {
+  const links = $(listId);
+  links.replaceChildren(document.createTextNode('Downloaded: '));
+  for (const f of files) {
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([f.data], { type: f.type }));
+    a.download = f.name;
+    a.textContent = f.name;
+    links.append(a, document.createTextNode(' '));
+    a.click();
+  }
+  links.append(document.createTextNode(note));
+}
+
 button('download').addEventListener('click', async () => {
   clearMessage();
   try {
     const files = await call<CheckpointFile[]>({ type: 'export' });
-    const links = $('download-links');
-    links.replaceChildren(document.createTextNode('Downloaded: '));
-    for (const f of files) {
-      const a = document.createElement('a');
-      a.href = URL.createObjectURL(new Blob([f.data], { type: f.type }));
-      a.download = f.name;
-      a.textContent = f.name;
-      links.append(a, document.createTextNode(' '));
-      a.click();
-    }
-    links.append(
-      document.createTextNode(
-        `(put these ${files.length} files in one folder: rnnkit generate --checkpoint FOLDER reads it; to load them here again, choose them all at once)`,
-      ),
+    saveFiles(
+      'download-links',
+      files,
+      `(put these ${files.length} files in one folder: rnnkit generate --checkpoint FOLDER reads it; to load them here again, choose them all at once)`,
     );
   } catch (err) {
     showError(`Could not download: ${(err as Error).message}`);
@@ -507,22 +512,12 @@ async function downloadModel(format: 'onnx' | 'safetensors'): Promise<void> {
   clearMessage();
   try {
     const files = await call<CheckpointFile[]>({ type: 'export-model', format });
-    const links = $('model-download-links');
-    links.replaceChildren(document.createTextNode('Downloaded: '));
-    for (const f of files) {
-      const a = document.createElement('a');
-      a.href = URL.createObjectURL(new Blob([f.data], { type: f.type }));
-      a.download = f.name;
-      a.textContent = f.name;
-      links.append(a, document.createTextNode(' '));
-      a.click();
-    }
-    links.append(
-      document.createTextNode(
-        format === 'onnx'
-          ? '(ONNX opset 14: tokens int64 [batch, steps] and h0 in, logits [batch, steps, vocab] and hn out)'
-          : "(PyTorch: net.load_state_dict(safetensors.torch.load_file('model.safetensors'), strict=True))",
-      ),
+    saveFiles(
+      'model-download-links',
+      files,
+      format === 'onnx'
+        ? '(ONNX opset 14: tokens int64 [batch, steps] and h0 in, logits [batch, steps, vocab] and hn out)'
+        : "(PyTorch: net.load_state_dict(safetensors.torch.load_file('model.safetensors'), strict=True))",
     );
   } catch (err) {
     showError(`Could not download: ${(err as Error).message}`);
