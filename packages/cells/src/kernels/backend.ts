@@ -10,6 +10,8 @@ interface WasmBackendLike {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
 }
 
+type HeapBackend = WasmBackendLike & { makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo };
+
 const installed = new Set<string>();
 
 /**
@@ -122,7 +124,7 @@ function patchTanh(): boolean {
   const sigmoid = tf.getKernel('Sigmoid', 'wasm');
   if (!sigmoid) return false;
   return replace('Tanh', () => (args: KernelArgs) => {
-    const backend = args.backend as unknown as WasmBackendLike & { makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo };
+    const backend = args.backend as unknown as HeapBackend;
     const { x } = args.inputs as { x: tf.TensorInfo };
     const k = processKernels();
     if (k && x.dtype === 'float32') return mapOnKernels(k, backend, x, (at, n) => k.fn.tanhFloats(4 * at, 4 * at, n));
@@ -145,7 +147,7 @@ function patchSlice(): boolean {
     const { begin, size } = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
     const [begin_, size_] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size) as [number[], number[]];
     if (x.dtype === 'string' || !tf.slice_util.isSliceContinous(x.shape, begin_, size_)) return stock.kernelFunc(args);
-    const backend = args.backend as unknown as WasmBackendLike & { makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo };
+    const backend = args.backend as unknown as HeapBackend;
     const out = backend.makeOutput(size_, x.dtype);
     const offset = tf.slice_util.computeFlatOffset(begin_, tf.util.computeStrides(x.shape));
     const n = tf.util.sizeFromShape(size_);
@@ -163,9 +165,14 @@ function patchIdentity(): boolean {
   return replace('Identity', (stock) => (args: KernelArgs) => {
     const { x } = args.inputs as { x: tf.TensorInfo };
     if (x.dtype === 'string') return stock.kernelFunc(args);
-    (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
-    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    return shareInput(args, x);
   });
+}
+
+/** x itself as the output: one more reference to its data, no copy. */
+function shareInput(args: KernelArgs, x: tf.TensorInfo): tf.TensorInfo {
+  (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
 /** The Slice kernel registered now (rnnkit's, once installed), for kernels built from slices. */
@@ -212,8 +219,6 @@ function patchSplitV(): boolean {
     });
   });
 }
-
-type HeapBackend = WasmBackendLike & { makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo };
 
 /**
  * An element-wise kernel on rnnkit's kernels: x's floats copied into their memory, `op(at, n)`
@@ -289,7 +294,6 @@ function patchCast(): boolean {
     const { x } = args.inputs as { x: tf.TensorInfo };
     const { dtype } = args.attrs as unknown as { dtype: tf.DataType };
     if (dtype !== x.dtype || x.dtype === 'string') return stock.kernelFunc(args);
-    (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
-    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    return shareInput(args, x);
   });
 }

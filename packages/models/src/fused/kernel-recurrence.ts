@@ -252,15 +252,15 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
   return { packed, gradFunc };
 }
 
-/** The column sums of `rows` rows of `width` floats at `offset`, rows added in order. */
+/** The column sums of `rows` rows of `width` floats at `offset`, rows added in order from 0. */
 function columnSums(k: Kernels, offset: number, rows: number, width: number): tf.Tensor1D {
-  const l = k.allocLayout({ SUM: width, ZEROS: rows });
-  k.f32.fill(0, l.SUM, l.SUM + width);
-  new Int32Array(k.f32.buffer, 4 * l.ZEROS, rows).fill(0);
-  k.fn.addRows(4 * l.SUM, 4 * offset, 4 * l.ZEROS, rows, width);
-  const sums = tensorOfView<tf.Rank.R1>(k.f32.subarray(l.SUM, l.SUM + width), [width]);
-  k.release(l.region);
-  return sums;
+  const at = k.alloc(width);
+  try {
+    k.fn.columnSums(4 * at, 4 * offset, rows, width);
+    return tensorOfView<tf.Rank.R1>(k.f32.subarray(at, at + width), [width]);
+  } finally {
+    k.release(at);
+  }
 }
 
 /**
