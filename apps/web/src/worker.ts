@@ -34,10 +34,12 @@ import {
 import type { RecurrentLanguageModel } from '@rnnkit/cells';
 import { createLanguageModel, type LanguageModelConfig } from '@rnnkit/models';
 import {
+  checkCharacterVocab,
   createModelFromWeights,
   describeWeights,
   isTranslationStateDict,
   looksLikeSafetensors,
+  parseVocabJson,
   readSafetensors,
   vocabFromTokens,
   weightsFromTorch,
@@ -483,14 +485,8 @@ async function importPytorch(files: File[]): Promise<ImportedModel> {
   let vocab: Vocab | null = null;
   let vocabulary = '';
   if (jsons[0]) {
-    const text = new TextDecoder().decode(jsons[0].bytes);
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      throw new Error(`${jsons[0].name}: is not valid JSON (${(err as Error).message}).`);
-    }
-    vocab = vocabFromTokens(json, jsons[0].name);
+    vocab = parseVocabJson(new TextDecoder().decode(jsons[0].bytes), jsons[0].name);
+    checkCharacterVocab(vocab, jsons[0].name, 'this page');
     vocabulary = jsons[0].name;
   }
   let weights: RecurrentWeights;
@@ -506,6 +502,7 @@ async function importPytorch(files: File[]): Promise<ImportedModel> {
     if (!vocab && onnx.vocabTokens !== undefined) {
       vocab = vocabFromTokens(onnx.vocabTokens, `${file.name}'s metadata`);
       vocabulary = `${file.name}'s metadata`;
+      checkCharacterVocab(vocab, vocabulary, 'this page');
     }
   }
   const timeMachine = loadData(TIME_MACHINE, TIME_MACHINE_TEXT, { maxTokens: D2L_TRAINING.maxTokens, minFreq: 0, valFraction: 0, seed: 0 }, D2L_TEXT_ENCODING);

@@ -19,7 +19,7 @@ export {
   defaultImplementation,
   whyNot,
 } from './rnnkit.js';
-export { vocabTokens, vocabFromTokens, parseVocabJson } from './vocab.js';
+export { vocabTokens, vocabFromTokens, parseVocabJson, checkCharacterVocab } from './vocab.js';
 export {
   translationFromTorch,
   translationToTorch,

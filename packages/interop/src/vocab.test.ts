@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { vocabFromTokens, vocabTokens } from './index.js';
+import { checkCharacterVocab, vocabFromTokens, vocabTokens } from './index.js';
 
 describe('vocab.json (idx_to_token)', () => {
   it('reads the tokens in their order', () => {
@@ -15,5 +15,12 @@ describe('vocab.json (idx_to_token)', () => {
     [['a', '<unk>'], /^v\.json: starts with "a"; d2l's Vocab puts "<unk>" at index 0\.$/],
   ])('refuses %j, naming the file', (tokens, message) => {
     expect(() => vocabFromTokens(tokens, 'v.json')).toThrow(message);
+  });
+
+  it("refuses a word vocabulary where a character model's is read, naming the file and the reader", () => {
+    expect(() => checkCharacterVocab(vocabFromTokens(['<unk>', ' ', 'é', 'the'], 'v.json'), 'v.json', 'this page')).toThrow(
+      /^v\.json: holds the token "the" at index 3: this page reads character language models/,
+    );
+    expect(() => checkCharacterVocab(vocabFromTokens(['<unk>', ' ', 'é', '😀'], 'v.json'), 'v.json', 'this page')).not.toThrow();
   });
 });

@@ -30,6 +30,21 @@ export function vocabFromTokens(tokens: unknown, file = 'vocab.json'): Vocab {
   return Vocab.fromJSON({ format: 'rnnkit-vocab', version: 1, idxToToken: tokens, tokenFreqs });
 }
 
+/**
+ * Refuses a vocabulary that is not one of characters (d2l's chapter 8 models, the only language
+ * models a checkpoint holds): a word model's vocabulary of the right size would otherwise load
+ * and generate nonsense. `reader` names what refuses it ("rnnkit import", "this page").
+ */
+export function checkCharacterVocab(vocab: Vocab, file: string, reader: string): void {
+  vocab.idxToToken.forEach((t, i) => {
+    if (i > 0 && Array.from(t).length !== 1)
+      throw refuse(
+        file,
+        `holds the token ${JSON.stringify(t)} at index ${i}: ${reader} reads character language models (d2l's chapter 8), whose tokens after <unk> are single characters.`,
+      );
+  });
+}
+
 /** Parses vocab.json's text (`vocabFromTokens` of its JSON). */
 export function parseVocabJson(text: string, file = 'vocab.json'): Vocab {
   let json: unknown;

@@ -4,6 +4,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { RecurrentLanguageModel } from '@rnnkit/cells';
 import { FileReadError, loadDataTimeMachine, readRegularFile, writeFileAtomic, type Vocab } from '@rnnkit/data';
 import {
+  checkCharacterVocab,
   InteropError,
   createModelFromWeights,
   createTranslationModel,
@@ -99,16 +100,6 @@ async function readInput(file: string, what: string, maxBytes?: number): Promise
   }
 }
 
-/** A language model's vocabulary is one of characters (d2l's chapter 8 models): the checkpoint holds no other. */
-function checkCharacterVocab(vocab: Vocab, source: string): void {
-  vocab.idxToToken.forEach((t, i) => {
-    if (i > 0 && Array.from(t).length !== 1)
-      throw new RnnkitError(
-        `${source}: holds the token ${JSON.stringify(t)} at index ${i}: rnnkit import reads character language models (d2l's chapter 8), whose tokens after <unk> are single characters.`,
-      );
-  });
-}
-
 /** --vocab, else `<name>.vocab.json` or `vocab.json` beside the weights; null when there is none. */
 async function findVocab(file: string, flag: string | undefined): Promise<{ path: string; json: unknown } | null> {
   const stem = join(dirname(file), basename(file, extname(file)));
@@ -154,7 +145,7 @@ export async function runImport(opts: ImportCommandOptions): Promise<ImportSumma
     const numSteps = opts.numSteps ?? D2L_TRAINING.numSteps;
     let vocab: Vocab | null = vocabFile ? vocabFromTokens(vocabFile.json, vocabFile.path) : null;
     let vocabSource = vocabFile?.path ?? '';
-    if (vocab) checkCharacterVocab(vocab, vocabSource);
+    if (vocab) checkCharacterVocab(vocab, vocabSource, 'rnnkit import');
     let weights: RecurrentWeights;
     if (format === 'safetensors') {
       weights = weightsFromTorch(readSafetensors(bytes, opts.file).tensors, { file: opts.file, vocabSize: vocab?.size });
@@ -164,7 +155,7 @@ export async function runImport(opts: ImportCommandOptions): Promise<ImportSumma
       if (!vocab && read.vocabTokens !== undefined) {
         vocab = vocabFromTokens(read.vocabTokens, `${opts.file} (its rnnkit.vocab metadata)`);
         vocabSource = `${opts.file}'s metadata`;
-        checkCharacterVocab(vocab, vocabSource);
+        checkCharacterVocab(vocab, vocabSource, 'rnnkit import');
         if (vocab.size !== weights.vocabSize)
           throw new RnnkitError(`${opts.file}: its metadata's vocabulary has ${vocab.size} tokens, its model ${weights.vocabSize}.`);
       }
