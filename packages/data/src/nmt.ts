@@ -23,6 +23,9 @@ export function preprocessNmt(text: string): string {
   return out;
 }
 
+/** A preprocessed sentence's words: split at spaces, none empty. */
+const words = (sentence: string): string[] => sentence.split(' ').filter((w) => w !== '');
+
 /**
  * d2l `tokenize_nmt(text, num_examples)`: one `source<TAB>target` pair per line, split into words
  * at single spaces; lines without exactly one tab are skipped. As d2l's code (`i > num_examples`),
@@ -31,9 +34,6 @@ export function preprocessNmt(text: string): string {
  * a sentence, or a sentence that starts with `,.!?` (`preprocess_nmt` puts a space before it), and
  * it would become a vocabulary token `''`; here it is dropped (d2l's own data has none).
  */
-/** A preprocessed sentence's words: split at spaces, none empty. */
-const words = (sentence: string): string[] => sentence.split(' ').filter((w) => w !== '');
-
 export function tokenizeNmt(text: string, numExamples?: number): { source: string[][]; target: string[][] } {
   const source: string[][] = [];
   const target: string[][] = [];

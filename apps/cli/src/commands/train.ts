@@ -12,7 +12,7 @@ import { checkTrainingFits } from '../memory.js';
 import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary, reportStepPath, type Reporter } from '../progress.js';
 import { displayPath } from '../invocation.js';
 import { VERSION } from '../version.js';
-import type { EpochRecord, TrainCheckpointMeta, TrainCommandOptions, TrainingRecord } from './train/options.js';
+import type { EpochRecord, TrainCheckpointMeta, TrainCommandOptions, TrainSettings } from './train/options.js';
 import { loadRunData, type RunData } from './train/data.js';
 import { loadForResume, resumeCommand, resumeCorpus, runSettings, type Resumed } from './train/resume.js';
 import { checkWritable, removeIfEmpty, runFolderOf, writeRunFiles } from './train/run-folder.js';
@@ -359,7 +359,7 @@ function describeSchedule(s: LearningRateSchedule): string {
  * What the sample lines continue: --prefix; else a resumed run's own; else d2l's two prefixes on
  * The Time Machine, and the first words of anything else.
  */
-function samplePrefixes(opts: TrainCommandOptions, training: TrainingRecord, data: RunData): string[] {
+function samplePrefixes(opts: TrainCommandOptions, training: TrainSettings, data: RunData): string[] {
   if (opts.prefix !== undefined) return [opts.prefix];
   if (training.prefix !== undefined) return [training.prefix];
   if (training.corpus === undefined) return PREFIXES;

@@ -1,7 +1,7 @@
 import { SeqDataLoader, loadCorpusTimeMachine, seqDataEvalBatches, splitCorpus, type SeqBatch, type TextEncoding, type Vocab } from '@rnnkit/data';
 import { textEncodingOf } from '@rnnkit/training';
 import { LOCAL_COPY_HINT, RnnkitError } from '../../errors.js';
-import type { TrainingRecord } from './options.js';
+import type { TrainSettings } from './options.js';
 import type { Resumed } from './resume.js';
 
 // A run's text: read, encoded as the run says (a resumed run as its checkpoint was), cut to
@@ -25,7 +25,7 @@ export interface RunData {
  * Reads and splits a run's corpus (`corpusPath`: the file to read, a resumed run's as found by
  * its SHA-256; absent: The Time Machine); errors name the flags that fix them.
  */
-export async function loadRunData(training: TrainingRecord, resumed: Resumed | null, seed: number, corpusPath = training.corpus): Promise<RunData> {
+export async function loadRunData(training: TrainSettings, resumed: Resumed | null, seed: number, corpusPath = training.corpus): Promise<RunData> {
   // A resumed run reads the text as its checkpoint's model did (an rnnkit 0.1 checkpoint: lines joined with nothing).
   const text = resumed ? textEncodingOf(resumed) : { preprocess: training.preprocess ?? 'd2l', tokens: training.tokens ?? 'char' };
   const { corpus, vocab, totalTokens, keptFraction, encoding } = await loadCorpusTimeMachine({

@@ -1,4 +1,4 @@
-import type { LearningRateSchedule, TrainCheckpointMeta, TrainSettings } from '@rnnkit/training';
+import type { LearningRateSchedule, TrainSettings } from '@rnnkit/training';
 import type { CellKind } from '@rnnkit/models';
 import type { BackendChoice } from '../../backend.js';
 import type { LanguageModelImplementation } from '../../lm.js';
@@ -49,7 +49,4 @@ export interface TrainCommandOptions extends Omit<TrainSettings, 'lrSchedule'> {
 }
 
 // The checkpoint's training record and its checks live in @rnnkit/training (the page reads them too).
-export type { TrainCheckpointMeta, EpochRecord, CorpusIdentity } from '@rnnkit/training';
-
-/** A run's settings, as its checkpoint records them (fields added after rnnkit 0.1 are optional). */
-export type TrainingRecord = TrainCheckpointMeta['training'];
+export type { TrainCheckpointMeta, EpochRecord, CorpusIdentity, TrainSettings } from '@rnnkit/training';
