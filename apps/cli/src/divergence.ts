@@ -2,6 +2,11 @@
 // number, or that exceeds 5 times the loss of a model that knows nothing (cross-entropy: ln of
 // the number of classes, uniform guessing; squared error: the mean square of the targets,
 // predicting 0). Training stops there; the command keeps what it saved and exits with an error.
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from '@rnnkit/data';
+import { TrainingDivergedError } from '@rnnkit/training';
+import { RnnkitError } from './errors.js';
 
 /** Training stopped because the loss diverged. */
 export class DivergedError extends Error {
@@ -42,19 +47,46 @@ export const meanSquare = (values: ArrayLike<number>): number => {
 };
 
 /** The one-line error a command ends with after divergence, naming the flag to change and what was kept. */
-export function divergedMessage(d: DivergedError, lr: number, kept: string): string {
+function divergedMessage(d: DivergedError, lr: number, kept: string): string {
   return `Training diverged: ${d.message}; --lr ${lr} is probably too high. Stopped; ${kept}`;
 }
 
 /** What metrics.json records of a divergence. */
-export const divergedRecord = (d: DivergedError) => ({ epoch: d.epoch, loss: Number.isFinite(d.loss) ? d.loss : String(d.loss) });
+const divergedRecord = (d: DivergedError) => ({ epoch: d.epoch, loss: Number.isFinite(d.loss) ? d.loss : String(d.loss) });
+
+/** The divergence an error reports: a `DivergedError`, or a library loop's `TrainingDivergedError` (a loss that is not finite); null for any other error. */
+function divergenceOf(err: unknown, what: string): DivergedError | null {
+  if (err instanceof DivergedError) return err;
+  return err instanceof TrainingDivergedError ? new DivergedError(err.epoch, err.loss, what, Number.NaN) : null;
+}
+
+export interface TrainingFailure {
+  /** What the loss is, for the message of a library loop's divergence ("loss per token", "training MSE"). */
+  what: string;
+  /** The --lr the message names. */
+  lr: number;
+  /** What the message says was kept. */
+  kept: string;
+  /** The file that records where it diverged (its folder is made if need be), and what else it records. */
+  metrics?: { file: string; record: Record<string, unknown> };
+  /** On a divergence, before anything is written: stop the bar, free the model, give the folder up. */
+  cleanup?: () => unknown;
+  /** Any other error is the user's (the library's checks of data and options): an RnnkitError whose "learning rate" names --lr. */
+  userError?: boolean;
+}
 
 /**
- * The divergence an error reports: a `DivergedError`, or a training loop's own "The loss became
- * NaN in epoch N" (the library loops throw it for a loss that is not finite); null for any other error.
+ * The error a training command ends with when its loop threw. A divergence is recorded in
+ * `metrics` and becomes the one-line error naming --lr and what was kept; any other error is
+ * returned as it is (or as an RnnkitError with `userError`).
  */
-export function divergenceOf(err: unknown, what: string): DivergedError | null {
-  if (err instanceof DivergedError) return err;
-  const m = /The loss became (\S+) in epoch (\d+)/.exec((err as Error)?.message ?? '');
-  return m ? new DivergedError(Number(m[2]), Number(m[1]), what, Number.NaN) : null;
+export async function trainingFailure(err: unknown, f: TrainingFailure): Promise<unknown> {
+  const d = divergenceOf(err, f.what);
+  if (!d) return f.userError ? new RnnkitError((err as Error).message.replace('learning rate', 'learning rate (--lr)')) : err;
+  await f.cleanup?.();
+  if (f.metrics) {
+    await mkdir(dirname(f.metrics.file), { recursive: true });
+    await writeFileAtomic(f.metrics.file, `${JSON.stringify({ ...f.metrics.record, diverged: divergedRecord(d) }, null, 2)}\n`);
+  }
+  return new RnnkitError(divergedMessage(d, f.lr, f.kept));
 }

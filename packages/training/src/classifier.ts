@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { oneHotFloat } from '@rnnkit/cells';
 import { checkPositiveInts, createRng, selectPaddedRows, type PaddedArray } from '@rnnkit/data';
+import { TrainingDivergedError } from './diverged.js';
 import { crossEntropyLoss } from './loss.js';
 import { makeOptimizer, type OptimizerSpec } from './optim.js';
 import { optimizeStep } from './step.js';
@@ -196,7 +197,7 @@ export function evaluateClassifier(
  * Many-to-one sequence classification: shuffled minibatches of padded sequences, the logits of
  * each row's pooled hidden state (its last real step, or the mean: see `SeqClassifier.classify`),
  * cross-entropy with optional class weights, clipping, and validation after every epoch.
- * Throws when the loss stops being a finite number.
+ * Throws a `TrainingDivergedError` when the loss stops being a finite number.
  */
 export function trainSequenceClassifier(
   model: SequenceClassifierLike,
@@ -249,7 +250,7 @@ export function trainSequenceClassifier(
           correct += Number(p === train.labels[rows[j] as number]);
         });
         tf.dispose([best as unknown as tf.Tensor, b.X, b.labels, ...(w ? [w] : [])]);
-        if (!Number.isFinite(loss)) throw new RangeError(`The loss became ${loss} in epoch ${epoch}: training diverged; lower the learning rate.`);
+        if (!Number.isFinite(loss)) throw new TrainingDivergedError(epoch, loss);
         lossSum += loss * wSum;
         weightSum += wSum;
       }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng, selectRows, timeMajor, type WindowedSeries, type WindowSet } from '@rnnkit/data';
+import { TrainingDivergedError } from './diverged.js';
 import { mseLoss } from './loss.js';
 import { makeOptimizer, type OptimizerSpec } from './optim.js';
 import { optimizeStep } from './step.js';
@@ -32,8 +33,8 @@ export interface TrainRegressorOptions {
 
 /**
  * The time-series loop of the PyTorch GRU forecaster on d2l's noisy sine: MSE on shuffled
- * minibatches of windows; returns each epoch's mean loss. Throws when the loss stops being a
- * finite number.
+ * minibatches of windows; returns each epoch's mean loss. Throws a `TrainingDivergedError` when
+ * the loss stops being a finite number.
  */
 export function trainRegressor(model: RegressorLike, train: WindowSet, tau: number, options: TrainRegressorOptions): number[] {
   const batchSize = options.batchSize ?? 16;
@@ -53,7 +54,7 @@ export function trainRegressor(model: RegressorLike, train: WindowSet, tau: numb
         tf.dispose([X, Y]);
       }
       const loss = sum / train.size;
-      if (!Number.isFinite(loss)) throw new RangeError(`The loss became ${loss} in epoch ${epoch}: training diverged; lower the learning rate.`);
+      if (!Number.isFinite(loss)) throw new TrainingDivergedError(epoch, loss);
       losses.push(loss);
       const v = options.validation;
       options.onEpochEnd?.({ epoch, loss, ...(v ? { validationLoss: meanSquaredError(model.predictWindows(v.features, tau), v.labels) } : {}) });

@@ -42,6 +42,7 @@ export {
   type TrainSequenceClassifierOptions,
 } from './classifier.js';
 export { bleu } from './metrics.js';
+export { TrainingDivergedError } from './diverged.js';
 export {
   trainSeq2Seq,
   evaluateSeq2Seq,

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { classificationData, createRng, encodeTexts, selectPaddedRows, stratifiedSplit } from '@rnnkit/data';
 import { SeqClassifier } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
-import { balancedClassWeights, confusionMatrix, evaluateClassifier, trainSequenceClassifier } from './index.js';
+import { balancedClassWeights, confusionMatrix, evaluateClassifier, TrainingDivergedError, trainSequenceClassifier } from './index.js';
 
 beforeAll(() => useBackend('wasm'));
 
@@ -137,9 +137,16 @@ describe('trainSequenceClassifier', () => {
     expect(() => trainSequenceClassifier(model, all, { epochs: 1, classWeights: [1, 1] })).toThrow(/label 2 is outside the 2 classes/);
     // A weight that is no longer a number (as an exploding run ends): a clear error, not NaN metrics.
     tf.tidy(() => model.head.b.assign(tf.fill(model.head.b.shape, Number.NaN)));
-    expect(() => trainSequenceClassifier(model, all, { epochs: 2, theta: null })).toThrow(
-      /The loss became NaN in epoch 1: training diverged; lower the learning rate/,
-    );
+    let err: unknown;
+    try {
+      trainSequenceClassifier(model, all, { epochs: 2, theta: null });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TrainingDivergedError);
+    expect(err).toBeInstanceOf(RangeError);
+    expect(err).toMatchObject({ name: 'TrainingDivergedError', epoch: 1, loss: Number.NaN });
+    expect((err as Error).message).toBe('The loss became NaN in epoch 1: training diverged; lower the learning rate.');
     model.dispose();
   });
 });

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { noisySine } from '@rnnkit/data';
 import { TimeSeriesRegressor } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
-import { evaluateForecasts, fitLinearAR, lastValuePredictor, trainRegressor } from './index.js';
+import { evaluateForecasts, fitLinearAR, lastValuePredictor, TrainingDivergedError, trainRegressor } from './index.js';
 
 describe("GRU time-series regressor (the forecaster from the hello -> ohlol toy's PyTorch code: hidden 32, Adam lr 0.01, batch 16, 10 epochs)", () => {
   beforeAll(() => useBackend('wasm'));
@@ -29,6 +29,24 @@ describe("GRU time-series regressor (the forecaster from the hello -> ohlol toy'
     expect(linear![1]).toBeLessThan(0.065);
     // Feeding predictions back makes longer horizons worse.
     expect(gru![64]).toBeGreaterThan(gru![1]!);
+    model.dispose();
+  });
+
+  it('stops with a TrainingDivergedError naming the epoch and the loss once the loss is not finite', () => {
+    const series = noisySine({ seed: 0 });
+    const model = new TimeSeriesRegressor({ numHiddens: 4, seed: 0 });
+    const before = tf.memory().numTensors;
+    let err: unknown;
+    try {
+      trainRegressor(model, series.split().train, series.tau, { epochs: 3, lr: 1e30, seed: 0 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TrainingDivergedError);
+    const { epoch, loss } = err as TrainingDivergedError;
+    expect(Number.isFinite(loss)).toBe(false);
+    expect((err as Error).message).toBe(`The loss became ${loss} in epoch ${epoch}: training diverged; lower the learning rate.`);
+    expect(tf.memory().numTensors).toBe(before);
     model.dispose();
   });
 

@@ -24,7 +24,7 @@ import {
   type SeqClassifierConfig,
 } from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
-import { divergedMessage, divergedRecord, divergenceCheck, divergenceOf, uniformCrossEntropy } from '../divergence.js';
+import { divergenceCheck, trainingFailure, uniformCrossEntropy } from '../divergence.js';
 import { RnnkitError, UsageError } from '../errors.js';
 import { renderSvg, seriesSpec } from '../plot.js';
 import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary, type Reporter } from '../progress.js';
@@ -217,20 +217,14 @@ async function train(opts: ClassifyCommandOptions, backend: string, reporter: Re
       });
     } catch (err) {
       reporter.stopBar();
-      const d = divergenceOf(err, 'loss');
-      if (!d) throw new RnnkitError((err as Error).message.replace('learning rate', 'learning rate (--lr)'));
       // Nothing diverged is saved: metrics.json says where it went wrong.
-      await writeFileAtomic(
-        files.metrics as string,
-        `${JSON.stringify({ backend, config, tokens: opts.tokens, numSteps, options: opts, versions: versions(), history, diverged: divergedRecord(d) }, null, 2)}\n`,
-      );
-      throw new RnnkitError(
-        divergedMessage(
-          d,
-          opts.lr,
-          `no checkpoint was written (a checkpoint in ${files.checkpoint} from an earlier run is unchanged; ${files.metrics} records where it diverged).`,
-        ),
-      );
+      throw await trainingFailure(err, {
+        what: 'loss',
+        lr: opts.lr,
+        kept: `no checkpoint was written (a checkpoint in ${files.checkpoint} from an earlier run is unchanged; ${files.metrics} records where it diverged).`,
+        metrics: { file: files.metrics as string, record: { backend, config, tokens: opts.tokens, numSteps, options: opts, versions: versions(), history } },
+        userError: true,
+      });
     } finally {
       reporter.stopBar();
     }

@@ -5,8 +5,8 @@ import { EncoderDecoder } from '@rnnkit/models';
 import { bleu, evaluateSeq2Seq, trainSeq2Seq, translationKind } from '@rnnkit/training';
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { createReporter, versions, writeLine, kernelsInfo, kernelsSummary } from '../progress.js';
-import { divergedMessage, divergedRecord, divergenceCheck, divergenceOf, uniformCrossEntropy } from '../divergence.js';
-import { RnnkitError, UsageError } from '../errors.js';
+import { divergenceCheck, trainingFailure, uniformCrossEntropy } from '../divergence.js';
+import { UsageError } from '../errors.js';
 import { checkWeightsFit } from '../memory.js';
 
 export interface Seq2SeqCommandOptions {
@@ -111,13 +111,13 @@ export async function runSeq2Seq(opts: Seq2SeqCommandOptions, write: (line: stri
     });
   } catch (err) {
     model.dispose();
-    const d = divergenceOf(err, 'loss per token');
-    if (!d) throw err;
-    if (opts.out) {
-      await mkdir(opts.out, { recursive: true });
-      await writeFileAtomic(join(opts.out, 'metrics.json'), `${JSON.stringify({ backend, options: opts, history, diverged: divergedRecord(d) }, null, 2)}\n`);
-    }
-    throw new RnnkitError(divergedMessage(d, opts.lr, opts.out ? `${join(opts.out, 'metrics.json')} records where.` : 'nothing was saved.'));
+    const metrics = opts.out ? join(opts.out, 'metrics.json') : undefined;
+    throw await trainingFailure(err, {
+      what: 'loss per token',
+      lr: opts.lr,
+      kept: metrics ? `${metrics} records where.` : 'nothing was saved.',
+      ...(metrics ? { metrics: { file: metrics, record: { backend, options: opts, history } } } : {}),
+    });
   }
   const final = evaluate();
   const examples = test.slice(0, opts.examples).map((p, i) => {

@@ -15,7 +15,7 @@ import {
 } from '@rnnkit/training';
 import { loadKindCheckpoint, saveKindCheckpoint, takeRunFolder } from '../checkpoint.js';
 import { selectBackend, type BackendChoice } from '../backend.js';
-import { divergedMessage, divergedRecord, divergenceCheck, divergenceOf, meanSquare } from '../divergence.js';
+import { divergenceCheck, meanSquare, trainingFailure } from '../divergence.js';
 import { RnnkitError } from '../errors.js';
 import { checkWeightsFit } from '../memory.js';
 import { renderSvg, seriesSpec } from '../plot.js';
@@ -104,13 +104,14 @@ async function runSineTimeseries(opts: TimeseriesCommandOptions, backend: string
       },
     });
   } catch (err) {
-    const metrics = join(opts.out, 'metrics.json');
-    if (divergenceOf(err, 'training MSE')) await mkdir(opts.out, { recursive: true });
-    const d = divergenceOf(err, 'training MSE');
     model.dispose();
-    if (!d) throw err;
-    await writeFileAtomic(metrics, `${JSON.stringify({ backend, options: opts, diverged: divergedRecord(d) }, null, 2)}\n`);
-    throw new RnnkitError(divergedMessage(d, opts.lr, `no forecasts were made (${metrics} records where it diverged).`));
+    const metrics = join(opts.out, 'metrics.json');
+    throw await trainingFailure(err, {
+      what: 'training MSE',
+      lr: opts.lr,
+      kept: `no forecasts were made (${metrics} records where it diverged).`,
+      metrics: { file: metrics, record: { backend, options: opts } },
+    });
   }
   const report = evaluateForecasts(
     series,
@@ -226,22 +227,15 @@ async function runCsvTimeseries(opts: TimeseriesCommandOptions & { csv: string }
         },
       });
     } catch (err) {
-      const d = divergenceOf(err, 'training MSE');
-      if (!d) throw new RnnkitError(`${(err as Error).message.replace('learning rate', 'learning rate (--lr)')}`);
       // Nothing diverged is saved: metrics.json says where it went wrong.
-      await mkdir(opts.out, { recursive: true });
       const metrics = join(opts.out, 'metrics.json');
-      await writeFileAtomic(
-        metrics,
-        `${JSON.stringify({ backend, options: opts, losses: trainLosses, validationLosses, diverged: divergedRecord(d) }, null, 2)}\n`,
-      );
-      throw new RnnkitError(
-        divergedMessage(
-          d,
-          opts.lr,
-          `no checkpoint or forecast was written (a checkpoint in ${join(opts.out, 'checkpoint')} from an earlier run is unchanged; ${metrics} records where it diverged).`,
-        ),
-      );
+      throw await trainingFailure(err, {
+        what: 'training MSE',
+        lr: opts.lr,
+        kept: `no checkpoint or forecast was written (a checkpoint in ${join(opts.out, 'checkpoint')} from an earlier run is unchanged; ${metrics} records where it diverged).`,
+        metrics: { file: metrics, record: { backend, options: opts, losses: trainLosses, validationLosses } },
+        userError: true,
+      });
     }
     losses = losses.map((l) => l * unitsSq);
     const gru: WindowPredictor = (w) => model.predictWindows(w, opts.tau);

@@ -4,8 +4,7 @@ import { trainSeqClassifier } from '@rnnkit/training';
 import { median } from '../median.js';
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { createReporter, versions, writeLine, kernelsInfo, kernelsSummary } from '../progress.js';
-import { divergedMessage, divergenceCheck, divergenceOf, uniformCrossEntropy } from '../divergence.js';
-import { RnnkitError } from '../errors.js';
+import { divergenceCheck, trainingFailure, uniformCrossEntropy } from '../divergence.js';
 
 export interface ToyCommandOptions {
   epochs: number;
@@ -55,9 +54,7 @@ export async function runToy(opts: ToyCommandOptions, write: (line: string) => v
       );
     } catch (err) {
       model.dispose();
-      const d = divergenceOf(err, 'loss');
-      if (!d) throw err;
-      throw new RnnkitError(divergedMessage(d, opts.lr, `seed ${seed} did not finish.`));
+      throw await trainingFailure(err, { what: 'loss', lr: opts.lr, kept: `seed ${seed} did not finish.` });
     }
     model.dispose();
     const guesses = history.map((h) => toy.decode(h.prediction[0] ?? []));

@@ -18,7 +18,7 @@ import { bleu, evaluateSeq2Seq, makeOptimizer, predictSeq2Seq, trainSeq2Seq, tra
 import { selectBackend, type BackendChoice } from '../backend.js';
 import { loadKindCheckpoint, saveKindCheckpoint, takeRunFolder } from '../checkpoint.js';
 import { RnnkitError, UsageError } from '../errors.js';
-import { divergedMessage, divergedRecord, divergenceCheck, divergenceOf, uniformCrossEntropy } from '../divergence.js';
+import { divergenceCheck, trainingFailure, uniformCrossEntropy } from '../divergence.js';
 import { checkWeightsFit } from '../memory.js';
 import { lossSpec, renderSvg } from '../plot.js';
 import { createReporter, outputMode, versions, kernelsInfo, kernelsSummary, reportStepPath } from '../progress.js';
@@ -229,20 +229,19 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
         },
       });
     } catch (err) {
-      const d = divergenceOf(err, 'loss per token');
-      if (!d) throw err;
       // Nothing diverged is saved: no checkpoint is written, metrics.json says where it went wrong.
-      reporter.stopBar();
-      optimizer.dispose();
-      model.dispose();
-      await lock?.release();
-      await writeFileAtomic(
-        files.metrics,
-        `${JSON.stringify({ config, numSteps, numExamples, versions: versions(), history, diverged: divergedRecord(d) }, null, 2)}\n`,
-      );
-      throw new RnnkitError(
-        divergedMessage(d, opts.lr, `no checkpoint was written (a checkpoint in ${join(out, 'checkpoint')} from an earlier run is unchanged).`),
-      );
+      throw await trainingFailure(err, {
+        what: 'loss per token',
+        lr: opts.lr,
+        kept: `no checkpoint was written (a checkpoint in ${join(out, 'checkpoint')} from an earlier run is unchanged).`,
+        metrics: { file: files.metrics, record: { config, numSteps, numExamples, versions: versions(), history } },
+        cleanup: async () => {
+          reporter.stopBar();
+          optimizer.dispose();
+          model.dispose();
+          await lock?.release();
+        },
+      });
     } finally {
       reporter.stopBar();
     }
