@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Vocab } from '@rnnkit/data';
 import { createLanguageModel, type LanguageModelConfig } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
-import { CheckpointError, checkpointLeftovers, loadLanguageModel, saveLanguageModel } from './node.js';
+import { CheckpointError, checkpointLeftovers, loadLanguageModel, parseCheckpointLeftover, saveLanguageModel } from './node.js';
 
 const vocab = new Vocab(Array.from('the time traveller for so it will be convenient'));
 const config: LanguageModelConfig = { cell: 'gru', implementation: 'fused', numHiddens: 6, numLayers: 1, bidirectional: false, vocabSize: vocab.size, seed: 4 };
@@ -75,6 +75,15 @@ describe('recovery picks the newest complete, verified checkpoint', () => {
     expect(m.skipped?.[2]).toMatch(/old-77-3.*weights\.bin is missing/);
     expect(m.skipped?.[3]).toMatch(/checkpoint\/weights\.bin holds \d+ bytes, the manifest needs/);
     expect((await checkpointLeftovers(join(run, 'checkpoint'))).length).toBe(5);
+  });
+
+  it('tells a leftover by its name: what it is and whose save left it', () => {
+    expect(parseCheckpointLeftover('.checkpoint.tmp-4242-2')).toEqual({ kind: 'tmp', pid: 4242 });
+    expect(parseCheckpointLeftover('.checkpoint.old-77-1')).toEqual({ kind: 'old', pid: 77 });
+    expect(parseCheckpointLeftover('.best.model.tmp-5-1', 'best.model')).toEqual({ kind: 'tmp', pid: 5 });
+    for (const name of ['checkpoint', '.checkpoint.tmp-1', '.checkpoint.new-1-2', '.checkpoint.tmp-1-2x', '.other.tmp-1-2'])
+      expect(parseCheckpointLeftover(name)).toBeNull();
+    expect(parseCheckpointLeftover('.bestxmodel.tmp-5-1', 'best.model')).toBeNull(); // the dot is a dot
   });
 
   it("with nothing good left, the error is the newest copy's", async () => {

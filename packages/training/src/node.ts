@@ -25,8 +25,21 @@ export interface NodeCheckpointFileSystemOptions {
   afterStep?: (step: FolderSaveStep) => void;
 }
 
-/** A leftover of a save of `<name>`: `.<name>.tmp-<pid>-<n>` (new, maybe incomplete) or `.<name>.old-<pid>-<n>`. */
-const LEFTOVER = (name: string) => new RegExp(`^\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(tmp|old)-(\\d+)-\\d+$`);
+/** A leftover of a save of the folder `<folder>`: what it is and the process that saved it. */
+export interface CheckpointLeftover {
+  /** `tmp`: the new copy, maybe incomplete; `old`: the copy moved aside. */
+  kind: 'tmp' | 'old';
+  pid: number;
+}
+
+/**
+ * The leftover of a crashed save of the folder `folder` that the entry `entry` beside it is
+ * (`.<folder>.tmp-<pid>-<n>` or `.<folder>.old-<pid>-<n>`), or null for any other name.
+ */
+export function parseCheckpointLeftover(entry: string, folder = 'checkpoint'): CheckpointLeftover | null {
+  const m = new RegExp(`^\\.${folder.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(tmp|old)-(\\d+)-\\d+$`).exec(entry);
+  return m ? { kind: m[1] as 'tmp' | 'old', pid: Number(m[2]) } : null;
+}
 
 function isAlive(pid: number): boolean {
   if (pid === process.pid) return true;
@@ -56,26 +69,25 @@ async function writeFile(path: string, bytes: Uint8Array): Promise<void> {
  */
 export async function checkpointLeftovers(dir: string): Promise<string[]> {
   const target = resolve(toPath(dir));
-  const pattern = LEFTOVER(basename(target));
+  const folder = basename(target);
   let names: string[];
   try {
     names = await readdir(dirname(target));
   } catch {
     return [];
   }
-  return names.filter((n) => pattern.test(n)).map((n) => join(dirname(target), n));
+  return names.filter((n) => parseCheckpointLeftover(n, folder)).map((n) => join(dirname(target), n));
 }
 
 /** The complete candidates for the checkpoint folder `dir` (itself and its leftovers with a model.json), newest first. */
 async function candidatesOf(dir: string): Promise<string[]> {
-  const pattern = LEFTOVER(basename(dir));
   const found: { path: string; time: number; rank: number }[] = [];
   for (const path of [dir, ...(await checkpointLeftovers(dir))]) {
-    const m = pattern.exec(basename(path));
+    const m = parseCheckpointLeftover(basename(path), basename(dir));
     try {
       const s = await stat(join(path, 'model.json'));
       // On equal times: a complete tmp folder is the newest save, then the folder, then one moved aside.
-      found.push({ path, time: s.mtimeMs, rank: m ? (m[1] === 'tmp' ? 2 : 0) : 1 });
+      found.push({ path, time: s.mtimeMs, rank: m ? (m.kind === 'tmp' ? 2 : 0) : 1 });
     } catch {
       // incomplete: no model.json yet
     }
@@ -187,10 +199,9 @@ export function createNodeCheckpointFileSystem(options: NodeCheckpointFileSystem
       step('renamed');
       await rm(aside, { recursive: true, force: true });
       // Leftovers of crashed saves: remove those whose process is gone.
-      const pattern = LEFTOVER(name);
       for (const entry of await readdir(parent)) {
-        const m = pattern.exec(entry);
-        if (m && (Number(m[2]) === process.pid || !isAlive(Number(m[2])))) await rm(join(parent, entry), { recursive: true, force: true });
+        const m = parseCheckpointLeftover(entry, name);
+        if (m && (m.pid === process.pid || !isAlive(m.pid))) await rm(join(parent, entry), { recursive: true, force: true });
       }
     },
 

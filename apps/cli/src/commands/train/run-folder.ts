@@ -2,20 +2,18 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '@rnnkit/data';
+import { parseCheckpointLeftover } from '@rnnkit/training/node';
 import { RnnkitError } from '../../errors.js';
 import { perplexitySpec, renderSvg } from '../../plot.js';
 import type { EpochRecord } from './options.js';
 
 // Where a run writes: its folder (metrics.json, perplexity.svg, checkpoint/), picked, found from a --resume path, and checked.
 
-/** What crashed saves of `checkpoint/` leave beside it (see @rnnkit/training/node). */
-const LEFTOVER = /^\.checkpoint\.(tmp|old)-\d+-\d+$/;
-
 /** A folder holds a run when it has a checkpoint, metrics, or only what crashed saves of a checkpoint left. */
 export function holdsRun(dir: string): boolean {
   if (existsSync(join(dir, 'metrics.json')) || existsSync(join(dir, 'checkpoint', 'model.json'))) return true;
   try {
-    return readdirSync(dir).some((name) => LEFTOVER.test(name));
+    return readdirSync(dir).some((name) => parseCheckpointLeftover(name) !== null);
   } catch {
     return false;
   }
