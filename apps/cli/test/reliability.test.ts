@@ -1,7 +1,7 @@
 // Never a wrong model, never a lost run, through the built bin: a run folder holding only what a
 // crash left, two processes on one folder, special files as corpus, a resume from another
 // folder with a relative corpus (and an edited one), and a checkpoint without checksums.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,17 +41,23 @@ describe('crash leftovers and one writer per run folder', () => {
     expect(resumed.stdout).toMatch(/resuming .*\.checkpoint\.old-999999-3\/model\.json at epoch 2 of 3/);
   }, 240_000);
 
-  it('two processes on one folder: the second is refused naming the first, with --force and with --resume alike', async () => {
-    const first = spawn(process.execPath, [bin, 'train', ...tiny, '--epochs', '100000', '--print-every', '1', '--out', 'busy'], { cwd: dir, env: userEnv });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        let out = '';
-        first.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (/^epoch 1\//m.test(out)) resolve();
-        });
-        first.on('exit', (code) => reject(new Error(`the first run exited (${code})`)));
+  /** Starts `rnnkit <args>` in the background and waits for its first epoch. */
+  async function training(args: string[]): Promise<ChildProcess> {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: dir, env: userEnv });
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (/^epoch \d+\//m.test(out)) resolve();
       });
+      child.on('exit', (code) => reject(new Error(`the first run exited (${code})`)));
+    });
+    return child;
+  }
+
+  it('two processes on one folder: the second is refused naming the first, with --force and with --resume alike', async () => {
+    const first = await training(['train', ...tiny, '--epochs', '100000', '--print-every', '1', '--out', 'busy']);
+    try {
       for (const args of [
         ['train', ...tiny, '--epochs', '1', '--out', 'busy', '--force'],
         ['train', '--resume', 'busy', '--epochs', '100001', '--backend', 'wasm'],
@@ -68,6 +74,18 @@ describe('crash leftovers and one writer per run folder', () => {
     // Its process gone, its lock is taken over.
     const after = rnnkit(['train', ...tiny, '--epochs', '1', '--out', 'busy', '--force']);
     expect(after.code, after.stderr).toBe(0);
+    // A resumed run holds its folder while it trains.
+    const resumed = await training(['train', '--resume', 'busy', '--epochs', '100000', '--print-every', '1', '--backend', 'wasm']);
+    try {
+      const second = rnnkit(['train', ...tiny, '--epochs', '1', '--out', 'busy', '--force']);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toMatch(
+        new RegExp(`rnnkit: --out .*busy is in use by another process: rnnkit train --resume busy .*\\(pid ${resumed.pid}, since `),
+      );
+    } finally {
+      resumed.kill('SIGKILL');
+      await new Promise((resolve) => resumed.on('close', resolve));
+    }
   }, 240_000);
 });
 

@@ -14,8 +14,8 @@ import { displayPath } from '../invocation.js';
 import { VERSION } from '../version.js';
 import type { EpochRecord, TrainCheckpointMeta, TrainCommandOptions, TrainSettings } from './train/options.js';
 import { loadRunData, type RunData } from './train/data.js';
-import { loadForResume, resumeCommand, resumeCorpus, runSettings, type Resumed } from './train/resume.js';
-import { checkWritable, removeIfEmpty, runFolderOf, writeRunFiles } from './train/run-folder.js';
+import { loadForResume, resumeCommand, resumeCorpus, resumedOut, runSettings, type Resumed } from './train/resume.js';
+import { checkWritable, removeIfEmpty, writeRunFiles } from './train/run-folder.js';
 import { stopOnSignals, type StopSignal } from './train/signals.js';
 
 export type { EpochRecord, TrainCheckpointMeta, TrainCommandOptions } from './train/options.js';
@@ -55,7 +55,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<TrainSummary>
   const progress: TrainProgress = { started: false, createdFolders: [] };
   // A run being resumed is taken before its checkpoint is read: another live run there is named, not half-read.
   if (opts.resume !== undefined) {
-    const runDir = opts.out ?? runFolderOf(opts.resume);
+    const runDir = resumedOut(opts, opts.resume);
     if (existsSync(runDir)) progress.lock = await takeRunFolder(runDir);
   }
   let resumed: Resumed | null;
@@ -97,7 +97,8 @@ async function trainLoaded(
   const { training, out } = settings;
   progress.createdFolders = await checkWritable(out);
   // One writer per run folder: another live run there (even with --force) is refused, naming it.
-  progress.lock = await takeRunFolder(out);
+  // A resumed run whose folder existed holds it already: runTrain took `resumedOut` before reading the checkpoint.
+  progress.lock ??= await takeRunFolder(out);
   // A resumed run reads the very text it trained on (checked by SHA-256), wherever it runs from.
   const resumedCorpus = resumed ? await resumeCorpus(resumed, given.has('corpus') ? opts.corpus : undefined) : null;
   const corpusPath = resumedCorpus ? resumedCorpus.path : training.corpus;

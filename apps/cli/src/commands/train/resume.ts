@@ -135,6 +135,9 @@ function freshSettings(opts: TrainCommandOptions): RunSettings {
   return { training, out };
 }
 
+/** The folder a run resumed from `resume` writes: --out, or the run folder `resume` is or is in. */
+export const resumedOut = (opts: TrainCommandOptions, resume: string): string => opts.out ?? runFolderOf(resume);
+
 /** The settings of a resumed run: its checkpoint's, with --epochs when given; it writes into its own run folder unless --out says otherwise. */
 function resumedSettings(opts: TrainCommandOptions, given: ReadonlySet<string>, resumed: Resumed): RunSettings {
   const saved = resumed.metadata;
@@ -185,7 +188,7 @@ function resumedSettings(opts: TrainCommandOptions, given: ReadonlySet<string>, 
   if (saved.epoch === training.epochs)
     throw new UsageError(`The run in ${resumed.source} is complete (epoch ${saved.epoch} of ${training.epochs}): give a larger --epochs to train it further.`);
   const runDir = runFolderOf(opts.resume ?? resumed.source);
-  const out = opts.out ?? runDir;
+  const out = resumedOut(opts, opts.resume ?? resumed.source);
   if (resolve(out) !== resolve(runDir) && holdsRun(out) && !opts.force) {
     throw new UsageError(
       `--out ${out} already holds another run: resume into ${runDir} (leave --out out), replace ${out} with --force, or choose another --out.`,
