@@ -47,7 +47,7 @@ export {
   type CorpusOptions,
 } from './timemachine.js';
 export { fetchTimeMachineText, readTimeMachine, loadCorpusTimeMachine, loadDataTimeMachine } from './timemachine-browser.js';
-export type { TimeMachineData } from './timemachine-loaders.js';
+export { corpusData, type TimeMachineData } from './timemachine-loaders.js';
 export {
   seqDataIterRandom,
   seqDataEvalBatches,

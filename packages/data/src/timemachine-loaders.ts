@@ -1,5 +1,5 @@
 import { checkOptions, checkPositiveInts } from './checks.js';
-import { SeqDataLoader, seqDataEvalBatches, splitCorpus, type LoadDataTimeMachineOptions, type SeqBatch } from './seqdata.js';
+import { SeqDataLoader, seqDataEvalBatches, splitCorpus, type LoadDataTimeMachineOptions, type SeqBatch, type SeqDataLoaderOptions } from './seqdata.js';
 import type { TextEncoding } from './encoding.js';
 import { preprocessText, type Preprocessing } from './text.js';
 import { corpusFromText, type Corpus, type CorpusOptions, type TimeMachineSource, type TimeMachineText } from './timemachine.js';
@@ -18,6 +18,29 @@ export interface TimeMachineData {
   encoding: TextEncoding;
   /** With `valFraction`: the held-out last part and its evaluation batches. */
   validation?: { corpus: Int32Array; batches: SeqBatch[] };
+}
+
+/**
+ * What `loadDataTimeMachine` makes of the corpus it loaded, for any corpus (`corpusFromText`'s):
+ * minibatches of its first part, evaluation batches of its last `valFraction`. `parts`: that
+ * split (`splitCorpus`), for a caller that checks the parts before the loader is built.
+ */
+export function corpusData(
+  loaded: Corpus,
+  options: SeqDataLoaderOptions & { valFraction?: number },
+  parts = splitCorpus(loaded.corpus, options.valFraction ?? 0),
+): TimeMachineData {
+  const { corpus, vocab, keptFraction, totalTokens, encoding } = loaded;
+  const { train, validation } = parts;
+  return {
+    loader: new SeqDataLoader(train, options),
+    vocab,
+    corpus,
+    keptFraction: keptFraction ?? 1,
+    totalTokens,
+    encoding,
+    ...(validation.length > 0 ? { validation: { corpus: validation, batches: seqDataEvalBatches(validation, options.batchSize, options.numSteps) } } : {}),
+  };
 }
 
 /** d2l's three Time Machine loaders over one platform's `fetchTimeMachineText` (Node's or the browser's). */
@@ -39,7 +62,7 @@ export function timeMachineLoaders(fetchTimeMachineText: (source?: TimeMachineSo
   async function loadDataTimeMachine(options: LoadDataTimeMachineOptions): Promise<TimeMachineData> {
     checkOptions(options, 'loadDataTimeMachine({ batchSize: 32, numSteps: 35 })');
     checkPositiveInts({ batchSize: options.batchSize, numSteps: options.numSteps });
-    const { corpus, vocab, keptFraction, totalTokens, encoding } = await loadCorpusTimeMachine({
+    const loaded = await loadCorpusTimeMachine({
       maxTokens: options.maxTokens ?? 10000,
       source: options.source,
       preprocess: options.preprocess,
@@ -47,16 +70,7 @@ export function timeMachineLoaders(fetchTimeMachineText: (source?: TimeMachineSo
       lineBreak: options.lineBreak,
       minFreq: options.minFreq,
     });
-    const { train, validation } = splitCorpus(corpus, options.valFraction ?? 0);
-    return {
-      loader: new SeqDataLoader(train, options),
-      vocab,
-      corpus,
-      keptFraction: keptFraction ?? 1,
-      totalTokens,
-      encoding,
-      ...(validation.length > 0 ? { validation: { corpus: validation, batches: seqDataEvalBatches(validation, options.batchSize, options.numSteps) } } : {}),
-    };
+    return corpusData(loaded, options);
   }
 
   return { readTimeMachine, loadCorpusTimeMachine, loadDataTimeMachine };

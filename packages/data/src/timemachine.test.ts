@@ -2,10 +2,11 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TIME_MACHINE_ENV, TIME_MACHINE_MODULE, corpusFromLines } from './timemachine.js';
+import { TIME_MACHINE_ENV, TIME_MACHINE_MODULE, corpusFromLines, corpusFromText } from './timemachine.js';
+import { corpusData } from './timemachine-loaders.js';
 import { fetchTimeMachineText, loadCorpusTimeMachine, loadDataTimeMachine, readTimeMachine, readTextFile } from './timemachine-node.js';
 import * as browser from './timemachine-browser.js';
-import { SeqDataLoader } from './seqdata.js';
+import { SeqDataLoader, splitCorpus } from './seqdata.js';
 import { TIME_MACHINE_TEXT } from './shipped/timemachine.generated.js';
 import { serveFiles } from './test-server.js';
 
@@ -42,6 +43,18 @@ describe('The Time Machine (the real file)', () => {
         expect(batches[0]?.X.length).toBe(32 * 35);
       }
     }
+  });
+
+  it('corpusData makes of any corpus what loadDataTimeMachine makes of the book, split given or not', async () => {
+    const options = { batchSize: 4, numSteps: 5, maxTokens: 2000, valFraction: 0.1, seed: 3 };
+    const book = await loadDataTimeMachine(options);
+    const loaded = corpusFromText(TIME_MACHINE_TEXT, { maxTokens: 2000 });
+    for (const data of [corpusData(loaded, options), corpusData(loaded, options, splitCorpus(loaded.corpus, 0.1))]) {
+      expect([...data.loader]).toEqual([...book.loader]);
+      expect(data.validation).toEqual(book.validation);
+      expect({ ...data, loader: null }).toEqual({ ...book, loader: null });
+    }
+    expect(corpusData(loaded, { batchSize: 4, numSteps: 5 }).validation).toBeUndefined();
   });
 
   it('builds word corpora too', async () => {

@@ -1,4 +1,4 @@
-import { SeqDataLoader, loadCorpusTimeMachine, seqDataEvalBatches, splitCorpus, type SeqBatch, type TextEncoding, type Vocab } from '@rnnkit/data';
+import { corpusData, loadCorpusTimeMachine, splitCorpus, type TimeMachineData } from '@rnnkit/data';
 import { textEncodingOf } from '@rnnkit/training';
 import { LOCAL_COPY_HINT, RnnkitError } from '../../errors.js';
 import type { TrainSettings } from './options.js';
@@ -7,19 +7,8 @@ import type { Resumed } from './resume.js';
 // A run's text: read, encoded as the run says (a resumed run as its checkpoint was), cut to
 // --max-tokens, and split into the part it trains on and the part it validates on.
 
-export interface RunData {
-  /** Minibatches of the training part. */
-  loader: SeqDataLoader;
-  vocab: Vocab;
-  /** The tokens used (--max-tokens of the text), validation part included. */
-  corpus: Int32Array;
-  /** The tokens in the whole text. */
-  totalTokens: number;
-  keptFraction: number;
-  encoding: TextEncoding;
-  /** With --val-fraction: the held-out last part and its evaluation batches. */
-  validation?: { corpus: Int32Array; batches: SeqBatch[] };
-}
+/** The loader of the training part, the vocabulary, the tokens used (--max-tokens of the text) and, with --val-fraction, the held-out part. */
+export type RunData = TimeMachineData;
 
 /**
  * Reads and splits a run's corpus (`corpusPath`: the file to read, a resumed run's as found by
@@ -28,17 +17,19 @@ export interface RunData {
 export async function loadRunData(training: TrainSettings, resumed: Resumed | null, seed: number, corpusPath = training.corpus): Promise<RunData> {
   // A resumed run reads the text as its checkpoint's model did (an rnnkit 0.1 checkpoint: lines joined with nothing).
   const text = resumed ? textEncodingOf(resumed) : { preprocess: training.preprocess ?? 'd2l', tokens: training.tokens ?? 'char' };
-  const { corpus, vocab, totalTokens, keptFraction, encoding } = await loadCorpusTimeMachine({
+  const loaded = await loadCorpusTimeMachine({
     ...text,
     minFreq: training.minFreq ?? 0,
     maxTokens: training.maxTokens,
     source: { path: corpusPath, localCopyHint: LOCAL_COPY_HINT },
   });
-  if (resumed && !vocab.equals(resumed.vocab)) {
+  const { corpus, encoding } = loaded;
+  if (resumed && !loaded.vocab.equals(resumed.vocab)) {
     throw new RnnkitError('The corpus gives a different vocabulary than the checkpoint: resume with the same text (--corpus) and --max-tokens.');
   }
   const valFraction = training.valFraction ?? 0;
-  const { train, validation } = splitCorpus(corpus, valFraction);
+  const parts = splitCorpus(corpus, valFraction);
+  const { train, validation } = parts;
   const { batchSize, numSteps } = training;
   const unit = encoding.tokens === 'word' ? 'words' : 'characters';
   const flags = `--val-fraction ${valFraction} of ${corpus.length} ${unit}${training.maxTokens ? ` (--max-tokens ${training.maxTokens})` : ''}`;
@@ -54,13 +45,5 @@ export async function loadRunData(training: TrainSettings, resumed: Resumed | nu
       `The training part (${train.length} ${unit}, after ${flags} held out ${validation.length}) gives no full minibatch of --batch-size ${batchSize} x --num-steps ${numSteps}: it needs at least ${needed}. Use more text${training.maxTokens ? ' (--max-tokens 0 keeps all of it)' : ''}, a smaller --val-fraction, or a smaller --batch-size or --num-steps.`,
     );
   }
-  return {
-    loader: new SeqDataLoader(train, { batchSize, numSteps, useRandomIter: training.randomIter, seed }),
-    vocab,
-    corpus,
-    totalTokens,
-    keptFraction: keptFraction ?? 1,
-    encoding,
-    ...(validation.length > 0 ? { validation: { corpus: validation, batches: seqDataEvalBatches(validation, batchSize, numSteps) } } : {}),
-  };
+  return corpusData(loaded, { batchSize, numSteps, useRandomIter: training.randomIter, seed }, parts);
 }
