@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import { createRng, type Rng } from '@rnnkit/data';
 import { loadCheckpoint, type CheckpointKind, type CheckpointModel, type LoadedCheckpoint } from './node.js';
+import type { Spec } from './checkpoint/format.js';
+import { manifestText } from './checkpoint/integrity.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -57,10 +59,10 @@ const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest
 
 export function resign(json: ModelJson, bin?: Uint8Array): void {
   const meta = json.userDefinedMetadata.rnnkit as Record<string, Json> & { integrity?: { weights: string; manifest: string } };
-  const { integrity, ...rest } = meta;
+  const { integrity } = meta;
   if (!integrity) return;
-  const weights = json.weightsManifest.flatMap((g) => g.weights).map(({ name, shape, dtype }) => ({ name, shape, dtype }));
-  integrity.manifest = sha256(JSON.stringify({ rnnkit: rest, weights }));
+  // The loader's own definition of the manifest, hashed synchronously.
+  integrity.manifest = sha256(manifestText(meta, json.weightsManifest.flatMap((g) => g.weights)));
   if (bin) integrity.weights = sha256(bin);
 }
 

@@ -14,7 +14,7 @@ import { createLanguageModel, type LanguageModelConfig } from '@rnnkit/models';
 import type { RecurrentLanguageModel } from '@rnnkit/cells';
 import { useBackend } from '../../../test/backends.js';
 import { COMMON_MUTATIONS as M, caseList, fuzzCheckpoints, hexOf, toLegacy, tokensOf, vocabularyMutations, type Mutation } from './checkpoint-fuzz-harness.js';
-import { languageModelKind, makeOptimizer, predict, saveLanguageModel, trainStep } from './node.js';
+import { languageModelKind, makeOptimizer, predict, saveLanguageModel, textEncodingOf, trainStep } from './node.js';
 
 const TEXT = 'the time traveller for so it will be convenient to speak of him was expounding a recondite matter to us';
 const vocab = new Vocab(Array.from(TEXT));
@@ -74,6 +74,17 @@ const legacyWithAnotherRunsWeights: Mutation = {
   },
 };
 
+/** Another valid text encoding, checksums kept: how text becomes tokens, changed behind the checksums' back. */
+const textEncodingEdited: Mutation = {
+  name: 'config.text edited to another valid encoding (checksums kept)',
+  apply(ctx) {
+    const json = ctx.readJson();
+    (json.userDefinedMetadata.rnnkit.config as Record<string, unknown>).text = { preprocess: 'raw', tokens: 'char', lineBreak: '\n' };
+    ctx.writeJson(json);
+    return 'config.text set to raw text with line breaks';
+  },
+};
+
 describe('language-model checkpoints, fuzzed (seed 20261129)', () => {
   it('0 silent wrong outputs, 0 messages without a file name, 0 hangs in 160 cases', async () => {
     const tensors = tf.memory().numTensors;
@@ -89,7 +100,7 @@ describe('language-model checkpoints, fuzzed (seed 20261129)', () => {
         [[M.truncate!], 12],
         [[M.editJson!], 25],
         [[M.editJsonResigned!], 15],
-        [[M.nonFinite!, M.pathOutside!, M.anotherRunsWeights!, M.stripChecksums!, M.reorderSpecsResigned!, legacyLayout, legacyWithAnotherRunsWeights], 28],
+        [[M.nonFinite!, M.pathOutside!, M.anotherRunsWeights!, M.stripChecksums!, M.reorderSpecsResigned!, legacyLayout, legacyWithAnotherRunsWeights, textEncodingEdited], 28],
         [vocabularyMutations('vocab', { characters: true }), 30],
       ]),
       fingerprint: (l) => {
@@ -98,7 +109,9 @@ describe('language-model checkpoints, fuzzed (seed 20261129)', () => {
           const ids = vocab.indicesOf(Array.from(TEXT.slice(0, 24)));
           return model.call(tf.tensor2d(ids, [1, ids.length], 'int32'), model.beginState(1)).logits.dataSync() as Float32Array;
         });
-        return `${predict(model, l.vocabularies.vocab!, 'time traveller ', 30).text}|${hexOf(logits)}|${tokensOf(l.vocabularies)}`;
+        // The text encoding too: it is how a prefix and a resumed run's corpus become tokens.
+        const encoding = JSON.stringify(textEncodingOf({ config: l.config as LanguageModelConfig, training: l.training }));
+        return `${predict(model, l.vocabularies.vocab!, 'time traveller ', 30).text}|${hexOf(logits)}|${tokensOf(l.vocabularies)}|${encoding}`;
       },
     });
     console.log(`checkpoint fuzz, language model (seed 20261129): ${JSON.stringify(counts)}`);

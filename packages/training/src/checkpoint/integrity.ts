@@ -14,9 +14,14 @@ export async function sha256(bytes: Uint8Array | ArrayBuffer): Promise<string> {
  * names, shapes and types, so an edited vocabulary or a renamed weight is caught like a flipped byte.
  */
 export function manifestDigest(meta: Record<string, unknown>, specs: Spec[]): Promise<string> {
+  return sha256(new TextEncoder().encode(manifestText(meta, specs)));
+}
+
+/** What `manifestDigest` hashes: the metadata without its checksums, and the weight specs. */
+export function manifestText(meta: Record<string, unknown>, specs: readonly Spec[]): string {
   const { integrity: _, ...rest } = meta;
   const weights = specs.map(({ name, shape, dtype }) => ({ name, shape, dtype }));
-  return sha256(new TextEncoder().encode(JSON.stringify({ rnnkit: rest, weights })));
+  return JSON.stringify({ rnnkit: rest, weights });
 }
 
 export interface Integrity {
