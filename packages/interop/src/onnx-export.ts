@@ -3,7 +3,7 @@ import type { Vocab } from '@rnnkit/data';
 import { GATES, type CellKind } from '@rnnkit/models/cell-kinds';
 import type { NamedArray } from './errors.js';
 import type { TranslationWeights } from './translation.js';
-import { concatColumns, reorderGates, transpose, unitInputs, type RecurrentWeights } from './recurrent-weights.js';
+import { concatColumns, reorderGates, transpose, unitInputs, type RecurrentUnit, type RecurrentWeights } from './recurrent-weights.js';
 import {
   ONNX_TYPES,
   encodeModel,
@@ -51,6 +51,75 @@ function valueInfo(name: string, elemType: number, dims: (number | string)[]): V
   };
 }
 
+/** The nodes and initializers of a graph being built. */
+interface GraphParts {
+  nodes: NodeProto[];
+  inits: TensorProto[];
+  node(opType: string, input: string[], output: string[], name: string, attribute?: AttributeProto[]): void;
+}
+
+function graphParts(): GraphParts {
+  const nodes: NodeProto[] = [];
+  return {
+    nodes,
+    inits: [],
+    node: (opType, input, output, name, attribute = []) => {
+      nodes.push({ opType, input, output, name, attribute });
+    },
+  };
+}
+
+/**
+ * One layer's weights as ONNX stacks its directions, in its gate order: `${p}.W` [D, G*H, in],
+ * `${p}.R` [D, G*H, H], `${p}.B` [D, 2*G*H] (Wb then Rb), D the number of `units`.
+ */
+function gateWeights(g: GraphParts, p: string, cell: CellKind, units: readonly RecurrentUnit[], inputs: number, H: number): void {
+  const { order } = ONNX_OPS[cell];
+  const D = units.length;
+  const GH = GATES[cell] * H;
+  const W = new Float32Array(D * GH * inputs);
+  const R = new Float32Array(D * GH * H);
+  const B = new Float32Array(D * 2 * GH);
+  units.forEach((u, d) => {
+    W.set(transpose(reorderGates(u.W_ih, inputs, H, order), inputs, GH), d * GH * inputs);
+    R.set(transpose(reorderGates(u.W_hh, H, H, order), H, GH), d * GH * H);
+    B.set(concatColumns([reorderGates(u.b_ih, 1, H, order), reorderGates(u.b_hh, 1, H, order)], 1), d * 2 * GH);
+  });
+  g.inits.push(floatTensor(`${p}.W`, [D, GH, inputs], W), floatTensor(`${p}.R`, [D, GH, H], R), floatTensor(`${p}.B`, [D, 2 * GH], B));
+}
+
+/**
+ * The standard RNN/GRU/LSTM node of layer `p` (its weights from `gateWeights`) on input `x` from
+ * the states `initial` (none: zeros); `direction` is left out where not given (ONNX: forward).
+ */
+function recurrentNode(
+  g: GraphParts,
+  p: string,
+  cell: CellKind,
+  x: string,
+  initial: string[],
+  outputs: string[],
+  options: { hidden: number; direction?: 'forward' | 'bidirectional'; linearBeforeReset: boolean },
+): void {
+  const { op } = ONNX_OPS[cell];
+  const attributes = [attr.int('hidden_size', options.hidden)];
+  if (options.direction) attributes.push(attr.string('direction', options.direction));
+  if (cell === 'gru') attributes.push(attr.int('linear_before_reset', options.linearBeforeReset ? 1 : 0));
+  g.node(op, [x, `${p}.W`, `${p}.R`, `${p}.B`, '', ...initial], outputs, `${p}/${op}`, attributes);
+}
+
+/**
+ * The dense head on the time-major features `x` ([steps, batch, inputs]), MatMul + Add with
+ * weights `${p}.W` (inputs, vocab) and `${p}.b`, then `logits` as [batch, steps, vocab].
+ */
+function denseHead(g: GraphParts, p: string, x: string, product: string, W: Float32Array, b: Float32Array, inputs: number, vocab: number): void {
+  const name = p.replaceAll('.', '/');
+  g.inits.push(floatTensor(`${p}.W`, [inputs, vocab], W), floatTensor(`${p}.b`, [vocab], b));
+  g.node('MatMul', [x, `${p}.W`], [product], `${name}/MatMul`);
+  g.node('Add', [product, `${p}.b`], ['logits.time_major'], `${name}/Add`);
+  g.node('Transpose', ['logits.time_major'], ['logits'], 'logits/Transpose', [attr.ints('perm', [1, 0, 2])]);
+}
+
 /** An rnnkit export: the graph with the opset, producer and metadata every export declares. */
 function encodeExport(graph: GraphProto, options: Omit<OnnxExportOptions, 'vocab'>, metadataProps: ModelProto['metadataProps'] = []): Uint8Array {
   return encodeModel({
@@ -73,16 +142,11 @@ function encodeExport(graph: GraphProto, options: Omit<OnnxExportOptions, 'vocab
  * head as MatMul + Add. ONNX Runtime computes rnnkit's logits with it.
  */
 export function weightsToOnnx(w: RecurrentWeights, options: OnnxExportOptions = {}): Uint8Array {
-  const { op, order } = ONNX_OPS[w.cell];
   const H = w.numHiddens;
   const D = w.numDirections;
-  const GH = GATES[w.cell] * H;
   const lstm = w.cell === 'lstm';
-  const nodes: NodeProto[] = [];
-  const inits: TensorProto[] = [];
-  const node = (opType: string, input: string[], output: string[], name: string, attribute: AttributeProto[] = []): void => {
-    nodes.push({ opType, input, output, name, attribute });
-  };
+  const g = graphParts();
+  const { nodes, inits, node } = g;
   inits.push(int64Tensor('onehot.depth', [], [w.vocabSize]), floatTensor('onehot.values', [2], Float32Array.of(0, 1)));
   node('Transpose', ['tokens'], ['tokens.time_major'], 'tokens/Transpose', [attr.ints('perm', [1, 0])]);
   node('OneHot', ['tokens.time_major', 'onehot.depth', 'onehot.values'], ['onehot'], 'onehot/OneHot', [attr.int('axis', -1)]);
@@ -90,19 +154,8 @@ export function weightsToOnnx(w: RecurrentWeights, options: OnnxExportOptions = 
   const hs: string[] = [];
   const cs: string[] = [];
   for (let l = 0; l < w.numLayers; l++) {
-    const inputs = unitInputs(w, l);
-    const units = w.units.slice(l * D, (l + 1) * D);
-    // ONNX stacks the directions: W [D, G*H, in], R [D, G*H, H], B [D, 2*G*H] (Wb then Rb), its gate order.
-    const W = new Float32Array(D * GH * inputs);
-    const R = new Float32Array(D * GH * H);
-    const B = new Float32Array(D * 2 * GH);
-    units.forEach((u, d) => {
-      W.set(transpose(reorderGates(u.W_ih, inputs, H, order), inputs, GH), d * GH * inputs);
-      R.set(transpose(reorderGates(u.W_hh, H, H, order), H, GH), d * GH * H);
-      B.set(concatColumns([reorderGates(u.b_ih, 1, H, order), reorderGates(u.b_hh, 1, H, order)], 1), d * 2 * GH);
-    });
     const p = `rnn.l${l}`;
-    inits.push(floatTensor(`${p}.W`, [D, GH, inputs], W), floatTensor(`${p}.R`, [D, GH, H], R), floatTensor(`${p}.B`, [D, 2 * GH], B));
+    gateWeights(g, p, w.cell, w.units.slice(l * D, (l + 1) * D), unitInputs(w, l), H);
     let h0 = 'h0';
     let c0 = 'c0';
     if (w.numLayers > 1) {
@@ -117,9 +170,8 @@ export function weightsToOnnx(w: RecurrentWeights, options: OnnxExportOptions = 
     }
     const single = w.numLayers === 1;
     const outputs = [`${p}.Y`, single ? 'hn' : `${p}.Y_h`, ...(lstm ? [single ? 'cn' : `${p}.Y_c`] : [])];
-    const attributes = [attr.int('hidden_size', H), attr.string('direction', D === 2 ? 'bidirectional' : 'forward')];
-    if (w.cell === 'gru') attributes.push(attr.int('linear_before_reset', w.resetAfter ? 1 : 0));
-    node(op, [x, `${p}.W`, `${p}.R`, `${p}.B`, '', h0, ...(lstm ? [c0] : [])], outputs, `${p}/${op}`, attributes);
+    const direction = D === 2 ? 'bidirectional' : 'forward';
+    recurrentNode(g, p, w.cell, x, [h0, ...(lstm ? [c0] : [])], outputs, { hidden: H, direction, linearBeforeReset: w.resetAfter });
     hs.push(outputs[1] as string);
     if (lstm) cs.push(outputs[2] as string);
     // Y [steps, D, batch, H] -> [steps, batch, D * H], the directions side by side as PyTorch's.
@@ -132,10 +184,7 @@ export function weightsToOnnx(w: RecurrentWeights, options: OnnxExportOptions = 
     node('Concat', hs, ['hn'], 'hn/Concat', [attr.int('axis', 0)]);
     if (lstm) node('Concat', cs, ['cn'], 'cn/Concat', [attr.int('axis', 0)]);
   }
-  inits.push(floatTensor('linear.W', [D * H, w.vocabSize], w.W_out), floatTensor('linear.b', [w.vocabSize], w.b_out));
-  node('MatMul', [x, 'linear.W'], ['linear.xW'], 'linear/MatMul');
-  node('Add', ['linear.xW', 'linear.b'], ['logits.time_major'], 'linear/Add');
-  node('Transpose', ['logits.time_major'], ['logits'], 'logits/Transpose', [attr.ints('perm', [1, 0, 2])]);
+  denseHead(g, 'linear', x, 'linear.xW', w.W_out, w.b_out, D * H, w.vocabSize);
 
   const state = [D * w.numLayers, 'batch', H];
   return encodeExport(
@@ -170,19 +219,14 @@ export function weightsToOnnx(w: RecurrentWeights, options: OnnxExportOptions = 
  */
 export function translationWeightsToOnnx(t: TranslationWeights, options: Omit<OnnxExportOptions, 'vocab'> = {}): Uint8Array {
   const { cell, numHiddens: H, numLayers: L, embedSize: E, tgtVocabSize: Vt } = t.options;
-  const { op, order } = ONNX_OPS[cell];
-  const GH = GATES[cell] * H;
   const lstm = cell === 'lstm';
   const v = (name: string): NamedArray => {
     const a = t.variables[name];
     if (!a) throw new Error(`The encoder-decoder has no variable ${name}.`);
     return a;
   };
-  const nodes: NodeProto[] = [];
-  const inits: TensorProto[] = [];
-  const node = (opType: string, input: string[], output: string[], name: string, attribute: AttributeProto[] = []): void => {
-    nodes.push({ opType, input, output, name, attribute });
-  };
+  const g = graphParts();
+  const { nodes, inits, node } = g;
   inits.push(int64Tensor('axis0', [1], [0]), int64Tensor('axis1', [1], [1]), int64Tensor('one', [1], [1]), int64Tensor('ones2', [2], [1, 1]));
   const stack = (part: 'encoder' | 'decoder', x0: string, inputs0: number, initial: (l: number) => string[]) => {
     let x = x0;
@@ -191,14 +235,16 @@ export function translationWeightsToOnnx(t: TranslationWeights, options: Omit<On
     for (let l = 0; l < L; l++) {
       const inputs = l === 0 ? inputs0 : H;
       const p = `${part}.l${l}`;
-      const W = transpose(reorderGates(v(`${part}.W_ih_l${l}`).data, inputs, H, order), inputs, GH);
-      const R = transpose(reorderGates(v(`${part}.W_hh_l${l}`).data, H, H, order), H, GH);
-      const B = concatColumns([reorderGates(v(`${part}.b_ih_l${l}`).data, 1, H, order), reorderGates(v(`${part}.b_hh_l${l}`).data, 1, H, order)], 1);
-      inits.push(floatTensor(`${p}.W`, [1, GH, inputs], W), floatTensor(`${p}.R`, [1, GH, H], R), floatTensor(`${p}.B`, [1, 2 * GH], B));
-      const attributes = [attr.int('hidden_size', H)];
-      if (cell === 'gru') attributes.push(attr.int('linear_before_reset', 1));
+      const unit = {
+        W_ih: v(`${part}.W_ih_l${l}`).data,
+        W_hh: v(`${part}.W_hh_l${l}`).data,
+        b_ih: v(`${part}.b_ih_l${l}`).data,
+        b_hh: v(`${part}.b_hh_l${l}`).data,
+      };
+      gateWeights(g, p, cell, [unit], inputs, H);
       const outs = [`${p}.Y`, `${p}.Y_h`, ...(lstm ? [`${p}.Y_c`] : [])];
-      node(op, [x, `${p}.W`, `${p}.R`, `${p}.B`, '', ...initial(l)], outs, `${p}/${op}`, attributes);
+      // d2l's translation GRU is PyTorch's nn.GRU: reset after.
+      recurrentNode(g, p, cell, x, initial(l), outs, { hidden: H, linearBeforeReset: true });
       hs.push(`${p}.Y_h`);
       if (lstm) cs.push(`${p}.Y_c`);
       node('Squeeze', [`${p}.Y`, 'axis1'], [`${p}.out`], `${p}/Squeeze`);
@@ -223,10 +269,7 @@ export function translationWeightsToOnnx(t: TranslationWeights, options: Omit<On
   const dec = stack('decoder', 'decoder.x', E + H, (l) => [enc.hs[l] as string, ...(lstm ? [enc.cs[l] as string] : [])]);
   node('Concat', dec.hs, ['hn'], 'hn/Concat', [attr.int('axis', 0)]);
   if (lstm) node('Concat', dec.cs, ['cn'], 'cn/Concat', [attr.int('axis', 0)]);
-  inits.push(floatTensor('decoder.dense.W', [H, Vt], v('decoder.W_out').data), floatTensor('decoder.dense.b', [Vt], v('decoder.b_out').data));
-  node('MatMul', [dec.out, 'decoder.dense.W'], ['decoder.xW'], 'decoder/dense/MatMul');
-  node('Add', ['decoder.xW', 'decoder.dense.b'], ['logits.time_major'], 'decoder/dense/Add');
-  node('Transpose', ['logits.time_major'], ['logits'], 'logits/Transpose', [attr.ints('perm', [1, 0, 2])]);
+  denseHead(g, 'decoder.dense', dec.out, 'decoder.xW', v('decoder.W_out').data, v('decoder.b_out').data, H, Vt);
   const state = [L, 'batch', H];
   return encodeExport(
     {
