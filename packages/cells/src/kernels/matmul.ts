@@ -102,6 +102,26 @@ class PackedOperands {
   }
 }
 
+/** What `GemmMatMul.product` multiplies; S names the scratch regions `fillA` uses besides A. */
+interface ProductOperands<S extends string> {
+  M: number;
+  K: number;
+  N: number;
+  /** A's batches: `fillA` writes each (M, K) row-major at `temp.A + i * M * K`. */
+  nA: number;
+  /** Sizes in floats of the scratch regions `fillA` uses. */
+  scratch: Record<S, number>;
+  fillA(f32: Float32Array, temp: Record<'A' | S, number>): void;
+  /** B: the tensor its kept panels go by, their layout, B's batches, and a stack's other tensors. */
+  B: { dataId: object; layout: Layout; count: number; with?: object[] };
+  /** Writes B's `count` batches from float offset `at`: (K, N) each, (N, K) in the TRANSPOSED layout. */
+  fillB(f32: Float32Array, at: number): void;
+  /** The products, and for each the batch of A and of B it multiplies. */
+  batches: number;
+  aIdx: Int32Array;
+  bIdx: Int32Array;
+}
+
 /** The batch indices of a product without batch dimensions (never written to). */
 const ONE_BATCH = new Int32Array(1);
 
@@ -188,64 +208,36 @@ export class GemmMatMul {
       backend.typedArrayFromHeap(out).fill(0);
       return out;
     }
-    const k = this.k;
-    const Np = (N + 3) & ~3;
     const nA = tf.util.sizeFromShape(batchA);
-    const nB = tf.util.sizeFromShape(batchB);
-    const panelFloats = K * Np;
-
-    const layout = transposeB ? TRANSPOSED : PLAIN;
-    const kept = this.packed.get(b.dataId, layout);
-    const keep = !kept && this.packed.worthKeeping(b.dataId, layout);
-    const temp = k.allocLayout({ A: nA * M * K, At: transposeA ? M * K : 0, C: M * Np, Braw: kept ? 0 : nB * K * N });
-    const panels = kept ?? { offset: k.alloc(nB * panelFloats), floats: nB * panelFloats };
-    const f32 = k.f32; // read after every alloc: one may have grown the memory
-    try {
-      const aHeap = backend.typedArrayFromHeap(a);
-      if (!transposeA) f32.set(aHeap, temp.A);
-      else {
-        // A^T per batch: the kernels' 4 x 4 block transpose where the sizes allow, else a plain loop.
-        for (let i = 0; i < nA; i++) {
-          const dst = temp.A + i * M * K;
-          const src = i * M * K;
-          if (M % 4 === 0 && K % 4 === 0) {
-            f32.set(aHeap.subarray(src, src + M * K), temp.At);
-            k.fn.transpose(4 * dst, 4 * temp.At, K, M);
-          } else {
-            for (let r = 0; r < M; r++) for (let c = 0; c < K; c++) f32[dst + r * K + c] = aHeap[src + c * M + r] as number;
+    return this.product(backend, out, {
+      M,
+      K,
+      N,
+      nA,
+      scratch: { At: transposeA ? M * K : 0 },
+      fillA: (f32, temp) => {
+        const aHeap = backend.typedArrayFromHeap(a);
+        if (!transposeA) f32.set(aHeap, temp.A);
+        else {
+          // A^T per batch: the kernels' 4 x 4 block transpose where the sizes allow, else a plain loop.
+          for (let i = 0; i < nA; i++) {
+            const dst = temp.A + i * M * K;
+            const src = i * M * K;
+            if (M % 4 === 0 && K % 4 === 0) {
+              f32.set(aHeap.subarray(src, src + M * K), temp.At);
+              this.k.fn.transpose(4 * dst, 4 * temp.At, K, M);
+            } else {
+              for (let r = 0; r < M; r++) for (let c = 0; c < K; c++) f32[dst + r * K + c] = aHeap[src + c * M + r] as number;
+            }
           }
         }
-      }
-      if (!kept) {
-        f32.set(backend.typedArrayFromHeap(b), temp.Braw);
-        for (let i = 0; i < nB; i++) {
-          const src = 4 * (temp.Braw + i * K * N);
-          const dst = 4 * (panels.offset + i * panelFloats);
-          if (transposeB) k.fn.packPanelsStrided(dst, src, K, N, 1, K);
-          else if (N % 4 === 0) k.fn.packPanels(dst, src, K, N);
-          else k.fn.packPanelsStrided(dst, src, K, N, N, 1);
-        }
-      }
-      const aIdx = batchIndices(outBatch, batchA);
-      const bIdx = batchIndices(outBatch, batchB);
-      const cHeap = backend.typedArrayFromHeap(out);
-      const runs = productRuns(M, Np, K, k.threads);
-      for (let i = 0; i < batches; i++) {
-        const A = 4 * (temp.A + (aIdx[i] as number) * M * K);
-        const P = 4 * (panels.offset + (bIdx[i] as number) * panelFloats);
-        this.gemm(runs, temp.C, A, P, M, K, Np);
-        if (Np === N) cHeap.set(f32.subarray(temp.C, temp.C + M * N), i * M * N);
-        else for (let r = 0; r < M; r++) cHeap.set(f32.subarray(temp.C + r * Np, temp.C + r * Np + N), (i * M + r) * N);
-      }
-    } catch (err) {
-      if (!kept) k.release(panels.offset);
-      throw err;
-    } finally {
-      k.release(temp.region);
-    }
-    if (keep) this.packed.add(b.dataId, layout, panels, backend);
-    else if (!kept) k.release(panels.offset);
-    return out;
+      },
+      B: { dataId: b.dataId, layout: transposeB ? TRANSPOSED : PLAIN, count: tf.util.sizeFromShape(batchB) },
+      fillB: (f32, at) => f32.set(backend.typedArrayFromHeap(b), at),
+      aIdx: batchIndices(outBatch, batchA),
+      bIdx: batchIndices(outBatch, batchB),
+      batches,
+    });
   }
 
   /**
@@ -266,43 +258,82 @@ export class GemmMatMul {
     const backend = args.backend as unknown as WasmHeapBackend;
     const out = backend.makeOutput([M, N], 'float32');
     if (M * N === 0) return out;
+    return this.product(backend, out, {
+      M,
+      K,
+      N,
+      nA: 1,
+      scratch: { X: M * Kx, H: M * Kh },
+      fillA: (f32, temp) => {
+        // X and H in as they are, then their rows side by side (copyWithin: no view per row).
+        f32.set(backend.typedArrayFromHeap(x), temp.X);
+        f32.set(backend.typedArrayFromHeap(h), temp.H);
+        for (let r = 0; r < M; r++) {
+          const row = temp.A + r * K;
+          f32.copyWithin(row, temp.X + r * Kx, temp.X + r * Kx + Kx);
+          f32.copyWithin(row + Kx, temp.H + r * Kh, temp.H + r * Kh + Kh);
+          f32[row + Kx + Kh] = 1;
+        }
+      },
+      B: { dataId: wh.dataId, layout: STACKED, count: 1, with: [wx.dataId, b.dataId] },
+      // Row-major W_x, W_h and b one after the other are the stack's rows.
+      fillB: (f32, at) => {
+        f32.set(backend.typedArrayFromHeap(wx), at);
+        f32.set(backend.typedArrayFromHeap(wh), at + Kx * N);
+        f32.set(backend.typedArrayFromHeap(b), at + (Kx + Kh) * N);
+      },
+      aIdx: ONE_BATCH,
+      bIdx: ONE_BATCH,
+      batches: 1,
+    });
+  }
+
+  /**
+   * `out` = A B for each of `batches` pairs (A's batch `aIdx[i]`, B's `bIdx[i]`): A's nA batches
+   * (M, K) assembled by `fillA` in the kernels' memory, B's `count` batches written row-major by
+   * `fillB` (transposed in the TRANSPOSED layout) and packed into panels, or taken from the kept
+   * panels of `B.dataId` (a stack's: with exactly the tensors `B.with`), and kept from its third
+   * use. Every product is one gemm over the panels, split as `productRuns` says.
+   */
+  private product<S extends string>(backend: WasmHeapBackend, out: tf.TensorInfo, p: ProductOperands<S>): tf.TensorInfo {
+    const { M, K, N } = p;
     const k = this.k;
     const Np = (N + 3) & ~3;
-    const others = [wx.dataId, b.dataId];
-    const kept = this.packed.get(wh.dataId, STACKED, others);
-    const keep = !kept && this.packed.worthKeeping(wh.dataId, STACKED);
-    const temp = k.allocLayout({ A: M * K, X: M * Kx, H: M * Kh, C: M * Np, Braw: kept ? 0 : K * N });
-    const panels = kept ?? { offset: k.alloc(K * Np), floats: K * Np, with: others };
+    const panelFloats = K * Np;
+    const { dataId, layout, count } = p.B;
+    const kept = this.packed.get(dataId, layout, p.B.with);
+    const keep = !kept && this.packed.worthKeeping(dataId, layout);
+    const temp = k.allocLayout({ A: p.nA * M * K, ...p.scratch, C: M * Np, Braw: kept ? 0 : count * K * N } as Record<'A' | 'C' | 'Braw' | S, number>);
+    const panels: Packed = kept ?? { offset: k.alloc(count * panelFloats), floats: count * panelFloats, ...(p.B.with ? { with: p.B.with } : {}) };
     const f32 = k.f32; // read after every alloc: one may have grown the memory
     try {
-      // X and H in as they are, then their rows side by side (copyWithin: no view per row).
-      f32.set(backend.typedArrayFromHeap(x), temp.X);
-      f32.set(backend.typedArrayFromHeap(h), temp.H);
-      for (let r = 0; r < M; r++) {
-        const row = temp.A + r * K;
-        f32.copyWithin(row, temp.X + r * Kx, temp.X + r * Kx + Kx);
-        f32.copyWithin(row + Kx, temp.H + r * Kh, temp.H + r * Kh + Kh);
-        f32[row + Kx + Kh] = 1;
-      }
+      p.fillA(f32, temp);
       if (!kept) {
-        // Row-major W_x, W_h and b one after the other are the stack's rows.
-        f32.set(backend.typedArrayFromHeap(wx), temp.Braw);
-        f32.set(backend.typedArrayFromHeap(wh), temp.Braw + Kx * N);
-        f32.set(backend.typedArrayFromHeap(b), temp.Braw + (Kx + Kh) * N);
-        if (N % 4 === 0) k.fn.packPanels(4 * panels.offset, 4 * temp.Braw, K, N);
-        else k.fn.packPanelsStrided(4 * panels.offset, 4 * temp.Braw, K, N, N, 1);
+        p.fillB(f32, temp.Braw);
+        for (let i = 0; i < count; i++) {
+          const src = 4 * (temp.Braw + i * K * N);
+          const dst = 4 * (panels.offset + i * panelFloats);
+          if (layout === TRANSPOSED) k.fn.packPanelsStrided(dst, src, K, N, 1, K);
+          else if (N % 4 === 0) k.fn.packPanels(dst, src, K, N);
+          else k.fn.packPanelsStrided(dst, src, K, N, N, 1);
+        }
       }
-      this.gemm(productRuns(M, Np, K, k.threads), temp.C, 4 * temp.A, 4 * panels.offset, M, K, Np);
       const cHeap = backend.typedArrayFromHeap(out);
-      if (Np === N) cHeap.set(f32.subarray(temp.C, temp.C + M * N));
-      else for (let r = 0; r < M; r++) cHeap.set(f32.subarray(temp.C + r * Np, temp.C + r * Np + N), r * N);
+      const runs = productRuns(M, Np, K, k.threads);
+      for (let i = 0; i < p.batches; i++) {
+        const A = 4 * (temp.A + (p.aIdx[i] as number) * M * K);
+        const P = 4 * (panels.offset + (p.bIdx[i] as number) * panelFloats);
+        this.gemm(runs, temp.C, A, P, M, K, Np);
+        if (Np === N) cHeap.set(f32.subarray(temp.C, temp.C + M * N), i * M * N);
+        else for (let r = 0; r < M; r++) cHeap.set(f32.subarray(temp.C + r * Np, temp.C + r * Np + N), (i * M + r) * N);
+      }
     } catch (err) {
       if (!kept) k.release(panels.offset);
       throw err;
     } finally {
       k.release(temp.region);
     }
-    if (keep) this.packed.add(wh.dataId, STACKED, panels, backend);
+    if (keep) this.packed.add(dataId, layout, panels, backend);
     else if (!kept) k.release(panels.offset);
     return out;
   }
