@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { affineKernel } from './kernels/affine.js';
+import { affineKernel, composeAffine } from './kernels/affine.js';
 
 /**
  * Float one-hot vectors. Built as int32 then cast: the wasm backend's OneHot (tfjs 4.22) writes
@@ -15,5 +15,5 @@ export function oneHotFloat(indices: tf.Tensor, depth: number): tf.Tensor {
  * entry on the gradient tape instead of four), else TensorFlow.js's matmuls and adds.
  */
 export function affine(X: tf.Tensor2D, Wx: tf.Tensor2D, H: tf.Tensor2D, Wh: tf.Tensor2D, b: tf.Tensor): tf.Tensor2D {
-  return affineKernel(X, Wx, H, Wh, b) ?? tf.add(tf.add(tf.matMul(X, Wx), tf.matMul(H, Wh)), b);
+  return affineKernel(X, Wx, H, Wh, b) ?? (composeAffine<tf.Tensor>((p, q) => tf.matMul(p, q), tf.add, X, Wx, H, Wh, b) as tf.Tensor2D);
 }

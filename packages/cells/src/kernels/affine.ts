@@ -13,6 +13,15 @@ type KernelArgs = Parameters<tf.KernelFunc>[0];
 export const AFFINE_KERNEL = 'RnnkitAffine';
 
 /**
+ * X W_x + H W_h + b as the scratch cells compute it, (X W_x + H W_h) + b, on any matmul and add:
+ * TensorFlow.js's ops where `AFFINE_KERNEL` does not run, the backend's kernels inside it
+ * without WebAssembly SIMD.
+ */
+export function composeAffine<T>(matMul: (a: T, b: T) => T, add: (a: T, b: T) => T, X: T, Wx: T, H: T, Wh: T, b: T): T {
+  return add(add(matMul(X, Wx), matMul(H, Wh)), b);
+}
+
+/**
  * X W_x + H W_h + b through `AFFINE_KERNEL`, or null where the backend running has no such kernel
  * or the operands do not fit it (float32, X (M, Kx), W_x (Kx, N), H (M, Kh), W_h (Kh, N), b (N)).
  */
@@ -66,16 +75,25 @@ export function registerWasmAffine(fused: (args: KernelArgs) => tf.TensorInfo | 
       if (viaGemm) return viaGemm;
       const { x, h, wx, wh, b } = args.inputs as Record<'x' | 'h' | 'wx' | 'wh' | 'b', tf.TensorInfo>;
       const backend = args.backend as unknown as { disposeData(dataId: object): void };
-      const run = (kernel: tf.KernelConfig, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}) =>
-        kernel.kernelFunc({ inputs, backend: args.backend, attrs }) as tf.TensorInfo;
+      const made: tf.TensorInfo[] = [];
+      const run = (kernel: tf.KernelConfig, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}) => {
+        const t = kernel.kernelFunc({ inputs, backend: args.backend, attrs }) as tf.TensorInfo;
+        made.push(t);
+        return t;
+      };
       // The kernels registered now (rnnkit's BatchMatMul, once installed), as the composed ops run them.
       const mm = tf.getKernel('BatchMatMul', 'wasm') ?? matMul;
       const plain = { transposeA: false, transposeB: false };
-      const xw = run(mm, { a: x, b: wx }, plain);
-      const hw = run(mm, { a: h, b: wh }, plain);
-      const sum = run(add, { a: xw, b: hw });
-      const out = run(add, { a: sum, b });
-      for (const t of [xw, hw, sum]) backend.disposeData(t.dataId);
+      const out = composeAffine(
+        (p, q) => run(mm, { a: p, b: q }, plain),
+        (p, q) => run(add, { a: p, b: q }),
+        x,
+        wx,
+        h,
+        wh,
+        b,
+      );
+      for (const t of made) if (t !== out) backend.disposeData(t.dataId);
       return out;
     },
   });
