@@ -39,6 +39,6 @@ export {
   type KernelWorkerInit,
 } from './kernels/threads.js';
 export { productRuns } from './kernels/matmul.js';
-export { dropoutMaskValues, maskKey, type MaskKey } from './kernels/random.js';
+export { dropoutMaskTensor, dropoutMaskValues, maskKey, type MaskKey } from './kernels/random.js';
 export { recordOpPath, watchOpPaths, type OpPath } from './kernels/paths.js';
 export { enableRelaxedSimd, hasRelaxedSimd } from './simd-support.js';

@@ -4,7 +4,7 @@ import { fusedRecurrence } from './fused/recurrence.js';
 import { gatherRows } from './fused/gather.js';
 import { GATES, cellKindsInWords, isCellKind, type CellKind } from './cell-kinds.js';
 import { RECURRENCES } from './fused/kinds.js';
-import { dropoutMaskValues, maskKey, normalVariable, VariableOwner } from '@rnnkit/cells';
+import { dropoutMaskTensor, maskKey, normalVariable, VariableOwner } from '@rnnkit/cells';
 import { uniformVariable } from './init.js';
 
 /**
@@ -171,18 +171,13 @@ export class RecurrentStack extends VariableOwner {
 
 /**
  * Inverted dropout: each entry 0 with probability `rate`, else 1 / (1 - rate) (PyTorch's scaling),
- * drawn on rnnkit's kernels from a key of two draws of `rng` (`dropoutMaskValues`: the same bits
+ * drawn on rnnkit's kernels from a key of two draws of `rng` (`dropoutMaskTensor`: the same bits
  * on any thread count, and in its JS loops where the kernels do not run).
  */
 function dropoutMask(shape: number[], rate: number, rng: Rng): tf.Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(
-    dropoutMaskValues(
-      n,
-      rate,
-      maskKey(() => rng.next()),
-    ),
+  return dropoutMaskTensor(
     shape,
-    'float32',
+    rate,
+    maskKey(() => rng.next()),
   );
 }

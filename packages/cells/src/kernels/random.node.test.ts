@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRng } from '@rnnkit/data';
-import { dropoutMaskValues, maskKey } from './random.js';
+import { useBackend } from '../../../../test/backends.js';
+import { dropoutMaskTensor, dropoutMaskValues, maskKey } from './random.js';
 import { activeKernels, useKernels } from './simd.js';
 import { setKernelThreads } from './threads.js';
 import '../index.node.js';
@@ -43,5 +44,34 @@ describe('dropoutMaskValues', () => {
     expect(Array.from(odd.subarray(0, 1000))).toEqual(Array.from(dropoutMaskValues(1000, 0.3, key)));
     expect(dropoutMaskValues(16, 0, key)).toEqual(new Float32Array(16).fill(1));
     expect(() => dropoutMaskValues(4, 1, key)).toThrow(/dropout rate must be in \[0, 1\), got 1/);
+  });
+});
+
+describe('dropoutMaskTensor', () => {
+  afterEach(() => {
+    useKernels(true);
+    setKernelThreads('auto');
+  });
+
+  it.each(['cpu', 'wasm'])("is dropoutMaskValues' bits as a tensor on %s: on the kernels, on 3 threads, in the JS loops, of any length", async (backend) => {
+    await useBackend(backend);
+    const key = maskKey(createRng(3).next);
+    const expected = dropoutMaskValues(4 * 6 * 8, 0.25, key);
+    const check = (shape: number[], want: Float32Array) => {
+      const mask = dropoutMaskTensor(shape, 0.25, key);
+      expect(mask.shape).toEqual(shape);
+      expect(mask.dtype).toBe('float32');
+      expect(mask.dataSync()).toEqual(want);
+      mask.dispose();
+    };
+    expect(activeKernels()).not.toBeNull();
+    check([4, 6, 8], expected);
+    setKernelThreads(3);
+    await activeKernels()?.pool?.whenReady();
+    check([4, 6, 8], expected);
+    useKernels(false);
+    check([4, 6, 8], expected);
+    useKernels(true);
+    check([3, 7], dropoutMaskValues(21, 0.25, key));
   });
 });

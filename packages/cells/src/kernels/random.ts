@@ -1,4 +1,5 @@
-import { activeKernels } from './simd.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { activeKernels, tensorOfView } from './simd.js';
 
 /** Chris Wellons' lowbias32, as the kernels' `mix4` computes it on each lane. */
 function mix(x: number): number {
@@ -27,6 +28,29 @@ export function maskKey(next: () => number): MaskKey {
  * bits on rnnkit's kernels (n % 4 == 0), in these JS loops (elsewhere), and on any thread count.
  */
 export function dropoutMaskValues(n: number, rate: number, key: MaskKey): Float32Array {
+  return drawDropoutMask(n, rate, key, (values, inKernels) => {
+    if (!inKernels) return values;
+    const out = new Float32Array(n);
+    out.set(values); // a set: slice of a shared memory's view is slow in V8
+    return out;
+  });
+}
+
+/**
+ * `dropoutMaskValues(size of shape, rate, key)` as a float32 tensor of `shape`, made straight
+ * from the kernels' memory where they draw it (one copy, not two).
+ */
+export function dropoutMaskTensor(shape: number[], rate: number, key: MaskKey): tf.Tensor {
+  return drawDropoutMask(tf.util.sizeFromShape(shape), rate, key, (values, inKernels) =>
+    inKernels ? tensorOfView<tf.Rank>(values, shape) : tf.tensor(values, shape, 'float32'),
+  );
+}
+
+/**
+ * Draws the mask and hands it to `use`: a view of the kernels' memory, valid only during the call
+ * (`inKernels`), or an array of its own that `use` may keep.
+ */
+function drawDropoutMask<T>(n: number, rate: number, key: MaskKey, use: (values: Float32Array, inKernels: boolean) => T): T {
   if (!(rate >= 0 && rate < 1)) throw new RangeError(`dropout rate must be in [0, 1), got ${rate}.`);
   const keep = 1 - rate;
   const threshold = Math.min(2 ** 32 - 1, Math.floor(keep * 2 ** 32));
@@ -36,9 +60,7 @@ export function dropoutMaskValues(n: number, rate: number, key: MaskKey): Float3
     const at = k.alloc(n);
     try {
       k.fn.dropoutMask(4 * at, n, 0, key.lo | 0, key.hi | 0, threshold | 0, scale);
-      const out = new Float32Array(n);
-      out.set(k.f32.subarray(at, at + n)); // a set: slice of a shared memory's view is slow in V8
-      return out;
+      return use(k.f32.subarray(at, at + n), true);
     } finally {
       k.release(at);
     }
@@ -48,5 +70,5 @@ export function dropoutMaskValues(n: number, rate: number, key: MaskKey): Float3
     const h = mix((mix((i + key.lo) | 0) ^ key.hi) | 0);
     out[i] = h < threshold ? scale : 0;
   }
-  return out;
+  return use(out, false);
 }
