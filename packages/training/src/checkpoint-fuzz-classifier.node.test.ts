@@ -11,7 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classificationData, noisySine } from '@rnnkit/data';
 import { SeqClassifier, TimeSeriesRegressor } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
-import { COMMON_MUTATIONS as M, caseList, fuzzCheckpoints, hexOf, tokensOf, vocabularyMutations, type Mutation } from './checkpoint-fuzz-harness.js';
+import {
+  COMMON_MUTATIONS as M,
+  caseList,
+  fuzzCheckpoints,
+  hexOf,
+  tokensOf,
+  vocabularyMutations,
+  type Mutation,
+  resignedEdit as resigned,
+} from './checkpoint-fuzz-harness.js';
 import { saveCheckpoint, seqClassifierKind, timeSeriesRegressorKind } from './node.js';
 
 const texts = ['a fine day', 'a bad day', 'fine fine weather', 'bad weather again', 'what a day', 'the day was fine', 'so bad', 'fine again'];
@@ -51,16 +60,6 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const resigned = (name: string, edit: (meta: Record<string, unknown>) => void): Mutation => ({
-  name,
-  apply(ctx) {
-    const json = ctx.readJson();
-    edit(json.userDefinedMetadata.rnnkit as Record<string, unknown>);
-    ctx.resign(json);
-    ctx.writeJson(json);
-    return name;
-  },
-});
 const config = (m: Record<string, unknown>) => m.config as Record<string, unknown>;
 const COMMON: [Mutation[], number][] = [
   [[M.flipWeights!], 30],

@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import { createRng, type Rng } from '@rnnkit/data';
 import { loadCheckpoint, type CheckpointKind, type CheckpointModel, type LoadedCheckpoint } from './node.js';
-import type { Spec } from './checkpoint/format.js';
 import { manifestText } from './checkpoint/integrity.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -62,9 +61,26 @@ export function resign(json: ModelJson, bin?: Uint8Array): void {
   const { integrity } = meta;
   if (!integrity) return;
   // The loader's own definition of the manifest, hashed synchronously.
-  integrity.manifest = sha256(manifestText(meta, json.weightsManifest.flatMap((g) => g.weights)));
+  integrity.manifest = sha256(
+    manifestText(
+      meta,
+      json.weightsManifest.flatMap((g) => g.weights),
+    ),
+  );
   if (bin) integrity.weights = sha256(bin);
 }
+
+/** A named edit of rnnkit's metadata with the checksums re-signed: a writer that signs its own wrong output. */
+export const resignedEdit = (name: string, edit: (meta: Record<string, unknown>) => void): Mutation => ({
+  name,
+  apply(ctx) {
+    const json = ctx.readJson();
+    edit(json.userDefinedMetadata.rnnkit as Record<string, unknown>);
+    ctx.resign(json);
+    ctx.writeJson(json);
+    return name;
+  },
+});
 
 /** Every (container, key) pair of a JSON tree. */
 function slots(node: Json, out: [Json[] | { [k: string]: Json }, string | number][] = []) {

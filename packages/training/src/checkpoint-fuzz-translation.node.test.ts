@@ -11,7 +11,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataNmt } from '@rnnkit/data';
 import { EncoderDecoder } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
-import { COMMON_MUTATIONS as M, caseList, fuzzCheckpoints, hexOf, toLegacy, tokensOf, vocabularyMutations, type Mutation } from './checkpoint-fuzz-harness.js';
+import {
+  COMMON_MUTATIONS as M,
+  caseList,
+  fuzzCheckpoints,
+  hexOf,
+  toLegacy,
+  tokensOf,
+  vocabularyMutations,
+  type Mutation,
+  resignedEdit as resigned,
+} from './checkpoint-fuzz-harness.js';
 import { saveCheckpoint, translationKind } from './node.js';
 
 const data = loadDataNmt({ numSteps: 6, numExamples: 60 });
@@ -44,16 +54,6 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const resigned = (name: string, edit: (meta: Record<string, unknown>) => void): Mutation => ({
-  name,
-  apply(ctx) {
-    const json = ctx.readJson();
-    edit(json.userDefinedMetadata.rnnkit as Record<string, unknown>);
-    ctx.resign(json);
-    ctx.writeJson(json);
-    return name;
-  },
-});
 const oldLayout: Mutation = {
   name: "rnnkit translate's first layout (no checksums)",
   apply(ctx) {

@@ -100,7 +100,19 @@ describe('language-model checkpoints, fuzzed (seed 20261129)', () => {
         [[M.truncate!], 12],
         [[M.editJson!], 25],
         [[M.editJsonResigned!], 15],
-        [[M.nonFinite!, M.pathOutside!, M.anotherRunsWeights!, M.stripChecksums!, M.reorderSpecsResigned!, legacyLayout, legacyWithAnotherRunsWeights, textEncodingEdited], 28],
+        [
+          [
+            M.nonFinite!,
+            M.pathOutside!,
+            M.anotherRunsWeights!,
+            M.stripChecksums!,
+            M.reorderSpecsResigned!,
+            legacyLayout,
+            legacyWithAnotherRunsWeights,
+            textEncodingEdited,
+          ],
+          28,
+        ],
         [vocabularyMutations('vocab', { characters: true }), 30],
       ]),
       fingerprint: (l) => {

@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { classificationData, loadDataNmt, nmtSpecialIds, timeSeriesData, type Vocab } from '@rnnkit/data';
-import { EncoderDecoder, SeqClassifier, TimeSeriesRegressor } from '@rnnkit/models';
+import { type EncoderDecoder, SeqClassifier, TimeSeriesRegressor } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
 import {
   loadCheckpoint,

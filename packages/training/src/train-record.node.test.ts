@@ -31,7 +31,9 @@ describe('the training record of a language-model checkpoint', () => {
 
   it.each([-1, 1.5, '2', null, Number.NaN, true])('refuses workers %s, naming the field', (workers) => {
     expect(trainCheckpointMetaProblem({ ...record(), workers })).toBe(`workers is ${JSON.stringify(workers)}, not a whole number >= 0`);
-    expect(() => checkTrainCheckpointMeta({ ...record(), workers }, 'runs/x/checkpoint')).toThrow(/^runs\/x\/checkpoint holds no rnnkit train state that can be resumed \(workers is/);
+    expect(() => checkTrainCheckpointMeta({ ...record(), workers }, 'runs/x/checkpoint')).toThrow(
+      /^runs\/x\/checkpoint holds no rnnkit train state that can be resumed \(workers is/,
+    );
   });
 
   it('gives a problem or accepts, never throws, for 500 random edits (seed 20261207)', () => {
