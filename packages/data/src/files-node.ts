@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import type { FileIdentity } from './timemachine.js';
 
 /** The largest text file (corpus, sentence pairs, CSV) rnnkit reads by default: 256 MiB. */
 export const MAX_TEXT_FILE_BYTES = 256 * 2 ** 20;
@@ -138,14 +139,12 @@ export function writeError(err: unknown, file: string): Error {
   return new FileWriteError(file, describeWriteFailure(err, file), (err as NodeJS.ErrnoException).code);
 }
 
-/** A file's identity: its SHA-256 (hex) and size in bytes, as a checkpoint records its corpus. */
-export interface FileIdentity {
-  sha256: string;
-  bytes: number;
-}
-
 /** The SHA-256 and size of a regular file (read with `readRegularFile`'s checks and limit). */
 export async function fileIdentity(path: string, options: ReadRegularFileOptions = {}): Promise<FileIdentity> {
-  const bytes = await readRegularFile(path, options);
+  return identityOf(await readRegularFile(path, options));
+}
+
+/** The SHA-256 and size of bytes read. */
+export function identityOf(bytes: Uint8Array): FileIdentity {
   return { sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength };
 }

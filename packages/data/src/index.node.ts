@@ -18,7 +18,6 @@ export {
   FileReadError,
   FileWriteError,
   MAX_TEXT_FILE_BYTES,
-  type FileIdentity,
   type FileReadProblem,
   type ReadRegularFileOptions,
 } from './files-node.js';

@@ -43,6 +43,7 @@ export {
   type DataFileSource,
   type TimeMachineSource,
   type TimeMachineText,
+  type FileIdentity,
   type Corpus,
   type CorpusOptions,
 } from './timemachine.js';

@@ -2,7 +2,7 @@ import { checkOptions, checkPositiveInts } from './checks.js';
 import { SeqDataLoader, seqDataEvalBatches, splitCorpus, type LoadDataTimeMachineOptions, type SeqBatch, type SeqDataLoaderOptions } from './seqdata.js';
 import type { TextEncoding } from './encoding.js';
 import { preprocessText, type Preprocessing } from './text.js';
-import { corpusFromText, type Corpus, type CorpusOptions, type TimeMachineSource, type TimeMachineText } from './timemachine.js';
+import { corpusFromText, type Corpus, type CorpusOptions, type FileIdentity, type TimeMachineSource, type TimeMachineText } from './timemachine.js';
 import type { Vocab } from './vocab.js';
 
 /** What `loadDataTimeMachine` gives. */
@@ -18,6 +18,8 @@ export interface TimeMachineData {
   encoding: TextEncoding;
   /** With `valFraction`: the held-out last part and its evaluation batches. */
   validation?: { corpus: Int32Array; batches: SeqBatch[] };
+  /** The corpus' `fileIdentity`, when it was read from a path. */
+  fileIdentity?: FileIdentity;
 }
 
 /**
@@ -30,7 +32,7 @@ export function corpusData(
   options: SeqDataLoaderOptions & { valFraction?: number },
   parts = splitCorpus(loaded.corpus, options.valFraction ?? 0),
 ): TimeMachineData {
-  const { corpus, vocab, keptFraction, totalTokens, encoding } = loaded;
+  const { corpus, vocab, keptFraction, totalTokens, encoding, fileIdentity } = loaded;
   const { train, validation } = parts;
   return {
     loader: new SeqDataLoader(train, options),
@@ -40,6 +42,7 @@ export function corpusData(
     totalTokens,
     encoding,
     ...(validation.length > 0 ? { validation: { corpus: validation, batches: seqDataEvalBatches(validation, options.batchSize, options.numSteps) } } : {}),
+    ...(fileIdentity ? { fileIdentity } : {}),
   };
 }
 
@@ -52,7 +55,8 @@ export function timeMachineLoaders(fetchTimeMachineText: (source?: TimeMachineSo
 
   /** d2l `load_corpus_time_machine(max_tokens)`: character indices of The Time Machine and its vocabulary. */
   async function loadCorpusTimeMachine(options: CorpusOptions & { source?: TimeMachineSource } = {}): Promise<Corpus> {
-    return corpusFromText((await fetchTimeMachineText(options.source)).text, options);
+    const { text, fileIdentity } = await fetchTimeMachineText(options.source);
+    return { ...corpusFromText(text, options), ...(fileIdentity ? { fileIdentity } : {}) };
   }
 
   /**

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { defaultCacheDir, fetchCached } from './cache-node.js';
-import { FileReadError, readRegularFile } from './files-node.js';
+import { FileReadError, identityOf, readRegularFile } from './files-node.js';
 import { timeMachineLoaders } from './timemachine-loaders.js';
 import {
   TIME_MACHINE_ENV,
@@ -10,6 +10,7 @@ import {
   howToPass,
   shippedTimeMachine,
   wantsDownload,
+  type FileIdentity,
   type TimeMachineSource,
   type TimeMachineText,
 } from './timemachine.js';
@@ -25,6 +26,11 @@ import {
  * is the sentence for every case.
  */
 export async function readTextFile(path: string, what = 'corpus', localCopyHint?: string, fix?: string): Promise<string> {
+  return (await readTextAndIdentity(path, what, localCopyHint, fix)).text;
+}
+
+/** `readTextFile`, with the SHA-256 and size of the bytes the text was decoded from. */
+async function readTextAndIdentity(path: string, what: string, localCopyHint?: string, fix?: string): Promise<{ text: string; fileIdentity: FileIdentity }> {
   const howTo =
     fix !== undefined
       ? fix
@@ -43,7 +49,7 @@ export async function readTextFile(path: string, what = 'corpus', localCopyHint?
   const text = decodeText(bytes);
   if (text === null) throw new Error(`The ${what} file ${path} is not a text file (it has NUL bytes or is not valid UTF-8): use a UTF-8 text file.`);
   if (text.trim() === '') throw new Error(`The ${what} file ${path} is empty. ${howTo}`.trim());
-  return text;
+  return { text, fileIdentity: identityOf(bytes) };
 }
 
 /**
@@ -56,7 +62,7 @@ export async function fetchTimeMachineText(source: TimeMachineSource = {}): Prom
   if (source.path !== undefined) {
     // A path the caller chose (the user's own text, often not the book): check it, not RNNKIT_TIMEMACHINE.
     const fix = 'Check the path, or leave it out to use The Time Machine shipped with @rnnkit/data.';
-    return { text: await readTextFile(source.path, 'corpus', hint, fix), origin: 'path', file: source.path };
+    return { ...(await readTextAndIdentity(source.path, 'corpus', hint, fix)), origin: 'path', file: source.path };
   }
   const env = source.env ?? process.env;
   const fromEnv = env[TIME_MACHINE_ENV];

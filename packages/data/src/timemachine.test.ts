@@ -1,4 +1,5 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +82,18 @@ describe('reading errors', () => {
     await expect(fetchTimeMachineText({ path: missing })).rejects.toThrow(new RegExp(`${name} does not exist\\. Check the path`));
     await expect(fetchTimeMachineText({ env: { [TIME_MACHINE_ENV]: missing } })).rejects.toThrow(new RegExp(`${name} does not exist.*${TIME_MACHINE_ENV}=`));
     await expect(readTextFile(dir)).rejects.toThrow(/is a folder/);
+  });
+
+  it('a corpus read from a path carries the SHA-256 and size of the bytes it was made of', async () => {
+    const file = join(dir, 'own.txt');
+    const bytes = new TextEncoder().encode('Ünïcode text\nover two lines\n');
+    await writeFile(file, bytes);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    expect((await fetchTimeMachineText({ path: file })).fileIdentity).toEqual({ sha256, bytes: bytes.length });
+    const data = await loadDataTimeMachine({ batchSize: 1, numSteps: 2, maxTokens: 0, source: { path: file } });
+    expect(data.fileIdentity).toEqual({ sha256, bytes: bytes.length });
+    // The book from the package or the environment is not a file the caller chose.
+    expect((await loadCorpusTimeMachine()).fileIdentity).toBeUndefined();
   });
 
   it('names an empty file', async () => {

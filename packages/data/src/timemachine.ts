@@ -63,6 +63,14 @@ export interface TimeMachineText {
   text: string;
   origin: 'path' | 'env' | 'cache' | 'download' | 'shipped';
   file: string;
+  /** For a file read from a path (`origin` 'path'): the SHA-256 and size of the very bytes the text came from. */
+  fileIdentity?: FileIdentity;
+}
+
+/** A file's identity: its SHA-256 (hex) and size in bytes, as a checkpoint records its corpus. */
+export interface FileIdentity {
+  sha256: string;
+  bytes: number;
 }
 
 /** SHA-1 as hex, through Web Crypto (Node 20+ and browsers alike). */
@@ -122,6 +130,8 @@ export interface Corpus {
   totalTokens: number;
   /** How the text became tokens (what a checkpoint records, and what a prefix goes through). */
   encoding: TextEncoding;
+  /** Read from a file path: the identity of the bytes it was made from (no second read to hash, which could see another text). */
+  fileIdentity?: FileIdentity;
 }
 
 export interface CorpusOptions {

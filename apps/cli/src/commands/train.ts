@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { FileWriteError, corpusPrefix, describeEncoding, fileIdentity } from '@rnnkit/data';
+import { FileWriteError, corpusPrefix, describeEncoding } from '@rnnkit/data';
 import { makeOptimizer, predict, trainLanguageModel, type BestEpoch, type LearningRateSchedule, type TrainResult } from '@rnnkit/training';
 import { DataParallelTrainer } from '@rnnkit/training/parallel';
 import { selectBackend, workerBackendSetup } from '../backend.js';
@@ -104,12 +104,13 @@ async function trainLoaded(
   const corpusPath = resumedCorpus ? resumedCorpus.path : training.corpus;
 
   const data = await loadRunData(training, resumed, resumed ? resumed.config.seed : opts.seed, corpusPath);
-  const { loader, vocab, corpus, keptFraction, validation, encoding } = data;
-  const corpusFile = resumedCorpus
-    ? resumedCorpus.identity
-    : corpusPath !== undefined
-      ? { path: resolve(corpusPath), ...(await fileIdentity(corpusPath, { what: 'corpus' })) }
-      : undefined;
+  const { loader, vocab, corpus, keptFraction, validation, encoding, fileIdentity: read } = data;
+  // The identity recorded is that of the bytes trained on (one read): a file edited meanwhile cannot slip in.
+  if (resumedCorpus?.identity && read && read.sha256 !== resumedCorpus.identity.sha256)
+    throw new RnnkitError(
+      `${resumedCorpus.identity.path} changed while the run started (SHA-256 ${read.sha256} now, ${resumedCorpus.identity.sha256} when checked): run the command again.`,
+    );
+  const corpusFile = resumedCorpus ? resumedCorpus.identity : corpusPath !== undefined && read ? { path: resolve(corpusPath), ...read } : undefined;
   const config: LanguageModelConfig = resumed
     ? resumed.config
     : {
