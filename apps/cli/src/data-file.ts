@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { fileIdentity } from '@rnnkit/data';
+import { fileIdentity, type FileIdentity } from '@rnnkit/data';
 
 // The data file a checkpoint was trained on (a CSV series, sentence pairs): recorded by its
 // absolute path and content, so that a command run with --checkpoint from another folder reads
@@ -15,10 +15,9 @@ export interface DataFileRecord {
   sha256?: string;
 }
 
-/** The record of a data file just read (`file` as given). */
-export async function dataFileRecord(file: string, what: string): Promise<DataFileRecord> {
-  const { sha256 } = await fileIdentity(file, { what });
-  return { file, path: resolve(file), sha256 };
+/** The record of a data file (`file` as given), from the identity of the read its data came from. */
+export function dataFileRecord(file: string, read: FileIdentity): DataFileRecord {
+  return { file, path: resolve(file), sha256: read.sha256 };
 }
 
 /**

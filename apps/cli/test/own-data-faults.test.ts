@@ -220,8 +220,11 @@ describe('--checkpoint reads the data file it was trained on, from any folder', 
       process.chdir(at('second'));
       writeFileSync('series.csv', 'units\n1\n2\n3\n4\n5\n6\n7\n8\n');
       writeFileSync('pairs.tsv', 'a\tb\nc\td\ne\tf\n');
+      stderr.length = 0;
       const again = await rnnkit(['timeseries', '--checkpoint', at('first/ts'), '--horizon', '3', '--out', 'ts-again']);
       expect(again.code, again.error).toBe(0);
+      // The recorded SHA-256 is that of the file as trained on: no note for the same bytes.
+      expect(stderr.join('')).not.toMatch(/has changed/);
       const forecast = JSON.parse(readFileSync('ts-again/forecast.json', 'utf8')) as { csv: string; forecast: { gru: number[] } };
       expect(forecast.csv).toBe(at('first/series.csv'));
       expect(forecast.forecast.gru).toEqual(trained);

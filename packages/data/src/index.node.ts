@@ -7,6 +7,7 @@ export {
   loadCorpusTimeMachine,
   loadDataTimeMachine,
   readTextFile,
+  readTextAndIdentity,
 } from './timemachine-node.js';
 export { writeFileAtomic, defaultCacheDir } from './cache-node.js';
 export {

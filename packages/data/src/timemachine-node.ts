@@ -29,8 +29,16 @@ export async function readTextFile(path: string, what = 'corpus', localCopyHint?
   return (await readTextAndIdentity(path, what, localCopyHint, fix)).text;
 }
 
-/** `readTextFile`, with the SHA-256 and size of the bytes the text was decoded from. */
-async function readTextAndIdentity(path: string, what: string, localCopyHint?: string, fix?: string): Promise<{ text: string; fileIdentity: FileIdentity }> {
+/**
+ * `readTextFile`, with the SHA-256 and size of the bytes the text was decoded from: what a
+ * checkpoint records of its data file, from the one read its data came from.
+ */
+export async function readTextAndIdentity(
+  path: string,
+  what: string,
+  localCopyHint?: string,
+  fix?: string,
+): Promise<{ text: string; fileIdentity: FileIdentity }> {
   const howTo =
     fix !== undefined
       ? fix

@@ -1,6 +1,15 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { StandardScaler, noisySine, parseCsvColumn, readTextFile, timeSeriesData, writeFileAtomic, type StandardScalerJSON } from '@rnnkit/data';
+import {
+  StandardScaler,
+  noisySine,
+  parseCsvColumn,
+  readTextAndIdentity,
+  timeSeriesData,
+  writeFileAtomic,
+  type FileIdentity,
+  type StandardScalerJSON,
+} from '@rnnkit/data';
 import { TimeSeriesRegressor } from '@rnnkit/models';
 import {
   evaluateForecasts,
@@ -149,10 +158,10 @@ async function runSineTimeseries(opts: TimeseriesCommandOptions, backend: string
 }
 
 /** Reads the series of `--csv` (and `--column`), with errors that name the file. */
-export async function readCsvSeries(file: string, column?: string): Promise<{ name: string; values: Float64Array; columns: string[] }> {
-  const text = await readTextFile(file, 'CSV', 'give --csv a CSV file with a column of numbers');
+export async function readCsvSeries(file: string, column?: string): Promise<{ name: string; values: Float64Array; columns: string[]; read: FileIdentity }> {
+  const { text, fileIdentity: read } = await readTextAndIdentity(file, 'CSV', 'give --csv a CSV file with a column of numbers');
   try {
-    return parseCsvColumn(text, { file, ...(column !== undefined ? { column } : {}) });
+    return { ...parseCsvColumn(text, { file, ...(column !== undefined ? { column } : {}) }), read };
   } catch (err) {
     throw new RnnkitError((err as Error).message);
   }
@@ -252,7 +261,7 @@ async function runCsvTimeseries(opts: TimeseriesCommandOptions & { csv: string }
     const training: RegressorTrainingRecord = {
       tau: opts.tau,
       scaler: scaler.toJSON(),
-      data: { ...(await dataFileRecord(opts.csv, 'CSV')), column: column.name },
+      data: { ...dataFileRecord(opts.csv, column.read), column: column.name },
       epochs: opts.epochs,
     };
     await saveKindCheckpoint(checkpoint, timeSeriesRegressorKind, { model, config, training });

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import {
   FRA_ENG_HEAD,
+  type FileIdentity,
   type Vocab,
   buildArrayNmtTokens,
   loadDataNmt,
@@ -9,7 +10,7 @@ import {
   parseTsv,
   preprocessNmt,
   readDataNmt,
-  readTextFile,
+  readTextAndIdentity,
   tokenizeNmt,
   writeFileAtomic,
 } from '@rnnkit/data';
@@ -251,7 +252,7 @@ export async function runTranslate(opts: TranslateCommandOptions): Promise<Trans
       numSteps,
       numExamples,
       epoch: opts.epochs,
-      ...(own ? { pairs: { ...(await dataFileRecord(pairsFile as string, 'pairs')), heldOut } } : {}),
+      ...(own ? { pairs: { ...dataFileRecord(pairsFile as string, own.read), heldOut } } : {}),
     };
     files.checkpoint = join(out, 'checkpoint');
     await saveKindCheckpoint(files.checkpoint, translationKind, {
@@ -357,9 +358,9 @@ async function readPairs(
   file: string,
   opts: TranslateCommandOptions,
   resumed?: TranslateCheckpointMeta,
-): Promise<{ text: string; numExamples: number; heldOut: number }> {
+): Promise<{ text: string; numExamples: number; heldOut: number; read: FileIdentity }> {
   if (opts.data !== undefined || opts.download) throw new UsageError('--pairs replaces the English-French data: leave out --data and --download.');
-  const raw = await readTextFile(file, 'pairs', 'give --pairs a file of source<TAB>target lines');
+  const { text: raw, fileIdentity: read } = await readTextAndIdentity(file, 'pairs', 'give --pairs a file of source<TAB>target lines');
   let rows: string[][];
   try {
     rows = parseTsv(raw, { fields: ['source', 'target'], file });
@@ -372,5 +373,5 @@ async function readPairs(
   if (trainPairs < 2)
     throw new RnnkitError(`${file} has ${rows.length} pairs: with ${heldOut} held out, fewer than 2 are left to train on (add pairs, or lower --held-out).`);
   // d2l's tokenize_nmt keeps the first num_examples + 1 lines.
-  return { text: rows.map((r) => r.join('\t')).join('\n'), numExamples: trainPairs - 1, heldOut };
+  return { text: rows.map((r) => r.join('\t')).join('\n'), numExamples: trainPairs - 1, heldOut, read };
 }
