@@ -45,6 +45,26 @@ describe('the WebAssembly SIMD kernels', () => {
     expect(JSON.parse(out).worst).toBeLessThan(1e-5);
   });
 
+  it("gemm's last 4 columns give each row the bits it gets alone (8-row tiles, then single rows)", () => {
+    const k = activeKernels()!;
+    const [M, K, N] = [21, 37, 12]; // 8 columns in a panel, 4 at the edge; two 8-row tiles and 5 rows
+    const lay = k.allocLayout({ A: M * K, B: K * N, P: K * N, C: M * N, ROW: N });
+    try {
+      const f = k.f32;
+      for (let i = 0; i < M * K; i++) f[lay.A + i] = Math.sin(1 + i) * 3;
+      for (let i = 0; i < K * N; i++) f[lay.B + i] = Math.cos(2 * i);
+      k.fn.packPanels(4 * lay.P, 4 * lay.B, K, N);
+      k.fn.gemm(4 * lay.C, 4 * lay.A, 4 * lay.P, M, K, N);
+      const all = k.f32.slice(lay.C, lay.C + M * N);
+      for (let i = 0; i < M; i++) {
+        k.fn.gemm(4 * lay.ROW, 4 * (lay.A + i * K), 4 * lay.P, 1, K, N);
+        expect(Array.from(all.subarray(i * N, (i + 1) * N)), `row ${i}`).toEqual(Array.from(k.f32.subarray(lay.ROW, lay.ROW + N)));
+      }
+    } finally {
+      k.release(lay.region);
+    }
+  });
+
   it('load here (Node 20 has WebAssembly SIMD)', () => {
     expect(activeKernels()).not.toBeNull();
   });
