@@ -26,7 +26,7 @@ import {
  * is the sentence for every case.
  */
 export async function readTextFile(path: string, what = 'corpus', localCopyHint?: string, fix?: string): Promise<string> {
-  return (await readTextAndIdentity(path, what, localCopyHint, fix)).text;
+  return (await readTextBytes(path, what, localCopyHint, fix)).text;
 }
 
 /**
@@ -39,6 +39,12 @@ export async function readTextAndIdentity(
   localCopyHint?: string,
   fix?: string,
 ): Promise<{ text: string; fileIdentity: FileIdentity }> {
+  const { text, bytes } = await readTextBytes(path, what, localCopyHint, fix);
+  return { text, fileIdentity: identityOf(bytes) };
+}
+
+/** `readTextFile`'s read and checks, with the bytes (hashed only by the callers that record them). */
+async function readTextBytes(path: string, what: string, localCopyHint?: string, fix?: string): Promise<{ text: string; bytes: Uint8Array }> {
   const howTo =
     fix !== undefined
       ? fix
@@ -57,7 +63,7 @@ export async function readTextAndIdentity(
   const text = decodeText(bytes);
   if (text === null) throw new Error(`The ${what} file ${path} is not a text file (it has NUL bytes or is not valid UTF-8): use a UTF-8 text file.`);
   if (text.trim() === '') throw new Error(`The ${what} file ${path} is empty. ${howTo}`.trim());
-  return { text, fileIdentity: identityOf(bytes) };
+  return { text, bytes };
 }
 
 /**

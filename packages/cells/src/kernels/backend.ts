@@ -221,22 +221,32 @@ function patchSplitV(): boolean {
 }
 
 /**
- * An element-wise kernel on rnnkit's kernels: x's floats copied into their memory, `op(at, n)`
- * run over them in place there (one thread: these are small next to a split's cost), copied to a
- * new output.
+ * A kernel on rnnkit's kernels: x's floats copied into their memory at `at`, `op(at, n, outAt)`
+ * run there (one thread: these are small next to a split's cost), and the floats at `outAt`
+ * copied to a new output of `outShape`. Element-wise ops keep x's shape and work in place
+ * (`outAt` is `at`); others get a region of their own after x's.
  */
-function mapOnKernels(k: Kernels, backend: HeapBackend, x: tf.TensorInfo, op: (at: number, n: number) => void): tf.TensorInfo {
-  const out = backend.makeOutput(x.shape, 'float32');
+function mapOnKernels(
+  k: Kernels,
+  backend: HeapBackend,
+  x: tf.TensorInfo,
+  op: (at: number, n: number, outAt: number) => void,
+  outShape: number[] = x.shape,
+): tf.TensorInfo {
+  const out = backend.makeOutput(outShape, 'float32');
   const n = tf.util.sizeFromShape(x.shape);
   if (n === 0) return out;
-  const at = k.alloc(n);
+  const inPlace = outShape === x.shape;
+  const size = inPlace ? n : tf.util.sizeFromShape(outShape);
+  const at = k.allocLayout({ x: n, out: inPlace ? 0 : size });
+  const outAt = inPlace ? at.x : at.out;
   try {
     const f32 = k.f32; // read after the alloc: it may have grown the memory
-    f32.set(backend.typedArrayFromHeap(x), at);
-    op(at, n);
-    backend.typedArrayFromHeap(out).set(f32.subarray(at, at + n));
+    f32.set(backend.typedArrayFromHeap(x), at.x);
+    op(at.x, n, outAt);
+    backend.typedArrayFromHeap(out).set(f32.subarray(outAt, outAt + size));
   } finally {
-    k.release(at);
+    k.release(at.region);
   }
   return out;
 }
@@ -270,18 +280,8 @@ function patchSum(): boolean {
     const rows = tf.util.sizeFromShape(x.shape.slice(0, lead));
     const cols = tf.util.sizeFromShape(x.shape.slice(lead));
     if (rows * cols === 0) return stock.kernelFunc(args);
-    const backend = args.backend as unknown as HeapBackend;
-    const out = backend.makeOutput(keepDims ? [...x.shape.map((d, i) => (i < lead ? 1 : d))] : x.shape.slice(lead), 'float32');
-    const at = k.allocLayout({ x: rows * cols, sums: cols });
-    try {
-      const f32 = k.f32; // read after the alloc: it may have grown the memory
-      f32.set(backend.typedArrayFromHeap(x), at.x);
-      k.fn.columnSums(4 * at.sums, 4 * at.x, rows, cols);
-      backend.typedArrayFromHeap(out).set(f32.subarray(at.sums, at.sums + cols));
-    } finally {
-      k.release(at.region);
-    }
-    return out;
+    const outShape = keepDims ? x.shape.map((d, i) => (i < lead ? 1 : d)) : x.shape.slice(lead);
+    return mapOnKernels(k, args.backend as unknown as HeapBackend, x, (at, _, sums) => k.fn.columnSums(4 * sums, 4 * at, rows, cols), outShape);
   });
 }
 
