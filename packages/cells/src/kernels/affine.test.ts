@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, useBackend, type Nested } from '../../../../test/backends.js';
 import { affine } from '../ops.js';
-import { AFFINE_KERNEL } from './affine.js';
+import { AFFINE_KERNEL, composeAffineWeightGrads } from './affine.js';
 import { wasmMatMul } from './backend.js';
 import { watchOpPaths } from './paths.js';
 
@@ -77,6 +77,55 @@ describe('affine on wasm', () => {
       tf.dispose([result.y, ...result.grads]);
       expect(tf.memory().numTensors).toBe(before);
     });
+  });
+
+  it('gives the weight gradients the bits of the two transposed products and the column sums it replaces', () => {
+    SIZES.forEach((size, i) => {
+      const [X, Wx, H, Wh, b, w] = operands[i] as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D];
+      const before = tf.memory().numTensors;
+      // With loss sum(y * w), the output's gradient G is w.
+      const [dWx, dWh, db] = tf.grads((...a: tf.Tensor[]) => weighted(affine(X, a[0] as tf.Tensor2D, H, a[1] as tf.Tensor2D, a[2] as tf.Tensor), w))([
+        Wx,
+        Wh,
+        b,
+      ]);
+      const separate = [tf.matMul(X, w, true, false), tf.matMul(H, w, true, false), tf.sum(w, 0)];
+      [dWx, dWh, db].forEach((g, j) => {
+        expect(g?.shape, `shape ${j} ${size}`).toEqual(separate[j]?.shape);
+        expect(Array.from(g?.dataSync() ?? []), `${['dW_x', 'dW_h', 'db'][j]} ${size}`).toEqual(Array.from(separate[j]?.dataSync() ?? []));
+      });
+      tf.dispose([dWx, dWh, db, ...separate]);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  });
+
+  it('composes the same weight gradients from the BatchMatMul and Sum kernels where the gemm does not run', () => {
+    const [X, , H, , , w] = operands[1] as tf.Tensor2D[];
+    const before = tf.memory().numTensors;
+    const backend = tf.backend();
+    const infos = composeAffineWeightGrads({ inputs: { x: X as tf.Tensor2D, h: H as tf.Tensor2D, g: w as tf.Tensor2D }, backend, attrs: {} });
+    const got = infos.map((t) => tf.engine().makeTensorFromTensorInfo(t));
+    const separate = [
+      tf.matMul(X as tf.Tensor2D, w as tf.Tensor2D, true, false),
+      tf.matMul(H as tf.Tensor2D, w as tf.Tensor2D, true, false),
+      tf.sum(w as tf.Tensor2D, 0),
+    ];
+    got.forEach((g, j) => {
+      expect(g.shape).toEqual(separate[j]?.shape);
+      expect(Array.from(g.dataSync())).toEqual(Array.from(separate[j]?.dataSync() ?? []));
+    });
+    tf.dispose([...got, ...separate]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('leaves nothing behind when only the state needs a gradient (frozen weights)', () => {
+    const [X, Wx, H, Wh, b, w] = operands[1] as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D];
+    const before = tf.memory().numTensors;
+    const [dH] = tf.grads((h: tf.Tensor) => weighted(affine(X, Wx, h as tf.Tensor2D, Wh, b), w))([H]);
+    const expectedDH = tf.matMul(w, Wh, false, true);
+    expect(Array.from(dH?.dataSync() ?? [])).toEqual(Array.from(expectedDH.dataSync()));
+    tf.dispose([dH, expectedDH]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('keeps the stacked weights packed while they live, and never mixes a stack with other tensors', () => {

@@ -13,6 +13,12 @@ type KernelArgs = Parameters<tf.KernelFunc>[0];
 export const AFFINE_KERNEL = 'RnnkitAffine';
 
 /**
+ * The weight gradients of `AFFINE_KERNEL` in one kernel: inputs X, H and G (the output's
+ * gradient), outputs dW_x = X^T G, dW_h = H^T G and db = G's column sums.
+ */
+export const AFFINE_WEIGHT_GRADS_KERNEL = 'RnnkitAffineWeightGrads';
+
+/**
  * X W_x + H W_h + b as the scratch cells compute it, (X W_x + H W_h) + b, on any matmul and add:
  * TensorFlow.js's ops where `AFFINE_KERNEL` does not run, the backend's kernels inside it
  * without WebAssembly SIMD.
@@ -35,7 +41,10 @@ export function affineKernel(X: tf.Tensor2D, Wx: tf.Tensor2D, H: tf.Tensor2D, Wh
  * The gradient of `AFFINE_KERNEL`, the matmuls' and adds' gradients it stands for: with G the
  * output's gradient, dX = G W_x^T, dH = G W_h^T, dW_x = X^T G, dW_h = H^T G, db = G's column
  * sums. The engine asks only for the inputs on the way to what is differentiated (never the
- * one-hot X in d2l's models).
+ * one-hot X in d2l's models). The three weight gradients come from one kernel
+ * (`AFFINE_WEIGHT_GRADS_KERNEL`, one gemm where it runs on rnnkit's), computed when the engine
+ * backpropagates through the node: inside its backward pass, so they are freed with it when a
+ * frozen weight leaves one unused.
  */
 function registerAffineGradient(): void {
   if (tf.getGradient(AFFINE_KERNEL)) return;
@@ -45,15 +54,35 @@ function registerAffineGradient(): void {
     gradFunc: (dy, saved) => {
       const G = dy as tf.Tensor2D;
       const [x, h, wx, wh] = saved as tf.Tensor2D[];
+      const [dWx, dWh, db] = tf.engine().runKernel(AFFINE_WEIGHT_GRADS_KERNEL, { x: x as tf.Tensor2D, h: h as tf.Tensor2D, g: G }) as tf.Tensor[];
       return {
         x: () => tf.matMul(G, wx as tf.Tensor2D, false, true),
         h: () => tf.matMul(G, wh as tf.Tensor2D, false, true),
-        wx: () => tf.matMul(x as tf.Tensor2D, G, true, false),
-        wh: () => tf.matMul(h as tf.Tensor2D, G, true, false),
-        b: () => tf.sum(G, 0),
+        wx: () => dWx as tf.Tensor,
+        wh: () => dWh as tf.Tensor,
+        b: () => db as tf.Tensor,
       };
     },
   });
+}
+
+/**
+ * `AFFINE_WEIGHT_GRADS_KERNEL` where rnnkit's gemm does not run (no WebAssembly SIMD): X^T G and
+ * H^T G on the BatchMatMul kernel and G's column sums on the Sum kernel registered for the
+ * backend, as the ops would run them.
+ */
+export function composeAffineWeightGrads(args: KernelArgs): tf.TensorInfo[] {
+  const { x, h, g } = args.inputs as Record<'x' | 'h' | 'g', tf.TensorInfo>;
+  const backendName = tf.getBackend();
+  const mm = tf.getKernel('BatchMatMul', backendName);
+  const sum = tf.getKernel('Sum', backendName);
+  if (!mm || !sum) throw new Error(`${AFFINE_WEIGHT_GRADS_KERNEL}: the ${backendName} backend has no BatchMatMul or Sum kernel.`);
+  const transposed = { transposeA: true, transposeB: false };
+  return [
+    mm.kernelFunc({ inputs: { a: x, b: g }, backend: args.backend, attrs: transposed }) as tf.TensorInfo,
+    mm.kernelFunc({ inputs: { a: h, b: g }, backend: args.backend, attrs: transposed }) as tf.TensorInfo,
+    sum.kernelFunc({ inputs: { x: g }, backend: args.backend, attrs: { axis: [0], keepDims: false } }) as tf.TensorInfo,
+  ];
 }
 
 /**
@@ -61,11 +90,16 @@ function registerAffineGradient(): void {
  * null where it cannot (no WebAssembly SIMD yet), and the backend's own BatchMatMul and Add kernels
  * compose it. Returns false where wasm is not registered.
  */
-export function registerWasmAffine(fused: (args: KernelArgs) => tf.TensorInfo | null): boolean {
+export function registerWasmAffine(fused: (args: KernelArgs) => tf.TensorInfo | null, fusedWeightGrads: (args: KernelArgs) => tf.TensorInfo[] | null): boolean {
   const matMul = tf.getKernel('BatchMatMul', 'wasm');
   const add = tf.getKernel('Add', 'wasm');
-  if (!matMul || !add) return false;
+  if (!matMul || !add || !tf.getKernel('Sum', 'wasm')) return false;
   registerAffineGradient();
+  tf.registerKernel({
+    kernelName: AFFINE_WEIGHT_GRADS_KERNEL,
+    backendName: 'wasm',
+    kernelFunc: (args: KernelArgs) => fusedWeightGrads(args) ?? composeAffineWeightGrads(args),
+  });
   tf.registerKernel({
     kernelName: AFFINE_KERNEL,
     backendName: 'wasm',

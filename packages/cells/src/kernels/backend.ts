@@ -41,7 +41,8 @@ const installed = new Set<string>();
  *   call the stock slice directly, now go through this one.
  * - Identity: the stock kernel copies its input; it now shares it (see patchIdentity).
  * - RnnkitAffine (new): the scratch cells' X W_x + H W_h + b as one kernel with its own gradient
- *   (`affine` of ops.ts uses it where registered), one gemm over the stacked operands.
+ *   (`affine` of ops.ts uses it where registered), one gemm over the stacked operands; its three
+ *   weight gradients are one more (RnnkitAffineWeightGrads), one gemm over [X H 1]^T.
  * - Exp (softmax cross-entropy's logSoftmax): float32 runs on the kernels' SIMD exp (`expFloats`,
  *   Infinity, denormals, 0 and NaN as the stock kernel gives them), one thread; other dtypes, or
  *   no WebAssembly SIMD, go to the stock kernel.
@@ -58,7 +59,14 @@ export function installWasmKernels(): string[] {
   if (!installed.has('Exp') && patchExp()) done.push('Exp');
   if (!installed.has('Sum') && patchSum()) done.push('Sum');
   if (!installed.has('Cast') && patchCast()) done.push('Cast');
-  if (!installed.has(AFFINE_KERNEL) && registerWasmAffine((args) => wasmMatMul()?.runAffine(args) ?? null)) done.push(AFFINE_KERNEL);
+  if (
+    !installed.has(AFFINE_KERNEL) &&
+    registerWasmAffine(
+      (args) => wasmMatMul()?.runAffine(args) ?? null,
+      (args) => wasmMatMul()?.runAffineWeightGrads(args) ?? null,
+    )
+  )
+    done.push(AFFINE_KERNEL);
   done.forEach((k) => {
     installed.add(k);
   });

@@ -120,6 +120,8 @@ interface ProductOperands<S extends string> {
   batches: number;
   aIdx: Int32Array;
   bIdx: Int32Array;
+  /** Copies the one product C (M rows of Np floats at float offset C) out, instead of into `out`. */
+  emit?: (f32: Float32Array, C: number, Np: number) => void;
 }
 
 /** The batch indices of a product without batch dimensions (never written to). */
@@ -289,6 +291,67 @@ export class GemmMatMul {
   }
 
   /**
+   * The weight gradients of `runAffine` in one product: with G (M, N) the output's gradient,
+   * [X H 1]^T G stacks dW_x = X^T G, dW_h = H^T G and db = G's column sums, each a sum over the M
+   * rows in order (the same bits as the two transposed products and the column sums it replaces),
+   * copied out as three tensors. Returns null for what it does not take (the caller composes them).
+   */
+  runAffineWeightGrads(args: KernelArgs): tf.TensorInfo[] | null {
+    const { x, h, g } = args.inputs as Record<'x' | 'h' | 'g', tf.TensorInfo>;
+    if (![x, h, g].every((t) => t.dtype === 'float32') || x.shape.length !== 2 || h.shape.length !== 2 || g.shape.length !== 2) return null;
+    const [M, Kx] = x.shape as [number, number];
+    const [Mh, Kh] = h.shape as [number, number];
+    const [Mg, N] = g.shape as [number, number];
+    if (Mh !== M || Mg !== M) return null;
+    const backend = args.backend as unknown as WasmHeapBackend;
+    const outs = [backend.makeOutput([Kx, N], 'float32'), backend.makeOutput([Kh, N], 'float32'), backend.makeOutput([N], 'float32')];
+    if (N === 0) return outs;
+    if (M === 0) {
+      for (const t of outs) backend.typedArrayFromHeap(t).fill(0);
+      return outs;
+    }
+    const rows = Kx + Kh + 1;
+    this.product(backend, outs[0] as tf.TensorInfo, {
+      M: rows,
+      K: M,
+      N,
+      nA: 1,
+      scratch: { T: M * Math.max(Kx, Kh) },
+      fillA: (f32, temp) => {
+        // X^T, then H^T, then a row of ones: (Kx + Kh + 1, M).
+        const transposeInto = (t: tf.TensorInfo, cols: number, dst: number) => {
+          const heap = backend.typedArrayFromHeap(t);
+          if (M % 4 === 0 && cols % 4 === 0) {
+            f32.set(heap, temp.T);
+            this.k.fn.transpose(4 * dst, 4 * temp.T, M, cols);
+          } else {
+            for (let r = 0; r < cols; r++) for (let c = 0; c < M; c++) f32[dst + r * M + c] = heap[c * cols + r] as number;
+          }
+        };
+        transposeInto(x, Kx, temp.A);
+        transposeInto(h, Kh, temp.A + Kx * M);
+        f32.fill(1, temp.A + (Kx + Kh) * M, temp.A + rows * M);
+      },
+      B: { dataId: g.dataId, layout: PLAIN, count: 1 },
+      fillB: (f32, at) => f32.set(backend.typedArrayFromHeap(g), at),
+      aIdx: ONE_BATCH,
+      bIdx: ONE_BATCH,
+      batches: 1,
+      emit: (f32, C, Np) => {
+        let row = 0;
+        for (const t of outs) {
+          const heap = backend.typedArrayFromHeap(t);
+          const n = heap.length / N;
+          if (Np === N) heap.set(f32.subarray(C + row * N, C + (row + n) * N));
+          else for (let r = 0; r < n; r++) heap.set(f32.subarray(C + (row + r) * Np, C + (row + r) * Np + N), r * N);
+          row += n;
+        }
+      },
+    });
+    return outs;
+  }
+
+  /**
    * `out` = A B for each of `batches` pairs (A's batch `aIdx[i]`, B's `bIdx[i]`): A's nA batches
    * (M, K) assembled by `fillA` in the kernels' memory, B's `count` batches written row-major by
    * `fillB` (transposed in the TRANSPOSED layout) and packed into panels, or taken from the kept
@@ -324,7 +387,8 @@ export class GemmMatMul {
         const A = 4 * (temp.A + (p.aIdx[i] as number) * M * K);
         const P = 4 * (panels.offset + (p.bIdx[i] as number) * panelFloats);
         this.gemm(runs, temp.C, A, P, M, K, Np);
-        if (Np === N) cHeap.set(f32.subarray(temp.C, temp.C + M * N), i * M * N);
+        if (p.emit) p.emit(f32, temp.C, Np);
+        else if (Np === N) cHeap.set(f32.subarray(temp.C, temp.C + M * N), i * M * N);
         else for (let r = 0; r < M; r++) cHeap.set(f32.subarray(temp.C + r * Np, temp.C + r * Np + N), (i * M + r) * N);
       }
     } catch (err) {
