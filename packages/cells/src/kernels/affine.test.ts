@@ -118,6 +118,25 @@ describe('affine on wasm', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('differentiates twice: a taped backward pass takes the weight gradients as ops', () => {
+    const [X, Wx, H, Wh, b] = operands[1] as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+    const before = tf.memory().numTensors;
+    // d/dWh of sum(dL/dWh) for L = sum(affine^2): a gradient of a gradient through the weights.
+    const second = (useKernel: boolean) =>
+      tf.grad((wh: tf.Tensor) => {
+        const inner = tf.grad((w: tf.Tensor) => {
+          const y = useKernel ? affine(X, Wx, H, w as tf.Tensor2D, b) : composed(X, Wx, H, w as tf.Tensor2D, b);
+          return tf.sum(tf.square(y));
+        })(wh);
+        return tf.sum(inner);
+      })(Wh);
+    const viaKernel = second(true);
+    const viaOps = second(false);
+    expectClose(viaKernel, viaOps.arraySync() as Nested, 'second-order dW_h', { rtol: 1e-5, atol: 1e-5 });
+    tf.dispose([viaKernel, viaOps]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('leaves nothing behind when only the state needs a gradient (frozen weights)', () => {
     const [X, Wx, H, Wh, b, w] = operands[1] as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D];
     const before = tf.memory().numTensors;

@@ -43,8 +43,9 @@ export function affineKernel(X: tf.Tensor2D, Wx: tf.Tensor2D, H: tf.Tensor2D, Wh
  * sums. The engine asks only for the inputs on the way to what is differentiated (never the
  * one-hot X in d2l's models). The three weight gradients come from one kernel
  * (`AFFINE_WEIGHT_GRADS_KERNEL`, one gemm where it runs on rnnkit's), computed when the engine
- * backpropagates through the node: inside its backward pass, so they are freed with it when a
- * frozen weight leaves one unused.
+ * reaches the node, whether or not a weight needs its gradient: where none does (frozen weights),
+ * they are work for nothing and stay in memory until the backward pass ends. Where the backward
+ * pass is itself taped (a gradient of a gradient), each runs as its own differentiable op instead.
  */
 function registerAffineGradient(): void {
   if (tf.getGradient(AFFINE_KERNEL)) return;
@@ -54,14 +55,21 @@ function registerAffineGradient(): void {
     gradFunc: (dy, saved) => {
       const G = dy as tf.Tensor2D;
       const [x, h, wx, wh] = saved as tf.Tensor2D[];
-      const [dWx, dWh, db] = tf.engine().runKernel(AFFINE_WEIGHT_GRADS_KERNEL, { x: x as tf.Tensor2D, h: h as tf.Tensor2D, g: G }) as tf.Tensor[];
-      return {
+      const inputGrads = {
         x: () => tf.matMul(G, wx as tf.Tensor2D, false, true),
         h: () => tf.matMul(G, wh as tf.Tensor2D, false, true),
-        wx: () => dWx as tf.Tensor,
-        wh: () => dWh as tf.Tensor,
-        b: () => db as tf.Tensor,
       };
+      // The weight-gradient kernel has no gradient of its own: a taped backward pass gets the ops.
+      if (tf.engine().isTapeOn()) {
+        return {
+          ...inputGrads,
+          wx: () => tf.matMul(x as tf.Tensor2D, G, true, false),
+          wh: () => tf.matMul(h as tf.Tensor2D, G, true, false),
+          b: () => tf.sum(G, 0),
+        };
+      }
+      const [dWx, dWh, db] = tf.engine().runKernel(AFFINE_WEIGHT_GRADS_KERNEL, { x: x as tf.Tensor2D, h: h as tf.Tensor2D, g: G }) as tf.Tensor[];
+      return { ...inputGrads, wx: () => dWx as tf.Tensor, wh: () => dWh as tf.Tensor, b: () => db as tf.Tensor };
     },
   });
 }
@@ -78,17 +86,25 @@ export function composeAffineWeightGrads(args: KernelArgs): tf.TensorInfo[] {
   const sum = tf.getKernel('Sum', backendName);
   if (!mm || !sum) throw new Error(`${AFFINE_WEIGHT_GRADS_KERNEL}: the ${backendName} backend has no BatchMatMul or Sum kernel.`);
   const transposed = { transposeA: true, transposeB: false };
-  return [
-    mm.kernelFunc({ inputs: { a: x, b: g }, backend: args.backend, attrs: transposed }) as tf.TensorInfo,
-    mm.kernelFunc({ inputs: { a: h, b: g }, backend: args.backend, attrs: transposed }) as tf.TensorInfo,
-    sum.kernelFunc({ inputs: { x: g }, backend: args.backend, attrs: { axis: [0], keepDims: false } }) as tf.TensorInfo,
-  ];
+  const made: tf.TensorInfo[] = [];
+  try {
+    made.push(mm.kernelFunc({ inputs: { a: x, b: g }, backend: args.backend, attrs: transposed }) as tf.TensorInfo);
+    made.push(mm.kernelFunc({ inputs: { a: h, b: g }, backend: args.backend, attrs: transposed }) as tf.TensorInfo);
+    made.push(sum.kernelFunc({ inputs: { x: g }, backend: args.backend, attrs: { axis: [0], keepDims: false } }) as tf.TensorInfo);
+  } catch (err) {
+    const backend = args.backend as unknown as { disposeData(dataId: object): void };
+    for (const t of made) backend.disposeData(t.dataId);
+    throw err;
+  }
+  return made;
 }
 
 /**
  * Registers `AFFINE_KERNEL` for the wasm backend: `fused` runs it (rnnkit's gemm), or returns
  * null where it cannot (no WebAssembly SIMD yet), and the backend's own BatchMatMul and Add kernels
- * compose it. Returns false where wasm is not registered.
+ * compose it. Registers `AFFINE_WEIGHT_GRADS_KERNEL` the same way: `fusedWeightGrads`, else
+ * `composeAffineWeightGrads`. Returns false where wasm (or its BatchMatMul, Add or Sum) is not
+ * registered.
  */
 export function registerWasmAffine(fused: (args: KernelArgs) => tf.TensorInfo | null, fusedWeightGrads: (args: KernelArgs) => tf.TensorInfo[] | null): boolean {
   const matMul = tf.getKernel('BatchMatMul', 'wasm');
@@ -98,6 +114,7 @@ export function registerWasmAffine(fused: (args: KernelArgs) => tf.TensorInfo | 
   tf.registerKernel({
     kernelName: AFFINE_WEIGHT_GRADS_KERNEL,
     backendName: 'wasm',
+    // Its fallback runs exactly where the forward op's does (no SIMD), which that op's path reports.
     kernelFunc: (args: KernelArgs) => fusedWeightGrads(args) ?? composeAffineWeightGrads(args),
   });
   tf.registerKernel({

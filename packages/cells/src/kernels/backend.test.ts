@@ -202,6 +202,24 @@ describe('installWasmKernels', () => {
     tf.dispose(inputs);
   });
 
+  it('Sum over no rows is zeros (the stock kernel leaves that output unwritten), and over no columns empty', () => {
+    const before = tf.memory().numTensors;
+    // Garbage first, where the next output is likely to land.
+    tf.tidy(() => tf.fill([2, 3], 7.5).dataSync());
+    const empty = tf.zeros([0, 3]);
+    const y = tf.sum(empty, 0);
+    expect(y.shape).toEqual([3]);
+    expect([...y.dataSync()]).toEqual([0, 0, 0]);
+    const kept = tf.sum(empty, 0, true);
+    expect(kept.shape).toEqual([1, 3]);
+    expect([...kept.dataSync()]).toEqual([0, 0, 0]);
+    const narrow = tf.zeros([4, 0]);
+    const noColumns = tf.sum(narrow, 0);
+    expect(noColumns.shape).toEqual([0]);
+    tf.dispose([empty, y, kept, narrow, noColumns]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it("Sum over leading axes gives the stock kernel's bits, keepDims shapes, and leaves other reductions to it", () => {
     const before = tf.memory().numTensors;
     sumCases.forEach(([shape, axis, keepDims], i) => {

@@ -272,7 +272,7 @@ function patchExp(): boolean {
 /**
  * Sum over leading axes, given in order (axis 0 of a matrix: a bias gradient), as the kernels' column sums, which
  * add each column from 0 in row order in float32, as the stock kernel does after transposing:
- * the same bits without the transpose. Other reductions, dtypes and empty inputs go to the stock kernel.
+ * the same bits without the transpose; over no rows, zeros. Other reductions and dtypes go to the stock kernel.
  */
 function patchSum(): boolean {
   return replace('Sum', (stock) => (args: KernelArgs) => {
@@ -287,8 +287,14 @@ function patchSum(): boolean {
     if (lead === 0 || lead === rank || !axes.every((a, i) => a === i)) return stock.kernelFunc(args);
     const rows = tf.util.sizeFromShape(x.shape.slice(0, lead));
     const cols = tf.util.sizeFromShape(x.shape.slice(lead));
-    if (rows * cols === 0) return stock.kernelFunc(args);
     const outShape = keepDims ? x.shape.map((d, i) => (i < lead ? 1 : d)) : x.shape.slice(lead);
+    if (rows * cols === 0) {
+      // A sum over no rows is 0 (the stock kernel leaves such an output unwritten).
+      const backend = args.backend as unknown as HeapBackend;
+      const out = backend.makeOutput(outShape, 'float32');
+      backend.typedArrayFromHeap(out).fill(0);
+      return out;
+    }
     return mapOnKernels(k, args.backend as unknown as HeapBackend, x, (at, _, sums) => k.fn.columnSums(4 * sums, 4 * at, rows, cols), outShape);
   });
 }

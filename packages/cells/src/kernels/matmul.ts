@@ -303,13 +303,27 @@ export class GemmMatMul {
     const [Mh, Kh] = h.shape as [number, number];
     const [Mg, N] = g.shape as [number, number];
     if (Mh !== M || Mg !== M) return null;
-    const backend = args.backend as unknown as WasmHeapBackend;
+    const backend = args.backend as unknown as WasmHeapBackend & { disposeData(dataId: object): void };
     const outs = [backend.makeOutput([Kx, N], 'float32'), backend.makeOutput([Kh, N], 'float32'), backend.makeOutput([N], 'float32')];
     if (N === 0) return outs;
     if (M === 0) {
       for (const t of outs) backend.typedArrayFromHeap(t).fill(0);
       return outs;
     }
+    try {
+      this.weightGradsProduct(backend, x, h, g, outs);
+    } catch (err) {
+      for (const t of outs) backend.disposeData(t.dataId);
+      throw err;
+    }
+    return outs;
+  }
+
+  /** `runAffineWeightGrads`'s product, copied out into `outs` (dW_x, dW_h, db). */
+  private weightGradsProduct(backend: WasmHeapBackend, x: tf.TensorInfo, h: tf.TensorInfo, g: tf.TensorInfo, outs: tf.TensorInfo[]): void {
+    const [M, Kx] = x.shape as [number, number];
+    const Kh = h.shape[1] as number;
+    const N = g.shape[1] as number;
     const rows = Kx + Kh + 1;
     this.product(backend, outs[0] as tf.TensorInfo, {
       M: rows,
@@ -348,7 +362,6 @@ export class GemmMatMul {
         }
       },
     });
-    return outs;
   }
 
   /**
@@ -367,7 +380,13 @@ export class GemmMatMul {
     const kept = this.packed.get(dataId, layout, p.B.with);
     const keep = !kept && this.packed.worthKeeping(dataId, layout);
     const temp = k.allocLayout({ A: p.nA * M * K, ...p.scratch, C: M * Np, Braw: kept ? 0 : count * K * N } as Record<'A' | 'C' | 'Braw' | S, number>);
-    const panels: Packed = kept ?? { offset: k.alloc(count * panelFloats), floats: count * panelFloats, ...(p.B.with ? { with: p.B.with } : {}) };
+    let panels: Packed;
+    try {
+      panels = kept ?? { offset: k.alloc(count * panelFloats), floats: count * panelFloats, ...(p.B.with ? { with: p.B.with } : {}) };
+    } catch (err) {
+      k.release(temp.region);
+      throw err;
+    }
     const f32 = k.f32; // read after every alloc: one may have grown the memory
     try {
       p.fillA(f32, temp);
