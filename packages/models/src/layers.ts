@@ -93,20 +93,24 @@ export class RecurrentLayer extends VariableOwner {
       const H = this.numHiddens;
       const GH = GATES[this.cell] * H;
       const W = this.W_ih as tf.Tensor2D;
-      // One-hot inputs index rows of W_ih inside the fused op; b_ih is added there too.
+      // One-hot inputs index rows of W_ih inside the fused op, dense ones are multiplied by it
+      // there (x W_ih over all steps); b_ih is added there too.
       let xp: tf.Tensor = W;
       let inputIds: Int32Array | undefined;
+      let inputRows: tf.Tensor2D | undefined;
       if (x instanceof Int32Array) {
         inputIds = reverse ? reverseSteps(x, B) : x;
+      } else if (!reverse) {
+        inputRows = x;
       } else {
-        xp = tf.reshape(tf.matMul(x, W), [T, B, GH]);
-        if (reverse) xp = tf.reverse(xp, 0);
+        xp = tf.reverse(tf.reshape(tf.matMul(x, W), [T, B, GH]), 0);
       }
       const r = fusedRecurrence(xp as tf.Tensor3D | tf.Tensor2D, state, this.W_hh as tf.Tensor2D, this.b_hh as tf.Tensor1D, {
         cell: this.cell,
         resetAfter: this.resetAfter,
         inputBias: this.b_ih as tf.Tensor1D,
         ...(inputIds ? { inputIds } : {}),
+        ...(inputRows ? { inputRows } : {}),
       });
       return { outputs: reverse ? tf.reverse(r.outputs, 0) : r.outputs, state: r.state };
     });

@@ -25,6 +25,7 @@ function columns(a: Float32Array, rows: number, n: number, from: number, to: num
  */
 export function jsRecurrence(p: Pass): PassResult {
   const { spec, T, B, H, ids } = p;
+  if (p.xin) throw new Error('jsRecurrence: dense inputs are projected before the JS loops (fusedRecurrence does).');
   const GH = spec.gates * H;
   const BH = B * H;
   const cols = spec.recurrentGates * H; // columns of the per-step product h W_hh
@@ -138,6 +139,7 @@ export function jsRecurrence(p: Pass): PassResult {
       dW,
       db: tf.tensor1d(db),
       dbx,
+      dxin: null, // dense inputs are projected before the JS loops (fusedRecurrence)
     };
   };
   return { packed: tf.tensor3d(packed, [T + spec.states - 1, B, H]), gradFunc };

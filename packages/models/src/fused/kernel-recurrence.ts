@@ -22,6 +22,9 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
   // A pass's work, for the kernels' choice of threads: its products (h W_hh every step, and d2l's GRU's (r h) W_n).
   const passWork = T * B * H * GH;
   const V = ids ? p.xp.shape[0]! : 0;
+  // Dense inputs (T*B, I) projected here: x W_ih over every step at once, on the gemm.
+  const xin = p.xin;
+  const I = xin ? xin.shape[1] : 0;
   const two = spec.states === 2;
   // Saved for the backward pass: states h (T+1 rows), the LSTM's c (T+1 rows), gates, what the
   // record saves, token ids, W_hh.
@@ -34,16 +37,25 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
     ACTS: XG,
     SAVED: spec.saved ? T * BH : 0,
     IDS: ids ? TB : 0,
+    // The dense inputs and W_ih, for their gradients.
+    XIN: TB * I,
+    WIH: I * GH,
   });
   const { HS, CS, ACTS, SAVED, IDS } = saved;
   // Forward scratch: x, this step's h W_hh, b_ih, b_hh, W_hh in gemm's panels, W_ih. The rest
   // blocks' panels follow the first cols columns' in WHHP (cols is a multiple of 8).
-  const f = k.allocLayout({ X: XG, GHS: B * cols, REST: BH, BX: GH, BHH: GH, WHHP: H * GH, WIH: V * GH });
+  const f = k.allocLayout({ X: XG, GHS: B * cols, REST: BH, BX: GH, BHH: GH, WHHP: H * GH, WIH: V * GH, WIHP: I * GH });
   try {
     if (ids) {
       new Int32Array(k.f32.buffer, 4 * IDS, TB).set(ids);
       readInto(p.xp, k.f32, f.WIH);
       k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.gatherRows(4 * (f.X + r0 * GH), 4 * f.WIH, 4 * (IDS + r0), r1 - r0, GH), TB * GH);
+    } else if (xin) {
+      // The matmul's product, gemm for gemm: W_ih in panels, the rows split between threads.
+      readInto(xin, k.f32, saved.XIN);
+      readInto(p.xp, k.f32, saved.WIH);
+      k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (f.WIHP + c0 * I), 4 * (saved.WIH + c0), I, c1 - c0, GH), I * GH);
+      k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.gemm(4 * (f.X + r0 * GH), 4 * (saved.XIN + r0 * I), 4 * f.WIHP, r1 - r0, I, GH), TB * I * GH);
     } else {
       readInto(p.xp, k.f32, f.X);
     }
@@ -228,6 +240,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
         db = columnSums(k, DG, TB, GH);
       }
       let dxp: tf.Tensor;
+      let dxin: tf.Tensor2D | null = null;
       // db_ih sums what the input projection saw: db_hh unless the record has its own dG, else the
       // rows of W_ih's gradient (a token's rows are summed there already) or of dx.
       let dbx: tf.Tensor1D | null = null;
@@ -238,18 +251,57 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
         dxp = tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DWI, r.DWI + V * GH), [V, GH]);
         if (p.bx && own) dbx = columnSums(k, r.DWI, V, GH);
       } else {
-        dxp = tensorOfView<tf.Rank.R3>(k.f32.subarray(r.DX, r.DX + XG), [T, B, GH]);
         if (p.bx && own) dbx = columnSums(k, r.DX, TB, GH);
+        if (xin) {
+          // W_ih's gradient and the dense inputs': what the matmul's gradient would make of dX.
+          const grads = denseInputGrads(k, { T, B, I, GH, DX: r.DX, XIN: saved.XIN, WIH: saved.WIH });
+          dxp = grads.dW;
+          dxin = grads.dx;
+        } else dxp = tensorOfView<tf.Rank.R3>(k.f32.subarray(r.DX, r.DX + XG), [T, B, GH]);
       }
       if (p.bx && !own) dbx = tf.clone(db);
       const dState = [tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DH, r.DH + BH), [B, H])];
       if (two) dState.push(tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DC, r.DC + BH), [B, H]));
-      return { dxp, dState, dW, db, dbx } satisfies PassGrads;
+      return { dxp, dState, dW, db, dbx, dxin } satisfies PassGrads;
     } finally {
       k.release(r.region);
     }
   });
   return { packed, gradFunc };
+}
+
+/**
+ * The dense inputs' two gradients from dX (T*B, G*H, the input projection's gradient), as the
+ * matmul x W_ih's gradient gives them, gemm for gemm: W_ih's = x^T dX and the inputs' = dX W_ih^T,
+ * each a sum in the order of the matmul's (over the rows, and over G*H). x and W_ih are where the
+ * forward pass saved them.
+ */
+function denseInputGrads(
+  k: Kernels,
+  at: { T: number; B: number; I: number; GH: number; DX: number; XIN: number; WIH: number },
+): { dW: tf.Tensor2D; dx: tf.Tensor2D } {
+  const { I, GH, DX, XIN, WIH } = at;
+  const TB = at.T * at.B;
+  const g = k.allocLayout({ XT: I * TB, DXP: TB * GH, WT: GH * I, WTP: GH * I, DW: I * GH, DXIN: TB * I });
+  try {
+    // W_ih's gradient (I, G*H) = x^T dX: x transposed, dX in panels.
+    k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (g.XT + r0), 4 * (XIN + r0 * I), r1 - r0, I, TB), TB * I);
+    k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (g.DXP + c0 * TB), 4 * (DX + c0), TB, c1 - c0, GH), TB * GH);
+    k.split(splitRows(I, 2 * k.threads, 4), (fn, m0, m1) => fn.gemm(4 * (g.DW + m0 * GH), 4 * (g.XT + m0 * TB), 4 * g.DXP, m1 - m0, TB, GH), I * TB * GH);
+    // The inputs' gradient (T*B, I) = dX W_ih^T: W_ih^T (G*H, I) in panels.
+    k.split(splitRows(I, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (g.WT + r0), 4 * (WIH + r0 * GH), r1 - r0, GH, I), I * GH);
+    k.split(panelRuns(k, I), (fn, c0, c1) => fn.packPanelsWide(4 * (g.WTP + c0 * GH), 4 * (g.WT + c0), GH, c1 - c0, I), I * GH);
+    k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.gemm(4 * (g.DXIN + r0 * I), 4 * (DX + r0 * GH), 4 * g.WTP, r1 - r0, GH, I), TB * GH * I);
+    const dW = tensorOfView<tf.Rank.R2>(k.f32.subarray(g.DW, g.DW + I * GH), [I, GH]);
+    try {
+      return { dW, dx: tensorOfView<tf.Rank.R2>(k.f32.subarray(g.DXIN, g.DXIN + TB * I), [TB, I]) };
+    } catch (err) {
+      dW.dispose();
+      throw err;
+    }
+  } finally {
+    k.release(g.region);
+  }
 }
 
 /** The column sums of `rows` rows of `width` floats at `offset`, rows added in order from 0. */

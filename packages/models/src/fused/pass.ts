@@ -7,10 +7,15 @@ export interface Pass {
   T: number;
   B: number;
   H: number;
-  /** The input projections (T, B, G*H), or W_ih (V, G*H) with `ids`. */
+  /** The input projections (T, B, G*H), or W_ih (V or I, G*H) with `ids` or `xin`. */
   xp: tf.Tensor;
   /** Token ids (T*B, time-major) of one-hot inputs, or null. */
   ids: Int32Array | null;
+  /**
+   * Dense inputs (T*B, I), time-major rows, whose projection x W_ih (`xp` being W_ih (I, G*H))
+   * runs inside the pass; or null. Only the kernels take them.
+   */
+  xin: tf.Tensor2D | null;
   /** [h0] or [h0, c0]. */
   state: tf.Tensor2D[];
   /** W_hh (H, G*H), b_hh, and b_ih when added inside. */
@@ -28,6 +33,8 @@ export interface PassGrads {
   dW: tf.Tensor;
   db: tf.Tensor1D;
   dbx: tf.Tensor1D | null;
+  /** The dense inputs' gradient (T*B, I) with `xin`, else null. */
+  dxin: tf.Tensor2D | null;
 }
 
 /**

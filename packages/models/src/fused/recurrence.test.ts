@@ -299,6 +299,129 @@ describe('fusedRecurrence on worker threads', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  /**
+   * Output and gradients (x, W_ih, h0, [c0], W_hh, b_hh, b_ih) of sum(out * R) with dense inputs x
+   * (T*B, I): projected inside the op (`inputRows`), or by the matmul outside it.
+   */
+  function runDense(kind: CellKind, resetAfter: boolean, inside: boolean, dims: { T: number; B: number; H: number; I: number }) {
+    const { T, B, H, I } = dims;
+    const rng = createRng(11);
+    const GH = GATES[kind] * H;
+    const two = kind === 'lstm';
+    const inputs = [
+      randomTensor([T * B, I], rng),
+      randomTensor([I, GH], rng, 0.5),
+      randomTensor([B, H], rng),
+      ...(two ? [randomTensor([B, H], rng)] : []),
+      randomTensor([H, GH], rng, 0.5),
+      randomTensor([GH], rng, 0.5),
+      randomTensor([GH], rng, 0.5),
+    ];
+    const R = randomTensor([T, B, H], rng);
+    const f = (...a: tf.Tensor[]) => {
+      const [x, wih, h0] = a as tf.Tensor2D[];
+      const c0 = two ? (a[3] as tf.Tensor2D) : null;
+      const [w, b, bih] = a.slice(two ? 4 : 3) as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+      const state = c0 ? [h0!, c0] : [h0!];
+      const opts = { cell: kind, resetAfter, inputBias: bih };
+      const r = inside
+        ? fusedRecurrence(wih!, state, w, b, { ...opts, inputRows: x! })
+        : fusedRecurrence(tf.reshape(tf.matMul(x!, wih!), [T, B, GH]) as tf.Tensor3D, state, w, b, opts);
+      return tf.sum(tf.mul(r.outputs, R));
+    };
+    // The matmuls that run (none where the op projects the inputs itself, forward or backward).
+    const engine = tf.engine();
+    const runKernel = engine.runKernel.bind(engine);
+    let matMuls = 0;
+    engine.runKernel = ((name: string, ...rest: unknown[]) => {
+      if (name === 'BatchMatMul') matMuls++;
+      return (runKernel as (...a: unknown[]) => unknown)(name, ...rest);
+    }) as typeof engine.runKernel;
+    let run: ReturnType<typeof watchOpPaths<ReturnType<ReturnType<typeof tf.valueAndGrads>>>>;
+    try {
+      run = watchOpPaths(() => tf.valueAndGrads(f)(inputs));
+    } finally {
+      engine.runKernel = runKernel;
+    }
+    const { result, paths } = run;
+    const out = { value: result.value.dataSync()[0], grads: result.grads.map((g) => Array.from(g.dataSync())), paths, matMuls };
+    tf.dispose([result.value, ...result.grads, ...inputs, R]);
+    return out;
+  }
+
+  for (const [kind, resetAfter, dims] of [
+    ['gru', true, { T: 5, B: 8, H: 16, I: 12 }],
+    ['gru', false, { T: 4, B: 4, H: 12, I: 8 }], // d2l's GRU; H 12 puts a 4-column tail panel in the products
+    ['lstm', true, { T: 3, B: 12, H: 8, I: 20 }],
+    ['rnn', true, { T: 6, B: 6, H: 4, I: 4 }],
+  ] as [CellKind, boolean, { T: number; B: number; H: number; I: number }][]) {
+    const name = `${kind}${kind === 'gru' ? (resetAfter ? ' (reset after)' : ' (d2l)') : ''}`;
+    it(`${name}: dense inputs projected inside give the matmul outside's output and gradients bit for bit, on 1, 2 and 3 threads`, async () => {
+      const before = tf.memory().numTensors;
+      setKernelThreads(1);
+      const outside = runDense(kind, resetAfter, false, dims);
+      for (const threads of [1, 2, 3]) {
+        setKernelThreads(threads);
+        const k = activeKernels() as Kernels;
+        if (threads > 1) expect(await k.pool?.whenReady()).toBe(true);
+        const inUse = k.inUse;
+        const inside = runDense(kind, resetAfter, true, dims);
+        expect(k.inUse).toBe(inUse);
+        expect(inside.paths).toEqual(ON_KERNELS);
+        expect(inside.matMuls, 'the projection ran inside').toBe(0);
+        expect(outside.matMuls).toBe(3); // x W_ih, and its two gradients
+        expect(inside.value, `${threads} threads`).toBe(outside.value);
+        expect(inside.grads, `${threads} threads`).toEqual(outside.grads);
+      }
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('takes dense inputs whose width or row count the kernels cannot take, and on the JS loops, through the matmul outside', () => {
+    const before = tf.memory().numTensors;
+    // I = 6 and T*B = 15 are not multiples of 4: the projection is the matmul, the same bits.
+    for (const dims of [
+      { T: 5, B: 4, H: 8, I: 6 },
+      { T: 5, B: 3, H: 8, I: 8 },
+    ]) {
+      const inside = runDense('gru', true, true, dims);
+      const outside = runDense('gru', true, false, dims);
+      expect(inside.matMuls).toBe(outside.matMuls);
+      expect(inside.value).toBe(outside.value);
+      expect(inside.grads).toEqual(outside.grads);
+    }
+    const dims = { T: 4, B: 4, H: 8, I: 8 };
+    const onKernels = runDense('lstm', true, true, dims);
+    useKernels(false);
+    try {
+      const js = runDense('lstm', true, true, dims);
+      expect(js.paths).toEqual(ON_JS_LOOPS);
+      expect(Math.abs((js.value as number) - (onKernels.value as number))).toBeLessThan(1e-4 * Math.abs(js.value as number) + 1e-5);
+      js.grads.forEach((g, i) => {
+        expectAllClose(g, onKernels.grads[i] as number[], 1e-4);
+      });
+    } finally {
+      useKernels(true);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('refuses dense inputs that do not fit W_ih or the batch, and ids with them, naming the shapes', () => {
+    const rng = createRng(3);
+    const wih = randomTensor([8, 24], rng) as tf.Tensor2D;
+    const h0 = randomTensor([4, 8], rng) as tf.Tensor2D;
+    const w = randomTensor([8, 24], rng) as tf.Tensor2D;
+    const b = randomTensor([24], rng) as tf.Tensor1D;
+    const wide = randomTensor([8, 6], rng) as tf.Tensor2D;
+    const ragged = randomTensor([6, 8], rng) as tf.Tensor2D;
+    const before = tf.memory().numTensors;
+    expect(() => fusedRecurrence(wih, [h0], w, b, { cell: 'gru', inputRows: wide })).toThrow(/inputRows \[8, 6\] and xProj \[8, 24\] for batch 4/);
+    expect(() => fusedRecurrence(wih, [h0], w, b, { cell: 'gru', inputRows: ragged })).toThrow(/inputRows \[6, 8\]/);
+    expect(() => fusedRecurrence(wih, [h0], w, b, { cell: 'gru', inputRows: ragged, inputIds: Int32Array.from([0, 1, 2, 3]) })).toThrow(/not both/);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([wih, h0, w, b, wide, ragged]);
+  });
+
   for (const [kind, resetAfter, dims] of [
     ['rnn', true, { T: 5, B: 12, H: 16 }],
     ['gru', true, { T: 5, B: 12, H: 16 }],
