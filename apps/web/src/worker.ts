@@ -7,6 +7,7 @@ import {
   corpusPrefix,
   createRng,
   decodeText,
+  bytesIdentity,
   describeEncoding,
   seqDataEvalBatches,
   splitCorpus,
@@ -102,11 +103,6 @@ let generation: AbortController | null = null;
 const post = (message: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(message, transfer);
 const emit = (event: WorkerEvent) => post({ kind: 'event', ...event });
 
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 /** The text of the chosen corpus, with clear errors for files that are empty or not text. */
 async function corpusText(choice: CorpusChoice): Promise<{ name: string; text: string; file?: CorpusFile }> {
   if (choice.kind === 'timemachine') return { name: TIME_MACHINE, text: TIME_MACHINE_TEXT };
@@ -115,7 +111,7 @@ async function corpusText(choice: CorpusChoice): Promise<{ name: string; text: s
   const text = decodeText(bytes);
   if (text === null) throw new Error(`${choice.name} is not a UTF-8 text file (it looks binary): pick a plain .txt file.`);
   if (text.trim() === '') throw new Error(`${choice.name} holds only white space: pick a .txt file with some text in it.`);
-  return { name: choice.name, text, file: { path: choice.name, sha256: await sha256Hex(bytes), bytes: bytes.length } };
+  return { name: choice.name, text, file: { path: choice.name, ...(await bytesIdentity(bytes)) } };
 }
 
 interface PageData {
@@ -420,13 +416,21 @@ async function load(source: Request & { type: 'load' }): Promise<ModelSummary> {
     if (!/^https?:\/\//i.test(url)) throw new Error(`${url} is not an http(s):// URL: give the address of a checkpoint's model.json or of its folder.`);
     from = url;
   }
+  // The training record, checked once: by the optimizer's maker where the checkpoint has one.
+  let record: TrainCheckpointMeta | undefined;
+  let checked = false;
+  const recordOf = (training: unknown) => {
+    if (!checked) record = trainCheckpointMetaOf(training);
+    checked = true;
+    return record;
+  };
   const loaded = await loadLanguageModel(from, {
     optimizer: (training) => {
-      const t = trainCheckpointMetaOf(training)?.training;
+      const t = recordOf(training)?.training;
       return makeOptimizer(t?.optimizer ?? 'sgd', t?.lr ?? 1);
     },
   });
-  const record = trainCheckpointMetaOf(loaded.training);
+  recordOf(loaded.training);
   const text = textEncodingOf(loaded);
   const training: TrainCheckpointMeta['training'] = record
     ? { ...record.training }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FileReadError, type FileWriteError, describeWriteFailure, fileIdentity, readRegularFile } from './files-node.js';
+import { bytesIdentity } from './timemachine.js';
 import { fetchTimeMachineText, readTextFile } from './timemachine-node.js';
 
 let dir: string;
@@ -30,6 +31,14 @@ describe('readRegularFile', () => {
     writeFileSync(file, 'the time machine\n');
     expect(new TextDecoder().decode(await readRegularFile(file))).toBe('the time machine\n');
     expect(await fileIdentity(file)).toEqual({ sha256: createHash('sha256').update('the time machine\n').digest('hex'), bytes: 17 });
+  });
+
+  it("gives bytes a page was handed the identity Node's fileIdentity gives the same bytes on disk (Web Crypto)", async () => {
+    const file = join(dir, 'b.bin');
+    const bytes = Uint8Array.from({ length: 3000 }, (_, i) => (i * 37) % 256);
+    writeFileSync(file, bytes);
+    expect(await bytesIdentity(bytes)).toEqual(await fileIdentity(file));
+    expect(await bytesIdentity(new Uint8Array(0))).toEqual({ sha256: createHash('sha256').digest('hex'), bytes: 0 });
   });
 
   it('refuses /dev/zero and /dev/urandom at once, naming the file', async () => {

@@ -40,6 +40,7 @@ export {
   corpusFromLines,
   corpusFromText,
   sha1Hex,
+  bytesIdentity,
   type DataFileSource,
   type TimeMachineSource,
   type TimeMachineText,

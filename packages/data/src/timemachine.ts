@@ -73,11 +73,23 @@ export interface FileIdentity {
   bytes: number;
 }
 
+/** A digest as hex, through Web Crypto (Node 20+ and browsers alike). */
+async function digestHex(algorithm: 'SHA-1' | 'SHA-256', bytes: Uint8Array): Promise<string> {
+  const digest = await globalThis.crypto.subtle.digest(algorithm, bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 /** SHA-1 as hex, through Web Crypto (Node 20+ and browsers alike). */
 export async function sha1Hex(data: Uint8Array | string): Promise<string> {
-  const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-  const digest = await globalThis.crypto.subtle.digest('SHA-1', bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+  return digestHex('SHA-1', typeof data === 'string' ? new TextEncoder().encode(data) : data);
+}
+
+/**
+ * The identity of bytes already read (a file a page was given): their SHA-256 and size, through
+ * Web Crypto, as `fileIdentity` of the Node entry gives it for a file on disk.
+ */
+export async function bytesIdentity(bytes: Uint8Array): Promise<FileIdentity> {
+  return { sha256: await digestHex('SHA-256', bytes), bytes: bytes.byteLength };
 }
 
 /** The copy shipped with the package, loaded on first use so bundles that never need it stay small. */
