@@ -90,20 +90,19 @@ export class RecurrentLayer extends VariableOwner {
    */
   applyRows(x: tf.Tensor2D | Int32Array, T: number, B: number, state: tf.Tensor2D[], reverse = false): { outputs: tf.Tensor3D; state: tf.Tensor2D[] } {
     return tf.tidy(() => {
-      const H = this.numHiddens;
-      const GH = GATES[this.cell] * H;
-      const W = this.W_ih as tf.Tensor2D;
       // One-hot inputs index rows of W_ih inside the fused op, dense ones are multiplied by it
-      // there (x W_ih over all steps); b_ih is added there too.
-      let xp: tf.Tensor = W;
+      // there (x W_ih over all steps); b_ih is added there too. The reverse direction projects
+      // first and reverses the projections, so that W_ih's gradient sums the steps in their own
+      // order (reversed inputs would sum them backwards: other bits).
+      let xp: tf.Tensor = this.W_ih;
       let inputIds: Int32Array | undefined;
       let inputRows: tf.Tensor2D | undefined;
       if (x instanceof Int32Array) {
         inputIds = reverse ? reverseSteps(x, B) : x;
-      } else if (!reverse) {
-        inputRows = x;
       } else {
-        xp = tf.reverse(tf.reshape(tf.matMul(x, W), [T, B, GH]), 0);
+        if (x.shape[0] !== T * B) throw new Error(`This ${this.cell} layer got ${x.shape[0]} input rows for ${T} steps of batch ${B} (${T * B} rows).`);
+        if (reverse) xp = tf.reverse(tf.reshape(tf.matMul(x, this.W_ih), [T, B, GATES[this.cell] * this.numHiddens]), 0);
+        else inputRows = x;
       }
       const r = fusedRecurrence(xp as tf.Tensor3D | tf.Tensor2D, state, this.W_hh as tf.Tensor2D, this.b_hh as tf.Tensor1D, {
         cell: this.cell,

@@ -202,7 +202,7 @@ describe('installWasmKernels', () => {
     tf.dispose(inputs);
   });
 
-  it('Sum over no rows is zeros (the stock kernel leaves that output unwritten), and over no columns empty', () => {
+  it('Sum of an empty tensor is zeros over any axes (the stock kernel leaves that output unwritten), and empty over no columns', () => {
     const before = tf.memory().numTensors;
     // Garbage first, where the next output is likely to land.
     tf.tidy(() => tf.fill([2, 3], 7.5).dataSync());
@@ -216,7 +216,16 @@ describe('installWasmKernels', () => {
     const narrow = tf.zeros([4, 0]);
     const noColumns = tf.sum(narrow, 0);
     expect(noColumns.shape).toEqual([0]);
-    tf.dispose([empty, y, kept, narrow, noColumns]);
+    // Over every axis, and over a trailing one, of an empty tensor.
+    tf.tidy(() => tf.fill([4], 7.5).dataSync());
+    const all = tf.sum(empty);
+    expect(all.shape).toEqual([]);
+    expect([...all.dataSync()]).toEqual([0]);
+    const hollow = tf.zeros([2, 0, 3]);
+    const trailing = tf.sum(hollow, 1);
+    expect(trailing.shape).toEqual([2, 3]);
+    expect([...trailing.dataSync()]).toEqual([0, 0, 0, 0, 0, 0]);
+    tf.dispose([empty, y, kept, narrow, noColumns, all, hollow, trailing]);
     expect(tf.memory().numTensors).toBe(before);
   });
 

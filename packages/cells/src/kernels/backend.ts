@@ -272,7 +272,8 @@ function patchExp(): boolean {
 /**
  * Sum over leading axes, given in order (axis 0 of a matrix: a bias gradient), as the kernels' column sums, which
  * add each column from 0 in row order in float32, as the stock kernel does after transposing:
- * the same bits without the transpose; over no rows, zeros. Other reductions and dtypes go to the stock kernel.
+ * the same bits without the transpose. A float32 sum of an empty tensor is zeros, over any axes. Other
+ * reductions and dtypes go to the stock kernel.
  */
 function patchSum(): boolean {
   return replace('Sum', (stock) => (args: KernelArgs) => {
@@ -281,20 +282,21 @@ function patchSum(): boolean {
     const k = processKernels();
     const rank = x.shape.length;
     if (x.dtype !== 'float32' || !k) return stock.kernelFunc(args);
-    // Axes 0, 1, ... in that order (the stock kernel adds the reduced axes in the order given).
     const axes = tf.util.parseAxisParam(axis, x.shape);
+    if (tf.util.sizeFromShape(x.shape) === 0) {
+      // A sum over nothing is 0 (the stock kernel leaves such an output unwritten), whatever the axes.
+      const reduced = tf.backend_util.computeOutAndReduceShapes(x.shape, axes)[0];
+      const backend = args.backend as unknown as HeapBackend;
+      const out = backend.makeOutput(keepDims ? tf.backend_util.expandShapeToKeepDim(reduced, axes) : reduced, 'float32');
+      backend.typedArrayFromHeap(out).fill(0);
+      return out;
+    }
+    // Axes 0, 1, ... in that order (the stock kernel adds the reduced axes in the order given).
     const lead = axes.length;
     if (lead === 0 || lead === rank || !axes.every((a, i) => a === i)) return stock.kernelFunc(args);
     const rows = tf.util.sizeFromShape(x.shape.slice(0, lead));
     const cols = tf.util.sizeFromShape(x.shape.slice(lead));
     const outShape = keepDims ? x.shape.map((d, i) => (i < lead ? 1 : d)) : x.shape.slice(lead);
-    if (rows * cols === 0) {
-      // A sum over no rows is 0 (the stock kernel leaves such an output unwritten).
-      const backend = args.backend as unknown as HeapBackend;
-      const out = backend.makeOutput(outShape, 'float32');
-      backend.typedArrayFromHeap(out).fill(0);
-      return out;
-    }
     return mapOnKernels(k, args.backend as unknown as HeapBackend, x, (at, _, sums) => k.fn.columnSums(4 * sums, 4 * at, rows, cols), outShape);
   });
 }

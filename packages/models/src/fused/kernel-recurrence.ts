@@ -254,7 +254,18 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
         if (p.bx && own) dbx = columnSums(k, r.DX, TB, GH);
         if (xin) {
           // W_ih's gradient and the dense inputs': what the matmul's gradient would make of dX.
-          const grads = denseInputGrads(k, { T, B, I, GH, DX: r.DX, XIN: saved.XIN, WIH: saved.WIH });
+          // dW_hh is done with its panels of dG and its transposed inputs: their room serves again.
+          const grads = denseInputGrads(k, {
+            T,
+            B,
+            I,
+            GH,
+            DX: r.DX,
+            XIN: saved.XIN,
+            WIH: saved.WIH,
+            DXP: ownGemm ? r.DGP : null,
+            XT: ownGemm && parts.length * M >= I ? r.HINT : null,
+          });
           dxp = grads.dW;
           dxin = grads.dx;
         } else dxp = tensorOfView<tf.Rank.R3>(k.f32.subarray(r.DX, r.DX + XG), [T, B, GH]);
@@ -278,11 +289,13 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
  */
 function denseInputGrads(
   k: Kernels,
-  at: { T: number; B: number; I: number; GH: number; DX: number; XIN: number; WIH: number },
+  at: { T: number; B: number; I: number; GH: number; DX: number; XIN: number; WIH: number; DXP: number | null; XT: number | null },
 ): { dW: tf.Tensor2D; dx: tf.Tensor2D } {
   const { I, GH, DX, XIN, WIH } = at;
   const TB = at.T * at.B;
-  const g = k.allocLayout({ XT: I * TB, DXP: TB * GH, WT: GH * I, WTP: GH * I, DW: I * GH, DXIN: TB * I });
+  // Room for dX's panels (T*B x G*H) and x^T (I x T*B) where the caller has none free to lend.
+  const own = k.allocLayout({ XT: at.XT === null ? I * TB : 0, DXP: at.DXP === null ? TB * GH : 0, WT: GH * I, WTP: GH * I, DW: I * GH, DXIN: TB * I });
+  const g = { ...own, XT: at.XT ?? own.XT, DXP: at.DXP ?? own.DXP };
   try {
     // W_ih's gradient (I, G*H) = x^T dX: x transposed, dX in panels.
     k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (g.XT + r0), 4 * (XIN + r0 * I), r1 - r0, I, TB), TB * I);
@@ -300,7 +313,7 @@ function denseInputGrads(
       throw err;
     }
   } finally {
-    k.release(g.region);
+    k.release(own.region);
   }
 }
 

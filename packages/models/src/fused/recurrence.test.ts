@@ -6,6 +6,7 @@ import { activeKernels, setKernelThreads, useKernels, watchOpPaths, type Kernels
 import { fusedRecurrence, type RecurrenceResult } from './recurrence.js';
 import { gatherRows } from './gather.js';
 import { GATES, type CellKind } from '../cell-kinds.js';
+import { RecurrentLayer } from '../layers.js';
 
 const T = 4;
 const B = 3;
@@ -403,6 +404,43 @@ describe('fusedRecurrence on worker threads', () => {
     } finally {
       useKernels(true);
     }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("a layer's two directions give the bits of the matmul outside (the reverse one projects outside, then reverses), and a row count that is not T x B is refused", async () => {
+    const [T, B, I, H] = [5, 4, 8, 8];
+    const before = tf.memory().numTensors;
+    const layer = new RecurrentLayer('gru', I, H, createRng(21));
+    const rng = createRng(22);
+    const x = randomTensor([T * B, I], rng) as tf.Tensor2D;
+    const h0 = randomTensor([B, H], rng) as tf.Tensor2D;
+    const R = randomTensor([T, B, H], rng);
+    const vars = [layer.W_ih, layer.W_hh, layer.b_ih, layer.b_hh];
+    const reversedOutside = () => {
+      const xp = tf.reverse(tf.reshape(tf.matMul(x, layer.W_ih), [T, B, 3 * H]), 0) as tf.Tensor3D;
+      const r = fusedRecurrence(xp, [h0], layer.W_hh as tf.Tensor2D, layer.b_hh as tf.Tensor1D, { cell: 'gru', inputBias: layer.b_ih as tf.Tensor1D });
+      return tf.reverse(r.outputs, 0);
+    };
+    const grads = (f: () => tf.Tensor) => {
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(f(), R)) as tf.Scalar, vars);
+      const out = { value: value.dataSync()[0], grads: vars.map((v) => Array.from(grads[v.name]!.dataSync())) };
+      tf.dispose([value, ...Object.values(grads)]);
+      return out;
+    };
+    const forwardOutside = () => {
+      const xp = tf.reshape(tf.matMul(x, layer.W_ih), [T, B, 3 * H]) as tf.Tensor3D;
+      return fusedRecurrence(xp, [h0], layer.W_hh as tf.Tensor2D, layer.b_hh as tf.Tensor1D, { cell: 'gru', inputBias: layer.b_ih as tf.Tensor1D }).outputs;
+    };
+    for (const threads of [1, 2]) {
+      setKernelThreads(threads);
+      const k = activeKernels() as Kernels;
+      if (threads > 1) expect(await k.pool?.whenReady()).toBe(true);
+      expect(grads(() => layer.applyRows(x, T, B, [h0], true).outputs)).toEqual(grads(reversedOutside));
+      expect(grads(() => layer.applyRows(x, T, B, [h0]).outputs)).toEqual(grads(forwardOutside));
+    }
+    expect(() => layer.applyRows(x, T + 1, B, [h0])).toThrow(/got 20 input rows for 6 steps of batch 4 \(24 rows\)/);
+    tf.dispose([x, h0, R]);
+    layer.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
 

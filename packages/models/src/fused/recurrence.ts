@@ -26,8 +26,10 @@ export interface RecurrenceOptions {
   /**
    * Dense inputs (T*B, I), time-major rows (a lower layer's outputs, embeddings). `xProj` is then
    * W_ih itself (I, G*H): the projection x W_ih and its two gradients run inside the op, on the
-   * kernels' gemm, with the bits of the matmul outside (`tf.matMul(x, W_ih)` reshaped to
-   * (T, B, G*H)), which is what runs where the kernels do not (or I or T*B is not a multiple of 4).
+   * kernels' gemm. That is what runs where the kernels do not (or I or T*B is not a multiple of
+   * 4): `tf.matMul(x, W_ih)` reshaped to (T, B, G*H), outside the op. On wasm with rnnkit's
+   * BatchMatMul (`installWasmKernels`) the two give the same bits; with another matmul (cpu,
+   * stock wasm) they differ by float32 rounding.
    */
   inputRows?: tf.Tensor2D;
 }
@@ -141,8 +143,12 @@ export function fusedRecurrence(
     return { value: packed, gradFunc: grads };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   // One tensor out of customGrad: h_1..h_T and, for the LSTM, c_T as a last row; split here.
-  const packed = run(...inputs) as tf.Tensor3D;
-  projected?.dispose();
+  let packed: tf.Tensor3D;
+  try {
+    packed = run(...inputs) as tf.Tensor3D;
+  } finally {
+    projected?.dispose();
+  }
   const outputs = S === 2 ? (tf.slice(packed, [0, 0, 0], [T, B, H]) as tf.Tensor3D) : packed;
   const finalState = [tf.reshape(tf.slice(packed, [T - 1, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D];
   if (S === 2) finalState.push(tf.reshape(tf.slice(packed, [T, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D);
