@@ -416,21 +416,14 @@ async function load(source: Request & { type: 'load' }): Promise<ModelSummary> {
     if (!/^https?:\/\//i.test(url)) throw new Error(`${url} is not an http(s):// URL: give the address of a checkpoint's model.json or of its folder.`);
     from = url;
   }
-  // The training record, checked once: by the optimizer's maker where the checkpoint has one.
+  // The training record, checked once, by the optimizer's maker (which the loader always calls).
   let record: TrainCheckpointMeta | undefined;
-  let checked = false;
-  const recordOf = (training: unknown) => {
-    if (!checked) record = trainCheckpointMetaOf(training);
-    checked = true;
-    return record;
-  };
   const loaded = await loadLanguageModel(from, {
     optimizer: (training) => {
-      const t = recordOf(training)?.training;
-      return makeOptimizer(t?.optimizer ?? 'sgd', t?.lr ?? 1);
+      record = trainCheckpointMetaOf(training);
+      return makeOptimizer(record?.training.optimizer ?? 'sgd', record?.training.lr ?? 1);
     },
   });
-  recordOf(loaded.training);
   const text = textEncodingOf(loaded);
   const training: TrainCheckpointMeta['training'] = record
     ? { ...record.training }

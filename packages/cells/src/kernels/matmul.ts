@@ -120,8 +120,31 @@ interface ProductOperands<S extends string> {
   batches: number;
   aIdx: Int32Array;
   bIdx: Int32Array;
-  /** Copies the one product C (M rows of Np floats at float offset C) out, instead of into `out`. */
-  emit?: (f32: Float32Array, C: number, Np: number) => void;
+  /** Copies product `i` (M rows of Np floats at float offset C) out of the kernels' memory. */
+  copyOut(f32: Float32Array, C: number, Np: number, i: number): void;
+}
+
+/** A `copyOut` into `out`, the products' (M, N) one after the other. */
+function intoTensor(backend: WasmHeapBackend, out: tf.TensorInfo, M: number, N: number): ProductOperands<string>['copyOut'] {
+  return (f32, C, Np, i) => {
+    const cHeap = backend.typedArrayFromHeap(out);
+    if (Np === N) cHeap.set(f32.subarray(C, C + M * N), i * M * N);
+    else for (let r = 0; r < M; r++) cHeap.set(f32.subarray(C + r * Np, C + r * Np + N), (i * M + r) * N);
+  };
+}
+
+/**
+ * `rows` x `cols` floats, row-major at `from` in `heap`, transposed into the kernels' memory at
+ * float offset `dst` (cols x rows): the kernels' 4 x 4 block transpose (by way of `scratch`) where
+ * the sizes allow, else a plain loop.
+ */
+function transposeIn(k: Kernels, f32: Float32Array, heap: Float32Array, from: number, rows: number, cols: number, dst: number, scratch: number): void {
+  if (rows % 4 === 0 && cols % 4 === 0) {
+    f32.set(heap.subarray(from, from + rows * cols), scratch);
+    k.fn.transpose(4 * dst, 4 * scratch, rows, cols);
+  } else {
+    for (let r = 0; r < cols; r++) for (let c = 0; c < rows; c++) f32[dst + r * rows + c] = heap[from + c * cols + r] as number;
+  }
 }
 
 /** The batch indices of a product without batch dimensions (never written to). */
@@ -211,7 +234,7 @@ export class GemmMatMul {
       return out;
     }
     const nA = tf.util.sizeFromShape(batchA);
-    return this.product(backend, out, {
+    this.product(backend, {
       M,
       K,
       N,
@@ -220,26 +243,17 @@ export class GemmMatMul {
       fillA: (f32, temp) => {
         const aHeap = backend.typedArrayFromHeap(a);
         if (!transposeA) f32.set(aHeap, temp.A);
-        else {
-          // A^T per batch: the kernels' 4 x 4 block transpose where the sizes allow, else a plain loop.
-          for (let i = 0; i < nA; i++) {
-            const dst = temp.A + i * M * K;
-            const src = i * M * K;
-            if (M % 4 === 0 && K % 4 === 0) {
-              f32.set(aHeap.subarray(src, src + M * K), temp.At);
-              this.k.fn.transpose(4 * dst, 4 * temp.At, K, M);
-            } else {
-              for (let r = 0; r < M; r++) for (let c = 0; c < K; c++) f32[dst + r * K + c] = aHeap[src + c * M + r] as number;
-            }
-          }
-        }
+        // A^T per batch: each batch of a is (K, M).
+        else for (let i = 0; i < nA; i++) transposeIn(this.k, f32, aHeap, i * M * K, K, M, temp.A + i * M * K, temp.At);
       },
       B: { dataId: b.dataId, layout: transposeB ? TRANSPOSED : PLAIN, count: tf.util.sizeFromShape(batchB) },
       fillB: (f32, at) => f32.set(backend.typedArrayFromHeap(b), at),
       aIdx: batchIndices(outBatch, batchA),
       bIdx: batchIndices(outBatch, batchB),
       batches,
+      copyOut: intoTensor(backend, out, M, N),
     });
+    return out;
   }
 
   /**
@@ -260,7 +274,7 @@ export class GemmMatMul {
     const backend = args.backend as unknown as WasmHeapBackend;
     const out = backend.makeOutput([M, N], 'float32');
     if (M * N === 0) return out;
-    return this.product(backend, out, {
+    this.product(backend, {
       M,
       K,
       N,
@@ -287,7 +301,9 @@ export class GemmMatMul {
       aIdx: ONE_BATCH,
       bIdx: ONE_BATCH,
       batches: 1,
+      copyOut: intoTensor(backend, out, M, N),
     });
+    return out;
   }
 
   /**
@@ -325,7 +341,7 @@ export class GemmMatMul {
     const Kh = h.shape[1] as number;
     const N = g.shape[1] as number;
     const rows = Kx + Kh + 1;
-    this.product(backend, outs[0] as tf.TensorInfo, {
+    this.product(backend, {
       M: rows,
       K: M,
       N,
@@ -333,17 +349,8 @@ export class GemmMatMul {
       scratch: { T: M * Math.max(Kx, Kh) },
       fillA: (f32, temp) => {
         // X^T, then H^T, then a row of ones: (Kx + Kh + 1, M).
-        const transposeInto = (t: tf.TensorInfo, cols: number, dst: number) => {
-          const heap = backend.typedArrayFromHeap(t);
-          if (M % 4 === 0 && cols % 4 === 0) {
-            f32.set(heap, temp.T);
-            this.k.fn.transpose(4 * dst, 4 * temp.T, M, cols);
-          } else {
-            for (let r = 0; r < cols; r++) for (let c = 0; c < M; c++) f32[dst + r * M + c] = heap[c * cols + r] as number;
-          }
-        };
-        transposeInto(x, Kx, temp.A);
-        transposeInto(h, Kh, temp.A + Kx * M);
+        transposeIn(this.k, f32, backend.typedArrayFromHeap(x), 0, M, Kx, temp.A, temp.T);
+        transposeIn(this.k, f32, backend.typedArrayFromHeap(h), 0, M, Kh, temp.A + Kx * M, temp.T);
         f32.fill(1, temp.A + (Kx + Kh) * M, temp.A + rows * M);
       },
       B: { dataId: g.dataId, layout: PLAIN, count: 1 },
@@ -351,7 +358,7 @@ export class GemmMatMul {
       aIdx: ONE_BATCH,
       bIdx: ONE_BATCH,
       batches: 1,
-      emit: (f32, C, Np) => {
+      copyOut: (f32, C, Np) => {
         let row = 0;
         for (const t of outs) {
           const heap = backend.typedArrayFromHeap(t);
@@ -369,9 +376,10 @@ export class GemmMatMul {
    * (M, K) assembled by `fillA` in the kernels' memory, B's `count` batches written row-major by
    * `fillB` (transposed in the TRANSPOSED layout) and packed into panels, or taken from the kept
    * panels of `B.dataId` (a stack's: with exactly the tensors `B.with`), and kept from its third
-   * use. Every product is one gemm over the panels, split as `productRuns` says.
+   * use. Every product is one gemm over the panels, split as `productRuns` says, and `copyOut`
+   * takes it out of the kernels' memory.
    */
-  private product<S extends string>(backend: WasmHeapBackend, out: tf.TensorInfo, p: ProductOperands<S>): tf.TensorInfo {
+  private product<S extends string>(backend: WasmHeapBackend, p: ProductOperands<S>): void {
     const { M, K, N } = p;
     const k = this.k;
     const Np = (N + 3) & ~3;
@@ -400,15 +408,12 @@ export class GemmMatMul {
           else k.fn.packPanelsStrided(dst, src, K, N, N, 1);
         }
       }
-      const cHeap = backend.typedArrayFromHeap(out);
       const runs = productRuns(M, Np, K, k.threads);
       for (let i = 0; i < p.batches; i++) {
         const A = 4 * (temp.A + (p.aIdx[i] as number) * M * K);
         const P = 4 * (panels.offset + (p.bIdx[i] as number) * panelFloats);
         this.gemm(runs, temp.C, A, P, M, K, Np);
-        if (p.emit) p.emit(f32, temp.C, Np);
-        else if (Np === N) cHeap.set(f32.subarray(temp.C, temp.C + M * N), i * M * N);
-        else for (let r = 0; r < M; r++) cHeap.set(f32.subarray(temp.C + r * Np, temp.C + r * Np + N), (i * M + r) * N);
+        p.copyOut(f32, temp.C, Np, i);
       }
     } catch (err) {
       if (!kept) k.release(panels.offset);
@@ -418,7 +423,6 @@ export class GemmMatMul {
     }
     if (keep) this.packed.add(dataId, layout, panels, backend);
     else if (!kept) k.release(panels.offset);
-    return out;
   }
 
   /** C (at float offset `C`, rows of Np) = A (byte offset) times the panels at byte offset P, split as `runs` says. */

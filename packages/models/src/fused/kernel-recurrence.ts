@@ -54,8 +54,8 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
       // The matmul's product, gemm for gemm: W_ih in panels, the rows split between threads.
       readInto(xin, k.f32, saved.XIN);
       readInto(p.xp, k.f32, saved.WIH);
-      k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (f.WIHP + c0 * I), 4 * (saved.WIH + c0), I, c1 - c0, GH), I * GH);
-      k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.gemm(4 * (f.X + r0 * GH), 4 * (saved.XIN + r0 * I), 4 * f.WIHP, r1 - r0, I, GH), TB * I * GH);
+      packOnThreads(k, f.WIHP, saved.WIH, I, GH);
+      gemmOnThreads(k, f.X, saved.XIN, f.WIHP, TB, I, GH);
     } else {
       readInto(p.xp, k.f32, f.X);
     }
@@ -65,7 +65,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
     else k.f32.fill(0, f.BX, f.BX + GH);
     readInto(p.b, k.f32, f.BHH);
     readInto(p.W, k.f32, saved.WHH);
-    k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (f.WHHP + c0 * H), 4 * (saved.WHH + c0), H, c1 - c0, GH), H * GH);
+    packOnThreads(k, f.WHHP, saved.WHH, H, GH);
     // The recurrence is independent across batch rows, so each thread runs all T steps for its own
     // rows: one hand-off per pass, none per step (see `rowRuns`).
     const runs = rowRuns(k, B);
@@ -147,7 +147,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
       const DG = own ? r.DG : r.DX;
       readInto(dy, k.f32, r.DY);
       // W_hh^T (G*H, H): dh_{t-1} = dg W_hh^T.
-      k.split(splitRows(H, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.WHHT + r0), 4 * (saved.WHH + r0 * GH), r1 - r0, GH, H), H * GH);
+      transposeOnThreads(k, r.WHHT, saved.WHH, H, GH);
       // Panels of W_hh^T's first cols rows, then of its rest rows.
       k.split(
         panelRuns(k, H),
@@ -210,10 +210,10 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
         const f32 = k.f32;
         for (const [i, [, , IN]] of parts.entries()) {
           const hinT = r.HINT + i * M * TB;
-          k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (hinT + r0), 4 * (IN + r0 * H), r1 - r0, H, TB), TB * H);
+          transposeOnThreads(k, hinT, IN, TB, H);
           f32.fill(1, hinT + H * TB, hinT + M * TB);
         }
-        k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (r.DGP + c0 * TB), 4 * (DG + c0), TB, c1 - c0, GH), TB * GH);
+        packOnThreads(k, r.DGP, DG, TB, GH);
         for (const [i, [g0, g1]] of parts.entries()) {
           const hinT = r.HINT + i * M * TB;
           k.split(
@@ -298,13 +298,13 @@ function denseInputGrads(
   const g = { ...own, XT: at.XT ?? own.XT, DXP: at.DXP ?? own.DXP };
   try {
     // W_ih's gradient (I, G*H) = x^T dX: x transposed, dX in panels.
-    k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (g.XT + r0), 4 * (XIN + r0 * I), r1 - r0, I, TB), TB * I);
-    k.split(panelRuns(k, GH), (fn, c0, c1) => fn.packPanelsWide(4 * (g.DXP + c0 * TB), 4 * (DX + c0), TB, c1 - c0, GH), TB * GH);
-    k.split(splitRows(I, 2 * k.threads, 4), (fn, m0, m1) => fn.gemm(4 * (g.DW + m0 * GH), 4 * (g.XT + m0 * TB), 4 * g.DXP, m1 - m0, TB, GH), I * TB * GH);
+    transposeOnThreads(k, g.XT, XIN, TB, I);
+    packOnThreads(k, g.DXP, DX, TB, GH);
+    gemmOnThreads(k, g.DW, g.XT, g.DXP, I, TB, GH);
     // The inputs' gradient (T*B, I) = dX W_ih^T: W_ih^T (G*H, I) in panels.
-    k.split(splitRows(I, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (g.WT + r0), 4 * (WIH + r0 * GH), r1 - r0, GH, I), I * GH);
-    k.split(panelRuns(k, I), (fn, c0, c1) => fn.packPanelsWide(4 * (g.WTP + c0 * GH), 4 * (g.WT + c0), GH, c1 - c0, I), I * GH);
-    k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.gemm(4 * (g.DXIN + r0 * I), 4 * (DX + r0 * GH), 4 * g.WTP, r1 - r0, GH, I), TB * GH * I);
+    transposeOnThreads(k, g.WT, WIH, I, GH);
+    packOnThreads(k, g.WTP, g.WT, GH, I);
+    gemmOnThreads(k, g.DXIN, DX, g.WTP, TB, GH, I);
     const dW = tensorOfView<tf.Rank.R2>(k.f32.subarray(g.DW, g.DW + I * GH), [I, GH]);
     try {
       return { dW, dx: tensorOfView<tf.Rank.R2>(k.f32.subarray(g.DXIN, g.DXIN + TB * I), [TB, I]) };
@@ -341,6 +341,21 @@ function rowRuns(k: Kernels, B: number): [number, number][] {
 /** Column chunks of a packing into gemm's panels (whole 8-column panels), about two a thread. */
 function panelRuns(k: Kernels, columns: number): [number, number][] {
   return splitRows(columns, 2 * k.threads, 8);
+}
+
+/** `rows` x `width` floats at `src` (row-major) transposed into `dst` (width x rows), split by source rows. */
+function transposeOnThreads(k: Kernels, dst: number, src: number, rows: number, width: number): void {
+  k.split(splitRows(rows, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (dst + r0), 4 * (src + r0 * width), r1 - r0, width, rows), rows * width);
+}
+
+/** K x N floats at `src` (row-major) into gemm's panels at `dst`, split by panels. */
+function packOnThreads(k: Kernels, dst: number, src: number, K: number, N: number): void {
+  k.split(panelRuns(k, N), (fn, c0, c1) => fn.packPanelsWide(4 * (dst + c0 * K), 4 * (src + c0), K, c1 - c0, N), K * N);
+}
+
+/** C (M x N) at `C` = A (M x K) at `A` times the panels at `P`, split by rows of A. */
+function gemmOnThreads(k: Kernels, C: number, A: number, P: number, M: number, K: number, N: number): void {
+  k.split(splitRows(M, 2 * k.threads, 4), (fn, r0, r1) => fn.gemm(4 * (C + r0 * N), 4 * (A + r0 * K), 4 * P, r1 - r0, K, N), M * K * N);
 }
 
 /**
