@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkOptions, checkPositiveInts, createRng, type Rng } from '@rnnkit/data';
 import type { ScratchCell } from './cell.js';
+import { withWeightTaps } from './kernels/affine.js';
 import { oneHotFloat } from './ops.js';
 import { VariableOwner, type Params, type State } from './params.js';
 
@@ -64,7 +65,7 @@ export class RNNModelScratch extends VariableOwner implements RecurrentLanguageM
 
   call(X: tf.Tensor2D, state: State): { logits: tf.Tensor2D; state: State } {
     const inputs = tf.tidy(() => oneHotFloat(tf.transpose(X), this.vocabSize) as tf.Tensor3D);
-    const { outputs, state: next } = this.forwardFn(inputs, state, this.params);
+    const { outputs, state: next } = withWeightTaps(() => this.forwardFn(inputs, state, this.params));
     return { logits: outputs, state: next };
   }
 

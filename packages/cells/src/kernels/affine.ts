@@ -19,6 +19,78 @@ export const AFFINE_KERNEL = 'RnnkitAffine';
 export const AFFINE_WEIGHT_GRADS_KERNEL = 'RnnkitAffineWeightGrads';
 
 /**
+ * `AFFINE_KERNEL` for one use of weights under a `WEIGHT_TAP_KERNEL`: inputs X, H and the tap's
+ * token, the weights in its `tap` attribute. Its gradient gives dX and dH, and hands X, H and the
+ * output's gradient to the tap instead of three weight gradients of its own.
+ */
+export const TAPPED_AFFINE_KERNEL = 'RnnkitAffineTapped';
+
+/**
+ * One (W_x, W_h, b) on the gradient tape for a whole forward pass: inputs the three weights,
+ * output a token (a float32 scalar, 0) that every `TAPPED_AFFINE_KERNEL` use takes as an input.
+ * Its gradient runs after all of theirs (the tape runs backward) and sums them as one product
+ * over the stacked steps, [X_0..X_T H_0..H_T 1]^T [G_0..G_T], instead of one product per step and
+ * the engine's add of every step's weight-sized result into the last.
+ */
+export const WEIGHT_TAP_KERNEL = 'RnnkitWeightTap';
+
+/** What one use of tapped weights leaves for the tap's gradient. */
+interface TappedUse {
+  x: tf.Tensor2D;
+  h: tf.Tensor2D;
+  g: tf.Tensor2D;
+}
+
+/** A (W_x, W_h, b) tapped for one forward pass, and what its uses leave for the backward pass. */
+class WeightTap {
+  /** Uses so far in the forward pass: the next use's place in `uses`. */
+  count = 0;
+  /** By forward order, filled by the uses' gradients (a use off the way to the result leaves a hole). */
+  uses: (TappedUse | undefined)[] = [];
+  token: tf.Tensor | null = null;
+
+  constructor(
+    readonly wx: tf.Tensor2D,
+    readonly wh: tf.Tensor2D,
+    readonly b: tf.Tensor,
+  ) {}
+}
+
+/** The taps of the forward pass running inside `withWeightTaps`, by W_h. */
+let taps: Map<tf.Tensor, WeightTap> | null = null;
+
+/**
+ * Runs `forward` (a scratch model's whole forward pass) with `affine`'s weights tapped: where the
+ * gradient tape is on and the backend has `TAPPED_AFFINE_KERNEL`, each (W_x, W_h, b) enters the
+ * tape once (`WEIGHT_TAP_KERNEL`) and its gradient is one product over all the steps that used it.
+ * The cells' code is unchanged; elsewhere (no tape, other backends) this only runs `forward`.
+ */
+export function withWeightTaps<T>(forward: () => T): T {
+  const outer = taps;
+  taps = new Map();
+  try {
+    return forward();
+  } finally {
+    taps = outer;
+  }
+}
+
+/** A tapped use of (Wx, Wh, b) inside `withWeightTaps`, or null where there is none to make. */
+function tappedAffine(X: tf.Tensor2D, Wx: tf.Tensor2D, H: tf.Tensor2D, Wh: tf.Tensor2D, b: tf.Tensor): tf.Tensor2D | null {
+  if (!taps || !tf.engine().isTapeOn() || !tf.getKernel(TAPPED_AFFINE_KERNEL, tf.getBackend())) return null;
+  let tap = taps.get(Wh);
+  if (!tap) {
+    tap = new WeightTap(Wx, Wh, b);
+    tap.token = tf.engine().runKernel(WEIGHT_TAP_KERNEL, { wx: Wx, wh: Wh, b }, { tap } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    taps.set(Wh, tap);
+  }
+  // The same W_h with another W_x or b: an untapped use.
+  if (tap.wx !== Wx || tap.b !== b) return null;
+  const attrs = { tap, use: tap.count++ } as unknown as tf.NamedAttrMap;
+  return tf.engine().runKernel(TAPPED_AFFINE_KERNEL, { x: X, h: H, token: tap.token as tf.Tensor }, attrs) as tf.Tensor2D;
+}
+
+/**
  * X W_x + H W_h + b as the scratch cells compute it, (X W_x + H W_h) + b, on any matmul and add:
  * TensorFlow.js's ops where `AFFINE_KERNEL` does not run, the backend's kernels inside it
  * without WebAssembly SIMD.
@@ -34,6 +106,8 @@ export function composeAffine<T>(matMul: (a: T, b: T) => T, add: (a: T, b: T) =>
 export function affineKernel(X: tf.Tensor2D, Wx: tf.Tensor2D, H: tf.Tensor2D, Wh: tf.Tensor2D, b: tf.Tensor): tf.Tensor2D | null {
   if (![X, Wx, H, Wh, b].every((t) => t.dtype === 'float32') || !affineShapes(X.shape, Wx.shape, H.shape, Wh.shape, b.shape)) return null;
   if (!tf.getKernel(AFFINE_KERNEL, tf.getBackend())) return null;
+  const tapped = tappedAffine(X, Wx, H, Wh, b);
+  if (tapped) return tapped;
   return tf.engine().runKernel(AFFINE_KERNEL, { x: X, h: H, wx: Wx, wh: Wh, b }) as tf.Tensor2D;
 }
 
@@ -75,6 +149,61 @@ function registerAffineGradient(): void {
 }
 
 /**
+ * The gradients of `TAPPED_AFFINE_KERNEL` (dX = G W_x^T, dH = G W_h^T, the token's 0, with G the
+ * output's gradient; X, H and G go to the tap) and of `WEIGHT_TAP_KERNEL`: dW_x = X^T G,
+ * dW_h = H^T G and db = G's column sums over the stacked uses, in forward order, through
+ * `AFFINE_WEIGHT_GRADS_KERNEL`, or as ops where the backward pass is itself taped.
+ */
+function registerTapGradients(): void {
+  if (!tf.getGradient(TAPPED_AFFINE_KERNEL)) {
+    tf.registerGradient({
+      kernelName: TAPPED_AFFINE_KERNEL,
+      inputsToSave: ['x', 'h'],
+      gradFunc: (dy, saved, attrs) => {
+        const G = dy as tf.Tensor2D;
+        const [x, h] = saved as tf.Tensor2D[];
+        const { tap, use } = attrs as unknown as { tap: WeightTap; use: number };
+        // The engine keeps saved tensors and every gradient until its backward pass ends.
+        tap.uses[use] = { x: x as tf.Tensor2D, h: h as tf.Tensor2D, g: G };
+        return {
+          x: () => tf.matMul(G, tap.wx, false, true),
+          h: () => tf.matMul(G, tap.wh, false, true),
+          token: () => tf.zeros([]),
+        };
+      },
+    });
+  }
+  if (!tf.getGradient(WEIGHT_TAP_KERNEL)) {
+    tf.registerGradient({
+      kernelName: WEIGHT_TAP_KERNEL,
+      gradFunc: (_dy, _saved, attrs) => {
+        const { tap } = attrs as unknown as { tap: WeightTap };
+        const uses = tap.uses.filter((u): u is TappedUse => u !== undefined);
+        tap.uses = [];
+        const stack = (part: keyof TappedUse) => tf.concat(uses.map((u) => u[part]));
+        if (uses.length === 0) return { wx: () => tf.zerosLike(tap.wx), wh: () => tf.zerosLike(tap.wh), b: () => tf.zerosLike(tap.b) };
+        if (tf.engine().isTapeOn()) {
+          return {
+            wx: () => tf.matMul(stack('x'), stack('g'), true, false),
+            wh: () => tf.matMul(stack('h'), stack('g'), true, false),
+            b: () => tf.sum(stack('g'), 0),
+          };
+        }
+        const [X, H, G] = (['x', 'h', 'g'] as const).map(stack) as tf.Tensor2D[];
+        try {
+          const [dWx, dWh, db] = tf
+            .engine()
+            .runKernel(AFFINE_WEIGHT_GRADS_KERNEL, { x: X as tf.Tensor2D, h: H as tf.Tensor2D, g: G as tf.Tensor2D }) as tf.Tensor[];
+          return { wx: () => dWx as tf.Tensor, wh: () => dWh as tf.Tensor, b: () => db as tf.Tensor };
+        } finally {
+          tf.dispose([X, H, G] as tf.Tensor[]);
+        }
+      },
+    });
+  }
+}
+
+/**
  * `AFFINE_WEIGHT_GRADS_KERNEL` where rnnkit's gemm does not run (no WebAssembly SIMD): X^T G and
  * H^T G on the BatchMatMul kernel and G's column sums on the Sum kernel registered for the
  * backend, as the ops would run them.
@@ -111,41 +240,61 @@ export function registerWasmAffine(fused: (args: KernelArgs) => tf.TensorInfo | 
   const add = tf.getKernel('Add', 'wasm');
   if (!matMul || !add || !tf.getKernel('Sum', 'wasm')) return false;
   registerAffineGradient();
+  registerTapGradients();
   tf.registerKernel({
     kernelName: AFFINE_WEIGHT_GRADS_KERNEL,
     backendName: 'wasm',
     // Its fallback runs exactly where the forward op's does (no SIMD), which that op's path reports.
     kernelFunc: (args: KernelArgs) => fusedWeightGrads(args) ?? composeAffineWeightGrads(args),
   });
+  const affineFunc = (args: KernelArgs): tf.TensorInfo => {
+    const viaGemm = fused(args);
+    recordOpPath('affine', viaGemm !== null, viaGemm ? undefined : 'no WebAssembly SIMD');
+    if (viaGemm) return viaGemm;
+    const { x, h, wx, wh, b } = args.inputs as Record<'x' | 'h' | 'wx' | 'wh' | 'b', tf.TensorInfo>;
+    const backend = args.backend as unknown as { disposeData(dataId: object): void };
+    const made: tf.TensorInfo[] = [];
+    const run = (kernel: tf.KernelConfig, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}) => {
+      const t = kernel.kernelFunc({ inputs, backend: args.backend, attrs }) as tf.TensorInfo;
+      made.push(t);
+      return t;
+    };
+    // The kernels registered now (rnnkit's BatchMatMul, once installed), as the composed ops run them.
+    const mm = tf.getKernel('BatchMatMul', 'wasm') ?? matMul;
+    const plain = { transposeA: false, transposeB: false };
+    const out = composeAffine(
+      (p, q) => run(mm, { a: p, b: q }, plain),
+      (p, q) => run(add, { a: p, b: q }),
+      x,
+      wx,
+      h,
+      wh,
+      b,
+    );
+    for (const t of made) if (t !== out) backend.disposeData(t.dataId);
+    return out;
+  };
+  tf.registerKernel({ kernelName: AFFINE_KERNEL, backendName: 'wasm', kernelFunc: affineFunc });
   tf.registerKernel({
-    kernelName: AFFINE_KERNEL,
+    kernelName: TAPPED_AFFINE_KERNEL,
     backendName: 'wasm',
     kernelFunc: (args: KernelArgs) => {
-      const viaGemm = fused(args);
-      recordOpPath('affine', viaGemm !== null, viaGemm ? undefined : 'no WebAssembly SIMD');
-      if (viaGemm) return viaGemm;
-      const { x, h, wx, wh, b } = args.inputs as Record<'x' | 'h' | 'wx' | 'wh' | 'b', tf.TensorInfo>;
-      const backend = args.backend as unknown as { disposeData(dataId: object): void };
-      const made: tf.TensorInfo[] = [];
-      const run = (kernel: tf.KernelConfig, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}) => {
-        const t = kernel.kernelFunc({ inputs, backend: args.backend, attrs }) as tf.TensorInfo;
-        made.push(t);
-        return t;
+      const { x, h } = args.inputs as Record<'x' | 'h', tf.TensorInfo>;
+      const { tap } = args.attrs as unknown as { tap: WeightTap };
+      return affineFunc({ ...args, inputs: { x, h, wx: tap.wx, wh: tap.wh, b: tap.b } });
+    },
+  });
+  tf.registerKernel({
+    kernelName: WEIGHT_TAP_KERNEL,
+    backendName: 'wasm',
+    kernelFunc: (args: KernelArgs) => {
+      const backend = args.backend as unknown as {
+        makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+        typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
       };
-      // The kernels registered now (rnnkit's BatchMatMul, once installed), as the composed ops run them.
-      const mm = tf.getKernel('BatchMatMul', 'wasm') ?? matMul;
-      const plain = { transposeA: false, transposeB: false };
-      const out = composeAffine(
-        (p, q) => run(mm, { a: p, b: q }, plain),
-        (p, q) => run(add, { a: p, b: q }),
-        x,
-        wx,
-        h,
-        wh,
-        b,
-      );
-      for (const t of made) if (t !== out) backend.disposeData(t.dataId);
-      return out;
+      const token = backend.makeOutput([], 'float32');
+      backend.typedArrayFromHeap(token).fill(0);
+      return token;
     },
   });
   return true;

@@ -1,0 +1,177 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng } from '@rnnkit/data';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expectClose, useBackend, type Nested } from '../../../../test/backends.js';
+import type { ScratchCell } from '../cell.js';
+import { gruCell } from '../gru.js';
+import { lstmCell } from '../lstm.js';
+import { RNNModelScratch } from '../model.js';
+import { affine } from '../ops.js';
+import type { Params } from '../params.js';
+import { rnnCell } from '../rnn.js';
+import { AFFINE_WEIGHT_GRADS_KERNEL, TAPPED_AFFINE_KERNEL, WEIGHT_TAP_KERNEL, withWeightTaps } from './affine.js';
+import { activeKernels } from './simd.js';
+import { setKernelThreads } from './threads.js';
+import '../index.node.js';
+
+// A scratch model's forward pass under `withWeightTaps` must give the gradients of the untapped
+// cells (one weight-gradient product per step, summed by the engine), with one product per
+// (W_x, W_h, b) for the whole pass, the same bits on any thread count.
+
+const CELLS: [string, ScratchCell, number][] = [
+  ['rnn', rnnCell, 1],
+  ['gru', gruCell, 3],
+  ['lstm', lstmCell, 4],
+];
+
+const V = 7;
+const HIDDEN = 64;
+const BATCH = 32;
+const STEPS = 5;
+
+/** Every step's logits weighed differently, so that each gradient entry is distinct. */
+function lossOf(cell: ScratchCell, params: Params, X: tf.Tensor3D, w: tf.Tensor2D, steps = STEPS): tf.Scalar {
+  const { outputs } = cell.forward(X, cell.initState(BATCH, HIDDEN), params);
+  return tf.sum(tf.mul(tf.slice(outputs, 0, steps * BATCH), tf.slice(w, 0, steps * BATCH))) as tf.Scalar;
+}
+
+/** The gradients of `loss` w.r.t. `vars`, as arrays, and the kernels they ran (by name: count). */
+async function gradsAndKernels(loss: () => tf.Scalar, vars: tf.Variable[]): Promise<{ grads: number[][]; kernels: Record<string, number> }> {
+  let grads: number[][] = [];
+  const info = await tf.profile(() => {
+    const { value, grads: g } = tf.variableGrads(loss, vars);
+    grads = vars.map((v) => Array.from(g[v.name]?.dataSync() ?? []));
+    tf.dispose([value, ...Object.values(g)]);
+  });
+  const kernels: Record<string, number> = {};
+  for (const k of info.kernels) kernels[k.name] = (kernels[k.name] ?? 0) + 1;
+  return { grads, kernels };
+}
+
+describe('weight taps on wasm', () => {
+  let inputs: tf.Tensor3D;
+  let w: tf.Tensor2D;
+
+  beforeAll(async () => {
+    await useBackend('wasm');
+    expect(activeKernels()).not.toBeNull();
+    inputs = tf.tidy(() => tf.cast(tf.oneHot(tf.randomUniformInt([STEPS, BATCH], 0, V, 3) as tf.Tensor2D, V), 'float32')) as tf.Tensor3D;
+    w = tf.randomNormal([STEPS * BATCH, V], 0, 1, 'float32', 4) as tf.Tensor2D;
+  });
+  afterAll(() => tf.dispose([inputs, w]));
+  afterEach(() => setKernelThreads('auto'));
+
+  for (const [name, cell, gates] of CELLS) {
+    it(`${name}: one weight-gradient product per gate for the whole pass, the untapped gradients within float32 rounding`, async () => {
+      const params = cell.initParams(V, HIDDEN, createRng(1));
+      const vars = Object.values(params);
+      const before = tf.memory().numTensors;
+      const untapped = await gradsAndKernels(() => lossOf(cell, params, inputs, w), vars);
+      const tapped = await gradsAndKernels(() => withWeightTaps(() => lossOf(cell, params, inputs, w)), vars);
+      expect(untapped.kernels[AFFINE_WEIGHT_GRADS_KERNEL]).toBe(gates * STEPS);
+      expect(tapped.kernels[AFFINE_WEIGHT_GRADS_KERNEL]).toBe(gates);
+      expect(tapped.kernels[WEIGHT_TAP_KERNEL]).toBe(gates);
+      expect(tapped.kernels[TAPPED_AFFINE_KERNEL]).toBe(gates * STEPS);
+      Object.keys(params).forEach((p, i) => {
+        expectClose(tapped.grads[i] as number[], untapped.grads[i] as number[], `${name} d${p}`, { rtol: 1e-4, atol: 1e-6 });
+      });
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose(vars);
+    });
+  }
+
+  it('gives the same bits on 1, 2 and 3 threads', async () => {
+    const params = gruCell.initParams(V, HIDDEN, createRng(2));
+    const vars = Object.values(params);
+    const runs: number[][][] = [];
+    for (const threads of [1, 2, 3]) {
+      setKernelThreads(threads);
+      await activeKernels()?.pool?.whenReady();
+      runs.push((await gradsAndKernels(() => withWeightTaps(() => lossOf(gruCell, params, inputs, w)), vars)).grads);
+    }
+    expect(runs[1]).toEqual(runs[0]);
+    expect(runs[2]).toEqual(runs[0]);
+    tf.dispose(vars);
+  });
+
+  it('sums only the steps on the way to the loss, and gives the weights that need it their gradients alone', async () => {
+    const params = gruCell.initParams(V, HIDDEN, createRng(3));
+    const before = tf.memory().numTensors;
+    // The loss reads two of five steps: the later steps' uses leave holes in the tap.
+    const some = [params.W_hz, params.b_r, params.W_xh] as tf.Variable[];
+    const untapped = await gradsAndKernels(() => lossOf(gruCell, params, inputs, w, 2), some);
+    const tapped = await gradsAndKernels(() => withWeightTaps(() => lossOf(gruCell, params, inputs, w, 2)), some);
+    some.forEach((v, i) => {
+      expectClose(tapped.grads[i] as number[], untapped.grads[i] as number[], v.name, { rtol: 1e-4, atol: 1e-6 });
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose(Object.values(params));
+  });
+
+  it('leaves the weights out of the tape where only the state needs a gradient', () => {
+    const params = rnnCell.initParams(V, HIDDEN, createRng(4));
+    const H0 = tf.randomNormal([BATCH, HIDDEN], 0, 1, 'float32', 5) as tf.Tensor2D;
+    const before = tf.memory().numTensors;
+    const f = (h: tf.Tensor) => {
+      const { outputs } = rnnCell.forward(inputs, [h as tf.Tensor2D], params);
+      return tf.sum(tf.mul(outputs, w)) as tf.Scalar;
+    };
+    const [untapped] = tf.grads(f)([H0]);
+    const [tapped] = tf.grads((h: tf.Tensor) => withWeightTaps(() => f(h)))([H0]);
+    expect(Array.from(tapped?.dataSync() ?? [])).toEqual(Array.from(untapped?.dataSync() ?? []));
+    tf.dispose([tapped, untapped]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([H0, ...Object.values(params)]);
+  });
+
+  it('differentiates twice: a taped backward pass sums the steps as ops', () => {
+    const X = tf.randomNormal([4, 3], 0, 1, 'float32', 7) as tf.Tensor2D;
+    const Wx = tf.randomNormal([3, 8], 0, 0.5, 'float32', 8) as tf.Tensor2D;
+    const Wh = tf.randomNormal([8, 8], 0, 0.5, 'float32', 9) as tf.Tensor2D;
+    const b = tf.randomNormal([8], 0, 0.5, 'float32', 6) as tf.Tensor1D;
+    const H0 = tf.randomNormal([4, 8], 0, 1, 'float32', 10) as tf.Tensor2D;
+    const before = tf.memory().numTensors;
+    // Two steps through the same weights; d/dWh of sum(dL/dWh) for L = sum(H_2^2).
+    const second = (taps: boolean) =>
+      tf.grad((wh: tf.Tensor) => {
+        const inner = tf.grad((v: tf.Tensor) => {
+          const run = () => {
+            let H = H0;
+            for (let t = 0; t < 2; t++) H = tf.tanh(affine(X, Wx, H, v as tf.Tensor2D, b));
+            return tf.sum(tf.square(H));
+          };
+          return taps ? withWeightTaps(run) : run();
+        })(wh);
+        return tf.sum(inner);
+      })(Wh);
+    const viaTaps = second(true);
+    const viaOps = second(false);
+    expectClose(viaTaps, viaOps.arraySync() as Nested, 'second-order dW_h', { rtol: 1e-5, atol: 1e-5 });
+    tf.dispose([viaTaps, viaOps]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([X, Wx, Wh, b, H0]);
+  });
+
+  it('taps nothing without a gradient tape, and a scratch model trains with flat memory', () => {
+    const model = new RNNModelScratch({ vocabSize: V, numHiddens: HIDDEN, ...gruCell, seed: 1 });
+    const X = tf.randomUniformInt([BATCH, STEPS], 0, V, 11) as tf.Tensor2D;
+    const Y = tf.randomUniformInt([BATCH, STEPS], 0, V, 12) as tf.Tensor2D;
+    const step = () =>
+      tf.tidy(() => {
+        const { grads } = tf.variableGrads(() => {
+          const { logits } = model.call(X, model.beginState(BATCH));
+          return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.reshape(tf.transpose(Y), [-1]) as tf.Tensor1D, V), logits) as tf.Scalar;
+        }, model.trainableVariables);
+        for (const v of model.trainableVariables) v.assign(tf.sub(v, tf.mul(0.1, grads[v.name] as tf.Tensor)));
+      });
+    step();
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) step();
+    expect(tf.memory().numTensors).toBe(before);
+    const plain = tf.tidy(() => model.call(X, model.beginState(BATCH)).logits.arraySync() as Nested);
+    const tapped = tf.tidy(() => withWeightTaps(() => model.call(X, model.beginState(BATCH)).logits.arraySync() as Nested));
+    expect(tapped).toEqual(plain);
+    tf.dispose([X, Y]);
+    model.dispose();
+  });
+});
