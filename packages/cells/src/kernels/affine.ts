@@ -34,11 +34,12 @@ export const TAPPED_AFFINE_KERNEL = 'RnnkitAffineTapped';
  */
 export const WEIGHT_TAP_KERNEL = 'RnnkitWeightTap';
 
-/** What one use of tapped weights leaves for the tap's gradient. */
+/** What one use of tapped weights leaves for the tap's gradient, and in which backward pass. */
 interface TappedUse {
   x: tf.Tensor2D;
   h: tf.Tensor2D;
   g: tf.Tensor2D;
+  pass: object;
 }
 
 /** A (W_x, W_h, b) tapped for one forward pass, and what its uses leave for the backward pass. */
@@ -47,23 +48,40 @@ class WeightTap {
   count = 0;
   /** By forward order, filled by the uses' gradients (a use off the way to the result leaves a hole). */
   uses: (TappedUse | undefined)[] = [];
-  token: tf.Tensor | null = null;
 
   constructor(
+    /** The weights as given: a use must pass these same tensors to take the tap. */
+    readonly given: readonly [tf.Tensor2D, tf.Tensor2D, tf.Tensor],
+    /**
+     * The engine's saved copies of them: their values when the forward pass ran, kept until the
+     * gradients are done (the weights themselves may be freed or assigned before that).
+     */
     readonly wx: tf.Tensor2D,
     readonly wh: tf.Tensor2D,
     readonly b: tf.Tensor,
+    readonly token: tf.Tensor,
   ) {}
 }
 
-/** The taps of the forward pass running inside `withWeightTaps`, by W_h. */
-let taps: Map<tf.Tensor, WeightTap> | null = null;
+/**
+ * The backward pass running now: the engine calls every gradient function of one pass from the
+ * same scope, and a nested pass (a gradient taken inside the differentiated function) from its own.
+ */
+function backwardPass(): object {
+  return tf.engine().state.activeScope;
+}
+
+/** The taps of the forward pass running inside `withWeightTaps`, by W_h (null: it cannot be tapped). */
+let taps: Map<tf.Tensor, WeightTap | null> | null = null;
 
 /**
  * Runs `forward` (a scratch model's whole forward pass) with `affine`'s weights tapped: where the
  * gradient tape is on and the backend has `TAPPED_AFFINE_KERNEL`, each (W_x, W_h, b) enters the
  * tape once (`WEIGHT_TAP_KERNEL`) and its gradient is one product over all the steps that used it.
- * The cells' code is unchanged; elsewhere (no tape, other backends) this only runs `forward`.
+ * The tap saves the weights' values as the engine saves any op's inputs, so they may be freed or
+ * assigned before the backward pass. A W_h used with another W_x or b than its first goes the
+ * untapped way. The cells' code is unchanged; elsewhere (no tape, other backends) this only runs
+ * `forward`.
  */
 export function withWeightTaps<T>(forward: () => T): T {
   const outer = taps;
@@ -79,15 +97,27 @@ export function withWeightTaps<T>(forward: () => T): T {
 function tappedAffine(X: tf.Tensor2D, Wx: tf.Tensor2D, H: tf.Tensor2D, Wh: tf.Tensor2D, b: tf.Tensor): tf.Tensor2D | null {
   if (!taps || !tf.engine().isTapeOn() || !tf.getKernel(TAPPED_AFFINE_KERNEL, tf.getBackend())) return null;
   let tap = taps.get(Wh);
+  if (tap === null) return null;
   if (!tap) {
-    tap = new WeightTap(Wx, Wh, b);
-    tap.token = tf.engine().runKernel(WEIGHT_TAP_KERNEL, { wx: Wx, wh: Wh, b }, { tap } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    const engine = tf.engine();
+    // The tape node keeps these attributes: the tap made below goes in once the node is there.
+    const attrs: { tap?: WeightTap } = {};
+    const token = engine.runKernel(WEIGHT_TAP_KERNEL, { wx: Wx, wh: Wh, b }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    const node = engine.state.activeTape?.[engine.state.activeTape.length - 1];
+    const saved = node?.kernelName === WEIGHT_TAP_KERNEL && node.outputs[0] === token ? node.saved : undefined;
+    if (saved?.length !== 3) {
+      token.dispose();
+      taps.set(Wh, null);
+      return null;
+    }
+    tap = new WeightTap([Wx, Wh, b], saved[0] as tf.Tensor2D, saved[1] as tf.Tensor2D, saved[2] as tf.Tensor, token);
+    attrs.tap = tap;
     taps.set(Wh, tap);
   }
   // The same W_h with another W_x or b: an untapped use.
-  if (tap.wx !== Wx || tap.b !== b) return null;
+  if (tap.given[0] !== Wx || tap.given[2] !== b) return null;
   const attrs = { tap, use: tap.count++ } as unknown as tf.NamedAttrMap;
-  return tf.engine().runKernel(TAPPED_AFFINE_KERNEL, { x: X, h: H, token: tap.token as tf.Tensor }, attrs) as tf.Tensor2D;
+  return tf.engine().runKernel(TAPPED_AFFINE_KERNEL, { x: X, h: H, token: tap.token }, attrs) as tf.Tensor2D;
 }
 
 /**
@@ -163,12 +193,17 @@ function registerTapGradients(): void {
         const G = dy as tf.Tensor2D;
         const [x, h] = saved as tf.Tensor2D[];
         const { tap, use } = attrs as unknown as { tap: WeightTap; use: number };
-        // The engine keeps saved tensors and every gradient until its backward pass ends.
-        tap.uses[use] = { x: x as tf.Tensor2D, h: h as tf.Tensor2D, g: G };
+        const pass = backwardPass();
         return {
           x: () => tf.matMul(G, tap.wx, false, true),
           h: () => tf.matMul(G, tap.wh, false, true),
-          token: () => tf.zeros([]),
+          // Asked for only where the tap is on this pass's way to the result, so its gradient
+          // runs later in the same pass. The engine keeps saved tensors and every gradient
+          // until its backward pass ends.
+          token: () => {
+            tap.uses[use] = { x: x as tf.Tensor2D, h: h as tf.Tensor2D, g: G, pass };
+            return tf.zeros([]);
+          },
         };
       },
     });
@@ -176,12 +211,15 @@ function registerTapGradients(): void {
   if (!tf.getGradient(WEIGHT_TAP_KERNEL)) {
     tf.registerGradient({
       kernelName: WEIGHT_TAP_KERNEL,
-      gradFunc: (_dy, _saved, attrs) => {
-        const { tap } = attrs as unknown as { tap: WeightTap };
-        const uses = tap.uses.filter((u): u is TappedUse => u !== undefined);
-        tap.uses = [];
-        const stack = (part: keyof TappedUse) => tf.concat(uses.map((u) => u[part]));
-        if (uses.length === 0) return { wx: () => tf.zerosLike(tap.wx), wh: () => tf.zerosLike(tap.wh), b: () => tf.zerosLike(tap.b) };
+      inputsToSave: ['wx', 'wh', 'b'],
+      gradFunc: (_dy, saved, attrs) => {
+        const [wx, wh, b] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor];
+        const { tap } = attrs as unknown as { tap?: WeightTap };
+        const pass = backwardPass();
+        const uses = tap ? tap.uses.filter((u): u is TappedUse => u?.pass === pass) : [];
+        if (tap) tap.uses = [];
+        const stack = (part: 'x' | 'h' | 'g') => tf.concat(uses.map((u) => u[part]));
+        if (uses.length === 0) return { wx: () => tf.zerosLike(wx), wh: () => tf.zerosLike(wh), b: () => tf.zerosLike(b) };
         if (tf.engine().isTapeOn()) {
           return {
             wx: () => tf.matMul(stack('x'), stack('g'), true, false),

@@ -152,6 +152,70 @@ describe('weight taps on wasm', () => {
     tf.dispose([X, Wx, Wh, b, H0]);
   });
 
+  describe('three steps of tanh(affine) through the same weights', () => {
+    let X: tf.Tensor2D;
+    let Wx: tf.Variable;
+    let Wh: tf.Variable;
+    let b: tf.Variable;
+    let H0: tf.Tensor2D;
+    const steps = (wx: tf.Tensor, wh: tf.Tensor, bias: tf.Tensor) => {
+      const Hs: tf.Tensor2D[] = [];
+      let H = H0;
+      for (let t = 0; t < 3; t++) Hs.push((H = tf.tanh(affine(X, wx as tf.Tensor2D, H, wh as tf.Tensor2D, bias))));
+      return Hs;
+    };
+    // The same function of the weights with and without taps: close, as the sums' orders differ.
+    const bothWays = (f: () => tf.Tensor, label: string) => {
+      const before = tf.memory().numTensors;
+      const plain = f();
+      const tapped = withWeightTaps(f);
+      expectClose(tapped, plain.arraySync() as Nested, label, { rtol: 1e-5, atol: 1e-6 });
+      tf.dispose([plain, tapped]);
+      expect(tf.memory().numTensors).toBe(before);
+    };
+    beforeAll(() => {
+      X = tf.randomNormal([4, 3], 0, 1, 'float32', 20) as tf.Tensor2D;
+      Wx = tf.variable(tf.randomNormal([3, 8], 0, 0.5, 'float32', 21));
+      Wh = tf.variable(tf.randomNormal([8, 8], 0, 0.5, 'float32', 22));
+      b = tf.variable(tf.randomNormal([8], 0, 0.5, 'float32', 23));
+      H0 = tf.randomNormal([4, 8], 0, 1, 'float32', 24) as tf.Tensor2D;
+    });
+    afterAll(() => tf.dispose([X, Wx, Wh, b, H0]));
+
+    it('sums only its own backward pass: a gradient taken inside the function leaves nothing behind', () => {
+      // The inner gradient (w.r.t. the state) runs the steps' gradients but not the tap's.
+      bothWays(
+        () =>
+          tf.grad((wh: tf.Tensor) => {
+            const Hs = steps(Wx, wh, b);
+            tf.grad(() => tf.sum(Hs[2] as tf.Tensor))(H0).dispose();
+            return tf.sum(Hs[0] as tf.Tensor);
+          })(Wh),
+        'outer dW_h',
+      );
+    });
+
+    it('takes weights that are not variables (freed before the backward pass)', () => {
+      bothWays(() => tf.grad((wh: tf.Tensor) => tf.sum(tf.square(steps(tf.mul(Wx, 1), tf.mul(wh, 1), b)[2] as tf.Tensor)))(Wh), 'dW_h');
+    });
+
+    it('differentiates the weights as they were in the forward pass', () => {
+      const W0 = Wh.clone();
+      const f = () =>
+        tf.tidy(() => {
+          const { value, grads } = tf.variableGrads(() => {
+            const L = tf.sum(tf.square(steps(Wx, Wh, b)[2] as tf.Tensor)) as tf.Scalar;
+            Wh.assign(tf.mul(W0, 2));
+            return L;
+          }, [Wx, b]);
+          Wh.assign(W0);
+          return tf.concat([tf.reshape(grads[Wx.name] as tf.Tensor, [-1]), grads[b.name] as tf.Tensor, tf.reshape(value, [1])]);
+        });
+      bothWays(f, 'dW_x, db and the loss');
+      W0.dispose();
+    });
+  });
+
   it('taps nothing without a gradient tape, and a scratch model trains with flat memory', () => {
     const model = new RNNModelScratch({ vocabSize: V, numHiddens: HIDDEN, ...gruCell, seed: 1 });
     const X = tf.randomUniformInt([BATCH, STEPS], 0, V, 11) as tf.Tensor2D;
