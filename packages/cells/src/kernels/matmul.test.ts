@@ -68,10 +68,14 @@ describe('BatchMatMul on the SIMD gemm', () => {
     const expected = tf.tidy(() => tf.sum(tf.mul(tf.expandDims(a, 2), tf.expandDims(w, 0)), 1)).arraySync() as Nested;
     const expectedT = tf.tidy(() => tf.sum(tf.mul(tf.expandDims(a, 1), tf.expandDims(wt, 0)), 2)).arraySync() as Nested;
     const kept = gemm.keptFloats;
+    // N = 18 padded to 20. A plain B's first two uses pack into a temporary region, the third keeps
+    // the panels, the fourth reads them; a transposed B (a weight in an input gradient) is kept from
+    // its first use.
+    const keptAfter = [12 * 20, 12 * 20, 2 * 12 * 20, 2 * 12 * 20];
     for (let use = 0; use < 4; use++) {
-      // The first two uses pack into a temporary region, the third keeps the panels, the fourth reads them.
       tf.tidy(() => expectClose(tf.matMul(a, w), expected, `use ${use}`, tolerance(12)));
       tf.tidy(() => expectClose(tf.matMul(a, wt, false, true), expectedT, `transposed use ${use}`, tolerance(12)));
+      expect(gemm.keptFloats, `kept after use ${use}`).toBe(kept + (keptAfter[use] as number));
     }
     expect(gemm.keptFloats).toBe(kept + 2 * 12 * 20); // N = 18 padded to 20, once plain and once transposed
     tf.dispose([w, wt]);

@@ -28,9 +28,10 @@ type Layout = typeof PLAIN | typeof TRANSPOSED | typeof STACKED;
  * B operands already in gemm's panels, kept while their tensor lives. A weight is multiplied many
  * times per training step (the scratch GRU-512 multiplies each W_h* by 35 hidden states forward,
  * and by 35 gate gradients transposed backward), and a tensor's values never change, so its
- * panels are packed once and reused. Only what is seen a third time is kept (a gradient used
- * once or twice is not: keeping costs more than the packing it saves), entries go when their
- * tensor is freed, and the oldest go past `maxFloats`.
+ * panels are packed once and reused. A stack (always weights) and a transposed B (a weight in a
+ * matmul's input gradient) are kept from their first use; a plain B from its third (a gradient
+ * used once or twice is not: keeping costs more than the packing it saves). Entries go when
+ * their tensor is freed, and the oldest go past `maxFloats`.
  */
 class PackedOperands {
   /** By dataId, one map per `Layout`. Map order is use order: the first entry is the oldest. */
@@ -60,10 +61,12 @@ class PackedOperands {
   }
 
   /**
-   * Whether to keep B's panels: from the third time it is seen. The scratch cells' gate gradients
-   * are B twice (for dW_x and dW_h) and never again; their weights are B 35 times a step.
+   * Whether to keep B's panels: a stack's or a transposed B's from the first time they are seen
+   * (each of the scratch GRU's weights is one 35 times a step, and packing a 512 x 512 weight
+   * takes 200-360 µs), a plain B's from the third (a gradient is B once or twice at most).
    */
   worthKeeping(dataId: object, layout: Layout): boolean {
+    if (layout !== PLAIN) return true;
     const seen = this.seen[layout] as WeakMap<object, number>;
     const times = (seen.get(dataId) ?? 0) + 1;
     if (times >= 3) return true;
@@ -375,8 +378,8 @@ export class GemmMatMul {
    * `out` = A B for each of `batches` pairs (A's batch `aIdx[i]`, B's `bIdx[i]`): A's nA batches
    * (M, K) assembled by `fillA` in the kernels' memory, B's `count` batches written row-major by
    * `fillB` (transposed in the TRANSPOSED layout) and packed into panels, or taken from the kept
-   * panels of `B.dataId` (a stack's: with exactly the tensors `B.with`), and kept from its third
-   * use. Every product is one gemm over the panels, split as `productRuns` says, and `copyOut`
+   * panels of `B.dataId` (a stack's: with exactly the tensors `B.with`), and kept as
+   * `worthKeeping` says. Every product is one gemm over the panels, split as `productRuns` says, and `copyOut`
    * takes it out of the kernels' memory.
    */
   private product<S extends string>(backend: WasmHeapBackend, p: ProductOperands<S>): void {
