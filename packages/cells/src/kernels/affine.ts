@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { affineShapes } from './matmul.js';
+import { affineShapes, affineWeightGradOperands } from './matmul.js';
 import { recordOpPath } from './paths.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -227,15 +227,15 @@ function registerTapGradients(): void {
             b: () => tf.sum(stack('g'), 0),
           };
         }
-        const [X, H, G] = (['x', 'h', 'g'] as const).map(stack) as tf.Tensor2D[];
-        try {
-          const [dWx, dWh, db] = tf
-            .engine()
-            .runKernel(AFFINE_WEIGHT_GRADS_KERNEL, { x: X as tf.Tensor2D, h: H as tf.Tensor2D, g: G as tf.Tensor2D }) as tf.Tensor[];
-          return { wx: () => dWx as tf.Tensor, wh: () => dWh as tf.Tensor, b: () => db as tf.Tensor };
-        } finally {
-          tf.dispose([X, H, G] as tf.Tensor[]);
-        }
+        // The uses as one stack of rows, without copying them into one tensor first.
+        const inputs: tf.NamedTensorMap = {};
+        uses.forEach((u, i) => {
+          inputs[`x${i}`] = u.x;
+          inputs[`h${i}`] = u.h;
+          inputs[`g${i}`] = u.g;
+        });
+        const [dWx, dWh, db] = tf.engine().runKernel(AFFINE_WEIGHT_GRADS_KERNEL, inputs, { uses: uses.length }) as tf.Tensor[];
+        return { wx: () => dWx as tf.Tensor, wh: () => dWh as tf.Tensor, b: () => db as tf.Tensor };
       },
     });
   }
@@ -247,21 +247,33 @@ function registerTapGradients(): void {
  * backend, as the ops would run them.
  */
 export function composeAffineWeightGrads(args: KernelArgs): tf.TensorInfo[] {
-  const { x, h, g } = args.inputs as Record<'x' | 'h' | 'g', tf.TensorInfo>;
+  const { xs, hs, gs } = affineWeightGradOperands(args);
   const backendName = tf.getBackend();
   const mm = tf.getKernel('BatchMatMul', backendName);
   const sum = tf.getKernel('Sum', backendName);
-  if (!mm || !sum) throw new Error(`${AFFINE_WEIGHT_GRADS_KERNEL}: the ${backendName} backend has no BatchMatMul or Sum kernel.`);
+  const concat = tf.getKernel('Concat', backendName);
+  if (!mm || !sum || !concat) throw new Error(`${AFFINE_WEIGHT_GRADS_KERNEL}: the ${backendName} backend has no BatchMatMul, Sum or Concat kernel.`);
   const transposed = { transposeA: true, transposeB: false };
   const made: tf.TensorInfo[] = [];
+  const stacks: tf.TensorInfo[] = [];
+  const backend = args.backend as unknown as { disposeData(dataId: object): void };
+  // A stack of uses: their rows one after the other, as the gemm takes them.
+  const stacked = (list: tf.TensorInfo[]) => {
+    if (list.length === 1) return list[0] as tf.TensorInfo;
+    const t = concat.kernelFunc({ inputs: list as unknown as tf.NamedTensorInfoMap, backend: args.backend, attrs: { axis: 0 } }) as tf.TensorInfo;
+    stacks.push(t);
+    return t;
+  };
   try {
+    const [x, h, g] = [stacked(xs), stacked(hs), stacked(gs)];
     made.push(mm.kernelFunc({ inputs: { a: x, b: g }, backend: args.backend, attrs: transposed }) as tf.TensorInfo);
     made.push(mm.kernelFunc({ inputs: { a: h, b: g }, backend: args.backend, attrs: transposed }) as tf.TensorInfo);
     made.push(sum.kernelFunc({ inputs: { x: g }, backend: args.backend, attrs: { axis: [0], keepDims: false } }) as tf.TensorInfo);
   } catch (err) {
-    const backend = args.backend as unknown as { disposeData(dataId: object): void };
     for (const t of made) backend.disposeData(t.dataId);
     throw err;
+  } finally {
+    for (const t of stacks) backend.disposeData(t.dataId);
   }
   return made;
 }

@@ -116,7 +116,7 @@ interface ProductOperands<S extends string> {
   scratch: Record<S, number>;
   fillA(f32: Float32Array, temp: Record<'A' | S, number>): void;
   /** B: the tensor its kept panels go by, their layout, B's batches, and a stack's other tensors. */
-  B: { dataId: object; layout: Layout; count: number; with?: object[] };
+  B: { dataId: object; layout: Layout; count: number; with?: object[]; once?: boolean };
   /** Writes B's `count` batches from float offset `at`: (K, N) each, (N, K) in the TRANSPOSED layout. */
   fillB(f32: Float32Array, at: number): void;
   /** The products, and for each the batch of A and of B it multiplies. */
@@ -137,17 +137,18 @@ function intoTensor(backend: WasmHeapBackend, out: tf.TensorInfo, M: number, N: 
 }
 
 /**
- * `rows` x `cols` floats, row-major at `from` in `heap`, transposed into the kernels' memory at
- * float offset `dst` (cols x rows): the kernels' 4 x 4 block transpose (by way of `scratch`) where
- * the sizes allow, else a plain loop.
+ * `rows` x `cols` floats, row-major, transposed into the kernels' memory at float offset `dst`
+ * (cols x rows): `parts` are their rows in order (one array, or a stack's), copied to `scratch`,
+ * then the kernels' 4 x 4 block transpose where the sizes allow, else a plain loop.
  */
-function transposeIn(k: Kernels, f32: Float32Array, heap: Float32Array, from: number, rows: number, cols: number, dst: number, scratch: number): void {
-  if (rows % 4 === 0 && cols % 4 === 0) {
-    f32.set(heap.subarray(from, from + rows * cols), scratch);
-    k.fn.transpose(4 * dst, 4 * scratch, rows, cols);
-  } else {
-    for (let r = 0; r < cols; r++) for (let c = 0; c < rows; c++) f32[dst + r * rows + c] = heap[from + c * cols + r] as number;
+function transposeIn(k: Kernels, f32: Float32Array, parts: readonly Float32Array[], rows: number, cols: number, dst: number, scratch: number): void {
+  let at = scratch;
+  for (const part of parts) {
+    f32.set(part, at);
+    at += part.length;
   }
+  if (rows % 4 === 0 && cols % 4 === 0) k.fn.transpose(4 * dst, 4 * scratch, rows, cols);
+  else for (let r = 0; r < cols; r++) for (let c = 0; c < rows; c++) f32[dst + r * rows + c] = f32[scratch + c * cols + r] as number;
 }
 
 /** The batch indices of a product without batch dimensions (never written to). */
@@ -247,7 +248,7 @@ export class GemmMatMul {
         const aHeap = backend.typedArrayFromHeap(a);
         if (!transposeA) f32.set(aHeap, temp.A);
         // A^T per batch: each batch of a is (K, M).
-        else for (let i = 0; i < nA; i++) transposeIn(this.k, f32, aHeap, i * M * K, K, M, temp.A + i * M * K, temp.At);
+        else for (let i = 0; i < nA; i++) transposeIn(this.k, f32, [aHeap.subarray(i * M * K, (i + 1) * M * K)], K, M, temp.A + i * M * K, temp.At);
       },
       B: { dataId: b.dataId, layout: transposeB ? TRANSPOSED : PLAIN, count: tf.util.sizeFromShape(batchB) },
       fillB: (f32, at) => f32.set(backend.typedArrayFromHeap(b), at),
@@ -316,12 +317,19 @@ export class GemmMatMul {
    * copied out as three tensors. Returns null for what it does not take (the caller composes them).
    */
   runAffineWeightGrads(args: KernelArgs): tf.TensorInfo[] | null {
-    const { x, h, g } = args.inputs as Record<'x' | 'h' | 'g', tf.TensorInfo>;
-    if (![x, h, g].every((t) => t.dtype === 'float32') || x.shape.length !== 2 || h.shape.length !== 2 || g.shape.length !== 2) return null;
-    const [M, Kx] = x.shape as [number, number];
-    const [Mh, Kh] = h.shape as [number, number];
-    const [Mg, N] = g.shape as [number, number];
-    if (Mh !== M || Mg !== M) return null;
+    const { xs, hs, gs } = affineWeightGradOperands(args);
+    const all = [...xs, ...hs, ...gs];
+    if (xs.length === 0 || !all.every((t) => t.dtype === 'float32' && t.shape.length === 2)) return null;
+    const Kx = xs[0]?.shape[1] as number;
+    const Kh = hs[0]?.shape[1] as number;
+    const N = gs[0]?.shape[1] as number;
+    let M = 0;
+    for (let i = 0; i < xs.length; i++) {
+      const [x, h, g] = [xs[i], hs[i], gs[i]] as tf.TensorInfo[];
+      const rows = x?.shape[0] as number;
+      if (x?.shape[1] !== Kx || h?.shape[1] !== Kh || g?.shape[1] !== N || h?.shape[0] !== rows || g?.shape[0] !== rows) return null;
+      M += rows;
+    }
     const backend = args.backend as unknown as WasmHeapBackend & { disposeData(dataId: object): void };
     const outs = [backend.makeOutput([Kx, N], 'float32'), backend.makeOutput([Kh, N], 'float32'), backend.makeOutput([N], 'float32')];
     if (N === 0) return outs;
@@ -330,7 +338,7 @@ export class GemmMatMul {
       return outs;
     }
     try {
-      this.weightGradsProduct(backend, x, h, g, outs);
+      this.weightGradsProduct(backend, { xs, hs, gs, M, Kx, Kh, N }, outs);
     } catch (err) {
       for (const t of outs) backend.disposeData(t.dataId);
       throw err;
@@ -338,11 +346,14 @@ export class GemmMatMul {
     return outs;
   }
 
-  /** `runAffineWeightGrads`'s product, copied out into `outs` (dW_x, dW_h, db). */
-  private weightGradsProduct(backend: WasmHeapBackend, x: tf.TensorInfo, h: tf.TensorInfo, g: tf.TensorInfo, outs: tf.TensorInfo[]): void {
-    const [M, Kx] = x.shape as [number, number];
-    const Kh = h.shape[1] as number;
-    const N = g.shape[1] as number;
+  /** `runAffineWeightGrads`'s product over the stacked uses (M rows in all), copied out into `outs` (dW_x, dW_h, db). */
+  private weightGradsProduct(
+    backend: WasmHeapBackend,
+    o: { xs: tf.TensorInfo[]; hs: tf.TensorInfo[]; gs: tf.TensorInfo[]; M: number; Kx: number; Kh: number; N: number },
+    outs: tf.TensorInfo[],
+  ): void {
+    const { M, Kx, Kh, N } = o;
+    const heaps = (ts: tf.TensorInfo[]) => ts.map((t) => backend.typedArrayFromHeap(t));
     const rows = Kx + Kh + 1;
     this.product(backend, {
       M: rows,
@@ -352,12 +363,18 @@ export class GemmMatMul {
       scratch: { T: M * Math.max(Kx, Kh) },
       fillA: (f32, temp) => {
         // X^T, then H^T, then a row of ones: (Kx + Kh + 1, M).
-        transposeIn(this.k, f32, backend.typedArrayFromHeap(x), 0, M, Kx, temp.A, temp.T);
-        transposeIn(this.k, f32, backend.typedArrayFromHeap(h), 0, M, Kh, temp.A + Kx * M, temp.T);
+        transposeIn(this.k, f32, heaps(o.xs), M, Kx, temp.A, temp.T);
+        transposeIn(this.k, f32, heaps(o.hs), M, Kh, temp.A + Kx * M, temp.T);
         f32.fill(1, temp.A + (Kx + Kh) * M, temp.A + rows * M);
       },
-      B: { dataId: g.dataId, layout: PLAIN, count: 1 },
-      fillB: (f32, at) => f32.set(backend.typedArrayFromHeap(g), at),
+      // A gradient (or a stack of them): used this once, never kept.
+      B: { dataId: (o.gs[0] as tf.TensorInfo).dataId, layout: PLAIN, count: 1, once: true },
+      fillB: (f32, at) => {
+        for (const heap of heaps(o.gs)) {
+          f32.set(heap, at);
+          at += heap.length;
+        }
+      },
       aIdx: ONE_BATCH,
       bIdx: ONE_BATCH,
       batches: 1,
@@ -388,8 +405,8 @@ export class GemmMatMul {
     const Np = (N + 3) & ~3;
     const panelFloats = K * Np;
     const { dataId, layout, count } = p.B;
-    const kept = this.packed.get(dataId, layout, p.B.with);
-    const keep = !kept && this.packed.worthKeeping(dataId, layout);
+    const kept = p.B.once ? undefined : this.packed.get(dataId, layout, p.B.with);
+    const keep = !kept && !p.B.once && this.packed.worthKeeping(dataId, layout);
     const temp = k.allocLayout({ A: p.nA * M * K, ...p.scratch, C: M * Np, Braw: kept ? 0 : count * K * N } as Record<'A' | 'C' | 'Braw' | S, number>);
     let panels: Packed;
     try {
@@ -442,6 +459,18 @@ export class GemmMatMul {
   get keptFloats(): number {
     return this.packed.keptFloats;
   }
+}
+
+/**
+ * The operands of `AFFINE_WEIGHT_GRADS_KERNEL`: inputs x, h and g, or a stack of uses (attribute
+ * `uses` = n, inputs x0..x{n-1}, h0.., g0..) whose rows are summed as one.
+ */
+export function affineWeightGradOperands(args: KernelArgs): { xs: tf.TensorInfo[]; hs: tf.TensorInfo[]; gs: tf.TensorInfo[] } {
+  const inputs = args.inputs as Record<string, tf.TensorInfo>;
+  const uses = (args.attrs as { uses?: number } | undefined)?.uses;
+  if (uses === undefined) return { xs: [inputs.x as tf.TensorInfo], hs: [inputs.h as tf.TensorInfo], gs: [inputs.g as tf.TensorInfo] };
+  const list = (part: string) => Array.from({ length: uses }, (_, i) => inputs[`${part}${i}`] as tf.TensorInfo);
+  return { xs: list('x'), hs: list('h'), gs: list('g') };
 }
 
 /** Whether X (M, Kx), W_x (Kx, N), H (M, Kh), W_h (Kh, N) and b (N) make `affine`'s operands. */

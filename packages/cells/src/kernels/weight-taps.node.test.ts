@@ -9,7 +9,7 @@ import { RNNModelScratch } from '../model.js';
 import { affine } from '../ops.js';
 import type { Params } from '../params.js';
 import { rnnCell } from '../rnn.js';
-import { AFFINE_WEIGHT_GRADS_KERNEL, TAPPED_AFFINE_KERNEL, WEIGHT_TAP_KERNEL, withWeightTaps } from './affine.js';
+import { AFFINE_WEIGHT_GRADS_KERNEL, TAPPED_AFFINE_KERNEL, WEIGHT_TAP_KERNEL, composeAffineWeightGrads, withWeightTaps } from './affine.js';
 import { activeKernels } from './simd.js';
 import { setKernelThreads } from './threads.js';
 import '../index.node.js';
@@ -79,6 +79,36 @@ describe('weight taps on wasm', () => {
       tf.dispose(vars);
     });
   }
+
+  it('takes the uses as a stack: the same bits as the product of their rows copied into one tensor', () => {
+    // Uses of unequal rows; widths a multiple of 4 (the block transpose) and not (the plain loop).
+    for (const [Kx, Kh, N] of [
+      [7, 64, 64],
+      [8, 12, 20],
+    ] as const) {
+      const rows = [32, 5, 32, 3];
+      const make = (cols: number, seed: number) => rows.map((r, i) => tf.randomNormal([r, cols], 0, 1, 'float32', seed + i) as tf.Tensor2D);
+      const [xs, hs, gs] = [make(Kx, 100), make(Kh, 200), make(N, 300)] as tf.Tensor2D[][];
+      const before = tf.memory().numTensors;
+      const inputs: tf.NamedTensorMap = {};
+      rows.forEach((_, i) => Object.assign(inputs, { [`x${i}`]: xs?.[i], [`h${i}`]: hs?.[i], [`g${i}`]: gs?.[i] }));
+      const stacked = tf.engine().runKernel(AFFINE_WEIGHT_GRADS_KERNEL, inputs, { uses: rows.length }) as tf.Tensor[];
+      const joined = tf.tidy(
+        () => tf.engine().runKernel(AFFINE_WEIGHT_GRADS_KERNEL, { x: tf.concat(xs!), h: tf.concat(hs!), g: tf.concat(gs!) }) as tf.Tensor[],
+      );
+      const composed = composeAffineWeightGrads({ inputs, attrs: { uses: rows.length }, backend: tf.backend() } as never).map((t) =>
+        tf.engine().makeTensorFromTensorInfo(t),
+      );
+      stacked.forEach((t, j) => {
+        expect(t.shape, `${Kx}x${Kh}x${N} output ${j}`).toEqual(joined[j]?.shape);
+        expect(Array.from(t.dataSync()), `${Kx}x${Kh}x${N} output ${j}`).toEqual(Array.from(joined[j]?.dataSync() ?? []));
+        expectClose(composed[j] as tf.Tensor, joined[j]?.arraySync() as Nested, `composed output ${j}`, { rtol: 1e-5, atol: 1e-5 });
+      });
+      tf.dispose([...stacked, ...joined, ...composed]);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([...xs!, ...hs!, ...gs!]);
+    }
+  });
 
   it('gives the same bits on 1, 2 and 3 threads', async () => {
     const params = gruCell.initParams(V, HIDDEN, createRng(2));
