@@ -68,17 +68,25 @@ describe('BatchMatMul on the SIMD gemm', () => {
     const expected = tf.tidy(() => tf.sum(tf.mul(tf.expandDims(a, 2), tf.expandDims(w, 0)), 1)).arraySync() as Nested;
     const expectedT = tf.tidy(() => tf.sum(tf.mul(tf.expandDims(a, 1), tf.expandDims(wt, 0)), 2)).arraySync() as Nested;
     const kept = gemm.keptFloats;
-    // N = 18 padded to 20. A plain B's first two uses pack into a temporary region, the third keeps
-    // the panels, the fourth reads them; a transposed B (a weight in an input gradient) is kept from
-    // its first use.
-    const keptAfter = [12 * 20, 12 * 20, 2 * 12 * 20, 2 * 12 * 20];
+    // N = 18 padded to 20. The first two uses pack into a temporary region, the third keeps the
+    // panels, the fourth reads them (a transposed B this small as well).
+    const keptAfter = [0, 0, 2 * 12 * 20, 2 * 12 * 20];
     for (let use = 0; use < 4; use++) {
       tf.tidy(() => expectClose(tf.matMul(a, w), expected, `use ${use}`, tolerance(12)));
       tf.tidy(() => expectClose(tf.matMul(a, wt, false, true), expectedT, `transposed use ${use}`, tolerance(12)));
       expect(gemm.keptFloats, `kept after use ${use}`).toBe(kept + (keptAfter[use] as number));
     }
-    expect(gemm.keptFloats).toBe(kept + 2 * 12 * 20); // N = 18 padded to 20, once plain and once transposed
+    expect(gemm.keptFloats).toBe(kept + 2 * 12 * 20); // once plain and once transposed
     tf.dispose([w, wt]);
+    // A large transposed B (a 256 x 256 weight in an input gradient) is kept from its first use.
+    const big = tf.randomNormal([256, 256], 0, 1, 'float32', 11);
+    const row = tf.randomNormal([4, 256], 0, 1, 'float32', 12);
+    gemm.sweep(tf.backend() as never);
+    tf.tidy(() => tf.matMul(row, big, false, true));
+    expect(gemm.keptFloats).toBe(kept + 256 * 256);
+    tf.dispose([big, row]);
+    gemm.sweep(tf.backend() as never);
+    expect(gemm.keptFloats).toBe(kept);
     // A new tensor with other values cannot hit the old panels, wherever its data lands.
     const w2 = tf.randomNormal([12, 18], 0, 1, 'float32', 10);
     const expected2 = tf.tidy(() => tf.sum(tf.mul(tf.expandDims(a, 2), tf.expandDims(w2, 0)), 1)).arraySync() as Nested;

@@ -24,14 +24,17 @@ const TRANSPOSED = 1;
 const STACKED = 2;
 type Layout = typeof PLAIN | typeof TRANSPOSED | typeof STACKED;
 
+/** A transposed B of at least this many floats is kept from its first use (a 256 x 256 weight). */
+const KEEP_AT_ONCE_FLOATS = 1 << 16;
+
 /**
  * B operands already in gemm's panels, kept while their tensor lives. A weight is multiplied many
  * times per training step (the scratch GRU-512 multiplies each W_h* by 35 hidden states forward,
  * and by 35 gate gradients transposed backward), and a tensor's values never change, so its
- * panels are packed once and reused. A stack (always weights) and a transposed B (a weight in a
- * matmul's input gradient) are kept from their first use; a plain B from its third (a gradient
- * used once or twice is not: keeping costs more than the packing it saves). Entries go when
- * their tensor is freed, and the oldest go past `maxFloats`.
+ * panels are packed once and reused. A stack (always weights) and a large transposed B (a weight
+ * in a matmul's input gradient) are kept from their first use; others from their third (a
+ * gradient used once or twice is not: keeping costs more than the packing it saves). Entries go
+ * when their tensor is freed, and the oldest go past `maxFloats`.
  */
 class PackedOperands {
   /** By dataId, one map per `Layout`. Map order is use order: the first entry is the oldest. */
@@ -61,12 +64,13 @@ class PackedOperands {
   }
 
   /**
-   * Whether to keep B's panels: a stack's or a transposed B's from the first time they are seen
-   * (each of the scratch GRU's weights is one 35 times a step, and packing a 512 x 512 weight
-   * takes 200-360 µs), a plain B's from the third (a gradient is B once or twice at most).
+   * Whether to keep B's panels (`floats` of them): a stack's, or a large transposed B's, from the
+   * first time they are seen (each of the scratch GRU's weights is one 35 times a step, and
+   * packing a 512 x 512 weight takes 200-360 µs), others from the third (a gradient is B once or
+   * twice at most, and a small B packs in a few microseconds).
    */
-  worthKeeping(dataId: object, layout: Layout): boolean {
-    if (layout !== PLAIN) return true;
+  worthKeeping(dataId: object, layout: Layout, floats: number): boolean {
+    if (layout === STACKED || (layout === TRANSPOSED && floats >= KEEP_AT_ONCE_FLOATS)) return true;
     const seen = this.seen[layout] as WeakMap<object, number>;
     const times = (seen.get(dataId) ?? 0) + 1;
     if (times >= 3) return true;
@@ -396,8 +400,8 @@ export class GemmMatMul {
    * (M, K) assembled by `fillA` in the kernels' memory, B's `count` batches written row-major by
    * `fillB` (transposed in the TRANSPOSED layout) and packed into panels, or taken from the kept
    * panels of `B.dataId` (a stack's: with exactly the tensors `B.with`), and kept as
-   * `worthKeeping` says. Every product is one gemm over the panels, split as `productRuns` says, and `copyOut`
-   * takes it out of the kernels' memory.
+   * `worthKeeping` says (never where `B.once`). Every product is one gemm over the panels, split
+   * as `productRuns` says, and `copyOut` takes it out of the kernels' memory.
    */
   private product<S extends string>(backend: WasmHeapBackend, p: ProductOperands<S>): void {
     const { M, K, N } = p;
@@ -406,7 +410,7 @@ export class GemmMatMul {
     const panelFloats = K * Np;
     const { dataId, layout, count } = p.B;
     const kept = p.B.once ? undefined : this.packed.get(dataId, layout, p.B.with);
-    const keep = !kept && !p.B.once && this.packed.worthKeeping(dataId, layout);
+    const keep = !kept && !p.B.once && this.packed.worthKeeping(dataId, layout, count * panelFloats);
     const temp = k.allocLayout({ A: p.nA * M * K, ...p.scratch, C: M * Np, Braw: kept ? 0 : count * K * N } as Record<'A' | 'C' | 'Braw' | S, number>);
     let panels: Packed;
     try {
