@@ -60,6 +60,8 @@ class WeightTap {
     readonly wh: tf.Tensor2D,
     readonly b: tf.Tensor,
     readonly token: tf.Tensor,
+    /** The gradient tape the tap is on: a later gradient inside the same `withWeightTaps` needs a new one. */
+    readonly tape: object,
   ) {}
 }
 
@@ -77,7 +79,8 @@ let taps: Map<tf.Tensor, WeightTap | null> | null = null;
 /**
  * Runs `forward` (a scratch model's whole forward pass) with `affine`'s weights tapped: where the
  * gradient tape is on and the backend has `TAPPED_AFFINE_KERNEL`, each (W_x, W_h, b) enters the
- * tape once (`WEIGHT_TAP_KERNEL`) and its gradient is one product over all the steps that used it.
+ * tape once (`WEIGHT_TAP_KERNEL`; a new gradient tape inside the same call gets new taps) and its
+ * gradient is one product over all the steps that used it.
  * The tap saves the weights' values as the engine saves any op's inputs, so they may be freed or
  * assigned before the backward pass. A W_h used with another W_x or b than its first goes the
  * untapped way. The cells' code is unchanged; elsewhere (no tape, other backends) this only runs
@@ -96,10 +99,10 @@ export function withWeightTaps<T>(forward: () => T): T {
 /** A tapped use of (Wx, Wh, b) inside `withWeightTaps`, or null where there is none to make. */
 function tappedAffine(X: tf.Tensor2D, Wx: tf.Tensor2D, H: tf.Tensor2D, Wh: tf.Tensor2D, b: tf.Tensor): tf.Tensor2D | null {
   if (!taps || !tf.engine().isTapeOn() || !tf.getKernel(TAPPED_AFFINE_KERNEL, tf.getBackend())) return null;
+  const engine = tf.engine();
   let tap = taps.get(Wh);
   if (tap === null) return null;
-  if (!tap) {
-    const engine = tf.engine();
+  if (!tap || tap.tape !== engine.state.activeTape) {
     // The tape node keeps these attributes: the tap made below goes in once the node is there.
     const attrs: { tap?: WeightTap } = {};
     const token = engine.runKernel(WEIGHT_TAP_KERNEL, { wx: Wx, wh: Wh, b }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
@@ -110,14 +113,14 @@ function tappedAffine(X: tf.Tensor2D, Wx: tf.Tensor2D, H: tf.Tensor2D, Wh: tf.Te
       taps.set(Wh, null);
       return null;
     }
-    tap = new WeightTap([Wx, Wh, b], saved[0] as tf.Tensor2D, saved[1] as tf.Tensor2D, saved[2] as tf.Tensor, token);
+    tap = new WeightTap([Wx, Wh, b], saved[0] as tf.Tensor2D, saved[1] as tf.Tensor2D, saved[2] as tf.Tensor, token, engine.state.activeTape);
     attrs.tap = tap;
     taps.set(Wh, tap);
   }
   // The same W_h with another W_x or b: an untapped use.
   if (tap.given[0] !== Wx || tap.given[2] !== b) return null;
   const attrs = { tap, use: tap.count++ } as unknown as tf.NamedAttrMap;
-  return tf.engine().runKernel(TAPPED_AFFINE_KERNEL, { x: X, h: H, token: tap.token }, attrs) as tf.Tensor2D;
+  return engine.runKernel(TAPPED_AFFINE_KERNEL, { x: X, h: H, token: tap.token }, attrs) as tf.Tensor2D;
 }
 
 /**

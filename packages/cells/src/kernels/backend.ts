@@ -42,7 +42,9 @@ const installed = new Set<string>();
  * - Identity: the stock kernel copies its input; it now shares it (see patchIdentity).
  * - RnnkitAffine (new): the scratch cells' X W_x + H W_h + b as one kernel with its own gradient
  *   (`affine` of ops.ts uses it where registered), one gemm over the stacked operands; its three
- *   weight gradients are one more (RnnkitAffineWeightGrads), one gemm over [X H 1]^T.
+ *   weight gradients are one more (RnnkitAffineWeightGrads), one gemm over [X H 1]^T, of one use
+ *   or of a stack of uses. Inside `withWeightTaps`, RnnkitWeightTap puts each weight triple on the
+ *   gradient tape once and every step runs RnnkitAffineTapped instead (see affine.ts).
  * - Exp (softmax cross-entropy's logSoftmax): float32 runs on the kernels' SIMD exp (`expFloats`,
  *   Infinity, denormals, 0 and NaN as the stock kernel gives them), one thread; other dtypes, or
  *   no WebAssembly SIMD, go to the stock kernel.

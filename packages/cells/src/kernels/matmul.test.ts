@@ -84,7 +84,12 @@ describe('BatchMatMul on the SIMD gemm', () => {
     gemm.sweep(tf.backend() as never);
     tf.tidy(() => tf.matMul(row, big, false, true));
     expect(gemm.keptFloats).toBe(kept + 256 * 256);
-    tf.dispose([big, row]);
+    // A reshape shares the weight's data: it is another operand, never the weight's panels.
+    const wide = tf.randomNormal([4, 512], 0, 1, 'float32', 13);
+    const reshaped = tf.reshape(big, [128, 512]);
+    const expectedR = tf.tidy(() => tf.sum(tf.mul(tf.expandDims(wide, 1), tf.expandDims(reshaped, 0)), 2)).arraySync() as Nested;
+    for (let use = 0; use < 2; use++) tf.tidy(() => expectClose(tf.matMul(wide, reshaped, false, true), expectedR, `reshaped use ${use}`, tolerance(512)));
+    tf.dispose([big, row, wide, reshaped]);
     gemm.sweep(tf.backend() as never);
     expect(gemm.keptFloats).toBe(kept);
     // A new tensor with other values cannot hit the old panels, wherever its data lands.

@@ -14,6 +14,8 @@ interface WasmHeapBackend {
 interface Packed {
   offset: number;
   floats: number;
+  /** B's batches, K and N as packed: a tensor sharing the dataId in another shape (a reshape) is another operand. */
+  shape: string;
   /** The other tensors a stacked operand was packed from (its key is the first one's). */
   with?: object[];
 }
@@ -24,17 +26,22 @@ const TRANSPOSED = 1;
 const STACKED = 2;
 type Layout = typeof PLAIN | typeof TRANSPOSED | typeof STACKED;
 
-/** A transposed B of at least this many floats is kept from its first use (a 256 x 256 weight). */
+function sameTensors(a: readonly object[], b: readonly object[]): boolean {
+  return a.length === b.length && a.every((id, i) => b[i] === id);
+}
+
+/** A transposed B of at least this many floats of panels is kept from its first use (a 256 x 256 weight's). */
 const KEEP_AT_ONCE_FLOATS = 1 << 16;
 
 /**
  * B operands already in gemm's panels, kept while their tensor lives. A weight is multiplied many
  * times per training step (the scratch GRU-512 multiplies each W_h* by 35 hidden states forward,
  * and by 35 gate gradients transposed backward), and a tensor's values never change, so its
- * panels are packed once and reused. A stack (always weights) and a large transposed B (a weight
- * in a matmul's input gradient) are kept from their first use; others from their third (a
- * gradient used once or twice is not: keeping costs more than the packing it saves). Entries go
- * when their tensor is freed, and the oldest go past `maxFloats`.
+ * panels are packed once and reused. A stack (always weights) and a transposed B of at least
+ * `KEEP_AT_ONCE_FLOATS` padded panel floats (most often a weight in a matmul's input gradient) are
+ * kept from their first use; others from their third (a gradient used once or twice is not:
+ * keeping costs more than the packing it saves). Entries go when their tensor is freed, and the
+ * oldest go past `maxFloats`; a tensor sharing the data in another shape is another operand.
  */
 class PackedOperands {
   /** By dataId, one map per `Layout`. Map order is use order: the first entry is the oldest. */
@@ -51,11 +58,11 @@ class PackedOperands {
     return this.floats;
   }
 
-  /** The panels of `dataId` in `layout` (for a stack, packed with exactly the tensors `others`). */
-  get(dataId: object, layout: Layout, others?: object[]): Packed | undefined {
+  /** The panels of `dataId` in `layout` and `shape` (for a stack, packed with exactly the tensors `others`). */
+  get(dataId: object, layout: Layout, shape: string, others?: object[]): Packed | undefined {
     const map = this.entries[layout] as Map<object, Packed>;
     const p = map.get(dataId);
-    if (p && others && !others.every((id, i) => p.with?.[i] === id)) return undefined;
+    if (p && (p.shape !== shape || !sameTensors(p.with ?? [], others ?? []))) return undefined;
     if (p) {
       map.delete(dataId);
       map.set(dataId, p);
@@ -409,12 +416,13 @@ export class GemmMatMul {
     const Np = (N + 3) & ~3;
     const panelFloats = K * Np;
     const { dataId, layout, count } = p.B;
-    const kept = p.B.once ? undefined : this.packed.get(dataId, layout, p.B.with);
+    const shape = `${count}x${K}x${N}`;
+    const kept = p.B.once ? undefined : this.packed.get(dataId, layout, shape, p.B.with);
     const keep = !kept && !p.B.once && this.packed.worthKeeping(dataId, layout, count * panelFloats);
     const temp = k.allocLayout({ A: p.nA * M * K, ...p.scratch, C: M * Np, Braw: kept ? 0 : count * K * N } as Record<'A' | 'C' | 'Braw' | S, number>);
     let panels: Packed;
     try {
-      panels = kept ?? { offset: k.alloc(count * panelFloats), floats: count * panelFloats, ...(p.B.with ? { with: p.B.with } : {}) };
+      panels = kept ?? { offset: k.alloc(count * panelFloats), floats: count * panelFloats, shape, ...(p.B.with ? { with: p.B.with } : {}) };
     } catch (err) {
       k.release(temp.region);
       throw err;
@@ -473,6 +481,8 @@ export function affineWeightGradOperands(args: KernelArgs): { xs: tf.TensorInfo[
   const inputs = args.inputs as Record<string, tf.TensorInfo>;
   const uses = (args.attrs as { uses?: number } | undefined)?.uses;
   if (uses === undefined) return { xs: [inputs.x as tf.TensorInfo], hs: [inputs.h as tf.TensorInfo], gs: [inputs.g as tf.TensorInfo] };
+  if (!Number.isInteger(uses) || uses < 1)
+    throw new Error(`RnnkitAffineWeightGrads: attribute uses must be a whole number of at least 1, got ${String(uses)}.`);
   const list = (part: string) => Array.from({ length: uses }, (_, i) => inputs[`${part}${i}`] as tf.TensorInfo);
   return { xs: list('x'), hs: list('h'), gs: list('g') };
 }

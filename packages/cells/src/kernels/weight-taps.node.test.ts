@@ -10,6 +10,7 @@ import { affine } from '../ops.js';
 import type { Params } from '../params.js';
 import { rnnCell } from '../rnn.js';
 import { AFFINE_WEIGHT_GRADS_KERNEL, TAPPED_AFFINE_KERNEL, WEIGHT_TAP_KERNEL, composeAffineWeightGrads, withWeightTaps } from './affine.js';
+import { wasmMatMul } from './backend.js';
 import { activeKernels } from './simd.js';
 import { setKernelThreads } from './threads.js';
 import '../index.node.js';
@@ -90,8 +91,11 @@ describe('weight taps on wasm', () => {
       const make = (cols: number, seed: number) => rows.map((r, i) => tf.randomNormal([r, cols], 0, 1, 'float32', seed + i) as tf.Tensor2D);
       const [xs, hs, gs] = [make(Kx, 100), make(Kh, 200), make(N, 300)] as tf.Tensor2D[][];
       const before = tf.memory().numTensors;
+      const dataIds = tf.backend().numDataIds();
       const inputs: tf.NamedTensorMap = {};
-      rows.forEach((_, i) => Object.assign(inputs, { [`x${i}`]: xs?.[i], [`h${i}`]: hs?.[i], [`g${i}`]: gs?.[i] }));
+      rows.forEach((_, i) => {
+        Object.assign(inputs, { [`x${i}`]: xs?.[i], [`h${i}`]: hs?.[i], [`g${i}`]: gs?.[i] });
+      });
       const stacked = tf.engine().runKernel(AFFINE_WEIGHT_GRADS_KERNEL, inputs, { uses: rows.length }) as tf.Tensor[];
       const joined = tf.tidy(
         () => tf.engine().runKernel(AFFINE_WEIGHT_GRADS_KERNEL, { x: tf.concat(xs!), h: tf.concat(hs!), g: tf.concat(gs!) }) as tf.Tensor[],
@@ -106,8 +110,31 @@ describe('weight taps on wasm', () => {
       });
       tf.dispose([...stacked, ...joined, ...composed]);
       expect(tf.memory().numTensors).toBe(before);
+      expect(tf.backend().numDataIds()).toBe(dataIds); // the fallback's concatenations freed too
       tf.dispose([...xs!, ...hs!, ...gs!]);
     }
+  });
+
+  it('never keeps a stack of gradients packed, even where its first is a kept operand', () => {
+    const gemm = wasmMatMul()!;
+    const [x0, x1] = [tf.randomNormal([8, 4], 0, 1, 'float32', 30), tf.randomNormal([8, 4], 0, 1, 'float32', 31)];
+    const [h0, h1] = [tf.randomNormal([8, 8], 0, 1, 'float32', 32), tf.randomNormal([8, 8], 0, 1, 'float32', 33)];
+    const [g0, g1] = [tf.randomNormal([8, 12], 0, 1, 'float32', 34), tf.randomNormal([8, 12], 0, 1, 'float32', 35)];
+    const a = tf.randomNormal([3, 8], 0, 1, 'float32', 36);
+    // g0 as a plain B three times: kept.
+    for (let i = 0; i < 3; i++) tf.tidy(() => tf.matMul(a, g0));
+    gemm.sweep(tf.backend() as never);
+    const kept = gemm.keptFloats;
+    const stacked = tf.engine().runKernel(AFFINE_WEIGHT_GRADS_KERNEL, { x0, x1, h0, h1, g0, g1 }, { uses: 2 }) as tf.Tensor[];
+    expect(gemm.keptFloats).toBe(kept);
+    const joined = tf.tidy(
+      () => tf.engine().runKernel(AFFINE_WEIGHT_GRADS_KERNEL, { x: tf.concat([x0, x1]), h: tf.concat([h0, h1]), g: tf.concat([g0, g1]) }) as tf.Tensor[],
+    );
+    stacked.forEach((t, j) => {
+      expect(Array.from(t.dataSync()), `output ${j}`).toEqual(Array.from(joined[j]?.dataSync() ?? []));
+    });
+    tf.dispose([...stacked, ...joined, x0, x1, h0, h1, g0, g1, a] as tf.Tensor[]);
+    expect(() => tf.engine().runKernel(AFFINE_WEIGHT_GRADS_KERNEL, {}, { uses: 0 })).toThrow(/uses must be a whole number of at least 1, got 0/);
   });
 
   it('gives the same bits on 1, 2 and 3 threads', async () => {
@@ -191,7 +218,10 @@ describe('weight taps on wasm', () => {
     const steps = (wx: tf.Tensor, wh: tf.Tensor, bias: tf.Tensor) => {
       const Hs: tf.Tensor2D[] = [];
       let H = H0;
-      for (let t = 0; t < 3; t++) Hs.push((H = tf.tanh(affine(X, wx as tf.Tensor2D, H, wh as tf.Tensor2D, bias))));
+      for (let t = 0; t < 3; t++) {
+        H = tf.tanh(affine(X, wx as tf.Tensor2D, H, wh as tf.Tensor2D, bias));
+        Hs.push(H);
+      }
       return Hs;
     };
     // The same function of the weights with and without taps: close, as the sums' orders differ.
@@ -223,6 +253,18 @@ describe('weight taps on wasm', () => {
           })(Wh),
         'outer dW_h',
       );
+    });
+
+    it('taps each gradient tape anew: two gradients inside one withWeightTaps call', () => {
+      const f = () => tf.grad((wh: tf.Tensor) => tf.sum(tf.square(steps(Wx, wh, b)[2] as tf.Tensor)))(Wh);
+      const before = tf.memory().numTensors;
+      const plain = [f(), f()];
+      const tapped = withWeightTaps(() => [f(), f()]);
+      tapped.forEach((t, i) => {
+        expectClose(t, plain[i]?.arraySync() as Nested, `gradient ${i}`, { rtol: 1e-5, atol: 1e-6 });
+      });
+      tf.dispose([...plain, ...tapped]);
+      expect(tf.memory().numTensors).toBe(before);
     });
 
     it('takes weights that are not variables (freed before the backward pass)', () => {
