@@ -255,6 +255,32 @@ describe('weight taps on wasm', () => {
       );
     });
 
+    it('sums only its own backward pass: uses left by an inner pass that failed are not summed', () => {
+      bothWays(() => {
+        // Its gradient throws the first time: the inner pass below fails after steps 2 and 1 gave
+        // their uses to the tap, before the tap's gradient.
+        let failures = 1;
+        const failOnce = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+          value: tf.clone(args[0] as tf.Tensor),
+          gradFunc: (dy: tf.Tensor) => {
+            if (failures-- > 0) throw new Error('failed on purpose');
+            return dy;
+          },
+        }));
+        return tf.grad((wh: tf.Tensor) => {
+          const Hs: tf.Tensor[] = [];
+          let H: tf.Tensor = H0;
+          for (let t = 0; t < 3; t++) {
+            H = tf.tanh(affine(X, Wx as tf.Tensor2D, H as tf.Tensor2D, wh as tf.Tensor2D, b));
+            if (t === 0) H = failOnce(H);
+            Hs.push(H);
+          }
+          expect(() => tf.grad(() => tf.sum(Hs[2] as tf.Tensor))(wh)).toThrow('failed on purpose');
+          return tf.sum(Hs[0] as tf.Tensor);
+        })(Wh);
+      }, 'outer dW_h');
+    });
+
     it('taps each gradient tape anew: two gradients inside one withWeightTaps call', () => {
       const f = () => tf.grad((wh: tf.Tensor) => tf.sum(tf.square(steps(Wx, wh, b)[2] as tf.Tensor)))(Wh);
       const before = tf.memory().numTensors;
