@@ -98,7 +98,8 @@ export function withWeightTaps<T>(forward: () => T): T {
 
 /** A tapped use of (Wx, Wh, b) inside `withWeightTaps`, or null where there is none to make. */
 function tappedAffine(X: tf.Tensor2D, Wx: tf.Tensor2D, H: tf.Tensor2D, Wh: tf.Tensor2D, b: tf.Tensor): tf.Tensor2D | null {
-  if (!taps || !tf.engine().isTapeOn() || !tf.getKernel(TAPPED_AFFINE_KERNEL, tf.getBackend())) return null;
+  // `affineKernel` found AFFINE_KERNEL for this backend: the tapped kernels are registered with it.
+  if (!taps || !tf.engine().isTapeOn()) return null;
   const engine = tf.engine();
   let tap = taps.get(Wh);
   if (tap === null) return null;
@@ -144,15 +145,47 @@ export function affineKernel(X: tf.Tensor2D, Wx: tf.Tensor2D, H: tf.Tensor2D, Wh
   return tf.engine().runKernel(AFFINE_KERNEL, { x: X, h: H, wx: Wx, wh: Wh, b }) as tf.Tensor2D;
 }
 
+/** What one use of `affine` leaves for its weight gradients: its X, H and output gradient G. */
+type AffineUse = Pick<TappedUse, 'x' | 'h' | 'g'>;
+
+/** dX = G W_x^T and dH = G W_h^T, as the engine asks for them. */
+function inputGradients(G: tf.Tensor2D, wx: tf.Tensor2D, wh: tf.Tensor2D): Record<'x' | 'h', () => tf.Tensor> {
+  return { x: () => tf.matMul(G, wx, false, true), h: () => tf.matMul(G, wh, false, true) };
+}
+
+/**
+ * dW_x = X^T G, dW_h = H^T G and db = G's column sums over `uses`' rows in order: one
+ * `AFFINE_WEIGHT_GRADS_KERNEL` (one gemm where it runs on rnnkit's), computed now; or, where the
+ * backward pass is itself taped (a gradient of a gradient), differentiable ops, as the kernel has
+ * no gradient of its own.
+ */
+function weightGradients(uses: readonly AffineUse[]): Record<'wx' | 'wh' | 'b', () => tf.Tensor> {
+  if (tf.engine().isTapeOn()) {
+    const stack = (part: keyof AffineUse) => (uses.length === 1 ? (uses[0] as AffineUse)[part] : tf.concat(uses.map((u) => u[part])));
+    return {
+      wx: () => tf.matMul(stack('x'), stack('g'), true, false),
+      wh: () => tf.matMul(stack('h'), stack('g'), true, false),
+      b: () => tf.sum(stack('g'), 0),
+    };
+  }
+  // The uses as one stack of rows, copied straight into the gemm's operands.
+  const inputs: tf.NamedTensorMap = {};
+  uses.forEach((u, i) => {
+    inputs[`x${i}`] = u.x;
+    inputs[`h${i}`] = u.h;
+    inputs[`g${i}`] = u.g;
+  });
+  const [dWx, dWh, db] = tf.engine().runKernel(AFFINE_WEIGHT_GRADS_KERNEL, inputs, { uses: uses.length }) as tf.Tensor[];
+  return { wx: () => dWx as tf.Tensor, wh: () => dWh as tf.Tensor, b: () => db as tf.Tensor };
+}
+
 /**
  * The gradient of `AFFINE_KERNEL`, the matmuls' and adds' gradients it stands for: with G the
  * output's gradient, dX = G W_x^T, dH = G W_h^T, dW_x = X^T G, dW_h = H^T G, db = G's column
  * sums. The engine asks only for the inputs on the way to what is differentiated (never the
- * one-hot X in d2l's models). The three weight gradients come from one kernel
- * (`AFFINE_WEIGHT_GRADS_KERNEL`, one gemm where it runs on rnnkit's), computed when the engine
- * reaches the node, whether or not a weight needs its gradient: where none does (frozen weights),
- * they are work for nothing and stay in memory until the backward pass ends. Where the backward
- * pass is itself taped (a gradient of a gradient), each runs as its own differentiable op instead.
+ * one-hot X in d2l's models). The three weight gradients (`weightGradients`) are computed when
+ * the engine reaches the node, whether or not a weight needs its gradient: where none does
+ * (frozen weights), they are work for nothing and stay in memory until the backward pass ends.
  */
 function registerAffineGradient(): void {
   if (tf.getGradient(AFFINE_KERNEL)) return;
@@ -162,30 +195,15 @@ function registerAffineGradient(): void {
     gradFunc: (dy, saved) => {
       const G = dy as tf.Tensor2D;
       const [x, h, wx, wh] = saved as tf.Tensor2D[];
-      const inputGrads = {
-        x: () => tf.matMul(G, wx as tf.Tensor2D, false, true),
-        h: () => tf.matMul(G, wh as tf.Tensor2D, false, true),
-      };
-      // The weight-gradient kernel has no gradient of its own: a taped backward pass gets the ops.
-      if (tf.engine().isTapeOn()) {
-        return {
-          ...inputGrads,
-          wx: () => tf.matMul(x as tf.Tensor2D, G, true, false),
-          wh: () => tf.matMul(h as tf.Tensor2D, G, true, false),
-          b: () => tf.sum(G, 0),
-        };
-      }
-      const [dWx, dWh, db] = tf.engine().runKernel(AFFINE_WEIGHT_GRADS_KERNEL, { x: x as tf.Tensor2D, h: h as tf.Tensor2D, g: G }) as tf.Tensor[];
-      return { ...inputGrads, wx: () => dWx as tf.Tensor, wh: () => dWh as tf.Tensor, b: () => db as tf.Tensor };
+      return { ...inputGradients(G, wx as tf.Tensor2D, wh as tf.Tensor2D), ...weightGradients([{ x: x as tf.Tensor2D, h: h as tf.Tensor2D, g: G }]) };
     },
   });
 }
 
 /**
- * The gradients of `TAPPED_AFFINE_KERNEL` (dX = G W_x^T, dH = G W_h^T, the token's 0, with G the
- * output's gradient; X, H and G go to the tap) and of `WEIGHT_TAP_KERNEL`: dW_x = X^T G,
- * dW_h = H^T G and db = G's column sums over the stacked uses, in forward order, through
- * `AFFINE_WEIGHT_GRADS_KERNEL`, or as ops where the backward pass is itself taped.
+ * The gradients of `TAPPED_AFFINE_KERNEL` (dX and dH, the token's 0; X, H and G go to the tap)
+ * and of `WEIGHT_TAP_KERNEL`: `weightGradients` over the stacked uses of its own backward pass,
+ * in forward order.
  */
 function registerTapGradients(): void {
   if (!tf.getGradient(TAPPED_AFFINE_KERNEL)) {
@@ -198,8 +216,7 @@ function registerTapGradients(): void {
         const { tap, use } = attrs as unknown as { tap: WeightTap; use: number };
         const pass = backwardPass();
         return {
-          x: () => tf.matMul(G, tap.wx, false, true),
-          h: () => tf.matMul(G, tap.wh, false, true),
+          ...inputGradients(G, tap.wx, tap.wh),
           // Asked for only where the tap is on this pass's way to the result, so its gradient
           // runs later in the same pass. The engine keeps saved tensors and every gradient
           // until its backward pass ends.
@@ -221,24 +238,8 @@ function registerTapGradients(): void {
         const pass = backwardPass();
         const uses = tap ? tap.uses.filter((u): u is TappedUse => u?.pass === pass) : [];
         if (tap) tap.uses = [];
-        const stack = (part: 'x' | 'h' | 'g') => tf.concat(uses.map((u) => u[part]));
         if (uses.length === 0) return { wx: () => tf.zerosLike(wx), wh: () => tf.zerosLike(wh), b: () => tf.zerosLike(b) };
-        if (tf.engine().isTapeOn()) {
-          return {
-            wx: () => tf.matMul(stack('x'), stack('g'), true, false),
-            wh: () => tf.matMul(stack('h'), stack('g'), true, false),
-            b: () => tf.sum(stack('g'), 0),
-          };
-        }
-        // The uses as one stack of rows, without copying them into one tensor first.
-        const inputs: tf.NamedTensorMap = {};
-        uses.forEach((u, i) => {
-          inputs[`x${i}`] = u.x;
-          inputs[`h${i}`] = u.h;
-          inputs[`g${i}`] = u.g;
-        });
-        const [dWx, dWh, db] = tf.engine().runKernel(AFFINE_WEIGHT_GRADS_KERNEL, inputs, { uses: uses.length }) as tf.Tensor[];
-        return { wx: () => dWx as tf.Tensor, wh: () => dWh as tf.Tensor, b: () => db as tf.Tensor };
+        return weightGradients(uses);
       },
     });
   }

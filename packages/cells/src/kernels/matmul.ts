@@ -330,7 +330,7 @@ export class GemmMatMul {
   runAffineWeightGrads(args: KernelArgs): tf.TensorInfo[] | null {
     const { xs, hs, gs } = affineWeightGradOperands(args);
     const all = [...xs, ...hs, ...gs];
-    if (xs.length === 0 || !all.every((t) => t.dtype === 'float32' && t.shape.length === 2)) return null;
+    if (!all.every((t) => t.dtype === 'float32' && t.shape.length === 2)) return null;
     const Kx = xs[0]?.shape[1] as number;
     const Kh = hs[0]?.shape[1] as number;
     const N = gs[0]?.shape[1] as number;
