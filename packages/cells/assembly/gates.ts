@@ -21,23 +21,49 @@ export function gruForward(x: usize, gh: usize, bx: usize, bh: usize, hPrev: usi
   for (let bi = 0; bi < B; bi++) {
     const row = <usize>bi * 3 * H4;
     const hrow = <usize>bi * H4;
-    for (let j: usize = 0; j < H4; j += 16) {
+    let j: usize = 0;
+    // Two groups of lanes (j and k = j + 4 floats) statement by statement: each group is one long
+    // chain (r feeds n), and the engine keeps the source's order, so side by side the two chains
+    // overlap (about 30% faster than one group at a time; the same arithmetic, so the same bits).
+    for (; j + 32 <= H4; j += 32) {
+      const k = j + 16;
       const r = sigmoid4(preact(x, gh, bx, bh, row, j));
-      const zo: usize = H4 + j;
+      const r2 = sigmoid4(preact(x, gh, bx, bh, row, k));
       // z and 1 - z = e z from the same e = exp(-a): 1 - z stays accurate where z rounds to near 1.
-      const ez = exp4(f32x4.neg(preact(x, gh, bx, bh, row, zo)));
+      const ez = exp4(f32x4.neg(preact(x, gh, bx, bh, row, H4 + j)));
+      const ez2 = exp4(f32x4.neg(preact(x, gh, bx, bh, row, H4 + k)));
       const z = f32x4.div(f32x4.splat(1.0), f32x4.add(f32x4.splat(1.0), ez));
-      const omz = f32x4.mul(ez, z);
+      const z2 = f32x4.div(f32x4.splat(1.0), f32x4.add(f32x4.splat(1.0), ez2));
+      const no: usize = (H4 << 1) + j;
+      const no2: usize = (H4 << 1) + k;
+      const ghn = f32x4.add(v128.load(gh + row + no), v128.load(bh + no));
+      const ghn2 = f32x4.add(v128.load(gh + row + no2), v128.load(bh + no2));
+      const n = tanh4(f32x4.add(f32x4.add(v128.load(x + row + no), v128.load(bx + no)), f32x4.mul(r, ghn)));
+      const n2 = tanh4(f32x4.add(f32x4.add(v128.load(x + row + no2), v128.load(bx + no2)), f32x4.mul(r2, ghn2)));
+      gruStore(hPrev, hNext, acts, saved, row, hrow, H4, j, r, z, f32x4.mul(ez, z), n, ghn);
+      gruStore(hPrev, hNext, acts, saved, row, hrow, H4, k, r2, z2, f32x4.mul(ez2, z2), n2, ghn2);
+    }
+    for (; j < H4; j += 16) {
+      const r = sigmoid4(preact(x, gh, bx, bh, row, j));
+      const ez = exp4(f32x4.neg(preact(x, gh, bx, bh, row, H4 + j)));
+      const z = f32x4.div(f32x4.splat(1.0), f32x4.add(f32x4.splat(1.0), ez));
       const no: usize = (H4 << 1) + j;
       const ghn = f32x4.add(v128.load(gh + row + no), v128.load(bh + no));
       const n = tanh4(f32x4.add(f32x4.add(v128.load(x + row + no), v128.load(bx + no)), f32x4.mul(r, ghn)));
-      v128.store(acts + row + j, r);
-      v128.store(acts + row + zo, z);
-      v128.store(acts + row + no, n);
-      v128.store(saved + hrow + j, ghn);
-      v128.store(hNext + hrow + j, f32x4.add(f32x4.mul(omz, n), f32x4.mul(z, v128.load(hPrev + hrow + j))));
+      gruStore(hPrev, hNext, acts, saved, row, hrow, H4, j, r, z, f32x4.mul(ez, z), n, ghn);
     }
   }
+}
+
+/** A GRU step's results for 4 lanes at byte j: [r, z, n] to acts, gh_n + bh_n to saved, h' = (1 - z) n + z h. */
+// @ts-ignore: decorator
+@inline
+function gruStore(hPrev: usize, hNext: usize, acts: usize, saved: usize, row: usize, hrow: usize, H4: usize, j: usize, r: v128, z: v128, omz: v128, n: v128, ghn: v128): void {
+  v128.store(acts + row + j, r);
+  v128.store(acts + row + H4 + j, z);
+  v128.store(acts + row + (H4 << 1) + j, n);
+  v128.store(saved + hrow + j, ghn);
+  v128.store(hNext + hrow + j, f32x4.add(f32x4.mul(omz, n), f32x4.mul(z, v128.load(hPrev + hrow + j))));
 }
 
 /**
@@ -173,7 +199,20 @@ export function gruResetBeforeBackwardGates(acts: usize, hPrev: usize, drh: usiz
 export function rnnForward(x: usize, gh: usize, bx: usize, bh: usize, hNext: usize, B: i32, H: i32): void {
   const end = <usize>(B * H) << 2;
   const H4 = <usize>H << 2;
-  for (let i: usize = 0; i < end; i += 16) {
+  let i: usize = 0;
+  // Two groups of lanes side by side, as in gruForward (H % 8 == 4 leaves one group per row).
+  if (H % 8 === 0) {
+    for (; i < end; i += 32) {
+      const j = i % H4;
+      const a = f32x4.add(f32x4.add(v128.load(x + i), v128.load(bx + j)), f32x4.add(v128.load(gh + i), v128.load(bh + j)));
+      const a2 = f32x4.add(f32x4.add(v128.load(x + i, 16), v128.load(bx + j, 16)), f32x4.add(v128.load(gh + i, 16), v128.load(bh + j, 16)));
+      const h = tanh4(a);
+      const h2 = tanh4(a2);
+      v128.store(hNext + i, h);
+      v128.store(hNext + i, h2, 16);
+    }
+  }
+  for (; i < end; i += 16) {
     const j = i % H4;
     v128.store(hNext + i, tanh4(f32x4.add(f32x4.add(v128.load(x + i), v128.load(bx + j)), f32x4.add(v128.load(gh + i), v128.load(bh + j)))));
   }
@@ -201,25 +240,47 @@ export function lstmForward(x: usize, gh: usize, bx: usize, bh: usize, cPrev: us
   for (let bi = 0; bi < B; bi++) {
     const row = <usize>bi * 4 * H4;
     const hrow = <usize>bi * H4;
-    for (let j: usize = 0; j < H4; j += 16) {
-      const fo: usize = H4 + j;
-      const go: usize = (H4 << 1) + j;
-      const oo: usize = H4 * 3 + j;
+    let j: usize = 0;
+    // Two groups of lanes side by side, as in gruForward.
+    for (; j + 32 <= H4; j += 32) {
+      const k = j + 16;
       const ig = sigmoid4(preact(x, gh, bx, bh, row, j));
-      const fg = sigmoid4(preact(x, gh, bx, bh, row, fo));
-      const gg = tanh4(preact(x, gh, bx, bh, row, go));
-      const og = sigmoid4(preact(x, gh, bx, bh, row, oo));
+      const ig2 = sigmoid4(preact(x, gh, bx, bh, row, k));
+      const fg = sigmoid4(preact(x, gh, bx, bh, row, H4 + j));
+      const fg2 = sigmoid4(preact(x, gh, bx, bh, row, H4 + k));
+      const gg = tanh4(preact(x, gh, bx, bh, row, (H4 << 1) + j));
+      const gg2 = tanh4(preact(x, gh, bx, bh, row, (H4 << 1) + k));
+      const og = sigmoid4(preact(x, gh, bx, bh, row, H4 * 3 + j));
+      const og2 = sigmoid4(preact(x, gh, bx, bh, row, H4 * 3 + k));
       const c = f32x4.add(f32x4.mul(fg, v128.load(cPrev + hrow + j)), f32x4.mul(ig, gg));
+      const c2 = f32x4.add(f32x4.mul(fg2, v128.load(cPrev + hrow + k)), f32x4.mul(ig2, gg2));
       const t = tanh4(c);
-      v128.store(acts + row + j, ig);
-      v128.store(acts + row + fo, fg);
-      v128.store(acts + row + go, gg);
-      v128.store(acts + row + oo, og);
-      v128.store(cNext + hrow + j, c);
-      v128.store(saved + hrow + j, t);
-      v128.store(hNext + hrow + j, f32x4.mul(og, t));
+      const t2 = tanh4(c2);
+      lstmStore(cNext, hNext, acts, saved, row, hrow, H4, j, ig, fg, gg, og, c, t);
+      lstmStore(cNext, hNext, acts, saved, row, hrow, H4, k, ig2, fg2, gg2, og2, c2, t2);
+    }
+    for (; j < H4; j += 16) {
+      const ig = sigmoid4(preact(x, gh, bx, bh, row, j));
+      const fg = sigmoid4(preact(x, gh, bx, bh, row, H4 + j));
+      const gg = tanh4(preact(x, gh, bx, bh, row, (H4 << 1) + j));
+      const og = sigmoid4(preact(x, gh, bx, bh, row, H4 * 3 + j));
+      const c = f32x4.add(f32x4.mul(fg, v128.load(cPrev + hrow + j)), f32x4.mul(ig, gg));
+      lstmStore(cNext, hNext, acts, saved, row, hrow, H4, j, ig, fg, gg, og, c, tanh4(c));
     }
   }
+}
+
+/** An LSTM step's results for 4 lanes at byte j: the gates to acts, c', tanh(c') to saved, h' = o tanh(c'). */
+// @ts-ignore: decorator
+@inline
+function lstmStore(cNext: usize, hNext: usize, acts: usize, saved: usize, row: usize, hrow: usize, H4: usize, j: usize, ig: v128, fg: v128, gg: v128, og: v128, c: v128, t: v128): void {
+  v128.store(acts + row + j, ig);
+  v128.store(acts + row + H4 + j, fg);
+  v128.store(acts + row + (H4 << 1) + j, gg);
+  v128.store(acts + row + H4 * 3 + j, og);
+  v128.store(cNext + hrow + j, c);
+  v128.store(saved + hrow + j, t);
+  v128.store(hNext + hrow + j, f32x4.mul(og, t));
 }
 
 /**

@@ -65,6 +65,108 @@ describe('the WebAssembly SIMD kernels', () => {
     }
   });
 
+  it("gemmPacked on packRows or packColumns gives gemmStrided's bits, edges and row chunks included", () => {
+    const k = activeKernels()!;
+    for (const [M, K, N, ldc] of [
+      [1, 5, 4, 4],
+      [3, 7, 12, 12],
+      [4, 1, 8, 12],
+      [9, 33, 20, 28],
+      [13, 16, 28, 28],
+      [21, 37, 12, 16],
+    ] as const) {
+      const lda = K + 3; // rows of A inside a wider buffer
+      const lay = k.allocLayout({ A: M * lda, AR: M * K, X: K * (M + 2), B: K * N, P: K * N, AP: M * K, XP: M * K, C1: M * ldc, C2: M * ldc, C3: M * ldc });
+      try {
+        const f = k.f32;
+        for (let i = 0; i < M * lda; i++) f[lay.A + i] = Math.sin(1 + i) * 3;
+        for (let i = 0; i < K * N; i++) f[lay.B + i] = Math.cos(2 * i);
+        for (let i = 0; i < M; i++)
+          for (let q = 0; q < K; q++) {
+            f[lay.AR + i * K + q] = f[lay.A + i * lda + q]!;
+            f[lay.X + q * (M + 2) + i] = f[lay.A + i * lda + q]!; // X = A^T, rows of M + 2
+          }
+        for (const C of [lay.C1, lay.C2, lay.C3]) f.fill(-7, C, C + M * ldc);
+        k.fn.packPanels(4 * lay.P, 4 * lay.B, K, N);
+        k.fn.gemmStrided(4 * lay.C1, 4 * lay.AR, 4 * lay.P, M, K, N, ldc);
+        k.fn.packRows(4 * lay.AP, 4 * lay.A, M, K, lda);
+        k.fn.gemmPacked(4 * lay.C2, 4 * lay.AP, 4 * lay.P, M, K, N, ldc);
+        // X^T packed without a transpose is the same layout; and a chunk of rows from a multiple of 4 is one.
+        k.fn.packColumns(4 * lay.XP, 4 * lay.X, K, M, M + 2);
+        expect(Array.from(f.subarray(lay.XP, lay.XP + M * K)), `packColumns ${M}x${K}`).toEqual(Array.from(f.subarray(lay.AP, lay.AP + M * K)));
+        for (let r0 = 0; r0 < M; r0 += 4) k.fn.gemmPacked(4 * (lay.C3 + r0 * ldc), 4 * (lay.XP + r0 * K), 4 * lay.P, Math.min(4, M - r0), K, N, ldc);
+        const want = Array.from(f.subarray(lay.C1, lay.C1 + M * ldc));
+        expect(Array.from(f.subarray(lay.C2, lay.C2 + M * ldc)), `${M}x${K}x${N}`).toEqual(want);
+        expect(Array.from(f.subarray(lay.C3, lay.C3 + M * ldc)), `${M}x${K}x${N} by chunks`).toEqual(want);
+        expect(want.slice(0, N).every((v) => v !== -7)).toBe(true);
+      } finally {
+        k.release(lay.region);
+      }
+    }
+  });
+
+  it('the gate kernels give lanes done two groups at a time the bits of lanes done one group at a time', () => {
+    // H = 12: lanes 0-3 and 4-7 run as a pair of groups, lanes 8-11 alone. With lanes 8-11's inputs
+    // equal to one group's of the pair, their outputs must be equal too.
+    const k = activeKernels()!;
+    const H = 12;
+    const B = 2;
+    for (const [gates, lane] of [1, 3, 4].flatMap((g) => [0, 4].map((l) => [g, l] as const))) {
+      const same = (buf: number, width: number, label: string) => {
+        for (let b = 0; b < B; b++)
+          for (let g = 0; g < width / H; g++) {
+            const at = buf + b * width + g * H;
+            expect(Array.from(k.f32.subarray(at + 8, at + 12)), `${label} row ${b} block ${g} lanes ${lane}..`).toEqual(
+              Array.from(k.f32.subarray(at + lane, at + lane + 4)),
+            );
+          }
+      };
+      const GH = gates * H;
+      const lay = k.allocLayout({ X: B * GH, G: B * GH, BX: GH, BH: GH, HP: B * H, CP: B * H, HN: B * H, CN: B * H, ACTS: B * GH, SAVED: B * H });
+      try {
+        const f = k.f32;
+        const fill = (buf: number, width: number, rows: number, seed: number) => {
+          for (let r = 0; r < rows; r++) for (let q = 0; q < width; q++) f[buf + r * width + q] = Math.sin(13 * seed + 7 * r + q) * 4;
+        };
+        fill(lay.X, GH, B, 1);
+        fill(lay.G, GH, B, 2);
+        fill(lay.BX, GH, 1, 3);
+        fill(lay.BH, GH, 1, 4);
+        fill(lay.HP, H, B, 5);
+        fill(lay.CP, H, B, 6);
+        // Within each block of H, lanes 8-11 copy one group of the pair.
+        for (const [buf, width, rows] of [
+          [lay.X, GH, B],
+          [lay.G, GH, B],
+          [lay.BX, GH, 1],
+          [lay.BH, GH, 1],
+          [lay.HP, H, B],
+          [lay.CP, H, B],
+        ] as const)
+          for (let r = 0; r < rows; r++)
+            for (let g = 0; g < width / H; g++) f.copyWithin(buf + r * width + g * H + 8, buf + r * width + g * H + lane, buf + r * width + g * H + lane + 4);
+        if (gates === 1) {
+          k.fn.rnnForward(4 * lay.X, 4 * lay.G, 4 * lay.BX, 4 * lay.BH, 4 * lay.HN, B, H);
+          same(lay.HN, H, 'rnn h');
+        } else if (gates === 3) {
+          k.fn.gruForward(4 * lay.X, 4 * lay.G, 4 * lay.BX, 4 * lay.BH, 4 * lay.HP, 4 * lay.HN, 4 * lay.ACTS, 4 * lay.SAVED, B, H);
+          same(lay.HN, H, 'gru h');
+          same(lay.ACTS, GH, 'gru gates');
+          same(lay.SAVED, H, 'gru saved');
+        } else {
+          k.fn.lstmForward(4 * lay.X, 4 * lay.G, 4 * lay.BX, 4 * lay.BH, 4 * lay.CP, 4 * lay.CN, 4 * lay.HN, 4 * lay.ACTS, 4 * lay.SAVED, B, H);
+          same(lay.HN, H, 'lstm h');
+          same(lay.CN, H, 'lstm c');
+          same(lay.ACTS, GH, 'lstm gates');
+          same(lay.SAVED, H, 'lstm saved');
+        }
+        expect(Array.from(f.subarray(lay.HN, lay.HN + 4)).some((v) => v !== 0)).toBe(true);
+      } finally {
+        k.release(lay.region);
+      }
+    }
+  });
+
   it('load here (Node 20 has WebAssembly SIMD)', () => {
     expect(activeKernels()).not.toBeNull();
   });

@@ -50,6 +50,34 @@ describe('the kernels on worker threads', () => {
       [4, 8],
       [8, 10],
     ]);
+    // Even runs: a weight gradient's H + 1 rows (the bias row under H) leave no thread a larger share.
+    expect(splitRows(257, 4)).toEqual([
+      [0, 68],
+      [68, 132],
+      [132, 196],
+      [196, 257],
+    ]);
+    for (const [n, parts, multiple] of [
+      [1, 4, 4],
+      [33, 4, 4],
+      [100, 3, 8],
+      [1120, 4, 4],
+      [769, 6, 8],
+    ] as const) {
+      const runs = splitRows(n, parts, multiple);
+      const sizes = runs.map(([a, b]) => b - a);
+      expect(runs[0]![0]).toBe(0);
+      expect(runs.at(-1)![1]).toBe(n);
+      for (let i = 1; i < runs.length; i++) expect(runs[i]![0]).toBe(runs[i - 1]![1]);
+      for (const [a] of runs) expect(a % multiple).toBe(0);
+      expect(runs.length).toBeLessThanOrEqual(parts);
+      // Whole runs differ by at most one multiple; the last is short of the smallest by less than one.
+      const whole = sizes.slice(0, -1);
+      if (whole.length > 0) {
+        expect(Math.max(...whole) - Math.min(...whole)).toBeLessThanOrEqual(multiple);
+        expect(Math.min(...whole) - sizes.at(-1)!).toBeLessThan(multiple);
+      }
+    }
   });
 
   for (const threads of [2, 3]) {

@@ -384,11 +384,21 @@ export class KernelPool {
 
 /**
  * Splits `n` rows into at most `parts` runs of whole multiples of `multiple` rows (the gemm's
- * 4-row tiles), first come first served: [start, end) pairs, none empty.
+ * 4-row tiles), first come first served: [start, end) pairs, none empty. The runs differ by at
+ * most one multiple (the last may be short of it), so that no thread is left with a larger share:
+ * 257 rows in 4 runs are 68, 64, 64 and 61, where runs of the largest size were 68, 68, 68, 53.
  */
 export function splitRows(n: number, parts: number, multiple = 4): [number, number][] {
-  const per = Math.max(multiple, Math.ceil(n / parts / multiple) * multiple);
+  const blocks = Math.ceil(n / multiple);
+  const count = Math.max(1, Math.min(parts, blocks));
+  const per = Math.floor(blocks / count);
+  const extra = blocks % count;
   const runs: [number, number][] = [];
-  for (let start = 0; start < n; start += per) runs.push([start, Math.min(n, start + per)]);
+  let start = 0;
+  for (let i = 0; i < count && start < n; i++) {
+    const end = Math.min(n, start + (per + (i < extra ? 1 : 0)) * multiple);
+    runs.push([start, end]);
+    start = end;
+  }
   return runs;
 }

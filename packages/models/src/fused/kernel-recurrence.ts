@@ -42,9 +42,10 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
     WIH: I * GH,
   });
   const { HS, CS, ACTS, SAVED, IDS } = saved;
-  // Forward scratch: x, this step's h W_hh, b_ih, b_hh, W_hh in gemm's panels, W_ih. The rest
-  // blocks' panels follow the first cols columns' in WHHP (cols is a multiple of 8).
-  const f = k.allocLayout({ X: XG, GHS: B * cols, REST: BH, BX: GH, BHH: GH, WHHP: H * GH, WIH: V * GH, WIHP: I * GH });
+  // Forward scratch: x, this step's h W_hh, b_ih, b_hh, W_hh in gemm's panels, W_ih, h_t's rows
+  // packed for the gemm, the dense inputs packed. The rest blocks' panels follow the first cols
+  // columns' in WHHP (cols is a multiple of 8).
+  const f = k.allocLayout({ X: XG, GHS: B * cols, REST: BH, BX: GH, BHH: GH, WHHP: H * GH, WIH: V * GH, WIHP: I * GH, HP: BH, XINP: TB * I });
   try {
     if (ids) {
       new Int32Array(k.f32.buffer, 4 * IDS, TB).set(ids);
@@ -55,7 +56,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
       readInto(xin, k.f32, saved.XIN);
       readInto(p.xp, k.f32, saved.WIH);
       packOnThreads(k, f.WIHP, saved.WIH, I, GH);
-      gemmOnThreads(k, f.X, saved.XIN, f.WIHP, TB, I, GH);
+      gemmOnThreads(k, f.X, saved.XIN, f.XINP, f.WIHP, TB, I, GH);
     } else {
       readInto(p.xp, k.f32, f.X);
     }
@@ -75,7 +76,8 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
         const rows = b1 - b0;
         const row = rowsFrom(B, b0);
         for (let t = 0; t < T; t++) {
-          fn.gemm(row(f.GHS, 0, cols), row(HS, t, H), 4 * f.WHHP, rows, H, cols);
+          fn.packRows(row(f.HP, 0, H), row(HS, t, H), rows, H, H);
+          fn.gemmPacked(row(f.GHS, 0, cols), row(f.HP, 0, H), 4 * f.WHHP, rows, H, cols, cols);
           step.forward(fn, {
             B: rows,
             H,
@@ -123,8 +125,8 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
     const M = H + 1; // hIn^T with a row of ones under it: dW_hh, then the bias gradient
     // Backward scratch: dy (with the final states' gradients as its last rows), dx, dg (when the
     // record has its own), dh, the direct part of dh_{t-1}, dg W_hh^T, the running dc, W_hh^T and
-    // that in gemm's panels, each part's inputs transposed over a row of ones, dG in gemm's panels,
-    // dW_hh over db_hh, and W_ih's gradient.
+    // that in gemm's panels, the step's dg packed for the gemm, each part's inputs transposed over
+    // a row of ones (packed), dG in gemm's panels, dW_hh over db_hh, and W_ih's gradient.
     const r = k.allocLayout({
       DY: (T + spec.states - 1) * BH,
       DX: XG,
@@ -136,6 +138,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
       WHHT: H * GH,
       WHHTP: H * GH,
       DGH: rest ? B * cols : 0,
+      DGPK: B * cols,
       S1: BH,
       S2: BH,
       HINT: ownGemm ? parts.length * M * TB : 0,
@@ -193,7 +196,8 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
             // product goes straight to dh.
             const dyPrev = t > 0 ? row(r.DY, t - 1, H) : 0;
             const straight = !step.directPath && !dyPrev;
-            fn.gemm(straight ? row(r.DH, 0, H) : row(r.BACK, 0, H), rest ? row(r.DGH, 0, cols) : dg, 4 * r.WHHTP, rows, cols, H);
+            fn.packRows(row(r.DGPK, 0, cols), rest ? row(r.DGH, 0, cols) : dg, rows, cols, cols);
+            fn.gemmPacked(straight ? row(r.DH, 0, H) : row(r.BACK, 0, H), row(r.DGPK, 0, cols), 4 * r.WHHTP, rows, cols, H, H);
             if (step.directPath) fn.add3(row(r.DH, 0, H), row(r.DHP, 0, H), row(r.BACK, 0, H), dyPrev, rows * H);
             else if (dyPrev) fn.add3(row(r.DH, 0, H), row(r.BACK, 0, H), dyPrev, 0, rows * H);
           }
@@ -205,12 +209,14 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
       if (ownGemm) {
         // dW_hh (H, G*H) = hIn^T dG, with a row of ones under hIn^T so that the product's last row
         // is the bias gradient (dG's column sums): dG goes into gemm's panels once, unchanged, and
-        // the long T*B axis is the inner one. Each product splits by rows, the packing by panels,
-        // the transposes by input rows; a sum's order is the same on any number of threads.
+        // the long T*B axis is the inner one. Each product splits by rows, the packings by panels
+        // (of dG) and by blocks of 4 inputs (hIn^T, packed for the gemm straight from hIn's rows);
+        // a sum's order is the same on any number of threads.
         const f32 = k.f32;
         for (const [i, [, , IN]] of parts.entries()) {
           const hinT = r.HINT + i * M * TB;
-          transposeOnThreads(k, hinT, IN, TB, H);
+          packColumnsOnThreads(k, hinT, IN, TB, H);
+          // The ones: the packed layout's last M % 4 rows are plain rows.
           f32.fill(1, hinT + H * TB, hinT + M * TB);
         }
         packOnThreads(k, r.DGP, DG, TB, GH);
@@ -218,7 +224,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
           const hinT = r.HINT + i * M * TB;
           k.split(
             splitRows(M, 2 * k.threads, 4),
-            (fn, m0, m1) => fn.gemmStrided(4 * (r.DWB + m0 * GH + g0), 4 * (hinT + m0 * TB), 4 * (r.DGP + g0 * TB), m1 - m0, TB, g1 - g0, GH),
+            (fn, m0, m1) => fn.gemmPacked(4 * (r.DWB + m0 * GH + g0), 4 * (hinT + m0 * TB), 4 * (r.DGP + g0 * TB), m1 - m0, TB, g1 - g0, GH),
             M * TB * (g1 - g0),
           );
         }
@@ -297,14 +303,15 @@ function denseInputGrads(
   const own = k.allocLayout({ XT: at.XT === null ? I * TB : 0, DXP: at.DXP === null ? TB * GH : 0, WT: GH * I, WTP: GH * I, DW: I * GH, DXIN: TB * I });
   const g = { ...own, XT: at.XT ?? own.XT, DXP: at.DXP ?? own.DXP };
   try {
-    // W_ih's gradient (I, G*H) = x^T dX: x transposed, dX in panels.
-    transposeOnThreads(k, g.XT, XIN, TB, I);
+    // W_ih's gradient (I, G*H) = x^T dX: x^T packed for the gemm, dX in panels.
+    packColumnsOnThreads(k, g.XT, XIN, TB, I);
     packOnThreads(k, g.DXP, DX, TB, GH);
-    gemmOnThreads(k, g.DW, g.XT, g.DXP, I, TB, GH);
-    // The inputs' gradient (T*B, I) = dX W_ih^T: W_ih^T (G*H, I) in panels.
+    gemmPackedOnThreads(k, g.DW, g.XT, g.DXP, I, TB, GH);
+    // The inputs' gradient (T*B, I) = dX W_ih^T: W_ih^T (G*H, I) in panels, dX's rows packed where
+    // its panels were.
     transposeOnThreads(k, g.WT, WIH, I, GH);
     packOnThreads(k, g.WTP, g.WT, GH, I);
-    gemmOnThreads(k, g.DXIN, DX, g.WTP, TB, GH, I);
+    gemmOnThreads(k, g.DXIN, DX, g.DXP, g.WTP, TB, GH, I);
     const dW = tensorOfView<tf.Rank.R2>(k.f32.subarray(g.DW, g.DW + I * GH), [I, GH]);
     try {
       return { dW, dx: tensorOfView<tf.Rank.R2>(k.f32.subarray(g.DXIN, g.DXIN + TB * I), [TB, I]) };
@@ -353,9 +360,29 @@ function packOnThreads(k: Kernels, dst: number, src: number, K: number, N: numbe
   k.split(panelRuns(k, N), (fn, c0, c1) => fn.packPanelsWide(4 * (dst + c0 * K), 4 * (src + c0), K, c1 - c0, N), K * N);
 }
 
-/** C (M x N) at `C` = A (M x K) at `A` times the panels at `P`, split by rows of A. */
-function gemmOnThreads(k: Kernels, C: number, A: number, P: number, M: number, K: number, N: number): void {
-  k.split(splitRows(M, 2 * k.threads, 4), (fn, r0, r1) => fn.gemm(4 * (C + r0 * N), 4 * (A + r0 * K), 4 * P, r1 - r0, K, N), M * K * N);
+/**
+ * C (M x N) at `C` = A (M x K, row-major) at `A` times the panels at `P`, split by rows of A; each
+ * chunk's rows are packed for the gemm into `AP` (M x K floats) first.
+ */
+function gemmOnThreads(k: Kernels, C: number, A: number, AP: number, P: number, M: number, K: number, N: number): void {
+  k.split(
+    splitRows(M, 2 * k.threads, 4),
+    (fn, r0, r1) => {
+      fn.packRows(4 * (AP + r0 * K), 4 * (A + r0 * K), r1 - r0, K, K);
+      fn.gemmPacked(4 * (C + r0 * N), 4 * (AP + r0 * K), 4 * P, r1 - r0, K, N, N);
+    },
+    M * K * N,
+  );
+}
+
+/** `gemmOnThreads` with A already in `packRows`' layout at `AP`. */
+function gemmPackedOnThreads(k: Kernels, C: number, AP: number, P: number, M: number, K: number, N: number): void {
+  k.split(splitRows(M, 2 * k.threads, 4), (fn, r0, r1) => fn.gemmPacked(4 * (C + r0 * N), 4 * (AP + r0 * K), 4 * P, r1 - r0, K, N, N), M * K * N);
+}
+
+/** X^T packed for the gemm (`packColumns`), X `rows` x `width` floats at `src`, split by blocks of 4 columns. */
+function packColumnsOnThreads(k: Kernels, dst: number, src: number, rows: number, width: number): void {
+  k.split(splitRows(width, 2 * k.threads, 4), (fn, c0, c1) => fn.packColumns(4 * (dst + c0 * rows), 4 * (src + c0), rows, c1 - c0, width), rows * width);
 }
 
 /**
