@@ -123,12 +123,14 @@ function kernelPass(
     const r = k.allocLayout({ XT: M * N, GP: N * Vp, DWB: M * Vp, WTP: Vp * H, DX: N * H });
     try {
       const f32 = k.f32;
-      k.split(splitRows(N, 2 * k.threads, 4), (fn, r0, r1) => fn.transposeStrided(4 * (r.XT + r0), 4 * (saved.X + r0 * H), r1 - r0, H, N), N * H);
+      // x^T packed for the gemm straight from x's rows (blocks of 4 features), the ones as the
+      // packed layout's last plain row.
+      k.split(splitRows(H, 2 * k.threads, 4), (fn, c0, c1) => fn.packColumns(4 * (r.XT + c0 * N), 4 * (saved.X + c0), N, c1 - c0, H), N * H);
       f32.fill(1, r.XT + H * N, r.XT + M * N);
       k.fn.packPanels(4 * r.GP, 4 * saved.P, N, Vp);
       // W^T (Vp, H) in gemm's panels, straight from the padded W: element (v, h) is W[h, v].
       k.fn.packPanelsStrided(4 * r.WTP, 4 * saved.W, Vp, H, 1, Vp);
-      k.split(rowChunks(k, M, N, Vp), (fn, m0, m1) => fn.gemm(4 * (r.DWB + m0 * Vp), 4 * (r.XT + m0 * N), 4 * r.GP, m1 - m0, N, Vp), M * N * Vp);
+      k.split(rowChunks(k, M, N, Vp), (fn, m0, m1) => fn.gemmPacked(4 * (r.DWB + m0 * Vp), 4 * (r.XT + m0 * N), 4 * r.GP, m1 - m0, N, Vp, Vp), M * N * Vp);
       k.split(rowChunks(k, N, Vp, H), (fn, r0, r1) => fn.gemm(4 * (r.DX + r0 * H), 4 * (saved.P + r0 * Vp), 4 * r.WTP, r1 - r0, Vp, H), N * Vp * H);
       const dx = tensorOfView<tf.Rank.R2>(f32.subarray(r.DX, r.DX + N * H), [N, H]);
       const dW = new Float32Array(H * V);
