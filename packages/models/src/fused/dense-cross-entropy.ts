@@ -124,7 +124,7 @@ function kernelPass(
     try {
       const f32 = k.f32;
       // x^T packed for the gemm straight from x's rows (blocks of 4 features), the ones as the
-      // packed layout's last plain row.
+      // packed layout's one plain row (H % 4 == 0 here: other sizes take the ops above).
       k.split(splitRows(H, 2 * k.threads, 4), (fn, c0, c1) => fn.packColumns(4 * (r.XT + c0 * N), 4 * (saved.X + c0), N, c1 - c0, H), N * H);
       f32.fill(1, r.XT + H * N, r.XT + M * N);
       k.fn.packPanels(4 * r.GP, 4 * saved.P, N, Vp);

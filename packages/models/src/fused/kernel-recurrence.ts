@@ -216,7 +216,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
         for (const [i, [, , IN]] of parts.entries()) {
           const hinT = r.HINT + i * M * TB;
           packColumnsOnThreads(k, hinT, IN, TB, H);
-          // The ones: the packed layout's last M % 4 rows are plain rows.
+          // The ones: with H % 4 == 0 (which the kernels need), row H is the packed layout's one plain row.
           f32.fill(1, hinT + H * TB, hinT + M * TB);
         }
         packOnThreads(k, r.DGP, DG, TB, GH);
