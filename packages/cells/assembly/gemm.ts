@@ -215,24 +215,21 @@ export function packRows(out: usize, A: usize, M: i32, K: i32, lda: i32): void {
 export function packColumns(out: usize, X: usize, K: i32, M: i32, ldx: i32): void {
   const K4 = <usize>K << 2;
   const L4 = <usize>ldx << 2;
-  const M4 = M & ~3;
+  const M4 = <usize>(M & ~3);
+  const M1 = <usize>M;
+  // Row by row of X: the reads run along its rows, each block's writes along its own run.
+  let x = X;
   let o = out;
-  let i = 0;
-  for (; i < M4; i += 4) {
-    let x = X + (<usize>i << 2);
-    for (let k: usize = 0; k < K4; k += 4) {
-      v128.store(o, v128.load(x));
-      o += 16;
-      x += L4;
+  for (let k = 0; k < K; k++) {
+    let dst = o;
+    let i: usize = 0;
+    for (; i < M4; i += 4) {
+      v128.store(dst, v128.load(x + (i << 2)));
+      dst += K4 << 2;
     }
-  }
-  for (; i < M; i++) {
-    let x = X + (<usize>i << 2);
-    for (let k: usize = 0; k < K4; k += 4) {
-      store<f32>(o, load<f32>(x));
-      o += 4;
-      x += L4;
-    }
+    for (; i < M1; i++) store<f32>(out + i * K4 + (<usize>k << 2), load<f32>(x + (i << 2)));
+    x += L4;
+    o += 16;
   }
 }
 
