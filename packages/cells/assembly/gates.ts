@@ -21,12 +21,12 @@ export function gruForward(x: usize, gh: usize, bx: usize, bh: usize, hPrev: usi
   for (let bi = 0; bi < B; bi++) {
     const row = <usize>bi * 3 * H4;
     const hrow = <usize>bi * H4;
-    let j: usize = 0;
     // Two groups of lanes (j and k = j + 4 floats) statement by statement: each group is one long
     // chain (r feeds n), and the engine keeps the source's order, so side by side the two chains
     // overlap (about 30% faster than one group at a time; the same arithmetic, so the same bits).
-    for (; j + 32 <= H4; j += 32) {
-      const k = j + 16;
+    // Where H % 8 == 4 the row's last group is paired with itself: it is stored twice, the same.
+    for (let j: usize = 0; j < H4; j += 32) {
+      const k = min(j + 16, H4 - 16);
       const r = sigmoid4(preact(x, gh, bx, bh, row, j));
       const r2 = sigmoid4(preact(x, gh, bx, bh, row, k));
       // z and 1 - z = e z from the same e = exp(-a): 1 - z stays accurate where z rounds to near 1.
@@ -42,15 +42,6 @@ export function gruForward(x: usize, gh: usize, bx: usize, bh: usize, hPrev: usi
       const n2 = tanh4(f32x4.add(f32x4.add(v128.load(x + row + no2), v128.load(bx + no2)), f32x4.mul(r2, ghn2)));
       gruStore(hPrev, hNext, acts, saved, row, hrow, H4, j, r, z, f32x4.mul(ez, z), n, ghn);
       gruStore(hPrev, hNext, acts, saved, row, hrow, H4, k, r2, z2, f32x4.mul(ez2, z2), n2, ghn2);
-    }
-    for (; j < H4; j += 16) {
-      const r = sigmoid4(preact(x, gh, bx, bh, row, j));
-      const ez = exp4(f32x4.neg(preact(x, gh, bx, bh, row, H4 + j)));
-      const z = f32x4.div(f32x4.splat(1.0), f32x4.add(f32x4.splat(1.0), ez));
-      const no: usize = (H4 << 1) + j;
-      const ghn = f32x4.add(v128.load(gh + row + no), v128.load(bh + no));
-      const n = tanh4(f32x4.add(f32x4.add(v128.load(x + row + no), v128.load(bx + no)), f32x4.mul(r, ghn)));
-      gruStore(hPrev, hNext, acts, saved, row, hrow, H4, j, r, z, f32x4.mul(ez, z), n, ghn);
     }
   }
 }
@@ -199,22 +190,18 @@ export function gruResetBeforeBackwardGates(acts: usize, hPrev: usize, drh: usiz
 export function rnnForward(x: usize, gh: usize, bx: usize, bh: usize, hNext: usize, B: i32, H: i32): void {
   const end = <usize>(B * H) << 2;
   const H4 = <usize>H << 2;
-  let i: usize = 0;
-  // Two groups of lanes side by side, as in gruForward (H % 8 == 4 leaves one group per row).
-  if (H % 8 === 0) {
-    for (; i < end; i += 32) {
-      const j = i % H4;
-      const a = f32x4.add(f32x4.add(v128.load(x + i), v128.load(bx + j)), f32x4.add(v128.load(gh + i), v128.load(bh + j)));
-      const a2 = f32x4.add(f32x4.add(v128.load(x + i, 16), v128.load(bx + j, 16)), f32x4.add(v128.load(gh + i, 16), v128.load(bh + j, 16)));
-      const h = tanh4(a);
-      const h2 = tanh4(a2);
-      v128.store(hNext + i, h);
-      v128.store(hNext + i, h2, 16);
-    }
-  }
-  for (; i < end; i += 16) {
+  // Two groups of lanes side by side, as in gruForward (the last group paired with itself where
+  // B H % 8 == 4); a pair may span two rows, each group takes its own columns' biases.
+  for (let i: usize = 0; i < end; i += 32) {
+    const i2 = min(i + 16, end - 16);
     const j = i % H4;
-    v128.store(hNext + i, tanh4(f32x4.add(f32x4.add(v128.load(x + i), v128.load(bx + j)), f32x4.add(v128.load(gh + i), v128.load(bh + j)))));
+    const j2 = i2 % H4;
+    const a = f32x4.add(f32x4.add(v128.load(x + i), v128.load(bx + j)), f32x4.add(v128.load(gh + i), v128.load(bh + j)));
+    const a2 = f32x4.add(f32x4.add(v128.load(x + i2), v128.load(bx + j2)), f32x4.add(v128.load(gh + i2), v128.load(bh + j2)));
+    const h = tanh4(a);
+    const h2 = tanh4(a2);
+    v128.store(hNext + i, h);
+    v128.store(hNext + i2, h2);
   }
 }
 
@@ -240,10 +227,9 @@ export function lstmForward(x: usize, gh: usize, bx: usize, bh: usize, cPrev: us
   for (let bi = 0; bi < B; bi++) {
     const row = <usize>bi * 4 * H4;
     const hrow = <usize>bi * H4;
-    let j: usize = 0;
-    // Two groups of lanes side by side, as in gruForward.
-    for (; j + 32 <= H4; j += 32) {
-      const k = j + 16;
+    // Two groups of lanes side by side, as in gruForward (the last paired with itself where H % 8 == 4).
+    for (let j: usize = 0; j < H4; j += 32) {
+      const k = min(j + 16, H4 - 16);
       const ig = sigmoid4(preact(x, gh, bx, bh, row, j));
       const ig2 = sigmoid4(preact(x, gh, bx, bh, row, k));
       const fg = sigmoid4(preact(x, gh, bx, bh, row, H4 + j));
@@ -258,14 +244,6 @@ export function lstmForward(x: usize, gh: usize, bx: usize, bh: usize, cPrev: us
       const t2 = tanh4(c2);
       lstmStore(cNext, hNext, acts, saved, row, hrow, H4, j, ig, fg, gg, og, c, t);
       lstmStore(cNext, hNext, acts, saved, row, hrow, H4, k, ig2, fg2, gg2, og2, c2, t2);
-    }
-    for (; j < H4; j += 16) {
-      const ig = sigmoid4(preact(x, gh, bx, bh, row, j));
-      const fg = sigmoid4(preact(x, gh, bx, bh, row, H4 + j));
-      const gg = tanh4(preact(x, gh, bx, bh, row, (H4 << 1) + j));
-      const og = sigmoid4(preact(x, gh, bx, bh, row, H4 * 3 + j));
-      const c = f32x4.add(f32x4.mul(fg, v128.load(cPrev + hrow + j)), f32x4.mul(ig, gg));
-      lstmStore(cNext, hNext, acts, saved, row, hrow, H4, j, ig, fg, gg, og, c, tanh4(c));
     }
   }
 }

@@ -38,6 +38,67 @@ export function packPanelsWide(out: usize, B: usize, K: i32, N: i32, ldb: i32): 
   }
 }
 
+/** The 4 x 8 tile's sums to C's 4 rows (`L4` bytes apart) at c. */
+// @ts-ignore: decorator
+@inline
+function storeTile(c: usize, L4: usize, c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128): void {
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  v128.store(c + L4, c10);
+  v128.store(c + L4, c11, 16);
+  v128.store(c + 2 * L4, c20);
+  v128.store(c + 2 * L4, c21, 16);
+  v128.store(c + 3 * L4, c30);
+  v128.store(c + 3 * L4, c31, 16);
+}
+
+/** The last 4 columns' sums of 8 rows to C's rows (`L4` bytes apart) at c. */
+// @ts-ignore: decorator
+@inline
+function storeColumn(c: usize, L4: usize, c0: v128, c1: v128, c2: v128, c3: v128, c4: v128, c5: v128, c6: v128, c7: v128): void {
+  v128.store(c, c0);
+  v128.store(c + L4, c1);
+  v128.store(c + 2 * L4, c2);
+  v128.store(c + 3 * L4, c3);
+  v128.store(c + 4 * L4, c4);
+  v128.store(c + 5 * L4, c5);
+  v128.store(c + 6 * L4, c6);
+  v128.store(c + 7 * L4, c7);
+}
+
+/** One row of A (its K floats `step` bytes apart from a0) times an 8-column panel, to c. */
+// @ts-ignore: decorator
+@inline
+function rowTimesPanel(c: usize, a0: usize, step: usize, panel: usize, K4: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let a = a0;
+  let b = panel;
+  for (let k: usize = 0; k < K4; k += 4) {
+    const s = v128.load32_splat(a);
+    c00 = madd(s, v128.load(b), c00);
+    c01 = madd(s, v128.load(b, 16), c01);
+    a += step;
+    b += 32;
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+}
+
+/** One row of A (its K floats `step` bytes apart from a0) times the last 4-column panel, to c. */
+// @ts-ignore: decorator
+@inline
+function rowTimesEdge(c: usize, a0: usize, step: usize, panel: usize, K4: usize): void {
+  let c00 = f32x4.splat(0);
+  let a = a0;
+  let b = panel;
+  for (let k: usize = 0; k < K4; k += 4) {
+    c00 = madd(v128.load32_splat(a), v128.load(b), c00);
+    a += step;
+    b += 16;
+  }
+  v128.store(c, c00);
+}
+
 /**
  * C (M, N) = A (M, K) B (K, N), A and C row-major, B as `packPanels` lays it out; N % 4 == 0.
  * Register tiles of 4 rows x 8 columns (8 accumulators; a panel is read once per 4 rows of A,
@@ -86,30 +147,9 @@ export function gemmStrided(C: usize, A: usize, Bp: usize, M: i32, K: i32, N: i3
         c30 = madd(a, b0, c30);
         c31 = madd(a, b1, c31);
       }
-      const c = C + <usize>i * L4 + j;
-      v128.store(c, c00);
-      v128.store(c, c01, 16);
-      v128.store(c + L4, c10);
-      v128.store(c + L4, c11, 16);
-      v128.store(c + 2 * L4, c20);
-      v128.store(c + 2 * L4, c21, 16);
-      v128.store(c + 3 * L4, c30);
-      v128.store(c + 3 * L4, c31, 16);
+      storeTile(C + <usize>i * L4 + j, L4, c00, c01, c10, c11, c20, c21, c30, c31);
     }
-    for (; i < M; i++) {
-      const a0 = A + <usize>i * K4;
-      let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-      let b = panel;
-      for (let k: usize = 0; k < K4; k += 4) {
-        const a = v128.load32_splat(a0 + k);
-        c00 = madd(a, v128.load(b), c00);
-        c01 = madd(a, v128.load(b, 16), c01);
-        b += 32;
-      }
-      const c = C + <usize>i * L4 + j;
-      v128.store(c, c00);
-      v128.store(c, c01, 16);
-    }
+    for (; i < M; i++) rowTimesPanel(C + <usize>i * L4 + j, A + <usize>i * K4, 4, panel, K4);
     panel += <usize>K * 32;
   }
   if (j < N4) {
@@ -136,26 +176,9 @@ export function gemmStrided(C: usize, A: usize, Bp: usize, M: i32, K: i32, N: i3
         c6 = madd(v128.load32_splat(a + 6 * K4), b0, c6);
         c7 = madd(v128.load32_splat(a + 7 * K4), b0, c7);
       }
-      const c = C + <usize>i * L4 + j;
-      v128.store(c, c0);
-      v128.store(c + L4, c1);
-      v128.store(c + 2 * L4, c2);
-      v128.store(c + 3 * L4, c3);
-      v128.store(c + 4 * L4, c4);
-      v128.store(c + 5 * L4, c5);
-      v128.store(c + 6 * L4, c6);
-      v128.store(c + 7 * L4, c7);
+      storeColumn(C + <usize>i * L4 + j, L4, c0, c1, c2, c3, c4, c5, c6, c7);
     }
-    for (; i < M; i++) {
-      const a0 = A + <usize>i * K4;
-      let c00 = f32x4.splat(0);
-      let b = panel;
-      for (let k: usize = 0; k < K4; k += 4) {
-        c00 = madd(v128.load32_splat(a0 + k), v128.load(b), c00);
-        b += 16;
-      }
-      v128.store(C + <usize>i * L4 + j, c00);
-    }
+    for (; i < M; i++) rowTimesEdge(C + <usize>i * L4 + j, A + <usize>i * K4, 4, panel, K4);
   }
 }
 
@@ -271,30 +294,9 @@ export function gemmPacked(C: usize, Ap: usize, Bp: usize, M: i32, K: i32, N: i3
         a += 16;
         b += 32;
       }
-      const c = C + <usize>i * L4 + j;
-      v128.store(c, c00);
-      v128.store(c, c01, 16);
-      v128.store(c + L4, c10);
-      v128.store(c + L4, c11, 16);
-      v128.store(c + 2 * L4, c20);
-      v128.store(c + 2 * L4, c21, 16);
-      v128.store(c + 3 * L4, c30);
-      v128.store(c + 3 * L4, c31, 16);
+      storeTile(C + <usize>i * L4 + j, L4, c00, c01, c10, c11, c20, c21, c30, c31);
     }
-    for (; i < M; i++) {
-      const a0 = Ap + <usize>i * K4;
-      let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-      let b = panel;
-      for (let k: usize = 0; k < K4; k += 4) {
-        const a = v128.load32_splat(a0 + k);
-        c00 = madd(a, v128.load(b), c00);
-        c01 = madd(a, v128.load(b, 16), c01);
-        b += 32;
-      }
-      const c = C + <usize>i * L4 + j;
-      v128.store(c, c00);
-      v128.store(c, c01, 16);
-    }
+    for (; i < M; i++) rowTimesPanel(C + <usize>i * L4 + j, Ap + <usize>i * K4, 4, panel, K4);
     panel += <usize>K * 32;
   }
   if (j < N4) {
@@ -321,30 +323,13 @@ export function gemmPacked(C: usize, Ap: usize, Bp: usize, M: i32, K: i32, N: i3
         c7 = madd(v128.load32_splat(a2, 12), b0, c7);
         a += 16;
       }
-      const c = C + <usize>i * L4 + j;
-      v128.store(c, c0);
-      v128.store(c + L4, c1);
-      v128.store(c + 2 * L4, c2);
-      v128.store(c + 3 * L4, c3);
-      v128.store(c + 4 * L4, c4);
-      v128.store(c + 5 * L4, c5);
-      v128.store(c + 6 * L4, c6);
-      v128.store(c + 7 * L4, c7);
+      storeColumn(C + <usize>i * L4 + j, L4, c0, c1, c2, c3, c4, c5, c6, c7);
     }
     for (; i < M; i++) {
       // Row i in its packed block (stride 16 bytes, lane i % 4), or in the row-major tail.
       const packed = i < M4;
       const a0 = packed ? Ap + <usize>(i & ~3) * K4 + (<usize>(i & 3) << 2) : Ap + <usize>i * K4;
-      const step: usize = packed ? 16 : 4;
-      let a = a0;
-      let c00 = f32x4.splat(0);
-      let b = panel;
-      for (let k: usize = 0; k < K4; k += 4) {
-        c00 = madd(v128.load32_splat(a), v128.load(b), c00);
-        a += step;
-        b += 16;
-      }
-      v128.store(C + <usize>i * L4 + j, c00);
+      rowTimesEdge(C + <usize>i * L4 + j, a0, packed ? 16 : 4, panel, K4);
     }
   }
 }

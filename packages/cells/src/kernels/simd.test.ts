@@ -106,9 +106,9 @@ describe('the WebAssembly SIMD kernels', () => {
   });
 
   it('the gate kernels give lanes done two groups at a time the bits of lanes done one group at a time', () => {
-    // GRU and LSTM, H = 12: lanes 0-3 and 4-7 run as a pair of groups, lanes 8-11 alone. With lanes
-    // 8-11's inputs equal to one group's of the pair, their outputs must be equal too. (The RNN pairs
-    // only where H % 8 == 0: its own test follows.)
+    // GRU and LSTM, H = 12: lanes 0-3 and 4-7 run as a pair of groups, lanes 8-11 as a pair with
+    // themselves. With lanes 8-11's inputs equal to one group's of the first pair, their outputs must
+    // be equal too. (The RNN pairs across rows: its own test follows.)
     const k = activeKernels()!;
     const H = 12;
     const B = 2;
@@ -166,8 +166,8 @@ describe('the WebAssembly SIMD kernels', () => {
   });
 
   it("rnnForward's paired groups give the bits of one group at a time", () => {
-    // H = 16 runs every row as pairs of groups; each group of 4 lanes alone (H = 4, one row) runs the
-    // single-group loop, with its own slices of x, gh and the biases.
+    // H = 16 runs every row as pairs of groups; each group of 4 lanes alone (H = 4, one row) runs as
+    // a pair with itself, with its own slices of x, gh and the biases.
     const k = activeKernels()!;
     const [B, H] = [3, 16];
     const lay = k.allocLayout({ X: B * H, G: B * H, BX: H, BH: H, HN: B * H, ONE: B * H });
