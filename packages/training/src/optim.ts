@@ -18,3 +18,67 @@ export function makeOptimizer(spec: OptimizerSpec, lr: number): tf.Optimizer {
   if (spec === 'adam') return tf.train.adam(lr, 0.9, 0.999, 1e-8);
   throw new Error(`Unknown optimizer "${String(spec)}": use "sgd" or "adam".`);
 }
+
+interface AdamInternals {
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+}
+
+/** tf.train.adam's running products beta1^t and beta2^t (not among its `getWeights`), or null for another optimizer. */
+export const adamInternals = (o: tf.Optimizer): AdamInternals | null =>
+  o instanceof tf.AdamOptimizer && (o as unknown as AdamInternals).accBeta1 instanceof tf.Variable ? (o as unknown as AdamInternals) : null;
+
+/** What an epoch changes, kept from its start: `restore` puts it back, `dispose` lets it go. */
+export interface TrainingMark {
+  restore(): Promise<void>;
+  dispose(): void;
+}
+
+/** A loader whose draws can be saved and replayed (`SeqDataLoader`). */
+interface StatefulLoader {
+  getState(): unknown;
+  setState(state: unknown): void;
+}
+
+const isStateful = (x: unknown): x is StatefulLoader =>
+  typeof (x as Partial<StatefulLoader>).getState === 'function' && typeof (x as Partial<StatefulLoader>).setState === 'function';
+
+/**
+ * Copies of the weights, the optimizer's state (its `getWeights`, and Adam's beta powers) and the
+ * loader's generator state, so that a stop inside an epoch can leave the run exactly where the
+ * last whole epoch did: continuing it then equals a run that never stopped.
+ */
+export async function markTraining(variables: readonly tf.Variable[], optimizer: tf.Optimizer, loader: unknown): Promise<TrainingMark> {
+  const weights = variables.map((v) => tf.keep(tf.clone(v)));
+  const current = await optimizer.getWeights();
+  const slots = current.map((w) => ({ name: w.name, tensor: tf.keep(tf.clone(w.tensor)) }));
+  // The slot variables stay the optimizer's; what else getWeights made (the iteration count) is ours.
+  tf.dispose(current.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor));
+  const adam = adamInternals(optimizer);
+  const powers = adam ? [tf.keep(tf.clone(adam.accBeta1)), tf.keep(tf.clone(adam.accBeta2))] : [];
+  const draws = isStateful(loader) ? loader.getState() : undefined;
+  const dispose = () => tf.dispose([...weights, ...slots.map((s) => s.tensor), ...powers]);
+  return {
+    async restore() {
+      try {
+        variables.forEach((v, i) => {
+          v.assign(weights[i] as tf.Tensor);
+        });
+        // setWeights makes new slot variables over what it is given (which keep their data when
+        // the copies here go) and drops the old ones undisposed: they go here, with the fresh
+        // iteration count getWeights hands out.
+        const replaced = await optimizer.getWeights();
+        await optimizer.setWeights(slots);
+        tf.dispose(replaced.map((w) => w.tensor));
+        if (adam) {
+          adam.accBeta1.assign(powers[0] as tf.Tensor);
+          adam.accBeta2.assign(powers[1] as tf.Tensor);
+        }
+        if (isStateful(loader)) loader.setState(draws);
+      } finally {
+        dispose();
+      }
+    },
+    dispose,
+  };
+}

@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SeqDataLoader, createRng, loadDataTimeMachine, textEncoding } from '@rnnkit/data';
-import { RNNModelScratch, gruCell, lstmCell, rnnCell } from '@rnnkit/cells';
+import { RNNModelScratch, gruCell, lstmCell, rnnCell, type RecurrentLanguageModel } from '@rnnkit/cells';
 import { useBackend } from '../../../test/backends.js';
 import { RNNModel } from '@rnnkit/models';
 import { makeOptimizer, predict, trainEpoch, trainLanguageModel, type StepPath } from './index.js';
+import { adamInternals } from './optim.js';
 
 describe('no tensor leaks', () => {
   beforeAll(() => useBackend('wasm'));
@@ -96,6 +97,18 @@ describe('trainLanguageModel', () => {
     model.dispose();
   });
 
+  it.each([
+    ['sgd', false],
+    ['adam', false],
+    ['sgd', true],
+    ['adam', true],
+  ] as const)(
+    'a stop inside an epoch puts the model back to the last whole epoch (%s, random iteration %s): continuing equals an uninterrupted run',
+    async (opt, useRandomIter) => {
+      await stopInsideAnEpoch(() => new RNNModelScratch({ vocabSize: 7, numHiddens: 6, ...gruCell, seed: 5 }), corpus, opt, useRandomIter);
+    },
+  );
+
   it('is deterministic for a seed', async () => {
     const run = async () => {
       const model = new RNNModelScratch({ vocabSize: 7, numHiddens: 6, ...gruCell, seed: 3 });
@@ -172,6 +185,18 @@ describe("the step's path (fused loss, one-pass update, kernels), reported once"
   const corpus = Int32Array.from({ length: 600 }, (_, i) => (i * 7) % 12);
   const loader = () => new SeqDataLoader(corpus, { batchSize: 4, numSteps: 5, seed: 1 });
 
+  it.each(['sgd', 'adam'] as const)('a stop inside an epoch with the update on the kernels (%s): continuing equals an uninterrupted run', async (opt) => {
+    const paths: StepPath[] = [];
+    await stopInsideAnEpoch(
+      () => new RNNModel({ vocabSize: 12, cell: 'gru', numHiddens: 8, seed: 1 }),
+      corpus,
+      opt,
+      false,
+      (p) => paths.push(p),
+    );
+    expect(paths[0]?.ops).toContainEqual({ op: 'clippedUpdate', kernels: true });
+  });
+
   it('the fused model on the kernels: recurrence, loss and update, told after the first step only', () => {
     const model = new RNNModel({ vocabSize: 12, cell: 'gru', numHiddens: 8, seed: 1 });
     const optimizer = makeOptimizer('sgd', 0.5);
@@ -210,3 +235,72 @@ describe("the step's path (fused loss, one-pass update, kernels), reported once"
     model.dispose();
   });
 });
+
+/**
+ * Trains 3 epochs straight, and again with a stop three minibatches into the first epoch (Adam
+ * has no moments yet), then into the second, each continued from where the stopped run says it is
+ * (the same model, optimizer and loader, as a page's Stop and Continue use them): the losses,
+ * weights and optimizer state must be the same bits.
+ */
+async function stopInsideAnEpoch(
+  makeModel: () => RecurrentLanguageModel,
+  corpus: Int32Array,
+  opt: 'sgd' | 'adam',
+  useRandomIter: boolean,
+  onPath?: (path: StepPath) => void,
+): Promise<void> {
+  for (const stoppedIn of [1, 2]) await stopInside(stoppedIn, makeModel, corpus, opt, useRandomIter, onPath);
+}
+
+async function stopInside(
+  epoch: number,
+  makeModel: () => RecurrentLanguageModel,
+  corpus: Int32Array,
+  opt: 'sgd' | 'adam',
+  useRandomIter: boolean,
+  onPath?: (path: StepPath) => void,
+): Promise<void> {
+  const setup = () => ({
+    model: makeModel(),
+    loader: new SeqDataLoader(corpus, { batchSize: 2, numSteps: 5, useRandomIter, seed: 6 }),
+    optimizer: makeOptimizer(opt, 0.5),
+  });
+  const weights = (model: RecurrentLanguageModel) => model.trainableVariables.map((v) => Array.from(v.dataSync()));
+  // The optimizer's state: Adam's moments and beta powers, and the iteration count (a fresh tensor each call).
+  const slotValues = async (o: tf.Optimizer) => {
+    const named = await o.getWeights();
+    const adam = adamInternals(o);
+    const values = [...named.map((n) => n.tensor), ...(adam ? [adam.accBeta1, adam.accBeta2] : [])].map((t) => Array.from(t.dataSync()));
+    tf.dispose(named.filter((n) => !(n.tensor instanceof tf.Variable)).map((n) => n.tensor));
+    return values;
+  };
+  const start = tf.memory().numTensors;
+  const whole = setup();
+  const uninterrupted = await trainLanguageModel(whole.model, whole.loader, { epochs: 3, lr: 0.5, optimizer: whole.optimizer, useRandomIter, onPath });
+
+  const run = setup();
+  const controller = new AbortController();
+  const stopAt = uninterrupted.history.slice(0, epoch - 1).reduce((n, h) => n + h.steps, 0) + 3;
+  let steps = 0;
+  const first = await trainLanguageModel(run.model, run.loader, {
+    epochs: 3,
+    lr: 0.5,
+    optimizer: run.optimizer,
+    useRandomIter,
+    signal: controller.signal,
+    onStep: () => {
+      if (++steps === stopAt) controller.abort();
+    },
+  });
+  expect(first).toMatchObject({ stopped: true, epochsDone: epoch - 1 });
+  expect(steps).toBe(stopAt);
+  const rest = await trainLanguageModel(run.model, run.loader, { epochs: 3, lr: 0.5, optimizer: run.optimizer, useRandomIter, startEpoch: first.epochsDone });
+  expect([...first.history, ...rest.history].map((h) => h.loss)).toEqual(uninterrupted.history.map((h) => h.loss));
+  expect(weights(run.model)).toEqual(weights(whole.model));
+  expect(await slotValues(run.optimizer)).toEqual(await slotValues(whole.optimizer));
+  for (const s of [whole, run]) {
+    s.model.dispose();
+    s.optimizer.dispose();
+  }
+  expect(tf.memory().numTensors).toBe(start);
+}

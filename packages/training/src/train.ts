@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { SeqBatch } from '@rnnkit/data';
 import { recordOpPath, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
 import { languageModelLoss } from './loss.js';
-import { makeOptimizer, type OptimizerSpec } from './optim.js';
+import { makeOptimizer, markTraining, type OptimizerSpec } from './optim.js';
 import { checkLearningRateSchedule, learningRateAt, setLearningRate, type LearningRateSchedule } from './schedule.js';
 import { stepPathReporter, type StepPath } from './paths.js';
 import { optimizeStep } from './step.js';
@@ -269,7 +269,12 @@ export interface TrainOptions {
   onPath?: EpochOptions['onPath'] & {};
   /** Runs the minibatches elsewhere, e.g. across threads (`DataParallelTrainer`). */
   stepper?: MinibatchStepper;
-  /** Aborting stops cleanly after the current minibatch. */
+  /**
+   * Aborting stops after the current minibatch, and undoes the epoch it ends inside: the weights,
+   * the optimizer's state and the loader's draws (a `SeqDataLoader`'s) go back to where the last
+   * whole epoch left them, so that the model is the one `epochsDone` says, and continuing from
+   * there (`startEpoch: epochsDone`) equals a run that never stopped.
+   */
   signal?: AbortSignal;
   /** Batches held out from training: their perplexity is measured after every epoch (`evaluateLanguageModel`). */
   validation?: Iterable<SeqBatch>;
@@ -330,11 +335,24 @@ export async function trainLanguageModel(model: RecurrentLanguageModel, loader: 
     while (epoch < epochs && !shouldStop() && !earlyStopped) {
       const lr = schedule ? learningRateAt(options.lr, schedule, epoch) : options.lr;
       if (schedule && schedule.kind !== 'constant') setLearningRate(optimizer, lr);
-      const result = await trainEpochAsync(model, loader, optimizer, { ...options, shouldStop });
+      // A stop can come inside an epoch: its minibatches are then undone, so that the run stands
+      // where the last whole epoch left it, as its epoch count says, and a continued run equals an
+      // uninterrupted one.
+      const mark = options.signal ? await markTraining(model.trainableVariables, optimizer, loader) : null;
+      let result: EpochResult;
+      try {
+        result = await trainEpochAsync(model, loader, optimizer, { ...options, shouldStop });
+      } catch (err) {
+        mark?.dispose();
+        throw err;
+      }
       if (result.stopped) {
+        if (mark && result.steps > 0) await mark.restore();
+        else mark?.dispose();
         stopped = true;
         break;
       }
+      mark?.dispose();
       epoch++;
       const info: EpochInfo = { ...result, epoch, epochs, lr };
       if (validation) {

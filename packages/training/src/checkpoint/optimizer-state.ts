@@ -13,16 +13,11 @@ import {
 } from './format.js';
 import { checkIntegrity, withIntegrity, type Meta } from './integrity.js';
 import { filesReader, loadArtifacts, loadHandler, readArtifacts } from './readers.js';
+import { adamInternals } from '../optim.js';
 import { checkSize, checkSpecs, decode, metaOf, weightData } from './validation.js';
 
-interface AdamInternals {
-  accBeta1: tf.Variable;
-  accBeta2: tf.Variable;
-}
 // tf.train.adam keeps beta1^t and beta2^t as running products; its setWeights recomputes them as
 // pow(beta, t + 1), which differs in the last bits. Saving the products makes resume bit-exact.
-export const adamInternals = (o: tf.Optimizer): AdamInternals | null =>
-  o instanceof tf.AdamOptimizer && (o as unknown as AdamInternals).accBeta1 instanceof tf.Variable ? (o as unknown as AdamInternals) : null;
 
 export async function encodeOptimizer(optimizer: tf.Optimizer, modelWeights: string): Promise<tf.io.ModelArtifacts> {
   const weights = await optimizer.getWeights();
