@@ -50,14 +50,21 @@ const isStateful = (x: unknown): x is StatefulLoader =>
  */
 export async function markTraining(variables: readonly tf.Variable[], optimizer: tf.Optimizer, loader: unknown): Promise<TrainingMark> {
   const weights = variables.map((v) => tf.keep(tf.clone(v)));
-  const current = await optimizer.getWeights();
-  const slots = current.map((w) => ({ name: w.name, tensor: tf.keep(tf.clone(w.tensor)) }));
+  // An optimizer of the caller's own may not implement getWeights (tf.Optimizer's throws): its
+  // state then stays as the stopped epoch left it, and the weights and draws still go back.
+  let current: tf.NamedTensor[] | null;
+  try {
+    current = await optimizer.getWeights();
+  } catch {
+    current = null;
+  }
+  const slots = current?.map((w) => ({ name: w.name, tensor: tf.keep(tf.clone(w.tensor)) })) ?? null;
   // The slot variables stay the optimizer's; what else getWeights made (the iteration count) is ours.
-  tf.dispose(current.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor));
+  if (current) tf.dispose(current.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor));
   const adam = adamInternals(optimizer);
   const powers = adam ? [tf.keep(tf.clone(adam.accBeta1)), tf.keep(tf.clone(adam.accBeta2))] : [];
   const draws = isStateful(loader) ? loader.getState() : undefined;
-  const dispose = () => tf.dispose([...weights, ...slots.map((s) => s.tensor), ...powers]);
+  const dispose = () => tf.dispose([...weights, ...(slots ?? []).map((s) => s.tensor), ...powers]);
   return {
     async restore() {
       try {
@@ -67,9 +74,11 @@ export async function markTraining(variables: readonly tf.Variable[], optimizer:
         // setWeights makes new slot variables over what it is given (which keep their data when
         // the copies here go) and drops the old ones undisposed: they go here, with the fresh
         // iteration count getWeights hands out.
-        const replaced = await optimizer.getWeights();
-        await optimizer.setWeights(slots);
-        tf.dispose(replaced.map((w) => w.tensor));
+        if (slots) {
+          const replaced = await optimizer.getWeights();
+          await optimizer.setWeights(slots);
+          tf.dispose(replaced.map((w) => w.tensor));
+        }
         if (adam) {
           adam.accBeta1.assign(powers[0] as tf.Tensor);
           adam.accBeta2.assign(powers[1] as tf.Tensor);
