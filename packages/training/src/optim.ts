@@ -52,7 +52,7 @@ export async function markTraining(variables: readonly tf.Variable[], optimizer:
   const weights = variables.map((v) => tf.keep(tf.clone(v)));
   // An optimizer of the caller's own may not implement getWeights (tf.Optimizer's throws): its
   // state then stays as the stopped epoch left it, and the weights and draws still go back.
-  let current: tf.NamedTensor[] | null;
+  let current: Awaited<ReturnType<tf.Optimizer['getWeights']>> | null;
   try {
     current = await optimizer.getWeights();
   } catch {

@@ -112,10 +112,8 @@ describe('trainLanguageModel', () => {
   it("a stop inside an epoch with an optimizer of the caller's own that has no getWeights: the weights and draws still go back", async () => {
     // Plain SGD written as a user might: tf.Optimizer's getWeights and setWeights throw for it.
     class PlainSgd extends tf.Optimizer {
-      static override get className() {
-        return 'PlainSgd';
-      }
-      applyGradients(grads: tf.NamedTensorMap | tf.NamedTensor[]): void {
+      static className = 'PlainSgd';
+      applyGradients(grads: Parameters<tf.Optimizer['applyGradients']>[0]): void {
         const list = Array.isArray(grads) ? grads : Object.entries(grads).map(([name, tensor]) => ({ name, tensor }));
         for (const { name, tensor } of list) {
           const v = tf.engine().registeredVariables[name]!;
