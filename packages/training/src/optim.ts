@@ -24,9 +24,15 @@ interface AdamInternals {
   accBeta2: tf.Variable;
 }
 
-/** tf.train.adam's running products beta1^t and beta2^t (not among its `getWeights`), or null for another optimizer. */
-export const adamInternals = (o: tf.Optimizer): AdamInternals | null =>
-  o instanceof tf.AdamOptimizer && (o as unknown as AdamInternals).accBeta1 instanceof tf.Variable ? (o as unknown as AdamInternals) : null;
+/**
+ * tf.train.adam's running products beta1^t and beta2^t (not among its `getWeights`), or null for
+ * another optimizer. By class name: tfjs' optimizers share one `Symbol.hasInstance`, so that
+ * `instanceof tf.AdamOptimizer` holds for all of them (Adamax has an accBeta1 but no accBeta2).
+ */
+export const adamInternals = (o: tf.Optimizer): AdamInternals | null => {
+  const a = o as unknown as Partial<AdamInternals>;
+  return o.getClassName() === 'Adam' && a.accBeta1 instanceof tf.Variable && a.accBeta2 instanceof tf.Variable ? (a as AdamInternals) : null;
+};
 
 /** What an epoch changes, kept from its start: `restore` puts it back, `dispose` lets it go. */
 export interface TrainingMark {
@@ -50,8 +56,8 @@ const isStateful = (x: unknown): x is StatefulLoader =>
  */
 export async function markTraining(variables: readonly tf.Variable[], optimizer: tf.Optimizer, loader: unknown): Promise<TrainingMark> {
   const weights = variables.map((v) => tf.keep(tf.clone(v)));
-  // An optimizer of the caller's own may not implement getWeights (tf.Optimizer's throws): its
-  // state then stays as the stopped epoch left it, and the weights and draws still go back.
+  // An optimizer without getWeights (tf.Optimizer's throws; Adamax and optimizers of the
+  // caller's own) keeps its state as the stopped epoch left it; the weights and draws still go back.
   let current: Awaited<ReturnType<tf.Optimizer['getWeights']>> | null;
   try {
     current = await optimizer.getWeights();

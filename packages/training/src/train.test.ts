@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SeqDataLoader, createRng, loadDataTimeMachine, textEncoding } from '@rnnkit/data';
+import { SeqDataLoader, createRng, loadDataTimeMachine, seqDataEvalBatches, textEncoding } from '@rnnkit/data';
 import { RNNModelScratch, gruCell, lstmCell, rnnCell, type RecurrentLanguageModel } from '@rnnkit/cells';
 import { useBackend } from '../../../test/backends.js';
 import { RNNModel } from '@rnnkit/models';
@@ -131,6 +131,123 @@ describe('trainLanguageModel', () => {
       () => new PlainSgd(),
       false,
     );
+  });
+
+  it("Adam's beta powers are Adam's only: every tfjs optimizer passes instanceof tf.AdamOptimizer, and Adamax trains with a signal", async () => {
+    expect(tf.train.momentum(0.1, 0.9) instanceof tf.AdamOptimizer).toBe(true); // tfjs' shared Symbol.hasInstance
+    expect(adamInternals(tf.train.adam(0.1))).not.toBeNull();
+    for (const o of [tf.train.adamax(0.1), tf.train.momentum(0.1, 0.9), tf.train.sgd(0.1)]) expect(adamInternals(o)).toBeNull();
+    const losses = async (signal?: AbortSignal) => {
+      const model = new RNNModelScratch({ vocabSize: 7, numHiddens: 6, ...gruCell, seed: 5 });
+      const optimizer = tf.train.adamax(0.05);
+      const loader = new SeqDataLoader(corpus, { batchSize: 2, numSteps: 5, seed: 6 });
+      const r = await trainLanguageModel(model, loader, { epochs: 2, lr: 0.05, optimizer, ...(signal ? { signal } : {}) });
+      model.dispose();
+      optimizer.dispose();
+      return r.history.map((h) => h.loss);
+    };
+    const before = tf.memory().numTensors;
+    expect(await losses(new AbortController().signal)).toEqual(await losses());
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a stop leaves the last whole epoch with patience too (restoreBest is for a run that ends): continuing equals an uninterrupted run', async () => {
+    // A held-out text unlike the training text: its perplexity is best early, so the best epoch is behind the stop.
+    const validation = [
+      ...seqDataEvalBatches(
+        Int32Array.from({ length: 200 }, (_, i) => (i * 5 + ((i * i) % 3)) % 7),
+        2,
+        5,
+      ),
+    ];
+    const run = async (stopAt?: number) => {
+      const model = new RNNModelScratch({ vocabSize: 7, numHiddens: 6, ...gruCell, seed: 5 });
+      const optimizer = makeOptimizer('sgd', 0.5);
+      const loader = new SeqDataLoader(corpus, { batchSize: 2, numSteps: 5, seed: 6 });
+      const options = { epochs: 6, lr: 0.5, optimizer, validation, patience: 10 };
+      const controller = new AbortController();
+      let steps = 0;
+      const first = await trainLanguageModel(model, loader, {
+        ...options,
+        signal: controller.signal,
+        onStep: () => {
+          if (++steps === stopAt) controller.abort();
+        },
+      });
+      const rest = first.stopped
+        ? await trainLanguageModel(model, loader, { ...options, startEpoch: first.epochsDone, ...(first.best ? { best: first.best } : {}) })
+        : null;
+      const out = { first, history: [...first.history, ...(rest?.history ?? [])] };
+      model.dispose();
+      optimizer.dispose();
+      return out;
+    };
+    const whole = await run();
+    const stepsPerEpoch = whole.first.history[0]!.steps;
+    const stopped = await run(2 * stepsPerEpoch + 3);
+    expect(stopped.first).toMatchObject({ stopped: true, epochsDone: 2, restoredBest: false });
+    expect(stopped.first.best!.epoch).toBeLessThan(2); // so a best-epoch restore would have changed the weights
+    // Had the stop put back the best epoch's weights, epoch 3 would have trained from them. (The
+    // final weights differ by design: each call restores only a best epoch of its own.)
+    expect(stopped.history.map((h) => [h.loss, h.validationPerplexity])).toEqual(whole.history.map((h) => [h.loss, h.validationPerplexity]));
+  });
+
+  it("a stop before the epoch's first minibatch still puts back the loader's draw for that epoch", async () => {
+    // getWeights that waits on a timer: the abort lands while the mark is taken, before any minibatch.
+    class SlowSgd extends tf.SGDOptimizer {
+      override async getWeights() {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return super.getWeights();
+      }
+    }
+    const losses = async (stop: boolean) => {
+      const model = new RNNModelScratch({ vocabSize: 7, numHiddens: 6, ...gruCell, seed: 5 });
+      const optimizer = new SlowSgd(0.5);
+      const loader = new SeqDataLoader(corpus, { batchSize: 2, numSteps: 5, seed: 6 });
+      const controller = new AbortController();
+      const first = await trainLanguageModel(model, loader, {
+        epochs: 3,
+        lr: 0.5,
+        optimizer,
+        signal: controller.signal,
+        onEpochEnd: ({ epoch }) => {
+          if (stop && epoch === 1) setTimeout(() => controller.abort(), 1);
+        },
+      });
+      const history = [...first.history];
+      if (first.stopped) {
+        expect(first).toMatchObject({ epochsDone: 1 });
+        history.push(...(await trainLanguageModel(model, loader, { epochs: 3, lr: 0.5, optimizer, startEpoch: first.epochsDone })).history);
+      }
+      model.dispose();
+      optimizer.dispose();
+      return history.map((h) => h.loss);
+    };
+    expect(await losses(true)).toEqual(await losses(false));
+  });
+
+  it('undoStoppedEpoch: false keeps the stopped epoch part (for callers that stop only between epochs)', async () => {
+    const weightsAfter = async (undoStoppedEpoch: boolean, stopAt: number) => {
+      const model = new RNNModelScratch({ vocabSize: 7, numHiddens: 6, ...gruCell, seed: 5 });
+      const loader = new SeqDataLoader(corpus, { batchSize: 2, numSteps: 5, seed: 6 });
+      const controller = new AbortController();
+      let steps = 0;
+      await trainLanguageModel(model, loader, {
+        epochs: 3,
+        lr: 0.5,
+        signal: controller.signal,
+        undoStoppedEpoch,
+        onStep: () => {
+          if (++steps === stopAt) controller.abort();
+        },
+      });
+      const w = model.trainableVariables.map((v) => Array.from(v.dataSync()));
+      model.dispose();
+      return w;
+    };
+    const perEpoch = Math.floor(Math.floor((corpus.length - 1) / 2) / 5) - 1; // at least the steps of any epoch's first part
+    const oneEpochAndThree = await weightsAfter(false, perEpoch + 3);
+    expect(oneEpochAndThree).not.toEqual(await weightsAfter(true, perEpoch + 3));
   });
 
   it('is deterministic for a seed', async () => {

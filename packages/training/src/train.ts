@@ -273,9 +273,17 @@ export interface TrainOptions {
    * Aborting stops after the current minibatch, and undoes the epoch it ends inside: the weights,
    * the optimizer's state and the loader's draws (a `SeqDataLoader`'s) go back to where the last
    * whole epoch left them, so that the model is the one `epochsDone` says, and continuing from
-   * there (`startEpoch: epochsDone`) equals a run that never stopped.
+   * there (`startEpoch: epochsDone`, with the same optimizer object and `best`) equals a run that
+   * never stopped. Pass an optimizer of your own for that: one made from a name is disposed when
+   * the call returns. `restoreBest` does not apply to a stop.
    */
   signal?: AbortSignal;
+  /**
+   * False: a stop keeps the updates of the epoch it ends inside, and no copies of the weights and
+   * the optimizer's state are kept at each epoch's start (they double that memory during the
+   * epoch). For callers that abort only between epochs (from `onEpochEnd`). Default true.
+   */
+  undoStoppedEpoch?: boolean;
   /** Batches held out from training: their perplexity is measured after every epoch (`evaluateLanguageModel`). */
   validation?: Iterable<SeqBatch>;
   /**
@@ -286,8 +294,9 @@ export interface TrainOptions {
   /** The best epoch of the run so far, for a resumed run (patience counts from it). */
   best?: BestEpoch;
   /**
-   * Put the best epoch's weights back into the model when the run ends (kept in memory as they
-   * come). Default: when `patience` is set. Only an epoch of this call can be restored.
+   * Put the best epoch's weights back into the model when the run ends by `patience` or after
+   * `epochs` (kept in memory as they come), not when it is stopped through `signal`. Default:
+   * when `patience` is set. Only an epoch of this call can be restored.
    */
   restoreBest?: boolean;
   /** How the learning rate changes by epoch (`lr` is the base rate). Default constant: the optimizer's own rate is left alone. */
@@ -338,7 +347,7 @@ export async function trainLanguageModel(model: RecurrentLanguageModel, loader: 
       // A stop can come inside an epoch: its minibatches are then undone, so that the run stands
       // where the last whole epoch left it, as its epoch count says, and a continued run equals an
       // uninterrupted one.
-      const mark = options.signal ? await markTraining(model.trainableVariables, optimizer, loader) : null;
+      const mark = options.signal && options.undoStoppedEpoch !== false ? await markTraining(model.trainableVariables, optimizer, loader) : null;
       let result: EpochResult;
       try {
         result = await trainEpochAsync(model, loader, optimizer, { ...options, shouldStop });
@@ -347,8 +356,8 @@ export async function trainLanguageModel(model: RecurrentLanguageModel, loader: 
         throw err;
       }
       if (result.stopped) {
-        if (mark && result.steps > 0) await mark.restore();
-        else mark?.dispose();
+        // Even with no minibatch run, the loader's iterator has drawn the epoch's offset.
+        await mark?.restore();
         stopped = true;
         break;
       }
@@ -374,9 +383,11 @@ export async function trainLanguageModel(model: RecurrentLanguageModel, loader: 
   } finally {
     if (optimizer !== options.optimizer) optimizer.dispose();
   }
+  stopped ||= shouldStop() && epoch < epochs;
   let restoredBest = false;
   if (bestWeights) {
-    if (best && best.epoch !== epoch) {
+    // Not on a stop through `signal`: that leaves the last whole epoch, to be continued from.
+    if (best && best.epoch !== epoch && (earlyStopped || !stopped)) {
       const weights = bestWeights;
       model.trainableVariables.forEach((v, i) => {
         v.assign(weights[i] as tf.Tensor);
@@ -385,7 +396,6 @@ export async function trainLanguageModel(model: RecurrentLanguageModel, loader: 
     }
     tf.dispose(bestWeights);
   }
-  stopped ||= shouldStop() && epoch < epochs;
   const tokens = history.reduce((a, h) => a + h.tokens, 0);
   const seconds = history.reduce((a, h) => a + h.seconds, 0);
   return {

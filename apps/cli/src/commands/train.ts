@@ -201,6 +201,8 @@ async function trainLoaded(
       startEpoch,
       stepper,
       signal: controller.signal,
+      // Aborted only from onEpochEnd: there is no epoch part to undo, so no copies are kept.
+      undoStoppedEpoch: false,
       onPath: reportStepPath(reporter),
       validation: validation?.batches,
       patience: training.patience,
