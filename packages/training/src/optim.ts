@@ -34,7 +34,7 @@ export const adamInternals = (o: tf.Optimizer): AdamInternals | null => {
   return o.getClassName() === 'Adam' && a.accBeta1 instanceof tf.Variable && a.accBeta2 instanceof tf.Variable ? (a as AdamInternals) : null;
 };
 
-/** What an epoch changes, kept from its start: `restore` puts it back, `dispose` lets it go. */
+/** What an epoch changes, kept from its start: `restore` puts it back; `dispose` lets the copies go, after a restore too. */
 export interface TrainingMark {
   restore(): Promise<void>;
   dispose(): void;
@@ -70,30 +70,25 @@ export async function markTraining(variables: readonly tf.Variable[], optimizer:
   const adam = adamInternals(optimizer);
   const powers = adam ? [tf.keep(tf.clone(adam.accBeta1)), tf.keep(tf.clone(adam.accBeta2))] : [];
   const draws = isStateful(loader) ? loader.getState() : undefined;
-  const dispose = () => tf.dispose([...weights, ...(slots ?? []).map((s) => s.tensor), ...powers]);
   return {
     async restore() {
-      try {
-        variables.forEach((v, i) => {
-          v.assign(weights[i] as tf.Tensor);
-        });
-        // setWeights makes new slot variables over what it is given (which keep their data when
-        // the copies here go) and drops the old ones undisposed: they go here, with the fresh
-        // iteration count getWeights hands out.
-        if (slots) {
-          const replaced = await optimizer.getWeights();
-          await optimizer.setWeights(slots);
-          tf.dispose(replaced.map((w) => w.tensor));
-        }
-        if (adam) {
-          adam.accBeta1.assign(powers[0] as tf.Tensor);
-          adam.accBeta2.assign(powers[1] as tf.Tensor);
-        }
-        if (isStateful(loader)) loader.setState(draws);
-      } finally {
-        dispose();
+      variables.forEach((v, i) => {
+        v.assign(weights[i] as tf.Tensor);
+      });
+      // setWeights makes new slot variables over what it is given (which keep their data when
+      // the copies here go) and drops the old ones undisposed: they go here, with the fresh
+      // iteration count getWeights hands out.
+      if (slots) {
+        const replaced = await optimizer.getWeights();
+        await optimizer.setWeights(slots);
+        tf.dispose(replaced.map((w) => w.tensor));
       }
+      if (adam) {
+        adam.accBeta1.assign(powers[0] as tf.Tensor);
+        adam.accBeta2.assign(powers[1] as tf.Tensor);
+      }
+      if (isStateful(loader)) loader.setState(draws);
     },
-    dispose,
+    dispose: () => tf.dispose([...weights, ...(slots ?? []).map((s) => s.tensor), ...powers]),
   };
 }

@@ -390,58 +390,49 @@ async function stopInsideAnEpoch(
   useRandomIter: boolean,
   onPath?: (path: StepPath) => void,
 ): Promise<void> {
-  for (const stoppedIn of [1, 2]) await stopInside(stoppedIn, makeModel, corpus, opt, useRandomIter, onPath);
-}
+  for (const epoch of [1, 2]) {
+    const setup = () => ({
+      model: makeModel(),
+      loader: new SeqDataLoader(corpus, { batchSize: 2, numSteps: 5, useRandomIter, seed: 6 }),
+      optimizer: typeof opt === 'function' ? opt() : makeOptimizer(opt, 0.5),
+    });
+    const weights = (model: RecurrentLanguageModel) => model.trainableVariables.map((v) => Array.from(v.dataSync()));
+    // The optimizer's state: Adam's moments and beta powers, and the iteration count (a fresh tensor each call).
+    const slotValues = async (o: tf.Optimizer) => {
+      const named = await o.getWeights().catch(() => []); // none to compare for an optimizer without getWeights
+      const adam = adamInternals(o);
+      const values = [...named.map((n) => n.tensor), ...(adam ? [adam.accBeta1, adam.accBeta2] : [])].map((t) => Array.from(t.dataSync()));
+      tf.dispose(named.filter((n) => !(n.tensor instanceof tf.Variable)).map((n) => n.tensor));
+      return values;
+    };
+    const start = tf.memory().numTensors;
+    const whole = setup();
+    const uninterrupted = await trainLanguageModel(whole.model, whole.loader, { epochs: 3, lr: 0.5, optimizer: whole.optimizer, useRandomIter, onPath });
 
-async function stopInside(
-  epoch: number,
-  makeModel: () => RecurrentLanguageModel,
-  corpus: Int32Array,
-  opt: 'sgd' | 'adam' | (() => tf.Optimizer),
-  useRandomIter: boolean,
-  onPath?: (path: StepPath) => void,
-): Promise<void> {
-  const setup = () => ({
-    model: makeModel(),
-    loader: new SeqDataLoader(corpus, { batchSize: 2, numSteps: 5, useRandomIter, seed: 6 }),
-    optimizer: typeof opt === 'function' ? opt() : makeOptimizer(opt, 0.5),
-  });
-  const weights = (model: RecurrentLanguageModel) => model.trainableVariables.map((v) => Array.from(v.dataSync()));
-  // The optimizer's state: Adam's moments and beta powers, and the iteration count (a fresh tensor each call).
-  const slotValues = async (o: tf.Optimizer) => {
-    const named = await o.getWeights().catch(() => []); // none to compare for an optimizer without getWeights
-    const adam = adamInternals(o);
-    const values = [...named.map((n) => n.tensor), ...(adam ? [adam.accBeta1, adam.accBeta2] : [])].map((t) => Array.from(t.dataSync()));
-    tf.dispose(named.filter((n) => !(n.tensor instanceof tf.Variable)).map((n) => n.tensor));
-    return values;
-  };
-  const start = tf.memory().numTensors;
-  const whole = setup();
-  const uninterrupted = await trainLanguageModel(whole.model, whole.loader, { epochs: 3, lr: 0.5, optimizer: whole.optimizer, useRandomIter, onPath });
-
-  const run = setup();
-  const controller = new AbortController();
-  const stopAt = uninterrupted.history.slice(0, epoch - 1).reduce((n, h) => n + h.steps, 0) + 3;
-  let steps = 0;
-  const first = await trainLanguageModel(run.model, run.loader, {
-    epochs: 3,
-    lr: 0.5,
-    optimizer: run.optimizer,
-    useRandomIter,
-    signal: controller.signal,
-    onStep: () => {
-      if (++steps === stopAt) controller.abort();
-    },
-  });
-  expect(first).toMatchObject({ stopped: true, epochsDone: epoch - 1 });
-  expect(steps).toBe(stopAt);
-  const rest = await trainLanguageModel(run.model, run.loader, { epochs: 3, lr: 0.5, optimizer: run.optimizer, useRandomIter, startEpoch: first.epochsDone });
-  expect([...first.history, ...rest.history].map((h) => h.loss)).toEqual(uninterrupted.history.map((h) => h.loss));
-  expect(weights(run.model)).toEqual(weights(whole.model));
-  expect(await slotValues(run.optimizer)).toEqual(await slotValues(whole.optimizer));
-  for (const s of [whole, run]) {
-    s.model.dispose();
-    s.optimizer.dispose();
+    const run = setup();
+    const controller = new AbortController();
+    const stopAt = uninterrupted.history.slice(0, epoch - 1).reduce((n, h) => n + h.steps, 0) + 3;
+    let steps = 0;
+    const first = await trainLanguageModel(run.model, run.loader, {
+      epochs: 3,
+      lr: 0.5,
+      optimizer: run.optimizer,
+      useRandomIter,
+      signal: controller.signal,
+      onStep: () => {
+        if (++steps === stopAt) controller.abort();
+      },
+    });
+    expect(first).toMatchObject({ stopped: true, epochsDone: epoch - 1 });
+    expect(steps).toBe(stopAt);
+    const rest = await trainLanguageModel(run.model, run.loader, { epochs: 3, lr: 0.5, optimizer: run.optimizer, useRandomIter, startEpoch: first.epochsDone });
+    expect([...first.history, ...rest.history].map((h) => h.loss)).toEqual(uninterrupted.history.map((h) => h.loss));
+    expect(weights(run.model)).toEqual(weights(whole.model));
+    expect(await slotValues(run.optimizer)).toEqual(await slotValues(whole.optimizer));
+    for (const s of [whole, run]) {
+      s.model.dispose();
+      s.optimizer.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(start);
   }
-  expect(tf.memory().numTensors).toBe(start);
 }

@@ -351,17 +351,15 @@ export async function trainLanguageModel(model: RecurrentLanguageModel, loader: 
       let result: EpochResult;
       try {
         result = await trainEpochAsync(model, loader, optimizer, { ...options, shouldStop });
-      } catch (err) {
+        // Even with no minibatch run, the loader's iterator has drawn the epoch's offset.
+        if (result.stopped) await mark?.restore();
+      } finally {
         mark?.dispose();
-        throw err;
       }
       if (result.stopped) {
-        // Even with no minibatch run, the loader's iterator has drawn the epoch's offset.
-        await mark?.restore();
         stopped = true;
         break;
       }
-      mark?.dispose();
       epoch++;
       const info: EpochInfo = { ...result, epoch, epochs, lr };
       if (validation) {
