@@ -27,7 +27,7 @@ export {
 export { add3, expFloats } from './math';
 export { softmaxCrossEntropy, softmaxCrossEntropyGrad } from './loss';
 export { sumSquares, axpy, adam } from './optimizer';
-export { addRows, transpose, transposeStrided, gatherRows } from './rows';
+export { addRows, addRowsStrided, transpose, transposeStrided, gatherRows } from './rows';
 export { dropoutMask } from './random';
 export { tanhFloats, columnSums } from './elementwise';
-export { packPanels, packPanelsWide, gemm, gemmStrided, packPanelsStrided, packRows, packColumns, gemmPacked } from './gemm';
+export { packPanels, packPanelsWide, gemm, gemmStrided, packPanelsStrided, packRows, packColumns, gemmPacked, packPanelsTransposed } from './gemm';

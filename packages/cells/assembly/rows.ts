@@ -2,10 +2,20 @@
 
 /** Row i of src (n rows of N floats) added into row ids[i] of out: a row gather's gradient. N % 4 == 0. */
 export function addRows(out: usize, src: usize, ids: usize, n: i32, N: i32): void {
+  addRowsStrided(out, src, ids, n, N, N);
+}
+
+/**
+ * `addRows` over N of each row's `ld` floats: columns j0 .. j0 + N of wider rows (called with
+ * out + 4 j0 and src + 4 j0), which is how threads split one scatter-add by columns (each sum
+ * still adds the rows in order). N % 4 == 0.
+ */
+export function addRowsStrided(out: usize, src: usize, ids: usize, n: i32, N: i32, ld: i32): void {
   const N4 = <usize>N << 2;
+  const L4 = <usize>ld << 2;
   for (let i = 0; i < n; i++) {
-    const dst = out + <usize>load<i32>(ids + (<usize>i << 2)) * N4;
-    const from = src + <usize>i * N4;
+    const dst = out + <usize>load<i32>(ids + (<usize>i << 2)) * L4;
+    const from = src + <usize>i * L4;
     for (let j: usize = 0; j < N4; j += 16) v128.store(dst + j, f32x4.add(v128.load(dst + j), v128.load(from + j)));
   }
 }

@@ -105,6 +105,64 @@ describe('the WebAssembly SIMD kernels', () => {
     }
   });
 
+  it("packPanelsTransposed gives transposeStrided then packPanelsWide's panels, whole or split by panels", () => {
+    const k = activeKernels()!;
+    // W (N, K) inside rows of ldw floats; W^T's panels: 8-column panels, a 4-column edge, K not a multiple of 8.
+    for (const [N, K, ldw] of [
+      [4, 4, 4],
+      [8, 12, 12],
+      [12, 20, 24],
+      [28, 36, 40],
+    ] as const) {
+      const lay = k.allocLayout({ W: N * ldw, WT: K * N, P1: K * N, P2: K * N, P3: K * N });
+      try {
+        const f = k.f32;
+        for (let i = 0; i < N * ldw; i++) f[lay.W + i] = Math.sin(3 + 5 * i) * 2;
+        for (const P of [lay.P1, lay.P2, lay.P3]) f.fill(-7, P, P + K * N);
+        // Reference: W's first K columns transposed (rows of N floats), then W^T (K, N) into panels.
+        for (let j = 0; j < N; j++) for (let q = 0; q < K; q++) f[lay.WT + q * N + j] = f[lay.W + j * ldw + q]!;
+        k.fn.packPanelsWide(4 * lay.P1, 4 * lay.WT, K, N, N);
+        k.fn.packPanelsTransposed(4 * lay.P2, 4 * lay.W, K, N, ldw);
+        // By panels, as threads split it: W's rows j0.. to the panels from out + 4 K j0.
+        for (let j0 = 0; j0 < N; j0 += 8) k.fn.packPanelsTransposed(4 * (lay.P3 + K * j0), 4 * (lay.W + j0 * ldw), K, Math.min(8, N - j0), ldw);
+        const want = Array.from(f.subarray(lay.P1, lay.P1 + K * N));
+        expect(want.includes(-7)).toBe(false);
+        expect(Array.from(f.subarray(lay.P2, lay.P2 + K * N)), `${N}x${K}`).toEqual(want);
+        expect(Array.from(f.subarray(lay.P3, lay.P3 + K * N)), `${N}x${K} by panels`).toEqual(want);
+      } finally {
+        k.release(lay.region);
+      }
+    }
+  });
+
+  it("addRowsStrided by column chunks gives addRows' bits (a token's rows added in order)", () => {
+    const k = activeKernels()!;
+    const [n, N, V] = [23, 20, 5];
+    const lay = k.allocLayout({ SRC: n * N, IDS: n, OUT1: V * N, OUT2: V * N });
+    try {
+      const f = k.f32;
+      for (let i = 0; i < n * N; i++) f[lay.SRC + i] = Math.cos(1 + 7 * i) * 1e3 ** Math.sin(i); // magnitudes that round differently by order
+      const ids = new Int32Array(f.buffer, 4 * lay.IDS, n);
+      for (let i = 0; i < n; i++) ids[i] = (i * 3) % V;
+      f.fill(0.5, lay.OUT1, lay.OUT1 + V * N);
+      f.fill(0.5, lay.OUT2, lay.OUT2 + V * N);
+      k.fn.addRows(4 * lay.OUT1, 4 * lay.SRC, 4 * lay.IDS, n, N);
+      for (const [c0, c1] of [
+        [12, 20],
+        [0, 4],
+        [4, 12],
+      ] as const)
+        k.fn.addRowsStrided(4 * (lay.OUT2 + c0), 4 * (lay.SRC + c0), 4 * lay.IDS, n, c1 - c0, N);
+      const want = Array.from(f.subarray(lay.OUT1, lay.OUT1 + V * N));
+      let expected = 0.5;
+      for (let i = 0; i < n; i++) if (ids[i] === 1) expected = Math.fround(expected + f[lay.SRC + i * N + 3]!);
+      expect(want[N + 3]).toBe(expected);
+      expect(Array.from(f.subarray(lay.OUT2, lay.OUT2 + V * N))).toEqual(want);
+    } finally {
+      k.release(lay.region);
+    }
+  });
+
   it('the gate kernels give lanes done two groups at a time the bits of lanes done one group at a time', () => {
     // GRU and LSTM, H = 12: lanes 0-3 and 4-7 run as a pair of groups, lanes 8-11 as a pair with
     // themselves. With lanes 8-11's inputs equal to one group's of the first pair, their outputs must

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { readInto, splitRows, tensorOfView, type Kernels } from '@rnnkit/cells';
+import { readInto, splitRows, tensorOfView, type KernelCalls, type Kernels } from '@rnnkit/cells';
 import type { Pass, PassGrads, PassResult } from './pass.js';
 import { gradientOfSaved } from './saved-region.js';
 
@@ -27,9 +27,10 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
   const I = xin ? xin.shape[1] : 0;
   const two = spec.states === 2;
   // Saved for the backward pass: states h (T+1 rows), the LSTM's c (T+1 rows), gates, what the
-  // record saves, token ids, W_hh.
+  // record saves, token ids, W_hh and (where a backward pass will run) W_hh^T in gemm's panels.
   const saved = k.allocLayout({
     WHH: H * GH,
+    WHHTP: p.keep ? H * GH : 0,
     HS: (T + 1) * BH,
     // A copy of c_T right after the states: h_1..h_T and c_T are then one run, the output's values.
     CT: two ? BH : 0,
@@ -68,10 +69,11 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
     readInto(p.W, k.f32, saved.WHH);
     packOnThreads(k, f.WHHP, saved.WHH, H, GH);
     // The recurrence is independent across batch rows, so each thread runs all T steps for its own
-    // rows: one hand-off per pass, none per step (see `rowRuns`).
-    const runs = rowRuns(k, B);
-    k.split(
-      runs,
+    // rows: one hand-off per pass, none per step (see `rowRuns`). The backward pass's panels of
+    // W_hh^T follow as fillers, for the thread that is done with its rows first.
+    splitWithFillers(
+      k,
+      rowRuns(k, B),
       (fn, b0, b1) => {
         const rows = b1 - b0;
         const row = rowsFrom(B, b0);
@@ -96,7 +98,12 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
           });
         }
       },
-      passWork,
+      // Panels of W_hh^T's first cols rows, then of its rest rows: W_hh's rows c0..c1, turned.
+      (p.keep ? panelRuns(k, H) : []).map(([c0, c1]) => (fn: KernelCalls) => {
+        fn.packPanelsTransposed(4 * (saved.WHHTP + c0 * cols), 4 * (saved.WHH + c0 * GH), cols, c1 - c0, GH);
+        if (cols < GH) fn.packPanelsTransposed(4 * (saved.WHHTP + cols * H + c0 * (GH - cols)), 4 * (saved.WHH + c0 * GH + cols), GH - cols, c1 - c0, GH);
+      }),
+      passWork + H * GH,
     );
   } catch (err) {
     k.release(saved.region);
@@ -124,9 +131,9 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
       : [[0, GH, HS]];
     const M = H + 1; // hIn^T with a row of ones under it: dW_hh, then the bias gradient
     // Backward scratch: dy (with the final states' gradients as its last rows), dx, dg (when the
-    // record has its own), dh, the direct part of dh_{t-1}, dg W_hh^T, the running dc, W_hh^T and
-    // that in gemm's panels, the step's dg packed for the gemm, each part's inputs transposed over
-    // a row of ones (packed), dG in gemm's panels, dW_hh over db_hh, and W_ih's gradient.
+    // record has its own), dh, the direct part of dh_{t-1}, dg W_hh^T, the running dc, the step's
+    // dg packed for the gemm, each part's inputs transposed over a row of ones (packed), dG in
+    // gemm's panels, dW_hh over db_hh, and W_ih's gradient. W_hh^T's panels came with the forward pass.
     const r = k.allocLayout({
       DY: (T + spec.states - 1) * BH,
       DX: XG,
@@ -135,8 +142,6 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
       DHP: BH,
       BACK: BH,
       DC: BH,
-      WHHT: H * GH,
-      WHHTP: H * GH,
       DGH: rest ? B * cols : 0,
       DGPK: B * cols,
       S1: BH,
@@ -149,24 +154,16 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
     try {
       const DG = own ? r.DG : r.DX;
       readInto(dy, k.f32, r.DY);
-      // W_hh^T (G*H, H): dh_{t-1} = dg W_hh^T.
-      transposeOnThreads(k, r.WHHT, saved.WHH, H, GH);
-      // Panels of W_hh^T's first cols rows, then of its rest rows.
-      k.split(
-        panelRuns(k, H),
-        (fn, c0, c1) => {
-          fn.packPanelsWide(4 * (r.WHHTP + c0 * cols), 4 * (r.WHHT + c0), cols, c1 - c0, H);
-          if (rest) fn.packPanelsWide(4 * (r.WHHTP + cols * H + c0 * (GH - cols)), 4 * (r.WHHT + cols * H + c0), GH - cols, c1 - c0, H);
-        },
-        H * GH,
-      );
       k.f32.copyWithin(r.DH, r.DY + (T - 1) * BH, r.DY + T * BH);
       if (two) k.f32.copyWithin(r.DC, r.DY + T * BH, r.DY + (T + 1) * BH);
       // Each thread's rows as in the forward pass. The step kernels write only the gate gradients:
       // the bias gradients are summed after the loop from all of dG (and dX), in one order whatever
       // the thread count, so that a run gives the same bits on any number of threads (a resumed run
-      // must equal an uninterrupted one).
-      k.split(
+      // must equal an uninterrupted one). dW_hh's inputs, transposed and packed for its gemm
+      // (blocks of 4 inputs, straight from their rows), are the fillers: the forward pass made them.
+      const hinT = (i: number) => r.HINT + i * M * TB;
+      splitWithFillers(
+        k,
         rowRuns(k, B),
         (fn, b0, b1) => {
           const rows = b1 - b0;
@@ -187,7 +184,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
               dg,
               dhPrev: row(r.DHP, 0, H),
               dgh: rest ? row(r.DGH, 0, cols) : dg,
-              restPanelsT: 4 * (r.WHHTP + cols * H),
+              restPanelsT: 4 * (saved.WHHTP + cols * H),
               scratch: row(r.S1, 0, H),
               scratch2: row(r.S2, 0, H),
             });
@@ -197,13 +194,32 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
             const dyPrev = t > 0 ? row(r.DY, t - 1, H) : 0;
             const straight = !step.directPath && !dyPrev;
             fn.packRows(row(r.DGPK, 0, cols), rest ? row(r.DGH, 0, cols) : dg, rows, cols, cols);
-            fn.gemmPacked(straight ? row(r.DH, 0, H) : row(r.BACK, 0, H), row(r.DGPK, 0, cols), 4 * r.WHHTP, rows, cols, H, H);
+            fn.gemmPacked(straight ? row(r.DH, 0, H) : row(r.BACK, 0, H), row(r.DGPK, 0, cols), 4 * saved.WHHTP, rows, cols, H, H);
             if (step.directPath) fn.add3(row(r.DH, 0, H), row(r.DHP, 0, H), row(r.BACK, 0, H), dyPrev, rows * H);
             else if (dyPrev) fn.add3(row(r.DH, 0, H), row(r.BACK, 0, H), dyPrev, 0, rows * H);
           }
         },
+        ownGemm
+          ? parts.flatMap(([, , IN], i) =>
+              splitRows(H, 2 * k.threads, 4).map(
+                ([c0, c1]) =>
+                  (fn: KernelCalls) =>
+                    fn.packColumns(4 * (hinT(i) + c0 * TB), 4 * (IN + c0), TB, c1 - c0, H),
+              ),
+            )
+          : [],
         2 * passWork,
       );
+      // W_ih's gradient: each step's dx added into its token's row, by chunks of columns (each
+      // element's sum in the order of the steps, so the bits of one pass over whole rows).
+      if (ids) k.f32.fill(0, r.DWI, r.DWI + V * GH);
+      const scatter = ids
+        ? splitRows(GH, 2 * k.threads, 4).map(
+            ([c0, c1]) =>
+              (fn: KernelCalls) =>
+                fn.addRowsStrided(4 * (r.DWI + c0), 4 * (r.DX + c0), 4 * IDS, TB, c1 - c0, GH),
+          )
+        : [];
       let dW: tf.Tensor;
       let db: tf.Tensor1D;
       if (ownGemm) {
@@ -212,19 +228,16 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
         // the long T*B axis is the inner one. Each product splits by rows, the packings by panels
         // (of dG) and by blocks of 4 inputs (hIn^T, packed for the gemm straight from hIn's rows);
         // a sum's order is the same on any number of threads.
-        const f32 = k.f32;
-        for (const [i, [, , IN]] of parts.entries()) {
-          const hinT = r.HINT + i * M * TB;
-          packColumnsOnThreads(k, hinT, IN, TB, H);
-          // The ones: with H % 4 == 0 (which the kernels need), row H is the packed layout's one plain row.
-          f32.fill(1, hinT + H * TB, hinT + M * TB);
-        }
+        // The ones: with H % 4 == 0 (which the kernels need), row H is the packed layout's one plain row.
+        for (const i of parts.keys()) k.f32.fill(1, hinT(i) + H * TB, hinT(i) + M * TB);
         packOnThreads(k, r.DGP, DG, TB, GH);
+        // W_ih's scatter-add fills the last product's job.
         for (const [i, [g0, g1]] of parts.entries()) {
-          const hinT = r.HINT + i * M * TB;
-          k.split(
+          splitWithFillers(
+            k,
             splitRows(M, 2 * k.threads, 4),
-            (fn, m0, m1) => fn.gemmPacked(4 * (r.DWB + m0 * GH + g0), 4 * (hinT + m0 * TB), 4 * (r.DGP + g0 * TB), m1 - m0, TB, g1 - g0, GH),
+            (fn, m0, m1) => fn.gemmPacked(4 * (r.DWB + m0 * GH + g0), 4 * (hinT(i) + m0 * TB), 4 * (r.DGP + g0 * TB), m1 - m0, TB, g1 - g0, GH),
+            i === parts.length - 1 ? scatter : [],
             M * TB * (g1 - g0),
           );
         }
@@ -244,6 +257,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
         dgAll.dispose();
         // The same sums as the gemm's row of ones: dG's rows in order.
         db = columnSums(k, DG, TB, GH);
+        for (const add of scatter) add(k.fn);
       }
       let dxp: tf.Tensor;
       let dxin: tf.Tensor2D | null = null;
@@ -251,9 +265,6 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
       // rows of W_ih's gradient (a token's rows are summed there already) or of dx.
       let dbx: tf.Tensor1D | null = null;
       if (ids) {
-        // W_ih's gradient: each step's dx added into its token's row, in the kernels' memory.
-        k.f32.fill(0, r.DWI, r.DWI + V * GH);
-        k.fn.addRows(4 * r.DWI, 4 * r.DX, 4 * IDS, TB, GH);
         dxp = tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DWI, r.DWI + V * GH), [V, GH]);
         if (p.bx && own) dbx = columnSums(k, r.DWI, V, GH);
       } else {
@@ -333,6 +344,30 @@ function columnSums(k: Kernels, offset: number, rows: number, width: number): tf
   } finally {
     k.release(at);
   }
+}
+
+/**
+ * `k.split` of `runs` through `body`, then `fillers`: independent work (packings a later job needs)
+ * as chunks of the same job. Chunks are claimed in order, so a thread done with its share of the
+ * runs takes them while another finishes its own, where it would wait for it.
+ */
+function splitWithFillers(
+  k: Kernels,
+  runs: [number, number][],
+  body: (fn: KernelCalls, start: number, end: number) => void,
+  fillers: ((fn: KernelCalls) => void)[],
+  work: number,
+): void {
+  // Chunk i of the job is run i, then filler i - runs.length.
+  const count = runs.length;
+  k.split(
+    Array.from({ length: count + fillers.length }, (_, i): [number, number] => [i, i + 1]),
+    (fn, i) => {
+      if (i < count) body(fn, ...runs[i]!);
+      else fillers[i - count]!(fn);
+    },
+    work,
+  );
 }
 
 /**
