@@ -14,6 +14,7 @@ files=(
   packages/models/src/encoder-decoder.test.ts
   packages/training/src/parity.test.ts
   packages/training/src/rnn-model-parity.test.ts
+  packages/training/src/rnn-model.test.ts
   packages/training/src/classifier.test.ts
 )
 status=0

@@ -23,6 +23,13 @@ export interface RecurrentLanguageModel {
    * uses it where present.
    */
   loss?(X: tf.Tensor2D, Y: tf.Tensor2D, state: State): { loss: tf.Scalar; state: State };
+  /**
+   * Optional: `loss`'s value (as its float32 scalar reads), the gradients of that loss by variable
+   * name (`tf.variableGrads`' map, in `trainableVariables`' order, the same bits) and the state
+   * after the last step, from a model that takes its own gradients without the tape; or null
+   * where it cannot (the training loop then takes them with the tape). The caller disposes them.
+   */
+  lossGradients?(X: tf.Tensor2D, Y: tf.Tensor2D, state: State): { loss: number; grads: tf.NamedTensorMap; state: State } | null;
   /** Zero state for a batch. */
   beginState(batchSize: number): State;
   /** The variables an optimizer updates, in a fixed order. */

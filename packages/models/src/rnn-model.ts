@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkOptions, checkPositiveInts, createRng, timeMajor } from '@rnnkit/data';
-import { VariableOwner, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
-import { denseCrossEntropy } from './fused/dense-cross-entropy.js';
+import { activeKernels, recordOpPath, VariableOwner, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
+import { denseCrossEntropy, kernelPass } from './fused/dense-cross-entropy.js';
+import { checkIds } from './fused/gather.js';
 import { cellKindsInWords, isCellKind, type CellKind } from './cell-kinds.js';
 import { RECURRENCES } from './fused/kinds.js';
 import { FusedCore } from './fused-core.js';
@@ -125,6 +126,47 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
       const { outputs, state: next } = this.core.run(X, state);
       return { loss: denseCrossEntropy(outputs, this.W_out as tf.Tensor2D, this.b_out as tf.Tensor1D, labels), state: next };
     });
+  }
+
+  /**
+   * `loss` and its gradients in one go on rnnkit's kernels, without the tape: the fused passes
+   * (the recurrences' and the head's) run as `loss` runs them, then their gradient functions in
+   * the tape's order, so the value and every gradient have the tape's bits; what the tape would
+   * add (its records, the op wrappers' slices and reshapes) is not made. Null where `loss` would
+   * not run on the kernels all the way (another implementation, no kernels, shapes they do not take).
+   */
+  lossGradients(X: tf.Tensor2D, Y: tf.Tensor2D, state: State): { loss: number; grads: tf.NamedTensorMap; state: State } | null {
+    const k = activeKernels();
+    const [B, T] = X.shape;
+    if (!k || !(this.core instanceof FusedCore) || (T * B) % 4 !== 0 || this.numHiddens % 4 !== 0) return null;
+    if (Y.shape[0] !== B || Y.shape[1] !== T) return null; // `loss` says what is wrong
+    this.checkState(state);
+    const ids = timeMajor(Int32Array.from(X.dataSync()), T);
+    const labels = timeMajor(Int32Array.from(Y.dataSync()), T);
+    checkIds(ids, this.vocabSize);
+    checkIds(labels, this.vocabSize);
+    const run = this.core.runOnKernels(k, ids, T, B, state);
+    if (!run) return null;
+    let head: ReturnType<typeof kernelPass>;
+    try {
+      recordOpPath('denseCrossEntropy', true);
+      head = kernelPass(k, run.outputs, this.W_out as tf.Tensor2D, this.b_out as tf.Tensor1D, labels, null, true);
+    } finally {
+      run.outputs.dispose();
+    }
+    const loss = head.value.dataSync()[0] as number;
+    head.value.dispose();
+    // The loss's own gradient, as the tape starts from it: one.
+    const one = tf.scalar(1);
+    const [dx, dW, db] = head.gradFunc(one) as [tf.Tensor2D, tf.Tensor, tf.Tensor];
+    one.dispose();
+    const byName = run.backward(dx);
+    dx.dispose();
+    byName.set(this.W_out.name, dW);
+    byName.set(this.b_out.name, db);
+    const grads: tf.NamedTensorMap = {};
+    for (const v of this.trainableVariables) grads[v.name] = byName.get(v.name)!;
+    return { loss, grads, state: run.state };
   }
 
   namedVariables(): Record<string, tf.Variable> {

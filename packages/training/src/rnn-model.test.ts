@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { SeqDataLoader } from '@rnnkit/data';
 import { RNNModel, type RNNModelImplementation, type CellKind } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
@@ -95,6 +95,79 @@ describe('RNNModel', () => {
       expect(tf.memory().numTensors).toBe(start);
     },
   );
+
+  it.each([
+    ['gru', 1, true],
+    ['gru', 2, true],
+    ['lstm', 2, true],
+    ['rnn', 1, true],
+    ['gru', 1, false], // d2l's GRU, reset before
+  ] as [CellKind, number, boolean][])(
+    "fused %s, %d layer(s), reset after %s: lossGradients gives the tape's loss, gradients and state bit for bit, and leaks nothing",
+    (cell, numLayers, resetAfter) => {
+      const start = tf.memory().numTensors;
+      const model = new RNNModel({ vocabSize: 9, numHiddens: 8, cell, numLayers, resetAfter, seed: 5 });
+      const X = tf.tensor2d(
+        Int32Array.from({ length: 4 * 5 }, (_, i) => (i * 7) % 9),
+        [4, 5],
+        'int32',
+      );
+      const Y = tf.tensor2d(
+        Int32Array.from({ length: 4 * 5 }, (_, i) => (i * 4 + 1) % 9),
+        [4, 5],
+        'int32',
+      );
+      const zeros = model.beginState(4);
+      const state = zeros.map((s) => tf.add(s, 0.25) as tf.Tensor2D);
+      tf.dispose(zeros);
+      let next: tf.Tensor[] = [];
+      const tape = tf.variableGrads(() => {
+        const out = model.loss(X, Y, state);
+        next = out.state.map((s) => tf.keep(s));
+        return out.loss;
+      }, model.trainableVariables);
+      const own = model.lossGradients(X, Y, state);
+      expect(own).not.toBeNull();
+      const { loss, grads, state: after } = own!;
+      expect(loss).toBe(tape.value.dataSync()[0]);
+      // The same names in the same order (the optimizer's update and the norm go by it).
+      expect(Object.keys(grads)).toEqual(Object.keys(tape.grads));
+      for (const name of Object.keys(grads)) {
+        expect(Array.from((grads[name] as tf.Tensor).dataSync()), name).toEqual(Array.from((tape.grads[name] as tf.Tensor).dataSync()));
+        expect((grads[name] as tf.Tensor).shape, name).toEqual((tape.grads[name] as tf.Tensor).shape);
+      }
+      expect(after.map((s) => Array.from(s.dataSync()))).toEqual(next.map((s) => Array.from(s.dataSync())));
+      tf.dispose([tape.value, ...Object.values(tape.grads), ...next, ...Object.values(grads), ...after]);
+      tf.dispose([X, Y, ...state]);
+      model.dispose();
+      expect(tf.memory().numTensors).toBe(start);
+    },
+  );
+
+  it('training steps go without the tape where lossGradients applies (the same bits as with it), and with it where not', () => {
+    const corpus = Int32Array.from({ length: 400 }, (_, i) => (i * 5 + (i >> 3)) % 9);
+    const train = (tapeOnly: boolean, numHiddens: number) => {
+      const model = new RNNModel({ vocabSize: 9, numHiddens, cell: 'gru', seed: 2 });
+      const own = vi.spyOn(model, 'lossGradients');
+      if (tapeOnly) own.mockReturnValue(null);
+      const opt = makeOptimizer('sgd', 1);
+      const loader = new SeqDataLoader(corpus, { batchSize: 4, numSteps: 6, seed: 1 });
+      const epochs = [0, 1, 2].map(() => trainEpoch(model, loader, opt, { theta: 1 }).perplexity);
+      const weights = model.trainableVariables.map((v) => Array.from(v.dataSync()));
+      const results = own.mock.results.map((r) => r.value !== null);
+      opt.dispose();
+      model.dispose();
+      return { epochs, weights, results };
+    };
+    const direct = train(false, 8);
+    const tape = train(true, 8);
+    expect(direct.results.length).toBeGreaterThan(0);
+    expect(direct.results.every(Boolean)).toBe(true);
+    expect(direct.epochs).toEqual(tape.epochs);
+    expect(direct.weights).toEqual(tape.weights);
+    // A hidden size the kernels do not take: lossGradients declines, the tape runs.
+    expect(train(false, 6).results.some(Boolean)).toBe(false);
+  });
 
   it('has the right state shapes for each kind', () => {
     const lstm = new RNNModel({ vocabSize: 7, numHiddens: 4, cell: 'lstm', numLayers: 2, bidirectional: true });

@@ -5,7 +5,7 @@ import { languageModelLoss } from './loss.js';
 import { makeOptimizer, markTraining, type OptimizerSpec } from './optim.js';
 import { checkLearningRateSchedule, learningRateAt, setLearningRate, type LearningRateSchedule } from './schedule.js';
 import { stepPathReporter, type StepPath } from './paths.js';
-import { optimizeStep } from './step.js';
+import { applyClippedGradients, optimizeStep } from './step.js';
 import { yieldToEventLoop } from './yield.js';
 
 /** One optimisation step's result. */
@@ -51,6 +51,9 @@ export function languageModelObjective(
  * earlier minibatches (d2l's `state.detach_()`).
  */
 export function trainStep(model: RecurrentLanguageModel, X: tf.Tensor2D, Y: tf.Tensor2D, state: State, optimizer: tf.Optimizer, theta: number): StepResult {
+  // A model that takes its own gradients (RNNModel's fused passes on the kernels) skips the tape.
+  const own = model.lossGradients?.(X, Y, state);
+  if (own) return { loss: own.loss, gradNorm: applyClippedGradients(own.grads, optimizer, theta), state: own.state };
   let next: State = [];
   const objective = languageModelObjective(model, X, Y, state, (s) => (next = s));
   const { loss, gradNorm } = optimizeStep(model.trainableVariables, objective, optimizer, theta);

@@ -61,7 +61,12 @@ function rowChunks(k: Kernels, M: number, K: number, N: number): [number, number
   return productRuns(M, N, K, k.threads).rows ?? [[0, M]];
 }
 
-function kernelPass(
+/**
+ * `denseCrossEntropy`'s pass on the kernels, for a caller that takes the gradients itself: the
+ * loss and its gradient function ([dx, dW, db] for dy, the loss's gradient). Needs x's rows and
+ * features in multiples of 4 (`denseCrossEntropyOnKernels` says whether it applies).
+ */
+export function kernelPass(
   k: Kernels,
   x: tf.Tensor2D,
   W: tf.Tensor2D,
