@@ -4,9 +4,9 @@ import { timeMajor } from '@rnnkit/data';
 import { recordOpPath, type Kernels, type State } from '@rnnkit/cells';
 import type { CellKind } from './cell-kinds.js';
 import { RecurrentLayer } from './layers.js';
-import { kernelRecurrence } from './fused/kernel-recurrence.js';
+import { kernelRecurrence, type KernelPassResult } from './fused/kernel-recurrence.js';
+import type { RowsInKernels } from './fused/dense-cross-entropy.js';
 import { RECURRENCES, recurrenceOf } from './fused/kinds.js';
-import type { PassResult } from './fused/pass.js';
 import type { CoreConfig, RecurrentCore } from './rnn-core.js';
 
 /** Layer l, direction d: PyTorch's suffixes (`_l0`, `_l0_reverse`). */
@@ -61,11 +61,13 @@ export class FusedCore implements RecurrentCore {
   }
 
   /**
-   * `run` on the kernels for a caller that takes the gradients itself (no tape): the outputs
-   * (T*B, H), the final state, and `backward`, which from the outputs' gradient gives every
-   * layer's variables' gradients by variable name, as the tape would (the same passes in the
-   * same order, so the same bits). Null where `run` would not take the kernels' passes all the
-   * way (bidirectional, a kind or size they do not take, inputs not in whole 4 x 4 blocks).
+   * `run` on the kernels for a caller that takes the gradients itself (no tape): the last layer's
+   * outputs h_1..h_T, left in the kernels' memory (T*B rows of H, until `backward`), the final
+   * state, and `backward`, which from their gradient (`dyAt`: T*B rows of H, then for the LSTM a
+   * row block of zeros for c_T, in the kernels' memory) gives every layer's variables' gradients
+   * by variable name, as the tape would (the same passes in the same order, so the same bits).
+   * Null where `run` would not take the kernels' passes all the way (bidirectional, a kind or
+   * size they do not take, a lower layer's outputs not in whole 4 x 4 blocks).
    */
   runOnKernels(
     k: Kernels,
@@ -73,20 +75,20 @@ export class FusedCore implements RecurrentCore {
     T: number,
     B: number,
     state: State,
-  ): { outputs: tf.Tensor2D; state: State; backward: (dOutputs: tf.Tensor2D) => Map<string, tf.Tensor> } | null {
-    const { numHiddens: H, numDirections } = this.config;
-    if (numDirections !== 1 || H % 4 !== 0) return null;
+  ): { outputs: RowsInKernels; state: State; backward: (dyAt: number) => Map<string, tf.Tensor> } | null {
+    if (!this.takesKernels(k, T, B)) return null;
+    const H = this.config.numHiddens;
     const spec = RECURRENCES[recurrenceOf(this.cell, this.config.resetAfter)];
-    if (!spec.kernels || (this.units.length > 1 && (!k.weightGradientGemm || (T * B) % 4 !== 0))) return null;
     const S = spec.states;
     const units = this.units.length;
-    const passes: PassResult[] = [];
+    const passes: KernelPassResult[] = [];
     const hs: tf.Tensor2D[] = [];
     const cs: tf.Tensor2D[] = [];
-    // The last layer's outputs so far (assigned inside tidy's callback, so typed by hand).
-    let x = null as tf.Tensor2D | null;
+    // A lower layer's outputs, the next one's inputs, as the tape's run has them: (T*B, H).
+    let x: tf.Tensor2D | null = null;
     try {
       for (const [l, [unit]] of this.units.entries()) {
+        const top = l === units - 1;
         recordOpPath('fusedRecurrence', true);
         const pass = kernelRecurrence(k, {
           spec,
@@ -101,47 +103,64 @@ export class FusedCore implements RecurrentCore {
           b: unit!.b_hh as tf.Tensor1D,
           bx: unit!.b_ih as tf.Tensor1D,
           keep: true,
+          leaveOutputs: top,
         });
         passes.push(pass);
-        // As fusedRecurrence splits its one tensor: h_1..h_T, h_T, and the LSTM's c_T (its last row).
+        x?.dispose();
+        x = null;
+        // As fusedRecurrence splits its one tensor: h_T, the LSTM's c_T, and h_1..h_T for the next layer.
         const { packed } = pass;
+        const last = top ? 0 : T - 1;
         tf.tidy(() => {
-          hs.push(tf.keep(tf.reshape(tf.slice(packed, [T - 1, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D));
-          if (S === 2) cs.push(tf.keep(tf.reshape(tf.slice(packed, [T, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D));
-          const next = tf.keep(tf.reshape(S === 2 ? tf.slice(packed, [0, 0, 0], [T, B, H]) : packed, [T * B, H]) as tf.Tensor2D);
-          x?.dispose();
-          x = next;
+          hs.push(tf.keep(tf.reshape(tf.slice(packed, [last, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D));
+          if (S === 2) cs.push(tf.keep(tf.reshape(tf.slice(packed, [last + 1, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D));
         });
+        if (!top) x = tf.tidy(() => tf.reshape(S === 2 ? tf.slice(packed, [0, 0, 0], [T, B, H]) : packed, [T * B, H]) as tf.Tensor2D);
         packed.dispose();
       }
     } catch (err) {
-      x?.dispose();
-      tf.dispose([...hs, ...cs, ...passes.map((p) => p.packed)]);
+      tf.dispose([...(x ? [x] : []), ...hs, ...cs, ...passes.map((p) => p.packed)]);
       throw err;
     }
-    const backward = (dOutputs: tf.Tensor2D): Map<string, tf.Tensor> => {
+    const backward = (dyAt: number): Map<string, tf.Tensor> => {
       const grads = new Map<string, tf.Tensor>();
-      let d: tf.Tensor2D = dOutputs;
-      for (let l = units - 1; l >= 0; l--) {
-        const unit = this.units[l]![0]!;
-        // The pass's one tensor's gradient: its outputs', and 0 for the LSTM's c_T row (not on the loss's path).
-        const dy = tf.tidy(() => {
-          const seq = tf.reshape(d, [T, B, H]);
-          return S === 2 ? tf.concat([seq, tf.zeros([1, B, H])], 0) : seq;
-        });
-        if (d !== dOutputs) d.dispose();
-        const g = passes[l]!.gradFunc(dy);
-        dy.dispose();
-        tf.dispose(g.dState);
-        grads.set(unit.W_ih.name, g.dxp);
-        grads.set(unit.W_hh.name, g.dW);
-        grads.set(unit.b_ih.name, g.dbx!);
-        grads.set(unit.b_hh.name, g.db);
-        if (l > 0) d = g.dxin!;
+      // The top layer's dy where the caller left it; a lower one's from the layer above's dxin.
+      let dy: tf.Tensor | number = dyAt;
+      try {
+        for (let l = units - 1; l >= 0; l--) {
+          const unit = this.units[l]![0]!;
+          const g = passes[l]!.gradFunc(dy);
+          if (typeof dy !== 'number') dy.dispose();
+          dy = dyAt;
+          tf.dispose(g.dState);
+          grads.set(unit.W_ih.name, g.dxp);
+          grads.set(unit.W_hh.name, g.dW);
+          grads.set(unit.b_ih.name, g.dbx!);
+          grads.set(unit.b_hh.name, g.db);
+          if (l > 0) {
+            // The pass's one tensor's gradient: its outputs', and 0 for the LSTM's c_T row (not on the loss's path).
+            const dxin = g.dxin!;
+            dy = tf.tidy(() => {
+              const seq = tf.reshape(dxin, [T, B, H]);
+              return S === 2 ? tf.concat([seq, tf.zeros([1, B, H])], 0) : seq;
+            });
+            dxin.dispose();
+          }
+        }
+      } catch (err) {
+        if (typeof dy !== 'number') dy.dispose();
+        tf.dispose([...grads.values()]);
+        throw err;
       }
       return grads;
     };
-    return { outputs: x!, state: [...hs, ...cs], backward };
+    return { outputs: { at: passes[units - 1]!.outputsAt, rows: T * B, features: H }, state: [...hs, ...cs], backward };
+  }
+
+  /** Whether `runOnKernels` takes T steps of batch B (else it returns null). */
+  takesKernels(k: Kernels, T: number, B: number): boolean {
+    const { numHiddens: H, numDirections } = this.config;
+    return numDirections === 1 && H % 4 === 0 && (this.units.length === 1 || (k.weightGradientGemm && (T * B) % 4 === 0));
   }
 
   namedVariables(): Record<string, tf.Variable> {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkOptions, checkPositiveInts, createRng, timeMajor } from '@rnnkit/data';
-import { activeKernels, recordOpPath, VariableOwner, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
+import { activeKernels, recordOpPath, VariableOwner, type Kernels, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
 import { denseCrossEntropy, kernelPass } from './fused/dense-cross-entropy.js';
 import { checkIds } from './fused/gather.js';
 import { cellKindsInWords, isCellKind, type CellKind } from './cell-kinds.js';
@@ -138,35 +138,62 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
   lossGradients(X: tf.Tensor2D, Y: tf.Tensor2D, state: State): { loss: number; grads: tf.NamedTensorMap; state: State } | null {
     const k = activeKernels();
     const [B, T] = X.shape;
-    if (!k || !(this.core instanceof FusedCore) || (T * B) % 4 !== 0 || this.numHiddens % 4 !== 0) return null;
-    if (Y.shape[0] !== B || Y.shape[1] !== T) return null; // `loss` says what is wrong
-    this.checkState(state);
+    const H = this.numHiddens;
+    // Where the tape would do other than `loss`'s passes (a subclass's own loss, a frozen variable)
+    // or has an error to name (Y's or the state's shape), it runs instead.
+    if (!k || !(this.core instanceof FusedCore) || (T * B) % 4 !== 0 || !this.core.takesKernels(k, T, B)) return null;
+    if (this.loss !== RNNModel.prototype.loss || this.trainableVariables.some((v) => !v.trainable)) return null;
+    if (Y.shape[0] !== B || Y.shape[1] !== T) return null;
+    if (state.length !== this.stateCount || state.some((s) => s.shape[0] !== B || s.shape[1] !== H)) return null;
     const ids = timeMajor(Int32Array.from(X.dataSync()), T);
     const labels = timeMajor(Int32Array.from(Y.dataSync()), T);
     checkIds(ids, this.vocabSize);
     checkIds(labels, this.vocabSize);
     const run = this.core.runOnKernels(k, ids, T, B, state);
     if (!run) return null;
-    let head: ReturnType<typeof kernelPass>;
     try {
-      recordOpPath('denseCrossEntropy', true);
-      head = kernelPass(k, run.outputs, this.W_out as tf.Tensor2D, this.b_out as tf.Tensor1D, labels, null, true);
-    } finally {
-      run.outputs.dispose();
+      return { ...this.headAndGradients(k, run, labels, T, B), state: run.state };
+    } catch (err) {
+      tf.dispose(run.state);
+      throw err;
     }
-    const loss = head.value.dataSync()[0] as number;
-    head.value.dispose();
-    // The loss's own gradient, as the tape starts from it: one.
-    const one = tf.scalar(1);
-    const [dx, dW, db] = head.gradFunc(one) as [tf.Tensor2D, tf.Tensor, tf.Tensor];
-    one.dispose();
-    const byName = run.backward(dx);
-    dx.dispose();
-    byName.set(this.W_out.name, dW);
-    byName.set(this.b_out.name, db);
+  }
+
+  /** `lossGradients`' head and backward pass, from the recurrences' run. */
+  private headAndGradients(
+    k: Kernels,
+    run: NonNullable<ReturnType<FusedCore['runOnKernels']>>,
+    labels: Int32Array,
+    T: number,
+    B: number,
+  ): { loss: number; grads: tf.NamedTensorMap } {
+    recordOpPath('denseCrossEntropy', true);
+    // The head reads the recurrence's outputs where they are, and writes their gradient where the
+    // recurrence's backward pass reads it: dy, then (LSTM) zeros for c_T, as the tape's tensor has it.
+    const headGrads = kernelPass(k, run.outputs, this.W_out as tf.Tensor2D, this.b_out as tf.Tensor1D, labels, null, true);
+    const loss = headGrads.value.dataSync()[0] as number;
+    headGrads.value.dispose();
+    const outputs = T * B * this.numHiddens;
+    const floats = outputs + (this.statesPerUnit - 1) * B * this.numHiddens;
+    const dyAt = k.alloc(floats);
+    let byName: Map<string, tf.Tensor>;
+    try {
+      k.f32.fill(0, dyAt + outputs, dyAt + floats);
+      const head = headGrads.backwardInto(dyAt);
+      try {
+        byName = run.backward(dyAt);
+      } catch (err) {
+        tf.dispose(head);
+        throw err;
+      }
+      byName.set(this.W_out.name, head[0]!);
+      byName.set(this.b_out.name, head[1]!);
+    } finally {
+      k.release(dyAt);
+    }
     const grads: tf.NamedTensorMap = {};
     for (const v of this.trainableVariables) grads[v.name] = byName.get(v.name)!;
-    return { loss, grads, state: run.state };
+    return { loss, grads };
   }
 
   namedVariables(): Record<string, tf.Variable> {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { SeqDataLoader } from '@rnnkit/data';
+import { activeKernels, setKernelThreads, type State } from '@rnnkit/cells';
 import { RNNModel, type RNNModelImplementation, type CellKind } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
 import { languageModelLoss, makeOptimizer, trainEpoch } from './index.js';
@@ -143,6 +144,76 @@ describe('RNNModel', () => {
       expect(tf.memory().numTensors).toBe(start);
     },
   );
+
+  it("lossGradients on 1, 2 and 3 threads (several row chunks, a 4-wide panel edge): the tape's bits, the same on each, no kernel memory left", async () => {
+    const start = tf.memory().numTensors;
+    const rows = (n: number, f: (i: number) => number) =>
+      tf.tensor2d(
+        Int32Array.from({ length: n * 7 }, (_, i) => f(i)),
+        [n, 7],
+        'int32',
+      );
+    const X = rows(12, (i) => (i * 5 + (i >> 2)) % 11);
+    const Y = rows(12, (i) => (i * 3 + 2) % 11);
+    const results: number[][][] = [];
+    try {
+      for (const threads of [1, 2, 3]) {
+        setKernelThreads(threads);
+        const k = activeKernels()!;
+        if (threads > 1) expect(await k.pool?.whenReady()).toBe(true);
+        const inUse = k.inUse;
+        const bits: number[][] = [];
+        for (const [cell, numLayers, resetAfter] of [
+          ['gru', 2, true],
+          ['lstm', 1, true],
+          ['gru', 1, false],
+        ] as [CellKind, number, boolean][]) {
+          const model = new RNNModel({ vocabSize: 11, numHiddens: 20, cell, numLayers, resetAfter, seed: 7 });
+          const state = model.beginState(12);
+          const tape = tf.variableGrads(() => model.loss(X, Y, state).loss, model.trainableVariables);
+          const own = model.lossGradients(X, Y, state)!;
+          expect(own.loss).toBe(tape.value.dataSync()[0]);
+          for (const name of Object.keys(tape.grads)) {
+            const g = Array.from((own.grads[name] as tf.Tensor).dataSync());
+            expect(g, `${cell} ${name} on ${threads} threads`).toEqual(Array.from((tape.grads[name] as tf.Tensor).dataSync()));
+            bits.push(g);
+          }
+          tf.dispose([tape.value, ...Object.values(tape.grads), ...Object.values(own.grads), ...own.state, ...state]);
+          model.dispose();
+        }
+        expect(k.inUse).toBe(inUse);
+        results.push(bits);
+      }
+    } finally {
+      setKernelThreads('auto');
+    }
+    expect(results[1]).toEqual(results[0]);
+    expect(results[2]).toEqual(results[0]);
+    tf.dispose([X, Y]);
+    expect(tf.memory().numTensors).toBe(start);
+  });
+
+  it('lossGradients declines where the tape must run: a frozen variable, a loss of its own, a state of another batch', () => {
+    const X = tf.zeros([4, 5], 'int32') as tf.Tensor2D;
+    const model = new RNNModel({ vocabSize: 9, numHiddens: 8, cell: 'gru', seed: 1 });
+    const state = model.beginState(4);
+    const other = model.beginState(8);
+    expect(model.lossGradients(X, X, other)).toBeNull();
+    const frozen = model.trainableVariables[1]!;
+    frozen.trainable = false;
+    expect(model.lossGradients(X, X, state)).toBeNull();
+    frozen.trainable = true;
+    class Regularised extends RNNModel {
+      override loss(x: tf.Tensor2D, y: tf.Tensor2D, s: State) {
+        return super.loss(x, y, s);
+      }
+    }
+    const sub = new Regularised({ vocabSize: 9, numHiddens: 8, cell: 'gru', seed: 1 });
+    expect(sub.lossGradients(X, X, state)).toBeNull();
+    tf.dispose([X, ...state, ...other]);
+    model.dispose();
+    sub.dispose();
+  });
 
   it('training steps go without the tape where lossGradients applies (the same bits as with it), and with it where not', () => {
     const corpus = Int32Array.from({ length: 400 }, (_, i) => (i * 5 + (i >> 3)) % 9);

@@ -61,31 +61,42 @@ function rowChunks(k: Kernels, M: number, K: number, N: number): [number, number
   return productRuns(M, N, K, k.threads).rows ?? [[0, M]];
 }
 
+/** Rows already in the kernels' memory: `rows` x `features` floats from offset `at`. */
+export interface RowsInKernels {
+  at: number;
+  rows: number;
+  features: number;
+}
+
 /**
- * `denseCrossEntropy`'s pass on the kernels, for a caller that takes the gradients itself: the
- * loss and its gradient function ([dx, dW, db] for dy, the loss's gradient). Needs x's rows and
- * features in multiples of 4 (`denseCrossEntropyOnKernels` says whether it applies).
+ * `denseCrossEntropy`'s pass on the kernels: the loss, its gradient function ([dx, dW, db] for dy,
+ * the loss's gradient), and for a caller that takes the gradients itself, `backwardInto`: the
+ * gradient for dy = 1 with dx written into the kernels' memory at `dxAt` (N x H floats), giving
+ * [dW, db]; only one of the two may run, once. x may be rows in the kernels' memory, read there (they must stay
+ * until the gradient is taken). Needs x's rows and features in multiples of 4.
  */
 export function kernelPass(
   k: Kernels,
-  x: tf.Tensor2D,
+  x: tf.Tensor2D | RowsInKernels,
   W: tf.Tensor2D,
   b: tf.Tensor1D,
   labels: Int32Array,
   weights: Float32Array | null,
   keep: boolean,
-): { value: tf.Scalar; gradFunc: (dy: tf.Tensor) => tf.Tensor[] } {
-  const [N, H] = x.shape;
+): { value: tf.Scalar; gradFunc: (dy: tf.Tensor) => tf.Tensor[]; backwardInto: (dxAt: number) => tf.Tensor[] } {
+  const rows = typeof (x as RowsInKernels).at === 'number' ? (x as RowsInKernels) : null;
+  const [N, H] = rows ? [rows.rows, rows.features] : (x as tf.Tensor2D).shape;
   const V = W.shape[1];
   const Vp = (V + 3) & ~3; // the logits' rows in whole lanes; the extra columns get probability 0
   // Kept for the backward pass: x, the softmax rows (then the logits' gradient), the labels, the
   // rows' weights, and W with its rows padded to Vp.
-  const saved = k.allocLayout({ X: N * H, P: N * Vp, LABELS: N, WEIGHTS: weights ? N : 0, W: H * Vp });
+  const saved = k.allocLayout({ X: rows ? 0 : N * H, P: N * Vp, LABELS: N, WEIGHTS: weights ? N : 0, W: H * Vp });
+  const X = rows ? rows.at : saved.X;
   const f = k.allocLayout({ WRAW: Vp === V ? 0 : H * V, WP: H * Vp, BIAS: Vp, PARTS: 2 * N });
   let sum = 0;
   try {
     const f32 = k.f32;
-    readInto(x, f32, saved.X);
+    if (!rows) readInto(x as tf.Tensor2D, f32, X);
     new Int32Array(f32.buffer, 4 * saved.LABELS, N).set(labels);
     if (weights) f32.set(weights, saved.WEIGHTS);
     if (Vp === V) readInto(W, f32, saved.W);
@@ -100,7 +111,7 @@ export function kernelPass(
     k.split(
       rowChunks(k, N, H, Vp),
       (fn, r0, r1) => {
-        fn.gemm(4 * (saved.P + r0 * Vp), 4 * (saved.X + r0 * H), 4 * f.WP, r1 - r0, H, Vp);
+        fn.gemm(4 * (saved.P + r0 * Vp), 4 * (X + r0 * H), 4 * f.WP, r1 - r0, H, Vp);
         fn.softmaxCrossEntropy(4 * (saved.P + r0 * Vp), 4 * f.BIAS, 4 * (saved.LABELS + r0), 4 * (f.PARTS + 2 * r0), r1 - r0, Vp);
       },
       N * H * Vp,
@@ -119,32 +130,39 @@ export function kernelPass(
     k.release(f.region);
   }
   const value = tf.scalar(weights ? sum : sum / N);
-  const gradFunc = gradientOfSaved(k, saved.region, keep, 'denseCrossEntropy', (dy): tf.Tensor[] => {
-    const scale = (dy.dataSync()[0] as number) / (weights ? 1 : N);
+  // dy's value, and where dx goes: a tensor (null) or the caller's floats.
+  const backward = gradientOfSaved(k, saved.region, keep, 'denseCrossEntropy', ({ dy, dxAt }: { dy: number; dxAt: number | null }): tf.Tensor[] => {
+    const scale = dy / (weights ? 1 : N);
     // The logits' gradient (p - onehot) scale (times the row's weight), over the softmax rows; its
     // extra columns stay 0.
     k.fn.softmaxCrossEntropyGrad(4 * saved.P, 4 * saved.LABELS, weights ? 4 * saved.WEIGHTS : 0, N, Vp, scale);
     const M = H + 1; // x^T with a row of ones under it: dW, then db (the gradient's column sums)
-    const r = k.allocLayout({ XT: M * N, GP: N * Vp, DWB: M * Vp, WTP: Vp * H, DX: N * H });
+    const r = k.allocLayout({ XT: M * N, GP: N * Vp, DWB: M * Vp, WTP: Vp * H, DX: dxAt === null ? N * H : 0 });
+    const DX = dxAt ?? r.DX;
     try {
       const f32 = k.f32;
       // x^T packed for the gemm straight from x's rows (blocks of 4 features), the ones as the
       // packed layout's one plain row (H % 4 == 0 here: other sizes take the ops above).
-      k.split(splitRows(H, 2 * k.threads, 4), (fn, c0, c1) => fn.packColumns(4 * (r.XT + c0 * N), 4 * (saved.X + c0), N, c1 - c0, H), N * H);
+      k.split(splitRows(H, 2 * k.threads, 4), (fn, c0, c1) => fn.packColumns(4 * (r.XT + c0 * N), 4 * (X + c0), N, c1 - c0, H), N * H);
       f32.fill(1, r.XT + H * N, r.XT + M * N);
       k.fn.packPanels(4 * r.GP, 4 * saved.P, N, Vp);
       // W^T (Vp, H) in gemm's panels, straight from the padded W: element (v, h) is W[h, v].
       k.fn.packPanelsStrided(4 * r.WTP, 4 * saved.W, Vp, H, 1, Vp);
       k.split(rowChunks(k, M, N, Vp), (fn, m0, m1) => fn.gemmPacked(4 * (r.DWB + m0 * Vp), 4 * (r.XT + m0 * N), 4 * r.GP, m1 - m0, N, Vp, Vp), M * N * Vp);
-      k.split(rowChunks(k, N, Vp, H), (fn, r0, r1) => fn.gemm(4 * (r.DX + r0 * H), 4 * (saved.P + r0 * Vp), 4 * r.WTP, r1 - r0, Vp, H), N * Vp * H);
-      const dx = tensorOfView<tf.Rank.R2>(f32.subarray(r.DX, r.DX + N * H), [N, H]);
+      k.split(rowChunks(k, N, Vp, H), (fn, r0, r1) => fn.gemm(4 * (DX + r0 * H), 4 * (saved.P + r0 * Vp), 4 * r.WTP, r1 - r0, Vp, H), N * Vp * H);
       const dW = new Float32Array(H * V);
       for (let h = 0; h < H; h++) dW.set(f32.subarray(r.DWB + h * Vp, r.DWB + h * Vp + V), h * V);
       const db = tensorOfView<tf.Rank.R1>(f32.subarray(r.DWB + H * Vp, r.DWB + H * Vp + V), [V]);
-      return [dx, tf.tensor2d(dW, [H, V]), db];
+      const grads = [tf.tensor2d(dW, [H, V]), db];
+      return dxAt === null ? [tensorOfView<tf.Rank.R2>(f32.subarray(DX, DX + N * H), [N, H]), ...grads] : grads;
     } finally {
       k.release(r.region);
     }
   });
-  return { value, gradFunc };
+  return {
+    value,
+    gradFunc: (dy) => backward({ dy: dy.dataSync()[0] as number, dxAt: null }),
+    // The loss's own gradient, as a tape starts from it: one.
+    backwardInto: (dxAt) => backward({ dy: 1, dxAt }),
+  };
 }

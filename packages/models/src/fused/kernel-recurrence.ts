@@ -4,6 +4,16 @@ import type { Pass, PassGrads, PassResult } from './pass.js';
 import { gradientOfSaved } from './saved-region.js';
 
 /**
+ * `kernelRecurrence`'s result: `PassResult`, with where h_1..h_T are in the kernels' memory
+ * (`outputsAt`, in floats, until the gradient is taken), and a gradient function that also takes
+ * dy as the offset of (T + S - 1) x B x H floats in the kernels' memory, laid out as its tensor.
+ */
+export interface KernelPassResult extends PassResult {
+  outputsAt: number;
+  gradFunc: (dy: tf.Tensor | number) => PassGrads;
+}
+
+/**
  * A fused recurrence on the WebAssembly SIMD kernels: the same arithmetic as `jsRecurrence`, in
  * float32 lanes, each step one packed-panel gemm (h W_hh) and its record's kernel. What the
  * backward pass needs (states, gates, what the record saves) stays in the kernels' memory: the
@@ -11,7 +21,8 @@ import { gradientOfSaved } from './saved-region.js';
  * itself. A region whose backward pass never runs is released once its gradient function is
  * garbage-collected. Needs `spec.kernels` and H % 4 == 0 (so that a block boundary is a panel's).
  */
-export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
+export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
+  if (p.leaveOutputs && !p.keep) throw new Error('kernelRecurrence: leaveOutputs needs keep (the outputs live in what the backward pass keeps).');
   const { spec, T, B, H, ids } = p;
   const step = spec.kernels!;
   const GH = spec.gates * H;
@@ -115,8 +126,11 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
   // array of their size in between cost more than the copy: a fresh allocation each pass).
   if (two) k.f32.copyWithin(saved.CT, CS + T * BH, CS + (T + 1) * BH);
   const outRows = two ? T + 1 : T;
-  const packed = tensorOfView<tf.Rank.R3>(k.f32.subarray(HS + BH, HS + (outRows + 1) * BH), [outRows, B, H]);
-  const gradFunc = gradientOfSaved(k, saved.region, p.keep, 'fusedRecurrence', (dy): PassGrads => {
+  // With leaveOutputs only h_T (and c_T after it): the final state.
+  const packed = p.leaveOutputs
+    ? tensorOfView<tf.Rank.R3>(k.f32.subarray(HS + T * BH, HS + (T + spec.states) * BH), [spec.states, B, H])
+    : tensorOfView<tf.Rank.R3>(k.f32.subarray(HS + BH, HS + (outRows + 1) * BH), [outRows, B, H]);
+  const gradFunc = gradientOfSaved(k, saved.region, p.keep, 'fusedRecurrence', (dy: tf.Tensor | number): PassGrads => {
     const own = step.ownRecurrentGrad;
     const rest = cols < GH;
     // dW_hh on the kernels' gemm takes the inputs transposed, in whole 4 x 4 blocks.
@@ -135,7 +149,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
     // dg packed for the gemm, each part's inputs transposed over a row of ones (packed), dG in
     // gemm's panels, dW_hh over db_hh, and W_ih's gradient. W_hh^T's panels came with the forward pass.
     const r = k.allocLayout({
-      DY: (T + spec.states - 1) * BH,
+      DY: typeof dy === 'number' ? 0 : (T + spec.states - 1) * BH,
       DX: XG,
       DG: own ? XG : 0,
       DH: BH,
@@ -153,9 +167,11 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
     });
     try {
       const DG = own ? r.DG : r.DX;
-      readInto(dy, k.f32, r.DY);
-      k.f32.copyWithin(r.DH, r.DY + (T - 1) * BH, r.DY + T * BH);
-      if (two) k.f32.copyWithin(r.DC, r.DY + T * BH, r.DY + (T + 1) * BH);
+      // dy where the caller left it in the kernels' memory, else read from its tensor.
+      const DY = typeof dy === 'number' ? dy : r.DY;
+      if (typeof dy !== 'number') readInto(dy, k.f32, DY);
+      k.f32.copyWithin(r.DH, DY + (T - 1) * BH, DY + T * BH);
+      if (two) k.f32.copyWithin(r.DC, DY + T * BH, DY + (T + 1) * BH);
       // Each thread's rows as in the forward pass. The step kernels write only the gate gradients:
       // the bias gradients are summed after the loop from all of dG (and dX), in one order whatever
       // the thread count, so that a run gives the same bits on any number of threads (a resumed run
@@ -191,7 +207,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
             // dh_{t-1}: through W_hh, what step t-1's own output received, and the step's direct part.
             // Where there is nothing to add (the first step of a record without a direct part), the
             // product goes straight to dh.
-            const dyPrev = t > 0 ? row(r.DY, t - 1, H) : 0;
+            const dyPrev = t > 0 ? row(DY, t - 1, H) : 0;
             const straight = !step.directPath && !dyPrev;
             fn.packRows(row(r.DGPK, 0, cols), rest ? row(r.DGH, 0, cols) : dg, rows, cols, cols);
             fn.gemmPacked(straight ? row(r.DH, 0, H) : row(r.BACK, 0, H), row(r.DGPK, 0, cols), 4 * saved.WHHTP, rows, cols, H, H);
@@ -295,7 +311,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): PassResult {
       k.release(r.region);
     }
   });
-  return { packed, gradFunc };
+  return { packed, gradFunc, outputsAt: HS + BH };
 }
 
 /**

@@ -24,6 +24,12 @@ export interface Pass {
   bx: tf.Tensor1D | null;
   /** Whether a backward pass can follow (else what it would need is released at once). */
   keep: boolean;
+  /**
+   * The kernels' pass only, for a caller that reads the outputs where they are: h_1..h_T stay in
+   * the kernels' memory (at the result's `outputsAt`, until the gradient is taken) and `packed`
+   * holds just the final state, [h_T] or [h_T, c_T] (S, B, H). Needs `keep`.
+   */
+  leaveOutputs?: boolean;
 }
 
 /** The gradients of one pass, one per input. */

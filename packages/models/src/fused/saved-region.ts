@@ -42,7 +42,7 @@ class SavedRegion {
  * the region released after it (or after it threw). Where no backward pass can follow (`keep`
  * false) the region goes at once and the function only throws. `op` names the op in the errors.
  */
-export function gradientOfSaved<G>(kernels: Kernels, offset: number, keep: boolean, op: string, backward: (dy: tf.Tensor) => G): (dy: tf.Tensor) => G {
+export function gradientOfSaved<G, D = tf.Tensor>(kernels: Kernels, offset: number, keep: boolean, op: string, backward: (dy: D) => G): (dy: D) => G {
   if (!keep) {
     kernels.release(offset);
     return () => {
