@@ -1,6 +1,7 @@
 // The matmul: B packed into panels of 8 (or 4) columns, register tiles of 4 x 8 over them.
 
 import { madd } from './math';
+import { storeTransposed } from './rows';
 
 /**
  * B (K, N) row-major into column panels for `gemm`: each 8 columns as K rows of 8 contiguous
@@ -49,55 +50,23 @@ export function packPanelsTransposed(out: usize, W: usize, K: i32, N: i32, ldw: 
   const L4 = <usize>ldw << 2;
   let o = out;
   let j = 0;
+  // A panel's k-th row is W's rows j .. j + 7 at column k: per 4 columns, the two 4 x 4 blocks of
+  // rows j .. j + 3 and j + 4 .. j + 7 transposed, at 0 and 16 bytes in each 32-byte row.
   for (; j + 8 <= N; j += 8) {
     const w0 = W + <usize>j * L4;
     for (let k: usize = 0; k < K4; k += 16) {
       const p = w0 + k;
-      // Rows j .. j + 3 and j + 4 .. j + 7 of W, columns k .. k + 3, each block transposed.
-      const a0 = v128.load(p);
-      const a1 = v128.load(p + L4);
-      const a2 = v128.load(p + 2 * L4);
-      const a3 = v128.load(p + 3 * L4);
-      const b0 = v128.load(p + 4 * L4);
-      const b1 = v128.load(p + 5 * L4);
-      const b2 = v128.load(p + 6 * L4);
-      const b3 = v128.load(p + 7 * L4);
-      const s0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5);
-      const s1 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
-      const s2 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
-      const s3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
-      const u0 = v128.shuffle<f32>(b0, b1, 0, 4, 1, 5);
-      const u1 = v128.shuffle<f32>(b0, b1, 2, 6, 3, 7);
-      const u2 = v128.shuffle<f32>(b2, b3, 0, 4, 1, 5);
-      const u3 = v128.shuffle<f32>(b2, b3, 2, 6, 3, 7);
-      v128.store(o, v128.shuffle<f32>(s0, s2, 0, 1, 4, 5));
-      v128.store(o, v128.shuffle<f32>(u0, u2, 0, 1, 4, 5), 16);
-      v128.store(o, v128.shuffle<f32>(s0, s2, 2, 3, 6, 7), 32);
-      v128.store(o, v128.shuffle<f32>(u0, u2, 2, 3, 6, 7), 48);
-      v128.store(o, v128.shuffle<f32>(s1, s3, 0, 1, 4, 5), 64);
-      v128.store(o, v128.shuffle<f32>(u1, u3, 0, 1, 4, 5), 80);
-      v128.store(o, v128.shuffle<f32>(s1, s3, 2, 3, 6, 7), 96);
-      v128.store(o, v128.shuffle<f32>(u1, u3, 2, 3, 6, 7), 112);
+      storeTransposed(o, 32, v128.load(p), v128.load(p + L4), v128.load(p + 2 * L4), v128.load(p + 3 * L4));
+      storeTransposed(o + 16, 32, v128.load(p + 4 * L4), v128.load(p + 5 * L4), v128.load(p + 6 * L4), v128.load(p + 7 * L4));
       o += 128;
     }
   }
   if (j < N) {
-    // The last 4 columns of W^T: one 4 x 4 block per 4 k's.
+    // The last 4 columns of W^T: one 4 x 4 block per 4 k's, in 16-byte rows.
     const w0 = W + <usize>j * L4;
     for (let k: usize = 0; k < K4; k += 16) {
       const p = w0 + k;
-      const a0 = v128.load(p);
-      const a1 = v128.load(p + L4);
-      const a2 = v128.load(p + 2 * L4);
-      const a3 = v128.load(p + 3 * L4);
-      const s0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5);
-      const s1 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
-      const s2 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
-      const s3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
-      v128.store(o, v128.shuffle<f32>(s0, s2, 0, 1, 4, 5));
-      v128.store(o, v128.shuffle<f32>(s0, s2, 2, 3, 6, 7), 16);
-      v128.store(o, v128.shuffle<f32>(s1, s3, 0, 1, 4, 5), 32);
-      v128.store(o, v128.shuffle<f32>(s1, s3, 2, 3, 6, 7), 48);
+      storeTransposed(o, 16, v128.load(p), v128.load(p + L4), v128.load(p + 2 * L4), v128.load(p + 3 * L4));
       o += 64;
     }
   }

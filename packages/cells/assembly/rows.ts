@@ -26,6 +26,23 @@ export function transpose(out: usize, src: usize, rows: i32, cols: i32): void {
 }
 
 /**
+ * The 4 x 4 block whose rows are a0..a3 stored transposed: its columns as 4 vectors, `stride`
+ * bytes apart from q.
+ */
+// @ts-ignore: decorator
+@inline
+export function storeTransposed(q: usize, stride: usize, a0: v128, a1: v128, a2: v128, a3: v128): void {
+  const t0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
+  const t2 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
+  const t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
+  v128.store(q, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+  v128.store(q + stride, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
+  v128.store(q + 2 * stride, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
+  v128.store(q + 3 * stride, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
+}
+
+/**
  * `transpose` into rows of `ldo` floats: source rows r0 .. r0 + rows of a taller matrix go to
  * columns r0 .. of out (called with out + 4 r0), which is how threads split one transpose.
  */
@@ -36,19 +53,8 @@ export function transposeStrided(out: usize, src: usize, rows: i32, cols: i32, l
     const s = src + <usize>r * rowBytes;
     for (let c = 0; c < cols; c += 4) {
       const p = s + (<usize>c << 2);
-      const a0 = v128.load(p);
-      const a1 = v128.load(p + rowBytes);
-      const a2 = v128.load(p + 2 * rowBytes);
-      const a3 = v128.load(p + 3 * rowBytes);
-      const t0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5);
-      const t1 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
-      const t2 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
-      const t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
       const q = out + <usize>c * colBytes + (<usize>r << 2);
-      v128.store(q, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
-      v128.store(q + colBytes, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
-      v128.store(q + 2 * colBytes, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
-      v128.store(q + 3 * colBytes, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
+      storeTransposed(q, colBytes, v128.load(p), v128.load(p + rowBytes), v128.load(p + 2 * rowBytes), v128.load(p + 3 * rowBytes));
     }
   }
 }

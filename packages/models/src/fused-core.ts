@@ -131,7 +131,6 @@ export class FusedCore implements RecurrentCore {
           const unit = this.units[l]![0]!;
           const g = passes[l]!.gradFunc(dy);
           if (typeof dy !== 'number') dy.dispose();
-          dy = dyAt;
           tf.dispose(g.dState);
           grads.set(unit.W_ih.name, g.dxp);
           grads.set(unit.W_hh.name, g.dW);
@@ -148,6 +147,7 @@ export class FusedCore implements RecurrentCore {
           }
         }
       } catch (err) {
+        // (disposing a disposed tensor does nothing)
         if (typeof dy !== 'number') dy.dispose();
         tf.dispose([...grads.values()]);
         throw err;

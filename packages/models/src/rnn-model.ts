@@ -142,7 +142,8 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     // Where the tape would do other than `loss`'s passes (a subclass's own loss, a frozen variable)
     // or has an error to name (Y's or the state's shape), it runs instead.
     if (!k || !(this.core instanceof FusedCore) || (T * B) % 4 !== 0 || !this.core.takesKernels(k, T, B)) return null;
-    if (this.loss !== RNNModel.prototype.loss || this.trainableVariables.some((v) => !v.trainable)) return null;
+    const variables = this.trainableVariables;
+    if (this.loss !== RNNModel.prototype.loss || variables.some((v) => !v.trainable)) return null;
     if (Y.shape[0] !== B || Y.shape[1] !== T) return null;
     if (state.length !== this.stateCount || state.some((s) => s.shape[0] !== B || s.shape[1] !== H)) return null;
     const ids = timeMajor(Int32Array.from(X.dataSync()), T);
@@ -152,7 +153,7 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     const run = this.core.runOnKernels(k, ids, T, B, state);
     if (!run) return null;
     try {
-      return { ...this.headAndGradients(k, run, labels, T, B), state: run.state };
+      return { ...this.headAndGradients(k, run, labels, T, B, variables), state: run.state };
     } catch (err) {
       tf.dispose(run.state);
       throw err;
@@ -166,6 +167,7 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     labels: Int32Array,
     T: number,
     B: number,
+    variables: tf.Variable[],
   ): { loss: number; grads: tf.NamedTensorMap } {
     recordOpPath('denseCrossEntropy', true);
     // The head reads the recurrence's outputs where they are, and writes their gradient where the
@@ -192,7 +194,7 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
       k.release(dyAt);
     }
     const grads: tf.NamedTensorMap = {};
-    for (const v of this.trainableVariables) grads[v.name] = byName.get(v.name)!;
+    for (const v of variables) grads[v.name] = byName.get(v.name)!;
     return { loss, grads };
   }
 

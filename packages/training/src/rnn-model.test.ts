@@ -6,6 +6,14 @@ import { RNNModel, type RNNModelImplementation, type CellKind } from '@rnnkit/mo
 import { useBackend } from '../../../test/backends.js';
 import { languageModelLoss, makeOptimizer, trainEpoch } from './index.js';
 
+/** Token ids (batch, steps), entry i being f(i). */
+const idTensor = (batch: number, steps: number, f: (i: number) => number): tf.Tensor2D =>
+  tf.tensor2d(
+    Int32Array.from({ length: batch * steps }, (_, i) => f(i)),
+    [batch, steps],
+    'int32',
+  );
+
 describe('RNNModel', () => {
   beforeAll(() => useBackend('wasm'));
 
@@ -45,16 +53,8 @@ describe('RNNModel', () => {
     (implementation, cell, numLayers, bidirectional, numHiddens) => {
       const start = tf.memory().numTensors;
       const model = new RNNModel({ vocabSize: 9, numHiddens, cell, numLayers, bidirectional, implementation, seed: 3 });
-      const X = tf.tensor2d(
-        Int32Array.from({ length: 4 * 5 }, (_, i) => (i * 7) % 9),
-        [4, 5],
-        'int32',
-      );
-      const Y = tf.tensor2d(
-        Int32Array.from({ length: 4 * 5 }, (_, i) => (i * 4 + 1) % 9),
-        [4, 5],
-        'int32',
-      );
+      const X = idTensor(4, 5, (i) => (i * 7) % 9);
+      const Y = idTensor(4, 5, (i) => (i * 4 + 1) % 9);
       const zeros = model.beginState(4);
       const state = zeros.map((s) => tf.add(s, 0.25) as tf.Tensor2D);
       tf.dispose(zeros);
@@ -108,16 +108,8 @@ describe('RNNModel', () => {
     (cell, numLayers, resetAfter) => {
       const start = tf.memory().numTensors;
       const model = new RNNModel({ vocabSize: 9, numHiddens: 8, cell, numLayers, resetAfter, seed: 5 });
-      const X = tf.tensor2d(
-        Int32Array.from({ length: 4 * 5 }, (_, i) => (i * 7) % 9),
-        [4, 5],
-        'int32',
-      );
-      const Y = tf.tensor2d(
-        Int32Array.from({ length: 4 * 5 }, (_, i) => (i * 4 + 1) % 9),
-        [4, 5],
-        'int32',
-      );
+      const X = idTensor(4, 5, (i) => (i * 7) % 9);
+      const Y = idTensor(4, 5, (i) => (i * 4 + 1) % 9);
       const zeros = model.beginState(4);
       const state = zeros.map((s) => tf.add(s, 0.25) as tf.Tensor2D);
       tf.dispose(zeros);
@@ -147,14 +139,8 @@ describe('RNNModel', () => {
 
   it("lossGradients on 1, 2 and 3 threads (several row chunks, a 4-wide panel edge): the tape's bits, the same on each, no kernel memory left", async () => {
     const start = tf.memory().numTensors;
-    const rows = (n: number, f: (i: number) => number) =>
-      tf.tensor2d(
-        Int32Array.from({ length: n * 7 }, (_, i) => f(i)),
-        [n, 7],
-        'int32',
-      );
-    const X = rows(12, (i) => (i * 5 + (i >> 2)) % 11);
-    const Y = rows(12, (i) => (i * 3 + 2) % 11);
+    const X = idTensor(12, 7, (i) => (i * 5 + (i >> 2)) % 11);
+    const Y = idTensor(12, 7, (i) => (i * 3 + 2) % 11);
     const results: number[][][] = [];
     try {
       for (const threads of [1, 2, 3]) {
