@@ -5,9 +5,10 @@ import type { KernelExports } from './simd-module.generated.js';
 // make itself) in chunks, into a SharedArrayBuffer. It publishes the job with one atomic store;
 // then it and the workers claim chunks one at a time (compare-and-swap on one counter) until none
 // is left, so a worker that is late (asleep, or its core busy) costs no waiting: the others take
-// its chunks. The caller spins until every claimed chunk is done. Workers spin a while between
-// jobs (a wake-up through the OS costs tens of microseconds; a spin, well under one), then sleep
-// in Atomics.wait.
+// its chunks. The caller spins until every claimed chunk is done. Workers poll for the next job
+// for a few milliseconds (a wake-up through the OS costs 50-300 microseconds; a poll, well under
+// one), which covers the caller's own work between a training step's jobs, then sleep in
+// Atomics.wait.
 
 /**
  * Int32 slots of the control block. STATE is (job << 18) | (chunks << 9) | next unclaimed chunk,
@@ -36,6 +37,14 @@ const BLOCK = 1 << 20;
 const ARGS = 12;
 const COMMAND = 1 + ARGS;
 
+/**
+ * How long a worker polls for the next job before it sleeps: longer than what a training step
+ * does between its jobs on the caller's thread alone (its copies, the optimizer's bookkeeping,
+ * TensorFlow.js's ops: about 2 ms for d2l's GRU), so that the next job finds the workers awake.
+ * A worker polls on a core of its own; the caller's thread never waits for it.
+ */
+export const WORKER_SPIN_MS = 5;
+
 /** What a worker is started with. */
 export interface KernelWorkerInit {
   /** The shared build of the kernels' module, compiled again in the worker. */
@@ -44,8 +53,8 @@ export interface KernelWorkerInit {
   control: SharedArrayBuffer;
   /** The exports by command index. */
   names: string[];
-  /** Polls of the job state before the worker sleeps in Atomics.wait. */
-  spin: number;
+  /** Milliseconds a worker polls for a new job before it sleeps in Atomics.wait. */
+  spinMs: number;
 }
 
 /** The slots `claimChunks` uses. */
@@ -115,7 +124,7 @@ export const KERNEL_WORKER_SOURCE = `
 const STATE = ${STATE};
 const SLOTS = ${JSON.stringify(SLOTS)};
 const claimChunks = ${claimChunks.toString()};
-const run = ({ bytes, memory, control, names, spin }) => {
+const run = ({ bytes, memory, control, names, spinMs }) => {
   const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
   const fns = names.map((name) => exports[name]);
   const c = new Int32Array(control);
@@ -123,12 +132,14 @@ const run = ({ bytes, memory, control, names, spin }) => {
   let seen = 0;
   for (;;) {
     let v = Atomics.load(c, STATE);
+    // The clock is read every 1024 polls only: a poll is a few nanoseconds, a clock read more.
+    let since = performance.now();
     for (let polls = 0; v >>> ${JOB_SHIFT} === seen; v = Atomics.load(c, STATE)) {
-      if (++polls > spin) {
+      if ((++polls & 1023) === 0 && performance.now() - since > spinMs) {
         Atomics.add(c, ${ASLEEP}, 1);
         Atomics.wait(c, STATE, v);
         Atomics.sub(c, ${ASLEEP}, 1);
-        polls = 0;
+        since = performance.now();
       }
     }
     if (v === -1) return;
@@ -271,13 +282,13 @@ export class KernelPool {
    * returns null where that cannot be done. Workers come up asynchronously: until `ready`, the
    * caller runs everything itself.
    */
-  static start(bytes: Uint8Array, memory: WebAssembly.Memory, names: string[], threads: number, spin = 20_000): KernelPool | null {
+  static start(bytes: Uint8Array, memory: WebAssembly.Memory, names: string[], threads: number, spinMs = WORKER_SPIN_MS): KernelPool | null {
     const h = threadHost();
     if (!h || threads < 2) return null;
     const control = new SharedArrayBuffer(BLOCK * 4);
     const pool = new KernelPool(threads - 1, new Map(names.map((n, i) => [n, i])), control);
     try {
-      for (let w = 0; w < pool.size; w++) pool.workers.push(h.spawn({ bytes, memory, control, names, spin }));
+      for (let w = 0; w < pool.size; w++) pool.workers.push(h.spawn({ bytes, memory, control, names, spinMs }));
     } catch {
       pool.close();
       return null;
