@@ -26,12 +26,14 @@ export {
   simdKernels,
   useWasmGates,
 } from './kernels/simd.js';
+export { GradientsInKernels } from './kernels/gradients.js';
 export type { KernelExports } from './kernels/simd-module.generated.js';
 export {
   KernelPool,
   kernelThreads,
   kernelThreadsForced,
   MAX_AUTO_THREADS,
+  WORKER_SPIN_MS,
   setKernelThreads,
   setThreadHost,
   splitRows,

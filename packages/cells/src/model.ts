@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { checkOptions, checkPositiveInts, createRng, type Rng } from '@rnnkit/data';
 import type { ScratchCell } from './cell.js';
 import { withWeightTaps } from './kernels/affine.js';
+import type { GradientsInKernels } from './kernels/gradients.js';
 import { oneHotFloat } from './ops.js';
 import { VariableOwner, type Params, type State } from './params.js';
 
@@ -30,6 +31,11 @@ export interface RecurrentLanguageModel {
    * where it cannot (the training loop then takes them with the tape). The caller disposes them.
    */
   lossGradients?(X: tf.Tensor2D, Y: tf.Tensor2D, state: State): { loss: number; grads: tf.NamedTensorMap; state: State } | null;
+  /**
+   * Optional: `lossGradients` with the gradients left in rnnkit's kernels' memory, for an update
+   * that runs there (the training loop's clipped SGD and Adam); the caller releases them.
+   */
+  lossGradientsInKernels?(X: tf.Tensor2D, Y: tf.Tensor2D, state: State): { loss: number; grads: GradientsInKernels; state: State } | null;
   /** Zero state for a batch. */
   beginState(batchSize: number): State;
   /** The variables an optimizer updates, in a fixed order. */

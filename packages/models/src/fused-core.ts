@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@rnnkit/data';
 import { timeMajor } from '@rnnkit/data';
-import { recordOpPath, type Kernels, type State } from '@rnnkit/cells';
+import { recordOpPath, type GradientsInKernels, type Kernels, type State } from '@rnnkit/cells';
 import type { CellKind } from './cell-kinds.js';
 import { RecurrentLayer } from './layers.js';
 import { kernelRecurrence, type KernelPassResult } from './fused/kernel-recurrence.js';
@@ -64,8 +64,8 @@ export class FusedCore implements RecurrentCore {
    * `run` on the kernels for a caller that takes the gradients itself (no tape): the last layer's
    * outputs h_1..h_T, left in the kernels' memory (T*B rows of H, until `backward`), the final
    * state, and `backward`, which from their gradient (`dyAt`: T*B rows of H, then for the LSTM a
-   * row block of zeros for c_T, in the kernels' memory) gives every layer's variables' gradients
-   * by variable name, as the tape would (the same passes in the same order, so the same bits).
+   * row block of zeros for c_T, in the kernels' memory) writes every layer's variables' gradients
+   * into `grads`, as the tape would give them (the same passes in the same order, so the same bits).
    * Null where `run` would not take the kernels' passes all the way (bidirectional, a kind or
    * size they do not take, a lower layer's outputs not in whole 4 x 4 blocks).
    */
@@ -75,7 +75,7 @@ export class FusedCore implements RecurrentCore {
     T: number,
     B: number,
     state: State,
-  ): { outputs: RowsInKernels; state: State; backward: (dyAt: number) => Map<string, tf.Tensor> } | null {
+  ): { outputs: RowsInKernels; state: State; backward: (dyAt: number, grads: GradientsInKernels) => void } | null {
     if (!this.takesKernels(k, T, B)) return null;
     const H = this.config.numHiddens;
     const spec = RECURRENCES[recurrenceOf(this.cell, this.config.resetAfter)];
@@ -122,37 +122,34 @@ export class FusedCore implements RecurrentCore {
       tf.dispose([...(x ? [x] : []), ...hs, ...cs, ...passes.map((p) => p.packed)]);
       throw err;
     }
-    const backward = (dyAt: number): Map<string, tf.Tensor> => {
-      const grads = new Map<string, tf.Tensor>();
+    const backward = (dyAt: number, grads: GradientsInKernels): void => {
       // The top layer's dy where the caller left it; a lower one's from the layer above's dxin.
       let dy: tf.Tensor | number = dyAt;
       try {
         for (let l = units - 1; l >= 0; l--) {
           const unit = this.units[l]![0]!;
-          const g = passes[l]!.gradFunc(dy);
+          const dxin = passes[l]!.gradInto(dy, {
+            dxp: grads.offsetOf(unit.W_ih.name),
+            dW: grads.offsetOf(unit.W_hh.name),
+            db: grads.offsetOf(unit.b_hh.name),
+            dbx: grads.offsetOf(unit.b_ih.name),
+          });
           if (typeof dy !== 'number') dy.dispose();
-          tf.dispose(g.dState);
-          grads.set(unit.W_ih.name, g.dxp);
-          grads.set(unit.W_hh.name, g.dW);
-          grads.set(unit.b_ih.name, g.dbx!);
-          grads.set(unit.b_hh.name, g.db);
-          if (l > 0) {
+          dy = dyAt;
+          if (l > 0 && dxin) {
             // The pass's one tensor's gradient: its outputs', and 0 for the LSTM's c_T row (not on the loss's path).
-            const dxin = g.dxin!;
             dy = tf.tidy(() => {
               const seq = tf.reshape(dxin, [T, B, H]);
               return S === 2 ? tf.concat([seq, tf.zeros([1, B, H])], 0) : seq;
             });
-            dxin.dispose();
           }
+          dxin?.dispose();
         }
       } catch (err) {
         // (disposing a disposed tensor does nothing)
         if (typeof dy !== 'number') dy.dispose();
-        tf.dispose([...grads.values()]);
         throw err;
       }
-      return grads;
     };
     return { outputs: { at: passes[units - 1]!.outputsAt, rows: T * B, features: H }, state: [...hs, ...cs], backward };
   }

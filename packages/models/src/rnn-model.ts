@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkOptions, checkPositiveInts, createRng, timeMajor } from '@rnnkit/data';
-import { activeKernels, recordOpPath, VariableOwner, type Kernels, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
+import { activeKernels, GradientsInKernels, recordOpPath, VariableOwner, type Kernels, type RecurrentLanguageModel, type State } from '@rnnkit/cells';
 import { denseCrossEntropy, kernelPass } from './fused/dense-cross-entropy.js';
 import { checkIds } from './fused/gather.js';
 import { cellKindsInWords, isCellKind, type CellKind } from './cell-kinds.js';
@@ -136,6 +136,23 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
    * not run on the kernels all the way (another implementation, no kernels, shapes they do not take).
    */
   lossGradients(X: tf.Tensor2D, Y: tf.Tensor2D, state: State): { loss: number; grads: tf.NamedTensorMap; state: State } | null {
+    const own = this.lossGradientsInKernels(X, Y, state);
+    if (!own) return null;
+    try {
+      return { loss: own.loss, grads: own.grads.toTensors(), state: own.state };
+    } catch (err) {
+      tf.dispose(own.state);
+      throw err;
+    } finally {
+      own.grads.release();
+    }
+  }
+
+  /**
+   * `lossGradients` with the gradients left in the kernels' memory (`trainableVariables`' order),
+   * for an update that runs there: no tensor is made of them, nor read back. The caller releases them.
+   */
+  lossGradientsInKernels(X: tf.Tensor2D, Y: tf.Tensor2D, state: State): { loss: number; grads: GradientsInKernels; state: State } | null {
     const k = activeKernels();
     const [B, T] = X.shape;
     const H = this.numHiddens;
@@ -160,7 +177,7 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     }
   }
 
-  /** `lossGradients`' head and backward pass, from the recurrences' run. */
+  /** `lossGradientsInKernels`' head and backward pass, from the recurrences' run. */
   private headAndGradients(
     k: Kernels,
     run: NonNullable<ReturnType<FusedCore['runOnKernels']>>,
@@ -168,7 +185,7 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     T: number,
     B: number,
     variables: tf.Variable[],
-  ): { loss: number; grads: tf.NamedTensorMap } {
+  ): { loss: number; grads: GradientsInKernels } {
     recordOpPath('denseCrossEntropy', true);
     // The head reads the recurrence's outputs where they are, and writes their gradient where the
     // recurrence's backward pass reads it: dy, then (LSTM) zeros for c_T, as the tape's tensor has it.
@@ -177,24 +194,20 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     headGrads.value.dispose();
     const outputs = T * B * this.numHiddens;
     const floats = outputs + (this.statesPerUnit - 1) * B * this.numHiddens;
+    // Every variable's gradient is written below: the head's, then each layer's (its passes' four).
+    const grads = new GradientsInKernels(k, variables);
     const dyAt = k.alloc(floats);
-    let byName: Map<string, tf.Tensor>;
     try {
       k.f32.fill(0, dyAt + outputs, dyAt + floats);
-      const head = headGrads.backwardInto(dyAt);
-      try {
-        byName = run.backward(dyAt);
-      } catch (err) {
-        tf.dispose(head);
-        throw err;
-      }
-      byName.set(this.W_out.name, head[0]!);
-      byName.set(this.b_out.name, head[1]!);
+      headGrads.backwardInto(dyAt, { dW: grads.offsetOf(this.W_out.name), db: grads.offsetOf(this.b_out.name) });
+      run.backward(dyAt, grads);
+      grads.checkAllPlaced();
+    } catch (err) {
+      grads.release();
+      throw err;
     } finally {
       k.release(dyAt);
     }
-    const grads: tf.NamedTensorMap = {};
-    for (const v of variables) grads[v.name] = byName.get(v.name)!;
     return { loss, grads };
   }
 

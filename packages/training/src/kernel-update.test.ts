@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, useBackend } from '../../../test/backends.js';
 import { createRng } from '@rnnkit/data';
-import { activeKernels, useKernels, watchOpPaths, type Kernels } from '@rnnkit/cells';
+import { activeKernels, GradientsInKernels, readInto, useKernels, watchOpPaths, type Kernels } from '@rnnkit/cells';
 import { clipGradsByGlobalNorm } from './clip.js';
 import { clippedUpdateOnKernels } from './kernel-update.js';
 import { applyClippedGradients } from './step.js';
@@ -54,6 +54,45 @@ for (const backend of TEST_BACKENDS) {
   describe(`clippedUpdateOnKernels on ${backend}`, () => {
     beforeAll(() => useBackend(backend));
     afterEach(() => useKernels(true));
+
+    it("takes gradients a model left in the kernels' memory: the bits of the same update from tensors (SGD, Adam), released after; another optimizer gets them as tensors", () => {
+      const k = activeKernels() as Kernels;
+      const optimizers = [() => tf.train.sgd(0.5), () => tf.train.adam(0.01), () => tf.train.adagrad(0.1)];
+      for (const [i, make] of optimizers.entries()) {
+        const run = (inKernels: boolean) => {
+          const { variables, grads } = setup(2);
+          const optimizer = make();
+          let source: tf.NamedTensorMap | GradientsInKernels = grads;
+          if (inKernels) {
+            const block = new GradientsInKernels(k, variables);
+            for (const v of variables) readInto(grads[v.name] as tf.Tensor, k.f32, block.offsetOf(v.name));
+            tf.dispose(Object.values(grads));
+            source = block;
+          }
+          const { result: norms, paths } = watchOpPaths(() => {
+            const first = applyClippedGradients(source, optimizer, 1);
+            if (source instanceof GradientsInKernels) expect(source.isReleased).toBe(true);
+            // A second update from tensors, so that Adam's moments and powers carry over.
+            const { variables: others, grads: again } = setup(0.5);
+            tf.dispose(others);
+            const renamed = Object.fromEntries(variables.map((v, j) => [v.name, Object.values(again)[j] as tf.Tensor]));
+            return [first, applyClippedGradients(renamed, optimizer, 1)];
+          });
+          const onKernels = paths.some((p) => p.op === 'clippedUpdate' && p.kernels);
+          const values = variables.map((v) => Array.from(v.dataSync()));
+          tf.dispose(variables);
+          optimizer.dispose();
+          return { norms, values, onKernels };
+        };
+        const inUse = k.inUse;
+        const before = tf.memory().numTensors;
+        const fromKernels = run(true);
+        expect(fromKernels).toEqual(run(false));
+        expect(fromKernels.onKernels).toBe(i < 2);
+        expect(k.inUse).toBe(inUse);
+        expect(tf.memory().numTensors).toBe(before);
+      }
+    });
 
     // Scale 2 puts the norm far above theta 1 (clipped), 0.01 below it (unclipped).
     for (const gradScale of [2, 0.01]) {

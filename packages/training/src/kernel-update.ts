@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { activeKernels, kernelsUnavailableReason, readInto, recordOpPath, tensorOfView, type Kernels } from '@rnnkit/cells';
+import { activeKernels, GradientsInKernels, kernelsUnavailableReason, readInto, recordOpPath, tensorOfView, type Kernels } from '@rnnkit/cells';
 
 /** What `tf.SGDOptimizer` keeps of its own that this update needs (tfjs 4.x; checked before use). */
 interface SgdInternals {
@@ -52,7 +52,7 @@ function optimizerOf(optimizer: tf.Optimizer): { sgd: SgdInternals } | { adam: A
  * (having done nothing) where it does not apply: another optimizer, no kernels, a gradient that is
  * null, not float32 or of an unknown variable. The step's report of its path says which.
  */
-export function clippedUpdateOnKernels(grads: tf.NamedTensorMap, optimizer: tf.Optimizer, theta: number | undefined): number | null {
+export function clippedUpdateOnKernels(grads: tf.NamedTensorMap | GradientsInKernels, optimizer: tf.Optimizer, theta: number | undefined): number | null {
   const decline = (reason: string): null => {
     recordOpPath(KERNEL_UPDATE_OP, false, reason);
     return null;
@@ -61,24 +61,47 @@ export function clippedUpdateOnKernels(grads: tf.NamedTensorMap, optimizer: tf.O
   if (typeof which === 'string') return decline(which);
   const k = activeKernels();
   if (!k) return decline(kernelsUnavailableReason() ?? 'no kernels');
-  const pairs: { v: tf.Variable; g: tf.Tensor }[] = [];
-  for (const [name, g] of Object.entries(grads)) {
-    const v = tf.engine().registeredVariables[name];
-    if (!g) return decline(`the gradient of ${name} is null`);
-    if (v?.dtype !== 'float32' || g.dtype !== 'float32' || v.size !== g.size) return decline(`${name} is not a float32 variable of its gradient's size`);
-    pairs.push({ v, g });
+  let source: GradientSource;
+  if (grads instanceof GradientsInKernels) {
+    // Where they are: in this memory, back to back in the variables' order, as the update lays them out.
+    if (grads.kernels !== k) return decline("the gradients are in another instance of the kernels' memory");
+    const other = grads.variables.find((v) => v.dtype !== 'float32');
+    if (other) return decline(`${other.name} is not a float32 variable`);
+    source = { at: grads.at, variables: [...grads.variables] };
+  } else {
+    const pairs: { v: tf.Variable; g: tf.Tensor }[] = [];
+    for (const [name, g] of Object.entries(grads)) {
+      const v = tf.engine().registeredVariables[name];
+      if (!g) return decline(`the gradient of ${name} is null`);
+      if (v?.dtype !== 'float32' || g.dtype !== 'float32' || v.size !== g.size) return decline(`${name} is not a float32 variable of its gradient's size`);
+      pairs.push({ v, g });
+    }
+    source = { tensors: pairs.map((p) => p.g), variables: pairs.map((p) => p.v) };
   }
   recordOpPath(KERNEL_UPDATE_OP, true);
-  return 'sgd' in which ? sgdPass(k, pairs, which.sgd, theta) : adamPass(k, pairs, which.adam, theta);
+  return 'sgd' in which ? sgdPass(k, source, which.sgd, theta) : adamPass(k, source, which.adam, theta);
+}
+
+/**
+ * The gradients an update reads: tensors (copied into its block), or a block already in the
+ * kernels' memory (`at`), each variable's gradient after the one before, in `variables`' order.
+ */
+type GradientSource = { variables: tf.Variable[] } & ({ tensors: tf.Tensor[] } | { at: number });
+
+/** Where the gradients are in the kernels' memory: `source`'s block, or `room` with the tensors copied in. */
+function gradientsAt(k: Kernels, source: GradientSource, room: number): number {
+  if ('at' in source) return source.at;
+  readAll(k, room, source.tensors);
+  return room;
 }
 
 /** The squared norm of the gradients at G (in order), each square added in double precision, and their clipping scale. */
-function normAndScale(k: Kernels, G: number, pairs: { g: tf.Tensor }[], theta: number | undefined): { norm: number; scale: number } {
+function normAndScale(k: Kernels, G: number, variables: tf.Variable[], theta: number | undefined): { norm: number; scale: number } {
   let sumSquares = 0;
   let at = 0;
-  for (const { g } of pairs) {
-    sumSquares += k.fn.sumSquares(4 * (G + at), g.size);
-    at += g.size;
+  for (const { size } of variables) {
+    sumSquares += k.fn.sumSquares(4 * (G + at), size);
+    at += size;
   }
   const norm = Math.fround(Math.sqrt(sumSquares));
   // theta / max(norm, theta): 1 below the threshold, theta / norm above it (clipGradsByGlobalNorm).
@@ -106,27 +129,16 @@ function assignAll(k: Kernels, offset: number, list: tf.Variable[]): void {
   }
 }
 
-function sgdPass(k: Kernels, pairs: { v: tf.Variable; g: tf.Tensor }[], sgd: SgdInternals, theta: number | undefined): number {
-  const total = pairs.reduce((sum, { g }) => sum + g.size, 0);
-  const l = k.allocLayout({ G: total, P: total });
+function sgdPass(k: Kernels, source: GradientSource, sgd: SgdInternals, theta: number | undefined): number {
+  const { variables } = source;
+  const total = variables.reduce((sum, v) => sum + v.size, 0);
+  const l = k.allocLayout({ G: 'at' in source ? 0 : total, P: total });
   try {
-    readAll(
-      k,
-      l.G,
-      pairs.map((p) => p.g),
-    );
-    readAll(
-      k,
-      l.P,
-      pairs.map((p) => p.v),
-    );
-    const { norm, scale } = normAndScale(k, l.G, pairs, theta);
-    k.fn.axpy(4 * l.P, 4 * l.G, Math.fround(-sgd.learningRate * scale), total);
-    assignAll(
-      k,
-      l.P,
-      pairs.map((p) => p.v),
-    );
+    const G = gradientsAt(k, source, l.G);
+    readAll(k, l.P, variables);
+    const { norm, scale } = normAndScale(k, G, variables, theta);
+    k.fn.axpy(4 * l.P, 4 * G, Math.fround(-sgd.learningRate * scale), total);
+    assignAll(k, l.P, variables);
     sgd.incrementIterations();
     return norm;
   } finally {
@@ -134,37 +146,30 @@ function sgdPass(k: Kernels, pairs: { v: tf.Variable; g: tf.Tensor }[], sgd: Sgd
   }
 }
 
-function adamPass(k: Kernels, pairs: { v: tf.Variable; g: tf.Tensor }[], adam: AdamInternals, theta: number | undefined): number {
+function adamPass(k: Kernels, source: GradientSource, adam: AdamInternals, theta: number | undefined): number {
+  const { variables } = source;
   // The moments by gradient position, created as tf.AdamOptimizer creates them (zeros, named after the variable).
   const moment = (list: AdamInternals['accumulatedFirstMoment'], i: number, v: tf.Variable, suffix: string): tf.Variable => {
     list[i] ??= { originalName: `${v.name}/${suffix}`, variable: tf.tidy(() => tf.zerosLike(v).variable(false)) };
     return list[i].variable;
   };
-  const ms = pairs.map(({ v }, i) => moment(adam.accumulatedFirstMoment, i, v, 'm'));
-  const vs = pairs.map(({ v }, i) => moment(adam.accumulatedSecondMoment, i, v, 'v'));
-  const total = pairs.reduce((sum, { g }) => sum + g.size, 0);
-  const l = k.allocLayout({ G: total, P: total, M: total, V: total });
+  const ms = variables.map((v, i) => moment(adam.accumulatedFirstMoment, i, v, 'm'));
+  const vs = variables.map((v, i) => moment(adam.accumulatedSecondMoment, i, v, 'v'));
+  const total = variables.reduce((sum, v) => sum + v.size, 0);
+  const l = k.allocLayout({ G: 'at' in source ? 0 : total, P: total, M: total, V: total });
   try {
-    readAll(
-      k,
-      l.G,
-      pairs.map((p) => p.g),
-    );
-    readAll(
-      k,
-      l.P,
-      pairs.map((p) => p.v),
-    );
+    const G = gradientsAt(k, source, l.G);
+    readAll(k, l.P, variables);
     readAll(k, l.M, ms);
     readAll(k, l.V, vs);
-    const { norm, scale } = normAndScale(k, l.G, pairs, theta);
+    const { norm, scale } = normAndScale(k, G, variables, theta);
     const power1 = adam.accBeta1.dataSync()[0] as number;
     const power2 = adam.accBeta2.dataSync()[0] as number;
     const f = Math.fround;
     // Every constant as TensorFlow.js makes it: a float32 scalar from the JS number.
     k.fn.adam(
       4 * l.P,
-      4 * l.G,
+      4 * G,
       4 * l.M,
       4 * l.V,
       total,
@@ -180,11 +185,7 @@ function adamPass(k: Kernels, pairs: { v: tf.Variable; g: tf.Tensor }[], adam: A
     );
     assignAll(k, l.M, ms);
     assignAll(k, l.V, vs);
-    assignAll(
-      k,
-      l.P,
-      pairs.map((p) => p.v),
-    );
+    assignAll(k, l.P, variables);
     // beta^t as tf.AdamOptimizer keeps it: the running product, rounded to float32 each step.
     tf.tidy(() => {
       adam.accBeta1.assign(tf.scalar(f(power1 * f(adam.beta1))));

@@ -201,30 +201,33 @@ describe('RNNModel', () => {
     sub.dispose();
   });
 
-  it('training steps go without the tape where lossGradients applies (the same bits as with it), and with it where not', () => {
-    const corpus = Int32Array.from({ length: 400 }, (_, i) => (i * 5 + (i >> 3)) % 9);
-    const train = (tapeOnly: boolean, numHiddens: number) => {
-      const model = new RNNModel({ vocabSize: 9, numHiddens, cell: 'gru', seed: 2 });
-      const own = vi.spyOn(model, 'lossGradients');
-      if (tapeOnly) own.mockReturnValue(null);
-      const opt = makeOptimizer('sgd', 1);
-      const loader = new SeqDataLoader(corpus, { batchSize: 4, numSteps: 6, seed: 1 });
-      const epochs = [0, 1, 2].map(() => trainEpoch(model, loader, opt, { theta: 1 }).perplexity);
-      const weights = model.trainableVariables.map((v) => Array.from(v.dataSync()));
-      const results = own.mock.results.map((r) => r.value !== null);
-      opt.dispose();
-      model.dispose();
-      return { epochs, weights, results };
-    };
-    const direct = train(false, 8);
-    const tape = train(true, 8);
-    expect(direct.results.length).toBeGreaterThan(0);
-    expect(direct.results.every(Boolean)).toBe(true);
-    expect(direct.epochs).toEqual(tape.epochs);
-    expect(direct.weights).toEqual(tape.weights);
-    // A hidden size the kernels do not take: lossGradients declines, the tape runs.
-    expect(train(false, 6).results.some(Boolean)).toBe(false);
-  });
+  it.each(['sgd', 'adam'] as const)(
+    '%s: training steps go without the tape where lossGradientsInKernels applies (the same bits as with it), and with it where not',
+    (optimizer) => {
+      const corpus = Int32Array.from({ length: 400 }, (_, i) => (i * 5 + (i >> 3)) % 9);
+      const train = (tapeOnly: boolean, numHiddens: number) => {
+        const model = new RNNModel({ vocabSize: 9, numHiddens, cell: 'gru', seed: 2 });
+        const own = vi.spyOn(model, 'lossGradientsInKernels');
+        if (tapeOnly) own.mockReturnValue(null);
+        const opt = makeOptimizer(optimizer, optimizer === 'sgd' ? 1 : 0.01);
+        const loader = new SeqDataLoader(corpus, { batchSize: 4, numSteps: 6, seed: 1 });
+        const epochs = [0, 1, 2].map(() => trainEpoch(model, loader, opt, { theta: 1 }).perplexity);
+        const weights = model.trainableVariables.map((v) => Array.from(v.dataSync()));
+        const results = own.mock.results.map((r) => r.value !== null);
+        opt.dispose();
+        model.dispose();
+        return { epochs, weights, results };
+      };
+      const direct = train(false, 8);
+      const tape = train(true, 8);
+      expect(direct.results.length).toBeGreaterThan(0);
+      expect(direct.results.every(Boolean)).toBe(true);
+      expect(direct.epochs).toEqual(tape.epochs);
+      expect(direct.weights).toEqual(tape.weights);
+      // A hidden size the kernels do not take: lossGradientsInKernels declines, the tape runs.
+      expect(train(false, 6).results.some(Boolean)).toBe(false);
+    },
+  );
 
   it('has the right state shapes for each kind', () => {
     const lstm = new RNNModel({ vocabSize: 7, numHiddens: 4, cell: 'lstm', numLayers: 2, bidirectional: true });

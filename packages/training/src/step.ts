@@ -1,12 +1,23 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { GradientsInKernels } from '@rnnkit/cells';
 import { checkTheta, clipGradsByGlobalNorm, globalNorm } from './clip.js';
 import { clippedUpdateOnKernels } from './kernel-update.js';
 
 /**
  * Clips `grads` by global norm (`theta`; no clipping when undefined), applies one optimizer
- * update and frees them. Returns the gradient norm before clipping.
+ * update and frees them (tensors, or gradients a model left in rnnkit's kernels' memory). Returns
+ * the gradient norm before clipping.
  */
-export function applyClippedGradients(grads: tf.NamedTensorMap, optimizer: tf.Optimizer, theta?: number): number {
+export function applyClippedGradients(grads: tf.NamedTensorMap | GradientsInKernels, optimizer: tf.Optimizer, theta?: number): number {
+  if (grads instanceof GradientsInKernels) {
+    try {
+      if (theta !== undefined) checkTheta(theta);
+      // On the kernels where the update runs there; else as tensors, through the optimizer.
+      return clippedUpdateOnKernels(grads, optimizer, theta) ?? applyClippedGradients(grads.toTensors(), optimizer, theta);
+    } finally {
+      grads.release();
+    }
+  }
   if (theta !== undefined) checkTheta(theta);
   // Plain SGD and Adam: clipping and the update in one pass on rnnkit's kernels where they run.
   const norm = clippedUpdateOnKernels(grads, optimizer, theta);

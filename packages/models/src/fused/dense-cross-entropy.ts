@@ -71,8 +71,8 @@ export interface RowsInKernels {
 /**
  * `denseCrossEntropy`'s pass on the kernels: the loss, its gradient function ([dx, dW, db] for dy,
  * the loss's gradient), and for a caller that takes the gradients itself, `backwardInto`: the
- * gradient for dy = 1 with dx written into the kernels' memory at `dxAt` (N x H floats), giving
- * [dW, db]; only one of the two may run, once. x may be rows in the kernels' memory, read there (they must stay
+ * gradient for dy = 1 written into the kernels' memory, dx at `dxAt` (N x H floats), dW and db at
+ * `into`'s offsets; only one of the two may run, once. x may be rows in the kernels' memory, read there (they must stay
  * until the gradient is taken). Needs x's rows and features in multiples of 4.
  */
 export function kernelPass(
@@ -83,7 +83,7 @@ export function kernelPass(
   labels: Int32Array,
   weights: Float32Array | null,
   keep: boolean,
-): { value: tf.Scalar; gradFunc: (dy: tf.Tensor) => tf.Tensor[]; backwardInto: (dxAt: number) => tf.Tensor[] } {
+): { value: tf.Scalar; gradFunc: (dy: tf.Tensor) => tf.Tensor[]; backwardInto: (dxAt: number, into: { dW: number; db: number }) => void } {
   const rows = typeof (x as RowsInKernels).at === 'number' ? (x as RowsInKernels) : null;
   const [N, H] = rows ? [rows.rows, rows.features] : (x as tf.Tensor2D).shape;
   const V = W.shape[1];
@@ -131,38 +131,51 @@ export function kernelPass(
   }
   const value = tf.scalar(weights ? sum : sum / N);
   // dy's value, and where dx goes: a tensor (null) or the caller's floats.
-  const backward = gradientOfSaved(k, saved.region, keep, 'denseCrossEntropy', ({ dy, dxAt }: { dy: number; dxAt: number | null }): tf.Tensor[] => {
-    const scale = dy / (weights ? 1 : N);
-    // The logits' gradient (p - onehot) scale (times the row's weight), over the softmax rows; its
-    // extra columns stay 0.
-    k.fn.softmaxCrossEntropyGrad(4 * saved.P, 4 * saved.LABELS, weights ? 4 * saved.WEIGHTS : 0, N, Vp, scale);
-    const M = H + 1; // x^T with a row of ones under it: dW, then db (the gradient's column sums)
-    const r = k.allocLayout({ XT: M * N, GP: N * Vp, DWB: M * Vp, WTP: Vp * H, DX: dxAt === null ? N * H : 0 });
-    const DX = dxAt ?? r.DX;
-    try {
-      const f32 = k.f32;
-      // x^T packed for the gemm straight from x's rows (blocks of 4 features), the ones as the
-      // packed layout's one plain row (H % 4 == 0 here: other sizes take the ops above).
-      k.split(splitRows(H, 2 * k.threads, 4), (fn, c0, c1) => fn.packColumns(4 * (r.XT + c0 * N), 4 * (X + c0), N, c1 - c0, H), N * H);
-      f32.fill(1, r.XT + H * N, r.XT + M * N);
-      k.fn.packPanels(4 * r.GP, 4 * saved.P, N, Vp);
-      // W^T (Vp, H) in gemm's panels, straight from the padded W: element (v, h) is W[h, v].
-      k.fn.packPanelsStrided(4 * r.WTP, 4 * saved.W, Vp, H, 1, Vp);
-      k.split(rowChunks(k, M, N, Vp), (fn, m0, m1) => fn.gemmPacked(4 * (r.DWB + m0 * Vp), 4 * (r.XT + m0 * N), 4 * r.GP, m1 - m0, N, Vp, Vp), M * N * Vp);
-      k.split(rowChunks(k, N, Vp, H), (fn, r0, r1) => fn.gemm(4 * (DX + r0 * H), 4 * (saved.P + r0 * Vp), 4 * r.WTP, r1 - r0, Vp, H), N * Vp * H);
-      const dW = new Float32Array(H * V);
-      for (let h = 0; h < H; h++) dW.set(f32.subarray(r.DWB + h * Vp, r.DWB + h * Vp + V), h * V);
-      const db = tensorOfView<tf.Rank.R1>(f32.subarray(r.DWB + H * Vp, r.DWB + H * Vp + V), [V]);
-      const grads = [tf.tensor2d(dW, [H, V]), db];
-      return dxAt === null ? [tensorOfView<tf.Rank.R2>(f32.subarray(DX, DX + N * H), [N, H]), ...grads] : grads;
-    } finally {
-      k.release(r.region);
-    }
-  });
+  const backward = gradientOfSaved(
+    k,
+    saved.region,
+    keep,
+    'denseCrossEntropy',
+    ({ dy, dxAt, into }: { dy: number; dxAt: number | null; into: { dW: number; db: number } | null }): tf.Tensor[] => {
+      const scale = dy / (weights ? 1 : N);
+      // The logits' gradient (p - onehot) scale (times the row's weight), over the softmax rows; its
+      // extra columns stay 0.
+      k.fn.softmaxCrossEntropyGrad(4 * saved.P, 4 * saved.LABELS, weights ? 4 * saved.WEIGHTS : 0, N, Vp, scale);
+      const M = H + 1; // x^T with a row of ones under it: dW, then db (the gradient's column sums)
+      const r = k.allocLayout({ XT: M * N, GP: N * Vp, DWB: M * Vp, WTP: Vp * H, DX: dxAt === null ? N * H : 0 });
+      const DX = dxAt ?? r.DX;
+      try {
+        const f32 = k.f32;
+        // x^T packed for the gemm straight from x's rows (blocks of 4 features), the ones as the
+        // packed layout's one plain row (H % 4 == 0 here: other sizes take the ops above).
+        k.split(splitRows(H, 2 * k.threads, 4), (fn, c0, c1) => fn.packColumns(4 * (r.XT + c0 * N), 4 * (X + c0), N, c1 - c0, H), N * H);
+        f32.fill(1, r.XT + H * N, r.XT + M * N);
+        k.fn.packPanels(4 * r.GP, 4 * saved.P, N, Vp);
+        // W^T (Vp, H) in gemm's panels, straight from the padded W: element (v, h) is W[h, v].
+        k.fn.packPanelsStrided(4 * r.WTP, 4 * saved.W, Vp, H, 1, Vp);
+        k.split(rowChunks(k, M, N, Vp), (fn, m0, m1) => fn.gemmPacked(4 * (r.DWB + m0 * Vp), 4 * (r.XT + m0 * N), 4 * r.GP, m1 - m0, N, Vp, Vp), M * N * Vp);
+        k.split(rowChunks(k, N, Vp, H), (fn, r0, r1) => fn.gemm(4 * (DX + r0 * H), 4 * (saved.P + r0 * Vp), 4 * r.WTP, r1 - r0, Vp, H), N * Vp * H);
+        if (into) {
+          for (let h = 0; h < H; h++) f32.copyWithin(into.dW + h * V, r.DWB + h * Vp, r.DWB + h * Vp + V);
+          f32.copyWithin(into.db, r.DWB + H * Vp, r.DWB + H * Vp + V);
+          return [];
+        }
+        const dW = new Float32Array(H * V);
+        for (let h = 0; h < H; h++) dW.set(f32.subarray(r.DWB + h * Vp, r.DWB + h * Vp + V), h * V);
+        const db = tensorOfView<tf.Rank.R1>(f32.subarray(r.DWB + H * Vp, r.DWB + H * Vp + V), [V]);
+        const grads = [tf.tensor2d(dW, [H, V]), db];
+        return dxAt === null ? [tensorOfView<tf.Rank.R2>(f32.subarray(DX, DX + N * H), [N, H]), ...grads] : grads;
+      } finally {
+        k.release(r.region);
+      }
+    },
+  );
   return {
     value,
-    gradFunc: (dy) => backward({ dy: dy.dataSync()[0] as number, dxAt: null }),
+    gradFunc: (dy) => backward({ dy: dy.dataSync()[0] as number, dxAt: null, into: null }),
     // The loss's own gradient, as a tape starts from it: one.
-    backwardInto: (dxAt) => backward({ dy: 1, dxAt }),
+    backwardInto: (dxAt, into) => {
+      backward({ dy: 1, dxAt, into });
+    },
   };
 }

@@ -11,6 +11,21 @@ import { gradientOfSaved } from './saved-region.js';
 export interface KernelPassResult extends PassResult {
   outputsAt: number;
   gradFunc: (dy: tf.Tensor | number) => PassGrads;
+  /**
+   * `gradFunc` for a caller that keeps the weights' gradients in the kernels' memory: they are
+   * written at `into`; gives the dense inputs' gradient (with `xin`, else null). No state gradients.
+   */
+  gradInto: (dy: tf.Tensor | number, into: WeightGradsAt) => tf.Tensor2D | null;
+}
+
+/** Where `gradInto` writes a pass's weight gradients (offsets in floats in the kernels' memory). */
+export interface WeightGradsAt {
+  /** W_ih's: by token rows with `ids`, the dense inputs' matrix with `xin`. */
+  dxp: number;
+  dW: number;
+  db: number;
+  /** b_ih's, where the pass adds b_ih (`bx`). */
+  dbx: number | null;
 }
 
 /**
@@ -130,162 +145,165 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
   const packed = p.leaveOutputs
     ? tensorOfView<tf.Rank.R3>(k.f32.subarray(HS + T * BH, HS + (T + spec.states) * BH), [spec.states, B, H])
     : tensorOfView<tf.Rank.R3>(k.f32.subarray(HS + BH, HS + (outRows + 1) * BH), [outRows, B, H]);
-  const gradFunc = gradientOfSaved(k, saved.region, p.keep, 'fusedRecurrence', (dy: tf.Tensor | number): PassGrads => {
-    const own = step.ownRecurrentGrad;
-    const rest = cols < GH;
-    // dW_hh on the kernels' gemm takes the inputs transposed, in whole 4 x 4 blocks.
-    const ownGemm = TB % 4 === 0 && k.weightGradientGemm;
-    // The inputs of the recurrent product: the states, and for a record with rest blocks (d2l's
-    // GRU) what the step saved as their input (r h), each for its own columns of dW_hh.
-    const parts: [number, number, number][] = rest
-      ? [
-          [0, cols, HS],
-          [cols, GH, SAVED],
-        ]
-      : [[0, GH, HS]];
-    const M = H + 1; // hIn^T with a row of ones under it: dW_hh, then the bias gradient
-    // Backward scratch: dy (with the final states' gradients as its last rows), dx, dg (when the
-    // record has its own), dh, the direct part of dh_{t-1}, dg W_hh^T, the running dc, the step's
-    // dg packed for the gemm, each part's inputs transposed over a row of ones (packed), dG in
-    // gemm's panels, dW_hh over db_hh, and W_ih's gradient. W_hh^T's panels came with the forward pass.
-    const r = k.allocLayout({
-      DY: typeof dy === 'number' ? 0 : (T + spec.states - 1) * BH,
-      DX: XG,
-      DG: own ? XG : 0,
-      DH: BH,
-      DHP: BH,
-      BACK: BH,
-      DC: BH,
-      DGH: rest ? B * cols : 0,
-      DGPK: B * cols,
-      S1: BH,
-      S2: BH,
-      HINT: ownGemm ? parts.length * M * TB : 0,
-      DGP: ownGemm ? XG : 0,
-      DWB: ownGemm ? M * GH : 0,
-      DWI: V * GH,
-    });
-    try {
-      const DG = own ? r.DG : r.DX;
-      // dy where the caller left it in the kernels' memory, else read from its tensor.
-      const DY = typeof dy === 'number' ? dy : r.DY;
-      if (typeof dy !== 'number') readInto(dy, k.f32, DY);
-      k.f32.copyWithin(r.DH, DY + (T - 1) * BH, DY + T * BH);
-      if (two) k.f32.copyWithin(r.DC, DY + T * BH, DY + (T + 1) * BH);
-      // Each thread's rows as in the forward pass. The step kernels write only the gate gradients:
-      // the bias gradients are summed after the loop from all of dG (and dX), in one order whatever
-      // the thread count, so that a run gives the same bits on any number of threads (a resumed run
-      // must equal an uninterrupted one). dW_hh's inputs, transposed and packed for its gemm
-      // (blocks of 4 inputs, straight from their rows), are the fillers: the forward pass made them.
-      const hinT = (i: number) => r.HINT + i * M * TB;
-      splitWithFillers(
-        k,
-        rowRuns(k, B),
-        (fn, b0, b1) => {
-          const rows = b1 - b0;
-          const row = rowsFrom(B, b0);
-          for (let t = T - 1; t >= 0; t--) {
-            const dg = row(DG, t, GH);
-            step.backward(fn, {
-              B: rows,
-              H,
-              acts: row(ACTS, t, GH),
-              saved: row(SAVED, t, H),
-              hPrev: row(HS, t, H),
-              hOut: row(HS, t + 1, H),
-              cPrev: row(CS, t, H),
-              dh: row(r.DH, 0, H),
-              dc: row(r.DC, 0, H),
-              dx: row(r.DX, t, GH),
-              dg,
-              dhPrev: row(r.DHP, 0, H),
-              dgh: rest ? row(r.DGH, 0, cols) : dg,
-              restPanelsT: 4 * (saved.WHHTP + cols * H),
-              scratch: row(r.S1, 0, H),
-              scratch2: row(r.S2, 0, H),
-            });
-            // dh_{t-1}: through W_hh, what step t-1's own output received, and the step's direct part.
-            // Where there is nothing to add (the first step of a record without a direct part), the
-            // product goes straight to dh.
-            const dyPrev = t > 0 ? row(DY, t - 1, H) : 0;
-            const straight = !step.directPath && !dyPrev;
-            fn.packRows(row(r.DGPK, 0, cols), rest ? row(r.DGH, 0, cols) : dg, rows, cols, cols);
-            fn.gemmPacked(straight ? row(r.DH, 0, H) : row(r.BACK, 0, H), row(r.DGPK, 0, cols), 4 * saved.WHHTP, rows, cols, H, H);
-            if (step.directPath) fn.add3(row(r.DH, 0, H), row(r.DHP, 0, H), row(r.BACK, 0, H), dyPrev, rows * H);
-            else if (dyPrev) fn.add3(row(r.DH, 0, H), row(r.BACK, 0, H), dyPrev, 0, rows * H);
-          }
-        },
-        ownGemm
-          ? parts.flatMap(([, , IN], i) =>
-              splitRows(H, 2 * k.threads, 4).map(
-                ([c0, c1]) =>
-                  (fn: KernelCalls) =>
-                    fn.packColumns(4 * (hinT(i) + c0 * TB), 4 * (IN + c0), TB, c1 - c0, H),
-              ),
+  const backward = gradientOfSaved(
+    k,
+    saved.region,
+    p.keep,
+    'fusedRecurrence',
+    ({ dy, into }: { dy: tf.Tensor | number; into: WeightGradsAt | null }): PassGrads | { dxin: tf.Tensor2D | null } => {
+      const own = step.ownRecurrentGrad;
+      const rest = cols < GH;
+      // dW_hh on the kernels' gemm takes the inputs transposed, in whole 4 x 4 blocks.
+      const ownGemm = TB % 4 === 0 && k.weightGradientGemm;
+      // The inputs of the recurrent product: the states, and for a record with rest blocks (d2l's
+      // GRU) what the step saved as their input (r h), each for its own columns of dW_hh.
+      const parts: [number, number, number][] = rest
+        ? [
+            [0, cols, HS],
+            [cols, GH, SAVED],
+          ]
+        : [[0, GH, HS]];
+      const M = H + 1; // hIn^T with a row of ones under it: dW_hh, then the bias gradient
+      // Backward scratch: dy (with the final states' gradients as its last rows), dx, dg (when the
+      // record has its own), dh, the direct part of dh_{t-1}, dg W_hh^T, the running dc, the step's
+      // dg packed for the gemm, each part's inputs transposed over a row of ones (packed), dG in
+      // gemm's panels, dW_hh over db_hh, and W_ih's gradient. W_hh^T's panels came with the forward pass.
+      const r = k.allocLayout({
+        DY: typeof dy === 'number' ? 0 : (T + spec.states - 1) * BH,
+        DX: XG,
+        DG: own ? XG : 0,
+        DH: BH,
+        DHP: BH,
+        BACK: BH,
+        DC: BH,
+        DGH: rest ? B * cols : 0,
+        DGPK: B * cols,
+        S1: BH,
+        S2: BH,
+        HINT: ownGemm ? parts.length * M * TB : 0,
+        DGP: ownGemm ? XG : 0,
+        DWB: ownGemm ? M * GH : 0,
+        DWI: V * GH,
+      });
+      try {
+        const DG = own ? r.DG : r.DX;
+        // dy where the caller left it in the kernels' memory, else read from its tensor.
+        const DY = typeof dy === 'number' ? dy : r.DY;
+        if (typeof dy !== 'number') readInto(dy, k.f32, DY);
+        k.f32.copyWithin(r.DH, DY + (T - 1) * BH, DY + T * BH);
+        if (two) k.f32.copyWithin(r.DC, DY + T * BH, DY + (T + 1) * BH);
+        // Each thread's rows as in the forward pass. The step kernels write only the gate gradients:
+        // the bias gradients are summed after the loop from all of dG (and dX), in one order whatever
+        // the thread count, so that a run gives the same bits on any number of threads (a resumed run
+        // must equal an uninterrupted one). dW_hh's inputs, transposed and packed for its gemm
+        // (blocks of 4 inputs, straight from their rows), are the fillers: the forward pass made them.
+        const hinT = (i: number) => r.HINT + i * M * TB;
+        splitWithFillers(
+          k,
+          rowRuns(k, B),
+          (fn, b0, b1) => {
+            const rows = b1 - b0;
+            const row = rowsFrom(B, b0);
+            for (let t = T - 1; t >= 0; t--) {
+              const dg = row(DG, t, GH);
+              step.backward(fn, {
+                B: rows,
+                H,
+                acts: row(ACTS, t, GH),
+                saved: row(SAVED, t, H),
+                hPrev: row(HS, t, H),
+                hOut: row(HS, t + 1, H),
+                cPrev: row(CS, t, H),
+                dh: row(r.DH, 0, H),
+                dc: row(r.DC, 0, H),
+                dx: row(r.DX, t, GH),
+                dg,
+                dhPrev: row(r.DHP, 0, H),
+                dgh: rest ? row(r.DGH, 0, cols) : dg,
+                restPanelsT: 4 * (saved.WHHTP + cols * H),
+                scratch: row(r.S1, 0, H),
+                scratch2: row(r.S2, 0, H),
+              });
+              // dh_{t-1}: through W_hh, what step t-1's own output received, and the step's direct part.
+              // Where there is nothing to add (the first step of a record without a direct part), the
+              // product goes straight to dh.
+              const dyPrev = t > 0 ? row(DY, t - 1, H) : 0;
+              const straight = !step.directPath && !dyPrev;
+              fn.packRows(row(r.DGPK, 0, cols), rest ? row(r.DGH, 0, cols) : dg, rows, cols, cols);
+              fn.gemmPacked(straight ? row(r.DH, 0, H) : row(r.BACK, 0, H), row(r.DGPK, 0, cols), 4 * saved.WHHTP, rows, cols, H, H);
+              if (step.directPath) fn.add3(row(r.DH, 0, H), row(r.DHP, 0, H), row(r.BACK, 0, H), dyPrev, rows * H);
+              else if (dyPrev) fn.add3(row(r.DH, 0, H), row(r.BACK, 0, H), dyPrev, 0, rows * H);
+            }
+          },
+          ownGemm
+            ? parts.flatMap(([, , IN], i) =>
+                splitRows(H, 2 * k.threads, 4).map(
+                  ([c0, c1]) =>
+                    (fn: KernelCalls) =>
+                      fn.packColumns(4 * (hinT(i) + c0 * TB), 4 * (IN + c0), TB, c1 - c0, H),
+                ),
+              )
+            : [],
+          2 * passWork,
+        );
+        // W_ih's gradient: each step's dx added into its token's row, by chunks of columns (each
+        // element's sum in the order of the steps, so the bits of one pass over whole rows).
+        if (ids) k.f32.fill(0, r.DWI, r.DWI + V * GH);
+        const scatter = ids
+          ? splitRows(GH, 2 * k.threads, 4).map(
+              ([c0, c1]) =>
+                (fn: KernelCalls) =>
+                  fn.addRowsStrided(4 * (r.DWI + c0), 4 * (r.DX + c0), 4 * IDS, TB, c1 - c0, GH),
             )
-          : [],
-        2 * passWork,
-      );
-      // W_ih's gradient: each step's dx added into its token's row, by chunks of columns (each
-      // element's sum in the order of the steps, so the bits of one pass over whole rows).
-      if (ids) k.f32.fill(0, r.DWI, r.DWI + V * GH);
-      const scatter = ids
-        ? splitRows(GH, 2 * k.threads, 4).map(
-            ([c0, c1]) =>
-              (fn: KernelCalls) =>
-                fn.addRowsStrided(4 * (r.DWI + c0), 4 * (r.DX + c0), 4 * IDS, TB, c1 - c0, GH),
-          )
-        : [];
-      let dW: tf.Tensor;
-      let db: tf.Tensor1D;
-      if (ownGemm) {
-        // dW_hh (H, G*H) = hIn^T dG, with a row of ones under hIn^T so that the product's last row
-        // is the bias gradient (dG's column sums): dG goes into gemm's panels once, unchanged, and
-        // the long T*B axis is the inner one. Each product splits by rows, the packings by panels
-        // (of dG) and by blocks of 4 inputs (hIn^T, packed for the gemm straight from hIn's rows);
-        // a sum's order is the same on any number of threads.
-        // The ones: with H % 4 == 0 (which the kernels need), row H is the packed layout's one plain row.
-        for (const i of parts.keys()) k.f32.fill(1, hinT(i) + H * TB, hinT(i) + M * TB);
-        packOnThreads(k, r.DGP, DG, TB, GH);
-        // W_ih's scatter-add fills the last product's job.
-        for (const [i, [g0, g1]] of parts.entries()) {
-          splitWithFillers(
-            k,
-            splitRows(M, 2 * k.threads, 4),
-            (fn, m0, m1) => fn.gemmPacked(4 * (r.DWB + m0 * GH + g0), 4 * (hinT(i) + m0 * TB), 4 * (r.DGP + g0 * TB), m1 - m0, TB, g1 - g0, GH),
-            i === parts.length - 1 ? scatter : [],
-            M * TB * (g1 - g0),
-          );
+          : [];
+        // Each weight gradient where it is in the kernels' memory (a float offset), or as a tensor
+        // where TensorFlow.js formed it; `finish` then hands them out as tensors or into `into`.
+        let dW: number | tf.Tensor;
+        let db: number | tf.Tensor1D;
+        if (ownGemm) {
+          // dW_hh (H, G*H) = hIn^T dG, with a row of ones under hIn^T so that the product's last row
+          // is the bias gradient (dG's column sums): dG goes into gemm's panels once, unchanged, and
+          // the long T*B axis is the inner one. Each product splits by rows, the packings by panels
+          // (of dG) and by blocks of 4 inputs (hIn^T, packed for the gemm straight from hIn's rows);
+          // a sum's order is the same on any number of threads.
+          // The ones: with H % 4 == 0 (which the kernels need), row H is the packed layout's one plain row.
+          for (const i of parts.keys()) k.f32.fill(1, hinT(i) + H * TB, hinT(i) + M * TB);
+          packOnThreads(k, r.DGP, DG, TB, GH);
+          // W_ih's scatter-add fills the last product's job.
+          for (const [i, [g0, g1]] of parts.entries()) {
+            splitWithFillers(
+              k,
+              splitRows(M, 2 * k.threads, 4),
+              (fn, m0, m1) => fn.gemmPacked(4 * (r.DWB + m0 * GH + g0), 4 * (hinT(i) + m0 * TB), 4 * (r.DGP + g0 * TB), m1 - m0, TB, g1 - g0, GH),
+              i === parts.length - 1 ? scatter : [],
+              M * TB * (g1 - g0),
+            );
+          }
+          dW = r.DWB;
+          db = r.DWB + H * GH;
+        } else {
+          const dgAll = tensorOfView(k.f32.subarray(DG, DG + XG), [TB, GH]);
+          const blocks = parts.map(([g0, g1, IN]) => {
+            const input = tensorOfView(k.f32.subarray(IN, IN + T * BH), [TB, H]);
+            const block = tf.slice(dgAll, [0, g0], [TB, g1 - g0]);
+            const product = tf.matMul(input, block, true, false);
+            tf.dispose([input, block]);
+            return product;
+          });
+          dW = blocks.length === 1 ? blocks[0]! : tf.concat(blocks, 1);
+          if (blocks.length > 1) tf.dispose(blocks);
+          dgAll.dispose();
+          // The same sums as the gemm's row of ones: dG's rows in order.
+          db = columnSums(k, DG, TB, GH);
+          for (const add of scatter) add(k.fn);
         }
-        dW = tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DWB, r.DWB + H * GH), [H, GH]);
-        db = tensorOfView<tf.Rank.R1>(k.f32.subarray(r.DWB + H * GH, r.DWB + M * GH), [GH]);
-      } else {
-        const dgAll = tensorOfView(k.f32.subarray(DG, DG + XG), [TB, GH]);
-        const blocks = parts.map(([g0, g1, IN]) => {
-          const input = tensorOfView(k.f32.subarray(IN, IN + T * BH), [TB, H]);
-          const block = tf.slice(dgAll, [0, g0], [TB, g1 - g0]);
-          const product = tf.matMul(input, block, true, false);
-          tf.dispose([input, block]);
-          return product;
-        });
-        dW = blocks.length === 1 ? blocks[0]! : tf.concat(blocks, 1);
-        if (blocks.length > 1) tf.dispose(blocks);
-        dgAll.dispose();
-        // The same sums as the gemm's row of ones: dG's rows in order.
-        db = columnSums(k, DG, TB, GH);
-        for (const add of scatter) add(k.fn);
-      }
-      let dxp: tf.Tensor;
-      let dxin: tf.Tensor2D | null = null;
-      // db_ih sums what the input projection saw: db_hh unless the record has its own dG, else the
-      // rows of W_ih's gradient (a token's rows are summed there already) or of dx.
-      let dbx: tf.Tensor1D | null = null;
-      if (ids) {
-        dxp = tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DWI, r.DWI + V * GH), [V, GH]);
-        if (p.bx && own) dbx = columnSums(k, r.DWI, V, GH);
-      } else {
-        if (p.bx && own) dbx = columnSums(k, r.DX, TB, GH);
-        if (xin) {
+        let dxp: number | tf.Tensor;
+        let dxin: tf.Tensor2D | null = null;
+        // db_ih sums what the input projection saw: db_hh unless the record has its own dG, else the
+        // rows of W_ih's gradient (a token's rows are summed there already) or of dx.
+        const dbxFrom: [number, number] | null = p.bx && own ? (ids ? [r.DWI, V] : [r.DX, TB]) : null;
+        if (ids) dxp = r.DWI;
+        else if (xin) {
           // W_ih's gradient and the dense inputs': what the matmul's gradient would make of dX.
           // dW_hh is done with its panels of dG and its transposed inputs: their room serves again.
           const grads = denseInputGrads(k, {
@@ -301,17 +319,47 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
           });
           dxp = grads.dW;
           dxin = grads.dx;
-        } else dxp = tensorOfView<tf.Rank.R3>(k.f32.subarray(r.DX, r.DX + XG), [T, B, GH]);
+        } else dxp = r.DX;
+        try {
+          if (into) {
+            put(k, dW, H * GH, into.dW);
+            put(k, db, GH, into.db);
+            put(k, dxp, typeof dxp === 'number' ? (ids ? V * GH : XG) : dxp.size, into.dxp);
+            if (into.dbx !== null && p.bx) {
+              if (dbxFrom) k.fn.columnSums(4 * into.dbx, 4 * dbxFrom[0], dbxFrom[1], GH);
+              else k.f32.copyWithin(into.dbx, into.db, into.db + GH);
+            }
+            return { dxin };
+          }
+          const tensor = <R extends tf.Rank>(g: number | tf.Tensor, count: number, shape: tf.ShapeMap[R]): tf.Tensor<R> =>
+            typeof g === 'number' ? tensorOfView<R>(k.f32.subarray(g, g + count), shape) : (g as tf.Tensor<R>);
+          const dbT = tensor<tf.Rank.R1>(db, GH, [GH]);
+          const dbx = !p.bx ? null : dbxFrom ? columnSums(k, dbxFrom[0], dbxFrom[1], GH) : tf.clone(dbT);
+          const dState = [tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DH, r.DH + BH), [B, H])];
+          if (two) dState.push(tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DC, r.DC + BH), [B, H]));
+          return {
+            dxp: ids ? tensor(dxp, V * GH, [V, GH]) : tensor(dxp, XG, [T, B, GH]),
+            dState,
+            dW: tensor(dW, H * GH, [H, GH]),
+            db: dbT,
+            dbx,
+            dxin,
+          } satisfies PassGrads;
+        } catch (err) {
+          tf.dispose([dxin, ...[dW, db, dxp].filter((g) => typeof g !== 'number')] as tf.Tensor[]);
+          throw err;
+        }
+      } finally {
+        k.release(r.region);
       }
-      if (p.bx && !own) dbx = tf.clone(db);
-      const dState = [tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DH, r.DH + BH), [B, H])];
-      if (two) dState.push(tensorOfView<tf.Rank.R2>(k.f32.subarray(r.DC, r.DC + BH), [B, H]));
-      return { dxp, dState, dW, db, dbx, dxin } satisfies PassGrads;
-    } finally {
-      k.release(r.region);
-    }
-  });
-  return { packed, gradFunc, outputsAt: HS + BH };
+    },
+  );
+  return {
+    packed,
+    gradFunc: (dy) => backward({ dy, into: null }) as PassGrads,
+    gradInto: (dy, into) => backward({ dy, into }).dxin,
+    outputsAt: HS + BH,
+  };
 }
 
 /**
@@ -348,6 +396,15 @@ function denseInputGrads(
     }
   } finally {
     k.release(own.region);
+  }
+}
+
+/** A gradient of `count` floats, in the kernels' memory at `g` or a tensor (disposed here), copied to `to`. */
+function put(k: Kernels, g: number | tf.Tensor, count: number, to: number): void {
+  if (typeof g === 'number') k.f32.copyWithin(to, g, g + count);
+  else {
+    readInto(g, k.f32, to);
+    g.dispose();
   }
 }
 
