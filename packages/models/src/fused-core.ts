@@ -136,14 +136,20 @@ export class FusedCore implements RecurrentCore {
           });
           if (typeof dy !== 'number') dy.dispose();
           dy = dyAt;
-          if (l > 0 && dxin) {
+          if (l === 0) {
+            dxin?.dispose();
+            continue;
+          }
+          if (!dxin) throw new Error(`FusedCore: layer ${l} gave no gradient for its inputs.`);
+          try {
             // The pass's one tensor's gradient: its outputs', and 0 for the LSTM's c_T row (not on the loss's path).
             dy = tf.tidy(() => {
               const seq = tf.reshape(dxin, [T, B, H]);
               return S === 2 ? tf.concat([seq, tf.zeros([1, B, H])], 0) : seq;
             });
+          } finally {
+            dxin.dispose();
           }
-          dxin?.dispose();
         }
       } catch (err) {
         // (disposing a disposed tensor does nothing)

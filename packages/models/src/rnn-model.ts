@@ -136,7 +136,7 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
    * not run on the kernels all the way (another implementation, no kernels, shapes they do not take).
    */
   lossGradients(X: tf.Tensor2D, Y: tf.Tensor2D, state: State): { loss: number; grads: tf.NamedTensorMap; state: State } | null {
-    const own = this.lossGradientsInKernels(X, Y, state);
+    const own = this.gradientsOnKernels(X, Y, state);
     if (!own) return null;
     try {
       return { loss: own.loss, grads: own.grads.toTensors(), state: own.state };
@@ -153,6 +153,13 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
    * for an update that runs there: no tensor is made of them, nor read back. The caller releases them.
    */
   lossGradientsInKernels(X: tf.Tensor2D, Y: tf.Tensor2D, state: State): { loss: number; grads: GradientsInKernels; state: State } | null {
+    // A subclass's own lossGradients is what the training loop should get (it falls back to it).
+    if (this.lossGradients !== RNNModel.prototype.lossGradients) return null;
+    return this.gradientsOnKernels(X, Y, state);
+  }
+
+  /** What `lossGradientsInKernels` gives, for `lossGradients` too. */
+  private gradientsOnKernels(X: tf.Tensor2D, Y: tf.Tensor2D, state: State): { loss: number; grads: GradientsInKernels; state: State } | null {
     const k = activeKernels();
     const [B, T] = X.shape;
     const H = this.numHiddens;
@@ -160,7 +167,10 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     // or has an error to name (Y's or the state's shape), it runs instead.
     if (!k || !(this.core instanceof FusedCore) || (T * B) % 4 !== 0 || !this.core.takesKernels(k, T, B)) return null;
     const variables = this.trainableVariables;
-    if (this.loss !== RNNModel.prototype.loss || variables.some((v) => !v.trainable)) return null;
+    if (this.loss !== RNNModel.prototype.loss) return null;
+    // The passes write the gradients of the core's and the head's variables, all trainable: no other.
+    const own = new Set([...Object.values(this.core.namedVariables()), this.W_out, this.b_out]);
+    if (variables.length !== own.size || variables.some((v) => !v.trainable || !own.has(v))) return null;
     if (Y.shape[0] !== B || Y.shape[1] !== T) return null;
     if (state.length !== this.stateCount || state.some((s) => s.shape[0] !== B || s.shape[1] !== H)) return null;
     const ids = timeMajor(Int32Array.from(X.dataSync()), T);
@@ -196,8 +206,9 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
     const floats = outputs + (this.statesPerUnit - 1) * B * this.numHiddens;
     // Every variable's gradient is written below: the head's, then each layer's (its passes' four).
     const grads = new GradientsInKernels(k, variables);
-    const dyAt = k.alloc(floats);
+    let dyAt = -1;
     try {
+      dyAt = k.alloc(floats);
       k.f32.fill(0, dyAt + outputs, dyAt + floats);
       headGrads.backwardInto(dyAt, { dW: grads.offsetOf(this.W_out.name), db: grads.offsetOf(this.b_out.name) });
       run.backward(dyAt, grads);
@@ -206,7 +217,7 @@ export class RNNModel extends VariableOwner implements RecurrentLanguageModel {
       grads.release();
       throw err;
     } finally {
-      k.release(dyAt);
+      if (dyAt >= 0) k.release(dyAt);
     }
     return { loss, grads };
   }

@@ -71,7 +71,10 @@ for (const backend of TEST_BACKENDS) {
           }
           const { result: norms, paths } = watchOpPaths(() => {
             const first = applyClippedGradients(source, optimizer, 1);
-            if (source instanceof GradientsInKernels) expect(source.isReleased).toBe(true);
+            if (source instanceof GradientsInKernels) {
+              expect(source.isReleased).toBe(true);
+              expect(() => applyClippedGradients(source, optimizer, 1)).toThrow(/were released/);
+            }
             // A second update from tensors, so that Adam's moments and powers carry over.
             const { variables: others, grads: again } = setup(0.5);
             tf.dispose(others);

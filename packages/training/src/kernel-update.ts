@@ -51,6 +51,8 @@ function optimizerOf(optimizer: tf.Optimizer): { sgd: SgdInternals } | { adam: A
  * the norm is summed in double precision. Returns the gradient norm before clipping, or null
  * (having done nothing) where it does not apply: another optimizer, no kernels, a gradient that is
  * null, not float32 or of an unknown variable. The step's report of its path says which.
+ * `grads` may be a block a model left in the kernels' memory (`GradientsInKernels`), read where
+ * it is; it is not released here (`applyClippedGradients` does that).
  */
 export function clippedUpdateOnKernels(grads: tf.NamedTensorMap | GradientsInKernels, optimizer: tf.Optimizer, theta: number | undefined): number | null {
   const decline = (reason: string): null => {
@@ -63,6 +65,7 @@ export function clippedUpdateOnKernels(grads: tf.NamedTensorMap | GradientsInKer
   if (!k) return decline(kernelsUnavailableReason() ?? 'no kernels');
   let source: GradientSource;
   if (grads instanceof GradientsInKernels) {
+    if (grads.isReleased) throw new Error('clippedUpdateOnKernels: these gradients were released (an update runs once on them).');
     // Where they are: in this memory, back to back in the variables' order, as the update lays them out.
     if (grads.kernels !== k) return decline("the gradients are in another instance of the kernels' memory");
     const other = grads.variables.find((v) => v.dtype !== 'float32');

@@ -4,7 +4,7 @@ import { SeqDataLoader } from '@rnnkit/data';
 import { activeKernels, setKernelThreads, type State } from '@rnnkit/cells';
 import { RNNModel, type RNNModelImplementation, type CellKind } from '@rnnkit/models';
 import { useBackend } from '../../../test/backends.js';
-import { languageModelLoss, makeOptimizer, trainEpoch } from './index.js';
+import { languageModelLoss, makeOptimizer, trainEpoch, trainStep } from './index.js';
 
 /** Token ids (batch, steps), entry i being f(i). */
 const idTensor = (batch: number, steps: number, f: (i: number) => number): tf.Tensor2D =>
@@ -196,9 +196,38 @@ describe('RNNModel', () => {
     }
     const sub = new Regularised({ vocabSize: 9, numHiddens: 8, cell: 'gru', seed: 1 });
     expect(sub.lossGradients(X, X, state)).toBeNull();
-    tf.dispose([X, ...state, ...other]);
+    expect(sub.lossGradientsInKernels(X, X, state)).toBeNull();
+    // A subclass's own lossGradients: the in-kernels step declines, so the training loop calls it.
+    let calls = 0;
+    class Watched extends RNNModel {
+      override lossGradients(x: tf.Tensor2D, y: tf.Tensor2D, s: State) {
+        calls++;
+        return super.lossGradients(x, y, s);
+      }
+    }
+    const watched = new Watched({ vocabSize: 9, numHiddens: 8, cell: 'gru', seed: 1 });
+    expect(watched.lossGradientsInKernels(X, X, state)).toBeNull();
+    const opt = makeOptimizer('sgd', 1);
+    const step = trainStep(watched, X, X, state, opt, 1);
+    expect(calls).toBe(1);
+    expect(Number.isFinite(step.loss)).toBe(true);
+    tf.dispose(step.state);
+    // A trainable variable the passes know nothing of: declined before any work.
+    const extra = tf.tidy(() => tf.variable(tf.zeros([2])));
+    class Extended extends RNNModel {
+      override namedVariables() {
+        return { ...super.namedVariables(), extra };
+      }
+    }
+    const extended = new Extended({ vocabSize: 9, numHiddens: 8, cell: 'gru', seed: 1 });
+    expect(extended.lossGradientsInKernels(X, X, state)).toBeNull();
+    expect(extended.lossGradients(X, X, state)).toBeNull();
+    extended.dispose();
+    tf.dispose([X, ...state, ...other, extra]);
+    opt.dispose();
     model.dispose();
     sub.dispose();
+    watched.dispose();
   });
 
   it.each(['sgd', 'adam'] as const)(
@@ -208,7 +237,11 @@ describe('RNNModel', () => {
       const train = (tapeOnly: boolean, numHiddens: number) => {
         const model = new RNNModel({ vocabSize: 9, numHiddens, cell: 'gru', seed: 2 });
         const own = vi.spyOn(model, 'lossGradientsInKernels');
-        if (tapeOnly) own.mockReturnValue(null);
+        // The loop falls back to lossGradients (the same passes): both decline for the tape.
+        if (tapeOnly) {
+          own.mockReturnValue(null);
+          vi.spyOn(model, 'lossGradients').mockReturnValue(null);
+        }
         const opt = makeOptimizer(optimizer, optimizer === 'sgd' ? 1 : 0.01);
         const loader = new SeqDataLoader(corpus, { batchSize: 4, numSteps: 6, seed: 1 });
         const epochs = [0, 1, 2].map(() => trainEpoch(model, loader, opt, { theta: 1 }).perplexity);

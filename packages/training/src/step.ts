@@ -9,22 +9,36 @@ import { clippedUpdateOnKernels } from './kernel-update.js';
  * the gradient norm before clipping.
  */
 export function applyClippedGradients(grads: tf.NamedTensorMap | GradientsInKernels, optimizer: tf.Optimizer, theta?: number): number {
+  try {
+    if (theta !== undefined) checkTheta(theta);
+    // Plain SGD and Adam: clipping and the update in one pass on rnnkit's kernels where they run.
+    const norm = clippedUpdateOnKernels(grads, optimizer, theta);
+    if (norm !== null) {
+      disposeGradients(grads);
+      return norm;
+    }
+  } catch (err) {
+    disposeGradients(grads);
+    throw err;
+  }
   if (grads instanceof GradientsInKernels) {
+    // The optimizer's own update, on tensors of them.
     try {
-      if (theta !== undefined) checkTheta(theta);
-      // On the kernels where the update runs there; else as tensors, through the optimizer.
-      return clippedUpdateOnKernels(grads, optimizer, theta) ?? applyClippedGradients(grads.toTensors(), optimizer, theta);
+      return clippedUpdateWithOps(grads.toTensors(), optimizer, theta);
     } finally {
       grads.release();
     }
   }
-  if (theta !== undefined) checkTheta(theta);
-  // Plain SGD and Adam: clipping and the update in one pass on rnnkit's kernels where they run.
-  const norm = clippedUpdateOnKernels(grads, optimizer, theta);
-  if (norm !== null) {
-    tf.dispose(grads);
-    return norm;
-  }
+  return clippedUpdateWithOps(grads, optimizer, theta);
+}
+
+function disposeGradients(grads: tf.NamedTensorMap | GradientsInKernels): void {
+  if (grads instanceof GradientsInKernels) grads.release();
+  else tf.dispose(grads);
+}
+
+/** `applyClippedGradients` with TensorFlow.js's ops and the optimizer's own update; frees `grads`. */
+function clippedUpdateWithOps(grads: tf.NamedTensorMap, optimizer: tf.Optimizer, theta: number | undefined): number {
   const clipped = theta === undefined ? { grads, norm: globalNorm(Object.values(grads)) } : clipGradsByGlobalNorm(grads, theta);
   optimizer.applyGradients(clipped.grads);
   const gradNorm = clipped.norm.dataSync()[0] as number;

@@ -53,7 +53,7 @@ export function languageModelObjective(
 export function trainStep(model: RecurrentLanguageModel, X: tf.Tensor2D, Y: tf.Tensor2D, state: State, optimizer: tf.Optimizer, theta: number): StepResult {
   // A model that takes its own gradients (RNNModel's fused passes on the kernels) skips the tape,
   // and leaves them in the kernels' memory where the update runs too.
-  const own = model.lossGradientsInKernels ? model.lossGradientsInKernels(X, Y, state) : model.lossGradients?.(X, Y, state);
+  const own = model.lossGradientsInKernels?.(X, Y, state) ?? model.lossGradients?.(X, Y, state);
   if (own) return { loss: own.loss, gradNorm: applyClippedGradients(own.grads, optimizer, theta), state: own.state };
   let next: State = [];
   const objective = languageModelObjective(model, X, Y, state, (s) => (next = s));

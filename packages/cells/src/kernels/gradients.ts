@@ -41,7 +41,7 @@ export class GradientsInKernels {
   /** Throws where a variable's room was never given out: its gradient would be whatever was there. */
   checkAllPlaced(): void {
     const missing = this.variables.filter((v) => !this.placed.has(v.name)).map((v) => v.name);
-    if (missing.length > 0) throw new Error(`GradientsInKernels: no gradient was written for ${missing.join(', ')}.`);
+    if (missing.length > 0) throw new Error(`GradientsInKernels: no gradient was written for ${missing.join(', ')} (its room was never asked for).`);
   }
 
   /** The gradients as tensors by variable name (copies, which the caller disposes). */

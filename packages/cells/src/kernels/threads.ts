@@ -41,7 +41,9 @@ const COMMAND = 1 + ARGS;
  * How long a worker polls for the next job before it sleeps: longer than what a training step
  * does between its jobs on the caller's thread alone (its copies, the optimizer's bookkeeping,
  * TensorFlow.js's ops: about 2 ms for d2l's GRU), so that the next job finds the workers awake.
- * A worker polls on a core of its own; the caller's thread never waits for it.
+ * The caller's thread never waits for a polling worker, but the worker holds its core: where
+ * threads outnumber free cores (several pools, as with one per data-parallel worker), give each
+ * pool fewer threads (`setKernelThreads`).
  */
 export const WORKER_SPIN_MS = 5;
 

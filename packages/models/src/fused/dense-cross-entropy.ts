@@ -130,7 +130,7 @@ export function kernelPass(
     k.release(f.region);
   }
   const value = tf.scalar(weights ? sum : sum / N);
-  // dy's value, and where dx goes: a tensor (null) or the caller's floats.
+  // dy's value, and where the gradients go: tensors (null), or the caller's floats (dx at dxAt, dW and db at into).
   const backward = gradientOfSaved(
     k,
     saved.region,
@@ -155,13 +155,13 @@ export function kernelPass(
         k.fn.packPanelsStrided(4 * r.WTP, 4 * saved.W, Vp, H, 1, Vp);
         k.split(rowChunks(k, M, N, Vp), (fn, m0, m1) => fn.gemmPacked(4 * (r.DWB + m0 * Vp), 4 * (r.XT + m0 * N), 4 * r.GP, m1 - m0, N, Vp, Vp), M * N * Vp);
         k.split(rowChunks(k, N, Vp, H), (fn, r0, r1) => fn.gemm(4 * (DX + r0 * H), 4 * (saved.P + r0 * Vp), 4 * r.WTP, r1 - r0, Vp, H), N * Vp * H);
+        // dW's rows without their padding columns: into the caller's room, or a tensor's array.
+        const [dW, dWAt] = into ? [f32, into.dW] : [new Float32Array(H * V), 0];
+        for (let h = 0; h < H; h++) dW.set(f32.subarray(r.DWB + h * Vp, r.DWB + h * Vp + V), dWAt + h * V);
         if (into) {
-          for (let h = 0; h < H; h++) f32.copyWithin(into.dW + h * V, r.DWB + h * Vp, r.DWB + h * Vp + V);
           f32.copyWithin(into.db, r.DWB + H * Vp, r.DWB + H * Vp + V);
           return [];
         }
-        const dW = new Float32Array(H * V);
-        for (let h = 0; h < H; h++) dW.set(f32.subarray(r.DWB + h * Vp, r.DWB + h * Vp + V), h * V);
         const db = tensorOfView<tf.Rank.R1>(f32.subarray(r.DWB + H * Vp, r.DWB + H * Vp + V), [V]);
         const grads = [tf.tensor2d(dW, [H, V]), db];
         return dxAt === null ? [tensorOfView<tf.Rank.R2>(f32.subarray(DX, DX + N * H), [N, H]), ...grads] : grads;

@@ -257,7 +257,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
             )
           : [];
         // Each weight gradient where it is in the kernels' memory (a float offset), or as a tensor
-        // where TensorFlow.js formed it; `finish` then hands them out as tensors or into `into`.
+        // where TensorFlow.js formed it; below they go out as tensors, or into `into`.
         let dW: number | tf.Tensor;
         let db: number | tf.Tensor1D;
         if (ownGemm) {
@@ -325,7 +325,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
             put(k, dW, H * GH, into.dW);
             put(k, db, GH, into.db);
             put(k, dxp, typeof dxp === 'number' ? (ids ? V * GH : XG) : dxp.size, into.dxp);
-            if (into.dbx !== null && p.bx) {
+            if (into.dbx !== null) {
               if (dbxFrom) k.fn.columnSums(4 * into.dbx, 4 * dbxFrom[0], dbxFrom[1], GH);
               else k.f32.copyWithin(into.dbx, into.db, into.db + GH);
             }
@@ -357,7 +357,12 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
   return {
     packed,
     gradFunc: (dy) => backward({ dy, into: null }) as PassGrads,
-    gradInto: (dy, into) => backward({ dy, into }).dxin,
+    gradInto: (dy, into) => {
+      // W_ih's gradient is a weight's only with token ids or dense inputs (else it is dX's T x B x G*H).
+      if (!ids && !xin) throw new Error('kernelRecurrence: gradInto needs a pass over token ids or dense inputs.');
+      if ((into.dbx === null) !== (p.bx === null)) throw new Error("kernelRecurrence: gradInto's room for b_ih's gradient must match the pass's b_ih.");
+      return backward({ dy, into }).dxin;
+    },
     outputsAt: HS + BH,
   };
 }
