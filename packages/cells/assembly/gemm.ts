@@ -223,16 +223,27 @@ export function gemmStrided(C: usize, A: usize, Bp: usize, M: i32, K: i32, N: i3
  * of either part starts at out + 4 K i, so a chunk of rows from a multiple of 4 is a layout too.
  */
 export function packRows(out: usize, A: usize, M: i32, K: i32, lda: i32): void {
+  packRowsInto(out, A, M, K, lda, K, 0);
+}
+
+/**
+ * `packRows` of A (M, K) into columns k0 .. k0 + K of the layout of a wider matrix, `ldo` columns
+ * in all: a product's A assembled side by side from its parts ([X H 1] of an affine map) without
+ * forming it row-major first. `lda` 0 repeats A's one row (a column of ones from one float).
+ */
+export function packRowsInto(out: usize, A: usize, M: i32, K: i32, lda: i32, ldo: i32, k0: i32): void {
   const K4 = <usize>K << 2;
   const L4 = <usize>lda << 2;
+  const O4 = <usize>ldo << 2;
   const M4 = M & ~3;
-  let o = out;
   let i = 0;
   for (; i < M4; i += 4) {
     const a0 = A + <usize>i * L4;
     const a1 = a0 + L4;
     const a2 = a1 + L4;
     const a3 = a2 + L4;
+    // Block i starts at row i (4 O4 bytes a block); column k0 is 16 k0 bytes into it.
+    let o = out + <usize>i * O4 + (<usize>k0 << 4);
     let k: usize = 0;
     // 4 x 4 blocks transposed in registers: 4 k's of the 4 rows.
     for (; k + 16 <= K4; k += 16) {
@@ -258,10 +269,7 @@ export function packRows(out: usize, A: usize, M: i32, K: i32, lda: i32): void {
       o += 16;
     }
   }
-  for (; i < M; i++) {
-    memory.copy(o, A + <usize>i * L4, K4);
-    o += K4;
-  }
+  for (; i < M; i++) memory.copy(out + <usize>i * O4 + (<usize>k0 << 2), A + <usize>i * L4, K4);
 }
 
 /**

@@ -30,4 +30,4 @@ export { sumSquares, axpy, adam } from './optimizer';
 export { addRows, addRowsStrided, transpose, transposeStrided, gatherRows } from './rows';
 export { dropoutMask } from './random';
 export { tanhFloats, columnSums } from './elementwise';
-export { packPanels, packPanelsWide, gemm, gemmStrided, packPanelsStrided, packRows, packColumns, gemmPacked, packPanelsTransposed } from './gemm';
+export { packPanels, packPanelsWide, gemm, gemmStrided, packPanelsStrided, packRows, packRowsInto, packColumns, gemmPacked, packPanelsTransposed } from './gemm';

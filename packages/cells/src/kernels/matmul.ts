@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Kernels } from './simd.js';
-import { splitRows } from './threads.js';
+import { splitRows, type KernelCalls } from './threads.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
@@ -125,7 +125,14 @@ interface ProductOperands<S extends string> {
   nA: number;
   /** Sizes in floats of the scratch regions `fillA` uses. */
   scratch: Record<S, number>;
-  fillA(f32: Float32Array, temp: Record<'A' | S, number>): void;
+  /** Writes A (row-major at temp.A where `rowMajor`; else only what `packA` reads, into the scratch regions). */
+  fillA(f32: Float32Array, temp: Record<'A' | S, number>, rowMajor: boolean): void;
+  /**
+   * Optional, for one batch of A: packs its rows r0..r1 (r0 a multiple of 4) for the gemm
+   * (`packRows`' layout at byte offset AP) straight from what `fillA` left in the scratch regions,
+   * without A row-major in between.
+   */
+  packA?(fn: KernelCalls, temp: Record<S, number>, AP: number, r0: number, r1: number): void;
   /** B: the tensor its kept panels go by, their layout, B's batches, and a stack's other tensors. */
   B: { dataId: object; layout: Layout; count: number; with?: object[]; once?: boolean };
   /** Writes B's `count` batches from float offset `at`: (K, N) each, (N, K) in the TRANSPOSED layout. */
@@ -294,17 +301,26 @@ export class GemmMatMul {
       K,
       N,
       nA: 1,
-      scratch: { X: M * Kx, H: M * Kh },
-      fillA: (f32, temp) => {
-        // X and H in as they are, then their rows side by side (copyWithin: no view per row).
+      scratch: { X: M * Kx, H: M * Kh, ONE: 1 },
+      fillA: (f32, temp, rowMajor) => {
+        // X and H in as they are, then (where A is formed) their rows side by side.
         f32.set(backend.typedArrayFromHeap(x), temp.X);
         f32.set(backend.typedArrayFromHeap(h), temp.H);
+        f32[temp.ONE] = 1;
+        if (!rowMajor) return;
         for (let r = 0; r < M; r++) {
           const row = temp.A + r * K;
           f32.copyWithin(row, temp.X + r * Kx, temp.X + r * Kx + Kx);
           f32.copyWithin(row + Kx, temp.H + r * Kh, temp.H + r * Kh + Kh);
           f32[row + Kx + Kh] = 1;
         }
+      },
+      // [X H 1]'s rows packed from X, H and the one: no row-major copy, no JS loop over the rows.
+      packA: (fn, temp, AP, r0, r1) => {
+        const at = AP + 4 * r0 * K;
+        fn.packRowsInto(at, 4 * (temp.X + r0 * Kx), r1 - r0, Kx, Kx, K, 0);
+        fn.packRowsInto(at, 4 * (temp.H + r0 * Kh), r1 - r0, Kh, Kh, K, Kx);
+        fn.packRowsInto(at, 4 * temp.ONE, r1 - r0, 1, 0, K, Kx + Kh);
       },
       B: { dataId: wh.dataId, layout: STACKED, count: 1, with: [wx.dataId, b.dataId] },
       // Row-major W_x, W_h and b one after the other are the stack's rows.
@@ -420,8 +436,10 @@ export class GemmMatMul {
     const kept = p.B.once ? undefined : this.packed.get(dataId, layout, shape, p.B.with);
     const keep = !kept && !p.B.once && this.packed.worthKeeping(dataId, layout, count * panelFloats);
     const runs = productRuns(M, Np, K, k.threads);
-    // AP: one product's A packed for the gemm (`packRows`), where it runs whole or split by rows.
-    const temp = k.allocLayout({ A: p.nA * M * K, ...p.scratch, C: M * Np, AP: runs.cols ? 0 : M * K, Braw: kept ? 0 : count * K * N } as Record<
+    // AP: one product's A packed for the gemm (`packRows`), where it runs whole or split by rows;
+    // then `packA`, where given, packs it from its parts (and A is not formed).
+    const packA = runs.cols ? undefined : p.packA;
+    const temp = k.allocLayout({ A: packA ? 0 : p.nA * M * K, ...p.scratch, C: M * Np, AP: runs.cols ? 0 : M * K, Braw: kept ? 0 : count * K * N } as Record<
       'A' | 'C' | 'AP' | 'Braw' | S,
       number
     >);
@@ -434,7 +452,7 @@ export class GemmMatMul {
     }
     const f32 = k.f32; // read after every alloc: one may have grown the memory
     try {
-      p.fillA(f32, temp);
+      p.fillA(f32, temp, !packA);
       if (!kept) {
         p.fillB(f32, temp.Braw);
         for (let i = 0; i < count; i++) {
@@ -448,7 +466,7 @@ export class GemmMatMul {
       for (let i = 0; i < p.batches; i++) {
         const A = 4 * (temp.A + (p.aIdx[i] as number) * M * K);
         const P = 4 * (panels.offset + (p.bIdx[i] as number) * panelFloats);
-        this.gemm(runs, temp.C, A, 4 * temp.AP, P, M, K, Np);
+        this.gemm(runs, temp.C, A, 4 * temp.AP, P, M, K, Np, packA && ((fn, r0, r1) => packA.call(p, fn, temp, 4 * temp.AP, r0, r1)));
         p.copyOut(f32, temp.C, Np, i);
       }
     } catch (err) {
@@ -466,7 +484,17 @@ export class GemmMatMul {
    * as `runs` says. Whole or split by rows, A's rows are packed (at byte offset AP) for
    * `gemmPacked`, about 10% faster than `gemm` on row-major A, with the same sums in the same order.
    */
-  private gemm(runs: ReturnType<typeof productRuns>, C: number, A: number, AP: number, P: number, M: number, K: number, Np: number): void {
+  private gemm(
+    runs: ReturnType<typeof productRuns>,
+    C: number,
+    A: number,
+    AP: number,
+    P: number,
+    M: number,
+    K: number,
+    Np: number,
+    packA?: (fn: KernelCalls, r0: number, r1: number) => void,
+  ): void {
     const k = this.k;
     if (runs.cols) {
       // Every chunk reads all of A: packing it per chunk would repeat the work.
@@ -476,7 +504,8 @@ export class GemmMatMul {
     k.split(
       runs.rows ?? [[0, M]],
       (fn, r0, r1) => {
-        fn.packRows(AP + 4 * r0 * K, A + 4 * r0 * K, r1 - r0, K, K);
+        if (packA) packA(fn, r0, r1);
+        else fn.packRows(AP + 4 * r0 * K, A + 4 * r0 * K, r1 - r0, K, K);
         fn.gemmPacked(4 * (C + r0 * Np), AP + 4 * r0 * K, P, r1 - r0, K, Np, Np);
       },
       M * Np * K,

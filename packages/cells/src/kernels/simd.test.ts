@@ -135,6 +135,46 @@ describe('the WebAssembly SIMD kernels', () => {
     }
   });
 
+  it("packRowsInto assembles [X H 1]'s packed rows from its parts: packRows' layout of the whole, row chunks and tail rows included", () => {
+    const k = activeKernels()!;
+    for (const [M, Kx, Kh] of [
+      [4, 4, 8],
+      [7, 5, 6],
+      [12, 28, 16],
+      [3, 2, 9],
+    ] as const) {
+      const K = Kx + Kh + 1;
+      const lay = k.allocLayout({ X: M * Kx, H: M * Kh, ONE: 1, A: M * K, P1: M * K, P2: M * K });
+      try {
+        const f = k.f32;
+        for (let i = 0; i < M * Kx; i++) f[lay.X + i] = Math.sin(1 + 3 * i);
+        for (let i = 0; i < M * Kh; i++) f[lay.H + i] = Math.cos(2 + 5 * i);
+        f[lay.ONE] = 1;
+        // Reference: [X H 1] row-major, then packRows.
+        for (let r = 0; r < M; r++) {
+          f.copyWithin(lay.A + r * K, lay.X + r * Kx, lay.X + (r + 1) * Kx);
+          f.copyWithin(lay.A + r * K + Kx, lay.H + r * Kh, lay.H + (r + 1) * Kh);
+          f[lay.A + r * K + Kx + Kh] = 1;
+        }
+        f.fill(-7, lay.P1, lay.P1 + 2 * M * K);
+        k.fn.packRows(4 * lay.P1, 4 * lay.A, M, K, K);
+        // In row chunks from multiples of 4, as a split product packs them.
+        for (let r0 = 0; r0 < M; r0 += 4) {
+          const rows = Math.min(4, M - r0);
+          const at = 4 * (lay.P2 + r0 * K);
+          k.fn.packRowsInto(at, 4 * (lay.X + r0 * Kx), rows, Kx, Kx, K, 0);
+          k.fn.packRowsInto(at, 4 * (lay.H + r0 * Kh), rows, Kh, Kh, K, Kx);
+          k.fn.packRowsInto(at, 4 * lay.ONE, rows, 1, 0, K, Kx + Kh);
+        }
+        const want = Array.from(f.subarray(lay.P1, lay.P1 + M * K));
+        expect(want.includes(-7)).toBe(false);
+        expect(Array.from(f.subarray(lay.P2, lay.P2 + M * K)), `${M} x (${Kx} + ${Kh} + 1)`).toEqual(want);
+      } finally {
+        k.release(lay.region);
+      }
+    }
+  });
+
   it("addRowsStrided by column chunks gives addRows' bits (a token's rows added in order)", () => {
     const k = activeKernels()!;
     const [n, N, V] = [23, 20, 5];
