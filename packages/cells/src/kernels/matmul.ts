@@ -382,18 +382,49 @@ export class GemmMatMul {
     const { M, Kx, Kh, N } = o;
     const heaps = (ts: tf.TensorInfo[]) => ts.map((t) => backend.typedArrayFromHeap(t));
     const rows = Kx + Kh + 1;
+    // With X's and H's widths in whole 4-row blocks of A, A's rows pack straight from X's and H's
+    // columns (`packColumns`), in the product's chunks, rather than transposed here first.
+    const direct = Kx % 4 === 0 && Kh % 4 === 0;
     this.product(backend, {
       M: rows,
       K: M,
       N,
       nA: 1,
-      scratch: { T: M * Math.max(Kx, Kh) },
-      fillA: (f32, temp) => {
-        // X^T, then H^T, then a row of ones: (Kx + Kh + 1, M).
-        transposeIn(this.k, f32, heaps(o.xs), M, Kx, temp.A, temp.T);
-        transposeIn(this.k, f32, heaps(o.hs), M, Kh, temp.A + Kx * M, temp.T);
-        f32.fill(1, temp.A + (Kx + Kh) * M, temp.A + rows * M);
+      scratch: { T: M * Math.max(Kx, Kh), X: direct ? M * Kx : 0, H: direct ? M * Kh : 0, ONES: direct ? M : 0 },
+      fillA: (f32, temp, rowMajor) => {
+        if (rowMajor) {
+          // X^T, then H^T, then a row of ones: (Kx + Kh + 1, M).
+          transposeIn(this.k, f32, heaps(o.xs), M, Kx, temp.A, temp.T);
+          transposeIn(this.k, f32, heaps(o.hs), M, Kh, temp.A + Kx * M, temp.T);
+          f32.fill(1, temp.A + (Kx + Kh) * M, temp.A + rows * M);
+          return;
+        }
+        let at = temp.X;
+        for (const heap of heaps(o.xs)) {
+          f32.set(heap, at);
+          at += heap.length;
+        }
+        at = temp.H;
+        for (const heap of heaps(o.hs)) {
+          f32.set(heap, at);
+          at += heap.length;
+        }
+        f32.fill(1, temp.ONES, temp.ONES + M);
       },
+      // A's rows r0..r1: X's columns, then H's, then the ones (a plain row, the layout's last).
+      ...(direct && {
+        packA: (fn: KernelCalls, temp: Record<'T' | 'X' | 'H' | 'ONES', number>, AP: number, r0: number, r1: number) => {
+          for (const [from, to, src] of [
+            [0, Kx, temp.X],
+            [Kx, Kx + Kh, temp.H],
+            [Kx + Kh, rows, temp.ONES],
+          ] as const) {
+            const [a, b] = [Math.max(r0, from), Math.min(r1, to)];
+            const width = to - from;
+            if (a < b) fn.packColumns(AP + 4 * a * M, 4 * (src + a - from), M, b - a, width);
+          }
+        },
+      }),
       // A gradient (or a stack of them): used this once, never kept.
       B: { dataId: (o.gs[0] as tf.TensorInfo).dataId, layout: PLAIN, count: 1, once: true },
       fillB: (f32, at) => {
