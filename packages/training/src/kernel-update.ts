@@ -70,7 +70,7 @@ export function clippedUpdateOnKernels(grads: tf.NamedTensorMap | GradientsInKer
     if (grads.kernels !== k) return decline("the gradients are in another instance of the kernels' memory");
     const other = grads.variables.find((v) => v.dtype !== 'float32');
     if (other) return decline(`${other.name} is not a float32 variable`);
-    source = { at: grads.at, variables: [...grads.variables] };
+    source = { at: grads.at, variables: grads.variables };
   } else {
     const pairs: { v: tf.Variable; g: tf.Tensor }[] = [];
     for (const [name, g] of Object.entries(grads)) {
@@ -89,7 +89,7 @@ export function clippedUpdateOnKernels(grads: tf.NamedTensorMap | GradientsInKer
  * The gradients an update reads: tensors (copied into its block), or a block already in the
  * kernels' memory (`at`), each variable's gradient after the one before, in `variables`' order.
  */
-type GradientSource = { variables: tf.Variable[] } & ({ tensors: tf.Tensor[] } | { at: number });
+type GradientSource = { variables: readonly tf.Variable[] } & ({ tensors: tf.Tensor[] } | { at: number });
 
 /** Where the gradients are in the kernels' memory: `source`'s block, or `room` with the tensors copied in. */
 function gradientsAt(k: Kernels, source: GradientSource, room: number): number {
@@ -99,7 +99,7 @@ function gradientsAt(k: Kernels, source: GradientSource, room: number): number {
 }
 
 /** The squared norm of the gradients at G (in order), each square added in double precision, and their clipping scale. */
-function normAndScale(k: Kernels, G: number, variables: tf.Variable[], theta: number | undefined): { norm: number; scale: number } {
+function normAndScale(k: Kernels, G: number, variables: readonly tf.Variable[], theta: number | undefined): { norm: number; scale: number } {
   let sumSquares = 0;
   let at = 0;
   for (const { size } of variables) {
@@ -112,7 +112,7 @@ function normAndScale(k: Kernels, G: number, variables: tf.Variable[], theta: nu
 }
 
 /** Copies each tensor of `list` into the kernels' memory from `offset` on, one after another. */
-function readAll(k: Kernels, offset: number, list: tf.Tensor[]): void {
+function readAll(k: Kernels, offset: number, list: readonly tf.Tensor[]): void {
   const f32 = k.f32;
   let at = offset;
   for (const t of list) {
@@ -122,7 +122,7 @@ function readAll(k: Kernels, offset: number, list: tf.Tensor[]): void {
 }
 
 /** Assigns each variable its values from `offset` on, one after another. */
-function assignAll(k: Kernels, offset: number, list: tf.Variable[]): void {
+function assignAll(k: Kernels, offset: number, list: readonly tf.Variable[]): void {
   let at = offset;
   for (const v of list) {
     const value = tensorOfView(k.f32.subarray(at, at + v.size), v.shape);

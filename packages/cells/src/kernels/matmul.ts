@@ -160,13 +160,17 @@ function intoTensor(backend: WasmHeapBackend, out: tf.TensorInfo, M: number, N: 
  * then the kernels' 4 x 4 block transpose where the sizes allow, else a plain loop.
  */
 function transposeIn(k: Kernels, f32: Float32Array, parts: readonly Float32Array[], rows: number, cols: number, dst: number, scratch: number): void {
-  let at = scratch;
+  copyIn(f32, parts, scratch);
+  if (rows % 4 === 0 && cols % 4 === 0) k.fn.transpose(4 * dst, 4 * scratch, rows, cols);
+  else for (let r = 0; r < cols; r++) for (let c = 0; c < rows; c++) f32[dst + r * rows + c] = f32[scratch + c * cols + r] as number;
+}
+
+/** `parts` one after another into the kernels' memory from float offset `at`. */
+function copyIn(f32: Float32Array, parts: readonly Float32Array[], at: number): void {
   for (const part of parts) {
     f32.set(part, at);
     at += part.length;
   }
-  if (rows % 4 === 0 && cols % 4 === 0) k.fn.transpose(4 * dst, 4 * scratch, rows, cols);
-  else for (let r = 0; r < cols; r++) for (let c = 0; c < rows; c++) f32[dst + r * rows + c] = f32[scratch + c * cols + r] as number;
 }
 
 /** The batch indices of a product without batch dimensions (never written to). */
@@ -390,30 +394,23 @@ export class GemmMatMul {
       K: M,
       N,
       nA: 1,
-      scratch: { T: M * Math.max(Kx, Kh), X: direct ? M * Kx : 0, H: direct ? M * Kh : 0, ONES: direct ? M : 0 },
+      // X and H as they are (where A is formed row-major, they are transposeIn's scratch).
+      scratch: direct ? { X: M * Kx, H: M * Kh, ONES: M } : { X: M * Math.max(Kx, Kh), H: 0, ONES: 0 },
       fillA: (f32, temp, rowMajor) => {
         if (rowMajor) {
           // X^T, then H^T, then a row of ones: (Kx + Kh + 1, M).
-          transposeIn(this.k, f32, heaps(o.xs), M, Kx, temp.A, temp.T);
-          transposeIn(this.k, f32, heaps(o.hs), M, Kh, temp.A + Kx * M, temp.T);
+          transposeIn(this.k, f32, heaps(o.xs), M, Kx, temp.A, temp.X);
+          transposeIn(this.k, f32, heaps(o.hs), M, Kh, temp.A + Kx * M, direct ? temp.H : temp.X);
           f32.fill(1, temp.A + (Kx + Kh) * M, temp.A + rows * M);
           return;
         }
-        let at = temp.X;
-        for (const heap of heaps(o.xs)) {
-          f32.set(heap, at);
-          at += heap.length;
-        }
-        at = temp.H;
-        for (const heap of heaps(o.hs)) {
-          f32.set(heap, at);
-          at += heap.length;
-        }
+        copyIn(f32, heaps(o.xs), temp.X);
+        copyIn(f32, heaps(o.hs), temp.H);
         f32.fill(1, temp.ONES, temp.ONES + M);
       },
       // A's rows r0..r1: X's columns, then H's, then the ones (a plain row, the layout's last).
       ...(direct && {
-        packA: (fn: KernelCalls, temp: Record<'T' | 'X' | 'H' | 'ONES', number>, AP: number, r0: number, r1: number) => {
+        packA: (fn: KernelCalls, temp: Record<'X' | 'H' | 'ONES', number>, AP: number, r0: number, r1: number) => {
           for (const [from, to, src] of [
             [0, Kx, temp.X],
             [Kx, Kx + Kh, temp.H],

@@ -72,8 +72,8 @@ export interface RowsInKernels {
  * `denseCrossEntropy`'s pass on the kernels: the loss, its gradient function ([dx, dW, db] for dy,
  * the loss's gradient), and for a caller that takes the gradients itself, `backwardInto`: the
  * gradient for dy = 1 written into the kernels' memory, dx at `dxAt` (N x H floats), dW and db at
- * `into`'s offsets; only one of the two may run, once. x may be rows in the kernels' memory, read there (they must stay
- * until the gradient is taken). Needs x's rows and features in multiples of 4.
+ * `into`'s offsets; only one of the two may run, once. x may be rows in the kernels' memory, read
+ * there (they must stay until the gradient is taken). Needs x's rows and features in multiples of 4.
  */
 export function kernelPass(
   k: Kernels,
