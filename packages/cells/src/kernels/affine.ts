@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { affineShapes, affineWeightGradOperands } from './matmul.js';
+import { affineShapes, affineWeightGradOperands, type WeightGradStream } from './matmul.js';
 import { recordOpPath } from './paths.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -34,6 +34,12 @@ export const TAPPED_AFFINE_KERNEL = 'RnnkitAffineTapped';
  */
 export const WEIGHT_TAP_KERNEL = 'RnnkitWeightTap';
 
+/**
+ * The weight gradients a `WEIGHT_TAP_KERNEL`'s gradient takes from a `WeightGradStream` (no
+ * inputs; the stream in its `stream` attribute): dW_x, dW_h and db, as the stream summed them.
+ */
+export const STREAMED_WEIGHT_GRADS_KERNEL = 'RnnkitStreamedWeightGrads';
+
 /** What one use of tapped weights leaves for the tap's gradient, and in which backward pass. */
 interface TappedUse {
   x: tf.Tensor2D;
@@ -48,6 +54,8 @@ class WeightTap {
   count = 0;
   /** By forward order, filled by the uses' gradients (a use off the way to the result leaves a hole). */
   uses: (TappedUse | undefined)[] = [];
+  /** Where the uses' weight gradients are summed as they arrive instead, by backward pass. */
+  readonly streams = new Map<object, WeightGradStream>();
 
   constructor(
     /** The weights as given: a use must pass these same tensors to take the tap. */
@@ -71,6 +79,41 @@ class WeightTap {
  */
 function backwardPass(): object {
   return tf.engine().state.activeScope;
+}
+
+/** Makes a `WeightGradStream` for (Kx, Kh, N) weights, where the backend has them (`registerWasmAffine`). */
+let startStream: ((Kx: number, Kh: number, N: number) => WeightGradStream | null) | null = null;
+
+/** Streams not yet disposed, and the backward pass each sums for. */
+const liveStreams = new Map<WeightGradStream, object>();
+
+/**
+ * The stream summing `tap`'s weight gradients in backward pass `pass`, made at its first use, or
+ * null where there is none to make (a taped backward pass sums the uses as ops; another backend).
+ * Making one gives back the memory of streams whose pass has ended without reaching its tap (a
+ * backward pass that failed).
+ */
+function streamOf(tap: WeightTap, pass: object): WeightGradStream | null {
+  const had = tap.streams.get(pass);
+  if (had) return had;
+  if (!startStream || tf.engine().isTapeOn() || typeof (tf.backend() as Partial<HeapBackend>).typedArrayFromHeap !== 'function') return null;
+  const active = new Set<object>(tf.engine().state.scopeStack);
+  for (const [stream, p] of liveStreams) if (!active.has(p)) disposeStream(stream);
+  const [wx, wh] = [tap.wx.shape, tap.wh.shape] as [number[], number[]];
+  const stream = startStream(wx[0] as number, wh[0] as number, wh[1] as number);
+  if (!stream) return null;
+  tap.streams.set(pass, stream);
+  liveStreams.set(stream, pass);
+  return stream;
+}
+
+function disposeStream(stream: WeightGradStream): void {
+  liveStreams.delete(stream);
+  stream.dispose();
+}
+
+interface HeapBackend {
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
 }
 
 /** The taps of the forward pass running inside `withWeightTaps`, by W_h (null: it cannot be tapped). */
@@ -221,7 +264,12 @@ function registerTapGradients(): void {
           // runs later in the same pass. The engine keeps saved tensors and every gradient
           // until its backward pass ends.
           token: () => {
-            tap.uses[use] = { x: x as tf.Tensor2D, h: h as tf.Tensor2D, g: G, pass };
+            const stream = streamOf(tap, pass);
+            if (!stream) tap.uses[use] = { x: x as tf.Tensor2D, h: h as tf.Tensor2D, g: G, pass };
+            else {
+              const heap = (t: tf.Tensor) => (tf.backend() as unknown as HeapBackend).typedArrayFromHeap(t);
+              stream.add(heap(x as tf.Tensor), heap(h as tf.Tensor), heap(G));
+            }
             return tf.zeros([]);
           },
         };
@@ -237,7 +285,20 @@ function registerTapGradients(): void {
         const { tap } = attrs as unknown as { tap?: WeightTap };
         const pass = backwardPass();
         const uses = tap ? tap.uses.filter((u): u is TappedUse => u?.pass === pass) : [];
-        if (tap) tap.uses = [];
+        const stream = tap?.streams.get(pass);
+        if (tap) {
+          tap.uses = [];
+          for (const [p, other] of tap.streams) if (p !== pass) disposeStream(other);
+          tap.streams.clear();
+        }
+        if (stream) {
+          try {
+            const [dWx, dWh, db] = tf.engine().runKernel(STREAMED_WEIGHT_GRADS_KERNEL, {}, { stream } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+            return { wx: () => dWx as tf.Tensor, wh: () => dWh as tf.Tensor, b: () => db as tf.Tensor };
+          } finally {
+            disposeStream(stream);
+          }
+        }
         if (uses.length === 0) return { wx: () => tf.zerosLike(wx), wh: () => tf.zerosLike(wh), b: () => tf.zerosLike(b) };
         return weightGradients(uses);
       },
@@ -289,12 +350,40 @@ export function composeAffineWeightGrads(args: KernelArgs): tf.TensorInfo[] {
  * `composeAffineWeightGrads`. Returns false where wasm (or its BatchMatMul, Add or Sum) is not
  * registered.
  */
-export function registerWasmAffine(fused: (args: KernelArgs) => tf.TensorInfo | null, fusedWeightGrads: (args: KernelArgs) => tf.TensorInfo[] | null): boolean {
+export function registerWasmAffine(
+  fused: (args: KernelArgs) => tf.TensorInfo | null,
+  fusedWeightGrads: (args: KernelArgs) => tf.TensorInfo[] | null,
+  streams?: (Kx: number, Kh: number, N: number) => WeightGradStream | null,
+): boolean {
   const matMul = tf.getKernel('BatchMatMul', 'wasm');
   const add = tf.getKernel('Add', 'wasm');
   if (!matMul || !add || !tf.getKernel('Sum', 'wasm')) return false;
   registerAffineGradient();
   registerTapGradients();
+  startStream = streams ?? null;
+  tf.registerKernel({
+    kernelName: STREAMED_WEIGHT_GRADS_KERNEL,
+    backendName: 'wasm',
+    kernelFunc: (args: KernelArgs) => {
+      const { stream } = args.attrs as unknown as { stream: WeightGradStream };
+      const backend = args.backend as unknown as HeapBackend & {
+        makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+        disposeData(dataId: object): void;
+      };
+      const outs = [
+        backend.makeOutput([stream.Kx, stream.N], 'float32'),
+        backend.makeOutput([stream.Kh, stream.N], 'float32'),
+        backend.makeOutput([stream.N], 'float32'),
+      ];
+      try {
+        stream.finish(outs.map((t) => backend.typedArrayFromHeap(t)) as [Float32Array, Float32Array, Float32Array]);
+      } catch (err) {
+        for (const t of outs) backend.disposeData(t.dataId);
+        throw err;
+      }
+      return outs;
+    },
+  });
   tf.registerKernel({
     kernelName: AFFINE_WEIGHT_GRADS_KERNEL,
     backendName: 'wasm',

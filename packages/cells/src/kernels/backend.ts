@@ -66,6 +66,7 @@ export function installWasmKernels(): string[] {
     registerWasmAffine(
       (args) => wasmMatMul()?.runAffine(args) ?? null,
       (args) => wasmMatMul()?.runAffineWeightGrads(args) ?? null,
+      (Kx, Kh, N) => wasmMatMul()?.streamWeightGrads(Kx, Kh, N) ?? null,
     )
   )
     done.push(AFFINE_KERNEL);

@@ -540,9 +540,139 @@ export class GemmMatMul {
     );
   }
 
+  /**
+   * A `WeightGradStream` for weights W_x (Kx, N), W_h (Kh, N) and b (N), or null where it cannot
+   * pack [X H 1]^T's rows straight from X's and H's columns (widths not multiples of 4).
+   */
+  streamWeightGrads(Kx: number, Kh: number, N: number): WeightGradStream | null {
+    if (Kx % 4 !== 0 || Kh % 4 !== 0 || N === 0) return null;
+    return new WeightGradStream(this.k, Kx, Kh, N);
+  }
+
   /** Floats of packed operands kept now (for tests). */
   get keptFloats(): number {
     return this.packed.keptFloats;
+  }
+}
+
+/** Rows of stacked uses that `WeightGradStream` multiplies in one background product. */
+const STREAM_BLOCK_ROWS = 128;
+/** Rows of [X H 1]^T per chunk of such a product: a chunk is about 0.2 ms at d2l's sizes. */
+const STREAM_CHUNK_ROWS = 64;
+
+/** One block of a `WeightGradStream`: its uses' rows, room to pack them, and its product. */
+interface StreamBlock {
+  /** The region, for `release`, and the offsets (floats) of X, H, G, a row of ones, A's and G's packings, the product. */
+  at: Record<'X' | 'H' | 'G' | 'ONES' | 'AP' | 'P' | 'C', number> & { region: number };
+  /** Rows it has room for, and rows in it. */
+  cap: number;
+  used: number;
+}
+
+/**
+ * The weight gradients of `runAffine` summed over uses that arrive one at a time (a backward
+ * pass's steps): each block of about `STREAM_BLOCK_ROWS` rows is multiplied in the background
+ * (`Kernels.post`) while the caller goes on, [X H 1]^T G for the block, its rows summed in the
+ * order they arrived; `finish` waits for them and adds the blocks' products in that order. So
+ * the bits depend on the uses and their order only, not on the threads. `dispose` (also after
+ * `finish`) gives the kernels' memory back. X's and H's widths are multiples of 4
+ * (`GemmMatMul.streamWeightGrads`).
+ */
+export class WeightGradStream {
+  private readonly rows: number;
+  private readonly Np: number;
+  private readonly blocks: StreamBlock[] = [];
+  private posted = 0;
+  private disposed = false;
+
+  constructor(
+    private readonly k: Kernels,
+    readonly Kx: number,
+    readonly Kh: number,
+    readonly N: number,
+  ) {
+    this.rows = Kx + Kh + 1;
+    this.Np = (N + 3) & ~3;
+  }
+
+  /** Adds one use: x (M, Kx), h (M, Kh) and the output's gradient g (M, N), row-major. */
+  add(x: Float32Array, h: Float32Array, g: Float32Array): void {
+    const M = x.length / this.Kx;
+    let block = this.blocks[this.blocks.length - 1];
+    if (!block || this.blocks.length === this.posted || block.used + M > block.cap) {
+      if (block && this.blocks.length > this.posted) this.postBlock();
+      block = this.newBlock(Math.max(STREAM_BLOCK_ROWS, M));
+    }
+    const f32 = this.k.f32;
+    f32.set(x, block.at.X + block.used * this.Kx);
+    f32.set(h, block.at.H + block.used * this.Kh);
+    f32.set(g, block.at.G + block.used * this.N);
+    block.used += M;
+    if (block.used >= STREAM_BLOCK_ROWS) this.postBlock();
+  }
+
+  /** Posts what is left, waits for every product, and copies their sum, dW_x, dW_h and db, into `outs`. */
+  finish(outs: readonly [Float32Array, Float32Array, Float32Array]): void {
+    if (this.blocks.length > this.posted) this.postBlock();
+    this.k.join();
+    const { N, Np, rows, blocks } = this;
+    const sum = (blocks[0] as StreamBlock | undefined)?.at.C;
+    if (sum !== undefined && blocks.length > 1) {
+      // The products added into the first one's, in order, split by rows.
+      this.k.split(
+        splitRows(rows, 2 * this.k.threads, 4),
+        (fn, r0, r1) => {
+          for (const b of blocks.slice(1)) fn.add3(4 * (sum + r0 * Np), 4 * (sum + r0 * Np), 4 * (b.at.C + r0 * Np), 0, (r1 - r0) * Np);
+        },
+        (blocks.length - 1) * rows * Np,
+      );
+    }
+    const f32 = this.k.f32;
+    let row = 0;
+    for (const out of outs) {
+      const n = out.length / N;
+      if (sum === undefined) out.fill(0);
+      else for (let r = 0; r < n; r++) out.set(f32.subarray(sum + (row + r) * Np, sum + (row + r) * Np + N), r * N);
+      row += n;
+    }
+  }
+
+  /** Waits for the products still running, then gives back the kernels' memory. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.k.join();
+    for (const b of this.blocks) this.k.release(b.at.region);
+  }
+
+  private newBlock(cap: number): StreamBlock {
+    const { Kx, Kh, N, Np, rows } = this;
+    const at = this.k.allocLayout({ X: cap * Kx, H: cap * Kh, G: cap * N, ONES: cap, AP: rows * cap, P: cap * Np, C: rows * Np });
+    this.k.f32.fill(1, at.ONES, at.ONES + cap);
+    const block = { at, cap, used: 0 };
+    this.blocks.push(block);
+    return block;
+  }
+
+  /** Packs the last block's G into panels here, then posts [X H 1]^T's rows in chunks, each packed and multiplied. */
+  private postBlock(): void {
+    const { Kx, Kh, N, Np, rows } = this;
+    const { at, used: K } = this.blocks[this.blocks.length - 1] as StreamBlock;
+    this.posted = this.blocks.length;
+    if (N % 4 === 0) this.k.fn.packPanels(4 * at.P, 4 * at.G, K, N);
+    else this.k.fn.packPanelsStrided(4 * at.P, 4 * at.G, K, N, N, 1);
+    const parts = [
+      [0, Kx, at.X],
+      [Kx, Kx + Kh, at.H],
+      [Kx + Kh, rows, at.ONES],
+    ] as const;
+    this.k.post(splitRows(rows, Math.ceil(rows / STREAM_CHUNK_ROWS), 4), (fn, r0, r1) => {
+      for (const [from, to, src] of parts) {
+        const [a, b] = [Math.max(r0, from), Math.min(r1, to)];
+        if (a < b) fn.packColumns(4 * (at.AP + a * K), 4 * (src + a - from), K, b - a, to - from);
+      }
+      fn.gemmPacked(4 * (at.C + r0 * Np), 4 * (at.AP + r0 * K), 4 * at.P, r1 - r0, K, Np, Np);
+    });
   }
 }
 

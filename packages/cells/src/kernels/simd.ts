@@ -103,6 +103,24 @@ export class Kernels {
     for (const [start, end] of runs) body(this.fn, start, end);
   }
 
+  /**
+   * Runs `body` once per chunk of `runs` as `split` does, but in the background: with worker
+   * threads, the chunks are posted to their background lane and this returns at once; workers
+   * between jobs run them (in any order, at once) while this thread goes on. Without workers they
+   * run now. No chunk may read what another writes. What they read must stay, and what they write
+   * must not be read (nor its region released), until `join` returns.
+   */
+  post(runs: [number, number][], body: (fn: KernelCalls, start: number, end: number) => void): void {
+    const pool = this.pool;
+    if (pool?.ready && pool.post(runs.length, (i, calls) => body(calls, ...(runs[i] as [number, number])))) return;
+    for (const [start, end] of runs) body(this.fn, start, end);
+  }
+
+  /** Returns once everything `post`ed has run, running what is left on this thread. */
+  join(): void {
+    this.pool?.join(this.byIndex);
+  }
+
   /** Stops the worker threads (the module itself goes with its last reference). */
   close(): void {
     this.pool?.close();

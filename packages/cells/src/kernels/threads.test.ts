@@ -136,8 +136,66 @@ describe('the kernels on worker threads', () => {
     }
   });
 
+  it('run posted chunks in the background, each once, alongside jobs, and join waits for the rest', async () => {
+    for (const threads of [1, 2, 3]) {
+      const k = threads === 1 ? Kernels.create(1) : await kernelsOn(threads);
+      try {
+        const one = k.alloc(4);
+        k.f32.fill(1, one, one + 4);
+        // 300 chunks in three posts (more than the lane holds at once: the rest run on the caller),
+        // each adding 1 to its own counter 2,000 times, while jobs run on the same threads.
+        const counts = k.alloc(300 * 4);
+        const job = k.alloc(4);
+        k.f32.fill(0, counts, counts + 1200);
+        k.f32.fill(0, job, job + 4);
+        const chunks = (from: number) => Array.from({ length: 100 }, (_, i) => [from + i, from + i + 1] as [number, number]);
+        for (const from of [0, 100, 200]) {
+          k.post(chunks(from), (fn, i) => {
+            for (let n = 0; n < 2000; n++) fn.add3(4 * (counts + 4 * i), 4 * (counts + 4 * i), 4 * one, 0, 4);
+          });
+          k.split(
+            [
+              [0, 1],
+              [1, 2],
+            ],
+            (fn, i) => {
+              if (i === 0) fn.add3(4 * job, 4 * job, 4 * one, 0, 4);
+            },
+          );
+        }
+        k.join();
+        expect(k.pool?.busy ?? false).toBe(false);
+        expect(Array.from(k.f32.subarray(counts, counts + 1200))).toEqual(new Array(1200).fill(2000));
+        expect(Array.from(k.f32.subarray(job, job + 4))).toEqual([3, 3, 3, 3]);
+      } finally {
+        k.close();
+      }
+    }
+  });
+
+  it('report a background chunk that fails when the lane is joined, and keep working', async () => {
+    const k = await kernelsOn(2);
+    try {
+      const outside = 2 ** 28;
+      k.post(
+        [
+          [0, 1],
+          [1, 2],
+        ],
+        (fn, start) => fn.add3(4 * (start === 1 ? outside : 16), 64, 64, 0, 4),
+      );
+      expect(() => k.join()).toThrow(/a kernel call failed on one of the kernels' threads/);
+      const { L, same } = product(k, 8, 8, 8);
+      k.post(splitRows(8, 2), (fn, a, b) => fn.gemm(4 * (L.C2 + a * 8), 4 * (L.A + a * 8), 4 * L.P, b - a, 8, 8));
+      k.join();
+      expect(same()).toBe(true);
+    } finally {
+      k.close();
+    }
+  });
+
   it('take no chunk of a job that is recorded but not yet published, nor of one whose number they did not see', () => {
-    const { STATE, DONE, TABLE, LIST, COMMAND, SLOTS, jobWord, claimChunks } = controlProtocol;
+    const { STATE, DONE, TABLE, LIST, COMMAND, SLOTS, jobWord, claimChunks, runCommands } = controlProtocol;
     const c = new Int32Array(LIST + 8 * COMMAND);
     const ran: number[] = [];
     const fns = [(x: number) => void ran.push(x)];
@@ -151,12 +209,12 @@ describe('the kernels on worker threads', () => {
     }
     Atomics.store(c, DONE, 0);
     // ...and a worker still on job 1 claims nothing (chunk 2 exists in job 2, not in job 1's word).
-    claimChunks(c, fns, 1, SLOTS);
+    claimChunks(c, fns, 1, SLOTS, runCommands);
     expect(ran).toEqual([]);
     Atomics.store(c, STATE, jobWord(2, 4, 0));
-    claimChunks(c, fns, 1, SLOTS);
+    claimChunks(c, fns, 1, SLOTS, runCommands);
     expect(ran).toEqual([]);
-    claimChunks(c, fns, 2, SLOTS);
+    claimChunks(c, fns, 2, SLOTS, runCommands);
     expect(ran).toEqual([100, 101, 102, 103]);
     expect(Atomics.load(c, DONE)).toBe(4);
     expect(Atomics.load(c, STATE)).toBe(jobWord(2, 4, 4));

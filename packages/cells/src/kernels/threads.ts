@@ -15,9 +15,11 @@ import type { KernelExports } from './simd-module.generated.js';
  * one word, so that a claim (a compare-and-swap of it) is of the current job's chunk or fails: a
  * late worker holding a finished job's word cannot take a chunk of the next one, whatever its
  * count (a count kept in a slot of its own let one do that). The job number (1..8191, wrapping)
- * tells a worker that a new job is up. -1 stops the workers. Slot 1 is free.
+ * tells a worker that a new job is up. -1 stops the workers.
  */
 const STATE = 0;
+/** Bumped by every job and every background post: what a sleeping worker waits on. */
+const WAKE = 1;
 const JOB_SHIFT = 18;
 const CHUNK_BITS = 9;
 const MAX_JOB = (1 << (31 - JOB_SHIFT)) - 1;
@@ -27,15 +29,27 @@ const ERR = 3;
 const ASLEEP = 4;
 /** Workers started. */
 const READY = 5;
+/** Background chunks posted, claimed and done (counts that only grow), and the lane's error flag. */
+const BG_POSTED = 6;
+const BG_NEXT = 7;
+const BG_DONE = 8;
+const BG_ERR = 9;
 /** Where chunk i's commands start and end: slots TABLE + 2i and TABLE + 2i + 1. */
 const TABLE = 16;
 const MAX_CHUNKS = 256; // and chunk indices up to it fit CHUNK_BITS
-/** Where the commands start, and the block's size in int32s (4 MiB). */
-const LIST = TABLE + 2 * MAX_CHUNKS;
+/** Background chunk i's commands: slots BG_TABLE + 2 (i mod MAX_BG) and the next. */
+const BG_TABLE = TABLE + 2 * MAX_CHUNKS;
+const MAX_BG = 256; // a power of 2
+/** Where a job's commands start, and the block's size in int32s (4 MiB). */
+const LIST = BG_TABLE + 2 * MAX_BG;
 const BLOCK = 1 << 20;
+/** The background lane's commands, from here to the block's end (a job's end here). */
+const BG_LIST = BLOCK - (1 << 16);
 /** A command: the export's index, then its arguments (every export takes at most 11). */
 const ARGS = 12;
 const COMMAND = 1 + ARGS;
+
+const FAILED = "rnnkit kernels: a kernel call failed on one of the kernels' threads (an offset outside their memory?).";
 
 /**
  * How long a worker polls for the next job before it sleeps: longer than what a training step
@@ -61,6 +75,8 @@ export interface KernelWorkerInit {
 
 /** The slots `claimChunks` uses. */
 const SLOTS = [STATE, JOB_SHIFT, CHUNK_BITS, DONE, ERR, TABLE, COMMAND] as const;
+/** The slots `runBackground` uses. */
+const BG_SLOTS = [BG_POSTED, BG_NEXT, BG_DONE, BG_ERR, BG_TABLE, MAX_BG, COMMAND] as const;
 
 /** The STATE word of job `job` with `chunks` chunks, `next` of them claimed. */
 function jobWord(job: number, chunks: number, next: number): number {
@@ -77,13 +93,36 @@ export const controlProtocol = {
   SLOTS,
   jobWord,
   claimChunks,
+  runCommands,
 };
+
+type Fns = ((...args: number[]) => void)[];
+
+/** Runs the commands in slots start..end (each `COMMAND` slots: an export's index, its arguments). */
+function runCommands(c: Int32Array, fns: Fns, start: number, end: number, COMMAND: number): void {
+  for (let at = start; at < end; at += COMMAND) {
+    (fns[c[at] as number] as (...args: number[]) => void)(
+      c[at + 1] as number,
+      c[at + 2] as number,
+      c[at + 3] as number,
+      c[at + 4] as number,
+      c[at + 5] as number,
+      c[at + 6] as number,
+      c[at + 7] as number,
+      c[at + 8] as number,
+      c[at + 9] as number,
+      c[at + 10] as number,
+      c[at + 11] as number,
+      c[at + 12] as number,
+    );
+  }
+}
 
 /**
  * Claims and runs chunks of the current job (job number `job`) until none is left; shared by the
- * workers (as source text) and the caller.
+ * workers (as source text) and the caller. `run` is `runCommands`.
  */
-function claimChunks(c: Int32Array, fns: ((...args: number[]) => void)[], job: number, slots: readonly number[]): void {
+function claimChunks(c: Int32Array, fns: Fns, job: number, slots: readonly number[], run: typeof runCommands): void {
   // The slots come as an argument, so that this function's source text runs as it is in a worker.
   const [STATE, JOB_SHIFT, CHUNK_BITS, DONE, ERR, TABLE, COMMAND] = slots as [number, number, number, number, number, number, number];
   const field = (1 << CHUNK_BITS) - 1;
@@ -93,28 +132,33 @@ function claimChunks(c: Int32Array, fns: ((...args: number[]) => void)[], job: n
     const i = v & field;
     if (i >= ((v >>> CHUNK_BITS) & field)) return;
     if (Atomics.compareExchange(c, STATE, v, v + 1) !== v) continue;
-    const end = c[TABLE + 2 * i + 1] as number;
     try {
-      for (let at = c[TABLE + 2 * i] as number; at < end; at += COMMAND) {
-        (fns[c[at] as number] as (...args: number[]) => void)(
-          c[at + 1] as number,
-          c[at + 2] as number,
-          c[at + 3] as number,
-          c[at + 4] as number,
-          c[at + 5] as number,
-          c[at + 6] as number,
-          c[at + 7] as number,
-          c[at + 8] as number,
-          c[at + 9] as number,
-          c[at + 10] as number,
-          c[at + 11] as number,
-          c[at + 12] as number,
-        );
-      }
+      run(c, fns, c[TABLE + 2 * i] as number, c[TABLE + 2 * i + 1] as number, COMMAND);
     } catch {
       Atomics.store(c, ERR, 1);
     }
     Atomics.add(c, DONE, 1);
+  }
+}
+
+/**
+ * Claims and runs the background lane's next chunk where there is one (true), else returns false
+ * at once; shared by the workers (as source text) and the caller. `run` is `runCommands`.
+ */
+function runBackground(c: Int32Array, fns: Fns, slots: readonly number[], run: typeof runCommands): boolean {
+  const [BG_POSTED, BG_NEXT, BG_DONE, BG_ERR, BG_TABLE, MAX_BG, COMMAND] = slots as [number, number, number, number, number, number, number];
+  for (;;) {
+    const i = Atomics.load(c, BG_NEXT);
+    if (i === Atomics.load(c, BG_POSTED)) return false;
+    if (Atomics.compareExchange(c, BG_NEXT, i, i + 1) !== i) continue;
+    const slot = BG_TABLE + 2 * (i & (MAX_BG - 1));
+    try {
+      run(c, fns, c[slot] as number, c[slot + 1] as number, COMMAND);
+    } catch {
+      Atomics.store(c, BG_ERR, 1);
+    }
+    Atomics.add(c, BG_DONE, 1);
+    return true;
   }
 }
 
@@ -125,7 +169,10 @@ function claimChunks(c: Int32Array, fns: ((...args: number[]) => void)[], job: n
 export const KERNEL_WORKER_SOURCE = `
 const STATE = ${STATE};
 const SLOTS = ${JSON.stringify(SLOTS)};
+const BG_SLOTS = ${JSON.stringify(BG_SLOTS)};
+const runCommands = ${runCommands.toString()};
 const claimChunks = ${claimChunks.toString()};
+const runBackground = ${runBackground.toString()};
 const run = ({ bytes, memory, control, names, spinMs }) => {
   const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
   const fns = names.map((name) => exports[name]);
@@ -137,16 +184,25 @@ const run = ({ bytes, memory, control, names, spinMs }) => {
     // The clock is read every 1024 polls only: a poll is a few nanoseconds, a clock read more.
     let since = performance.now();
     for (let polls = 0; v >>> ${JOB_SHIFT} === seen; v = Atomics.load(c, STATE)) {
+      // Between jobs, the background lane's chunks, one at a time (a new job goes first).
+      if (runBackground(c, fns, BG_SLOTS, runCommands)) {
+        since = performance.now();
+        continue;
+      }
       if ((++polls & 1023) === 0 && performance.now() - since > spinMs) {
+        // WAKE read before the last look at STATE and the lane: a job or a post after it changes
+        // WAKE, and the wait returns at once.
+        const wake = Atomics.load(c, ${WAKE});
+        if (Atomics.load(c, STATE) >>> ${JOB_SHIFT} !== seen || Atomics.load(c, ${BG_NEXT}) !== Atomics.load(c, ${BG_POSTED})) continue;
         Atomics.add(c, ${ASLEEP}, 1);
-        Atomics.wait(c, STATE, v);
+        Atomics.wait(c, ${WAKE}, wake);
         Atomics.sub(c, ${ASLEEP}, 1);
         since = performance.now();
       }
     }
     if (v === -1) return;
     seen = v >>> ${JOB_SHIFT};
-    claimChunks(c, fns, seen, SLOTS);
+    claimChunks(c, fns, seen, SLOTS, runCommands);
   }
 };
 `;
@@ -267,6 +323,10 @@ export class KernelPool {
   private job = 0;
   /** Where the next recorded command goes; -1 once a job overflows the list. */
   private at = LIST;
+  /** Where the list being recorded ends. */
+  private limit = BG_LIST;
+  /** Where the background lane's next chunk goes. */
+  private bgAt = BG_LIST;
   private allReady = false;
   private closed = false;
 
@@ -344,21 +404,78 @@ export class KernelPool {
     Atomics.store(c, DONE, 0);
     this.job = (this.job % MAX_JOB) + 1;
     Atomics.store(c, STATE, jobWord(this.job, chunks, 0));
-    if (Atomics.load(c, ASLEEP) > 0) Atomics.notify(c, STATE);
-    claimChunks(c, fns, this.job, SLOTS);
+    this.wake();
+    claimChunks(c, fns, this.job, SLOTS, runCommands);
+    this.waitUntil(() => Atomics.load(c, DONE) === chunks);
+    if (Atomics.load(c, ERR) !== 0) {
+      Atomics.store(c, ERR, 0);
+      throw new Error(FAILED);
+    }
+    return true;
+  }
+
+  /**
+   * Records `chunks` chunks (as `run` does) and posts them to the background lane without waiting:
+   * workers between jobs run them, in any order, and `join` runs what is left. Returns false,
+   * having posted nothing, when they do not fit the lane now (the caller then runs them itself).
+   */
+  post(chunks: number, record: (i: number, calls: KernelCalls) => void): boolean {
+    const c = this.control;
+    const posted = Atomics.load(c, BG_POSTED);
+    const idle = Atomics.load(c, BG_DONE) === posted;
+    if (idle) this.bgAt = BG_LIST; // nothing left to read in the lane's list: start it again
+    if (posted - Atomics.load(c, BG_DONE) + chunks > MAX_BG) return false;
+    this.at = this.bgAt;
+    this.limit = BLOCK;
+    try {
+      for (let i = 0; i < chunks; i++) {
+        const slot = BG_TABLE + 2 * ((posted + i) & (MAX_BG - 1));
+        c[slot] = this.at;
+        record(i, this.recorder);
+        if (this.at < 0) return false;
+        c[slot + 1] = this.at;
+      }
+    } finally {
+      this.limit = BG_LIST;
+    }
+    this.bgAt = this.at;
+    Atomics.store(c, BG_POSTED, posted + chunks);
+    this.wake();
+    return true;
+  }
+
+  /** Runs what is left of the background lane on this thread and waits for the rest; throws where a chunk failed. */
+  join(fns: ((...args: number[]) => void)[]): void {
+    const c = this.control;
+    while (runBackground(c, fns, BG_SLOTS, runCommands));
+    this.waitUntil(() => Atomics.load(c, BG_DONE) === Atomics.load(c, BG_POSTED));
+    if (Atomics.load(c, BG_ERR) !== 0) {
+      Atomics.store(c, BG_ERR, 0);
+      throw new Error(FAILED);
+    }
+  }
+
+  /** Whether the background lane has chunks not yet done. */
+  get busy(): boolean {
+    return Atomics.load(this.control, BG_DONE) !== Atomics.load(this.control, BG_POSTED);
+  }
+
+  /** Tells sleeping workers that a job or a post is up. */
+  private wake(): void {
+    Atomics.add(this.control, WAKE, 1);
+    if (Atomics.load(this.control, ASLEEP) > 0) Atomics.notify(this.control, WAKE);
+  }
+
+  /** Spins until `done()`; closes the pool and throws after 60 s (a worker lost). */
+  private waitUntil(done: () => boolean): void {
     let polls = 0;
     const t0 = Date.now();
-    while (Atomics.load(c, DONE) !== chunks) {
-      if ((++polls & 0xfffff) === 0 && Date.now() - t0 > 60_000) {
+    while (!done()) {
+      if ((++polls & 0xffff) === 0 && Date.now() - t0 > 60_000) {
         this.close();
         throw new Error('rnnkit kernels: a worker thread did not finish its part within 60 s; the pool is closed and the kernels run on one thread.');
       }
     }
-    if (Atomics.load(c, ERR) !== 0) {
-      Atomics.store(c, ERR, 0);
-      throw new Error("rnnkit kernels: a kernel call failed on one of the kernels' threads (an offset outside their memory?).");
-    }
-    return true;
   }
 
   /** Stops the workers. */
@@ -366,7 +483,8 @@ export class KernelPool {
     if (this.closed) return;
     this.closed = true;
     Atomics.store(this.control, STATE, -1);
-    Atomics.notify(this.control, STATE);
+    Atomics.add(this.control, WAKE, 1);
+    Atomics.notify(this.control, WAKE);
     for (const worker of this.workers) worker.terminate();
   }
 
@@ -376,7 +494,7 @@ export class KernelPool {
     for (const [name, id] of this.ids) {
       recorder[name] = (...args: number[]) => {
         if (this.at < 0) return;
-        if (this.at + COMMAND > BLOCK) {
+        if (this.at + COMMAND > this.limit) {
           this.at = -1; // too long for one job: the caller runs it itself
           return;
         }
