@@ -1,6 +1,6 @@
-// Element-wise kernels behind the wasm backend's replaced Tanh and Sum kernels
-// (src/kernels/backend.ts): tanh on f32x4 lanes, and column sums in the order TensorFlow.js' Sum
-// kernel adds.
+// Element-wise kernels behind the wasm backend's replaced Tanh and Sum kernels and the fused
+// Sigmoid and Tanh gradients (src/kernels/backend.ts): tanh on f32x4 lanes, column sums in the
+// order TensorFlow.js' Sum kernel adds, and the activations' gradients rounded as its ops round.
 
 import { loadPartial, storePartial, tanh4 } from './math';
 
@@ -37,5 +37,39 @@ export function columnSums(out: usize, x: usize, rows: i32, cols: i32): void {
       p += rowBytes;
     }
     store<f32>(out + j, s);
+  }
+}
+
+/**
+ * out = dy * (y * (1 - y)) element-wise (the gradient of sigmoid at its output y), n floats, any
+ * n, each product and difference rounded to float32 as TensorFlow.js's three ops round them (no
+ * fused multiply-add); out may be y or dy.
+ */
+export function sigmoidGrad(out: usize, y: usize, dy: usize, n: i32): void {
+  const one = f32x4.splat(1.0);
+  const end = (<usize>n & ~3) << 2;
+  for (let i: usize = 0; i < end; i += 16) {
+    const v = v128.load(y + i);
+    v128.store(out + i, f32x4.mul(v128.load(dy + i), f32x4.mul(v, f32x4.sub(one, v))));
+  }
+  const rest = n & 3;
+  if (rest != 0) {
+    const v = loadPartial(y + end, rest);
+    storePartial(out + end, f32x4.mul(loadPartial(dy + end, rest), f32x4.mul(v, f32x4.sub(one, v))), rest);
+  }
+}
+
+/** out = (1 - y * y) * dy element-wise (the gradient of tanh at its output y), rounded as `sigmoidGrad`. */
+export function tanhGrad(out: usize, y: usize, dy: usize, n: i32): void {
+  const one = f32x4.splat(1.0);
+  const end = (<usize>n & ~3) << 2;
+  for (let i: usize = 0; i < end; i += 16) {
+    const v = v128.load(y + i);
+    v128.store(out + i, f32x4.mul(f32x4.sub(one, f32x4.mul(v, v)), v128.load(dy + i)));
+  }
+  const rest = n & 3;
+  if (rest != 0) {
+    const v = loadPartial(y + end, rest);
+    storePartial(out + end, f32x4.mul(f32x4.sub(one, f32x4.mul(v, v)), loadPartial(dy + end, rest)), rest);
   }
 }

@@ -72,38 +72,46 @@ export function packPanelsTransposed(out: usize, W: usize, K: i32, N: i32, ldw: 
   }
 }
 
-/** The 4 x 8 tile's sums to C's 4 rows (`L4` bytes apart) at c. */
+/** v to p, or (with `add`) p's value plus v: a product added to C's values once its sum is made. */
 // @ts-ignore: decorator
 @inline
-function storeTile(c: usize, L4: usize, c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128): void {
-  v128.store(c, c00);
-  v128.store(c, c01, 16);
-  v128.store(c + L4, c10);
-  v128.store(c + L4, c11, 16);
-  v128.store(c + 2 * L4, c20);
-  v128.store(c + 2 * L4, c21, 16);
-  v128.store(c + 3 * L4, c30);
-  v128.store(c + 3 * L4, c31, 16);
+function put(p: usize, v: v128, add: bool): void {
+  if (add) v128.store(p, f32x4.add(v128.load(p), v));
+  else v128.store(p, v);
 }
 
-/** The last 4 columns' sums of 8 rows to C's rows (`L4` bytes apart) at c. */
+/** The 4 x 8 tile's sums to C's 4 rows (`L4` bytes apart) at c (added to them with `add`). */
 // @ts-ignore: decorator
 @inline
-function storeColumn(c: usize, L4: usize, c0: v128, c1: v128, c2: v128, c3: v128, c4: v128, c5: v128, c6: v128, c7: v128): void {
-  v128.store(c, c0);
-  v128.store(c + L4, c1);
-  v128.store(c + 2 * L4, c2);
-  v128.store(c + 3 * L4, c3);
-  v128.store(c + 4 * L4, c4);
-  v128.store(c + 5 * L4, c5);
-  v128.store(c + 6 * L4, c6);
-  v128.store(c + 7 * L4, c7);
+function storeTile(c: usize, L4: usize, c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128, add: bool): void {
+  put(c, c00, add);
+  put(c + 16, c01, add);
+  put(c + L4, c10, add);
+  put(c + L4 + 16, c11, add);
+  put(c + 2 * L4, c20, add);
+  put(c + 2 * L4 + 16, c21, add);
+  put(c + 3 * L4, c30, add);
+  put(c + 3 * L4 + 16, c31, add);
 }
 
-/** One row of A (its K floats `step` bytes apart from a0) times an 8-column panel, to c. */
+/** The last 4 columns' sums of 8 rows to C's rows (`L4` bytes apart) at c (added to them with `add`). */
 // @ts-ignore: decorator
 @inline
-function rowTimesPanel(c: usize, a0: usize, step: usize, panel: usize, K4: usize): void {
+function storeColumn(c: usize, L4: usize, c0: v128, c1: v128, c2: v128, c3: v128, c4: v128, c5: v128, c6: v128, c7: v128, add: bool): void {
+  put(c, c0, add);
+  put(c + L4, c1, add);
+  put(c + 2 * L4, c2, add);
+  put(c + 3 * L4, c3, add);
+  put(c + 4 * L4, c4, add);
+  put(c + 5 * L4, c5, add);
+  put(c + 6 * L4, c6, add);
+  put(c + 7 * L4, c7, add);
+}
+
+/** One row of A (its K floats `step` bytes apart from a0) times an 8-column panel, to c (added with `add`). */
+// @ts-ignore: decorator
+@inline
+function rowTimesPanel(c: usize, a0: usize, step: usize, panel: usize, K4: usize, add: bool): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let a = a0;
   let b = panel;
@@ -114,14 +122,14 @@ function rowTimesPanel(c: usize, a0: usize, step: usize, panel: usize, K4: usize
     a += step;
     b += 32;
   }
-  v128.store(c, c00);
-  v128.store(c, c01, 16);
+  put(c, c00, add);
+  put(c + 16, c01, add);
 }
 
-/** One row of A (its K floats `step` bytes apart from a0) times the last 4-column panel, to c. */
+/** One row of A (its K floats `step` bytes apart from a0) times the last 4-column panel, to c (added with `add`). */
 // @ts-ignore: decorator
 @inline
-function rowTimesEdge(c: usize, a0: usize, step: usize, panel: usize, K4: usize): void {
+function rowTimesEdge(c: usize, a0: usize, step: usize, panel: usize, K4: usize, add: bool): void {
   let c00 = f32x4.splat(0);
   let a = a0;
   let b = panel;
@@ -130,7 +138,7 @@ function rowTimesEdge(c: usize, a0: usize, step: usize, panel: usize, K4: usize)
     a += step;
     b += 16;
   }
-  v128.store(c, c00);
+  put(c, c00, add);
 }
 
 /**
@@ -181,9 +189,9 @@ export function gemmStrided(C: usize, A: usize, Bp: usize, M: i32, K: i32, N: i3
         c30 = madd(a, b0, c30);
         c31 = madd(a, b1, c31);
       }
-      storeTile(C + <usize>i * L4 + j, L4, c00, c01, c10, c11, c20, c21, c30, c31);
+      storeTile(C + <usize>i * L4 + j, L4, c00, c01, c10, c11, c20, c21, c30, c31, false);
     }
-    for (; i < M; i++) rowTimesPanel(C + <usize>i * L4 + j, A + <usize>i * K4, 4, panel, K4);
+    for (; i < M; i++) rowTimesPanel(C + <usize>i * L4 + j, A + <usize>i * K4, 4, panel, K4, false);
     panel += <usize>K * 32;
   }
   if (j < N4) {
@@ -210,9 +218,9 @@ export function gemmStrided(C: usize, A: usize, Bp: usize, M: i32, K: i32, N: i3
         c6 = madd(v128.load32_splat(a + 6 * K4), b0, c6);
         c7 = madd(v128.load32_splat(a + 7 * K4), b0, c7);
       }
-      storeColumn(C + <usize>i * L4 + j, L4, c0, c1, c2, c3, c4, c5, c6, c7);
+      storeColumn(C + <usize>i * L4 + j, L4, c0, c1, c2, c3, c4, c5, c6, c7, false);
     }
-    for (; i < M; i++) rowTimesEdge(C + <usize>i * L4 + j, A + <usize>i * K4, 4, panel, K4);
+    for (; i < M; i++) rowTimesEdge(C + <usize>i * L4 + j, A + <usize>i * K4, 4, panel, K4, false);
   }
 }
 
@@ -300,9 +308,11 @@ export function packColumns(out: usize, X: usize, K: i32, M: i32, ldx: i32): voi
 
 /**
  * `gemmStrided` with A in `packRows`' layout: the same products, summed in the same order (so the
- * same bits), with fewer instructions per multiply-add in the 4 x 8 tile.
+ * same bits), with fewer instructions per multiply-add in the 4 x 8 tile. With `add` != 0 each
+ * sum is added to C's value (C + (A B), rounded once more), rather than stored.
  */
-export function gemmPacked(C: usize, Ap: usize, Bp: usize, M: i32, K: i32, N: i32, ldc: i32): void {
+export function gemmPacked(C: usize, Ap: usize, Bp: usize, M: i32, K: i32, N: i32, ldc: i32, add: i32): void {
+  const plus = add != 0;
   const N4 = <usize>N << 2;
   const L4 = <usize>ldc << 2;
   const K4 = <usize>K << 2;
@@ -336,9 +346,9 @@ export function gemmPacked(C: usize, Ap: usize, Bp: usize, M: i32, K: i32, N: i3
         a += 16;
         b += 32;
       }
-      storeTile(C + <usize>i * L4 + j, L4, c00, c01, c10, c11, c20, c21, c30, c31);
+      storeTile(C + <usize>i * L4 + j, L4, c00, c01, c10, c11, c20, c21, c30, c31, plus);
     }
-    for (; i < M; i++) rowTimesPanel(C + <usize>i * L4 + j, Ap + <usize>i * K4, 4, panel, K4);
+    for (; i < M; i++) rowTimesPanel(C + <usize>i * L4 + j, Ap + <usize>i * K4, 4, panel, K4, plus);
     panel += <usize>K * 32;
   }
   if (j < N4) {
@@ -365,13 +375,13 @@ export function gemmPacked(C: usize, Ap: usize, Bp: usize, M: i32, K: i32, N: i3
         c7 = madd(v128.load32_splat(a2, 12), b0, c7);
         a += 16;
       }
-      storeColumn(C + <usize>i * L4 + j, L4, c0, c1, c2, c3, c4, c5, c6, c7);
+      storeColumn(C + <usize>i * L4 + j, L4, c0, c1, c2, c3, c4, c5, c6, c7, plus);
     }
     for (; i < M; i++) {
       // Row i in its packed block (stride 16 bytes, lane i % 4), or in the row-major tail.
       const packed = i < M4;
       const a0 = packed ? Ap + <usize>(i & ~3) * K4 + (<usize>(i & 3) << 2) : Ap + <usize>i * K4;
-      rowTimesEdge(C + <usize>i * L4 + j, a0, packed ? 16 : 4, panel, K4);
+      rowTimesEdge(C + <usize>i * L4 + j, a0, packed ? 16 : 4, panel, K4, plus);
     }
   }
 }

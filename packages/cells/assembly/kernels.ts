@@ -9,7 +9,8 @@
 // - optimizer.ts: the one-pass updates (the gradients' squared norm, SGD's y += a x, Adam);
 // - rows.ts: row gathers, their scatter-add gradient, transposes;
 // - random.ts: dropout masks drawn by position (the same bits in any order, on any thread);
-// - elementwise.ts: tanh over whole buffers and column sums (the wasm backend's replaced kernels);
+// - elementwise.ts: tanh over whole buffers, column sums and the sigmoid and tanh gradients (the wasm
+//   backend's replaced kernels);
 // - gemm.ts: the matmul on packed panels and the packings.
 
 export {
@@ -29,5 +30,5 @@ export { softmaxCrossEntropy, softmaxCrossEntropyGrad } from './loss';
 export { sumSquares, axpy, adam } from './optimizer';
 export { addRows, addRowsStrided, transpose, transposeStrided, gatherRows } from './rows';
 export { dropoutMask } from './random';
-export { tanhFloats, columnSums } from './elementwise';
+export { tanhFloats, columnSums, sigmoidGrad, tanhGrad } from './elementwise';
 export { packPanels, packPanelsWide, gemm, gemmStrided, packPanelsStrided, packRows, packRowsInto, packColumns, gemmPacked, packPanelsTransposed } from './gemm';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, useBackend, type Nested } from '../../../../test/backends.js';
-import { installWasmKernels } from './backend.js';
+import { SIGMOID_GRAD_KERNEL, TANH_GRAD_KERNEL, installWasmKernels } from './backend.js';
 import { processKernels } from './simd.js';
 
 // The replacement kernels must give what the stock wasm kernels gave, for every transpose
@@ -111,7 +111,20 @@ describe('installWasmKernels', () => {
       return { shape: y.shape, values: y.dataSync() as Float32Array };
     });
     const first = installWasmKernels();
-    expect(first).toEqual(['BatchMatMul', 'Tanh', 'Slice', 'Identity', 'Unpack', 'SplitV', 'Exp', 'Sum', 'Cast', 'RnnkitAffine']);
+    expect(first).toEqual([
+      'BatchMatMul',
+      'Tanh',
+      'Slice',
+      'Identity',
+      'Unpack',
+      'SplitV',
+      'Exp',
+      'Sum',
+      'Cast',
+      'Sigmoid gradient',
+      'Tanh gradient',
+      'RnnkitAffine',
+    ]);
     expect(installWasmKernels()).toEqual([]);
   });
 
@@ -291,6 +304,44 @@ describe('installWasmKernels', () => {
     ];
     const expectedA = d.map((r) => [0, 1].map((j) => r[0]! * bt[0]![j]! + r[1]! * bt[1]![j]!));
     expectClose(g[0]!, expectedA, 'dA', { rtol: 1e-5 });
+  });
+
+  it("takes sigmoid's and tanh's gradients as one kernel each, with the bits of the ops they replace; a gradient of a gradient takes the ops", async () => {
+    // Lengths with a partial last vector, values across both activations' range, dy of any sign.
+    for (const n of [1, 7, 16384, 4099]) {
+      const x = tf.mul(tf.randomNormal([n], 0, 3, 'float32', n), 1);
+      const dy = tf.randomNormal([n], 0, 1, 'float32', n + 1);
+      for (const [f, kernel, byOps] of [
+        [tf.sigmoid, SIGMOID_GRAD_KERNEL, (y: tf.Tensor) => tf.mul(dy, tf.mul(y, tf.sub(tf.scalar(1), y)))],
+        [tf.tanh, TANH_GRAD_KERNEL, (y: tf.Tensor) => tf.mul(tf.sub(tf.scalar(1), tf.square(y)), dy)],
+      ] as const) {
+        const before = tf.memory().numTensors;
+        let grad: Float32Array = new Float32Array();
+        const { kernels } = await tf.profile(() => {
+          const g = tf.grad((v: tf.Tensor) => f(v))(x, dy);
+          grad = g.dataSync() as Float32Array;
+          g.dispose();
+        });
+        expect(kernels.map((k) => k.name)).toContain(kernel);
+        const want = tf.tidy(() => byOps(f(x)).dataSync() as Float32Array);
+        expect(Array.from(grad), `${kernel} ${n}`).toEqual(Array.from(want));
+        expect(tf.memory().numTensors).toBe(before);
+      }
+      tf.dispose([x, dy]);
+    }
+    // A taped backward pass (the gradient differentiated again, here through dy = w) runs the ops:
+    // d/dw sum(d/dx sum(w * sigmoid(x))) = sum(s (1 - s)).
+    const x = tf.tensor1d([-2, -0.5, 0, 0.3, 4]);
+    const w = tf.scalar(1.5);
+    const outer = tf.grad((v: tf.Tensor) => tf.sum(tf.grad((u: tf.Tensor) => tf.sum(tf.mul(v, tf.sigmoid(u))))(x)))(w);
+    const s = [-2, -0.5, 0, 0.3, 4].map((v) => 1 / (1 + Math.exp(-v)));
+    expectClose(
+      outer,
+      s.reduce((sum, v) => sum + v * (1 - v), 0),
+      'd/dw of the sigmoid gradient',
+      { rtol: 1e-5 },
+    );
+    tf.dispose([x, w, outer]);
   });
 
   it('Identity shares the data: a clone outlives its source, and both free their memory', () => {

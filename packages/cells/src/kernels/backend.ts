@@ -45,6 +45,10 @@ const installed = new Set<string>();
  *   weight gradients are one more (RnnkitAffineWeightGrads), one gemm over [X H 1]^T, of one use
  *   or of a stack of uses. Inside `withWeightTaps`, RnnkitWeightTap puts each weight triple on the
  *   gradient tape once and every step runs RnnkitAffineTapped instead (see affine.ts).
+ * - The gradients of Sigmoid and Tanh (float32, one shape, no tape on the backward pass): one
+ *   kernel each (RnnkitSigmoidGrad, RnnkitTanhGrad) on the kernels' SIMD lanes instead of three
+ *   ops, with the same bits; the registered gradient (tfjs-layers registers TensorFlow.js's) keeps
+ *   everything else.
  * - Exp (softmax cross-entropy's logSoftmax): float32 runs on the kernels' SIMD exp (`expFloats`,
  *   Infinity, denormals, 0 and NaN as the stock kernel gives them), one thread; other dtypes, or
  *   no WebAssembly SIMD, go to the stock kernel.
@@ -61,6 +65,9 @@ export function installWasmKernels(): string[] {
   if (!installed.has('Exp') && patchExp()) done.push('Exp');
   if (!installed.has('Sum') && patchSum()) done.push('Sum');
   if (!installed.has('Cast') && patchCast()) done.push('Cast');
+  for (const kind of ['Sigmoid', 'Tanh'] as const) {
+    if (!installed.has(`${kind} gradient`) && fuseActivationGradient(kind)) done.push(`${kind} gradient`);
+  }
   if (
     !installed.has(AFFINE_KERNEL) &&
     registerWasmAffine(
@@ -315,4 +322,70 @@ function patchCast(): boolean {
     if (dtype !== x.dtype || x.dtype === 'string') return stock.kernelFunc(args);
     return shareInput(args, x);
   });
+}
+
+/** The kernels of the fused activation gradients: inputs y (the activation's output) and dy. */
+export const SIGMOID_GRAD_KERNEL = 'RnnkitSigmoidGrad';
+export const TANH_GRAD_KERNEL = 'RnnkitTanhGrad';
+
+/**
+ * The gradient of Sigmoid (dy * (y * (1 - y))) or Tanh ((1 - y * y) * dy), float32, as one kernel
+ * on rnnkit's kernels (`sigmoidGrad`, `tanhGrad`: y and dy copied in, one thread) instead of three
+ * ops and a scalar, each step rounded to float32 as the ops round it: the same bits. A scratch
+ * GRU step takes two sigmoid gradients and one tanh gradient.
+ */
+function activationGradient(kind: 'Sigmoid' | 'Tanh'): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { y, dy } = args.inputs as { y: tf.TensorInfo; dy: tf.TensorInfo };
+    const backend = args.backend as unknown as HeapBackend;
+    const k = processKernels();
+    if (!k) throw new Error(`${kind === 'Sigmoid' ? SIGMOID_GRAD_KERNEL : TANH_GRAD_KERNEL}: rnnkit's kernels are not loaded (no WebAssembly SIMD?).`);
+    const out = backend.makeOutput(y.shape, 'float32');
+    const n = tf.util.sizeFromShape(y.shape);
+    if (n === 0) return out;
+    const at = k.allocLayout({ y: n, dy: n });
+    try {
+      const f32 = k.f32; // read after the alloc: it may have grown the memory
+      f32.set(backend.typedArrayFromHeap(y), at.y);
+      f32.set(backend.typedArrayFromHeap(dy), at.dy);
+      (kind === 'Sigmoid' ? k.fn.sigmoidGrad : k.fn.tanhGrad)(4 * at.y, 4 * at.y, 4 * at.dy, n);
+      backend.typedArrayFromHeap(out).set(f32.subarray(at.y, at.y + n));
+    } finally {
+      k.release(at.region);
+    }
+    return out;
+  };
+}
+
+/**
+ * Registers the fused kernel of `kind`'s gradient for wasm and wraps the gradient registered now
+ * (tfjs-layers registers TensorFlow.js's): float32 operands of one shape on wasm with rnnkit's
+ * kernels, with no tape on the backward pass, take the kernel; anything else (a gradient of a
+ * gradient, other backends, other dtypes, no WebAssembly SIMD) the registered gradient's ops.
+ */
+function fuseActivationGradient(kind: 'Sigmoid' | 'Tanh'): boolean {
+  const stock = tf.getGradient(kind);
+  if (!stock) return false;
+  const kernelName = kind === 'Sigmoid' ? SIGMOID_GRAD_KERNEL : TANH_GRAD_KERNEL;
+  if (!tf.getKernel(kernelName, 'wasm')) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: activationGradient(kind) });
+  tf.registerGradient({
+    ...stock,
+    gradFunc: (dy, saved, attrs) => {
+      const grads = stock.gradFunc(dy, saved, attrs);
+      const y = saved[0] as tf.Tensor;
+      const d = dy as tf.Tensor;
+      return {
+        x: () =>
+          y.dtype === 'float32' &&
+          d.dtype === 'float32' &&
+          tf.util.arraysEqual(y.shape, d.shape) &&
+          !tf.engine().isTapeOn() &&
+          tf.getKernel(kernelName, tf.getBackend()) &&
+          processKernels()
+            ? (tf.engine().runKernel(kernelName, { y, dy: d }) as tf.Tensor)
+            : (grads.x as () => tf.Tensor)(),
+      };
+    },
+  });
+  return true;
 }

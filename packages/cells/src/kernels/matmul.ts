@@ -534,7 +534,7 @@ export class GemmMatMul {
       (fn, r0, r1) => {
         if (packA) packA(fn, r0, r1);
         else fn.packRows(AP + 4 * r0 * K, A + 4 * r0 * K, r1 - r0, K, K);
-        fn.gemmPacked(4 * (C + r0 * Np), AP + 4 * r0 * K, P, r1 - r0, K, Np, Np);
+        fn.gemmPacked(4 * (C + r0 * Np), AP + 4 * r0 * K, P, r1 - r0, K, Np, Np, 0);
       },
       M * Np * K,
     );
@@ -562,8 +562,13 @@ const STREAM_CHUNK_ROWS = 64;
 
 /** One block of a `WeightGradStream`: its uses' rows, room to pack them, and its product. */
 interface StreamBlock {
-  /** The region, for `release`, and the offsets (floats) of X, H, G, a row of ones, A's and G's packings, the product. */
+  /**
+   * The region, for `release`, and the offsets (floats) of X, H, G, a row of ones, A's and G's
+   * packings, and the product (where it is not added into the first block's as it is made).
+   */
   at: Record<'X' | 'H' | 'G' | 'ONES' | 'AP' | 'P' | 'C', number> & { region: number };
+  /** Whether its product is added into the first block's as it is made. */
+  added: boolean;
   /** Rows it has room for, and rows in it. */
   cap: number;
   used: number;
@@ -584,6 +589,8 @@ export class WeightGradStream {
   private readonly blocks: StreamBlock[] = [];
   private posted = 0;
   private disposed = false;
+  /** Whether the blocks' products run in order on this thread as they are posted (no workers). */
+  private readonly inline: boolean;
 
   constructor(
     private readonly k: Kernels,
@@ -593,6 +600,7 @@ export class WeightGradStream {
   ) {
     this.rows = Kx + Kh + 1;
     this.Np = (N + 3) & ~3;
+    this.inline = k.postsInline;
   }
 
   /** Adds one use: x (M, Kx), h (M, Kh) and the output's gradient g (M, N), row-major. */
@@ -617,14 +625,19 @@ export class WeightGradStream {
     this.k.join();
     const { N, Np, rows, blocks } = this;
     const sum = (blocks[0] as StreamBlock | undefined)?.at.C;
-    if (sum !== undefined && blocks.length > 1) {
-      // The products added into the first one's, in order, split by rows.
+    const rest = blocks.slice(1).filter((b) => !b.added);
+    if (sum !== undefined && rest.length > 0) {
+      // The products added into the first one's, in order, split by rows; 16 rows at a time, so
+      // that the sum's rows stay in cache while every product's are added.
       this.k.split(
         splitRows(rows, 2 * this.k.threads, 4),
         (fn, r0, r1) => {
-          for (const b of blocks.slice(1)) fn.add3(4 * (sum + r0 * Np), 4 * (sum + r0 * Np), 4 * (b.at.C + r0 * Np), 0, (r1 - r0) * Np);
+          for (let a = r0; a < r1; a += 16) {
+            const n = (Math.min(a + 16, r1) - a) * Np;
+            for (const b of rest) fn.add3(4 * (sum + a * Np), 4 * (sum + a * Np), 4 * (b.at.C + a * Np), 0, n);
+          }
         },
-        (blocks.length - 1) * rows * Np,
+        rest.length * rows * Np,
       );
     }
     const f32 = this.k.f32;
@@ -647,9 +660,20 @@ export class WeightGradStream {
 
   private newBlock(cap: number): StreamBlock {
     const { Kx, Kh, N, Np, rows } = this;
-    const at = this.k.allocLayout({ X: cap * Kx, H: cap * Kh, G: cap * N, ONES: cap, AP: rows * cap, P: cap * Np, C: rows * Np });
+    // Run in order on this thread, a block's product is added into the first's as it is made.
+    const first = this.blocks.length === 0;
+    const inline = this.inline;
+    const at = this.k.allocLayout({
+      X: cap * Kx,
+      H: cap * Kh,
+      G: cap * N,
+      ONES: cap,
+      AP: rows * cap,
+      P: cap * Np,
+      C: first || !inline ? rows * Np : 0,
+    });
     this.k.f32.fill(1, at.ONES, at.ONES + cap);
-    const block = { at, cap, used: 0 };
+    const block = { at, cap, used: 0, added: !first && inline };
     this.blocks.push(block);
     return block;
   }
@@ -657,7 +681,10 @@ export class WeightGradStream {
   /** Packs the last block's G into panels here, then posts [X H 1]^T's rows in chunks, each packed and multiplied. */
   private postBlock(): void {
     const { Kx, Kh, N, Np, rows } = this;
-    const { at, used: K } = this.blocks[this.blocks.length - 1] as StreamBlock;
+    const block = this.blocks[this.blocks.length - 1] as StreamBlock;
+    const { at, used: K } = block;
+    const sum = (this.blocks[0] as StreamBlock).at;
+    const added = block.added;
     this.posted = this.blocks.length;
     if (N % 4 === 0) this.k.fn.packPanels(4 * at.P, 4 * at.G, K, N);
     else this.k.fn.packPanelsStrided(4 * at.P, 4 * at.G, K, N, N, 1);
@@ -671,8 +698,11 @@ export class WeightGradStream {
         const [a, b] = [Math.max(r0, from), Math.min(r1, to)];
         if (a < b) fn.packColumns(4 * (at.AP + a * K), 4 * (src + a - from), K, b - a, to - from);
       }
-      fn.gemmPacked(4 * (at.C + r0 * Np), 4 * (at.AP + r0 * K), 4 * at.P, r1 - r0, K, Np, Np);
+      // Added into the first block's product (the same sums as `finish` adds), or its own.
+      fn.gemmPacked(4 * ((added ? sum.C : at.C) + r0 * Np), 4 * (at.AP + r0 * K), 4 * at.P, r1 - r0, K, Np, Np, added ? 1 : 0);
     });
+    // Workers that started since the stream did: its blocks share the sum's rows, so one at a time.
+    if (added && !this.k.postsInline) this.k.join();
   }
 }
 

@@ -65,7 +65,7 @@ describe('the WebAssembly SIMD kernels', () => {
     }
   });
 
-  it("gemmPacked on packRows or packColumns gives gemmStrided's bits, edges and row chunks included", () => {
+  it("gemmPacked on packRows or packColumns gives gemmStrided's bits, edges and row chunks included, and adds them to C's values where asked", () => {
     const k = activeKernels()!;
     for (const [M, K, N, ldc] of [
       [1, 5, 4, 4],
@@ -76,7 +76,19 @@ describe('the WebAssembly SIMD kernels', () => {
       [21, 37, 12, 16],
     ] as const) {
       const lda = K + 3; // rows of A inside a wider buffer
-      const lay = k.allocLayout({ A: M * lda, AR: M * K, X: K * (M + 2), B: K * N, P: K * N, AP: M * K, XP: M * K, C1: M * ldc, C2: M * ldc, C3: M * ldc });
+      const lay = k.allocLayout({
+        A: M * lda,
+        AR: M * K,
+        X: K * (M + 2),
+        B: K * N,
+        P: K * N,
+        AP: M * K,
+        XP: M * K,
+        C1: M * ldc,
+        C2: M * ldc,
+        C3: M * ldc,
+        C4: M * ldc,
+      });
       try {
         const f = k.f32;
         for (let i = 0; i < M * lda; i++) f[lay.A + i] = Math.sin(1 + i) * 3;
@@ -90,12 +102,17 @@ describe('the WebAssembly SIMD kernels', () => {
         k.fn.packPanels(4 * lay.P, 4 * lay.B, K, N);
         k.fn.gemmStrided(4 * lay.C1, 4 * lay.AR, 4 * lay.P, M, K, N, ldc);
         k.fn.packRows(4 * lay.AP, 4 * lay.A, M, K, lda);
-        k.fn.gemmPacked(4 * lay.C2, 4 * lay.AP, 4 * lay.P, M, K, N, ldc);
+        k.fn.gemmPacked(4 * lay.C2, 4 * lay.AP, 4 * lay.P, M, K, N, ldc, 0);
         // X^T packed without a transpose is the same layout; and a chunk of rows from a multiple of 4 is one.
         k.fn.packColumns(4 * lay.XP, 4 * lay.X, K, M, M + 2);
         expect(Array.from(f.subarray(lay.XP, lay.XP + M * K)), `packColumns ${M}x${K}`).toEqual(Array.from(f.subarray(lay.AP, lay.AP + M * K)));
-        for (let r0 = 0; r0 < M; r0 += 4) k.fn.gemmPacked(4 * (lay.C3 + r0 * ldc), 4 * (lay.XP + r0 * K), 4 * lay.P, Math.min(4, M - r0), K, N, ldc);
+        for (let r0 = 0; r0 < M; r0 += 4) k.fn.gemmPacked(4 * (lay.C3 + r0 * ldc), 4 * (lay.XP + r0 * K), 4 * lay.P, Math.min(4, M - r0), K, N, ldc, 0);
         const want = Array.from(f.subarray(lay.C1, lay.C1 + M * ldc));
+        // Added to C's values: each sum plus the value, rounded to float32; the columns past N kept.
+        for (let i = 0; i < M * ldc; i++) f[lay.C4 + i] = Math.cos(3 * i);
+        const added = Array.from(f.subarray(lay.C4, lay.C4 + M * ldc)).map((v, i) => (i % ldc < N ? Math.fround(v + (want[i] as number)) : v));
+        k.fn.gemmPacked(4 * lay.C4, 4 * lay.AP, 4 * lay.P, M, K, N, ldc, 1);
+        expect(Array.from(f.subarray(lay.C4, lay.C4 + M * ldc)), `${M}x${K}x${N} added`).toEqual(added);
         expect(Array.from(f.subarray(lay.C2, lay.C2 + M * ldc)), `${M}x${K}x${N}`).toEqual(want);
         expect(Array.from(f.subarray(lay.C3, lay.C3 + M * ldc)), `${M}x${K}x${N} by chunks`).toEqual(want);
         expect(want.slice(0, N).every((v) => v !== -7)).toBe(true);

@@ -116,6 +116,11 @@ export class Kernels {
     for (const [start, end] of runs) body(this.fn, start, end);
   }
 
+  /** Whether `post` runs its chunks now, in order, on this thread (no workers started). */
+  get postsInline(): boolean {
+    return !this.pool?.ready;
+  }
+
   /** Returns once everything `post`ed has run, running what is left on this thread. */
   join(): void {
     this.pool?.join(this.byIndex);

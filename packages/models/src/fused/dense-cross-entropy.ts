@@ -153,7 +153,7 @@ export function kernelPass(
         k.fn.packPanels(4 * r.GP, 4 * saved.P, N, Vp);
         // W^T (Vp, H) in gemm's panels, straight from the padded W: element (v, h) is W[h, v].
         k.fn.packPanelsStrided(4 * r.WTP, 4 * saved.W, Vp, H, 1, Vp);
-        k.split(rowChunks(k, M, N, Vp), (fn, m0, m1) => fn.gemmPacked(4 * (r.DWB + m0 * Vp), 4 * (r.XT + m0 * N), 4 * r.GP, m1 - m0, N, Vp, Vp), M * N * Vp);
+        k.split(rowChunks(k, M, N, Vp), (fn, m0, m1) => fn.gemmPacked(4 * (r.DWB + m0 * Vp), 4 * (r.XT + m0 * N), 4 * r.GP, m1 - m0, N, Vp, Vp, 0), M * N * Vp);
         k.split(rowChunks(k, N, Vp, H), (fn, r0, r1) => fn.gemm(4 * (DX + r0 * H), 4 * (saved.P + r0 * Vp), 4 * r.WTP, r1 - r0, Vp, H), N * Vp * H);
         // dW's rows without their padding columns: into the caller's room, or a tensor's array.
         const [dW, dWAt] = into ? [f32, into.dW] : [new Float32Array(H * V), 0];

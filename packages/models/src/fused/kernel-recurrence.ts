@@ -105,7 +105,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
         const row = rowsFrom(B, b0);
         for (let t = 0; t < T; t++) {
           fn.packRows(row(f.HP, 0, H), row(HS, t, H), rows, H, H);
-          fn.gemmPacked(row(f.GHS, 0, cols), row(f.HP, 0, H), 4 * f.WHHP, rows, H, cols, cols);
+          fn.gemmPacked(row(f.GHS, 0, cols), row(f.HP, 0, H), 4 * f.WHHP, rows, H, cols, cols, 0);
           step.forward(fn, {
             B: rows,
             H,
@@ -230,7 +230,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
               const dyPrev = t > 0 ? row(DY, t - 1, H) : 0;
               const straight = !step.directPath && !dyPrev;
               fn.packRows(row(r.DGPK, 0, cols), rest ? row(r.DGH, 0, cols) : dg, rows, cols, cols);
-              fn.gemmPacked(straight ? row(r.DH, 0, H) : row(r.BACK, 0, H), row(r.DGPK, 0, cols), 4 * saved.WHHTP, rows, cols, H, H);
+              fn.gemmPacked(straight ? row(r.DH, 0, H) : row(r.BACK, 0, H), row(r.DGPK, 0, cols), 4 * saved.WHHTP, rows, cols, H, H, 0);
               if (step.directPath) fn.add3(row(r.DH, 0, H), row(r.DHP, 0, H), row(r.BACK, 0, H), dyPrev, rows * H);
               else if (dyPrev) fn.add3(row(r.DH, 0, H), row(r.BACK, 0, H), dyPrev, 0, rows * H);
             }
@@ -274,7 +274,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
             splitWithFillers(
               k,
               splitRows(M, 2 * k.threads, 4),
-              (fn, m0, m1) => fn.gemmPacked(4 * (r.DWB + m0 * GH + g0), 4 * (hinT(i) + m0 * TB), 4 * (r.DGP + g0 * TB), m1 - m0, TB, g1 - g0, GH),
+              (fn, m0, m1) => fn.gemmPacked(4 * (r.DWB + m0 * GH + g0), 4 * (hinT(i) + m0 * TB), 4 * (r.DGP + g0 * TB), m1 - m0, TB, g1 - g0, GH, 0),
               i === parts.length - 1 ? scatter : [],
               M * TB * (g1 - g0),
             );
@@ -482,7 +482,7 @@ function gemmOnThreads(k: Kernels, C: number, A: number, AP: number, P: number, 
     splitRows(M, 2 * k.threads, 4),
     (fn, r0, r1) => {
       fn.packRows(4 * (AP + r0 * K), 4 * (A + r0 * K), r1 - r0, K, K);
-      fn.gemmPacked(4 * (C + r0 * N), 4 * (AP + r0 * K), 4 * P, r1 - r0, K, N, N);
+      fn.gemmPacked(4 * (C + r0 * N), 4 * (AP + r0 * K), 4 * P, r1 - r0, K, N, N, 0);
     },
     M * K * N,
   );
@@ -490,7 +490,7 @@ function gemmOnThreads(k: Kernels, C: number, A: number, AP: number, P: number, 
 
 /** `gemmOnThreads` with A already in `packRows`' layout at `AP`. */
 function gemmPackedOnThreads(k: Kernels, C: number, AP: number, P: number, M: number, K: number, N: number): void {
-  k.split(splitRows(M, 2 * k.threads, 4), (fn, r0, r1) => fn.gemmPacked(4 * (C + r0 * N), 4 * (AP + r0 * K), 4 * P, r1 - r0, K, N, N), M * K * N);
+  k.split(splitRows(M, 2 * k.threads, 4), (fn, r0, r1) => fn.gemmPacked(4 * (C + r0 * N), 4 * (AP + r0 * K), 4 * P, r1 - r0, K, N, N, 0), M * K * N);
 }
 
 /** X^T packed for the gemm (`packColumns`), X `rows` x `width` floats at `src`, split by blocks of 4 columns. */
