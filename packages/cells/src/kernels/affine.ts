@@ -292,12 +292,20 @@ function registerTapGradients(): void {
           tap.streams.clear();
         }
         if (stream) {
+          let grads: tf.Tensor[];
           try {
-            const [dWx, dWh, db] = tf.engine().runKernel(STREAMED_WEIGHT_GRADS_KERNEL, {}, { stream } as unknown as tf.NamedAttrMap) as tf.Tensor[];
-            return { wx: () => dWx as tf.Tensor, wh: () => dWh as tf.Tensor, b: () => db as tf.Tensor };
-          } finally {
-            disposeStream(stream);
+            grads = tf.engine().runKernel(STREAMED_WEIGHT_GRADS_KERNEL, {}, { stream } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+          } catch (err) {
+            try {
+              disposeStream(stream);
+            } catch {
+              // The first error says what went wrong.
+            }
+            throw err;
           }
+          disposeStream(stream);
+          const [dWx, dWh, db] = grads;
+          return { wx: () => dWx as tf.Tensor, wh: () => dWh as tf.Tensor, b: () => db as tf.Tensor };
         }
         if (uses.length === 0) return { wx: () => tf.zerosLike(wx), wh: () => tf.zerosLike(wh), b: () => tf.zerosLike(b) };
         return weightGradients(uses);

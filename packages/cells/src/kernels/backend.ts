@@ -340,20 +340,21 @@ function activationGradient(kind: 'Sigmoid' | 'Tanh'): tf.KernelFunc {
     const backend = args.backend as unknown as HeapBackend;
     const k = processKernels();
     if (!k) throw new Error(`${kind === 'Sigmoid' ? SIGMOID_GRAD_KERNEL : TANH_GRAD_KERNEL}: rnnkit's kernels are not loaded (no WebAssembly SIMD?).`);
-    const out = backend.makeOutput(y.shape, 'float32');
     const n = tf.util.sizeFromShape(y.shape);
-    if (n === 0) return out;
+    if (n === 0) return backend.makeOutput(y.shape, 'float32');
     const at = k.allocLayout({ y: n, dy: n });
     try {
       const f32 = k.f32; // read after the alloc: it may have grown the memory
       f32.set(backend.typedArrayFromHeap(y), at.y);
       f32.set(backend.typedArrayFromHeap(dy), at.dy);
       (kind === 'Sigmoid' ? k.fn.sigmoidGrad : k.fn.tanhGrad)(4 * at.y, 4 * at.y, 4 * at.dy, n);
+      // The output made last, so that nothing above can leave it behind.
+      const out = backend.makeOutput(y.shape, 'float32');
       backend.typedArrayFromHeap(out).set(f32.subarray(at.y, at.y + n));
+      return out;
     } finally {
       k.release(at.region);
     }
-    return out;
   };
 }
 

@@ -654,8 +654,12 @@ export class WeightGradStream {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.k.join();
-    for (const b of this.blocks) this.k.release(b.at.region);
+    try {
+      this.k.join();
+    } finally {
+      // Joined, or the lane failed or was closed: nothing of this stream runs any more.
+      for (const b of this.blocks) this.k.release(b.at.region);
+    }
   }
 
   private newBlock(cap: number): StreamBlock {
@@ -686,6 +690,9 @@ export class WeightGradStream {
     const sum = (this.blocks[0] as StreamBlock).at;
     const added = block.added;
     this.posted = this.blocks.length;
+    // Added into the first block's rows: the blocks before it must be done, wherever they ran
+    // (workers that started since the stream did may have taken them).
+    if (added) this.k.join();
     if (N % 4 === 0) this.k.fn.packPanels(4 * at.P, 4 * at.G, K, N);
     else this.k.fn.packPanelsStrided(4 * at.P, 4 * at.G, K, N, N, 1);
     const parts = [
@@ -701,8 +708,6 @@ export class WeightGradStream {
       // Added into the first block's product (the same sums as `finish` adds), or its own.
       fn.gemmPacked(4 * ((added ? sum.C : at.C) + r0 * Np), 4 * (at.AP + r0 * K), 4 * at.P, r1 - r0, K, Np, Np, added ? 1 : 0);
     });
-    // Workers that started since the stream did: its blocks share the sum's rows, so one at a time.
-    if (added && !this.k.postsInline) this.k.join();
   }
 }
 

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { installWasmKernels, wasmMatMul } from './backend.js';
+import { WeightGradStream } from './matmul.js';
 import { Kernels, SPLIT_MIN_WORK, WAKE_MIN_WORK, activeKernels } from './simd.js';
 import { nodeThreadHost, threadsFromEnv } from './threads-node.js';
 import { controlProtocol, kernelThreads, MAX_AUTO_THREADS, setKernelThreads, setThreadHost, splitRows } from './threads.js';
@@ -192,6 +193,68 @@ describe('the kernels on worker threads', () => {
     } finally {
       k.close();
     }
+  });
+
+  it('finish the background chunks its workers took, and leave the rest to join, when the pool closes', async () => {
+    const k = await kernelsOn(2);
+    const one = k.alloc(4);
+    k.f32.fill(1, one, one + 4);
+    const counts = k.alloc(40 * 4);
+    k.f32.fill(0, counts, counts + 160);
+    k.post(
+      Array.from({ length: 40 }, (_, i) => [i, i + 1] as [number, number]),
+      (fn, i) => {
+        for (let n = 0; n < 4000; n++) fn.add3(4 * (counts + 4 * i), 4 * (counts + 4 * i), 4 * one, 0, 4);
+      },
+    );
+    // Closed while the worker is inside a chunk (a few milliseconds into the lane).
+    const t0 = performance.now();
+    while (performance.now() - t0 < 3);
+    k.close();
+    k.join();
+    expect(Array.from(k.f32.subarray(counts, counts + 160))).toEqual(new Array(160).fill(4000));
+  });
+
+  it("sum a weight-gradient stream's blocks to the one-thread bits whether the workers start before it, during it or never", async () => {
+    const [Kx, Kh, N, M] = [256, 256, 256, 128];
+    const use = (b: number) =>
+      [Kx, Kh, N].map((width, part) => Float32Array.from({ length: M * width }, (_, i) => Math.sin(b + part + i * (0.37 + 0.1 * part)))) as [
+        Float32Array,
+        Float32Array,
+        Float32Array,
+      ];
+    const uses = [0, 1, 2, 3].map(use);
+    const sums = (k: Kernels, ready?: () => Promise<unknown>) => {
+      const stream = new WeightGradStream(k, Kx, Kh, N);
+      const outs = [new Float32Array(Kx * N), new Float32Array(Kh * N), new Float32Array(N)] as const;
+      const run = async () => {
+        await ready?.();
+        for (const u of uses) stream.add(...u);
+        stream.finish(outs);
+        stream.dispose();
+        return outs.flatMap((o) => Array.from(o));
+      };
+      return run();
+    };
+    const one = Kernels.create(1);
+    const want = await sums(one);
+    one.close();
+    // Made while its workers start, used once they have: the first block runs on them, and the
+    // ones after it, planned to be added on this thread as they are made, must wait for it.
+    for (let trial = 0; trial < 20; trial++) {
+      const k = Kernels.create(3);
+      expect(k.postsInline).toBe(true);
+      const got = await sums(k, () => k.pool?.whenReady() as Promise<boolean>);
+      expect(k.postsInline).toBe(false);
+      expect(
+        got.every((v, i) => Object.is(v, want[i])),
+        `trial ${trial}`,
+      ).toBe(true);
+      k.close();
+    }
+    const k = await kernelsOn(3);
+    expect((await sums(k)).every((v, i) => Object.is(v, want[i]))).toBe(true);
+    k.close();
   });
 
   it('take no chunk of a job that is recorded but not yet published, nor of one whose number they did not see', () => {

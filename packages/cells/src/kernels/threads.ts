@@ -150,10 +150,15 @@ function runBackground(c: Int32Array, fns: Fns, slots: readonly number[], run: t
   for (;;) {
     const i = Atomics.load(c, BG_NEXT);
     if (i === Atomics.load(c, BG_POSTED)) return false;
-    if (Atomics.compareExchange(c, BG_NEXT, i, i + 1) !== i) continue;
+    // The slot is read before the claim: once chunk i is claimed, done chunks may let the caller
+    // post chunk i + MAX_BG into the same slot, but not before (a claim that succeeds proves chunk
+    // i was not yet done, nor anything after it that the caller could count).
     const slot = BG_TABLE + 2 * (i & (MAX_BG - 1));
+    const start = Atomics.load(c, slot);
+    const end = Atomics.load(c, slot + 1);
+    if (Atomics.compareExchange(c, BG_NEXT, i, i + 1) !== i) continue;
     try {
-      run(c, fns, c[slot] as number, c[slot + 1] as number, COMMAND);
+      run(c, fns, start, end, COMMAND);
     } catch {
       Atomics.store(c, BG_ERR, 1);
     }
@@ -448,6 +453,13 @@ export class KernelPool {
   join(fns: ((...args: number[]) => void)[]): void {
     const c = this.control;
     while (runBackground(c, fns, BG_SLOTS, runCommands));
+    // Closed: the chunks its workers had claimed and not finished will never be done.
+    if (this.closed && Atomics.load(c, BG_DONE) !== Atomics.load(c, BG_POSTED)) {
+      Atomics.store(c, BG_DONE, Atomics.load(c, BG_POSTED));
+      throw new Error(
+        'rnnkit kernels: the thread pool was closed while background work was running (the thread count changed during a pass?); its results are lost.',
+      );
+    }
     this.waitUntil(() => Atomics.load(c, BG_DONE) === Atomics.load(c, BG_POSTED));
     if (Atomics.load(c, BG_ERR) !== 0) {
       Atomics.store(c, BG_ERR, 0);
@@ -482,6 +494,10 @@ export class KernelPool {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Background chunks the workers have claimed finish first (for a second at most: a lost
+    // worker's never do); `join` runs the rest on the caller.
+    const until = Date.now() + 1000;
+    while (Atomics.load(this.control, BG_DONE) !== Atomics.load(this.control, BG_NEXT) && Date.now() < until);
     Atomics.store(this.control, STATE, -1);
     Atomics.add(this.control, WAKE, 1);
     Atomics.notify(this.control, WAKE);
