@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { affineShapes, affineWeightGradOperands, type WeightGradStream } from './matmul.js';
 import { recordOpPath } from './paths.js';
+import { heapBackend, type HeapBackend } from './simd.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
@@ -96,7 +97,7 @@ const liveStreams = new Map<WeightGradStream, object>();
 function streamOf(tap: WeightTap, pass: object): WeightGradStream | null {
   const had = tap.streams.get(pass);
   if (had) return had;
-  if (!startStream || tf.engine().isTapeOn() || typeof (tf.backend() as Partial<HeapBackend>).typedArrayFromHeap !== 'function') return null;
+  if (!startStream || tf.engine().isTapeOn() || !heapBackend()) return null;
   const active = new Set<object>(tf.engine().state.scopeStack);
   for (const [stream, p] of liveStreams) if (!active.has(p)) disposeStream(stream);
   const [wx, wh] = [tap.wx.shape, tap.wh.shape] as [number[], number[]];
@@ -110,10 +111,6 @@ function streamOf(tap: WeightTap, pass: object): WeightGradStream | null {
 function disposeStream(stream: WeightGradStream): void {
   liveStreams.delete(stream);
   stream.dispose();
-}
-
-interface HeapBackend {
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
 }
 
 /** The taps of the forward pass running inside `withWeightTaps`, by W_h (null: it cannot be tapped). */
@@ -265,11 +262,9 @@ function registerTapGradients(): void {
           // until its backward pass ends.
           token: () => {
             const stream = streamOf(tap, pass);
-            if (!stream) tap.uses[use] = { x: x as tf.Tensor2D, h: h as tf.Tensor2D, g: G, pass };
-            else {
-              const heap = (t: tf.Tensor) => (tf.backend() as unknown as HeapBackend).typedArrayFromHeap(t);
-              stream.add(heap(x as tf.Tensor), heap(h as tf.Tensor), heap(G));
-            }
+            const heap = heapBackend(); // there when a stream is
+            if (stream && heap) stream.add(heap.typedArrayFromHeap(x as tf.Tensor), heap.typedArrayFromHeap(h as tf.Tensor), heap.typedArrayFromHeap(G));
+            else tap.uses[use] = { x: x as tf.Tensor2D, h: h as tf.Tensor2D, g: G, pass };
             return tf.zeros([]);
           },
         };

@@ -239,34 +239,37 @@ function patchSplitV(): boolean {
 }
 
 /**
- * A kernel on rnnkit's kernels: x's floats copied into their memory at `at`, `op(at, n, outAt)`
- * run there (one thread: these are small next to a split's cost), and the floats at `outAt`
- * copied to a new output of `outShape`. Element-wise ops keep x's shape and work in place
+ * A kernel on rnnkit's kernels: x's floats copied into their memory at `at` (and `y`'s, of x's
+ * size, where given, at `yAt`), `op(at, n, outAt, yAt)` run there (one thread: these are small
+ * next to a split's cost), and the floats at `outAt` copied to a new output of `outShape`, made
+ * last (an error above leaves none behind). Element-wise ops keep x's shape and work in place
  * (`outAt` is `at`); others get a region of their own after x's.
  */
 function mapOnKernels(
   k: Kernels,
   backend: HeapBackend,
   x: tf.TensorInfo,
-  op: (at: number, n: number, outAt: number) => void,
+  op: (at: number, n: number, outAt: number, yAt: number) => void,
   outShape: number[] = x.shape,
+  y: tf.TensorInfo | null = null,
 ): tf.TensorInfo {
-  const out = backend.makeOutput(outShape, 'float32');
   const n = tf.util.sizeFromShape(x.shape);
-  if (n === 0) return out;
+  if (n === 0) return backend.makeOutput(outShape, 'float32');
   const inPlace = outShape === x.shape;
   const size = inPlace ? n : tf.util.sizeFromShape(outShape);
-  const at = k.allocLayout({ x: n, out: inPlace ? 0 : size });
+  const at = k.allocLayout({ x: n, y: y ? n : 0, out: inPlace ? 0 : size });
   const outAt = inPlace ? at.x : at.out;
   try {
     const f32 = k.f32; // read after the alloc: it may have grown the memory
     f32.set(backend.typedArrayFromHeap(x), at.x);
-    op(at.x, n, outAt);
+    if (y) f32.set(backend.typedArrayFromHeap(y), at.y);
+    op(at.x, n, outAt, at.y);
+    const out = backend.makeOutput(outShape, 'float32');
     backend.typedArrayFromHeap(out).set(f32.subarray(outAt, outAt + size));
+    return out;
   } finally {
     k.release(at.region);
   }
-  return out;
 }
 
 /** Exp on the kernels' SIMD exp (softmax cross-entropy's logSoftmax); other dtypes and no SIMD on the stock kernel. */
@@ -328,47 +331,37 @@ function patchCast(): boolean {
 export const SIGMOID_GRAD_KERNEL = 'RnnkitSigmoidGrad';
 export const TANH_GRAD_KERNEL = 'RnnkitTanhGrad';
 
-/**
- * The gradient of Sigmoid (dy * (y * (1 - y))) or Tanh ((1 - y * y) * dy), float32, as one kernel
- * on rnnkit's kernels (`sigmoidGrad`, `tanhGrad`: y and dy copied in, one thread) instead of three
- * ops and a scalar, each step rounded to float32 as the ops round it: the same bits. A scratch
- * GRU step takes two sigmoid gradients and one tanh gradient.
- */
-function activationGradient(kind: 'Sigmoid' | 'Tanh'): tf.KernelFunc {
-  return (args: KernelArgs) => {
-    const { y, dy } = args.inputs as { y: tf.TensorInfo; dy: tf.TensorInfo };
-    const backend = args.backend as unknown as HeapBackend;
-    const k = processKernels();
-    if (!k) throw new Error(`${kind === 'Sigmoid' ? SIGMOID_GRAD_KERNEL : TANH_GRAD_KERNEL}: rnnkit's kernels are not loaded (no WebAssembly SIMD?).`);
-    const n = tf.util.sizeFromShape(y.shape);
-    if (n === 0) return backend.makeOutput(y.shape, 'float32');
-    const at = k.allocLayout({ y: n, dy: n });
-    try {
-      const f32 = k.f32; // read after the alloc: it may have grown the memory
-      f32.set(backend.typedArrayFromHeap(y), at.y);
-      f32.set(backend.typedArrayFromHeap(dy), at.dy);
-      (kind === 'Sigmoid' ? k.fn.sigmoidGrad : k.fn.tanhGrad)(4 * at.y, 4 * at.y, 4 * at.dy, n);
-      // The output made last, so that nothing above can leave it behind.
-      const out = backend.makeOutput(y.shape, 'float32');
-      backend.typedArrayFromHeap(out).set(f32.subarray(at.y, at.y + n));
-      return out;
-    } finally {
-      k.release(at.region);
-    }
-  };
-}
+/** Each fused activation gradient's kernel, and its function on rnnkit's kernels. */
+const ACTIVATION_GRADIENTS = {
+  Sigmoid: { kernelName: SIGMOID_GRAD_KERNEL, fn: 'sigmoidGrad' },
+  Tanh: { kernelName: TANH_GRAD_KERNEL, fn: 'tanhGrad' },
+} as const;
 
 /**
- * Registers the fused kernel of `kind`'s gradient for wasm and wraps the gradient registered now
- * (tfjs-layers registers TensorFlow.js's): float32 operands of one shape on wasm with rnnkit's
- * kernels, with no tape on the backward pass, take the kernel; anything else (a gradient of a
- * gradient, other backends, other dtypes, no WebAssembly SIMD) the registered gradient's ops.
+ * Registers the kernel of `kind`'s gradient for wasm (Sigmoid: dy * (y * (1 - y)); Tanh:
+ * (1 - y * y) * dy, float32) on rnnkit's kernels (`sigmoidGrad`, `tanhGrad`: y and dy copied in,
+ * one thread), one kernel instead of three ops and a scalar, each step rounded to float32 as the
+ * ops round it: the same bits. A scratch GRU step takes two sigmoid gradients and one tanh
+ * gradient. It wraps the gradient registered now (tfjs-layers registers TensorFlow.js's): float32
+ * operands of one shape on wasm with rnnkit's kernels, with no tape on the backward pass, take the
+ * kernel; anything else (a gradient of a gradient, other backends, other dtypes, no WebAssembly
+ * SIMD) the registered gradient's ops.
  */
-function fuseActivationGradient(kind: 'Sigmoid' | 'Tanh'): boolean {
+function fuseActivationGradient(kind: keyof typeof ACTIVATION_GRADIENTS): boolean {
   const stock = tf.getGradient(kind);
   if (!stock) return false;
-  const kernelName = kind === 'Sigmoid' ? SIGMOID_GRAD_KERNEL : TANH_GRAD_KERNEL;
-  if (!tf.getKernel(kernelName, 'wasm')) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: activationGradient(kind) });
+  const { kernelName, fn } = ACTIVATION_GRADIENTS[kind];
+  if (!tf.getKernel(kernelName, 'wasm'))
+    tf.registerKernel({
+      kernelName,
+      backendName: 'wasm',
+      kernelFunc: (args: KernelArgs) => {
+        const { y, dy } = args.inputs as { y: tf.TensorInfo; dy: tf.TensorInfo };
+        const k = processKernels();
+        if (!k) throw new Error(`${kernelName}: rnnkit's kernels are not loaded (no WebAssembly SIMD?).`);
+        return mapOnKernels(k, args.backend as unknown as HeapBackend, y, (at, n, _, dyAt) => k.fn[fn](4 * at, 4 * at, 4 * dyAt, n), y.shape, dy);
+      },
+    });
   tf.registerGradient({
     ...stock,
     gradFunc: (dy, saved, attrs) => {

@@ -173,6 +173,29 @@ function copyIn(f32: Float32Array, parts: readonly Float32Array[], at: number): 
   }
 }
 
+/**
+ * Rows r0..r1 of A = [X H 1]^T (a weight gradient's first operand) packed for `gemmPacked` at
+ * byte offset AP (A's row 0; r0 a multiple of 4), straight from `parts`' columns: [from, to, src],
+ * A's rows from..to being the columns of the K-row matrix at float offset src, to - from wide.
+ */
+function packColumnParts(fn: KernelCalls, AP: number, K: number, parts: readonly (readonly [number, number, number])[], r0: number, r1: number): void {
+  for (const [from, to, src] of parts) {
+    const [a, b] = [Math.max(r0, from), Math.min(r1, to)];
+    if (a < b) fn.packColumns(AP + 4 * a * K, 4 * (src + a - from), K, b - a, to - from);
+  }
+}
+
+/** The rows of C (rows of Np floats at float offset C) into `outs` one after another, N floats a row. */
+function copyRowsOut(f32: Float32Array, C: number, Np: number, N: number, outs: readonly Float32Array[]): void {
+  let row = 0;
+  for (const out of outs) {
+    const n = out.length / N;
+    if (Np === N) out.set(f32.subarray(C + row * N, C + (row + n) * N));
+    else for (let r = 0; r < n; r++) out.set(f32.subarray(C + (row + r) * Np, C + (row + r) * Np + N), r * N);
+    row += n;
+  }
+}
+
 /** The batch indices of a product without batch dimensions (never written to). */
 const ONE_BATCH = new Int32Array(1);
 
@@ -410,17 +433,19 @@ export class GemmMatMul {
       },
       // A's rows r0..r1: X's columns, then H's, then the ones (a plain row, the layout's last).
       ...(direct && {
-        packA: (fn: KernelCalls, temp: Record<'X' | 'H' | 'ONES', number>, AP: number, r0: number, r1: number) => {
-          for (const [from, to, src] of [
-            [0, Kx, temp.X],
-            [Kx, Kx + Kh, temp.H],
-            [Kx + Kh, rows, temp.ONES],
-          ] as const) {
-            const [a, b] = [Math.max(r0, from), Math.min(r1, to)];
-            const width = to - from;
-            if (a < b) fn.packColumns(AP + 4 * a * M, 4 * (src + a - from), M, b - a, width);
-          }
-        },
+        packA: (fn: KernelCalls, temp: Record<'X' | 'H' | 'ONES', number>, AP: number, r0: number, r1: number) =>
+          packColumnParts(
+            fn,
+            AP,
+            M,
+            [
+              [0, Kx, temp.X],
+              [Kx, Kx + Kh, temp.H],
+              [Kx + Kh, rows, temp.ONES],
+            ],
+            r0,
+            r1,
+          ),
       }),
       // A gradient (or a stack of them): used this once, never kept.
       B: { dataId: (o.gs[0] as tf.TensorInfo).dataId, layout: PLAIN, count: 1, once: true },
@@ -433,16 +458,14 @@ export class GemmMatMul {
       aIdx: ONE_BATCH,
       bIdx: ONE_BATCH,
       batches: 1,
-      copyOut: (f32, C, Np) => {
-        let row = 0;
-        for (const t of outs) {
-          const heap = backend.typedArrayFromHeap(t);
-          const n = heap.length / N;
-          if (Np === N) heap.set(f32.subarray(C + row * N, C + (row + n) * N));
-          else for (let r = 0; r < n; r++) heap.set(f32.subarray(C + (row + r) * Np, C + (row + r) * Np + N), r * N);
-          row += n;
-        }
-      },
+      copyOut: (f32, C, Np) =>
+        copyRowsOut(
+          f32,
+          C,
+          Np,
+          N,
+          outs.map((t) => backend.typedArrayFromHeap(t)),
+        ),
     });
   }
 
@@ -567,8 +590,6 @@ interface StreamBlock {
    * packings, and the product (where it is not added into the first block's as it is made).
    */
   at: Record<'X' | 'H' | 'G' | 'ONES' | 'AP' | 'P' | 'C', number> & { region: number };
-  /** Whether its product is added into the first block's as it is made. */
-  added: boolean;
   /** Rows it has room for, and rows in it. */
   cap: number;
   used: number;
@@ -625,7 +646,8 @@ export class WeightGradStream {
     this.k.join();
     const { N, Np, rows, blocks } = this;
     const sum = (blocks[0] as StreamBlock | undefined)?.at.C;
-    const rest = blocks.slice(1).filter((b) => !b.added);
+    // On this thread each product was added into the first one's as it was made.
+    const rest = this.inline ? [] : blocks.slice(1);
     if (sum !== undefined && rest.length > 0) {
       // The products added into the first one's, in order, split by rows; 16 rows at a time, so
       // that the sum's rows stay in cache while every product's are added.
@@ -640,14 +662,8 @@ export class WeightGradStream {
         rest.length * rows * Np,
       );
     }
-    const f32 = this.k.f32;
-    let row = 0;
-    for (const out of outs) {
-      const n = out.length / N;
-      if (sum === undefined) out.fill(0);
-      else for (let r = 0; r < n; r++) out.set(f32.subarray(sum + (row + r) * Np, sum + (row + r) * Np + N), r * N);
-      row += n;
-    }
+    if (sum === undefined) for (const out of outs) out.fill(0);
+    else copyRowsOut(this.k.f32, sum, Np, N, outs);
   }
 
   /** Waits for the products still running, then gives back the kernels' memory. */
@@ -666,7 +682,6 @@ export class WeightGradStream {
     const { Kx, Kh, N, Np, rows } = this;
     // Run in order on this thread, a block's product is added into the first's as it is made.
     const first = this.blocks.length === 0;
-    const inline = this.inline;
     const at = this.k.allocLayout({
       X: cap * Kx,
       H: cap * Kh,
@@ -674,10 +689,10 @@ export class WeightGradStream {
       ONES: cap,
       AP: rows * cap,
       P: cap * Np,
-      C: first || !inline ? rows * Np : 0,
+      C: first || !this.inline ? rows * Np : 0,
     });
     this.k.f32.fill(1, at.ONES, at.ONES + cap);
-    const block = { at, cap, used: 0, added: !first && inline };
+    const block = { at, cap, used: 0 };
     this.blocks.push(block);
     return block;
   }
@@ -688,7 +703,8 @@ export class WeightGradStream {
     const block = this.blocks[this.blocks.length - 1] as StreamBlock;
     const { at, used: K } = block;
     const sum = (this.blocks[0] as StreamBlock).at;
-    const added = block.added;
+    // Added into the first block's product as it is made (on this thread), or a product of its own.
+    const added = this.inline && block !== this.blocks[0];
     this.posted = this.blocks.length;
     // Added into the first block's rows: the blocks before it must be done, wherever they ran
     // (workers that started since the stream did may have taken them).
@@ -701,11 +717,8 @@ export class WeightGradStream {
       [Kx + Kh, rows, at.ONES],
     ] as const;
     this.k.post(splitRows(rows, Math.ceil(rows / STREAM_CHUNK_ROWS), 4), (fn, r0, r1) => {
-      for (const [from, to, src] of parts) {
-        const [a, b] = [Math.max(r0, from), Math.min(r1, to)];
-        if (a < b) fn.packColumns(4 * (at.AP + a * K), 4 * (src + a - from), K, b - a, to - from);
-      }
-      // Added into the first block's product (the same sums as `finish` adds), or its own.
+      packColumnParts(fn, 4 * at.AP, K, parts, r0, r1);
+      // Added: the same sums as `finish` adds.
       fn.gemmPacked(4 * ((added ? sum.C : at.C) + r0 * Np), 4 * (at.AP + r0 * K), 4 * at.P, r1 - r0, K, Np, Np, added ? 1 : 0);
     });
   }

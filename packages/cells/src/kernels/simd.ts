@@ -331,12 +331,13 @@ onKernelThreadsChange(() => {
   kernels = undefined;
 });
 
-interface HeapBackend {
+/** What the wasm backend offers for reading its tensors where they are. */
+export interface HeapBackend {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
 }
 
-/** The wasm backend, whose tensors live in its heap and whose `write` copies its input. */
-function heapBackend(): HeapBackend | null {
+/** The wasm backend, whose tensors live in its heap and whose `write` copies its input; null on others. */
+export function heapBackend(): HeapBackend | null {
   const backend = tf.backend() as unknown as Partial<HeapBackend>;
   return typeof backend.typedArrayFromHeap === 'function' ? (backend as HeapBackend) : null;
 }

@@ -328,7 +328,7 @@ export class KernelPool {
   private job = 0;
   /** Where the next recorded command goes; -1 once a job overflows the list. */
   private at = LIST;
-  /** Where the list being recorded ends. */
+  /** Where the list being recorded ends (`recordChunks` sets both). */
   private limit = BG_LIST;
   /** Where the background lane's next chunk goes. */
   private bgAt = BG_LIST;
@@ -399,13 +399,7 @@ export class KernelPool {
   run(chunks: number, record: (i: number, calls: KernelCalls) => void, fns: ((...args: number[]) => void)[]): boolean {
     if (chunks > MAX_CHUNKS) return false;
     const c = this.control;
-    this.at = LIST;
-    for (let i = 0; i < chunks; i++) {
-      c[TABLE + 2 * i] = this.at;
-      record(i, this.recorder);
-      if (this.at < 0) return false;
-      c[TABLE + 2 * i + 1] = this.at;
-    }
+    if (!this.recordChunks(chunks, record, (i) => TABLE + 2 * i, LIST, BG_LIST)) return false;
     Atomics.store(c, DONE, 0);
     this.job = (this.job % MAX_JOB) + 1;
     Atomics.store(c, STATE, jobWord(this.job, chunks, 0));
@@ -427,22 +421,9 @@ export class KernelPool {
   post(chunks: number, record: (i: number, calls: KernelCalls) => void): boolean {
     const c = this.control;
     const posted = Atomics.load(c, BG_POSTED);
-    const idle = Atomics.load(c, BG_DONE) === posted;
-    if (idle) this.bgAt = BG_LIST; // nothing left to read in the lane's list: start it again
+    if (Atomics.load(c, BG_DONE) === posted) this.bgAt = BG_LIST; // nothing left to read in the lane's list: start it again
     if (posted - Atomics.load(c, BG_DONE) + chunks > MAX_BG) return false;
-    this.at = this.bgAt;
-    this.limit = BLOCK;
-    try {
-      for (let i = 0; i < chunks; i++) {
-        const slot = BG_TABLE + 2 * ((posted + i) & (MAX_BG - 1));
-        c[slot] = this.at;
-        record(i, this.recorder);
-        if (this.at < 0) return false;
-        c[slot + 1] = this.at;
-      }
-    } finally {
-      this.limit = BG_LIST;
-    }
+    if (!this.recordChunks(chunks, record, (i) => BG_TABLE + 2 * ((posted + i) & (MAX_BG - 1)), this.bgAt, BLOCK)) return false;
     this.bgAt = this.at;
     Atomics.store(c, BG_POSTED, posted + chunks);
     this.wake();
@@ -465,6 +446,23 @@ export class KernelPool {
       Atomics.store(c, BG_ERR, 0);
       throw new Error(FAILED);
     }
+  }
+
+  /**
+   * Records `chunks` chunks' commands into the list from `start` (up to `limit`), chunk i's range
+   * into slots `slot(i)` and the next; false where they do not fit (nothing may run them then).
+   */
+  private recordChunks(chunks: number, record: (i: number, calls: KernelCalls) => void, slot: (i: number) => number, start: number, limit: number): boolean {
+    const c = this.control;
+    this.at = start;
+    this.limit = limit;
+    for (let i = 0; i < chunks; i++) {
+      c[slot(i)] = this.at;
+      record(i, this.recorder);
+      if (this.at < 0) return false;
+      c[slot(i) + 1] = this.at;
+    }
+    return true;
   }
 
   /** Whether the background lane has chunks not yet done. */
