@@ -84,12 +84,10 @@ export class FusedCore implements RecurrentCore {
     const passes: KernelPassResult[] = [];
     const hs: tf.Tensor2D[] = [];
     const cs: tf.Tensor2D[] = [];
-    // A lower layer's outputs, the next one's inputs, as the tape's run has them: (T*B, H).
-    let x: tf.Tensor2D | null = null;
     try {
       for (const [l, [unit]] of this.units.entries()) {
-        const top = l === units - 1;
         recordOpPath('fusedRecurrence', true);
+        // Every layer leaves h_1..h_T in the kernels' memory: the next one reads its inputs there.
         const pass = kernelRecurrence(k, {
           spec,
           T,
@@ -97,64 +95,55 @@ export class FusedCore implements RecurrentCore {
           H,
           xp: unit!.W_ih,
           ids: l === 0 ? ids : null,
-          xin: l === 0 ? null : x,
+          xin: null,
+          xinAt: l === 0 ? null : { at: passes[l - 1]!.outputsAt, I: H },
           state: S === 2 ? [state[l]!, state[units + l]!] : [state[l]!],
           W: unit!.W_hh as tf.Tensor2D,
           b: unit!.b_hh as tf.Tensor1D,
           bx: unit!.b_ih as tf.Tensor1D,
           keep: true,
-          leaveOutputs: top,
+          leaveOutputs: true,
         });
         passes.push(pass);
-        x?.dispose();
-        x = null;
-        // As fusedRecurrence splits its one tensor: h_T, the LSTM's c_T, and h_1..h_T for the next layer.
+        // As fusedRecurrence splits its one tensor: h_T, and the LSTM's c_T.
         const { packed } = pass;
-        const last = top ? 0 : T - 1;
         tf.tidy(() => {
-          hs.push(tf.keep(tf.reshape(tf.slice(packed, [last, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D));
-          if (S === 2) cs.push(tf.keep(tf.reshape(tf.slice(packed, [last + 1, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D));
+          hs.push(tf.keep(tf.reshape(tf.slice(packed, [0, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D));
+          if (S === 2) cs.push(tf.keep(tf.reshape(tf.slice(packed, [1, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D));
         });
-        if (!top) x = tf.tidy(() => tf.reshape(S === 2 ? tf.slice(packed, [0, 0, 0], [T, B, H]) : packed, [T * B, H]) as tf.Tensor2D);
         packed.dispose();
       }
     } catch (err) {
-      tf.dispose([...(x ? [x] : []), ...hs, ...cs, ...passes.map((p) => p.packed)]);
+      tf.dispose([...hs, ...cs, ...passes.map((p) => p.packed)]);
       throw err;
     }
     const backward = (dyAt: number, grads: GradientsInKernels): void => {
-      // The top layer's dy where the caller left it; a lower one's from the layer above's dxin.
-      let dy: tf.Tensor | number = dyAt;
+      // The top layer's dy where the caller left it; a lower one's where the layer above wrote its
+      // inputs' gradient: the pass's one tensor's gradient, its outputs' and (the LSTM) 0 for c_T's
+      // row, which is not on the loss's path.
+      let dy = dyAt;
+      let below: number | null = null;
       try {
         for (let l = units - 1; l >= 0; l--) {
           const unit = this.units[l]![0]!;
-          const dxin = passes[l]!.gradInto(dy, {
+          if (l > 0) {
+            below = k.alloc((T + S - 1) * B * H);
+            k.f32.fill(0, below + T * B * H, below + (T + S - 1) * B * H);
+          }
+          passes[l]!.gradInto(dy, {
             dxp: grads.offsetOf(unit.W_ih.name),
             dW: grads.offsetOf(unit.W_hh.name),
             db: grads.offsetOf(unit.b_hh.name),
             dbx: grads.offsetOf(unit.b_ih.name),
+            ...(l > 0 ? { dxin: below! } : {}),
           });
-          if (typeof dy !== 'number') dy.dispose();
-          dy = dyAt;
-          if (l === 0) {
-            dxin?.dispose();
-            continue;
-          }
-          if (!dxin) throw new Error(`FusedCore: layer ${l} gave no gradient for its inputs.`);
-          try {
-            // The pass's one tensor's gradient: its outputs', and 0 for the LSTM's c_T row (not on the loss's path).
-            dy = tf.tidy(() => {
-              const seq = tf.reshape(dxin, [T, B, H]);
-              return S === 2 ? tf.concat([seq, tf.zeros([1, B, H])], 0) : seq;
-            });
-          } finally {
-            dxin.dispose();
-          }
+          if (dy !== dyAt) k.release(dy);
+          dy = below ?? dyAt;
+          below = null;
         }
-      } catch (err) {
-        // (disposing a disposed tensor does nothing)
-        if (typeof dy !== 'number') dy.dispose();
-        throw err;
+      } finally {
+        if (below !== null) k.release(below);
+        if (dy !== dyAt) k.release(dy);
       }
     };
     return { outputs: { at: passes[units - 1]!.outputsAt, rows: T * B, features: H }, state: [...hs, ...cs], backward };

@@ -69,6 +69,7 @@ describe('installWasmKernels', () => {
   const sumCases: [number[], number | number[], boolean][] = [
     [[32, 512], 0, false],
     [[1120, 28], 0, false],
+    [[37, 23], 0, false], // 16 columns a pass, then 4, then 3 one by one
     [[35, 3, 7], [0, 1], false],
     [[35, 3, 7], [1, 0], false], // the stock kernel's: it adds axis 0 fastest
     [[5, 6], 0, true],

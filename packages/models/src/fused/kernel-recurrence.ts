@@ -26,6 +26,11 @@ export interface WeightGradsAt {
   db: number;
   /** b_ih's, where the pass adds b_ih (`bx`). */
   dbx: number | null;
+  /**
+   * Where the dense inputs' gradient goes (T*B rows of I floats), for a caller that keeps it in the
+   * kernels' memory (a lower layer's dy); `gradInto` then gives null. Without it, a tensor.
+   */
+  dxin?: number;
 }
 
 /**
@@ -50,7 +55,9 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
   const V = ids ? p.xp.shape[0]! : 0;
   // Dense inputs (T*B, I) projected here: x W_ih over every step at once, on the gemm.
   const xin = p.xin;
-  const I = xin ? xin.shape[1] : 0;
+  const xinAt = xin ? null : (p.xinAt ?? null);
+  const dense = xin !== null || xinAt !== null;
+  const I = xin ? xin.shape[1] : (xinAt?.I ?? 0);
   const two = spec.states === 2;
   // Saved for the backward pass: states h (T+1 rows), the LSTM's c (T+1 rows), gates, what the
   // record saves, token ids, W_hh and (where a backward pass will run) W_hh^T in gemm's panels.
@@ -78,9 +85,10 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
       new Int32Array(k.f32.buffer, 4 * IDS, TB).set(ids);
       readInto(p.xp, k.f32, f.WIH);
       k.split(splitRows(TB, 2 * k.threads, 4), (fn, r0, r1) => fn.gatherRows(4 * (f.X + r0 * GH), 4 * f.WIH, 4 * (IDS + r0), r1 - r0, GH), TB * GH);
-    } else if (xin) {
+    } else if (dense) {
       // The matmul's product, gemm for gemm: W_ih in panels, the rows split between threads.
-      readInto(xin, k.f32, saved.XIN);
+      if (xin) readInto(xin, k.f32, saved.XIN);
+      else k.f32.copyWithin(saved.XIN, xinAt!.at, xinAt!.at + TB * I);
       readInto(p.xp, k.f32, saved.WIH);
       packOnThreads(k, f.WIHP, saved.WIH, I, GH);
       gemmOnThreads(k, f.X, saved.XIN, f.XINP, f.WIHP, TB, I, GH);
@@ -303,9 +311,10 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
         // rows of W_ih's gradient (a token's rows are summed there already) or of dx.
         const dbxFrom: [number, number] | null = p.bx && own ? (ids ? [r.DWI, V] : [r.DX, TB]) : null;
         if (ids) dxp = r.DWI;
-        else if (xin) {
+        else if (dense) {
           // W_ih's gradient and the dense inputs': what the matmul's gradient would make of dX.
           // dW_hh is done with its panels of dG and its transposed inputs: their room serves again.
+          // With `into`, W_ih's goes straight there, and the inputs' too where the caller gave room.
           const grads = denseInputGrads(k, {
             T,
             B,
@@ -316,9 +325,11 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
             WIH: saved.WIH,
             DXP: ownGemm ? r.DGP : null,
             XT: ownGemm && parts.length * M >= I ? r.HINT : null,
+            dWAt: into ? into.dxp : null,
+            dxAt: into?.dxin ?? null,
           });
           dxp = grads.dW;
-          dxin = grads.dx;
+          dxin = typeof grads.dx === 'number' ? null : grads.dx;
         } else dxp = r.DX;
         try {
           if (into) {
@@ -359,7 +370,9 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
     gradFunc: (dy) => backward({ dy, into: null }) as PassGrads,
     gradInto: (dy, into) => {
       // W_ih's gradient is a weight's only with token ids or dense inputs (else it is dX's T x B x G*H).
-      if (!ids && !xin) throw new Error('kernelRecurrence: gradInto needs a pass over token ids or dense inputs.');
+      if (!ids && !dense) throw new Error('kernelRecurrence: gradInto needs a pass over token ids or dense inputs.');
+      if (into.dxin !== undefined && !dense)
+        throw new Error("kernelRecurrence: gradInto was given room for the dense inputs' gradient, but the pass has none.");
       if ((into.dbx === null) !== (p.bx === null)) throw new Error("kernelRecurrence: gradInto's room for b_ih's gradient must match the pass's b_ih.");
       return backward({ dy, into }).dxin;
     },
@@ -371,17 +384,38 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
  * The dense inputs' two gradients from dX (T*B, G*H, the input projection's gradient), as the
  * matmul x W_ih's gradient gives them, gemm for gemm: W_ih's = x^T dX and the inputs' = dX W_ih^T,
  * each a sum in the order of the matmul's (over the rows, and over G*H). x and W_ih are where the
- * forward pass saved them.
+ * forward pass saved them. Each is written at its offset where one is given (and that offset is
+ * the result), else given as a tensor.
  */
 function denseInputGrads(
   k: Kernels,
-  at: { T: number; B: number; I: number; GH: number; DX: number; XIN: number; WIH: number; DXP: number | null; XT: number | null },
-): { dW: tf.Tensor2D; dx: tf.Tensor2D } {
+  at: {
+    T: number;
+    B: number;
+    I: number;
+    GH: number;
+    DX: number;
+    XIN: number;
+    WIH: number;
+    DXP: number | null;
+    XT: number | null;
+    dWAt: number | null;
+    dxAt: number | null;
+  },
+): { dW: number | tf.Tensor2D; dx: number | tf.Tensor2D } {
   const { I, GH, DX, XIN, WIH } = at;
   const TB = at.T * at.B;
-  // Room for dX's panels (T*B x G*H) and x^T (I x T*B) where the caller has none free to lend.
-  const own = k.allocLayout({ XT: at.XT === null ? I * TB : 0, DXP: at.DXP === null ? TB * GH : 0, WT: GH * I, WTP: GH * I, DW: I * GH, DXIN: TB * I });
-  const g = { ...own, XT: at.XT ?? own.XT, DXP: at.DXP ?? own.DXP };
+  // Room for dX's panels (T*B x G*H) and x^T (I x T*B) where the caller has none free to lend, and
+  // for the results where they go out as tensors.
+  const own = k.allocLayout({
+    XT: at.XT === null ? I * TB : 0,
+    DXP: at.DXP === null ? TB * GH : 0,
+    WT: GH * I,
+    WTP: GH * I,
+    DW: at.dWAt === null ? I * GH : 0,
+    DXIN: at.dxAt === null ? TB * I : 0,
+  });
+  const g = { ...own, XT: at.XT ?? own.XT, DXP: at.DXP ?? own.DXP, DW: at.dWAt ?? own.DW, DXIN: at.dxAt ?? own.DXIN };
   try {
     // W_ih's gradient (I, G*H) = x^T dX: x^T packed for the gemm, dX in panels.
     packColumnsOnThreads(k, g.XT, XIN, TB, I);
@@ -392,11 +426,11 @@ function denseInputGrads(
     transposeOnThreads(k, g.WT, WIH, I, GH);
     packOnThreads(k, g.WTP, g.WT, GH, I);
     gemmOnThreads(k, g.DXIN, DX, g.DXP, g.WTP, TB, GH, I);
-    const dW = tensorOfView<tf.Rank.R2>(k.f32.subarray(g.DW, g.DW + I * GH), [I, GH]);
+    const dW = at.dWAt ?? tensorOfView<tf.Rank.R2>(k.f32.subarray(g.DW, g.DW + I * GH), [I, GH]);
     try {
-      return { dW, dx: tensorOfView<tf.Rank.R2>(k.f32.subarray(g.DXIN, g.DXIN + TB * I), [TB, I]) };
+      return { dW, dx: at.dxAt ?? tensorOfView<tf.Rank.R2>(k.f32.subarray(g.DXIN, g.DXIN + TB * I), [TB, I]) };
     } catch (err) {
-      dW.dispose();
+      if (typeof dW !== 'number') dW.dispose();
       throw err;
     }
   } finally {
@@ -406,8 +440,9 @@ function denseInputGrads(
 
 /** A gradient of `count` floats, in the kernels' memory at `g` or a tensor (disposed here), copied to `to`. */
 function put(k: Kernels, g: number | tf.Tensor, count: number, to: number): void {
-  if (typeof g === 'number') k.f32.copyWithin(to, g, g + count);
-  else {
+  if (typeof g === 'number') {
+    if (g !== to) k.f32.copyWithin(to, g, g + count);
+  } else {
     readInto(g, k.f32, to);
     g.dispose();
   }

@@ -16,6 +16,11 @@ export interface Pass {
    * runs inside the pass; or null. Only the kernels take them.
    */
   xin: tf.Tensor2D | null;
+  /**
+   * The kernels' pass only, instead of `xin`: dense inputs already in the kernels' memory, T*B rows
+   * of `I` floats at offset `at` (a lower layer's `outputsAt`), read once by the forward pass.
+   */
+  xinAt?: { at: number; I: number } | null;
   /** [h0] or [h0, c0]. */
   state: tf.Tensor2D[];
   /** W_hh (H, G*H), b_hh, and b_ih when added inside. */
