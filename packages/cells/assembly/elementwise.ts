@@ -15,7 +15,7 @@ export function tanhFloats(out: usize, x: usize, n: i32): void {
 /**
  * out[j] = x[0][j] + x[1][j] + ... + x[rows - 1][j] for a row-major (rows, cols) matrix, each
  * column summed from 0 in row order in float32: the sums TensorFlow.js' Sum kernel forms (it
- * transposes and adds each run from 0 in order), bit for bit, four columns at a time.
+ * transposes and adds each run from 0 in order), bit for bit.
  */
 export function columnSums(out: usize, x: usize, rows: i32, cols: i32): void {
   const rowBytes = <usize>cols << 2;

@@ -101,12 +101,15 @@ describe('RNNModel', () => {
     ['gru', 1, true],
     ['gru', 2, true],
     ['lstm', 2, true],
+    ['lstm', 3, true],
     ['rnn', 1, true],
     ['gru', 1, false], // d2l's GRU, reset before
+    ['gru', 3, false],
   ] as [CellKind, number, boolean][])(
     "fused %s, %d layer(s), reset after %s: lossGradients gives the tape's loss, gradients and state bit for bit, and leaks nothing",
     (cell, numLayers, resetAfter) => {
       const start = tf.memory().numTensors;
+      const inUse = activeKernels()?.inUse;
       const model = new RNNModel({ vocabSize: 9, numHiddens: 8, cell, numLayers, resetAfter, seed: 5 });
       const X = idTensor(4, 5, (i) => (i * 7) % 9);
       const Y = idTensor(4, 5, (i) => (i * 4 + 1) % 9);
@@ -134,6 +137,7 @@ describe('RNNModel', () => {
       tf.dispose([X, Y, ...state]);
       model.dispose();
       expect(tf.memory().numTensors).toBe(start);
+      expect(activeKernels()?.inUse).toBe(inUse);
     },
   );
 

@@ -220,6 +220,29 @@ describe('the WebAssembly SIMD kernels', () => {
     }
   });
 
+  it('columnSums adds each column down the rows in order, for every width, and writes nothing past its output', () => {
+    const k = activeKernels()!;
+    const rows = 9;
+    for (let cols = 1; cols <= 37; cols++) {
+      const lay = k.allocLayout({ X: rows * cols, OUT: cols + 4 });
+      try {
+        const f = k.f32;
+        for (let i = 0; i < rows * cols; i++) f[lay.X + i] = Math.cos(1 + 7 * i) * 1e3 ** Math.sin(i);
+        f.fill(-7, lay.OUT, lay.OUT + cols + 4);
+        k.fn.columnSums(4 * lay.OUT, 4 * lay.X, rows, cols);
+        const want = Array.from({ length: cols }, (_, j) => {
+          let s = 0;
+          for (let i = 0; i < rows; i++) s = Math.fround(s + f[lay.X + i * cols + j]!);
+          return s;
+        });
+        expect(Array.from(f.subarray(lay.OUT, lay.OUT + cols)), `${cols} columns`).toEqual(want);
+        expect(Array.from(f.subarray(lay.OUT + cols, lay.OUT + cols + 4)), `past ${cols} columns`).toEqual([-7, -7, -7, -7]);
+      } finally {
+        k.release(lay.region);
+      }
+    }
+  });
+
   it('the gate kernels give lanes done two groups at a time the bits of lanes done one group at a time', () => {
     // GRU and LSTM, H = 12: lanes 0-3 and 4-7 run as a pair of groups, lanes 8-11 as a pair with
     // themselves. With lanes 8-11's inputs equal to one group's of the first pair, their outputs must

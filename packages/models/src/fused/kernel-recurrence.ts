@@ -13,14 +13,15 @@ export interface KernelPassResult extends PassResult {
   gradFunc: (dy: tf.Tensor | number) => PassGrads;
   /**
    * `gradFunc` for a caller that keeps the weights' gradients in the kernels' memory: they are
-   * written at `into`; gives the dense inputs' gradient (with `xin`, else null). No state gradients.
+   * written at `into`; gives the dense inputs' gradient (with `xin` or `xinAt`) as a tensor, or null
+   * where `into.dxin` took it or the pass has none. No state gradients.
    */
   gradInto: (dy: tf.Tensor | number, into: WeightGradsAt) => tf.Tensor2D | null;
 }
 
 /** Where `gradInto` writes a pass's weight gradients (offsets in floats in the kernels' memory). */
 export interface WeightGradsAt {
-  /** W_ih's: by token rows with `ids`, the dense inputs' matrix with `xin`. */
+  /** W_ih's: by token rows with `ids`, the dense inputs' matrix with `xin` or `xinAt`. */
   dxp: number;
   dW: number;
   db: number;
@@ -55,7 +56,8 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
   const V = ids ? p.xp.shape[0]! : 0;
   // Dense inputs (T*B, I) projected here: x W_ih over every step at once, on the gemm.
   const xin = p.xin;
-  const xinAt = xin ? null : (p.xinAt ?? null);
+  const xinAt = p.xinAt ?? null;
+  if (xinAt && (ids || xin)) throw new Error('kernelRecurrence: xinAt takes the place of ids and xin; give one of the three.');
   const dense = xin !== null || xinAt !== null;
   const I = xin ? xin.shape[1] : (xinAt?.I ?? 0);
   const two = spec.states === 2;
@@ -335,7 +337,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
           if (into) {
             put(k, dW, H * GH, into.dW);
             put(k, db, GH, into.db);
-            put(k, dxp, typeof dxp === 'number' ? (ids ? V * GH : XG) : dxp.size, into.dxp);
+            put(k, dxp, typeof dxp === 'number' ? (ids ? V * GH : dense ? I * GH : XG) : dxp.size, into.dxp);
             if (into.dbx !== null) {
               if (dbxFrom) k.fn.columnSums(4 * into.dbx, 4 * dbxFrom[0], dbxFrom[1], GH);
               else k.f32.copyWithin(into.dbx, into.db, into.db + GH);
@@ -371,7 +373,7 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
     gradInto: (dy, into) => {
       // W_ih's gradient is a weight's only with token ids or dense inputs (else it is dX's T x B x G*H).
       if (!ids && !dense) throw new Error('kernelRecurrence: gradInto needs a pass over token ids or dense inputs.');
-      if (into.dxin !== undefined && !dense)
+      if (into.dxin !== undefined && (ids || !dense))
         throw new Error("kernelRecurrence: gradInto was given room for the dense inputs' gradient, but the pass has none.");
       if ((into.dbx === null) !== (p.bx === null)) throw new Error("kernelRecurrence: gradInto's room for b_ih's gradient must match the pass's b_ih.");
       return backward({ dy, into }).dxin;

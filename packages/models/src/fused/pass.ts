@@ -44,7 +44,7 @@ export interface PassGrads {
   dW: tf.Tensor;
   db: tf.Tensor1D;
   dbx: tf.Tensor1D | null;
-  /** The dense inputs' gradient (T*B, I) with `xin`, else null. */
+  /** The dense inputs' gradient (T*B, I) with `xin` or `xinAt`, else null. */
   dxin: tf.Tensor2D | null;
 }
 
