@@ -147,8 +147,7 @@ function patchTanh(): boolean {
     const backend = args.backend as unknown as HeapBackend;
     const { x } = args.inputs as { x: tf.TensorInfo };
     const k = processKernels();
-    if (k && x.dtype === 'float32')
-      return mapOnKernels(k, backend, x, (at, n) => floatsOnThreads(k, n, TANH_WORK, (fn, i0, i1) => fn.tanhFloats(4 * (at + i0), 4 * (at + i0), i1 - i0)));
+    if (k && x.dtype === 'float32') return floatsOnKernels(k, backend, x, 'tanhFloats', TANH_WORK);
     // 2x, through a (x + x) free of scalar tensors: Multiply by itself would square, so copy-add.
     const doubled = backend.makeOutput(x.shape, 'float32');
     const src = backend.typedArrayFromHeap(x);
@@ -276,12 +275,15 @@ function mapOnKernels(
 }
 
 /**
- * An element-wise kernel over n floats, in chunks of whole 4-float vectors split over the kernels'
- * threads where its work is worth a hand-off (each float's result is its own: the same bits on any
- * count). `work` is a float's cost in the kernels' unit, a multiply-add of the gemm.
+ * `mapOnKernels` of an element-wise kernel `fn(out, x, n)` in place, in chunks of whole 4-float
+ * vectors split over the kernels' threads where its work is worth a hand-off (each float's result
+ * is its own: the same bits on any count). `work` is a float's cost in the kernels' unit, a
+ * multiply-add of the gemm.
  */
-function floatsOnThreads(k: Kernels, n: number, work: number, body: (fn: KernelCalls, i0: number, i1: number) => void): void {
-  k.split(splitRows(n, 2 * k.threads, 4), body, n * work);
+function floatsOnKernels(k: Kernels, backend: HeapBackend, x: tf.TensorInfo, fn: 'tanhFloats' | 'expFloats', work: number): tf.TensorInfo {
+  return mapOnKernels(k, backend, x, (at, n) =>
+    k.split(splitRows(n, 2 * k.threads, 4), (calls: KernelCalls, i0, i1) => calls[fn](4 * (at + i0), 4 * (at + i0), i1 - i0), n * work),
+  );
 }
 
 // A float's tanh and exp cost about 70 and 40 of the gemm's multiply-adds (2.7 and 1.6 ns on one
@@ -295,9 +297,7 @@ function patchExp(): boolean {
     const { x } = args.inputs as { x: tf.TensorInfo };
     const k = processKernels();
     if (x.dtype !== 'float32' || !k) return stock.kernelFunc(args);
-    return mapOnKernels(k, args.backend as unknown as HeapBackend, x, (at, n) =>
-      floatsOnThreads(k, n, EXP_WORK, (fn, i0, i1) => fn.expFloats(4 * (at + i0), 4 * (at + i0), i1 - i0)),
-    );
+    return floatsOnKernels(k, args.backend as unknown as HeapBackend, x, 'expFloats', EXP_WORK);
   });
 }
 

@@ -185,6 +185,15 @@ function packColumnParts(fn: KernelCalls, AP: number, K: number, parts: readonly
   }
 }
 
+/** [X H 1]^T's rows as `packColumnParts` takes them: X's Kx columns, H's Kh, then the ones, at their float offsets. */
+function xh1Parts(Kx: number, Kh: number, X: number, H: number, ONES: number): [number, number, number][] {
+  return [
+    [0, Kx, X],
+    [Kx, Kx + Kh, H],
+    [Kx + Kh, Kx + Kh + 1, ONES],
+  ];
+}
+
 /** The rows of C (rows of Np floats at float offset C) into `outs` one after another, N floats a row. */
 function copyRowsOut(f32: Float32Array, C: number, Np: number, N: number, outs: readonly Float32Array[]): void {
   let row = 0;
@@ -434,18 +443,7 @@ export class GemmMatMul {
       // A's rows r0..r1: X's columns, then H's, then the ones (a plain row, the layout's last).
       ...(direct && {
         packA: (fn: KernelCalls, temp: Record<'X' | 'H' | 'ONES', number>, AP: number, r0: number, r1: number) =>
-          packColumnParts(
-            fn,
-            AP,
-            M,
-            [
-              [0, Kx, temp.X],
-              [Kx, Kx + Kh, temp.H],
-              [Kx + Kh, rows, temp.ONES],
-            ],
-            r0,
-            r1,
-          ),
+          packColumnParts(fn, AP, M, xh1Parts(Kx, Kh, temp.X, temp.H, temp.ONES), r0, r1),
       }),
       // A gradient (or a stack of them): used this once, never kept.
       B: { dataId: (o.gs[0] as tf.TensorInfo).dataId, layout: PLAIN, count: 1, once: true },
@@ -711,11 +709,7 @@ export class WeightGradStream {
     if (added) this.k.join();
     if (N % 4 === 0) this.k.fn.packPanels(4 * at.P, 4 * at.G, K, N);
     else this.k.fn.packPanelsStrided(4 * at.P, 4 * at.G, K, N, N, 1);
-    const parts = [
-      [0, Kx, at.X],
-      [Kx, Kx + Kh, at.H],
-      [Kx + Kh, rows, at.ONES],
-    ] as const;
+    const parts = xh1Parts(Kx, Kh, at.X, at.H, at.ONES);
     this.k.post(splitRows(rows, Math.ceil(rows / STREAM_CHUNK_ROWS), 4), (fn, r0, r1) => {
       packColumnParts(fn, 4 * at.AP, K, parts, r0, r1);
       // Added: the same sums as `finish` adds.

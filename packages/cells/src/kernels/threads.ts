@@ -497,8 +497,7 @@ export class KernelPool {
     const until = Date.now() + 1000;
     while (Atomics.load(this.control, BG_DONE) !== Atomics.load(this.control, BG_NEXT) && Date.now() < until);
     Atomics.store(this.control, STATE, -1);
-    Atomics.add(this.control, WAKE, 1);
-    Atomics.notify(this.control, WAKE);
+    this.wake();
     for (const worker of this.workers) worker.terminate();
   }
 

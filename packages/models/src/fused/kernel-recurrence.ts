@@ -337,7 +337,8 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
           if (into) {
             put(k, dW, H * GH, into.dW);
             put(k, db, GH, into.db);
-            put(k, dxp, typeof dxp === 'number' ? (ids ? V * GH : dense ? I * GH : XG) : dxp.size, into.dxp);
+            // (gradInto takes token ids or dense inputs only: W_ih's gradient has V or I rows.)
+            put(k, dxp, typeof dxp === 'number' ? (ids ? V : I) * GH : dxp.size, into.dxp);
             if (into.dbx !== null) {
               if (dbxFrom) k.fn.columnSums(4 * into.dbx, 4 * dbxFrom[0], dbxFrom[1], GH);
               else k.f32.copyWithin(into.dbx, into.db, into.db + GH);
