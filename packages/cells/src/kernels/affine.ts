@@ -123,16 +123,62 @@ let taps: Map<tf.Tensor, WeightTap | null> | null = null;
  * gradient is one product over all the steps that used it.
  * The tap saves the weights' values as the engine saves any op's inputs, so they may be freed or
  * assigned before the backward pass. A W_h used with another W_x or b than its first goes the
- * untapped way. The cells' code is unchanged; elsewhere (no tape, other backends) this only runs
- * `forward`.
+ * untapped way. The saved tensors of the pass are shares of their data (`withSharedSaves`). The
+ * cells' code is unchanged; elsewhere (no tape, other backends) this only runs `forward`.
  */
 export function withWeightTaps<T>(forward: () => T): T {
   const outer = taps;
   taps = new Map();
   try {
-    return forward();
+    return withSharedSaves(forward);
   } finally {
     taps = outer;
+  }
+}
+
+/** What `withSharedSaves` uses of the engine, beyond TensorFlow.js's typings. */
+interface SavingEngine {
+  state: { gradientDepth: number };
+  backend: { incRef?(dataId: object): void };
+  saveTensorsForBackwardMode(tensors: tf.Tensor[]): tf.Tensor[];
+  makeTensorFromTensorInfo(info: tf.TensorInfo, backend?: unknown): tf.Tensor;
+  keep<T extends tf.Tensor>(t: T): T;
+}
+
+/**
+ * Runs `run` with the engine keeping what each op's gradient will read (its saved inputs and
+ * outputs) as shares of their data, as rnnkit's wasm Identity copies a tensor, but without running
+ * Identity and recording that copy on the gradient tape: for a first-order gradient only (gradient
+ * depth 1), whose backward pass runs with the tape off, so the copies never need a place on it. A
+ * gradient of a gradient keeps the engine's own copies, which link the saved tensors to the outer
+ * tape. Only where the backend has rnnkit's kernels (wasm after `installWasmKernels`); elsewhere it
+ * only runs `run`. A scratch GRU step saves about 24 tensors per time step: sharing them spares
+ * that many kernel calls and tape nodes, the same values saved.
+ */
+export function withSharedSaves<T>(run: () => T): T {
+  const engine = tf.engine() as unknown as SavingEngine;
+  const stock = engine.saveTensorsForBackwardMode;
+  if (
+    !tf.getKernel(AFFINE_KERNEL, tf.getBackend()) ||
+    typeof stock !== 'function' ||
+    typeof engine.makeTensorFromTensorInfo !== 'function' ||
+    typeof engine.state?.gradientDepth !== 'number'
+  )
+    return run();
+  const own = Object.prototype.hasOwnProperty.call(engine, 'saveTensorsForBackwardMode');
+  engine.saveTensorsForBackwardMode = function (this: SavingEngine, tensors: tf.Tensor[]): tf.Tensor[] {
+    const backend = this.backend;
+    if (this.state.gradientDepth !== 1 || typeof backend.incRef !== 'function' || tensors.some((t) => t.dtype === 'string')) return stock.call(this, tensors);
+    return tensors.map((t) => {
+      backend.incRef?.(t.dataId);
+      return this.keep(this.makeTensorFromTensorInfo({ dataId: t.dataId, shape: t.shape, dtype: t.dtype }, backend));
+    });
+  };
+  try {
+    return run();
+  } finally {
+    if (own) engine.saveTensorsForBackwardMode = stock;
+    else delete (engine as Partial<SavingEngine>).saveTensorsForBackwardMode;
   }
 }
 

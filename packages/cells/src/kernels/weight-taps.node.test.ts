@@ -15,6 +15,7 @@ import {
   TAPPED_AFFINE_KERNEL,
   WEIGHT_TAP_KERNEL,
   composeAffineWeightGrads,
+  withSharedSaves,
   withWeightTaps,
 } from './affine.js';
 import { wasmMatMul } from './backend.js';
@@ -383,3 +384,35 @@ for (const vocab of [7, 8])
       model.dispose();
     });
   });
+
+describe('saved tensors shared for a first-order gradient (wasm)', () => {
+  beforeAll(() => useBackend('wasm'));
+
+  const saving = () => Object.prototype.hasOwnProperty.call(tf.engine(), 'saveTensorsForBackwardMode');
+
+  it("gives the bits of the engine's copies with no Identity run for them, memory flat, the engine as it was after", async () => {
+    const x = tf.variable(tf.randomNormal([8, 12], 0, 1, 'float32', 21), true, 'sharedSavesX');
+    const w = tf.randomNormal([12, 5], 0, 1, 'float32', 22);
+    const loss = () => tf.sum(tf.mul(tf.sigmoid(tf.matMul(tf.tanh(x), w)), tf.sub(1, tf.slice(tf.exp(tf.mul(x, 0.1)), [0, 0], [8, 5])))) as tf.Scalar;
+    const stock = await gradsAndKernels(loss, [x]);
+    const before = tf.memory().numTensors;
+    const shared = await gradsAndKernels(() => withSharedSaves(loss), [x]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(saving()).toBe(false);
+    expect(stock.kernels.Identity).toBeGreaterThan(5);
+    expect(shared.kernels.Identity).toBeUndefined();
+    expect(shared.grads).toEqual(stock.grads);
+    tf.dispose([x, w]);
+  });
+
+  it("keeps the engine's copies for a gradient of a gradient: d2/dx2 of x^3 is 6x", () => {
+    const x = tf.tensor1d([0.5, -1.5, 2]);
+    const inner = (y: tf.Tensor) => withSharedSaves(() => tf.sum(tf.mul(tf.mul(y, y), y)));
+    const second = tf.grad((y: tf.Tensor) => tf.sum(tf.grad(inner)(y)))(x);
+    expectClose(Array.from(second.dataSync()), [3, -9, 12], 'd2/dx2', { rtol: 1e-6, atol: 1e-6 });
+    // Nested inside itself, each level puts back what it found.
+    withSharedSaves(() => withSharedSaves(() => tf.tidy(() => tf.grad(inner)(x).dataSync())));
+    expect(saving()).toBe(false);
+    tf.dispose([x, second]);
+  });
+});
