@@ -136,7 +136,20 @@ export function withWeightTaps<T>(forward: () => T): T {
   }
 }
 
-/** What `withSharedSaves` uses of the engine, beyond TensorFlow.js's typings. */
+/**
+ * A new tensor on `t`'s data (one more reference to it, no copy, no kernel call), tracked in the
+ * current scope as an op's output is: what Identity and Reshape to its own shape give on wasm.
+ * The backend must count references to its data (`incRef`; wasm, cpu and webgl do).
+ */
+export function shareTensor<T extends tf.Tensor>(t: T): T {
+  const engine = tf.engine() as unknown as SavingEngine;
+  const backend = engine.backend;
+  if (typeof backend.incRef !== 'function') throw new Error(`shareTensor: the ${tf.getBackend()} backend cannot share a tensor's data (no incRef).`);
+  backend.incRef(t.dataId);
+  return engine.makeTensorFromTensorInfo({ dataId: t.dataId, shape: t.shape, dtype: t.dtype }, backend) as T;
+}
+
+/** What `withSharedSaves` and `shareTensor` use of the engine, beyond TensorFlow.js's typings. */
 interface SavingEngine {
   state: { gradientDepth: number };
   backend: { incRef?(dataId: object): void };
@@ -167,12 +180,9 @@ export function withSharedSaves<T>(run: () => T): T {
     return run();
   const own = Object.prototype.hasOwnProperty.call(engine, 'saveTensorsForBackwardMode');
   engine.saveTensorsForBackwardMode = function (this: SavingEngine, tensors: tf.Tensor[]): tf.Tensor[] {
-    const backend = this.backend;
-    if (this.state.gradientDepth !== 1 || typeof backend.incRef !== 'function' || tensors.some((t) => t.dtype === 'string')) return stock.call(this, tensors);
-    return tensors.map((t) => {
-      backend.incRef?.(t.dataId);
-      return this.keep(this.makeTensorFromTensorInfo({ dataId: t.dataId, shape: t.shape, dtype: t.dtype }, backend));
-    });
+    if (this.state.gradientDepth !== 1 || typeof this.backend.incRef !== 'function' || tensors.some((t) => t.dtype === 'string'))
+      return stock.call(this, tensors);
+    return tensors.map((t) => this.keep(shareTensor(t)));
   };
   try {
     return run();

@@ -124,6 +124,9 @@ describe('installWasmKernels', () => {
       'Cast',
       'Sigmoid gradient',
       'Tanh gradient',
+      'Add gradient',
+      'Sub gradient',
+      'Multiply gradient',
       'RnnkitAffine',
     ]);
     expect(installWasmKernels()).toEqual([]);
@@ -343,6 +346,40 @@ describe('installWasmKernels', () => {
       { rtol: 1e-5 },
     );
     tf.dispose([x, w, outer]);
+  });
+
+  it("takes Add's, Sub's and Multiply's gradients without the reshapes and casts that only copy, with the same bits; broadcasting and a gradient of a gradient take the ops", async () => {
+    const a = tf.randomNormal([6, 10], 0, 1, 'float32', 31);
+    const b = tf.randomNormal([6, 10], 0, 1, 'float32', 32);
+    const dy = tf.randomNormal([6, 10], 0, 1, 'float32', 33);
+    const bias = tf.randomNormal([10], 0, 1, 'float32', 34);
+    // z = (a + b) * a - b, then a bias added by broadcasting (the registered gradient's reduction).
+    const f = (p: tf.Tensor, q: tf.Tensor, r: tf.Tensor) => tf.add(tf.sub(tf.mul(tf.add(p, q), p), q), r);
+    const before = tf.memory().numTensors;
+    let grads: number[][] = [];
+    const { kernels } = await tf.profile(() => {
+      const g = tf.grads(f)([a, b, bias], dy);
+      grads = g.map((t) => Array.from(t.dataSync()));
+      tf.dispose(g);
+    });
+    const names = kernels.map((k) => k.name);
+    expect(names).not.toContain('Cast');
+    // Two Reshapes, both the broadcast add's (it keeps the registered gradient): none elsewhere.
+    expect(names.filter((n) => n === 'Reshape')).toHaveLength(2);
+    expect(tf.memory().numTensors).toBe(before);
+    // By hand, op for op: d/dp = dy (p + q) + dy p, d/dq = dy p - dy, d/dr = dy's column sums.
+    const want = tf.tidy(() => {
+      const s = tf.add(a, b);
+      const m = tf.mul(dy, a);
+      return [tf.add(tf.mul(dy, s), m), tf.sub(m, dy), tf.sum(dy, 0)].map((t) => Array.from(t.dataSync()));
+    });
+    expect(grads).toEqual(want);
+    // Differentiated again (the tape on in the backward pass, through an add whose dy depends on w):
+    // d/du sum(w (u + u u)) = w (1 + 2u), summed over x = w (3 + 2 sum(x)) = 5w, so d/dw = 5.
+    const x = tf.tensor1d([0.5, -1.5, 2]);
+    const outer = tf.grad((w: tf.Tensor) => tf.sum(tf.grad((u: tf.Tensor) => tf.sum(tf.mul(w, tf.add(u, tf.mul(u, u)))))(x)))(tf.scalar(1.5));
+    expectClose(outer, 5, 'd/dw through the add', { rtol: 1e-6 });
+    tf.dispose([a, b, dy, bias, x, outer]);
   });
 
   it('Identity shares the data: a clone outlives its source, and both free their memory', () => {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AFFINE_KERNEL, registerWasmAffine } from './affine.js';
+import { AFFINE_KERNEL, registerWasmAffine, shareTensor } from './affine.js';
 import { GemmMatMul } from './matmul.js';
-import { type Kernels, processKernels } from './simd.js';
+import { type Kernels, heapBackend, processKernels } from './simd.js';
 import { type KernelCalls, splitRows } from './threads.js';
 import { keepNodeErrorReporting } from '../node-errors.js';
 
@@ -51,6 +51,9 @@ const installed = new Set<string>();
  *   kernel each (RnnkitSigmoidGrad, RnnkitTanhGrad) on the kernels' SIMD lanes instead of three
  *   ops, with the same bits; the registered gradient (tfjs-layers registers TensorFlow.js's) keeps
  *   everything else.
+ * - The gradients of Add, Sub and Multiply (float32 operands and dy of one shape, no tape on the
+ *   backward pass): dy shared, -dy, and dy times the other operand, without the Reshape and Cast
+ *   that only copy; the registered gradient keeps everything else.
  * - Exp (softmax cross-entropy's logSoftmax): float32 runs on the kernels' SIMD exp (`expFloats`,
  *   Infinity, denormals, 0 and NaN as the stock kernel gives them), split as Tanh is; other dtypes, or
  *   no WebAssembly SIMD, go to the stock kernel.
@@ -69,6 +72,9 @@ export function installWasmKernels(): string[] {
   if (!installed.has('Cast') && patchCast()) done.push('Cast');
   for (const kind of ['Sigmoid', 'Tanh'] as const) {
     if (!installed.has(`${kind} gradient`) && fuseActivationGradient(kind)) done.push(`${kind} gradient`);
+  }
+  for (const kind of ['Add', 'Sub', 'Multiply'] as const) {
+    if (!installed.has(`${kind} gradient`) && shareOperandGradients(kind)) done.push(`${kind} gradient`);
   }
   if (
     !installed.has(AFFINE_KERNEL) &&
@@ -366,6 +372,39 @@ const ACTIVATION_GRADIENTS = {
  * kernel; anything else (a gradient of a gradient, other backends, other dtypes, no WebAssembly
  * SIMD) the registered gradient's ops.
  */
+/**
+ * Wraps the registered gradient (tfjs-layers registers TensorFlow.js's) of Add, Sub or Multiply:
+ * where both operands and dy are float32 of one shape, on wasm, with no tape on the backward pass,
+ * Add's and Sub's gradients are dy itself (a share of its data) and -dy, not dy reshaped to the
+ * shape it has, and Multiply's are dy times the other operand, not times that operand cast to the
+ * dtype it has: the same values, without the kernel calls that only copy (278 of a scratch GRU-512
+ * step's 1,854). Anything else (broadcasting, other dtypes, other backends, a gradient of a
+ * gradient) takes the registered gradient.
+ */
+function shareOperandGradients(kind: 'Add' | 'Sub' | 'Multiply'): boolean {
+  const stock = tf.getGradient(kind);
+  if (!stock) return false;
+  tf.registerGradient({
+    ...stock,
+    gradFunc: (dy, saved, attrs) => {
+      const [a, b] = saved as tf.Tensor[];
+      const d = dy as tf.Tensor;
+      const plain =
+        a !== undefined &&
+        b !== undefined &&
+        [a, b, d].every((t) => t.dtype === 'float32') &&
+        tf.util.arraysEqual(a.shape, d.shape) &&
+        tf.util.arraysEqual(b.shape, d.shape) &&
+        !tf.engine().isTapeOn() &&
+        heapBackend() !== null;
+      if (!plain) return stock.gradFunc(dy, saved, attrs);
+      if (kind === 'Multiply') return { a: () => tf.mul(d, b), b: () => tf.mul(d, a) };
+      return { a: () => shareTensor(d), b: () => (kind === 'Add' ? shareTensor(d) : tf.neg(d)) };
+    },
+  });
+  return true;
+}
+
 function fuseActivationGradient(kind: keyof typeof ACTIVATION_GRADIENTS): boolean {
   const stock = tf.getGradient(kind);
   if (!stock) return false;
