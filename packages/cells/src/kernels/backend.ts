@@ -372,40 +372,6 @@ const ACTIVATION_GRADIENTS = {
  * kernel; anything else (a gradient of a gradient, other backends, other dtypes, no WebAssembly
  * SIMD) the registered gradient's ops.
  */
-/**
- * Wraps the registered gradient (tfjs-layers registers TensorFlow.js's) of Add, Sub or Multiply:
- * on wasm, with no tape on the backward pass, for each float32 operand of dy's own shape (float32),
- * Add's and Sub's gradients are dy itself (a share of its data) and -dy, not dy reshaped to the
- * shape it has, and Multiply's is dy times the other operand, not times that operand cast to the
- * dtype it has (where that is float32): the same values, without the kernel calls that only copy
- * (348 of a scratch GRU-512 step's 1,854). Anything else (an operand broadcast to dy's shape, other
- * dtypes, other backends, a gradient of a gradient) takes the registered gradient.
- */
-function shareOperandGradients(kind: 'Add' | 'Sub' | 'Multiply'): boolean {
-  const stock = tf.getGradient(kind);
-  if (!stock) return false;
-  tf.registerGradient({
-    ...stock,
-    gradFunc: (dy, saved, attrs) => {
-      const grads = stock.gradFunc(dy, saved, attrs);
-      const [a, b] = saved as [tf.Tensor, tf.Tensor];
-      const d = dy as tf.Tensor;
-      if (d.dtype !== 'float32' || tf.engine().isTapeOn() || heapBackend() === null) return grads;
-      // The gradient of `x` (the other operand `other`), where it can skip the copies.
-      const own = (x: tf.Tensor, other: tf.Tensor, sign: 1 | -1): (() => tf.Tensor) | null => {
-        if (x.dtype !== 'float32' || !tf.util.arraysEqual(x.shape, d.shape)) return null;
-        if (kind === 'Multiply') return other.dtype === 'float32' ? () => tf.mul(d, other) : null;
-        return sign === 1 ? () => shareTensor(d) : () => tf.neg(d);
-      };
-      return {
-        a: own(a, b, 1) ?? (grads.a as () => tf.Tensor),
-        b: own(b, a, kind === 'Sub' ? -1 : 1) ?? (grads.b as () => tf.Tensor),
-      };
-    },
-  });
-  return true;
-}
-
 function fuseActivationGradient(kind: keyof typeof ACTIVATION_GRADIENTS): boolean {
   const stock = tf.getGradient(kind);
   if (!stock) return false;
@@ -437,6 +403,40 @@ function fuseActivationGradient(kind: keyof typeof ACTIVATION_GRADIENTS): boolea
           processKernels()
             ? (tf.engine().runKernel(kernelName, { y, dy: d }) as tf.Tensor)
             : (grads.x as () => tf.Tensor)(),
+      };
+    },
+  });
+  return true;
+}
+
+/**
+ * Wraps the registered gradient (tfjs-layers registers TensorFlow.js's) of Add, Sub or Multiply:
+ * on wasm, with no tape on the backward pass and dy float32, for each float32 operand of dy's own
+ * shape, Add's and Sub's gradients are dy itself (a share of its data) and -dy, not dy reshaped to the
+ * shape it has, and Multiply's is dy times the other operand, not times that operand cast to the
+ * dtype it has (where that is float32): the same values, without the kernel calls that only copy
+ * (348 of a scratch GRU-512 step's 1,854). Anything else (an operand broadcast to dy's shape, other
+ * dtypes, other backends, a gradient of a gradient) takes the registered gradient.
+ */
+function shareOperandGradients(kind: 'Add' | 'Sub' | 'Multiply'): boolean {
+  const stock = tf.getGradient(kind);
+  if (!stock) return false;
+  tf.registerGradient({
+    ...stock,
+    gradFunc: (dy, saved, attrs) => {
+      const grads = stock.gradFunc(dy, saved, attrs);
+      const [a, b] = saved as [tf.Tensor, tf.Tensor];
+      const d = dy as tf.Tensor;
+      if (d.dtype !== 'float32' || tf.engine().isTapeOn() || heapBackend() === null) return grads;
+      // The gradient of `x` (the other operand `other`), where it can skip the copies.
+      const own = (x: tf.Tensor, other: tf.Tensor, sign: 1 | -1): (() => tf.Tensor) | null => {
+        if (x.dtype !== 'float32' || !tf.util.arraysEqual(x.shape, d.shape)) return null;
+        if (kind === 'Multiply') return other.dtype === 'float32' ? () => tf.mul(d, other) : null;
+        return sign === 1 ? () => shareTensor(d) : () => tf.neg(d);
+      };
+      return {
+        a: own(a, b, 1) ?? (grads.a as () => tf.Tensor),
+        b: own(b, a, kind === 'Sub' ? -1 : 1) ?? (grads.b as () => tf.Tensor),
       };
     },
   });
