@@ -424,20 +424,18 @@ function shareOperandGradients(kind: 'Add' | 'Sub' | 'Multiply'): boolean {
   tf.registerGradient({
     ...stock,
     gradFunc: (dy, saved, attrs) => {
-      const grads = stock.gradFunc(dy, saved, attrs);
       const [a, b] = saved as [tf.Tensor, tf.Tensor];
       const d = dy as tf.Tensor;
-      if (d.dtype !== 'float32' || tf.engine().isTapeOn() || heapBackend() === null) return grads;
-      // The gradient of `x` (the other operand `other`), where it can skip the copies.
-      const own = (x: tf.Tensor, other: tf.Tensor, sign: 1 | -1): (() => tf.Tensor) | null => {
-        if (x.dtype !== 'float32' || !tf.util.arraysEqual(x.shape, d.shape)) return null;
-        if (kind === 'Multiply') return other.dtype === 'float32' ? () => tf.mul(d, other) : null;
-        return sign === 1 ? () => shareTensor(d) : () => tf.neg(d);
-      };
-      return {
-        a: own(a, b, 1) ?? (grads.a as () => tf.Tensor),
-        b: own(b, a, kind === 'Sub' ? -1 : 1) ?? (grads.b as () => tf.Tensor),
-      };
+      if (d.dtype !== 'float32' || tf.engine().isTapeOn() || heapBackend() === null) return stock.gradFunc(dy, saved, attrs);
+      // Each operand's gradient without the copies, where it has dy's shape (else null).
+      const ofDyShape = (x: tf.Tensor) => x.dtype === 'float32' && tf.util.arraysEqual(x.shape, d.shape);
+      const times = (other: tf.Tensor) => (other.dtype === 'float32' ? () => tf.mul(d, other) : null);
+      const da = !ofDyShape(a) ? null : kind === 'Multiply' ? times(b) : () => shareTensor(d);
+      const db = !ofDyShape(b) ? null : kind === 'Multiply' ? times(a) : kind === 'Sub' ? () => tf.neg(d) : () => shareTensor(d);
+      if (da && db) return { a: da, b: db };
+      // The registered gradient for the rest (its closures are made only where one is needed).
+      const grads = stock.gradFunc(dy, saved, attrs);
+      return { a: da ?? (grads.a as () => tf.Tensor), b: db ?? (grads.b as () => tf.Tensor) };
     },
   });
   return true;
