@@ -234,6 +234,8 @@ export function kernelRecurrence(k: Kernels, p: Pass): KernelPassResult {
                 scratch: row(r.S1, 0, H),
                 scratch2: row(r.S2, 0, H),
               });
+              // With `into` no state gradient goes out: dh_{-1}, step 0's product, is not made.
+              if (t === 0 && into) break;
               // dh_{t-1}: through W_hh, what step t-1's own output received, and the step's direct part.
               // Where there is nothing to add (the first step of a record without a direct part), the
               // product goes straight to dh.
