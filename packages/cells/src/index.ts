@@ -10,7 +10,7 @@ export {
   type RNNModelScratchOptions,
 } from './model.js';
 export { oneHotFloat } from './ops.js';
-export { withWeightTaps } from './kernels/affine.js';
+export { withSharedSaves, withWeightTaps } from './kernels/affine.js';
 export { installWasmKernels } from './kernels/backend.js';
 export { keepNodeErrorReporting } from './node-errors.js';
 export {

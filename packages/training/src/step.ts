@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { GradientsInKernels } from '@rnnkit/cells';
+import { GradientsInKernels, withSharedSaves } from '@rnnkit/cells';
 import { checkTheta, clipGradsByGlobalNorm, globalNorm } from './clip.js';
 import { clippedUpdateOnKernels } from './kernel-update.js';
 
@@ -52,7 +52,8 @@ function clippedUpdateWithOps(grads: tf.NamedTensorMap, optimizer: tf.Optimizer,
  * before clipping.
  */
 export function optimizeStep(variables: tf.Variable[], loss: () => tf.Scalar, optimizer: tf.Optimizer, theta?: number): { loss: number; gradNorm: number } {
-  const { value, grads } = tf.variableGrads(loss, variables);
+  // The tape's saved tensors as shares of their data, not Identity copies, where rnnkit's kernels run.
+  const { value, grads } = withSharedSaves(() => tf.variableGrads(loss, variables));
   const gradNorm = applyClippedGradients(grads, optimizer, theta);
   const result = { loss: value.dataSync()[0] as number, gradNorm };
   value.dispose();
