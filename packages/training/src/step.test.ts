@@ -33,7 +33,8 @@ describe('optimizeStep on wasm with rnnkit kernels', () => {
 
   it("keeps the tape's saved tensors as shares: no Identity runs for them, the engine's bits, memory flat", async () => {
     const sgd = () => tf.train.sgd(0.5);
-    // The engine's own copies: the gradients and one SGD update as optimizeStep makes them.
+    // The engine's own copies (tf.variableGrads alone), then TensorFlow.js's SGD update: the bits
+    // optimizeStep must give with its shares and its update on the kernels.
     const stock = await profiledStep(3, (vars, loss) => {
       const { value, grads } = tf.variableGrads(loss, vars);
       const optimizer = sgd();
